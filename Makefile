@@ -1,0 +1,43 @@
+# red — see README.md. `make run` starts a demo server, `make test` runs every test.
+GO      ?= go
+BIN     := bin/red
+PKGS    := ./...
+
+.PHONY: all build run test unit postman bench lint fmt clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/red
+
+# Runs red with the embedded store and the demo tenant (created on first use).
+run:
+	$(GO) run ./cmd/red demo
+
+# Every test: vet, unit + PostgreSQL + end-to-end tests, then the Postman collection with newman.
+test: unit postman
+
+unit:
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+postman: build postman/node_modules/.bin/newman
+	bash postman/run.sh $(BIN)
+
+postman/node_modules/.bin/newman: postman/package.json postman/package-lock.json
+	cd postman && npm ci --no-audit --no-fund
+	touch $@
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
+
+lint:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin postman/node_modules

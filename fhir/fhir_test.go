@@ -1,0 +1,160 @@
+package fhir_test
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/beevik/etree"
+
+	"github.com/redclone/red/fhir"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t testing.TB, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func issueOf(t testing.TB, err error) fhir.Issue {
+	t.Helper()
+	var is fhir.Issues
+	if !errors.As(err, &is) || len(is) == 0 {
+		t.Fatalf("error %v carries no issues", err)
+	}
+	return is[0]
+}
+
+func TestParseRefuses(t *testing.T) {
+	lim := fhir.Limits{MaxBytes: 4096, MaxDepth: 5, MaxElements: 20}
+	cases := []struct {
+		name, body string
+		code       fhir.IssueCode
+		msg        string
+	}{
+		{"rejects a DOCTYPE", `<!DOCTYPE Patient [<!ENTITY x "y">]><Patient xmlns="http://hl7.org/fhir"/>`, fhir.CodeSecurity, "DOCTYPE"},
+		{"rejects an undeclared entity", `<Patient xmlns="http://hl7.org/fhir"><id value="&x;"/></Patient>`, fhir.CodeStructure, "line 1"},
+		{"rejects mismatched tags with the line", "<Patient xmlns=\"http://hl7.org/fhir\">\n<id></Patient>", fhir.CodeStructure, "line 2"},
+		{"rejects an empty body", ``, fhir.CodeStructure, "no XML element"},
+		{"rejects text without elements", `hello`, fhir.CodeStructure, "no XML element"},
+		{"rejects nesting beyond the limit", `<a><b><c><d><e><f/></e></d></c></b></a>`, fhir.CodeTooCostly, "5 levels"},
+		{"rejects too many elements", "<a>" + strings.Repeat("<b/>", 20) + "</a>", fhir.CodeTooCostly, "20 elements"},
+		{"rejects a body over the size limit", "<a>" + strings.Repeat(" ", 5000) + "</a>", fhir.CodeTooCostly, "4096"},
+		{"rejects a foreign root namespace", `<Patient xmlns="urn:other"/>`, fhir.CodeStructure, "namespace"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := fhir.Parse([]byte(c.body), lim)
+			if err == nil {
+				t.Fatal("parsed")
+			}
+			is := issueOf(t, err)
+			if is.Code != c.code || !strings.Contains(is.Diagnostics, c.msg) {
+				t.Errorf("got %s %q, want %s containing %q", is.Code, is.Diagnostics, c.code, c.msg)
+			}
+		})
+	}
+}
+
+func TestParseNormalizes(t *testing.T) {
+	body := `<?xml version="1.0"?>
+<f:Patient xmlns:f="http://hl7.org/fhir">
+  <!-- a comment -->
+  <f:id value="1"/>
+  <f:text><f:status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml">
+    <p>Hallo <b>Welt</b></p>
+  </div></f:text>
+</f:Patient>`
+	root, err := fhir.Parse([]byte(body), fhir.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(fhir.Marshal(root))
+	want := `<Patient xmlns="http://hl7.org/fhir"><id value="1"/><text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml">
+    <p>Hallo <b>Welt</b></p>
+  </div></text></Patient>`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestSetMetaKeepsOrder(t *testing.T) {
+	root, err := fhir.Parse([]byte(`<Patient xmlns="http://hl7.org/fhir"><id value="1"/><meta><versionId value="9"/><profile value="p"/></meta><gender value="other"/></Patient>`), fhir.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fhir.SetMeta(root, "2", "2026-11-30T10:00:00.000Z")
+	want := `<Patient xmlns="http://hl7.org/fhir"><id value="1"/><meta><versionId value="2"/><lastUpdated value="2026-11-30T10:00:00.000Z"/><profile value="p"/></meta><gender value="other"/></Patient>`
+	if got := string(fhir.Marshal(root)); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	bare := etree.NewElement("Patient")
+	bare.CreateElement("id").CreateAttr("value", "x")
+	bare.CreateElement("gender").CreateAttr("value", "male")
+	fhir.SetMeta(bare, "1", "2026-11-30T10:00:00.000Z")
+	if got := string(fhir.Marshal(bare)); !strings.Contains(got, `<id value="x"/><meta><versionId value="1"/>`) {
+		t.Errorf("meta not right after id: %s", got)
+	}
+}
+
+func TestDocuments(t *testing.T) {
+	at := time.Date(2026, 11, 30, 9, 30, 0, 0, time.UTC)
+	res, err := fhir.Parse([]byte(`<Patient xmlns="http://hl7.org/fhir"><id value="6006"/><text><status value="extensions"/><div xmlns="http://www.w3.org/1999/xhtml">Patient <b>6006</b></div></text></Patient>`), fhir.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		el   *etree.Element
+	}{
+		{"operation-outcome.xml", fhir.OperationOutcome(fhir.Issues{
+			{Severity: fhir.SeverityError, Code: fhir.CodeValue, Diagnostics: "wrong check digit", Expression: "Bundle.entry[3].resource.identifier[0].value"},
+			{Severity: fhir.SeverityWarning, Code: fhir.CodeInvalid, Diagnostics: "no expression"},
+		})},
+		{"searchset.xml", fhir.SearchSet{ID: "9ee8ae62-2b54-e16f-0565-8f00c42003b8", Updated: at, Total: 21,
+			Links: []fhir.Link{{"self", "/demo/Patient?page=2"}, {"first", "/demo/Patient?page=1"}, {"previous", "/demo/Patient?page=1"}, {"next", "/demo/Patient?page=3"}, {"last", "/demo/Patient?page=3"}},
+			Entries: []fhir.Entry{{FullURL: "/Patient/6006", Resource: res}}}.Element()},
+		{"transaction-response.xml", fhir.TransactionResponse("r1", at, []fhir.Outcome{
+			{Type: "Patient", ID: "6006", Version: 1, Created: true, Modified: at},
+			{Type: "Patient", ID: "6009", Version: 4, Modified: at},
+		})},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := fhir.Document(c.el)
+			golden(t, c.name, out)
+			if _, err := fhir.Parse(out, fhir.DefaultLimits); err != nil {
+				t.Errorf("output does not parse again: %v", err)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`<Bundle xmlns="http://hl7.org/fhir"><entry><resource><Patient><id value="1"/></Patient></resource></entry></Bundle>`))
+	f.Add([]byte(`<!DOCTYPE x><x/>`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		root, err := fhir.Parse(b, fhir.Limits{MaxBytes: 1 << 16, MaxDepth: 32, MaxElements: 1000})
+		if err == nil {
+			_ = fhir.Document(root)
+		}
+	})
+}

@@ -1,0 +1,135 @@
+package fhir
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/beevik/etree"
+)
+
+// Namespace is the FHIR XML namespace.
+const Namespace = "http://hl7.org/fhir"
+
+// XHTMLNamespace is the namespace of narrative divs.
+const XHTMLNamespace = "http://www.w3.org/1999/xhtml"
+
+// Limits bound what a request body may cost to parse.
+type Limits struct {
+	MaxBytes    int64 // body size (documents carry base64 PDFs)
+	MaxDepth    int   // element nesting
+	MaxElements int   // elements in all
+}
+
+// DefaultLimits are generous for real bundles and stop pathological ones.
+var DefaultLimits = Limits{MaxBytes: 32 << 20, MaxDepth: 64, MaxElements: 1_000_000}
+
+// Parse reads one XML document, refusing DOCTYPE and entity declarations and anything beyond
+// lim, and returns its root element with FHIR-namespace prefixes normalised away and
+// whitespace-only text between elements removed (narrative XHTML is kept as it was).
+func Parse(data []byte, lim Limits) (*etree.Element, error) {
+	if lim.MaxBytes > 0 && int64(len(data)) > lim.MaxBytes {
+		return nil, Fail(CodeTooCostly, "", "the body has %d bytes; at most %d are accepted", len(data), lim.MaxBytes)
+	}
+	if err := scan(data, lim); err != nil {
+		return nil, err
+	}
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(data); err != nil {
+		return nil, Fail(CodeStructure, "", "the body is not well-formed XML: %s", xmlReason(err))
+	}
+	root := doc.Root()
+	if root == nil {
+		return nil, Fail(CodeStructure, "", "the body holds no XML element")
+	}
+	if ns := root.NamespaceURI(); ns != "" && ns != Namespace {
+		return nil, Fail(CodeStructure, root.Tag, "the root element is in namespace %q; FHIR XML uses %q", ns, Namespace)
+	}
+	root.Parent().RemoveChild(root)
+	normalize(root)
+	return root, nil
+}
+
+// scan checks well-formedness, DOCTYPE, depth and element count in one streaming pass before any
+// tree is built.
+func scan(data []byte, lim Limits) error {
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	dec.Strict = true
+	depth, count := 0, 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			if count == 0 {
+				return Fail(CodeStructure, "", "the body holds no XML element")
+			}
+			return nil
+		}
+		if err != nil {
+			return Fail(CodeStructure, "", "the body is not well-formed XML: %s", xmlReason(err))
+		}
+		switch t := tok.(type) {
+		case xml.Directive:
+			kind := strings.Fields(string(t))
+			name := "directive"
+			if len(kind) > 0 {
+				name = kind[0]
+			}
+			return Fail(CodeSecurity, "", "XML %s declarations are not accepted", name)
+		case xml.StartElement:
+			depth++
+			count++
+			if lim.MaxDepth > 0 && depth > lim.MaxDepth {
+				return Fail(CodeTooCostly, "", "elements are nested more than %d levels deep", lim.MaxDepth)
+			}
+			if lim.MaxElements > 0 && count > lim.MaxElements {
+				return Fail(CodeTooCostly, "", "the body has more than %d elements", lim.MaxElements)
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
+}
+
+// xmlReason keeps the decoder's message (line number and what was wrong) without input text.
+func xmlReason(err error) string {
+	var se *xml.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("line %d: %s", se.Line, se.Msg)
+	}
+	return "malformed input"
+}
+
+// normalize drops prefixes and declarations bound to the FHIR namespace (the writer declares it
+// once on the root), comments, and whitespace-only text outside narrative.
+func normalize(e *etree.Element) {
+	ns := e.NamespaceURI()
+	if ns == XHTMLNamespace {
+		return
+	}
+	for i := len(e.Child) - 1; i >= 0; i-- {
+		switch c := e.Child[i].(type) {
+		case *etree.CharData:
+			if c.IsWhitespace() {
+				e.RemoveChildAt(i)
+			}
+		case *etree.Element:
+			normalize(c)
+		case *etree.Comment, *etree.ProcInst:
+			e.RemoveChildAt(i)
+		}
+	}
+	if ns == Namespace {
+		e.Space = ""
+	}
+	attrs := e.Attr[:0]
+	for _, a := range e.Attr {
+		if (a.Space == "xmlns" || (a.Space == "" && a.Key == "xmlns")) && a.Value == Namespace {
+			continue
+		}
+		attrs = append(attrs, a)
+	}
+	e.Attr = attrs
+}

@@ -1,0 +1,42 @@
+// Package api is red's HTTP face: routes, the loopback and tenant guards, handlers that hand FHIR
+// XML to the use cases, and the one place that turns errors into OperationOutcomes.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+
+	"github.com/beevik/etree"
+
+	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/storage"
+)
+
+// Records is what the API needs from the record store of the unlocked tenant.
+type Records interface {
+	PostBundle(ctx context.Context, b *etree.Element) (*etree.Element, error)
+	Read(ctx context.Context, typ, id string) (*etree.Element, error)
+	ReadVersion(ctx context.Context, typ, id, version string) (*etree.Element, error)
+	Search(ctx context.Context, typ string, q url.Values) (fhir.SearchSet, error)
+}
+
+// Tenants answers whether a tenant exists at all (for 404 versus 403).
+type Tenants interface {
+	Tenant(ctx context.Context, alias string) (storage.Tenant, error)
+}
+
+// Server serves one unlocked tenant.
+type Server struct {
+	Tenant  string
+	Records Records
+	Tenants Tenants
+	Limits  fhir.Limits
+	Log     *slog.Logger
+	// Port, when not 0, is the only port a Host header may name.
+	Port int
+	// Touch, when set, is called on every request (the idle lock's clock).
+	Touch func()
+	// Version is red's version for the CapabilityStatement.
+	Version string
+}

@@ -1,0 +1,60 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/beevik/etree"
+
+	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/records"
+)
+
+// metadata answers GET /metadata with a CapabilityStatement of exactly what is implemented.
+func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) error {
+	writeXML(w, http.StatusOK, s.capabilities())
+	return nil
+}
+
+func (s *Server) capabilities() *etree.Element {
+	cs := etree.NewElement("CapabilityStatement")
+	val := func(parent *etree.Element, tag, v string) *etree.Element {
+		e := parent.CreateElement(tag)
+		fhir.SetValue(e, v)
+		return e
+	}
+	val(cs, "status", "active")
+	val(cs, "date", time.Now().UTC().Format("2006-01-02"))
+	val(cs, "kind", "instance")
+	sw := cs.CreateElement("software")
+	val(sw, "name", "red")
+	if s.Version != "" {
+		val(sw, "version", s.Version)
+	}
+	val(cs, "fhirVersion", "4.0.1")
+	val(cs, "format", "application/fhir+xml")
+	rest := cs.CreateElement("rest")
+	val(rest, "mode", "server")
+	val(rest, "documentation", "Paths are prefixed with the tenant alias: /{tenant}/{type}. POST /{tenant}/Bundle takes a KBV AWS Patientenakte bundle (type history).")
+	bundle := rest.CreateElement("resource")
+	val(bundle, "type", "Bundle")
+	val(bundle.CreateElement("interaction"), "code", "create")
+	for _, typ := range records.Types() {
+		res := rest.CreateElement("resource")
+		val(res, "type", typ)
+		for _, code := range []string{"read", "vread", "search-type"} {
+			val(res.CreateElement("interaction"), "code", code)
+		}
+		val(res, "versioning", "versioned")
+		for _, p := range records.Params(typ) {
+			sp := res.CreateElement("searchParam")
+			val(sp, "name", p)
+			kind := "token"
+			if p == "page" || p == "_count" {
+				kind = "number"
+			}
+			val(sp, "type", kind)
+		}
+	}
+	return cs
+}

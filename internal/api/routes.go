@@ -1,0 +1,25 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// Handler returns every route red serves.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.recoverPanics, s.logRequests, s.loopbackOnly, s.touch)
+	r.NotFound(s.handle(notFound))
+	r.MethodNotAllowed(s.handle(methodNotAllowed))
+
+	r.Get("/metadata", s.handle(s.metadata))
+	r.Route("/{tenant}", func(r chi.Router) {
+		r.Use(s.unlockedTenant)
+		r.Post("/Bundle", s.handle(s.postBundle))
+		r.Get("/{type}", s.handle(s.search))
+		r.Get("/{type}/{id}", s.handle(s.read))
+		r.Get("/{type}/{id}/_history/{version}", s.handle(s.readVersion))
+	})
+	return r
+}

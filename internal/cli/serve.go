@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/api"
+	"github.com/redclone/red/internal/records"
+	"github.com/redclone/red/internal/vault"
+	"github.com/redclone/red/storage"
+)
+
+// DefaultPort is RED's port.
+const DefaultPort = 29221
+
+type serveOptions struct {
+	tenant, user, pwFile string
+	port                 int
+	idleLock             time.Duration
+	maxBody              int64
+}
+
+func (o *serveOptions) flags(c *cobra.Command) {
+	f := c.Flags()
+	f.IntVar(&o.port, "port", DefaultPort, "port on 127.0.0.1 (0 picks a free one)")
+	f.DurationVar(&o.idleLock, "idle-lock", 0, "wipe the keys and stop listening after this much inactivity (0: never)")
+	f.Int64Var(&o.maxBody, "max-body", fhir.DefaultLimits.MaxBytes, "largest request body in bytes")
+}
+
+func (e *env) serveCmd() *cobra.Command {
+	var o serveOptions
+	c := &cobra.Command{
+		Use:   "serve --tenant ALIAS --user NAME",
+		Short: "log in, unlock the tenant's keys and serve the API on 127.0.0.1",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			st, err := e.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			pw, err := e.password(passwordSource{file: o.pwFile, envVar: "RED_PASSWORD", prompt: "Password of " + o.user + " in " + o.tenant}, false)
+			if err != nil {
+				return err
+			}
+			return e.serve(ctx, st, o, pw, func(base string) {
+				fmt.Fprintf(e.io.Out, "red: tenant %s unlocked; listening on %s/%s\n", o.tenant, base, o.tenant)
+			})
+		},
+	}
+	c.Flags().StringVar(&o.tenant, "tenant", "", "tenant alias (required)")
+	c.Flags().StringVar(&o.user, "user", "", "user name (required)")
+	c.Flags().StringVar(&o.pwFile, "password-file", "", "read the password from this file (else RED_PASSWORD, else a prompt) — RED's automatic login")
+	o.flags(c)
+	_ = c.MarkFlagRequired("tenant")
+	_ = c.MarkFlagRequired("user")
+	return c
+}
+
+// serve unlocks the vault with pw (wiping pw), and only then listens; it returns when ctx ends or
+// the idle lock fires, with the keys wiped either way.
+func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []byte, ready func(base string)) error {
+	defer wipe(pw)
+	cred, err := credential(ctx, st, o.tenant, o.user)
+	if err != nil {
+		return err
+	}
+	v := vault.New(o.tenant, rand.Reader)
+	if err := v.Unseal(o.user, cred.Blob, pw); err != nil {
+		if errors.Is(err, vault.ErrBadPassword) {
+			return errLogin
+		}
+		return err
+	}
+	defer v.Lock()
+
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)))
+	if err != nil {
+		return fmt.Errorf("listen on 127.0.0.1:%d: %w", o.port, err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	var last atomic.Int64
+	last.Store(time.Now().UnixNano())
+	limits := fhir.DefaultLimits
+	limits.MaxBytes = o.maxBody
+	handler := (&api.Server{
+		Tenant:  o.tenant,
+		Records: &records.Service{Tenant: o.tenant, Store: st, Vault: v},
+		Tenants: st,
+		Limits:  limits,
+		Log:     slog.New(slog.NewTextHandler(e.io.Err, nil)),
+		Port:    port,
+		Touch:   func() { last.Store(time.Now().UnixNano()) },
+		Version: Version,
+	}).Handler()
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	ready("http://127.0.0.1:" + strconv.Itoa(port))
+
+	var idle <-chan time.Time
+	if o.idleLock > 0 {
+		t := time.NewTicker(min(max(o.idleLock/4, 10*time.Millisecond), 5*time.Second))
+		defer t.Stop()
+		idle = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return shutdown(srv, v)
+		case err := <-served:
+			v.Lock()
+			return fmt.Errorf("server stopped: %w", err)
+		case <-idle:
+			if time.Since(time.Unix(0, last.Load())) >= o.idleLock {
+				err := shutdown(srv, v)
+				fmt.Fprintf(e.io.Out, "red: no requests for %s; keys wiped and port closed — log in again to continue\n", o.idleLock)
+				return err
+			}
+		}
+	}
+}
+
+// shutdown stops accepting, lets running requests finish (10 s at most) and wipes the keys.
+func shutdown(srv *http.Server, v *vault.Vault) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	v.Lock()
+	return err
+}

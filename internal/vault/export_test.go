@@ -1,0 +1,73 @@
+package vault
+
+import (
+	"io"
+	"maps"
+	"slices"
+)
+
+// KeyBytes returns the slices holding the vault's live keys (data keys, index key, cached
+// blind-index keys), so a test can watch Lock overwrite them.
+func KeyBytes(v *Vault) [][]byte {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.keys == nil {
+		return nil
+	}
+	out := append(slices.Collect(maps.Values(v.keys.data)), v.keys.index)
+	v.tokenMu.Lock()
+	defer v.tokenMu.Unlock()
+	return append(out, slices.Collect(maps.Values(v.tokenKeys))...)
+}
+
+// Rotate unwraps blob, adds a fresh data key with the next id, makes it current and wraps the
+// keyring again for the same user: what a future key rotation does to each credential.
+func Rotate(rnd io.Reader, tenant, user string, blob, password []byte, p KDFParams) ([]byte, error) {
+	return rewrapKeyring(rnd, tenant, tenant, user, blob, password, p, func(k *keyring) error {
+		next := slices.Max(slices.Collect(maps.Keys(k.data))) + 1
+		key := make([]byte, keyLen)
+		if err := readRandom(rnd, key); err != nil {
+			return err
+		}
+		k.data[next], k.current = key, next
+		return nil
+	})
+}
+
+// MoveToTenant wraps the keyring in blob for another tenant, so a test can tell the tenant
+// binding of sealed data apart from merely having a different keyring.
+func MoveToTenant(rnd io.Reader, from, to, user string, blob, password []byte, p KDFParams) ([]byte, error) {
+	return rewrapKeyring(rnd, from, to, user, blob, password, p, func(*keyring) error { return nil })
+}
+
+func rewrapKeyring(rnd io.Reader, from, to, user string, blob, password []byte, p KDFParams, change func(*keyring) error) ([]byte, error) {
+	plain, err := unwrap(from, user, blob, password)
+	if err != nil {
+		return nil, err
+	}
+	k, err := parseKeyring(plain)
+	clear(plain)
+	if err != nil {
+		return nil, err
+	}
+	defer k.wipe()
+	if err := change(k); err != nil {
+		return nil, err
+	}
+	plain = k.marshal()
+	defer clear(plain)
+	return wrap(rnd, to, user, password, p, plain)
+}
+
+// ParseCredential checks a blob's shape and parameters without running the KDF.
+func ParseCredential(blob []byte) error {
+	_, _, err := parseCredential(blob)
+	return err
+}
+
+// ParseKeyring decodes an encoded keyring and wipes the result.
+func ParseKeyring(b []byte) error {
+	k, err := parseKeyring(b)
+	k.wipe()
+	return err
+}

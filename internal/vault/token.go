@@ -1,0 +1,90 @@
+package vault
+
+import (
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"io"
+)
+
+const (
+	tokenLen   = 16
+	tokenLabel = "red/vault/token/v1"
+	// maxTokenKeys bounds the per-index key cache; names beyond it are derived per call, so
+	// request-supplied resource types cannot grow the cache without limit.
+	maxTokenKeys = 256
+)
+
+// Kinds of blind index; each derives its keys under its own label, so a search index can never
+// share a key with the id index whatever the names.
+const (
+	tokenKindIndex byte = 'i'
+	tokenKindID    byte = 'd'
+)
+
+// tokenKey names one derived blind-index key.
+type tokenKey struct {
+	kind byte
+	name string
+}
+
+// Token returns a blind-index token for value in the named index: HMAC-SHA256 under a per-index
+// key derived from the tenant's index key, truncated to 16 bytes. Same (index, value) → same
+// token; different index or tenant keyring → unrelated token.
+func (v *Vault) Token(index, value string) ([]byte, error) {
+	return v.token(tokenKey{tokenKindIndex, index}, value)
+}
+
+// IDToken is Token for a resource id of type typ (what storage keeps instead of the id).
+func (v *Vault) IDToken(typ, id string) ([]byte, error) {
+	return v.token(tokenKey{tokenKindID, typ}, id)
+}
+
+// token computes the truncated HMAC of value under the key named by k.
+func (v *Vault) token(k tokenKey, value string) ([]byte, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.keys == nil {
+		return nil, ErrSealed
+	}
+	key, cached, err := v.tokenKeyLocked(k)
+	if err != nil {
+		return nil, err
+	}
+	if !cached {
+		defer clear(key)
+	}
+	mac := hmac.New(sha256.New, key)
+	_, _ = io.WriteString(mac, value)
+	var sum [sha256.Size]byte
+	out := make([]byte, tokenLen)
+	copy(out, mac.Sum(sum[:0]))
+	return out, nil
+}
+
+// tokenKeyLocked returns the derived key for k, from the cache when possible; v.mu must be
+// read-held. An uncached key must be cleared by the caller.
+func (v *Vault) tokenKeyLocked(k tokenKey) (key []byte, cached bool, err error) {
+	v.tokenMu.Lock()
+	defer v.tokenMu.Unlock()
+	if key, ok := v.tokenKeys[k]; ok {
+		return key, true, nil
+	}
+	info := make([]byte, 0, len(tokenLabel)+1+binary.MaxVarintLen64+len(k.name))
+	info = append(info, tokenLabel...)
+	info = append(info, k.kind)
+	info = appendField(info, k.name)
+	key, err = hkdf.Key(sha256.New, v.keys.index, nil, string(info), sha256.Size)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(v.tokenKeys) >= maxTokenKeys {
+		return key, false, nil
+	}
+	if v.tokenKeys == nil {
+		v.tokenKeys = make(map[tokenKey][]byte)
+	}
+	v.tokenKeys[k] = key
+	return key, true, nil
+}

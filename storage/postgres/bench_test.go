@@ -1,0 +1,17 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/redclone/red/storage"
+	"github.com/redclone/red/storage/postgres/pgtest"
+	"github.com/redclone/red/storage/storetest"
+)
+
+func BenchmarkCommit(b *testing.B) {
+	storetest.BenchmarkCommit(b, func(t testing.TB) storage.Store { return open(t, pgtest.URL(t)) })
+}
+
+func BenchmarkFind(b *testing.B) {
+	storetest.BenchmarkFind(b, func(t testing.TB) storage.Store { return open(t, pgtest.URL(t)) })
+}

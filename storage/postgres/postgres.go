@@ -1,0 +1,340 @@
+// Package postgres keeps red's data in PostgreSQL, the practice's shared database that several
+// workstations may open at once.
+//
+// Open applies the embedded migrations (migrations/*.sql) in one transaction under a
+// transaction-scoped advisory lock, recording each in schema_migrations, so any number of
+// processes may start against the same database at the same time. PostgreSQL 12 or newer is
+// required.
+package postgres
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/redclone/red/storage"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// migrationLock is the advisory lock key that serializes migrations ("red.stor").
+const migrationLock int64 = 0x7265642e73746f72
+
+// Store is a storage.Store on one PostgreSQL database. It is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open connects to the database at url (a PostgreSQL connection URL or keyword/value string)
+// and brings its schema up to date.
+func Open(ctx context.Context, url string) (*Store, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	s := &Store{pool: pool}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases every connection.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// migrate applies the embedded migrations not yet recorded in schema_migrations.
+func (s *Store) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	slices.Sort(names)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLock); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			name    text        PRIMARY KEY,
+			applied timestamptz NOT NULL DEFAULT now()
+		)`); err != nil {
+			return err
+		}
+		for _, name := range names {
+			var done bool
+			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = $1)", path.Base(name)).Scan(&done); err != nil {
+				return err
+			}
+			if done {
+				continue
+			}
+			body, err := migrations.ReadFile(name)
+			if err != nil {
+				return err
+			}
+			// Without arguments Exec uses the simple protocol, which runs every statement of the file.
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return fmt.Errorf("%s: %w", path.Base(name), err)
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (name) VALUES ($1)", path.Base(name)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return nil
+}
+
+// CreateTenant implements storage.Store.
+func (s *Store) CreateTenant(ctx context.Context, t storage.Tenant) error {
+	_, err := s.pool.Exec(ctx, "INSERT INTO tenants (alias, created) VALUES ($1, $2)", t.Alias, utcMicro(t.Created))
+	return translate("create tenant", err)
+}
+
+// Tenant implements storage.Store.
+func (s *Store) Tenant(ctx context.Context, alias string) (storage.Tenant, error) {
+	t := storage.Tenant{Alias: alias}
+	err := s.pool.QueryRow(ctx, "SELECT created FROM tenants WHERE alias = $1", alias).Scan(&t.Created)
+	if err != nil {
+		return storage.Tenant{}, translate("tenant", err)
+	}
+	t.Created = t.Created.UTC()
+	return t, nil
+}
+
+// Tenants implements storage.Store; they come sorted by alias.
+func (s *Store) Tenants(ctx context.Context) ([]storage.Tenant, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT alias, created FROM tenants ORDER BY alias COLLATE "C"`)
+	tenants, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Tenant, error) {
+		var t storage.Tenant
+		err := row.Scan(&t.Alias, &t.Created)
+		t.Created = t.Created.UTC()
+		return t, err
+	})
+	return tenants, translate("tenants", err)
+}
+
+// PutCredential implements storage.Store.
+func (s *Store) PutCredential(ctx context.Context, c storage.Credential) error {
+	blob := c.Blob
+	if blob == nil {
+		blob = []byte{}
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO credentials (tenant, username, blob) VALUES ($1, $2, $3)
+		ON CONFLICT (tenant, username) DO UPDATE SET blob = excluded.blob`, c.Tenant, c.User, blob)
+	return translate("put credential", err)
+}
+
+// Credential implements storage.Store.
+func (s *Store) Credential(ctx context.Context, tenant, user string) (storage.Credential, error) {
+	c := storage.Credential{Tenant: tenant, User: user}
+	err := s.pool.QueryRow(ctx, "SELECT blob FROM credentials WHERE tenant = $1 AND username = $2", tenant, user).Scan(&c.Blob)
+	if err != nil {
+		return storage.Credential{}, translate("credential", err)
+	}
+	return c, nil
+}
+
+// Credentials implements storage.Store; they come sorted by the bytes of the user name.
+func (s *Store) Credentials(ctx context.Context, tenant string) ([]storage.Credential, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT username, blob FROM credentials WHERE tenant = $1 ORDER BY username COLLATE "C"`, tenant)
+	creds, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Credential, error) {
+		c := storage.Credential{Tenant: tenant}
+		err := row.Scan(&c.User, &c.Blob)
+		return c, err
+	})
+	return creds, translate("credentials", err)
+}
+
+// Commit implements storage.Store. The whole batch goes to the server in one round trip inside
+// one transaction. Changes are applied in (type, id) order so that concurrent batches lock heads
+// rows in the same order and cannot deadlock; changes to the same resource keep their order.
+func (s *Store) Commit(ctx context.Context, tenant string, changes []storage.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	ordered := slices.Clone(changes)
+	slices.SortStableFunc(ordered, func(a, b storage.Change) int {
+		return cmp.Or(strings.Compare(a.Type, b.Type), bytes.Compare(a.ID, b.ID))
+	})
+	batch := &pgx.Batch{}
+	batch.BeginTx(pgx.TxOptions{})
+	for _, c := range ordered {
+		updated := utcMicro(c.Updated)
+		version := c.Expect + 1
+		var head *pgx.QueuedQuery
+		if c.Expect == 0 {
+			head = batch.Queue(`INSERT INTO heads (tenant, type, id, version, updated, deleted)
+				VALUES ($1, $2, $3, 1, $4, $5) ON CONFLICT DO NOTHING`,
+				tenant, c.Type, c.ID, updated, c.Deleted)
+		} else {
+			head = batch.Queue(`UPDATE heads SET version = $5, updated = $6, deleted = $7
+				WHERE tenant = $1 AND type = $2 AND id = $3 AND version = $4`,
+				tenant, c.Type, c.ID, c.Expect, version, updated, c.Deleted)
+		}
+		typ, expect := c.Type, c.Expect
+		head.Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() != 1 {
+				return fmt.Errorf("postgres: commit %s expecting version %d: %w", typ, expect, storage.ErrConflict)
+			}
+			return nil
+		})
+		batch.Queue(`INSERT INTO resources (tenant, type, id, version, updated, deleted, sealed)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			tenant, c.Type, c.ID, version, updated, c.Deleted, c.Sealed)
+		if c.Expect != 0 {
+			batch.Queue("DELETE FROM tokens WHERE tenant = $1 AND type = $2 AND id = $3", tenant, c.Type, c.ID)
+		}
+		if !c.Deleted && len(c.Tokens) > 0 {
+			batch.Queue(`INSERT INTO tokens (tenant, type, id, token)
+				SELECT $1, $2, $3, unnest($4::bytea[]) ON CONFLICT DO NOTHING`,
+				tenant, c.Type, c.ID, c.Tokens)
+		}
+	}
+	results := s.pool.SendBatch(ctx, batch)
+	tx := results.Tx()
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := results.Close(); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return err
+		}
+		return translate("commit", err)
+	}
+	return translate("commit", tx.Commit(ctx))
+}
+
+// Current implements storage.Store.
+func (s *Store) Current(ctx context.Context, tenant, typ string, id []byte) (storage.Record, error) {
+	r := storage.Record{Type: typ, ID: slices.Clone(id)}
+	err := s.pool.QueryRow(ctx, `SELECT version, updated, deleted, sealed FROM resources
+		WHERE tenant = $1 AND type = $2 AND id = $3 ORDER BY version DESC LIMIT 1`,
+		tenant, typ, id).Scan(&r.Version, &r.Updated, &r.Deleted, &r.Sealed)
+	if err != nil {
+		return storage.Record{}, translate("current", err)
+	}
+	r.Updated = r.Updated.UTC()
+	return r, nil
+}
+
+// Version implements storage.Store.
+func (s *Store) Version(ctx context.Context, tenant, typ string, id []byte, version int64) (storage.Record, error) {
+	r := storage.Record{Type: typ, ID: slices.Clone(id), Version: version}
+	err := s.pool.QueryRow(ctx, `SELECT updated, deleted, sealed FROM resources
+		WHERE tenant = $1 AND type = $2 AND id = $3 AND version = $4`,
+		tenant, typ, id, version).Scan(&r.Updated, &r.Deleted, &r.Sealed)
+	if err != nil {
+		return storage.Record{}, translate("version", err)
+	}
+	r.Updated = r.Updated.UTC()
+	return r, nil
+}
+
+// Find implements storage.Store in one statement (so count and page share one snapshot): the
+// matching ids come from the tokens index, one semi-join per group; only the page's rows are
+// joined with their sealed bytes.
+func (s *Store) Find(ctx context.Context, tenant string, q storage.Query) (storage.Page, error) {
+	args := []any{tenant, q.Type}
+	var sql strings.Builder
+	sql.WriteString(`WITH m AS NOT MATERIALIZED (
+		SELECT h.id, h.version FROM heads h
+		WHERE h.tenant = $1 AND h.type = $2 AND NOT h.deleted`)
+	for _, group := range q.All {
+		if len(group) == 0 {
+			return storage.Page{Records: []storage.Record{}}, nil
+		}
+		args = append(args, group)
+		fmt.Fprintf(&sql, `
+		AND h.id IN (SELECT t.id FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = ANY($%d::bytea[]))`, len(args))
+	}
+	var limit any // NULL: no limit
+	if q.Limit > 0 {
+		limit = int64(q.Limit)
+	}
+	args = append(args, int64(max(q.Offset, 0)), limit)
+	fmt.Fprintf(&sql, `
+	)
+	SELECT c.n, p.id, p.version, r.updated, r.deleted, r.sealed
+	FROM (SELECT count(*) AS n FROM m) c
+	LEFT JOIN (SELECT m.id, m.version FROM m ORDER BY m.id OFFSET $%d LIMIT $%d::bigint) p ON true
+	LEFT JOIN resources r ON r.tenant = $1 AND r.type = $2 AND r.id = p.id AND r.version = p.version
+	ORDER BY p.id`, len(args)-1, len(args))
+
+	rows, err := s.pool.Query(ctx, sql.String(), args...)
+	if err != nil {
+		return storage.Page{}, translate("find", err)
+	}
+	defer rows.Close()
+	page := storage.Page{Records: []storage.Record{}}
+	for rows.Next() {
+		var (
+			total   int64
+			id      []byte
+			version *int64
+			updated *time.Time
+			deleted *bool
+			sealed  []byte
+		)
+		if err := rows.Scan(&total, &id, &version, &updated, &deleted, &sealed); err != nil {
+			return storage.Page{}, translate("find", err)
+		}
+		page.Total = int(total)
+		if version == nil || updated == nil || deleted == nil {
+			continue // no match on this page: the one row carries only the total
+		}
+		page.Records = append(page.Records, storage.Record{
+			Type: q.Type, ID: id, Version: *version, Updated: updated.UTC(), Deleted: *deleted, Sealed: sealed,
+		})
+	}
+	if err := rows.Err(); err != nil {
+		return storage.Page{}, translate("find", err)
+	}
+	return page, nil
+}
+
+// utcMicro is the form in which timestamps are stored: UTC, cut to microseconds.
+func utcMicro(t time.Time) time.Time {
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// translate turns driver errors into the storage sentinels, keeping the cause in the chain.
+func translate(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("postgres: %s: %w", op, storage.ErrNotFound)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505", // unique_violation
+			"40001", // serialization_failure
+			"40P01": // deadlock_detected
+			return fmt.Errorf("postgres: %s: %w: %w", op, storage.ErrConflict, err)
+		case "23503": // foreign_key_violation: the tenant does not exist
+			return fmt.Errorf("postgres: %s: %w: %w", op, storage.ErrNotFound, err)
+		}
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}

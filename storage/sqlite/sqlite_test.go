@@ -1,0 +1,45 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/redclone/red/storage"
+	"github.com/redclone/red/storage/sqlite"
+	"github.com/redclone/red/storage/storetest"
+)
+
+func TestStore(t *testing.T) {
+	storetest.RunTests(t, func(t testing.TB) storage.Store {
+		return open(t, filepath.Join(t.TempDir(), "red.db"))
+	})
+}
+
+func TestSharedFile(t *testing.T) {
+	storetest.RunSharedTests(t, func(t testing.TB) (a, b storage.Store) {
+		path := filepath.Join(t.TempDir(), "red.db")
+		// Both handles open at once, so their migrations race for the write lock.
+		second := make(chan error, 1)
+		go func() {
+			var err error
+			b, err = sqlite.Open(t.Context(), path)
+			second <- err
+		}()
+		a = open(t, path)
+		if err := <-second; err != nil {
+			t.Fatalf("Open of the second handle: %v", err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		return a, b
+	})
+}
+
+// open opens the store in the file at path and closes it when t ends.
+func open(t testing.TB, path string) storage.Store {
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}

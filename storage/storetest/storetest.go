@@ -1,0 +1,1145 @@
+// Package storetest is the conformance suite every storage.Store backend must pass, plus
+// benchmarks that measure backends the same way.
+//
+// A backend's test file is a few lines:
+//
+//	func TestStore(t *testing.T) {
+//		storetest.RunTests(t, func(t testing.TB) storage.Store { … open a fresh, empty store … })
+//	}
+package storetest
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redclone/red/storage"
+)
+
+// base is the injected clock of the suite: every write derives its timestamp from it.
+var base = time.Date(2025, 3, 30, 1, 59, 59, 123456000, time.UTC)
+
+// test is one conformance check run against one fresh store.
+type test struct {
+	name string
+	run  func(t *testing.T, s storage.Store)
+}
+
+// RunTests runs the conformance suite. newStore must return a new, empty store each time it is
+// called and arrange for it to be closed (t.Cleanup); it is called once per subtest, and the
+// subtests run in parallel.
+func RunTests(t *testing.T, newStore func(t testing.TB) storage.Store) {
+	areas := []struct {
+		name  string
+		tests []test
+	}{
+		{"tenants", tenantTests},
+		{"credentials", credentialTests},
+		{"commit", commitTests},
+		{"versions", versionTests},
+		{"isolation", isolationTests},
+		{"find", findTests},
+		{"round trips", roundTripTests},
+		{"concurrency", concurrencyTests},
+	}
+	for _, area := range areas {
+		t.Run(area.name, func(t *testing.T) {
+			for _, tc := range area.tests {
+				t.Run(tc.name, func(t *testing.T) {
+					t.Parallel()
+					tc.run(t, newStore(t))
+				})
+			}
+		})
+	}
+}
+
+// RunSharedTests checks two independently opened handles on one database, as several
+// workstations sharing one PostgreSQL server (or two processes sharing one SQLite file) have.
+// open must return two handles on a new, empty database and arrange for both to be closed; it
+// is called once per subtest, and the subtests run in parallel.
+func RunSharedTests(t *testing.T, open func(t testing.TB) (a, b storage.Store)) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, a, b storage.Store)
+	}{
+		{"sees tenants and credentials written through the other handle", func(t *testing.T, a, b storage.Store) {
+			ctx := t.Context()
+			mustCreateTenant(t, a, "praxis")
+			if _, err := b.Tenant(ctx, "praxis"); err != nil {
+				t.Fatalf("Tenant through the other handle: %v", err)
+			}
+			mustPutCredential(t, b, storage.Credential{Tenant: "praxis", User: "anna", Blob: []byte{0, 1}})
+			got, err := a.Credential(ctx, "praxis", "anna")
+			if err != nil {
+				t.Fatalf("Credential through the other handle: %v", err)
+			}
+			if !bytes.Equal(got.Blob, []byte{0, 1}) {
+				t.Errorf("Blob = %x, want 0001", got.Blob)
+			}
+		}},
+		{"sees commits made through the other handle", func(t *testing.T, a, b storage.Store) {
+			mustCreateTenant(t, a, "praxis")
+			mustCommit(t, a, "praxis", change("Patient", "p1", 0, "v1", "anna"))
+			mustCommit(t, b, "praxis", change("Patient", "p1", 1, "v2", "bert"))
+			wantRecord(t, mustCurrent(t, a, "praxis", "Patient", "p1"), record("Patient", "p1", 2, "v2"))
+			wantIDs(t, mustFind(t, a, "praxis", storage.Query{Type: "Patient", All: groups("bert")}), 1, "p1")
+		}},
+		{"refuses through one handle what the other created", func(t *testing.T, a, b storage.Store) {
+			ctx := t.Context()
+			mustCreateTenant(t, a, "praxis")
+			wantErr(t, b.CreateTenant(ctx, storage.Tenant{Alias: "praxis", Created: base}), storage.ErrConflict)
+			mustCommit(t, a, "praxis", change("Patient", "p1", 0, "v1"))
+			wantErr(t, b.Commit(ctx, "praxis", []storage.Change{change("Patient", "p1", 0, "other")}), storage.ErrConflict)
+		}},
+		{"lets exactly one creator win across handles", func(t *testing.T, a, b storage.Store) {
+			mustCreateTenant(t, a, "praxis")
+			raceCreates(t, []storage.Store{a, b}, 8)
+		}},
+		{"loses no update when both handles race", func(t *testing.T, a, b storage.Store) {
+			mustCreateTenant(t, a, "praxis")
+			raceUpdates(t, []storage.Store{a, b}, 8, 20)
+		}},
+		{"loses no update when batches race across handles", func(t *testing.T, a, b storage.Store) {
+			mustCreateTenant(t, a, "praxis")
+			raceBatches(t, []storage.Store{a, b}, 8, 10)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a, b := open(t)
+			tc.run(t, a, b)
+		})
+	}
+}
+
+var tenantTests = []test{
+	{"creates a tenant and reads it back", func(t *testing.T, s storage.Store) {
+		created := time.Date(2024, 2, 29, 23, 59, 59, 987654321, time.FixedZone("CET", 3600))
+		if err := s.CreateTenant(t.Context(), storage.Tenant{Alias: "praxis-mueller", Created: created}); err != nil {
+			t.Fatalf("CreateTenant: %v", err)
+		}
+		got, err := s.Tenant(t.Context(), "praxis-mueller")
+		if err != nil {
+			t.Fatalf("Tenant: %v", err)
+		}
+		if got.Alias != "praxis-mueller" {
+			t.Errorf("Alias = %q, want praxis-mueller", got.Alias)
+		}
+		wantTime(t, "Created", got.Created, created)
+	}},
+	{"refuses a duplicate alias with ErrConflict and keeps the first", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		err := s.CreateTenant(t.Context(), storage.Tenant{Alias: "praxis", Created: base.Add(time.Hour)})
+		wantErr(t, err, storage.ErrConflict)
+		got, err := s.Tenant(t.Context(), "praxis")
+		if err != nil {
+			t.Fatalf("Tenant: %v", err)
+		}
+		wantTime(t, "Created", got.Created, base)
+	}},
+	{"reports an unknown tenant as ErrNotFound", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		_, err := s.Tenant(t.Context(), "praxi")
+		wantErr(t, err, storage.ErrNotFound)
+	}},
+	{"lists every tenant", func(t *testing.T, s storage.Store) {
+		aliases := []string{"zahnarzt", "apotheke", "Praxis", "praxis"}
+		for _, a := range aliases {
+			mustCreateTenant(t, s, a)
+		}
+		got, err := s.Tenants(t.Context())
+		if err != nil {
+			t.Fatalf("Tenants: %v", err)
+		}
+		var names []string
+		for _, tn := range got {
+			names = append(names, tn.Alias)
+			wantTime(t, "Created of "+tn.Alias, tn.Created, base)
+		}
+		sort.Strings(names)
+		sort.Strings(aliases)
+		if !slices.Equal(names, aliases) {
+			t.Errorf("Tenants = %q, want %q", names, aliases)
+		}
+	}},
+	{"lists no tenants in an empty store", func(t *testing.T, s storage.Store) {
+		got, err := s.Tenants(t.Context())
+		if err != nil {
+			t.Fatalf("Tenants: %v", err)
+		}
+		if len(got) != 0 {
+			t.Errorf("Tenants = %v, want none", got)
+		}
+	}},
+}
+
+var credentialTests = []test{
+	{"stores a credential and reads it back", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		blob := []byte{0x00, 0x01, 0xff, 0x00, 0x80}
+		mustPutCredential(t, s, storage.Credential{Tenant: "praxis", User: "anna", Blob: blob})
+		got, err := s.Credential(t.Context(), "praxis", "anna")
+		if err != nil {
+			t.Fatalf("Credential: %v", err)
+		}
+		if got.Tenant != "praxis" || got.User != "anna" || !bytes.Equal(got.Blob, blob) {
+			t.Errorf("Credential = %+v, want praxis/anna with blob %x", got, blob)
+		}
+	}},
+	{"replaces a credential put again", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustPutCredential(t, s, storage.Credential{Tenant: "praxis", User: "anna", Blob: []byte("old")})
+		mustPutCredential(t, s, storage.Credential{Tenant: "praxis", User: "anna", Blob: []byte("new")})
+		got, err := s.Credential(t.Context(), "praxis", "anna")
+		if err != nil {
+			t.Fatalf("Credential: %v", err)
+		}
+		if string(got.Blob) != "new" {
+			t.Errorf("Blob = %q, want new", got.Blob)
+		}
+		list, err := s.Credentials(t.Context(), "praxis")
+		if err != nil {
+			t.Fatalf("Credentials: %v", err)
+		}
+		if len(list) != 1 {
+			t.Errorf("Credentials has %d entries, want 1", len(list))
+		}
+	}},
+	{"lists credentials sorted by user name bytes", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		for _, u := range []string{"zoe", "anna", "Max", "bert", "Ärztin"} {
+			mustPutCredential(t, s, storage.Credential{Tenant: "praxis", User: u, Blob: []byte("blob of " + u)})
+		}
+		got, err := s.Credentials(t.Context(), "praxis")
+		if err != nil {
+			t.Fatalf("Credentials: %v", err)
+		}
+		var users []string
+		for _, c := range got {
+			users = append(users, c.User)
+			if c.Tenant != "praxis" || string(c.Blob) != "blob of "+c.User {
+				t.Errorf("credential %q = %+v", c.User, c)
+			}
+		}
+		want := []string{"Max", "anna", "bert", "zoe", "Ärztin"}
+		if !slices.Equal(users, want) {
+			t.Errorf("users = %q, want %q", users, want)
+		}
+	}},
+	{"keeps credentials of tenants apart", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "a")
+		mustCreateTenant(t, s, "b")
+		mustPutCredential(t, s, storage.Credential{Tenant: "a", User: "anna", Blob: []byte("a")})
+		mustPutCredential(t, s, storage.Credential{Tenant: "b", User: "anna", Blob: []byte("b")})
+		for _, tenant := range []string{"a", "b"} {
+			got, err := s.Credential(t.Context(), tenant, "anna")
+			if err != nil {
+				t.Fatalf("Credential(%s): %v", tenant, err)
+			}
+			if string(got.Blob) != tenant {
+				t.Errorf("Credential(%s).Blob = %q, want %q", tenant, got.Blob, tenant)
+			}
+			list, err := s.Credentials(t.Context(), tenant)
+			if err != nil {
+				t.Fatalf("Credentials(%s): %v", tenant, err)
+			}
+			if len(list) != 1 || list[0].Tenant != tenant {
+				t.Errorf("Credentials(%s) = %+v, want only its own", tenant, list)
+			}
+		}
+	}},
+	{"lists no credentials of a tenant without users", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		got, err := s.Credentials(t.Context(), "praxis")
+		if err != nil {
+			t.Fatalf("Credentials: %v", err)
+		}
+		if len(got) != 0 {
+			t.Errorf("Credentials = %+v, want none", got)
+		}
+	}},
+	{"reports an unknown credential as ErrNotFound", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustPutCredential(t, s, storage.Credential{Tenant: "praxis", User: "anna", Blob: []byte("x")})
+		for _, k := range []struct{ tenant, user string }{{"praxis", "bert"}, {"praxis", "Anna"}, {"other", "anna"}} {
+			_, err := s.Credential(t.Context(), k.tenant, k.user)
+			if !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("Credential(%q, %q) error = %v, want ErrNotFound", k.tenant, k.user, err)
+			}
+		}
+	}},
+	{"refuses a credential for an unknown tenant with ErrNotFound", func(t *testing.T, s storage.Store) {
+		err := s.PutCredential(t.Context(), storage.Credential{Tenant: "nobody", User: "anna", Blob: []byte("x")})
+		wantErr(t, err, storage.ErrNotFound)
+	}},
+}
+
+var commitTests = []test{
+	{"creates version 1 with Expect 0", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "sealed-1", "anna"))
+		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p1"), record("Patient", "p1", 1, "sealed-1"))
+	}},
+	{"refuses a second create with ErrConflict and keeps the first", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "first", "anna"))
+		err := s.Commit(t.Context(), "praxis", []storage.Change{change("Patient", "p1", 0, "second", "bert")})
+		wantErr(t, err, storage.ErrConflict)
+		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p1"), record("Patient", "p1", 1, "first"))
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("bert")}), 0)
+	}},
+	{"writes version 2 with the right Expect", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "v1"))
+		mustCommit(t, s, "praxis", change("Patient", "p1", 1, "v2"))
+		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p1"), record("Patient", "p1", 2, "v2"))
+	}},
+	{"refuses an Expect other than the current version with ErrConflict", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "v1"))
+		mustCommit(t, s, "praxis", change("Patient", "p1", 1, "v2"))
+		for _, tc := range []struct {
+			name string
+			c    storage.Change
+		}{
+			{"stale", change("Patient", "p1", 1, "stale")},
+			{"ahead", change("Patient", "p1", 5, "ahead")},
+			{"for a resource that does not exist", change("Patient", "p2", 1, "ghost")},
+			{"for the same id in another type", change("Observation", "p1", 2, "ghost")},
+		} {
+			err := s.Commit(t.Context(), "praxis", []storage.Change{tc.c})
+			if !errors.Is(err, storage.ErrConflict) {
+				t.Errorf("%s: Commit error = %v, want ErrConflict", tc.name, err)
+			}
+		}
+		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p1"), record("Patient", "p1", 2, "v2"))
+		wantNotFound(t, s, "praxis", "Patient", "p2")
+		wantNotFound(t, s, "praxis", "Observation", "p1")
+	}},
+	{"writes nothing of a batch when one change conflicts", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis",
+			change("Patient", "b", 0, "b1", "b-old"),
+			change("Patient", "c", 0, "c1", "c-old"),
+		)
+		mustCommit(t, s, "praxis", change("Patient", "c", 1, "c2", "c-old"))
+		fresh := change("Patient", "a", 0, "a1", "a-new")
+		update := change("Patient", "b", 1, "b2", "b-new")
+		batches := []struct {
+			name    string
+			changes []storage.Change
+		}{
+			{"stale expect last", []storage.Change{fresh, update, change("Patient", "c", 1, "c-stale", "c-new")}},
+			{"duplicate create first", []storage.Change{change("Patient", "c", 0, "c-dup", "c-new"), fresh, update}},
+			{"stale expect in the middle", []storage.Change{fresh, change("Patient", "c", 3, "c-ahead", "c-new"), update}},
+			{"same resource twice with one expect", []storage.Change{fresh, update, change("Patient", "b", 1, "b-again")}},
+		}
+		for _, b := range batches {
+			err := s.Commit(t.Context(), "praxis", b.changes)
+			if !errors.Is(err, storage.ErrConflict) {
+				t.Errorf("%s: Commit error = %v, want ErrConflict", b.name, err)
+			}
+			wantNotFound(t, s, "praxis", "Patient", "a")
+			wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "b"), record("Patient", "b", 1, "b1"))
+			wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "c"), record("Patient", "c", 2, "c2"))
+			if _, err := s.Version(t.Context(), "praxis", "Patient", []byte("b"), 2); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("%s: Version(b, 2) error = %v, want ErrNotFound", b.name, err)
+			}
+			wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("b-old")}), 1, "b")
+			wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("a-new b-new c-new")}), 0)
+			wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient"}), 2, "b", "c")
+		}
+	}},
+	{"writes every change of a batch", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "p1v1"))
+		mustCommit(t, s, "praxis",
+			change("Patient", "p2", 0, "p2v1", "x"),
+			change("Patient", "p1", 1, "p1v2", "x"),
+			change("Observation", "o1", 0, "o1v1", "x"),
+		)
+		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p1"), record("Patient", "p1", 2, "p1v2"))
+		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p2"), record("Patient", "p2", 1, "p2v1"))
+		wantRecord(t, mustCurrent(t, s, "praxis", "Observation", "o1"), record("Observation", "o1", 1, "o1v1"))
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("x")}), 2, "p1", "p2")
+	}},
+	{"applies two changes to one resource in one batch in order", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis",
+			change("Patient", "p1", 0, "v1", "first"),
+			change("Patient", "p1", 1, "v2", "second"),
+		)
+		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p1"), record("Patient", "p1", 2, "v2"))
+		wantRecord(t, mustVersion(t, s, "praxis", "Patient", "p1", 1), record("Patient", "p1", 1, "v1"))
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("first")}), 0)
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("second")}), 1, "p1")
+	}},
+	{"accepts an empty batch", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis")
+	}},
+	{"refuses a commit for an unknown tenant with ErrNotFound", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		err := s.Commit(t.Context(), "nobody", []storage.Change{change("Patient", "p1", 0, "v1", "anna")})
+		wantErr(t, err, storage.ErrNotFound)
+		wantNotFound(t, s, "nobody", "Patient", "p1")
+	}},
+	{"keeps a tombstone as current version but out of Find", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "v1", "anna"), change("Patient", "p2", 0, "v1", "anna"))
+		mustCommit(t, s, "praxis", tombstone("Patient", "p1", 1))
+		want := record("Patient", "p1", 2, "")
+		want.Deleted = true
+		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p1"), want)
+		wantRecord(t, mustVersion(t, s, "praxis", "Patient", "p1", 2), want)
+		wantRecord(t, mustVersion(t, s, "praxis", "Patient", "p1", 1), record("Patient", "p1", 1, "v1"))
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient"}), 1, "p2")
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("anna")}), 1, "p2")
+		wantErr(t, s.Commit(t.Context(), "praxis", []storage.Change{change("Patient", "p1", 0, "again")}), storage.ErrConflict)
+	}},
+	{"revives a deleted resource with the tombstone's version as Expect", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "v1", "anna"))
+		mustCommit(t, s, "praxis", tombstone("Patient", "p1", 1))
+		mustCommit(t, s, "praxis", change("Patient", "p1", 2, "v3", "bert"))
+		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p1"), record("Patient", "p1", 3, "v3"))
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("bert")}), 1, "p1")
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("anna")}), 0)
+	}},
+	{"stores repeated tokens of one change once", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "v1", "anna", "anna", "berlin", "anna"))
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("anna")}), 1, "p1")
+		mustCommit(t, s, "praxis", change("Patient", "p1", 1, "v2", "bert", "bert"))
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("bert")}), 1, "p1")
+	}},
+}
+
+var versionTests = []test{
+	{"reads every older version", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		for v := range int64(4) {
+			mustCommit(t, s, "praxis", change("Patient", "p1", v, fmt.Sprintf("v%d", v+1)))
+		}
+		for v := int64(1); v <= 4; v++ {
+			wantRecord(t, mustVersion(t, s, "praxis", "Patient", "p1", v), record("Patient", "p1", v, fmt.Sprintf("v%d", v)))
+		}
+	}},
+	{"reports a missing version as ErrNotFound", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "v1"))
+		mustCommit(t, s, "praxis", change("Patient", "p1", 1, "v2"))
+		for _, tc := range []struct {
+			name, tenant, typ, id string
+			version               int64
+		}{
+			{"version 0", "praxis", "Patient", "p1", 0},
+			{"negative version", "praxis", "Patient", "p1", -1},
+			{"version after the current", "praxis", "Patient", "p1", 3},
+			{"unknown id", "praxis", "Patient", "p2", 1},
+			{"other type", "praxis", "Observation", "p1", 1},
+			{"unknown tenant", "other", "Patient", "p1", 1},
+		} {
+			_, err := s.Version(t.Context(), tc.tenant, tc.typ, []byte(tc.id), tc.version)
+			if !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("%s: Version error = %v, want ErrNotFound", tc.name, err)
+			}
+		}
+	}},
+	{"reports an unknown resource as ErrNotFound", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "v1"))
+		for _, tc := range []struct{ tenant, typ, id string }{
+			{"praxis", "Patient", "p2"},
+			{"praxis", "Patient", "p"},
+			{"praxis", "Observation", "p1"},
+			{"other", "Patient", "p1"},
+		} {
+			wantNotFound(t, s, tc.tenant, tc.typ, tc.id)
+		}
+	}},
+}
+
+var isolationTests = []test{
+	{"keeps the same type and id in two tenants apart", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "a")
+		mustCreateTenant(t, s, "b")
+		mustCommit(t, s, "a", change("Patient", "p1", 0, "a1", "anna"))
+		mustCommit(t, s, "b", change("Patient", "p1", 0, "b1", "anna"))
+		mustCommit(t, s, "a", change("Patient", "p1", 1, "a2", "anna"))
+		mustCommit(t, s, "a", change("Patient", "p1", 2, "a3", "anna"))
+		wantRecord(t, mustCurrent(t, s, "a", "Patient", "p1"), record("Patient", "p1", 3, "a3"))
+		wantRecord(t, mustCurrent(t, s, "b", "Patient", "p1"), record("Patient", "p1", 1, "b1"))
+		if _, err := s.Version(t.Context(), "b", "Patient", []byte("p1"), 2); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Version(b, 2) error = %v, want ErrNotFound", err)
+		}
+		wantErr(t, s.Commit(t.Context(), "b", []storage.Change{change("Patient", "p1", 3, "b?")}), storage.ErrConflict)
+		mustCommit(t, s, "b", tombstone("Patient", "p1", 1))
+		wantRecord(t, mustCurrent(t, s, "a", "Patient", "p1"), record("Patient", "p1", 3, "a3"))
+		wantIDs(t, mustFind(t, s, "a", storage.Query{Type: "Patient", All: groups("anna")}), 1, "p1")
+	}},
+	{"keeps the same id in two types apart", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis", change("Patient", "x", 0, "patient", "anna"))
+		mustCommit(t, s, "praxis", change("Observation", "x", 0, "observation", "anna"))
+		mustCommit(t, s, "praxis", change("Observation", "x", 1, "observation 2", "bert"))
+		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "x"), record("Patient", "x", 1, "patient"))
+		wantRecord(t, mustCurrent(t, s, "praxis", "Observation", "x"), record("Observation", "x", 2, "observation 2"))
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("anna")}), 1, "x")
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Observation", All: groups("anna")}), 0)
+	}},
+	{"never finds another tenant's resources", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "a")
+		mustCreateTenant(t, s, "b")
+		mustCommit(t, s, "a", change("Patient", "a1", 0, "x", "anna"), change("Patient", "a2", 0, "x", "anna"))
+		mustCommit(t, s, "b", change("Patient", "b1", 0, "x", "anna"))
+		wantIDs(t, mustFind(t, s, "a", storage.Query{Type: "Patient", All: groups("anna")}), 2, "a1", "a2")
+		wantIDs(t, mustFind(t, s, "b", storage.Query{Type: "Patient", All: groups("anna")}), 1, "b1")
+		wantIDs(t, mustFind(t, s, "b", storage.Query{Type: "Patient"}), 1, "b1")
+	}},
+}
+
+var findTests = []test{
+	{"finds every resource of a type without groups", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis",
+			change("Patient", "p2", 0, "x", "anna"),
+			change("Patient", "p1", 0, "x"),
+			change("Observation", "o1", 0, "x", "anna"),
+		)
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient"}), 2, "p1", "p2")
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Observation"}), 1, "o1")
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Encounter"}), 0)
+	}},
+	{"matches every group and any token within a group", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		c := func(id string, tokens ...[]byte) storage.Change {
+			ch := change("Patient", id, 0, "sealed "+id)
+			ch.Tokens = tokens
+			return ch
+		}
+		b := func(s string) []byte { return []byte(s) }
+		mustCommit(t, s, "praxis",
+			c("p1", b("name:anna"), b("city:berlin"), []byte{0x00}),
+			c("p2", b("name:anna"), b("city:hamburg")),
+			c("p3", b("name:bert"), b("city:berlin"), []byte{0xff, 0x00}),
+			c("p4", b("name:carl")),
+		)
+		o := change("Observation", "o1", 0, "x")
+		o.Tokens = [][]byte{b("name:anna")}
+		mustCommit(t, s, "praxis", o)
+		for _, tc := range []struct {
+			name string
+			typ  string
+			all  [][][]byte
+			want []string
+		}{
+			{"one token", "Patient", [][][]byte{{b("name:anna")}}, []string{"p1", "p2"}},
+			{"either token of one group", "Patient", [][][]byte{{b("name:anna"), b("name:bert")}}, []string{"p1", "p2", "p3"}},
+			{"both groups", "Patient", [][][]byte{{b("name:anna")}, {b("city:berlin")}}, []string{"p1"}},
+			{"any within and every across", "Patient", [][][]byte{{b("name:anna"), b("name:bert")}, {b("city:berlin")}}, []string{"p1", "p3"}},
+			{"three groups", "Patient", [][][]byte{{b("name:anna"), b("name:bert")}, {b("city:berlin")}, {[]byte{0xff, 0x00}}}, []string{"p3"}},
+			{"unknown token", "Patient", [][][]byte{{b("name:dora")}}, nil},
+			{"group no resource satisfies", "Patient", [][][]byte{{b("name:anna")}, {b("city:koeln")}}, nil},
+			{"zero byte token", "Patient", [][][]byte{{[]byte{0x00}}}, []string{"p1"}},
+			{"high byte token", "Patient", [][][]byte{{[]byte{0xff, 0x00}}}, []string{"p3"}},
+			{"prefix of a token", "Patient", [][][]byte{{[]byte{0xff}}, {b("name:")}}, nil},
+			{"same group twice", "Patient", [][][]byte{{b("name:anna")}, {b("name:anna")}}, []string{"p1", "p2"}},
+			{"token repeated within a group", "Patient", [][][]byte{{b("name:anna"), b("name:anna")}}, []string{"p1", "p2"}},
+			{"empty group", "Patient", [][][]byte{{b("name:anna")}, {}}, nil},
+			{"other type", "Observation", [][][]byte{{b("name:anna")}}, []string{"o1"}},
+		} {
+			page, err := s.Find(t.Context(), "praxis", storage.Query{Type: tc.typ, All: tc.all})
+			if err != nil {
+				t.Errorf("%s: Find: %v", tc.name, err)
+				continue
+			}
+			if got := idsOf(page); !slices.Equal(got, tc.want) || page.Total != len(tc.want) {
+				t.Errorf("%s: Find = %q (total %d), want %q (total %d)", tc.name, got, page.Total, tc.want, len(tc.want))
+			}
+		}
+	}},
+	{"pages in id byte order and counts every match", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		sorted := [][]byte{
+			{0x00}, {0x00, 0x00}, {0x00, 0x01}, {0x01}, {0x7f},
+			{0x80}, {0xfe, 0xff}, {0xff}, {0xff, 0x00}, {0xff, 0xff},
+		}
+		var changes []storage.Change
+		for _, i := range []int{7, 2, 9, 0, 5, 3, 8, 1, 6, 4} {
+			changes = append(changes, storage.Change{
+				Type: "Patient", ID: sorted[i], Updated: base, Sealed: []byte{byte(i)}, Tokens: [][]byte{[]byte("all")},
+			})
+		}
+		changes = append(changes,
+			storage.Change{Type: "Patient", ID: []byte{0x50}, Updated: base, Sealed: []byte("gone"), Tokens: [][]byte{[]byte("all")}},
+			storage.Change{Type: "Observation", ID: []byte{0x60}, Updated: base, Sealed: []byte("other"), Tokens: [][]byte{[]byte("all")}},
+		)
+		mustCommit(t, s, "praxis", changes...)
+		mustCommit(t, s, "praxis", storage.Change{Type: "Patient", ID: []byte{0x50}, Expect: 1, Updated: base, Deleted: true})
+		// Versions that disagree with the id order, so that only the id order passes.
+		for _, i := range []int{0, 0, 1, 5} {
+			cur := mustCurrent(t, s, "praxis", "Patient", string(sorted[i]))
+			mustCommit(t, s, "praxis", storage.Change{
+				Type: "Patient", ID: sorted[i], Expect: cur.Version, Updated: base, Sealed: []byte{byte(i)}, Tokens: [][]byte{[]byte("all")},
+			})
+		}
+		for _, tc := range []struct {
+			offset, limit int
+			from, to      int
+		}{
+			{0, 0, 0, 10},
+			{0, 3, 0, 3},
+			{3, 3, 3, 6},
+			{9, 3, 9, 10},
+			{4, 0, 4, 10},
+			{0, 10, 0, 10},
+			{0, 100, 0, 10},
+			{10, 3, 10, 10},
+			{25, 0, 10, 10},
+		} {
+			for _, all := range [][][][]byte{nil, {{[]byte("all")}}} {
+				page, err := s.Find(t.Context(), "praxis", storage.Query{Type: "Patient", All: all, Offset: tc.offset, Limit: tc.limit})
+				if err != nil {
+					t.Fatalf("Find(offset %d, limit %d): %v", tc.offset, tc.limit, err)
+				}
+				want := sorted[tc.from:tc.to]
+				var got [][]byte
+				for _, r := range page.Records {
+					got = append(got, r.ID)
+				}
+				if !slices.EqualFunc(got, want, bytes.Equal) || page.Total != len(sorted) {
+					t.Errorf("Find(offset %d, limit %d, groups %d) = %x (total %d), want %x (total %d)",
+						tc.offset, tc.limit, len(all), got, page.Total, want, len(sorted))
+				}
+			}
+		}
+	}},
+	{"no longer matches tokens an update replaced", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "v1", "name:anna", "city:berlin"))
+		mustCommit(t, s, "praxis", change("Patient", "p1", 1, "v2", "name:anna-maria", "city:berlin"))
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("name:anna")}), 0)
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("name:anna-maria")}), 1, "p1")
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("city:berlin")}), 1, "p1")
+		mustCommit(t, s, "praxis", change("Patient", "p1", 2, "v3"))
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("city:berlin name:anna-maria")}), 0)
+		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient"}), 1, "p1")
+	}},
+	{"returns the current version of each match", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "p1v1", "anna"), change("Patient", "p2", 0, "p2v1", "anna"))
+		mustCommit(t, s, "praxis", change("Patient", "p2", 1, "p2v2", "anna"))
+		page := mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("anna")})
+		wantIDs(t, page, 2, "p1", "p2")
+		if len(page.Records) == 2 {
+			wantRecord(t, page.Records[0], record("Patient", "p1", 1, "p1v1"))
+			wantRecord(t, page.Records[1], record("Patient", "p2", 2, "p2v2"))
+		}
+	}},
+	{"finds nothing in an unknown tenant", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "v1", "anna"))
+		wantIDs(t, mustFind(t, s, "other", storage.Query{Type: "Patient"}), 0)
+		wantIDs(t, mustFind(t, s, "other", storage.Query{Type: "Patient", All: groups("anna")}), 0)
+	}},
+}
+
+var roundTripTests = []test{
+	{"keeps Updated in UTC at microsecond precision", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		for i, tc := range []struct {
+			name string
+			in   time.Time
+		}{
+			{"nanoseconds are cut", time.Date(2024, 2, 29, 23, 59, 59, 123456789, time.UTC)},
+			{"another zone comes back as UTC", time.Date(2025, 10, 26, 2, 30, 0, 999999999, time.FixedZone("CEST", 2*3600))},
+			{"exact microseconds stay", time.Date(2030, 1, 1, 0, 0, 0, 1000, time.UTC)},
+			{"before 1970 is cut towards the past", time.Date(1969, 12, 31, 23, 59, 59, 999999500, time.UTC)},
+			{"before 2000", time.Date(1999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -5*3600))},
+			{"far future", time.Date(2999, 12, 31, 23, 59, 59, 999999000, time.UTC)},
+		} {
+			id := fmt.Sprintf("p%d", i)
+			c := change("Patient", id, 0, "x", "t")
+			c.Updated = tc.in
+			mustCommit(t, s, "praxis", c)
+			got := mustCurrent(t, s, "praxis", "Patient", id)
+			wantTime(t, tc.name+": Current", got.Updated, tc.in)
+			got = mustVersion(t, s, "praxis", "Patient", id, 1)
+			wantTime(t, tc.name+": Version", got.Updated, tc.in)
+		}
+		page := mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("t")})
+		for _, r := range page.Records {
+			if r.Updated.Location() != time.UTC {
+				t.Errorf("Find: Updated of %s in %v, want UTC", r.ID, r.Updated.Location())
+			}
+		}
+	}},
+	{"keeps sealed bytes exactly", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		every := make([]byte, 512)
+		for i := range 256 {
+			every[i], every[511-i] = byte(i), byte(i)
+		}
+		big := make([]byte, 1<<20)
+		rng := rand.NewChaCha8([32]byte{1, 2, 3})
+		_, _ = rng.Read(big)
+		for i, tc := range []struct {
+			name   string
+			sealed []byte
+		}{
+			{"every byte value", every},
+			{"a single zero byte", []byte{0x00}},
+			{"leading and trailing zeros", []byte{0, 0, 1, 0, 0}},
+			{"invalid UTF-8", []byte{0xc3, 0x28, 0xff, 0xfe, 0x80}},
+			{"a backslash and quotes", []byte(`\x00'"\\`)},
+			{"one mebibyte", big},
+		} {
+			id := fmt.Appendf(nil, "p%d", i)
+			mustCommit(t, s, "praxis", storage.Change{Type: "Patient", ID: id, Updated: base, Sealed: tc.sealed, Tokens: [][]byte{id}})
+			got, err := s.Current(t.Context(), "praxis", "Patient", id)
+			if err != nil {
+				t.Fatalf("%s: Current: %v", tc.name, err)
+			}
+			if !bytes.Equal(got.Sealed, tc.sealed) {
+				t.Errorf("%s: Current returned %d bytes that differ from the %d written", tc.name, len(got.Sealed), len(tc.sealed))
+			}
+			page := mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: [][][]byte{{id}}})
+			if len(page.Records) != 1 || !bytes.Equal(page.Records[0].Sealed, tc.sealed) {
+				t.Errorf("%s: Find did not return the sealed bytes written", tc.name)
+			}
+		}
+	}},
+	{"keeps id tokens with zero and high bytes exactly", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		long := make([]byte, 32)
+		for i := range long {
+			long[i] = byte(255 - i*7)
+		}
+		ids := [][]byte{{0x00}, {0x00, 0x00, 0x00}, {0xff, 0x00, 0x80}, []byte("p\x00q"), long}
+		for _, id := range ids {
+			mustCommit(t, s, "praxis", storage.Change{Type: "Patient", ID: id, Updated: base, Sealed: id, Tokens: [][]byte{[]byte("t")}})
+		}
+		for _, id := range ids {
+			got, err := s.Current(t.Context(), "praxis", "Patient", id)
+			if err != nil {
+				t.Errorf("Current(%x): %v", id, err)
+				continue
+			}
+			if !bytes.Equal(got.ID, id) || !bytes.Equal(got.Sealed, id) {
+				t.Errorf("Current(%x) = id %x sealed %x", id, got.ID, got.Sealed)
+			}
+		}
+		page := mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("t")})
+		want := slices.Clone(ids)
+		slices.SortFunc(want, bytes.Compare)
+		var got [][]byte
+		for _, r := range page.Records {
+			got = append(got, r.ID)
+		}
+		if !slices.EqualFunc(got, want, bytes.Equal) {
+			t.Errorf("Find ids = %x, want %x", got, want)
+		}
+	}},
+}
+
+var concurrencyTests = []test{
+	{"lets exactly one racing creator win", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		raceCreates(t, []storage.Store{s}, 8)
+	}},
+	{"lets exactly one racing writer win each version", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		raceUpdates(t, []storage.Store{s}, 8, 25)
+	}},
+	{"loses no update when batches race over shared resources", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		raceBatches(t, []storage.Store{s}, 8, 15)
+	}},
+}
+
+// raceCreates lets workers create one resource at once (Expect 0) through stores in turn:
+// exactly one must win, the others must get ErrConflict.
+func raceCreates(t testing.TB, stores []storage.Store, workers int) {
+	t.Helper()
+	results := make(chan error, workers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range workers {
+		s := stores[w%len(stores)]
+		wg.Go(func() {
+			<-start
+			results <- s.Commit(t.Context(), "praxis", []storage.Change{change("Patient", "p1", 0, fmt.Sprintf("worker %d", w), "anna")})
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(results)
+	wins := 0
+	for err := range results {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, storage.ErrConflict):
+			t.Errorf("racing create: %v, want nil or ErrConflict", err)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d creators won, want exactly 1", wins)
+	}
+	if got := mustCurrent(t, stores[0], "praxis", "Patient", "p1"); got.Version != 1 {
+		t.Errorf("Version = %d after racing creates, want 1", got.Version)
+	}
+}
+
+// raceUpdates lets workers read the current version of one resource and write the next,
+// rounds times each, through stores in turn. Every failure must be ErrConflict, no two
+// writers may win the same version, and the final version must count every success.
+func raceUpdates(t testing.TB, stores []storage.Store, workers, rounds int) {
+	t.Helper()
+	ctx := t.Context()
+	id := []byte("contested")
+	mustCommit(t, stores[0], "praxis", storage.Change{Type: "Patient", ID: id, Updated: base, Sealed: []byte("initial")})
+	var (
+		mu      sync.Mutex
+		winners = map[int64]string{} // version → sealed bytes of the writer that won it
+		errs    []error
+		wg      sync.WaitGroup
+	)
+	start := make(chan struct{})
+	for w := range workers {
+		s := stores[w%len(stores)]
+		wg.Go(func() {
+			<-start
+			for r := range rounds {
+				cur, err := s.Current(ctx, "praxis", "Patient", id)
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("current: %w", err))
+					mu.Unlock()
+					return
+				}
+				sealed := fmt.Sprintf("worker %d round %d", w, r)
+				err = s.Commit(ctx, "praxis", []storage.Change{{
+					Type: "Patient", ID: id, Expect: cur.Version, Updated: base.Add(time.Duration(cur.Version) * time.Second),
+					Sealed: []byte(sealed), Tokens: [][]byte{fmt.Appendf(nil, "worker %d", w)},
+				}})
+				mu.Lock()
+				switch {
+				case err == nil:
+					if prev, ok := winners[cur.Version+1]; ok {
+						errs = append(errs, fmt.Errorf("version %d won by %q and %q", cur.Version+1, prev, sealed))
+					}
+					winners[cur.Version+1] = sealed
+				case !errors.Is(err, storage.ErrConflict):
+					errs = append(errs, fmt.Errorf("commit: %w", err))
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for _, err := range errs {
+		t.Errorf("racing writer: %v", err)
+	}
+	cur := mustCurrent(t, stores[0], "praxis", "Patient", string(id))
+	if want := int64(1 + len(winners)); cur.Version != want {
+		t.Fatalf("final version %d, want %d (1 create + %d successful commits)", cur.Version, want, len(winners))
+	}
+	if len(winners) < rounds {
+		t.Errorf("only %d commits succeeded, want at least %d (one per round)", len(winners), rounds)
+	}
+	for v, sealed := range winners {
+		got := mustVersion(t, stores[len(stores)-1], "praxis", "Patient", string(id), v)
+		if string(got.Sealed) != sealed {
+			t.Errorf("version %d holds %q, but %q won it", v, got.Sealed, sealed)
+		}
+	}
+	page := mustFind(t, stores[0], "praxis", storage.Query{Type: "Patient"})
+	if page.Total != 1 {
+		t.Errorf("Find total %d after racing updates, want 1", page.Total)
+	}
+}
+
+// raceBatches lets workers update two resources in one batch, half of them naming the
+// resources in the opposite order, through stores in turn. Every failure must be
+// ErrConflict (never a deadlock or busy error) and both resources must end at the same
+// version, one more than the successful batches.
+func raceBatches(t testing.TB, stores []storage.Store, workers, rounds int) {
+	t.Helper()
+	ctx := t.Context()
+	mustCommit(t, stores[0], "praxis", change("Patient", "a", 0, "a"), change("Patient", "b", 0, "b"))
+	var (
+		wins atomic.Int64
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	start := make(chan struct{})
+	for w := range workers {
+		s := stores[w%len(stores)]
+		order := []string{"a", "b"}
+		if w%2 == 1 {
+			order = []string{"b", "a"}
+		}
+		wg.Go(func() {
+			<-start
+			for range rounds {
+				var changes []storage.Change
+				for _, id := range order {
+					cur, err := s.Current(ctx, "praxis", "Patient", []byte(id))
+					if err != nil {
+						mu.Lock()
+						errs = append(errs, fmt.Errorf("current: %w", err))
+						mu.Unlock()
+						return
+					}
+					changes = append(changes, change("Patient", id, cur.Version, fmt.Sprintf("worker %d", w), id))
+				}
+				err := s.Commit(ctx, "praxis", changes)
+				switch {
+				case err == nil:
+					wins.Add(1)
+				case !errors.Is(err, storage.ErrConflict):
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("commit: %w", err))
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for _, err := range errs {
+		t.Errorf("racing batch: %v", err)
+	}
+	a := mustCurrent(t, stores[0], "praxis", "Patient", "a")
+	b := mustCurrent(t, stores[0], "praxis", "Patient", "b")
+	if a.Version != b.Version || a.Version != 1+wins.Load() {
+		t.Errorf("versions a=%d b=%d after %d successful batches, want both %d", a.Version, b.Version, wins.Load(), 1+wins.Load())
+	}
+	if wins.Load() < int64(rounds) {
+		t.Errorf("only %d batches succeeded, want at least %d", wins.Load(), rounds)
+	}
+}
+
+// BenchmarkCommit measures Commit of batches of ten new resources, each with 2 KiB of
+// sealed bytes and four tokens, into the store newStore returns.
+func BenchmarkCommit(b *testing.B, newStore func(t testing.TB) storage.Store) {
+	s := newStore(b)
+	mustCreateTenant(b, s, "bench")
+	sealed := make([]byte, 2048)
+	n := uint64(0)
+	for b.Loop() {
+		changes := make([]storage.Change, 10)
+		for i := range changes {
+			n++
+			changes[i] = benchChange(n, sealed)
+		}
+		if err := s.Commit(b.Context(), "bench", changes); err != nil {
+			b.Fatalf("Commit: %v", err)
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "changes/s")
+}
+
+// BenchmarkFind measures Find by one token among 10,000 resources of one type (a first page
+// of 20), for a token one resource carries and for tokens 10 and 1,000 resources share.
+func BenchmarkFind(b *testing.B, newStore func(t testing.TB) storage.Store) {
+	s := newStore(b)
+	mustCreateTenant(b, s, "bench")
+	sealed := make([]byte, 2048)
+	const total = 10000
+	for from := uint64(0); from < total; from += 500 {
+		changes := make([]storage.Change, 0, 500)
+		for n := from; n < from+500; n++ {
+			changes = append(changes, benchChange(n, sealed))
+		}
+		if err := s.Commit(b.Context(), "bench", changes); err != nil {
+			b.Fatalf("Commit: %v", err)
+		}
+	}
+	for _, bc := range []struct {
+		name  string
+		token []byte
+		want  int
+	}{
+		{"unique token", []byte("id:4242"), 1},
+		{"token of 10", []byte("name:42"), 10},
+		{"token of 1000", []byte("city:4"), 1000},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			q := storage.Query{Type: "Patient", All: [][][]byte{{bc.token}}, Limit: 20}
+			for b.Loop() {
+				page, err := s.Find(b.Context(), "bench", q)
+				if err != nil {
+					b.Fatalf("Find: %v", err)
+				}
+				if page.Total != bc.want {
+					b.Fatalf("Find total %d, want %d", page.Total, bc.want)
+				}
+			}
+		})
+	}
+}
+
+// benchChange is resource n of a benchmark: a new Patient with four tokens.
+func benchChange(n uint64, sealed []byte) storage.Change {
+	return storage.Change{
+		Type:    "Patient",
+		ID:      binary.BigEndian.AppendUint64([]byte("bench-"), n*0x9e3779b97f4a7c15),
+		Updated: base,
+		Sealed:  sealed,
+		Tokens: [][]byte{
+			fmt.Appendf(nil, "id:%d", n),
+			fmt.Appendf(nil, "name:%d", n%1000),
+			fmt.Appendf(nil, "city:%d", n%10),
+			[]byte("active"),
+		},
+	}
+}
+
+// change writes version expect+1 of a resource with the sealed bytes and tokens given; its
+// timestamp is derived from the suite's clock and the version.
+func change(typ, id string, expect int64, sealed string, tokens ...string) storage.Change {
+	c := storage.Change{Type: typ, ID: []byte(id), Expect: expect, Updated: updatedAt(expect + 1), Sealed: []byte(sealed)}
+	for _, tok := range tokens {
+		c.Tokens = append(c.Tokens, []byte(tok))
+	}
+	return c
+}
+
+// tombstone deletes a resource in version expect+1.
+func tombstone(typ, id string, expect int64) storage.Change {
+	return storage.Change{Type: typ, ID: []byte(id), Expect: expect, Updated: updatedAt(expect + 1), Deleted: true}
+}
+
+// record is what the store must return for a version written by change.
+func record(typ, id string, version int64, sealed string) storage.Record {
+	return storage.Record{Type: typ, ID: []byte(id), Version: version, Updated: updatedAt(version), Sealed: []byte(sealed)}
+}
+
+// updatedAt is the timestamp the suite gives a version: distinct per version, with
+// sub-microsecond noise the store must cut off.
+func updatedAt(version int64) time.Time {
+	return base.Add(time.Duration(version)*time.Minute + 789*time.Nanosecond)
+}
+
+// groups turns "a b" into one group with the tokens a and b.
+func groups(tokens string) [][][]byte {
+	var g [][]byte
+	for _, tok := range strings.Fields(tokens) {
+		g = append(g, []byte(tok))
+	}
+	return [][][]byte{g}
+}
+
+func mustCreateTenant(t testing.TB, s storage.Store, alias string) {
+	t.Helper()
+	if err := s.CreateTenant(t.Context(), storage.Tenant{Alias: alias, Created: base}); err != nil {
+		t.Fatalf("CreateTenant(%q): %v", alias, err)
+	}
+}
+
+func mustPutCredential(t testing.TB, s storage.Store, c storage.Credential) {
+	t.Helper()
+	if err := s.PutCredential(t.Context(), c); err != nil {
+		t.Fatalf("PutCredential(%q, %q): %v", c.Tenant, c.User, err)
+	}
+}
+
+func mustCommit(t testing.TB, s storage.Store, tenant string, changes ...storage.Change) {
+	t.Helper()
+	if err := s.Commit(t.Context(), tenant, changes); err != nil {
+		t.Fatalf("Commit of %d changes: %v", len(changes), err)
+	}
+}
+
+func mustCurrent(t testing.TB, s storage.Store, tenant, typ, id string) storage.Record {
+	t.Helper()
+	r, err := s.Current(t.Context(), tenant, typ, []byte(id))
+	if err != nil {
+		t.Fatalf("Current(%s, %s, %q): %v", tenant, typ, id, err)
+	}
+	return r
+}
+
+func mustVersion(t testing.TB, s storage.Store, tenant, typ, id string, version int64) storage.Record {
+	t.Helper()
+	r, err := s.Version(t.Context(), tenant, typ, []byte(id), version)
+	if err != nil {
+		t.Fatalf("Version(%s, %s, %q, %d): %v", tenant, typ, id, version, err)
+	}
+	return r
+}
+
+func mustFind(t testing.TB, s storage.Store, tenant string, q storage.Query) storage.Page {
+	t.Helper()
+	p, err := s.Find(t.Context(), tenant, q)
+	if err != nil {
+		t.Fatalf("Find(%s, %s): %v", tenant, q.Type, err)
+	}
+	return p
+}
+
+func wantNotFound(t testing.TB, s storage.Store, tenant, typ, id string) {
+	t.Helper()
+	if r, err := s.Current(t.Context(), tenant, typ, []byte(id)); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Current(%s, %s, %q) = version %d, %v; want ErrNotFound", tenant, typ, id, r.Version, err)
+	}
+}
+
+func wantErr(t testing.TB, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Errorf("error = %v, want %v", err, target)
+	}
+}
+
+// wantTime checks that got is want cut to microseconds, in UTC.
+func wantTime(t testing.TB, what string, got, want time.Time) {
+	t.Helper()
+	want = want.UTC().Truncate(time.Microsecond)
+	if !got.Equal(want) || got.Location() != time.UTC {
+		t.Errorf("%s = %s (%v), want %s (UTC)", what, got.Format(time.RFC3339Nano), got.Location(), want.Format(time.RFC3339Nano))
+	}
+}
+
+func wantRecord(t testing.TB, got, want storage.Record) {
+	t.Helper()
+	if got.Type != want.Type || !bytes.Equal(got.ID, want.ID) || got.Version != want.Version ||
+		got.Deleted != want.Deleted || !bytes.Equal(got.Sealed, want.Sealed) {
+		t.Errorf("record = {%s %q v%d deleted=%t sealed=%q}, want {%s %q v%d deleted=%t sealed=%q}",
+			got.Type, got.ID, got.Version, got.Deleted, got.Sealed,
+			want.Type, want.ID, want.Version, want.Deleted, want.Sealed)
+	}
+	wantTime(t, fmt.Sprintf("Updated of %s %q v%d", want.Type, want.ID, want.Version), got.Updated, want.Updated)
+}
+
+// wantIDs checks a page's ids (in order) and its total.
+func wantIDs(t testing.TB, p storage.Page, total int, ids ...string) {
+	t.Helper()
+	if got := idsOf(p); !slices.Equal(got, ids) || p.Total != total {
+		t.Errorf("Find = %q (total %d), want %q (total %d)", got, p.Total, ids, total)
+	}
+}
+
+func idsOf(p storage.Page) []string {
+	var ids []string
+	for _, r := range p.Records {
+		ids = append(ids, string(r.ID))
+	}
+	return ids
+}
