@@ -22,7 +22,7 @@ func BenchmarkPostBundle(b *testing.B) {
 			in.initTenant("praxis", "anna", "pw")
 			srv := in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
 			template := string(patientsBundle(b))
-			entry := template[strings.Index(template, "<entry>"):strings.Index(template, "</entry>")+len("</entry>")]
+			entry := template[strings.Index(template, "<entry>") : strings.Index(template, "</entry>")+len("</entry>")]
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				var sb strings.Builder
