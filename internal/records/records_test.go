@@ -1,0 +1,211 @@
+package records_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/records"
+	"github.com/redclone/red/internal/vault"
+	"github.com/redclone/red/storage"
+	"github.com/redclone/red/storage/sqlite"
+)
+
+func newService(t testing.TB) *records.Service {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "red.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.CreateTenant(ctx, storage.Tenant{Alias: "praxis", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	blob, err := vault.NewCredential(rand.Reader, "praxis", "anna", []byte("pw"), vault.TestKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := vault.New("praxis", rand.Reader)
+	if err := v.Unseal("anna", blob, []byte("pw")); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	return &records.Service{Tenant: "praxis", Store: st, Vault: v, Now: func() time.Time { return at }}
+}
+
+func post(t testing.TB, s *records.Service, entries ...string) error {
+	t.Helper()
+	b, err := fhir.Parse([]byte(`<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>`+strings.Join(entries, "")+`</Bundle>`), fhir.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.PostBundle(context.Background(), b)
+	return err
+}
+
+func patient(id string, identifiers ...[2]string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `<entry><resource><Patient><id value="%s"/>`, id)
+	for _, i := range identifiers {
+		b.WriteString(`<identifier>`)
+		if i[0] != "" {
+			fmt.Fprintf(&b, `<system value="%s"/>`, i[0])
+		}
+		fmt.Fprintf(&b, `<value value="%s"/></identifier>`, i[1])
+	}
+	b.WriteString(`</Patient></resource></entry>`)
+	return b.String()
+}
+
+func ids(set fhir.SearchSet) string {
+	var out []string
+	for _, e := range set.Entries {
+		out = append(out, fhir.ChildValue(e.Resource, "id"))
+	}
+	return strings.Join(out, ",")
+}
+
+func TestSearchByIdentifier(t *testing.T) {
+	s := newService(t)
+	const kv = "http://fhir.de/sid/gkv/kvid-10"
+	if err := post(t, s,
+		patient("a", [2]string{kv, "X110614233"}),
+		patient("b", [2]string{"urn:other", "X110614233"}),
+		patient("c", [2]string{"", "X110614233"}),
+		patient("d", [2]string{kv, "K010124021"}, [2]string{"urn:pid", "77"}),
+	); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ name, query, want string }{
+		{"value alone matches every system", "identifier=X110614233", "a,b,c"},
+		{"system|value matches that system only", "identifier=" + kv + "|X110614233", "a"},
+		{"|value matches identifiers without system", "identifier=|X110614233", "c"},
+		{"system| matches every value of the system", "identifier=" + kv + "|", "a,d"},
+		{"comma means or", "identifier=urn:pid|77,urn:other|X110614233", "b,d"},
+		{"two parameters mean and", "identifier=" + kv + "|&identifier=urn:pid|77", "d"},
+		{"_id and identifier combine", "_id=a,b&identifier=X110614233", "a,b"},
+		{"no match is an empty page", "identifier=nobody", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q, err := url.ParseQuery(c.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			set, err := s.Search(context.Background(), "Patient", q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// results come in id-token order, which is random: compare sorted
+			got := strings.Split(ids(set), ",")
+			sort.Strings(got)
+			if strings.Join(got, ",") != c.want || set.Total != len(set.Entries) {
+				t.Errorf("got %v (total %d), want %s", got, set.Total, c.want)
+			}
+		})
+	}
+}
+
+func TestSearchPaging(t *testing.T) {
+	s := newService(t)
+	var entries []string
+	for i := 0; i < 150; i++ {
+		entries = append(entries, patient(fmt.Sprintf("p%03d", i)))
+	}
+	if err := post(t, s, entries...); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, query   string
+		entries, last int
+	}{
+		{"RED's page size is 10", "page=1", 10, 15},
+		{"the last page holds the rest", "page=15", 10, 15},
+		{"a page past the end is empty", "page=16", 0, 15},
+		{"_count sets the page size", "_count=40&page=4", 30, 4},
+		{"_count is capped at 100", "_count=1000", 100, 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q, _ := url.ParseQuery(c.query)
+			set, err := s.Search(context.Background(), "Patient", q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(set.Entries) != c.entries || set.Total != 150 {
+				t.Errorf("%d entries of %d, want %d of 150", len(set.Entries), set.Total, c.entries)
+			}
+			last := set.Links[len(set.Links)-1]
+			if last.Relation != "last" || !strings.Contains(last.URL, fmt.Sprintf("page=%d", c.last)) {
+				t.Errorf("last link %+v, want page %d", last, c.last)
+			}
+		})
+	}
+}
+
+func TestPostBundleIsAtomic(t *testing.T) {
+	s := newService(t)
+	err := post(t, s, patient("ok1"), `<entry><resource><Patient/></resource></entry>`, patient("bad id!"), patient("ok1"), `<entry><resource><Observation><id value="o"/></Observation></resource></entry>`)
+	var issues fhir.Issues
+	if !errors.As(err, &issues) {
+		t.Fatalf("err = %v", err)
+	}
+	want := []string{"Bundle.entry[1].resource.id", "Bundle.entry[2].resource.id", "Bundle.entry[3].resource.id", "Bundle.entry[4].resource"}
+	if len(issues) != len(want) {
+		t.Fatalf("issues %v", issues)
+	}
+	for i, w := range want {
+		if issues[i].Expression != w {
+			t.Errorf("issue %d at %q, want %q", i, issues[i].Expression, w)
+		}
+	}
+	if _, err := s.Read(context.Background(), "Patient", "ok1"); err == nil {
+		t.Error("a refused bundle stored an entry")
+	}
+}
+
+func TestReadVersions(t *testing.T) {
+	s := newService(t)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if err := post(t, s, patient("p", [2]string{"urn:x", fmt.Sprint(i)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cur, err := s.Read(ctx, "Patient", "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := fhir.ChildValue(cur, "meta", "versionId"); v != "3" {
+		t.Errorf("current version %s", v)
+	}
+	if lu := fhir.ChildValue(cur, "meta", "lastUpdated"); lu != "2026-11-30T08:00:00.000Z" {
+		t.Errorf("lastUpdated %s", lu)
+	}
+	old, err := s.ReadVersion(ctx, "Patient", "p", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := fhir.ChildValue(old, "identifier", "value"); v != "0" {
+		t.Errorf("version 1 has identifier %s", v)
+	}
+	// the search tokens follow the current version only
+	set, err := s.Search(ctx, "Patient", url.Values{"identifier": {"urn:x|0"}})
+	if err != nil || set.Total != 0 {
+		t.Errorf("old identifier still found: %v %d", err, set.Total)
+	}
+	for _, v := range []string{"0", "x", "4"} {
+		if _, err := s.ReadVersion(ctx, "Patient", "p", v); err == nil {
+			t.Errorf("version %q read", v)
+		}
+	}
+}
