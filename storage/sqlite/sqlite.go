@@ -53,7 +53,6 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	write.SetMaxOpenConns(1)
-	write.SetConnMaxIdleTime(0)
 	read, err := sql.Open("sqlite", dsn+"&_query_only=1")
 	if err != nil {
 		_ = write.Close()
