@@ -15,6 +15,7 @@ type IssueCode string
 // error writer.
 const (
 	CodeInvalid      IssueCode = "invalid"
+	CodeInvariant    IssueCode = "invariant"
 	CodeStructure    IssueCode = "structure"
 	CodeRequired     IssueCode = "required"
 	CodeValue        IssueCode = "value"

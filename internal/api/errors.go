@@ -25,6 +25,7 @@ func transportError(status int, code fhir.IssueCode, msg string) error {
 // statusOf maps FHIR issue codes to HTTP statuses.
 var statusOf = map[fhir.IssueCode]int{
 	fhir.CodeInvalid:      http.StatusBadRequest,
+	fhir.CodeInvariant:    http.StatusBadRequest,
 	fhir.CodeStructure:    http.StatusBadRequest,
 	fhir.CodeRequired:     http.StatusBadRequest,
 	fhir.CodeValue:        http.StatusBadRequest,
