@@ -61,10 +61,10 @@ func (s SearchSet) Element() *etree.Element {
 // Outcome says what happened to one entry of a posted bundle.
 type Outcome struct {
 	Type, ID string
-	Version  int64
-	Created  bool
-	Deleted  bool
+	Version  int64  // the version written; 0 when none was
+	Status   string // HTTP status line, e.g. "201 Created"
 	Modified time.Time
+	Issues   Issues // for entries that failed, or notes on what was done
 }
 
 // Location is the version-specific relative URL of the stored entry.
@@ -72,27 +72,28 @@ func (o Outcome) Location() string {
 	return fmt.Sprintf("%s/%s/_history/%d", o.Type, o.ID, o.Version)
 }
 
-// TransactionResponse renders the answer to a posted bundle: one entry per posted entry, in order,
-// each with status, version-specific location, ETag and last-modified instant.
-func TransactionResponse(id string, at time.Time, outcomes []Outcome) *etree.Element {
+// TransactionResponse renders the answer to a posted bundle (bundleType transaction-response or
+// batch-response): one entry per posted entry, in order, each with status, version-specific
+// location, ETag and last-modified instant, and an OperationOutcome where there is something to say.
+func TransactionResponse(id, bundleType string, at time.Time, outcomes []Outcome) *etree.Element {
 	b := etree.NewElement("Bundle")
 	b.CreateAttr("xmlns", Namespace)
 	SetValue(b.CreateElement("id"), id)
 	SetValue(b.CreateElement("meta").CreateElement("lastUpdated"), Instant(at))
-	SetValue(b.CreateElement("type"), "transaction-response")
+	SetValue(b.CreateElement("type"), bundleType)
 	for _, o := range outcomes {
 		resp := b.CreateElement("entry").CreateElement("response")
-		status := "200 OK"
-		switch {
-		case o.Created:
-			status = "201 Created"
-		case o.Deleted:
-			status = "204 No Content"
+		SetValue(resp.CreateElement("status"), o.Status)
+		if o.Version > 0 {
+			SetValue(resp.CreateElement("location"), o.Location())
+			SetValue(resp.CreateElement("etag"), fmt.Sprintf(`W/"%d"`, o.Version))
+			SetValue(resp.CreateElement("lastModified"), Instant(o.Modified))
 		}
-		SetValue(resp.CreateElement("status"), status)
-		SetValue(resp.CreateElement("location"), o.Location())
-		SetValue(resp.CreateElement("etag"), fmt.Sprintf(`W/"%d"`, o.Version))
-		SetValue(resp.CreateElement("lastModified"), Instant(o.Modified))
+		if len(o.Issues) > 0 {
+			oo := OperationOutcome(o.Issues)
+			oo.RemoveAttr("xmlns")
+			resp.CreateElement("outcome").AddChild(oo)
+		}
 	}
 	return b
 }

@@ -132,9 +132,10 @@ func TestDocuments(t *testing.T) {
 		{"searchset.xml", fhir.SearchSet{ID: "9ee8ae62-2b54-e16f-0565-8f00c42003b8", Updated: at, Total: 21,
 			Links:   []fhir.Link{{"self", "/demo/Patient?page=2"}, {"first", "/demo/Patient?page=1"}, {"previous", "/demo/Patient?page=1"}, {"next", "/demo/Patient?page=3"}, {"last", "/demo/Patient?page=3"}},
 			Entries: []fhir.Entry{{FullURL: "/Patient/6006", Resource: res}}}.Element()},
-		{"transaction-response.xml", fhir.TransactionResponse("r1", at, []fhir.Outcome{
-			{Type: "Patient", ID: "6006", Version: 1, Created: true, Modified: at},
-			{Type: "Patient", ID: "6009", Version: 4, Modified: at},
+		{"transaction-response.xml", fhir.TransactionResponse("r1", "transaction-response", at, []fhir.Outcome{
+			{Type: "Patient", ID: "6006", Version: 1, Status: "201 Created", Modified: at},
+			{Type: "Patient", ID: "6009", Version: 4, Status: "200 OK", Modified: at},
+			{Type: "Patient", ID: "6010", Status: "400 Bad Request", Issues: fhir.Issues{{Severity: fhir.SeverityError, Code: fhir.CodeValue, Diagnostics: "bad", Expression: "Bundle.entry[2].resource.birthDate"}}},
 		})},
 	}
 	for _, c := range cases {
