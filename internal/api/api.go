@@ -16,6 +16,7 @@ import (
 // Records is what the API needs from the record store of the unlocked tenant.
 type Records interface {
 	PostBundle(ctx context.Context, b *etree.Element) (*etree.Element, error)
+	DeleteBundle(ctx context.Context, id string) (*etree.Element, error)
 	Read(ctx context.Context, typ, id string) (*etree.Element, error)
 	ReadVersion(ctx context.Context, typ, id, version string) (*etree.Element, error)
 	Search(ctx context.Context, typ string, q url.Values) (fhir.SearchSet, error)

@@ -57,16 +57,26 @@ func (s *Server) postBundle(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func resourceType(r *http.Request) (string, error) {
+func (s *Server) deleteBundle(w http.ResponseWriter, r *http.Request) error {
+	resp, err := s.Records.DeleteBundle(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		return err
+	}
+	writeXML(w, http.StatusOK, resp)
+	return nil
+}
+
+// resourceType is the {type} of the path when red keeps that type; searchable ones are a subset.
+func resourceType(r *http.Request, search bool) (string, error) {
 	typ := chi.URLParam(r, "type")
-	if !records.Supported(typ) {
+	if (search && !records.Supported(typ)) || !records.Stored(typ) {
 		return "", fhir.Fail(fhir.CodeNotFound, "", "resource type %q is not served here; GET /metadata lists what is", typ)
 	}
 	return typ, nil
 }
 
 func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
-	typ, err := resourceType(r)
+	typ, err := resourceType(r, true)
 	if err != nil {
 		return err
 	}
@@ -79,7 +89,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) read(w http.ResponseWriter, r *http.Request) error {
-	typ, err := resourceType(r)
+	typ, err := resourceType(r, false)
 	if err != nil {
 		return err
 	}
@@ -92,7 +102,7 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) readVersion(w http.ResponseWriter, r *http.Request) error {
-	typ, err := resourceType(r)
+	typ, err := resourceType(r, false)
 	if err != nil {
 		return err
 	}

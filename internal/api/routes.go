@@ -17,6 +17,7 @@ func (s *Server) Handler() http.Handler {
 	r.Route("/{tenant}", func(r chi.Router) {
 		r.Use(s.unlockedTenant)
 		r.Post("/Bundle", s.handle(s.postBundle))
+		r.Delete("/Bundle/{id}", s.handle(s.deleteBundle))
 		r.Get("/{type}", s.handle(s.search))
 		r.Get("/{type}/{id}", s.handle(s.read))
 		r.Get("/{type}/{id}/_history/{version}", s.handle(s.readVersion))

@@ -127,7 +127,7 @@ func TestServeErrors(t *testing.T) {
 		t.Fatal(status)
 	}
 	port := srv.base[strings.LastIndex(srv.base, ":")+1:]
-	deleted := `<Bundle xmlns="http://hl7.org/fhir"><type value="history"/><entry><resource><Practitioner><id value="1"/></Practitioner></resource></entry></Bundle>`
+	dangling := `<Bundle xmlns="http://hl7.org/fhir"><type value="history"/><entry><resource><Encounter><id value="e1"/><subject><reference value="Patient/nobody"/></subject></Encounter></resource></entry></Bundle>`
 	cases := []struct {
 		name, method, path, ctype, body string
 		header                          []string
@@ -145,13 +145,13 @@ func TestServeErrors(t *testing.T) {
 		{"a missing version is 404", "GET", "/praxis/Patient/60151/_history/7", "", "", nil, 404, []string{`<code value="not-found"/>`}},
 		{"a wrong method is 405", "DELETE", "/praxis/Patient/60151", "", "", nil, 405, []string{"DELETE is not allowed"}},
 		{"PUT on Bundle is 405", "PUT", "/praxis/Bundle", fhirXML, "<Bundle/>", nil, 405, []string{"PUT is not allowed"}},
-		{"an unknown search parameter is 400", "GET", "/praxis/Patient?colour=blue", "", "", nil, 400, []string{`<expression value="colour"/>`, "supported: _count, _id, identifier, page"}},
+		{"an unknown search parameter is 400", "GET", "/praxis/Patient?colour=blue", "", "", nil, 400, []string{`<expression value="colour"/>`, "supported: _count, _id, _lastUpdated, birthdate, family, gender, given, identifier, name, page"}},
 		{"a bad page is 400", "GET", "/praxis/Patient?page=0", "", "", nil, 400, []string{`<expression value="page"/>`}},
 		{"a foreign Host is refused", "GET", "/praxis/Patient?page=1", "", "", []string{"Host", "evil.example:" + port}, 403, []string{"127.0.0.1, localhost or [::1]"}},
 		{"localhost is a loopback name", "GET", "/metadata", "", "", []string{"Host", "localhost:" + port}, 200, []string{"CapabilityStatement"}},
 		{"a foreign Origin is refused", "GET", "/praxis/Patient?page=1", "", "", []string{"Origin", "http://evil.example"}, 403, []string{"cross-origin"}},
-		{"an entry type not stored yet names the entry", "POST", "/praxis/Bundle", fhirXML, deleted, nil, 400,
-			[]string{`<code value="not-supported"/>`, `<expression value="Bundle.entry[0].resource"/>`, "Practitioner entries are not stored yet"}},
+		{"a reference to a patient red does not have is refused", "POST", "/praxis/Bundle", fhirXML, dangling, nil, 400,
+			[]string{`<code value="invalid"/>`, `<expression value="Bundle.entry[0].resource.subject.reference"/>`, "exists neither in this bundle nor in red"}},
 		{"a bundle of another type is refused", "POST", "/praxis/Bundle", fhirXML, `<Bundle xmlns="http://hl7.org/fhir"><type value="searchset"/><entry><resource><Patient><id value="9"/></Patient></resource></entry></Bundle>`, nil, 400,
 			[]string{`<expression value="Bundle.type"/>`}},
 		{"a patient without id is refused", "POST", "/praxis/Bundle", fhirXML, `<Bundle xmlns="http://hl7.org/fhir"><type value="history"/><entry><resource><Patient><gender value="male"/></Patient></resource></entry></Bundle>`, nil, 400,

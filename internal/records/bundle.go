@@ -5,117 +5,346 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/fhir/kbv"
 	"github.com/redclone/red/storage"
 )
 
 // idPattern accepts FHIR ids and the ids RED itself hands out (which may contain '$' and '_').
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9\-.$_]{1,64}$`)
 
-// pending is one checked entry waiting to be written.
-type pending struct {
+// entry is one entry of a posted bundle on its way to storage.
+type entry struct {
+	index   int
+	at      string // Bundle.entry[i].resource
 	typ, id string
-	res     *etree.Element
+	res     *etree.Element // nil for DELETE
+	method  string         // PUT (RED's history bundles), POST or DELETE
+	fullURL string
+
+	idTok   []byte
+	expect  int64
+	version int64
 }
 
-// PostBundle checks a KBV AWS Patientenakte bundle (type history) and stores all of its entries
-// atomically: an entry whose id exists already becomes that resource's next version. Nothing is
-// stored when any entry has a problem; all problems come back together.
+func (e *entry) key() string { return e.typ + "/" + e.id }
+
+// PostBundle stores a bundle atomically: a KBV AWS Patientenakte (type history, RED's way), or a
+// standard FHIR transaction; a batch stores each entry on its own. The resource id is the identity
+// (RED: Patient.id is the patient's id); an id that exists already gets its next version. Every
+// resource is checked as if entered by hand; references must resolve inside the bundle or to
+// stored resources. When anything is wrong, nothing is stored and all problems come back at once.
 func (s *Service) PostBundle(ctx context.Context, b *etree.Element) (*etree.Element, error) {
 	if b.Tag != "Bundle" {
 		return nil, fhir.Fail(fhir.CodeStructure, b.Tag, "expected a Bundle, got %s", b.Tag)
 	}
 	var issues fhir.Issues
-	bad := func(code fhir.IssueCode, at, format string, args ...any) {
-		issues = append(issues, fhir.Issue{Severity: fhir.SeverityError, Code: code, Expression: at, Diagnostics: fmt.Sprintf(format, args...)})
-	}
-	switch t := fhir.ChildValue(b, "type"); t {
-	case "history":
+	bt := fhir.ChildValue(b, "type")
+	switch bt {
+	case "history", "transaction", "batch":
 	case "":
-		bad(fhir.CodeRequired, "Bundle.type", "Bundle.type is required; red accepts KBV AWS Patientenakte bundles of type history")
+		issues = append(issues, errorAt(fhir.CodeRequired, "Bundle.type", "Bundle.type is required: history (a KBV AWS Patientenakte), transaction or batch"))
 	default:
-		bad(fhir.CodeNotSupported, "Bundle.type", "Bundle.type %q is not accepted; red accepts KBV AWS Patientenakte bundles of type history", t)
+		issues = append(issues, errorAt(fhir.CodeNotSupported, "Bundle.type", "Bundle.type %q is not accepted: send history (a KBV AWS Patientenakte), transaction or batch", bt))
 	}
-	entries := b.SelectElements("entry")
-	if len(entries) == 0 {
-		bad(fhir.CodeRequired, "Bundle.entry", "the bundle has no entries")
+	entries, more := s.readEntries(b, bt)
+	issues = append(issues, more...)
+	if len(entries) == 0 && len(issues) == 0 {
+		issues = append(issues, errorAt(fhir.CodeRequired, "Bundle.entry", "the bundle has no entries"))
 	}
-	var todo []pending
-	seen := map[string]int{}
-	for i, e := range entries {
-		at := "Bundle.entry[" + strconv.Itoa(i) + "].resource"
-		res := fhir.ResourceOf(fhir.Child(e, "resource"))
-		if res == nil {
-			bad(fhir.CodeRequired, at, "each entry needs exactly one resource")
-			continue
-		}
-		typ := res.Tag
-		if !Supported(typ) {
-			bad(fhir.CodeNotSupported, at, "%s entries are not stored yet; red stores %s", typ, supportedList())
-			continue
-		}
-		id := fhir.ChildValue(res, "id")
-		switch {
-		case id == "":
-			bad(fhir.CodeRequired, at+".id", "%s.id is required: it is the identity red stores the %s under", typ, typ)
-			continue
-		case !idPattern.MatchString(id):
-			bad(fhir.CodeValue, at+".id", "%s.id must be 1 to 64 letters, digits, '-', '.', '_' or '$'", typ)
-			continue
-		}
-		key := typ + "/" + id
-		if j, dup := seen[key]; dup {
-			bad(fhir.CodeInvalid, at+".id", "the same %s id appears in entry %d too", typ, j)
-			continue
-		}
-		seen[key] = i
-		todo = append(todo, pending{typ: typ, id: id, res: res})
-	}
-	if len(issues) > 0 {
+	if hasErrors(issues) && (bt == "batch" || len(entries) == 0) {
 		return nil, fhir.Reject(issues)
 	}
-	outcomes, err := s.write(ctx, todo)
+	bundleID := fhir.ChildValue(b, "id")
+	if bundleID == "" || !idPattern.MatchString(bundleID) {
+		bundleID = newID()
+	}
+	now := s.now()
+	if bt == "batch" {
+		return s.batch(ctx, bundleID, entries)
+	}
+	outcomes, err := s.apply(ctx, bundleID, entries, issues)
 	if err != nil {
 		return nil, err
 	}
-	return fhir.TransactionResponse(newID(), s.now(), outcomes), nil
+	return fhir.TransactionResponse(bundleID, "transaction-response", now, outcomes), nil
 }
 
-// write seals and commits checked entries as one atomic batch.
-func (s *Service) write(ctx context.Context, todo []pending) ([]fhir.Outcome, error) {
-	now := s.now()
-	changes := make([]storage.Change, 0, len(todo))
-	outcomes := make([]fhir.Outcome, 0, len(todo))
-	for _, p := range todo {
-		idTok, err := s.Vault.IDToken(p.typ, p.id)
-		if err != nil {
-			return nil, err
-		}
-		var expect int64
-		switch cur, err := s.Store.Current(ctx, s.Tenant, p.typ, idTok); {
-		case err == nil:
-			expect = cur.Version
-		case !errors.Is(err, storage.ErrNotFound):
-			return nil, err
-		}
-		version := expect + 1
-		fhir.SetMeta(p.res, strconv.FormatInt(version, 10), fhir.Instant(now))
-		sealed, err := s.Vault.Seal(p.typ, idTok, version, fhir.Marshal(p.res))
-		if err != nil {
-			return nil, err
-		}
-		tokens, err := s.tokens(p.typ, idTok, p.res)
-		if err != nil {
-			return nil, err
-		}
-		changes = append(changes, storage.Change{Type: p.typ, ID: idTok, Expect: expect, Updated: now, Sealed: sealed, Tokens: tokens})
-		outcomes = append(outcomes, fhir.Outcome{Type: p.typ, ID: p.id, Version: version, Created: expect == 0, Modified: now})
+func errorAt(code fhir.IssueCode, at, format string, args ...any) fhir.Issue {
+	return fhir.Issue{Severity: fhir.SeverityError, Code: code, Expression: at, Diagnostics: fmt.Sprintf(format, args...)}
+}
+
+// entryIndex is N of an expression starting Bundle.entry[N], -1 for others.
+func entryIndex(expr string) int {
+	rest, ok := strings.CutPrefix(expr, "Bundle.entry[")
+	if !ok {
+		return -1
 	}
+	n, err := strconv.Atoi(rest[:max(strings.IndexByte(rest, ']'), 0)])
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+func hasErrors(is fhir.Issues) bool {
+	for _, i := range is {
+		if i.Severity == fhir.SeverityError || i.Severity == fhir.SeverityFatal {
+			return true
+		}
+	}
+	return false
+}
+
+// readEntries reads what each entry asks for. RED's bundles may omit request and fullUrl, and a
+// fullUrl naming another id than resource.id loses to the resource id.
+func (s *Service) readEntries(b *etree.Element, bundleType string) ([]*entry, fhir.Issues) {
+	var (
+		out    []*entry
+		issues fhir.Issues
+	)
+	seen := map[string]int{}
+	for i, el := range b.SelectElements("entry") {
+		at := "Bundle.entry[" + strconv.Itoa(i) + "]"
+		e := &entry{index: i, at: at + ".resource", fullURL: fhir.ChildValue(el, "fullUrl"), method: "PUT"}
+		req := fhir.Child(el, "request")
+		reqURL := fhir.ChildValue(req, "url")
+		if m := fhir.ChildValue(req, "method"); m != "" && bundleType != "history" {
+			e.method = m
+		}
+		switch e.method {
+		case "PUT", "POST":
+			e.res = fhir.ResourceOf(fhir.Child(el, "resource"))
+			if e.res == nil {
+				issues = append(issues, errorAt(fhir.CodeRequired, at+".resource", "each entry needs exactly one resource"))
+				continue
+			}
+			e.typ, e.id = e.res.Tag, fhir.ChildValue(e.res, "id")
+			if e.method == "POST" {
+				e.id = newID()
+				setID(e.res, e.id)
+			} else if e.id == "" {
+				if typ, id, ok := localRef(reqURL); ok && typ == e.typ {
+					e.id = id
+					setID(e.res, id)
+				}
+			}
+		case "DELETE":
+			typ, id, ok := localRef(reqURL)
+			if !ok {
+				issues = append(issues, errorAt(fhir.CodeValue, at+".request.url", "a DELETE entry names the resource as Type/id"))
+				continue
+			}
+			e.typ, e.id = typ, id
+		default:
+			issues = append(issues, errorAt(fhir.CodeNotSupported, at+".request.method", "request.method %q is not accepted here: use PUT, POST or DELETE", e.method))
+			continue
+		}
+		if !Stored(e.typ) {
+			issues = append(issues, errorAt(fhir.CodeNotSupported, e.at, "%s entries cannot be stored", e.typ))
+			continue
+		}
+		if e.id != "" {
+			if j, dup := seen[e.key()]; dup {
+				issues = append(issues, errorAt(fhir.CodeInvalid, e.at+".id", "the same %s id appears in entry %d too", e.typ, j))
+				continue
+			}
+			seen[e.key()] = i
+		}
+		out = append(out, e)
+	}
+	return out, issues
+}
+
+func setID(res *etree.Element, id string) {
+	el := res.SelectElement("id")
+	if el == nil {
+		el = etree.NewElement("id")
+		res.InsertChildAt(0, el)
+	}
+	fhir.SetValue(el, id)
+}
+
+// batch applies each entry on its own and answers a batch-response.
+func (s *Service) batch(ctx context.Context, bundleID string, entries []*entry) (*etree.Element, error) {
+	var outcomes []fhir.Outcome
+	for _, e := range entries {
+		got, err := s.apply(ctx, bundleID, []*entry{e}, nil)
+		if err == nil {
+			outcomes = append(outcomes, got...)
+			continue
+		}
+		var is fhir.Issues
+		if !errors.As(err, &is) {
+			return nil, err
+		}
+		outcomes = append(outcomes, fhir.Outcome{Type: e.typ, ID: e.id, Status: StatusOf(is.Code()), Issues: is})
+	}
+	return fhir.TransactionResponse(bundleID, "batch-response", s.now(), outcomes), nil
+}
+
+// StatusOf is the HTTP status line of an entry that failed with an issue code, for batch answers.
+// (The API maps whole responses itself.)
+func StatusOf(code fhir.IssueCode) string {
+	switch code {
+	case fhir.CodeNotFound:
+		return "404 Not Found"
+	case fhir.CodeConflict:
+		return "409 Conflict"
+	case fhir.CodeDeleted:
+		return "410 Gone"
+	}
+	return "400 Bad Request"
+}
+
+// apply checks entries and writes them as one atomic commit together with the bundle's record;
+// issues found earlier are reported together with the checks' findings.
+func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, issues fhir.Issues) ([]fhir.Outcome, error) {
+	now := s.now()
+	inBundle := map[string]*entry{}
+	alias := map[string]string{}
+	for _, e := range entries {
+		inBundle[e.key()] = e
+		alias[e.key()] = e.key()
+		if e.fullURL != "" {
+			alias[e.fullURL] = e.key()
+		}
+	}
+	for _, e := range entries {
+		if e.res != nil {
+			issues = append(issues, kbv.Check(e.res, e.at, now)...)
+		}
+	}
+	// resolve references: inside the bundle, or to stored resources that are not deleted
+	heads := map[string]storage.Record{}
+	head := func(typ, id string) (storage.Record, error) {
+		k := typ + "/" + id
+		if r, ok := heads[k]; ok {
+			return r, nil
+		}
+		tok, err := s.Vault.IDToken(typ, id)
+		if err != nil {
+			return storage.Record{}, err
+		}
+		r, err := s.Store.Current(ctx, s.Tenant, typ, tok)
+		if errors.Is(err, storage.ErrNotFound) {
+			r, err = storage.Record{Type: typ, ID: tok}, nil
+		}
+		if err == nil {
+			heads[k] = r
+		}
+		return r, err
+	}
+	type pin struct {
+		site refSite
+		key  string
+	}
+	var pins []pin
+	refs := map[*entry][]string{}
+	for _, e := range entries {
+		if e.res == nil {
+			continue
+		}
+		for _, site := range references(e.res, e.at) {
+			val := site.el.SelectAttrValue("value", "")
+			key, ok := alias[val]
+			if !ok {
+				typ, id, local := localRef(val)
+				switch {
+				case strings.HasPrefix(val, "urn:"):
+					issues = append(issues, errorAt(fhir.CodeInvalid, site.path, "refers to an entry that is not in this bundle"))
+					continue
+				case !local || !Supported(typ):
+					continue // contained, external or a type red does not resolve
+				}
+				key = typ + "/" + id
+				if _, ok := inBundle[key]; !ok {
+					r, err := head(typ, id)
+					if err != nil {
+						return nil, err
+					}
+					if r.Version == 0 || r.Deleted {
+						issues = append(issues, errorAt(fhir.CodeInvalid, site.path, "refers to %s %s, which exists neither in this bundle nor in red", typ, id))
+						continue
+					}
+				}
+			}
+			if target := inBundle[key]; target != nil && target.method == "DELETE" {
+				issues = append(issues, errorAt(fhir.CodeInvalid, site.path, "refers to a resource this bundle deletes"))
+				continue
+			}
+			pins = append(pins, pin{site, key})
+			refs[e] = append(refs[e], key)
+		}
+	}
+	if hasErrors(issues) {
+		sort.SliceStable(issues, func(i, j int) bool { return entryIndex(issues[i].Expression) < entryIndex(issues[j].Expression) })
+		return nil, fhir.Reject(issues)
+	}
+
+	// versions
+	for _, e := range entries {
+		r, err := head(e.typ, e.id)
+		if err != nil {
+			return nil, err
+		}
+		e.idTok, e.expect, e.version = r.ID, r.Version, r.Version+1
+		if e.method == "DELETE" && (r.Version == 0 || r.Deleted) {
+			e.version = 0 // nothing to delete
+		}
+	}
+	// version-specific references, as RED returns them
+	for _, p := range pins {
+		v := int64(0)
+		if t := inBundle[p.key]; t != nil {
+			v = t.version
+		} else {
+			v = heads[p.key].Version
+		}
+		fhir.SetValue(p.site.el, p.key+"/_history/"+strconv.FormatInt(v, 10))
+	}
+
+	var changes []storage.Change
+	var outcomes []fhir.Outcome
+	for _, e := range entries {
+		if e.version == 0 {
+			outcomes = append(outcomes, fhir.Outcome{Type: e.typ, ID: e.id, Status: "204 No Content"})
+			continue
+		}
+		ch := storage.Change{Type: e.typ, ID: e.idTok, Expect: e.expect, Updated: now}
+		out := fhir.Outcome{Type: e.typ, ID: e.id, Version: e.version, Modified: now, Status: "200 OK"}
+		if e.expect == 0 {
+			out.Status = "201 Created"
+		}
+		if e.method == "DELETE" {
+			ch.Deleted, out.Status = true, "204 No Content"
+		} else {
+			vs := strconv.FormatInt(e.version, 10)
+			fhir.SetMeta(e.res, vs, fhir.Instant(now))
+			setNarrative(e.res, vs, now)
+			sealed, err := s.Vault.Seal(e.typ, e.idTok, e.version, fhir.Marshal(e.res))
+			if err != nil {
+				return nil, err
+			}
+			ch.Sealed = sealed
+			if ch.Tokens, err = s.tokens(e.typ, e.idTok, e.res, refs[e], medicationPatients(e, entries, refs)); err != nil {
+				return nil, err
+			}
+		}
+		changes = append(changes, ch)
+		outcomes = append(outcomes, out)
+	}
+	rec, err := s.bundleRecord(ctx, bundleID, outcomes, now)
+	if err != nil {
+		return nil, err
+	}
+	changes = append(changes, rec)
 	if err := s.Store.Commit(ctx, s.Tenant, changes); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return nil, fhir.Fail(fhir.CodeConflict, "", "another workstation changed one of these resources at the same moment; nothing was stored — send the bundle again")
@@ -125,21 +354,63 @@ func (s *Service) write(ctx context.Context, todo []pending) ([]fhir.Outcome, er
 	return outcomes, nil
 }
 
-// tokens derives a resource's blind search tokens: its id token plus one per indexed value.
-func (s *Service) tokens(typ string, idTok []byte, res *etree.Element) ([][]byte, error) {
+// medicationPatients are the patients a Medication belongs to, which FHIR does not record on the
+// Medication itself: those whose MedicationStatement or MedicationRequest in the same bundle names
+// it, else the bundle's only Patient (a Patientenakte is one patient's record).
+func medicationPatients(e *entry, entries []*entry, refs map[*entry][]string) []string {
+	if e.typ != "Medication" {
+		return nil
+	}
+	var out, patients []string
+	for _, o := range entries {
+		switch o.typ {
+		case "Patient":
+			patients = append(patients, o.key())
+		case "MedicationStatement", "MedicationRequest":
+			if contains(refValues(o.res, "medicationReference"), e.key()) {
+				out = append(out, refValues(o.res, "subject")...)
+			}
+		}
+	}
+	if len(out) == 0 && len(patients) == 1 {
+		out = patients
+	}
+	return out
+}
+
+// tokens derives a resource's blind tokens: its id token, one per indexed search value, and one per
+// reference (for finding what refers to a resource).
+func (s *Service) tokens(typ string, idTok []byte, res *etree.Element, refs, medPatients []string) ([][]byte, error) {
 	out := [][]byte{idTok}
+	add := func(index, v string) error {
+		t, err := s.Vault.Token(index, v)
+		if err == nil {
+			out = append(out, t)
+		}
+		return err
+	}
 	for _, p := range kinds[typ].params {
+		if p.values == nil {
+			continue
+		}
 		for _, v := range p.values(res) {
-			t, err := s.Vault.Token(p.index, v)
-			if err != nil {
+			if err := add(p.index, v); err != nil {
 				return nil, err
 			}
-			out = append(out, t)
+		}
+	}
+	for _, v := range medPatients {
+		if err := add("Medication.patient", v); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range refs {
+		if err := add(refIndex, r); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
 }
 
-func supportedList() string {
-	return strings.Join(Types(), ", ")
-}
+// refIndex is the blind index of every reference a resource makes.
+const refIndex = "references"

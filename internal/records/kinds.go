@@ -2,68 +2,118 @@ package records
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/beevik/etree"
-
-	"github.com/redclone/red/fhir"
 )
 
-// kind is what red knows about one resource type: its page size and its search parameters.
+// kind is what red knows about one resource type: page size, search parameters (besides the
+// common ones), parameters a search must name, and its one-line German summary.
 type kind struct {
 	pageSize int
 	params   map[string]param
+	required []string // at least one of these must be given
+	summary  func(res *etree.Element) string
 }
 
-// param is a token search parameter: index names the blind index; values lists the index values
-// of a resource; lookup lists the index values that match one query value (any of them).
-type param struct {
-	index  string
-	values func(res *etree.Element) []string
-	lookup func(q string) []string
+// Search parameter indexes every type has.
+var commonParams = map[string]param{
+	"_lastUpdated": lastUpdatedParam(),
 }
 
-// kinds lists the resource types red stores.
+func patientRef(typ string, paths ...string) map[string]param {
+	p := refParam(typ+".patient", "Patient", paths...)
+	return map[string]param{"subject": p, "patient": p}
+}
+
+func with(m map[string]param, more map[string]param) map[string]param {
+	for k, v := range more {
+		m[k] = v
+	}
+	return m
+}
+
+// kinds lists the resource types red stores and searches (red-api.md §3).
 var kinds = map[string]kind{
-	"Patient": {pageSize: 10, params: map[string]param{
+	"Patient": {pageSize: 10, summary: patientSummary, params: map[string]param{
 		"identifier": identifierParam("Patient.identifier"),
+		"name":       nameParam("Patient.name", texts("name/family", "name/given", "name/prefix", "name/text")),
+		"family":     nameParam("Patient.family", texts("name/family")),
+		"given":      nameParam("Patient.given", texts("name/given")),
+		"birthdate":  dateParam("Patient.birthdate", "birthDate"),
+		"gender":     codeParam("Patient.gender", "gender"),
+	}},
+	"Practitioner": {pageSize: 10, summary: practitionerSummary, params: map[string]param{
+		"identifier": identifierParam("Practitioner.identifier"),
+		"name":       nameParam("Practitioner.name", texts("name/family", "name/given", "name/prefix", "name/text")),
+		"family":     nameParam("Practitioner.family", texts("name/family")),
+		"given":      nameParam("Practitioner.given", texts("name/given")),
+	}},
+	"PractitionerRole": {pageSize: 10, summary: practitionerRoleSummary, params: map[string]param{
+		"identifier":   identifierParam("PractitionerRole.identifier"),
+		"practitioner": refParam("PractitionerRole.practitioner", "Practitioner", "practitioner"),
+		"organization": refParam("PractitionerRole.organization", "Organization", "organization"),
+	}},
+	"Organization": {pageSize: 10, summary: organizationSummary, params: map[string]param{
+		"identifier": identifierParam("Organization.identifier"),
+		"name":       nameParam("Organization.name", texts("name", "alias")),
+	}},
+	"Coverage": {pageSize: 5, summary: coverageSummary, required: []string{"beneficiary", "patient", "_id"}, params: map[string]param{
+		"beneficiary": refParam("Coverage.patient", "Patient", "beneficiary"),
+		"patient":     refParam("Coverage.patient", "Patient", "beneficiary"),
+		"identifier":  identifierParam("Coverage.identifier"),
+		"from":        periodParam("from", "period", true),
+		"to":          periodParam("to", "period", true),
+	}},
+	"Encounter": {pageSize: 10, summary: encounterSummary, params: with(patientRef("Encounter", "subject"), map[string]param{
+		"from": periodParam("from", "period", false),
+		"to":   periodParam("to", "period", false),
+	})},
+	"Condition": {pageSize: 10, summary: conditionSummary, params: with(patientRef("Condition", "subject"), map[string]param{
+		"code":      codeParam("Condition.code", "code"),
+		"encounter": refParam("Condition.encounter", "Encounter", "encounter"),
+	})},
+	"Observation": {pageSize: 10, summary: observationSummary, params: with(patientRef("Observation", "subject"), map[string]param{
+		"code":                     codeParam("Observation.code", "code"),
+		"encounter":                refParam("Observation.encounter", "Encounter", "encounter"),
+		"_ExportObservationTables": {index: "_ExportObservationTables"},
+	})},
+	"Claim": {pageSize: 10, summary: claimSummary, required: []string{"patient", "_id"}, params: map[string]param{
+		"patient":    refParam("Claim.patient", "Patient", "patient"),
+		"identifier": identifierParam("Claim.identifier"),
+		"encounter":  refParam("Claim.encounter", "Encounter", "item/encounter"),
+	}},
+	"DocumentReference": {pageSize: 10, summary: documentSummary, params: with(patientRef("DocumentReference", "subject"), map[string]param{
+		"_summary":  {index: "_summary"},
+		"encounter": refParam("DocumentReference.encounter", "Encounter", "context/encounter"),
+	})},
+	"Medication": {pageSize: 10, summary: medicationSummary, params: with(patientRef("Medication", "__patient"), map[string]param{
+		"code": codeParam("Medication.code", "code"),
+	})},
+	"MedicationStatement": {pageSize: 10, summary: medicationStatementSummary, params: with(patientRef("MedicationStatement", "subject"), map[string]param{
+		"medication": refParam("MedicationStatement.medication", "Medication", "medicationReference"),
+	})},
+	"MedicationRequest": {pageSize: 10, summary: medicationRequestSummary, params: with(patientRef("MedicationRequest", "subject"), map[string]param{
+		"medication": refParam("MedicationRequest.medication", "Medication", "medicationReference"),
+	})},
+	"Provenance": {pageSize: 10, summary: provenanceSummary, params: map[string]param{
+		"target": refParam("Provenance.target", "Patient", "target"),
 	}},
 }
 
-// identifierParam indexes system|value pairs so that `value`, `system|value`, `|value` and
-// `system|` queries each need one token.
-func identifierParam(index string) param {
-	return param{
-		index: index,
-		values: func(res *etree.Element) []string {
-			var out []string
-			for _, id := range res.SelectElements("identifier") {
-				sys, val := fhir.ChildValue(id, "system"), fhir.ChildValue(id, "value")
-				if val == "" {
-					continue
-				}
-				out = append(out, sys+"|"+val, "*|"+val)
-				if sys != "" {
-					out = append(out, sys+"|*")
-				}
-			}
-			return out
-		},
-		lookup: func(q string) []string {
-			for i := 0; i < len(q); i++ {
-				if q[i] == '|' {
-					sys, val := q[:i], q[i+1:]
-					if val == "" {
-						return []string{sys + "|*"}
-					}
-					return []string{sys + "|" + val}
-				}
-			}
-			return []string{"*|" + q}
-		},
-	}
+// Stored reports whether red keeps resources of type typ at all: every searchable type, and any
+// other resource type a Patientenakte may carry (kept and read by id, not searchable).
+func Stored(typ string) bool {
+	return typ != "" && typ[0] >= 'A' && typ[0] <= 'Z' && !strings.ContainsAny(typ, "/?#") && typ != "Bundle"
 }
 
-// Types lists the resource types red stores, sorted.
+// Supported reports whether red searches resources of type typ.
+func Supported(typ string) bool {
+	_, ok := kinds[typ]
+	return ok
+}
+
+// Types lists the resource types red searches, sorted.
 func Types() []string {
 	names := make([]string, 0, len(kinds))
 	for n := range kinds {

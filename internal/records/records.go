@@ -43,12 +43,6 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC().Truncate(time.Microsecond)
 }
 
-// Supported reports whether red stores resources of type typ.
-func Supported(typ string) bool {
-	_, ok := kinds[typ]
-	return ok
-}
-
 // Read returns the current version of a resource: fhir.CodeNotFound when it never existed,
 // fhir.CodeDeleted when it was deleted.
 func (s *Service) Read(ctx context.Context, typ, id string) (*etree.Element, error) {

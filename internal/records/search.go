@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/beevik/etree"
+
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/storage"
 )
@@ -14,11 +16,22 @@ import (
 // maxCount caps _count.
 const maxCount = 100
 
-// common parameters every searchable type takes besides its own.
-var common = []string{"page", "_count", "_id", "_q"}
+// control are the parameters that shape the answer rather than select resources.
+var control = []string{"page", "_count", "_q"}
 
-// Search answers GET /{tenant}/{Type}?… in RED's searchset shape. Paging links carry the search's
-// parameters sealed in _q, so no person data appears in a URL red writes.
+// lookupParam finds a search parameter of typ.
+func lookupParam(k kind, name string) (param, bool) {
+	if p, ok := k.params[name]; ok {
+		return p, true
+	}
+	p, ok := commonParams[name]
+	return p, ok
+}
+
+// Search answers GET /{tenant}/{Type}?… in RED's searchset shape. Blind-index tokens select the
+// candidates in the database; parameters the index cannot decide exactly are then checked on the
+// opened resources. Paging links carry the search's parameters sealed in _q, so no person data
+// appears in a URL red writes.
 func (s *Service) Search(ctx context.Context, typ string, query url.Values) (fhir.SearchSet, error) {
 	k := kinds[typ]
 	q, err := s.unfold(typ, query)
@@ -36,23 +49,53 @@ func (s *Service) Search(ctx context.Context, typ string, query url.Values) (fhi
 	if err != nil {
 		return fhir.SearchSet{}, err
 	}
+	now := s.now()
 	var groups [][][]byte
-	for _, v := range q["_id"] {
-		var g [][]byte
-		for _, id := range strings.Split(v, ",") {
-			t, err := s.Vault.IDToken(typ, id)
-			if err != nil {
-				return fhir.SearchSet{}, err
-			}
-			g = append(g, t)
-		}
-		groups = append(groups, g)
+	type filter struct {
+		p param
+		v string
 	}
-	for name, p := range k.params {
+	var filters []filter
+	names := make([]string, 0, len(q))
+	for name := range q {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if contains(control, name) {
+			continue
+		}
+		if name == "_id" {
+			for _, v := range q[name] {
+				var g [][]byte
+				for _, id := range strings.Split(v, ",") {
+					t, err := s.Vault.IDToken(typ, id)
+					if err != nil {
+						return fhir.SearchSet{}, err
+					}
+					g = append(g, t)
+				}
+				groups = append(groups, g)
+			}
+			continue
+		}
+		p, _ := lookupParam(k, name)
+		if p.lookup == nil { // a parameter that shapes the output
+			continue
+		}
 		for _, v := range q[name] {
 			var g [][]byte
+			narrowed, exact := true, true
 			for _, alt := range strings.Split(v, ",") {
-				for _, iv := range p.lookup(alt) {
+				vals, ex, err := p.lookup(alt, now)
+				if err != nil {
+					return fhir.SearchSet{}, err
+				}
+				if vals == nil {
+					narrowed = false
+				}
+				exact = exact && ex
+				for _, iv := range vals {
 					t, err := s.Vault.Token(p.index, iv)
 					if err != nil {
 						return fhir.SearchSet{}, err
@@ -60,23 +103,107 @@ func (s *Service) Search(ctx context.Context, typ string, query url.Values) (fhi
 					g = append(g, t)
 				}
 			}
-			groups = append(groups, g)
+			if narrowed {
+				groups = append(groups, g)
+			}
+			if !exact {
+				filters = append(filters, filter{p, v})
+			}
 		}
 	}
-	res, err := s.Store.Find(ctx, s.Tenant, storage.Query{Type: typ, All: groups, Offset: (page - 1) * count, Limit: count})
-	if err != nil {
-		return fhir.SearchSet{}, err
-	}
-	set := fhir.SearchSet{ID: newID(), Updated: s.now(), Total: res.Total}
-	for _, rec := range res.Records {
-		el, err := s.open(rec)
+
+	set := fhir.SearchSet{ID: newID(), Updated: now}
+	var recs []storage.Record
+	var opened []*etree.Element
+	if len(filters) == 0 {
+		res, err := s.Store.Find(ctx, s.Tenant, storage.Query{Type: typ, All: groups, Offset: (page - 1) * count, Limit: count})
 		if err != nil {
 			return fhir.SearchSet{}, err
 		}
+		set.Total, recs = res.Total, res.Records
+		for _, rec := range recs {
+			el, err := s.open(rec)
+			if err != nil {
+				return fhir.SearchSet{}, err
+			}
+			opened = append(opened, el)
+		}
+	} else {
+		// the exact predicates run on plaintext: open every candidate, then page
+		res, err := s.Store.Find(ctx, s.Tenant, storage.Query{Type: typ, All: groups})
+		if err != nil {
+			return fhir.SearchSet{}, err
+		}
+		skip := (page - 1) * count
+	candidates:
+		for _, rec := range res.Records {
+			el, err := s.open(rec)
+			if err != nil {
+				return fhir.SearchSet{}, err
+			}
+			for _, f := range filters {
+				ok := false
+				for _, alt := range strings.Split(f.v, ",") {
+					if f.p.match(el, alt, q, now) {
+						ok = true
+						break
+					}
+				}
+				if !ok {
+					continue candidates
+				}
+			}
+			set.Total++
+			if set.Total > skip && len(opened) < count {
+				opened = append(opened, el)
+			}
+		}
+	}
+	for _, el := range opened {
+		shape(el, q)
 		set.Entries = append(set.Entries, fhir.Entry{FullURL: "/" + typ + "/" + fhir.ChildValue(el, "id"), Resource: el})
 	}
-	set.Links, err = s.links(typ, q, page, count, k.pageSize, res.Total)
+	set.Links, err = s.links(typ, q, page, count, k.pageSize, set.Total)
 	return set, err
+}
+
+// shape applies the output parameters: _summary=true leaves DocumentReference content out
+// (metadata only); _ExportObservationTables=true renders an Observation's components as a table.
+func shape(el *etree.Element, q url.Values) {
+	if el.Tag == "DocumentReference" && q.Get("_summary") == "true" {
+		for _, a := range el.FindElements("content/attachment") {
+			for _, d := range a.SelectElements("data") {
+				a.RemoveChild(d)
+			}
+		}
+	}
+	if el.Tag == "Observation" && q.Get("_ExportObservationTables") == "true" {
+		observationTable(el)
+	}
+}
+
+// observationTable appends a table of the components (code, value, unit) to the narrative.
+func observationTable(el *etree.Element) {
+	comps := el.SelectElements("component")
+	div := el.FindElement("text/div")
+	if len(comps) == 0 || div == nil {
+		return
+	}
+	table := div.CreateElement("table")
+	head := table.CreateElement("tr")
+	for _, h := range []string{"Merkmal", "Wert", "Einheit"} {
+		head.CreateElement("th").SetText(h)
+	}
+	for _, c := range comps {
+		row := table.CreateElement("tr")
+		row.CreateElement("td").SetText(display(c, "code"))
+		val, unit := v(c, "valueQuantity/value"), v(c, "valueQuantity/unit")
+		if val == "" {
+			val = join(" ", v(c, "valueString"), display(c, "valueCodeableConcept"), v(c, "valueBoolean"), v(c, "valueInteger"), v(c, "valueDateTime"))
+		}
+		row.CreateElement("td").SetText(val)
+		row.CreateElement("td").SetText(unit)
+	}
 }
 
 // unfold replaces a sealed _q by the parameters it carries.
@@ -103,12 +230,27 @@ func (s *Service) unfold(typ string, query url.Values) (url.Values, error) {
 
 func checkParams(typ string, k kind, q url.Values) error {
 	var issues fhir.Issues
-	for name := range q {
-		if _, ok := k.params[name]; ok || contains(common, name) {
+	for name, vals := range q {
+		if _, ok := lookupParam(k, name); !ok && !contains(control, name) && name != "_id" {
+			issues = append(issues, fhir.Issue{Severity: fhir.SeverityError, Code: fhir.CodeNotSupported, Expression: name,
+				Diagnostics: "unknown search parameter " + strconv.Quote(name) + " for " + typ + "; supported: " + strings.Join(known(k), ", ")})
 			continue
 		}
-		issues = append(issues, fhir.Issue{Severity: fhir.SeverityError, Code: fhir.CodeNotSupported, Expression: name,
-			Diagnostics: "unknown search parameter " + strconv.Quote(name) + " for " + typ + "; supported: " + strings.Join(known(k), ", ")})
+		for _, v := range vals {
+			if v == "" {
+				issues = append(issues, fhir.Issue{Severity: fhir.SeverityError, Code: fhir.CodeValue, Expression: name, Diagnostics: name + " needs a value"})
+			}
+		}
+	}
+	if len(k.required) > 0 {
+		found := false
+		for _, r := range k.required {
+			found = found || q.Get(r) != ""
+		}
+		if !found {
+			issues = append(issues, fhir.Issue{Severity: fhir.SeverityError, Code: fhir.CodeRequired, Expression: k.required[0],
+				Diagnostics: typ + " searches need the patient: " + k.required[0] + "=Patient/{id}"})
+		}
 	}
 	if len(issues) > 0 {
 		sort.Slice(issues, func(i, j int) bool { return issues[i].Expression < issues[j].Expression })
@@ -118,8 +260,11 @@ func checkParams(typ string, k kind, q url.Values) error {
 }
 
 func known(k kind) []string {
-	out := append([]string(nil), common[:3]...)
+	out := []string{"_count", "_id", "page"}
 	for name := range k.params {
+		out = append(out, name)
+	}
+	for name := range commonParams {
 		out = append(out, name)
 	}
 	sort.Strings(out)
@@ -179,11 +324,7 @@ func (s *Service) links(typ string, q url.Values, page, count, def, total int) (
 	}
 	links := []fhir.Link{at("self", page), at("first", 1)}
 	if page > 1 {
-		prev := page - 1
-		if prev > last {
-			prev = last
-		}
-		links = append(links, at("previous", prev))
+		links = append(links, at("previous", min(page-1, last)))
 	}
 	if page < last {
 		links = append(links, at("next", page+1))

@@ -1,0 +1,138 @@
+package kbv
+
+import (
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/fhir/ident"
+)
+
+// MaxLen reports a value longer than n characters (not bytes).
+func (c *Cursor) MaxLen(n int) {
+	if v := c.Value(); utf8.RuneCountInString(v) > n {
+		c.Errorf(fhir.CodeValue, "at most %d characters are allowed, found %d", n, utf8.RuneCountInString(v))
+	}
+}
+
+// NotEmpty reports a present element whose value is empty or only blanks.
+func (c *Cursor) NotEmpty() {
+	if c.Exists() && strings.TrimSpace(c.Value()) == "" {
+		c.Errorf(fhir.CodeRequired, "a value is required")
+	}
+}
+
+// CodeSet is a code system's allowed codes.
+type CodeSet map[string]bool
+
+func codes(list ...string) CodeSet {
+	s := make(CodeSet, len(list))
+	for _, c := range list {
+		s[c] = true
+	}
+	return s
+}
+
+// Coding checks a Coding bound (required) to system with the allowed codes: system and code must be
+// present and the code must be in the set.
+func (c *Cursor) Coding(system string, allowed CodeSet) {
+	if !c.Exists() {
+		return
+	}
+	c.Require("system", "code")
+	sys, code := c.One("system"), c.One("code")
+	if sys.Exists() && sys.Value() != system {
+		sys.Errorf(fhir.CodeValue, "the code system must be %s", system)
+		return
+	}
+	if code.Exists() && allowed != nil && !allowed[code.Value()] {
+		code.Errorf(fhir.CodeValue, "code %q is not in %s", code.Value(), system)
+	}
+}
+
+// ValueCoding checks an extension's valueCoding against a code system.
+func (c *Cursor) ValueCoding(system string, allowed CodeSet) {
+	if !c.Exists() {
+		return
+	}
+	v := c.One("valueCoding")
+	if !v.Exists() {
+		c.Errorf(fhir.CodeRequired, "valueCoding is required")
+		return
+	}
+	v.Coding(system, allowed)
+}
+
+// Identifier checks an identifier's value with the check for its system (format and check digit).
+func (c *Cursor) Identifier() {
+	if !c.Exists() {
+		return
+	}
+	sys, val := c.One("system"), c.One("value")
+	if !val.Exists() {
+		c.Require("value")
+		return
+	}
+	if err := ident.Check(sys.Value(), val.Value()); err != nil {
+		val.Errorf(fhir.CodeValue, "%s", err.Error())
+	}
+}
+
+var (
+	datePattern     = regexp.MustCompile(`^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$`)
+	dateTimePattern = regexp.MustCompile(`^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]((0\d|1[0-3]):?[0-5]\d|14:?00))?)?)?)?$`)
+)
+
+// Date parses a FHIR date or dateTime (RED also sends offsets without a colon, "+0200"). It
+// returns the earliest instant the value can mean and whether it parsed; a bad value is reported.
+func (c *Cursor) Date(dateOnly bool) (time.Time, bool) {
+	if !c.Exists() {
+		return time.Time{}, false
+	}
+	v := c.Value()
+	ok := datePattern.MatchString(v) || (!dateOnly && dateTimePattern.MatchString(v))
+	t, err := ParseDate(v)
+	if !ok || err != nil {
+		if dateOnly {
+			c.Errorf(fhir.CodeValue, "a date is written YYYY, YYYY-MM or YYYY-MM-DD and must exist in the calendar")
+		} else {
+			c.Errorf(fhir.CodeValue, "a date-time is written YYYY-MM-DDThh:mm:ss with a time zone and must exist in the calendar")
+		}
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// NotFuture reports a date after now.
+func (c *Cursor) NotFuture(dateOnly bool) {
+	if t, ok := c.Date(dateOnly); ok && t.After(c.rep.now) {
+		c.Errorf(fhir.CodeValue, "the date lies in the future")
+	}
+}
+
+// Period checks a Period: both ends well-formed and start not after end.
+func (c *Cursor) Period() {
+	if !c.Exists() {
+		return
+	}
+	s, sok := c.One("start").Date(false)
+	e, eok := c.One("end").Date(false)
+	if sok && eok && s.After(e) {
+		c.Errorf(fhir.CodeInvariant, "the period starts after it ends")
+	}
+}
+
+// ParseDate reads a FHIR date or dateTime value, tolerating "+0200" offsets.
+func ParseDate(v string) (time.Time, error) {
+	layouts := []string{"2006", "2006-01", "2006-01-02", "2006-01-02T15:04", "2006-01-02T15:04Z07:00", "2006-01-02T15:04:05", "2006-01-02T15:04:05Z07:00", "2006-01-02T15:04:05Z0700", "2006-01-02T15:04:05.999999999Z07:00", "2006-01-02T15:04:05.999999999Z0700", "2006-01-02T15:04Z0700"}
+	var err error
+	for _, l := range layouts {
+		var t time.Time
+		if t, err = time.Parse(l, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, err
+}

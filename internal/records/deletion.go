@@ -1,0 +1,219 @@
+package records
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/beevik/etree"
+
+	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/storage"
+)
+
+// bundleType is the storage type of bundle records: what each posted bundle wrote, sealed like
+// any resource, so that DELETE /{tenant}/Bundle/{id} knows what the bundle created.
+const bundleType = "Bundle"
+
+// written is one resource version a bundle wrote.
+type written struct {
+	typ, id string
+	version int64
+	created bool
+}
+
+// bundleRecord returns the change that adds outcomes to the record of bundle id.
+func (s *Service) bundleRecord(ctx context.Context, id string, outcomes []fhir.Outcome, now time.Time) (storage.Change, error) {
+	tok, err := s.Vault.IDToken(bundleType, id)
+	if err != nil {
+		return storage.Change{}, err
+	}
+	var prior []written
+	var expect int64
+	switch cur, err := s.Store.Current(ctx, s.Tenant, bundleType, tok); {
+	case err == nil:
+		expect = cur.Version
+		if !cur.Deleted {
+			if prior, err = s.readRecord(cur); err != nil {
+				return storage.Change{}, err
+			}
+		}
+	case !errors.Is(err, storage.ErrNotFound):
+		return storage.Change{}, err
+	}
+	rec := etree.NewElement("BundleRecord")
+	rec.CreateAttr("id", id)
+	add := func(w written) {
+		e := rec.CreateElement("written")
+		e.CreateAttr("type", w.typ)
+		e.CreateAttr("id", w.id)
+		e.CreateAttr("version", strconv.FormatInt(w.version, 10))
+		if w.created {
+			e.CreateAttr("created", "true")
+		}
+	}
+	for _, w := range prior {
+		add(w)
+	}
+	for _, o := range outcomes {
+		if o.Version > 0 {
+			add(written{typ: o.Type, id: o.ID, version: o.Version, created: o.Version == 1 || o.Status == "201 Created"})
+		}
+	}
+	var buf bytes.Buffer
+	etree.NewDocumentWithRoot(rec).WriteTo(&buf)
+	sealed, err := s.Vault.Seal(bundleType, tok, expect+1, buf.Bytes())
+	if err != nil {
+		return storage.Change{}, err
+	}
+	return storage.Change{Type: bundleType, ID: tok, Expect: expect, Updated: now, Sealed: sealed}, nil
+}
+
+func (s *Service) readRecord(rec storage.Record) ([]written, error) {
+	plain, err := s.Vault.Open(rec.Type, rec.ID, rec.Version, rec.Sealed)
+	if err != nil {
+		return nil, err
+	}
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(plain); err != nil {
+		return nil, err
+	}
+	var out []written
+	for _, e := range doc.Root().SelectElements("written") {
+		v, _ := strconv.ParseInt(e.SelectAttrValue("version", "0"), 10, 64)
+		out = append(out, written{typ: e.SelectAttrValue("type", ""), id: e.SelectAttrValue("id", ""), version: v, created: e.SelectAttrValue("created", "") == "true"})
+	}
+	return out, nil
+}
+
+// DeleteBundle removes what bundle id created (DELETE /{tenant}/Bundle/{id}):
+//   - every resource the bundle created is deleted (reads answer 410 Gone, searches skip it),
+//     unless a later bundle changed it since — then it belongs to that bundle's data too and is
+//     kept — or a resource outside this deletion still refers to it, which is kept as well;
+//   - resources the bundle only updated keep their current version (a deletion is no rollback);
+//   - the bundle id itself is gone: deleting it again answers 410.
+//
+// The answer lists each resource with 204 (deleted) or 200 and a note saying why it was kept.
+func (s *Service) DeleteBundle(ctx context.Context, id string) (*etree.Element, error) {
+	tok, err := s.Vault.IDToken(bundleType, id)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.Store.Current(ctx, s.Tenant, bundleType, tok)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fhir.Fail(fhir.CodeNotFound, "", "no bundle with this id was posted")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if rec.Deleted {
+		return nil, fhir.Fail(fhir.CodeDeleted, "", "this bundle was deleted already")
+	}
+	writes, err := s.readRecord(rec)
+	if err != nil {
+		return nil, err
+	}
+	type target struct {
+		typ, id string
+		last    int64
+		head    storage.Record
+		keep    string
+	}
+	var order []string
+	targets := map[string]*target{}
+	for _, w := range writes {
+		k := w.typ + "/" + w.id
+		t := targets[k]
+		if t == nil {
+			if !w.created {
+				continue
+			}
+			t = &target{typ: w.typ, id: w.id}
+			targets[k] = t
+			order = append(order, k)
+		}
+		t.last = max(t.last, w.version)
+	}
+	for _, k := range order {
+		t := targets[k]
+		itok, err := s.Vault.IDToken(t.typ, t.id)
+		if err != nil {
+			return nil, err
+		}
+		if t.head, err = s.Store.Current(ctx, s.Tenant, t.typ, itok); err != nil {
+			return nil, err
+		}
+		if !t.head.Deleted && t.head.Version != t.last {
+			t.keep = "kept: a later bundle changed it"
+		}
+	}
+	// keep what live resources outside the deletion refer to, until nothing changes
+	for changed := true; changed; {
+		changed = false
+		for _, k := range order {
+			t := targets[k]
+			if t.keep != "" || t.head.Deleted {
+				continue
+			}
+			by, err := s.referrers(ctx, k)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range by {
+				if o := targets[r]; o == nil || o.keep != "" {
+					t.keep, changed = "kept: another resource still refers to it", true
+					break
+				}
+			}
+		}
+	}
+	now := s.now()
+	var changes []storage.Change
+	var outcomes []fhir.Outcome
+	for _, k := range order {
+		t := targets[k]
+		switch {
+		case t.head.Deleted:
+			outcomes = append(outcomes, fhir.Outcome{Type: t.typ, ID: t.id, Status: "410 Gone"})
+		case t.keep != "":
+			outcomes = append(outcomes, fhir.Outcome{Type: t.typ, ID: t.id, Version: t.head.Version, Modified: t.head.Updated, Status: "200 OK",
+				Issues: fhir.Issues{{Severity: fhir.SeverityInformation, Code: fhir.CodeConflict, Diagnostics: t.keep}}})
+		default:
+			changes = append(changes, storage.Change{Type: t.typ, ID: t.head.ID, Expect: t.head.Version, Updated: now, Deleted: true})
+			outcomes = append(outcomes, fhir.Outcome{Type: t.typ, ID: t.id, Version: t.head.Version + 1, Modified: now, Status: "204 No Content"})
+		}
+	}
+	changes = append(changes, storage.Change{Type: bundleType, ID: tok, Expect: rec.Version, Updated: now, Deleted: true})
+	if err := s.Store.Commit(ctx, s.Tenant, changes); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return nil, fhir.Fail(fhir.CodeConflict, "", "another workstation changed these resources at the same moment; nothing was deleted — try again")
+		}
+		return nil, err
+	}
+	return fhir.TransactionResponse(id, "transaction-response", now, outcomes), nil
+}
+
+// referrers lists "Type/id" of the live resources that refer to key.
+func (s *Service) referrers(ctx context.Context, key string) ([]string, error) {
+	tok, err := s.Vault.Token(refIndex, key)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, typ := range Types() {
+		page, err := s.Store.Find(ctx, s.Tenant, storage.Query{Type: typ, All: [][][]byte{{tok}}})
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range page.Records {
+			el, err := s.open(r)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, typ+"/"+fhir.ChildValue(el, "id"))
+		}
+	}
+	return out, nil
+}

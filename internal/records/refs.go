@@ -1,0 +1,81 @@
+package records
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/beevik/etree"
+)
+
+// localRef reads a reference to a resource red could hold: "Type/id", "Type/id/_history/n", or an
+// absolute URL ending in one of those. ok is false for urn:, contained (#) and other references.
+func localRef(ref string) (typ, id string, ok bool) {
+	if ref == "" || strings.HasPrefix(ref, "#") || strings.HasPrefix(ref, "urn:") {
+		return "", "", false
+	}
+	parts := strings.Split(strings.TrimRight(ref, "/"), "/")
+	if n := len(parts); n >= 4 && parts[n-2] == "_history" {
+		parts = parts[:n-2]
+	}
+	n := len(parts)
+	if n < 2 {
+		return "", "", false
+	}
+	typ, id = parts[n-2], parts[n-1]
+	if typ == "" || typ[0] < 'A' || typ[0] > 'Z' || !idPattern.MatchString(id) {
+		return "", "", false
+	}
+	return typ, id, true
+}
+
+// refSite is one reference element inside a resource and its location.
+type refSite struct {
+	el   *etree.Element // the <reference> element
+	path string
+}
+
+// references lists every Reference.reference in res (contained resources and narrative excluded),
+// located like Bundle.entry[2].resource.subject.reference.
+func references(res *etree.Element, at string) []refSite {
+	var out []refSite
+	var walk func(e *etree.Element, path string)
+	walk = func(e *etree.Element, path string) {
+		kids := e.ChildElements()
+		seen := map[string]int{}
+		count := map[string]int{}
+		for _, k := range kids {
+			count[k.Tag]++
+		}
+		for _, k := range kids {
+			if k.Tag == "contained" || k.Tag == "text" {
+				continue
+			}
+			p := path + "." + k.Tag
+			if count[k.Tag] > 1 {
+				p += "[" + strconv.Itoa(seen[k.Tag]) + "]"
+			}
+			seen[k.Tag]++
+			if k.Tag == "reference" && k.SelectAttr("value") != nil && len(k.ChildElements()) == 0 {
+				out = append(out, refSite{el: k, path: p})
+				continue
+			}
+			walk(k, p)
+		}
+	}
+	walk(res, at)
+	return out
+}
+
+// refValues returns the Type/id keys that the reference elements under the given child paths point
+// to, e.g. refValues(res, "subject") → ["Patient/6006"]. Stored references are already resolved.
+func refValues(res *etree.Element, paths ...string) []string {
+	var out []string
+	for _, p := range paths {
+		for _, e := range res.FindElements(p + "/reference") {
+			if typ, id, ok := localRef(e.SelectAttrValue("value", "")); ok {
+				out = append(out, typ+"/"+id)
+			}
+		}
+	}
+	return out
+}
