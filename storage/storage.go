@@ -41,6 +41,12 @@ type Record struct {
 	Sealed  []byte    // ciphertext from the vault; nil for tombstones
 }
 
+// Key names one resource.
+type Key struct {
+	Type string
+	ID   []byte
+}
+
 // Change writes the next version of one resource.
 type Change struct {
 	Type string
@@ -89,6 +95,9 @@ type Store interface {
 	Commit(ctx context.Context, tenant string, changes []Change) error
 	// Current returns the newest version, tombstones included.
 	Current(ctx context.Context, tenant, typ string, id []byte) (Record, error)
+	// Heads returns the current version of each key in one round trip, in the order of keys,
+	// without sealed bytes: Version 0 for a key that never existed, Deleted for a tombstone.
+	Heads(ctx context.Context, tenant string, keys []Key) ([]Record, error)
 	// Version returns one version.
 	Version(ctx context.Context, tenant, typ string, id []byte, version int64) (Record, error)
 	// Find answers a Query.

@@ -221,25 +221,10 @@ func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, 
 			issues = append(issues, kbv.Check(e.res, e.at, now)...)
 		}
 	}
-	// resolve references: inside the bundle, or to stored resources that are not deleted
-	heads := map[string]storage.Record{}
-	head := func(typ, id string) (storage.Record, error) {
-		k := typ + "/" + id
-		if r, ok := heads[k]; ok {
-			return r, nil
-		}
-		tok, err := s.Vault.IDToken(typ, id)
-		if err != nil {
-			return storage.Record{}, err
-		}
-		r, err := s.Store.Current(ctx, s.Tenant, typ, tok)
-		if errors.Is(err, storage.ErrNotFound) {
-			r, err = storage.Record{Type: typ, ID: tok}, nil
-		}
-		if err == nil {
-			heads[k] = r
-		}
-		return r, err
+	// one round trip for the current versions of the entries and of what they refer to
+	heads, err := s.heads(ctx, entries)
+	if err != nil {
+		return nil, err
 	}
 	type pin struct {
 		site refSite
@@ -265,11 +250,7 @@ func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, 
 				}
 				key = typ + "/" + id
 				if _, ok := inBundle[key]; !ok {
-					r, err := head(typ, id)
-					if err != nil {
-						return nil, err
-					}
-					if r.Version == 0 || r.Deleted {
+					if r := heads[key]; r.Version == 0 || r.Deleted {
 						issues = append(issues, errorAt(fhir.CodeInvalid, site.path, "refers to %s %s, which exists neither in this bundle nor in red", typ, id))
 						continue
 					}
@@ -290,10 +271,7 @@ func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, 
 
 	// versions
 	for _, e := range entries {
-		r, err := head(e.typ, e.id)
-		if err != nil {
-			return nil, err
-		}
+		r := heads[e.key()]
 		e.idTok, e.expect, e.version = r.ID, r.Version, r.Version+1
 		if e.method == "DELETE" && (r.Version == 0 || r.Deleted) {
 			e.version = 0 // nothing to delete
@@ -352,6 +330,54 @@ func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, 
 		return nil, err
 	}
 	return outcomes, nil
+}
+
+// heads looks up, in one call, the current versions of the entries and of the stored resources
+// their references name, keyed "Type/id".
+func (s *Service) heads(ctx context.Context, entries []*entry) (map[string]storage.Record, error) {
+	var names []string
+	var keys []storage.Key
+	seen := map[string]bool{}
+	add := func(typ, id string) error {
+		k := typ + "/" + id
+		if seen[k] {
+			return nil
+		}
+		seen[k] = true
+		tok, err := s.Vault.IDToken(typ, id)
+		if err != nil {
+			return err
+		}
+		names = append(names, k)
+		keys = append(keys, storage.Key{Type: typ, ID: tok})
+		return nil
+	}
+	for _, e := range entries {
+		if err := add(e.typ, e.id); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range entries {
+		if e.res == nil {
+			continue
+		}
+		for _, site := range references(e.res, e.at) {
+			if typ, id, ok := localRef(site.el.SelectAttrValue("value", "")); ok && Supported(typ) {
+				if err := add(typ, id); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	recs, err := s.Store.Heads(ctx, s.Tenant, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]storage.Record, len(recs))
+	for i, r := range recs {
+		out[names[i]] = r
+	}
+	return out, nil
 }
 
 // medicationPatients are the patients a Medication belongs to, which FHIR does not record on the

@@ -266,6 +266,41 @@ func (s *Store) Current(ctx context.Context, tenant, typ string, id []byte) (sto
 }
 
 // Version implements storage.Store.
+// Heads implements storage.Store.
+func (s *Store) Heads(ctx context.Context, tenant string, keys []storage.Key) ([]storage.Record, error) {
+	out := make([]storage.Record, len(keys))
+	types := make([]string, len(keys))
+	ids := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i] = storage.Record{Type: k.Type, ID: slices.Clone(k.ID)}
+		types[i], ids[i] = k.Type, k.ID
+	}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT k.n, h.version, h.updated, h.deleted
+		FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS k(type, id, n)
+		JOIN heads h ON h.tenant = $1 AND h.type = k.type AND h.id = k.id`, tenant, types, ids)
+	if err != nil {
+		return nil, translate("heads", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			n       int64
+			version int64
+			updated time.Time
+			deleted bool
+		)
+		if err := rows.Scan(&n, &version, &updated, &deleted); err != nil {
+			return nil, translate("heads", err)
+		}
+		r := &out[n-1]
+		r.Version, r.Updated, r.Deleted = version, updated.UTC(), deleted
+	}
+	return out, translate("heads", rows.Err())
+}
+
 func (s *Store) Version(ctx context.Context, tenant, typ string, id []byte, version int64) (storage.Record, error) {
 	r := storage.Record{Type: typ, ID: slices.Clone(id), Version: version}
 	err := s.pool.QueryRow(ctx, `SELECT updated, deleted, sealed FROM resources

@@ -283,6 +283,33 @@ func (s *Store) Current(ctx context.Context, tenant, typ string, id []byte) (sto
 }
 
 // Version implements storage.Store.
+// Heads implements storage.Store: point lookups in one read transaction (no network between).
+func (s *Store) Heads(ctx context.Context, tenant string, keys []storage.Key) ([]storage.Record, error) {
+	out := make([]storage.Record, len(keys))
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, translate("heads", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `SELECT version, updated, deleted FROM heads WHERE tenant = ? AND type = ? AND id = ?`)
+	if err != nil {
+		return nil, translate("heads", err)
+	}
+	defer stmt.Close()
+	for i, k := range keys {
+		out[i] = storage.Record{Type: k.Type, ID: slices.Clone(k.ID)}
+		var updated int64
+		err := stmt.QueryRowContext(ctx, tenant, k.Type, k.ID).Scan(&out[i].Version, &updated, &out[i].Deleted)
+		switch {
+		case err == nil:
+			out[i].Updated = fromMicros(updated)
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, translate("heads", err)
+		}
+	}
+	return out, nil
+}
+
 func (s *Store) Version(ctx context.Context, tenant, typ string, id []byte, version int64) (storage.Record, error) {
 	r := storage.Record{Type: typ, ID: slices.Clone(id), Version: version}
 	var updated int64

@@ -46,6 +46,7 @@ func RunTests(t *testing.T, newStore func(t testing.TB) storage.Store) {
 		{"credentials", credentialTests},
 		{"commit", commitTests},
 		{"versions", versionTests},
+		{"heads", headTests},
 		{"isolation", isolationTests},
 		{"find", findTests},
 		{"round trips", roundTripTests},
@@ -67,6 +68,45 @@ func RunTests(t *testing.T, newStore func(t testing.TB) storage.Store) {
 // workstations sharing one PostgreSQL server (or two processes sharing one SQLite file) have.
 // open must return two handles on a new, empty database and arrange for both to be closed; it
 // is called once per subtest, and the subtests run in parallel.
+var headTests = []test{
+	{"answers every key in order in one call", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCreateTenant(t, s, "other")
+		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "v1"), change("Observation", "o1", 0, "o"))
+		mustCommit(t, s, "praxis", change("Patient", "p1", 1, "v2"))
+		mustCommit(t, s, "praxis", tombstone("Observation", "o1", 1))
+		mustCommit(t, s, "other", change("Patient", "p9", 0, "x"))
+		keys := []storage.Key{{Type: "Observation", ID: []byte("o1")}, {Type: "Patient", ID: []byte("missing")}, {Type: "Patient", ID: []byte("p1")},
+			{Type: "Patient", ID: []byte("p9")}, {Type: "Observation", ID: []byte("p1")}}
+		got, err := s.Heads(t.Context(), "praxis", keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []struct {
+			version int64
+			deleted bool
+		}{{2, true}, {0, false}, {2, false}, {0, false}, {0, false}}
+		if len(got) != len(want) {
+			t.Fatalf("%d heads for %d keys", len(got), len(keys))
+		}
+		for i, w := range want {
+			g := got[i]
+			if g.Type != keys[i].Type || string(g.ID) != string(keys[i].ID) || g.Version != w.version || g.Deleted != w.deleted || g.Sealed != nil {
+				t.Errorf("head %d = %+v, want version %d deleted %v of %s/%s without sealed bytes", i, g, w.version, w.deleted, keys[i].Type, keys[i].ID)
+			}
+			if w.version > 0 {
+				wantTime(t, "head updated", g.Updated, updatedAt(w.version))
+			}
+		}
+	}},
+	{"answers no keys with nothing", func(t *testing.T, s storage.Store) {
+		got, err := s.Heads(t.Context(), "nobody", nil)
+		if err != nil || len(got) != 0 {
+			t.Errorf("Heads(nil) = %v, %v", got, err)
+		}
+	}},
+}
+
 func RunSharedTests(t *testing.T, open func(t testing.TB) (a, b storage.Store)) {
 	tests := []struct {
 		name string
