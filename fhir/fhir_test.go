@@ -159,3 +159,16 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestCanonicalize(t *testing.T) {
+	in := `<Patient xmlns="http://hl7.org/fhir"><identifier><value value="1"/><extension url="u"><valueString value="x"/></extension></identifier><id value="p"/><extension url="e"><valueBoolean value="true"/></extension><meta><lastUpdated value="2026-11-02T09:15:00+0100"/></meta><text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml"><p>b</p><span>a</span></div></text><birthDate value="1957-03-21"/></Patient>`
+	want := `<Patient xmlns="http://hl7.org/fhir"><id value="p"/><meta><lastUpdated value="2026-11-02T09:15:00+01:00"/></meta><text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml"><p>b</p><span>a</span></div></text><extension url="e"><valueBoolean value="true"/></extension><identifier><extension url="u"><valueString value="x"/></extension><value value="1"/></identifier><birthDate value="1957-03-21"/></Patient>`
+	res, err := fhir.Parse([]byte(in), fhir.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fhir.Canonicalize(res)
+	if got := string(fhir.Marshal(res)); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}

@@ -125,6 +125,7 @@ func (s *Service) readEntries(b *etree.Element, bundleType string) ([]*entry, fh
 				issues = append(issues, errorAt(fhir.CodeRequired, at+".resource", "each entry needs exactly one resource"))
 				continue
 			}
+			fhir.Canonicalize(e.res)
 			e.typ, e.id = e.res.Tag, fhir.ChildValue(e.res, "id")
 			if e.method == "POST" {
 				e.id = newID()

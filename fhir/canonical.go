@@ -1,0 +1,82 @@
+package fhir
+
+import (
+	"regexp"
+
+	"github.com/beevik/etree"
+)
+
+// preamble is the order of the DomainResource elements that start every resource.
+var preamble = []string{"id", "meta", "implicitRules", "language", "text", "contained", "extension", "modifierExtension"}
+
+// compactOffset matches date-times whose zone offset lacks its colon ("+0200"), which RED's own
+// examples send.
+var compactOffset = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?[+-]\d\d)(\d\d)$`)
+
+// Canonicalize repairs what RED tolerates in input so that red answers with well-formed FHIR:
+// the resource's id, meta, text, contained and extensions move to the front in FHIR order, every
+// element's extensions move before its other children, and zone offsets get their colon.
+// Everything else keeps its order; narrative XHTML is left alone.
+func Canonicalize(res *etree.Element) {
+	reorder(res, preamble)
+	for _, c := range res.ChildElements() {
+		canonicalElement(c)
+	}
+}
+
+func canonicalElement(e *etree.Element) {
+	if e.NamespaceURI() == XHTMLNamespace {
+		return
+	}
+	if v := e.SelectAttr("value"); v != nil {
+		if m := compactOffset.FindStringSubmatch(v.Value); m != nil {
+			v.Value = m[1] + ":" + m[2]
+		}
+	}
+	if e.Tag == "resource" || e.Tag == "contained" { // a nested resource
+		for _, c := range e.ChildElements() {
+			Canonicalize(c)
+		}
+		return
+	}
+	reorder(e, []string{"extension", "modifierExtension"})
+	for _, c := range e.ChildElements() {
+		canonicalElement(c)
+	}
+}
+
+// reorder moves the children named in front (in that order) before all others, keeping each
+// group's own order.
+func reorder(e *etree.Element, front []string) {
+	rank := make(map[string]int, len(front))
+	for i, t := range front {
+		rank[t] = i
+	}
+	groups := make([][]etree.Token, len(front)+1)
+	moved := false
+	last := -1
+	for _, c := range e.Child {
+		g := len(front)
+		if el, ok := c.(*etree.Element); ok {
+			if r, ok := rank[el.Tag]; ok {
+				g = r
+			}
+		}
+		if g < last {
+			moved = true
+		}
+		last = max(last, g)
+		groups[g] = append(groups[g], c)
+	}
+	if !moved {
+		return
+	}
+	for len(e.Child) > 0 {
+		e.RemoveChildAt(len(e.Child) - 1)
+	}
+	for _, g := range groups {
+		for _, c := range g {
+			e.AddChild(c)
+		}
+	}
+}
