@@ -105,21 +105,60 @@ func (c *Cursor) Date(dateOnly bool) (time.Time, bool) {
 	return t, true
 }
 
-// NotFuture reports a date after now.
+// NotFuture reports a date after now. A date without time is compared with today's date in
+// Germany; a date-time without zone gets the widest zone's slack.
 func (c *Cursor) NotFuture(dateOnly bool) {
-	if t, ok := c.Date(dateOnly); ok && t.After(c.rep.now) {
+	t, ok := c.Date(dateOnly)
+	if !ok {
+		return
+	}
+	v := c.Value()
+	switch {
+	case !strings.Contains(v, "T"):
+		today := c.rep.now.In(berlin).Format("2006-01-02")
+		if v[:min(len(v), 10)] > today[:min(len(v), 10)] {
+			c.Errorf(fhir.CodeValue, "the date lies in the future")
+		}
+	case !hasZone(v):
+		if t.After(c.rep.now.Add(14 * time.Hour)) {
+			c.Errorf(fhir.CodeValue, "the date lies in the future")
+		}
+	case t.After(c.rep.now):
 		c.Errorf(fhir.CodeValue, "the date lies in the future")
 	}
 }
 
-// Period checks a Period: both ends well-formed and start not after end.
+func hasZone(v string) bool {
+	i := strings.IndexByte(v, 'T')
+	return i >= 0 && strings.ContainsAny(v[i:], "Z+-")
+}
+
+var berlin = func() *time.Location {
+	if l, err := time.LoadLocation("Europe/Berlin"); err == nil {
+		return l
+	}
+	return time.FixedZone("CET", 3600)
+}()
+
+// Period checks a Period: both ends well-formed and the start not after the end. Where one end
+// is a date without time, the calendar dates as written are compared.
 func (c *Cursor) Period() {
 	if !c.Exists() {
 		return
 	}
-	s, sok := c.One("start").Date(false)
-	e, eok := c.One("end").Date(false)
-	if sok && eok && s.After(e) {
+	start, end := c.One("start"), c.One("end")
+	s, sok := start.Date(false)
+	e, eok := end.Date(false)
+	if !sok || !eok {
+		return
+	}
+	sv, ev := start.Value(), end.Value()
+	late := s.After(e)
+	if !strings.Contains(sv, "T") || !strings.Contains(ev, "T") {
+		n := min(len(sv), len(ev), 10)
+		late = sv[:n] > ev[:n]
+	}
+	if late {
 		c.Errorf(fhir.CodeInvariant, "the period starts after it ends")
 	}
 }

@@ -149,7 +149,7 @@ func TestTwoWorkstationsOnePostgres(t *testing.T) {
 	in.initTenant("praxis", "anna", "pw")
 	a := in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
 	b := in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
-	bundle := []byte(`<Bundle xmlns="http://hl7.org/fhir"><type value="history"/><entry><resource><Patient><id value="shared"/><gender value="other"/></Patient></resource></entry></Bundle>`)
+	bundle := []byte(`<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>` + patientEntry(t, "shared", 'S', 1) + `</Bundle>`)
 
 	const perServer = 15
 	var mu sync.Mutex

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redclone/red/fhir/ident"
 	"github.com/redclone/red/internal/cli"
 	"github.com/redclone/red/storage/postgres/pgtest"
 )
@@ -191,6 +193,25 @@ func readFile(t testing.TB, path string) []byte {
 
 func patientsBundle(t testing.TB) []byte {
 	return readFile(t, filepath.Join("..", "..", "testdata", "bundles", "patients.xml"))
+}
+
+// patientEntry renders a valid Patient bundle entry from testdata/bundles/patient.tmpl.xml with
+// a KVNR made from letter and n; extra identifiers are [system, value] pairs typed MR.
+func patientEntry(t testing.TB, id string, letter byte, n int, identifiers ...[2]string) string {
+	t.Helper()
+	kv := ""
+	for d := 0; d < 10 && kv == ""; d++ {
+		if k := fmt.Sprintf("%c%08d%d", letter, n, d); ident.KVNR(k) == nil {
+			kv = k
+		}
+	}
+	tmpl := string(readFile(t, filepath.Join("..", "..", "testdata", "bundles", "patient.tmpl.xml")))
+	e := strings.NewReplacer("{{ID}}", id, "{{KVNR}}", kv, "{{FAMILY}}", "Muster", "{{GIVEN}}", "Erika", "{{GENDER}}", "female", "{{BIRTH}}", "1970-01-01").Replace(tmpl)
+	var extra strings.Builder
+	for _, i := range identifiers {
+		fmt.Fprintf(&extra, `<identifier><type><coding><system value="http://terminology.hl7.org/CodeSystem/v2-0203"/><code value="MR"/></coding></type><system value="%s"/><value value="%s"/></identifier>`, i[0], i[1])
+	}
+	return strings.Replace(e, "<name>", extra.String()+"<name>", 1)
 }
 
 func mustContain(t testing.TB, what, body string, want ...string) {

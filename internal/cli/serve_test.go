@@ -77,7 +77,7 @@ func TestServePaging(t *testing.T) {
 	var b strings.Builder
 	b.WriteString(`<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>`)
 	for i := 0; i < 23; i++ {
-		fmt.Fprintf(&b, `<entry><resource><Patient><id value="p%02d"/><identifier><system value="urn:test"/><value value="same"/></identifier></Patient></resource></entry>`, i)
+		b.WriteString(patientEntry(t, fmt.Sprintf("p%02d", i), 'P', i, [2]string{"urn:test", "same"}))
 	}
 	b.WriteString(`</Bundle>`)
 	if status, body := srv.do(t, "POST", "/praxis/Bundle", fhirXML, []byte(b.String())); status != http.StatusOK {

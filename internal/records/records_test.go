@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/fhir/ident"
 	"github.com/redclone/red/internal/records"
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
@@ -52,18 +54,39 @@ func post(t testing.TB, s *records.Service, entries ...string) error {
 	return err
 }
 
-func patient(id string, identifiers ...[2]string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `<entry><resource><Patient><id value="%s"/>`, id)
-	for _, i := range identifiers {
-		b.WriteString(`<identifier>`)
-		if i[0] != "" {
-			fmt.Fprintf(&b, `<system value="%s"/>`, i[0])
-		}
-		fmt.Fprintf(&b, `<value value="%s"/></identifier>`, i[1])
+var patientTemplate = func() string {
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "bundles", "patient.tmpl.xml"))
+	if err != nil {
+		panic(err)
 	}
-	b.WriteString(`</Patient></resource></entry>`)
-	return b.String()
+	return string(b)
+}()
+
+// patientWith renders a valid Patient entry; identifiers are extra [system, value] pairs typed MR.
+func patientWith(id, kv, family, given, birth string, identifiers ...[2]string) string {
+	e := strings.NewReplacer("{{ID}}", id, "{{KVNR}}", kv, "{{FAMILY}}", family, "{{GIVEN}}", given, "{{GENDER}}", "female", "{{BIRTH}}", birth).Replace(patientTemplate)
+	var extra strings.Builder
+	for _, i := range identifiers {
+		fmt.Fprintf(&extra, `<identifier><type><coding><system value="http://terminology.hl7.org/CodeSystem/v2-0203"/><code value="MR"/></coding></type><system value="%s"/><value value="%s"/></identifier>`, i[0], i[1])
+	}
+	return strings.Replace(e, "<name>", extra.String()+"<name>", 1)
+}
+
+var serial = 0
+
+// patient is a valid Patient entry with a fresh KVNR and the extra identifiers.
+func patient(id string, identifiers ...[2]string) string {
+	serial++
+	return patientWith(id, kvnrOf('T', serial), "Muster", "Erika", "1970-01-01", identifiers...)
+}
+
+func kvnrOf(letter byte, n int) string {
+	for d := 0; d < 10; d++ {
+		if k := fmt.Sprintf("%c%08d%d", letter, n, d); ident.KVNR(k) == nil {
+			return k
+		}
+	}
+	panic("no KVNR")
 }
 
 func ids(set fhir.SearchSet) string {
@@ -78,18 +101,18 @@ func TestSearchByIdentifier(t *testing.T) {
 	s := newService(t)
 	const kv = "http://fhir.de/sid/gkv/kvid-10"
 	if err := post(t, s,
-		patient("a", [2]string{kv, "X110614233"}),
-		patient("b", [2]string{"urn:other", "X110614233"}),
-		patient("c", [2]string{"", "X110614233"}),
-		patient("d", [2]string{kv, "K010124021"}, [2]string{"urn:pid", "77"}),
+		patientWith("a", "X110614233", "A", "A", "1970-01-01"),
+		patientWith("b", "K010124021", "B", "B", "1970-01-01", [2]string{"urn:other", "X110614233"}),
+		patientWith("c", kvnrOf('C', 1), "C", "C", "1970-01-01", [2]string{"urn:pid", "X110614233"}),
+		patientWith("d", kvnrOf('D', 1), "D", "D", "1970-01-01", [2]string{"urn:pid", "77"}),
 	); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct{ name, query, want string }{
 		{"value alone matches every system", "identifier=X110614233", "a,b,c"},
 		{"system|value matches that system only", "identifier=" + kv + "|X110614233", "a"},
-		{"|value matches identifiers without system", "identifier=|X110614233", "c"},
-		{"system| matches every value of the system", "identifier=" + kv + "|", "a,d"},
+		{"|value matches identifiers without system only", "identifier=|X110614233", ""},
+		{"system| matches every value of the system", "identifier=urn:pid|", "c,d"},
 		{"comma means or", "identifier=urn:pid|77,urn:other|X110614233", "b,d"},
 		{"two parameters mean and", "identifier=" + kv + "|&identifier=urn:pid|77", "d"},
 		{"_id and identifier combine", "_id=a,b&identifier=X110614233", "a,b"},
@@ -185,7 +208,7 @@ func TestReadVersions(t *testing.T) {
 	s := newService(t)
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
-		if err := post(t, s, patient("p", [2]string{"urn:x", fmt.Sprint(i)})); err != nil {
+		if err := post(t, s, patientWith("p", "X110614233", "M", "E", "1970-01-01", [2]string{"urn:x", fmt.Sprint(i)})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -203,7 +226,7 @@ func TestReadVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := fhir.ChildValue(old, "identifier", "value"); v != "0" {
+	if v := fhir.ChildValue(old.SelectElements("identifier")[1], "value"); v != "0" {
 		t.Errorf("version 1 has identifier %s", v)
 	}
 	// the search tokens follow the current version only

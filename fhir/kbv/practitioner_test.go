@@ -1,0 +1,162 @@
+package kbv_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/redclone/red/fhir"
+)
+
+func TestPractitioner(t *testing.T) {
+	const (
+		lanr = "identifier[1]"
+		efn  = "identifier[2]"
+	)
+	zanr := `<identifier><type><coding><system value="http://fhir.de/CodeSystem/identifier-type-de-basis"/><code value="ZANR"/></coding></type><system value="http://fhir.de/NamingSystem/kzbv/zahnarztnummer"/><value value="245863350"/></identifier>`
+	qualType := `<qualification><code><coding><system value="https://fhir.kbv.de/CodeSystem/KBV_CS_FOR_Qualification_Type"/><code value="%s"/></coding></code></qualification>`
+	beruf := `<qualification><code><coding><system value="https://fhir.kbv.de/CodeSystem/KBV_CS_FOR_Berufsbezeichnung"/><code value="Berufsbezeichnung"/></coding><text value="Fachärztin für Allgemeinmedizin"/></code></qualification>`
+	personsRun(t, "practitioner.xml", []personsCase{
+		// Identifiers.
+		{name: "rejects LANR with wrong check digit",
+			edit: personsSet(lanr+"/value", "838382301"),
+			errs: personsErr(fhir.CodeValue, "Practitioner.identifier[0].value")},
+		{name: "rejects LANR with a letter",
+			edit: personsSet(lanr+"/value", "987G54423"),
+			errs: personsErr(fhir.CodeValue, "Practitioner.identifier[0].value")},
+		{name: "rejects LANR with eight digits",
+			edit: personsSet(lanr+"/value", "87654423"),
+			errs: personsErr(fhir.CodeValue, "Practitioner.identifier[0].value")},
+		{name: "rejects LANR with ten digits",
+			edit: personsSet(lanr+"/value", "1087654423"),
+			errs: personsErr(fhir.CodeValue, "Practitioner.identifier[0].value")},
+		{name: "accepts pseudo-LANR 555555",
+			edit: personsSet(lanr+"/value", "555555199")},
+		{name: "rejects identifier type LÜNR",
+			edit: personsSet(lanr+"/type/coding/code", "LÜNR"),
+			errs: personsErr(fhir.CodeValue, "Practitioner.identifier[0].type.coding[0].code")},
+		{name: "rejects LANR under the BSNR system",
+			edit: personsSet(lanr+"/system", "https://fhir.kbv.de/NamingSystem/KBV_NS_Base_BSNR"),
+			errs: personsErr(fhir.CodeValue, "Practitioner.identifier[0].system")},
+		{name: "accepts the legacy LANR system",
+			edit: personsSet(lanr+"/system", "http://fhir.de/NamingSystem/kbv/lanr")},
+		{name: "rejects identifier without type",
+			edit: personsRemove(lanr + "/type"),
+			errs: personsErr(fhir.CodeRequired, "Practitioner.identifier[0].type")},
+		{name: "rejects a second LANR",
+			edit: personsAdd("", `<identifier><type><coding><system value="http://terminology.hl7.org/CodeSystem/v2-0203"/><code value="LANR"/></coding></type><system value="https://fhir.kbv.de/NamingSystem/KBV_NS_Base_ANR"/><value value="123456699"/></identifier>`),
+			errs: personsErr(fhir.CodeStructure, "Practitioner.identifier[2]")},
+		{name: "rejects LANR together with ZANR",
+			edit: personsAdd("", zanr),
+			errs: personsErr(fhir.CodeInvariant, "Practitioner.identifier[2]")},
+		{name: "rejects ZANR with eight digits",
+			edit: personsEdits(personsRemove(lanr), personsAdd("", strings.Replace(zanr, "245863350", "24586335", 1))),
+			errs: personsErr(fhir.CodeValue, "Practitioner.identifier[1].value")},
+		{name: "rejects EFN with six digits",
+			edit: personsSet(efn+"/value", "123456"),
+			errs: personsErr(fhir.CodeValue, "Practitioner.identifier[1].value")},
+		{name: "accepts a Telematik-ID",
+			edit: personsAdd("", `<identifier><type><coding><system value="http://terminology.hl7.org/CodeSystem/v2-0203"/><code value="PRN"/></coding></type><system value="https://gematik.de/fhir/sid/telematik-id"/><value value="1-2-ARZT-1234"/></identifier>`)},
+		{name: "rejects Telematik-ID without hyphen",
+			edit: personsAdd("", `<identifier><type><coding><system value="http://terminology.hl7.org/CodeSystem/v2-0203"/><code value="PRN"/></coding></type><system value="https://gematik.de/fhir/sid/telematik-id"/><value value="12345"/></identifier>`),
+			errs: personsErr(fhir.CodeValue, "Practitioner.identifier[2].value")},
+		{name: "rejects practitioner without identifier",
+			edit: personsEdits(personsRemove(efn), personsRemove(lanr)),
+			errs: personsErr(fhir.CodeRequired, "Practitioner.identifier")},
+
+		// Qualifications.
+		{name: "rejects Fachgruppe with one digit",
+			edit: personsSet("qualification[1]/code/coding/code", "1"),
+			errs: personsErr(fhir.CodeValue, "Practitioner.qualification[0].code.coding[0].code")},
+		{name: "rejects qualification from a foreign code system",
+			edit: personsSet("qualification[1]/code/coding/system", "http://example.org/fachgruppe"),
+			errs: personsErr(fhir.CodeValue, "Practitioner.qualification[0].code.coding[0].system")},
+		{name: "rejects two codings in one qualification",
+			edit: personsAdd("qualification[1]/code", `<coding><system value="https://fhir.kbv.de/CodeSystem/KBV_CS_SFHIR_BAR2_ARZTNRFACHGRUPPE"/><code value="02"/></coding>`),
+			errs: personsErr(fhir.CodeStructure, "Practitioner.qualification[0].code.coding")},
+		{name: "rejects qualification without code",
+			edit: personsRemove("qualification[1]/code"),
+			errs: personsErr(fhir.CodeRequired, "Practitioner.qualification[0].code")},
+		{name: "accepts the e-prescription qualification type and professional title",
+			edit: personsAdd("", fmt.Sprintf(qualType, "00")+beruf)},
+		{name: "rejects qualification type 05",
+			edit: personsAdd("", fmt.Sprintf(qualType, "05")),
+			errs: personsErr(fhir.CodeValue, "Practitioner.qualification[2].code.coding[0].code")},
+		{name: "rejects professional title without text",
+			edit: personsAdd("", strings.Replace(beruf, `<text value="Fachärztin für Allgemeinmedizin"/>`, "", 1)),
+			errs: personsErr(fhir.CodeRequired, "Practitioner.qualification[2].code.text")},
+		{name: "rejects professional title longer than 100 characters",
+			edit: personsAdd("", strings.Replace(beruf, "Fachärztin für Allgemeinmedizin", strings.Repeat("Fachärztin ", 10), 1)),
+			errs: personsErr(fhir.CodeValue, "Practitioner.qualification[2].code.text")},
+		{name: "rejects doctor without LANR",
+			edit: personsEdits(personsRemove(lanr), personsAdd("", fmt.Sprintf(qualType, "00"))),
+			errs: personsErr(fhir.CodeInvariant, "Practitioner.identifier")},
+		{name: "accepts ASV doctor with pseudo numbers and Fachgruppennummer",
+			edit: personsEdits(personsRemove(lanr), personsAdd("", fmt.Sprintf(qualType, "00")+`<qualification><code><coding><system value="https://fhir.kbv.de/NamingSystem/KBV_NS_FOR_Fachgruppennummer_ASV"/><code value="555555472"/></coding></code></qualification>`))},
+		{name: "rejects dentist without ZANR",
+			edit: personsAdd("", fmt.Sprintf(qualType, "01")),
+			errs: personsErr(fhir.CodeInvariant, "Practitioner.identifier")},
+		{name: "rejects midwife with LANR",
+			edit: personsAdd("", fmt.Sprintf(qualType, "02")),
+			errs: personsErr(fhir.CodeInvariant, "Practitioner.identifier[0]")},
+
+		// Name, address, gender, other elements.
+		{name: "rejects practitioner without name",
+			edit: personsRemove("name"),
+			errs: personsErr(fhir.CodeRequired, "Practitioner.name")},
+		{name: "rejects practitioner without first name",
+			edit: personsRemove("name/given"),
+			errs: personsErr(fhir.CodeRequired, "Practitioner.name[0].given")},
+		{name: "rejects Nachname missing from the family name",
+			edit: personsSet("name/family/extension/valueString", "Muster"),
+			errs: personsErr(fhir.CodeInvariant, "Practitioner.name[0].family")},
+		{name: "accepts a birth name",
+			edit: personsAdd("", `<name><use value="maiden"/><family value="Geboren"/></name>`)},
+		{name: "rejects name with a period",
+			edit: personsAdd("name", `<period><start value="2000-01-01"/></period>`),
+			errs: personsErr(fhir.CodeStructure, "Practitioner.name[0].period")},
+		{name: "rejects two addresses",
+			edit: personsAdd("", `<address><city value="Berlin"/></address>`),
+			errs: personsErr(fhir.CodeStructure, "Practitioner.address")},
+		{name: "rejects address without city",
+			edit: personsRemove("address/city"),
+			errs: personsErr(fhir.CodeRequired, "Practitioner.address[0].city")},
+		{name: "rejects gender-amtlich-de with gender male",
+			edit: personsSet("gender", "male"),
+			errs: personsErr(fhir.CodeInvariant, "Practitioner.gender.extension[0]")},
+		{name: "rejects telecom with a use",
+			edit: personsAdd("telecom", `<use value="work"/>`),
+			errs: personsErr(fhir.CodeStructure, "Practitioner.telecom[0].use")},
+		{name: "rejects birth date",
+			edit: personsAdd("", `<birthDate value="1970-01-01"/>`),
+			errs: personsErr(fhir.CodeStructure, "Practitioner.birthDate")},
+		{name: "rejects photo",
+			edit: personsAdd("", `<photo><contentType value="image/png"/></photo>`),
+			errs: personsErr(fhir.CodeStructure, "Practitioner.photo")},
+	})
+}
+
+func TestPractitionerStaff(t *testing.T) {
+	personsRun(t, "staff.xml", []personsCase{
+		{name: "rejects staff member with a second qualification",
+			edit: personsAdd("", `<qualification><code><coding><system value="https://fhir.kbv.de/CodeSystem/KBV_CS_AW_Ressourcentyp"/><code value="Mitarbeiter"/></coding></code></qualification>`),
+			errs: personsErr(fhir.CodeStructure, "Practitioner.qualification")},
+		{name: "rejects staff identifier with a type",
+			edit: personsAdd("identifier", `<type><text value="Personalnummer"/></type>`),
+			errs: personsErr(fhir.CodeStructure, "Practitioner.identifier[0].type")},
+		{name: "rejects a second staff identifier",
+			edit: personsAdd("", `<identifier><value value="MFA-08"/></identifier>`),
+			errs: personsErr(fhir.CodeStructure, "Practitioner.identifier")},
+		{name: "rejects staff member without name",
+			edit: personsRemove("name"),
+			errs: personsErr(fhir.CodeRequired, "Practitioner.name")},
+		{name: "accepts staff member without first name",
+			edit: personsRemove("name/given")},
+		{name: "rejects staff member with birth date",
+			edit: personsAdd("", `<birthDate value="1990-01-01"/>`),
+			errs: personsErr(fhir.CodeStructure, "Practitioner.birthDate")},
+		{name: "rejects staff e-mail without domain",
+			edit: personsSet("telecom/value", "empfang@"),
+			errs: personsErr(fhir.CodeValue, "Practitioner.telecom[0].value")},
+	})
+}
