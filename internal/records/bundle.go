@@ -128,7 +128,7 @@ func (s *Service) readEntries(b *etree.Element, bundleType string) ([]*entry, fh
 			fhir.Canonicalize(e.res)
 			e.typ, e.id = e.res.Tag, fhir.ChildValue(e.res, "id")
 			if e.method == "POST" {
-				e.id = newID()
+				e.id = newResourceID()
 				setID(e.res, e.id)
 			} else if e.id == "" {
 				if typ, id, ok := localRef(reqURL); ok && typ == e.typ {

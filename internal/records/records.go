@@ -99,6 +99,15 @@ func (s *Service) open(rec storage.Record) (*etree.Element, error) {
 	return doc.Root(), nil
 }
 
+// newResourceID makes an id for a resource posted without one, in the style of RED's own ids
+// (32 alphanumerics).
+func newResourceID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%x", b[:])
+}
+
+// newID makes a UUID-shaped id for bundles red answers with.
 func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
