@@ -24,6 +24,14 @@ var secrets = []string{
 	"Zaunkönigweg", "Hagebuttenstraße", "Radebeul", "Meißen", "01445", "01662", // addresses
 	"4471928", "55501234", // phone numbers
 	"60151", "60152", // patient ids (a KVNR may be one)
+	// patientenakte.xml: every resource type
+	"Musterfrau", "M123456785", "1964-08-12", "Heidestraße", "51147", "erika.musterfrau", // patient
+	"J06.9", "Akute Infektion der oberen Atemwege", "Beschwerden seit fünf Tagen", // diagnosis
+	"Kontrolle nach Infekt", "Husten und Schnupfen", "Rachen gerötet", // encounter, findings
+	"Ramipril", "Wird gut vertragen", // medication
+	"RE-2025-00417", "DE02120300000000202051", // invoice number, IBAN
+	"JVBERi0xLjQK", "Arztbrief_Kardiologie.pdf", // the document and its name
+	"P1001", "E2001", "C5001", "D6001", // ids
 }
 
 // leaks lists the secrets found in raw bytes, in plain text or hex-encoded.
@@ -39,13 +47,15 @@ func leaks(raw []byte) []string {
 }
 
 func postPatients(t *testing.T, in *instance) {
-	if found := leaks(patientsBundle(t)); len(found) != len(secrets) {
+	all := append(patientsBundle(t), readFile(t, filepath.Join("..", "..", "testdata", "bundles", "patientenakte.xml"))...)
+	if found := leaks(all); len(found) != len(secrets) {
 		t.Fatalf("the check itself finds only %d of %d secrets in the bundle", len(found), len(secrets))
 	}
 	in.initTenant("praxis", "anna", "pw")
 	srv := in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
-	for i := 0; i < 2; i++ { // create, then update
-		if status, body := srv.do(t, "POST", "/praxis/Bundle", fhirXML, patientsBundle(t)); status != http.StatusOK {
+	akte := readFile(t, filepath.Join("..", "..", "testdata", "bundles", "patientenakte.xml"))
+	for _, b := range [][]byte{patientsBundle(t), patientsBundle(t), akte} { // create, update, every type
+		if status, body := srv.do(t, "POST", "/praxis/Bundle", fhirXML, b); status != http.StatusOK {
 			t.Fatal(status, body)
 		}
 	}
@@ -97,28 +107,34 @@ func TestConfidentialityPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog','information_schema') AND table_type='BASE TABLE'`)
+	// every text and binary column of every table (timestamps and numbers carry no person data,
+	// and their digits could match a numeric id by chance)
+	rows, err := conn.Query(ctx, `SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c
+		JOIN information_schema.tables t USING (table_schema, table_name)
+		WHERE c.table_schema NOT IN ('pg_catalog','information_schema') AND t.table_type = 'BASE TABLE'
+		AND c.data_type IN ('bytea', 'text', 'character varying', 'json', 'jsonb')`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tables []string
+	columns := map[string][]string{}
 	for rows.Next() {
-		var schema, name string
-		if err := rows.Scan(&schema, &name); err != nil {
+		var schema, table, column string
+		if err := rows.Scan(&schema, &table, &column); err != nil {
 			t.Fatal(err)
 		}
-		tables = append(tables, pgx.Identifier{schema, name}.Sanitize())
+		tbl := pgx.Identifier{schema, table}.Sanitize()
+		columns[tbl] = append(columns[tbl], pgx.Identifier{column}.Sanitize())
 	}
 	if rows.Err() != nil {
 		t.Fatal(rows.Err())
 	}
-	if len(tables) < 3 {
-		t.Fatalf("only %d tables: %v", len(tables), tables)
+	if len(columns) < 3 {
+		t.Fatalf("only %d tables: %v", len(columns), columns)
 	}
 	rowCount := 0
-	for _, tbl := range tables {
-		// every column of every row, bytea as hex, as text
-		r, err := conn.Query(ctx, fmt.Sprintf(`SELECT t::text FROM %s t`, tbl))
+	for tbl, cols := range columns {
+		// bytea as hex text; leaks() looks for plain and hex-encoded secrets
+		r, err := conn.Query(ctx, fmt.Sprintf(`SELECT concat_ws('|', %s) FROM %s`, strings.Join(cols, ", "), tbl))
 		if err != nil {
 			t.Fatal(err)
 		}
