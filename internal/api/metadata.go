@@ -35,10 +35,11 @@ func (s *Server) capabilities() *etree.Element {
 	val(cs, "format", "application/fhir+xml")
 	rest := cs.CreateElement("rest")
 	val(rest, "mode", "server")
-	val(rest, "documentation", "Paths are prefixed with the tenant alias: /{tenant}/{type}. POST /{tenant}/Bundle takes a KBV AWS Patientenakte bundle (type history).")
+	val(rest, "documentation", "Paths are prefixed with the tenant alias: /{tenant}/{type}. POST /{tenant}/Bundle takes a KBV AWS Patientenakte bundle (type history), a transaction or a batch; DELETE /{tenant}/Bundle/{id} removes what that bundle created. Any other resource type a Patientenakte carries is stored and read by id.")
 	bundle := rest.CreateElement("resource")
 	val(bundle, "type", "Bundle")
 	val(bundle.CreateElement("interaction"), "code", "create")
+	val(bundle.CreateElement("interaction"), "code", "delete")
 	for _, typ := range records.Types() {
 		res := rest.CreateElement("resource")
 		val(res, "type", typ)
@@ -49,12 +50,10 @@ func (s *Server) capabilities() *etree.Element {
 		for _, p := range records.Params(typ) {
 			sp := res.CreateElement("searchParam")
 			val(sp, "name", p)
-			kind := "token"
-			if p == "page" || p == "_count" {
-				kind = "number"
-			}
-			val(sp, "type", kind)
+			val(sp, "type", records.ParamType(typ, p))
 		}
 	}
+	val(rest.CreateElement("interaction"), "code", "transaction")
+	val(rest.CreateElement("interaction"), "code", "batch")
 	return cs
 }

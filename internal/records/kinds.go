@@ -76,7 +76,7 @@ var kinds = map[string]kind{
 	"Observation": {pageSize: 10, summary: observationSummary, params: with(patientRef("Observation", "subject"), map[string]param{
 		"code":                     codeParam("Observation.code", "code"),
 		"encounter":                refParam("Observation.encounter", "Encounter", "encounter"),
-		"_ExportObservationTables": {index: "_ExportObservationTables"},
+		"_ExportObservationTables": {kind: "special", index: "_ExportObservationTables"},
 	})},
 	"Claim": {pageSize: 10, summary: claimSummary, required: []string{"patient", "_id"}, params: map[string]param{
 		"patient":    refParam("Claim.patient", "Patient", "patient"),
@@ -84,7 +84,7 @@ var kinds = map[string]kind{
 		"encounter":  refParam("Claim.encounter", "Encounter", "item/encounter"),
 	}},
 	"DocumentReference": {pageSize: 10, summary: documentSummary, params: with(patientRef("DocumentReference", "subject"), map[string]param{
-		"_summary":  {index: "_summary"},
+		"_summary":  {kind: "special", index: "_summary"},
 		"encounter": refParam("DocumentReference.encounter", "Encounter", "context/encounter"),
 	})},
 	"Medication": {pageSize: 10, summary: medicationSummary, params: with(patientRef("Medication", "__patient"), map[string]param{
@@ -126,4 +126,16 @@ func Types() []string {
 // Params lists the search parameters of typ, sorted.
 func Params(typ string) []string {
 	return known(kinds[typ])
+}
+
+// ParamType is the FHIR type of search parameter name of typ (number for RED's page).
+func ParamType(typ, name string) string {
+	switch name {
+	case "page", "_count":
+		return "number"
+	case "_id":
+		return "token"
+	}
+	p, _ := lookupParam(kinds[typ], name)
+	return p.kind
 }

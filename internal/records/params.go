@@ -21,6 +21,7 @@ import (
 //     exact false means the index cannot narrow this query;
 //   - match is the exact predicate on plaintext, used when lookup is not exact.
 type param struct {
+	kind   string // FHIR search parameter type: token, reference, string, date, special
 	index  string
 	values func(res *etree.Element) []string
 	lookup func(q string, now time.Time) (vals []string, exact bool, err error)
@@ -38,6 +39,7 @@ func identifierParam(index string, paths ...string) param {
 		paths = []string{"identifier"}
 	}
 	return param{
+		kind:  "token",
 		index: index,
 		values: func(res *etree.Element) []string {
 			var out []string
@@ -95,6 +97,7 @@ func codeParam(index string, paths ...string) param {
 // refParam indexes references under paths; a query is "Type/id" or a bare id of target.
 func refParam(index, target string, paths ...string) param {
 	return param{
+		kind:   "reference",
 		index:  index,
 		values: func(res *etree.Element) []string { return refValues(res, paths...) },
 		lookup: func(q string, _ time.Time) ([]string, bool, error) {
@@ -146,6 +149,7 @@ func prefix(w string, n int) string {
 // texts extract returns.
 func nameParam(index string, extract func(res *etree.Element) []string) param {
 	return param{
+		kind:  "string",
 		index: index,
 		values: func(res *etree.Element) []string {
 			seen := map[string]bool{}
@@ -208,6 +212,7 @@ func texts(paths ...string) func(res *etree.Element) []string {
 func dateParam(index, path string) param {
 	get := func(res *etree.Element) string { return fhir.Value(res.FindElement(path)) }
 	return param{
+		kind:  "date",
 		index: index,
 		values: func(res *etree.Element) []string {
 			v := get(res)
@@ -367,6 +372,7 @@ func periodParam(name, path string, quarters bool) param {
 		return
 	}
 	return param{
+		kind:  "date",
 		index: name,
 		lookup: func(q string, now time.Time) ([]string, bool, error) {
 			_, err := compactDate(name, q)
