@@ -291,6 +291,7 @@ func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, 
 
 	var changes []storage.Change
 	var outcomes []fhir.Outcome
+	medPatients := medicationPatients(entries)
 	for _, e := range entries {
 		if e.version == 0 {
 			outcomes = append(outcomes, fhir.Outcome{Type: e.typ, ID: e.id, Status: "204 No Content"})
@@ -312,7 +313,7 @@ func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, 
 				return nil, err
 			}
 			ch.Sealed = sealed
-			if ch.Tokens, err = s.tokens(e.typ, e.idTok, e.res, refs[e], medicationPatients(e, entries, refs)); err != nil {
+			if ch.Tokens, err = s.tokens(e.typ, e.idTok, e.res, refs[e], medPatients[e.key()]); err != nil {
 				return nil, err
 			}
 		}
@@ -381,26 +382,30 @@ func (s *Service) heads(ctx context.Context, entries []*entry) (map[string]stora
 	return out, nil
 }
 
-// medicationPatients are the patients a Medication belongs to, which FHIR does not record on the
-// Medication itself: those whose MedicationStatement or MedicationRequest in the same bundle names
-// it, else the bundle's only Patient (a Patientenakte is one patient's record).
-func medicationPatients(e *entry, entries []*entry, refs map[*entry][]string) []string {
-	if e.typ != "Medication" {
-		return nil
-	}
-	var out, patients []string
+// medicationPatients maps each Medication of the bundle to the patients it belongs to, which
+// FHIR does not record on the Medication itself: those whose MedicationStatement or
+// MedicationRequest in the same bundle names it, else the bundle's only Patient (a Patientenakte
+// is one patient's record).
+func medicationPatients(entries []*entry) map[string][]string {
+	out := map[string][]string{}
+	var patients []string
 	for _, o := range entries {
 		switch o.typ {
 		case "Patient":
 			patients = append(patients, o.key())
 		case "MedicationStatement", "MedicationRequest":
-			if contains(refValues(o.res, "medicationReference"), e.key()) {
-				out = append(out, refValues(o.res, "subject")...)
+			if o.res == nil {
+				continue
+			}
+			for _, m := range refValues(o.res, "medicationReference") {
+				out[m] = append(out[m], refValues(o.res, "subject")...)
 			}
 		}
 	}
-	if len(out) == 0 && len(patients) == 1 {
-		out = patients
+	for _, e := range entries {
+		if e.typ == "Medication" && len(out[e.key()]) == 0 && len(patients) == 1 {
+			out[e.key()] = patients
+		}
 	}
 	return out
 }

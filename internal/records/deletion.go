@@ -150,6 +150,7 @@ func (s *Service) DeleteBundle(ctx context.Context, id string) (*etree.Element, 
 		}
 	}
 	// keep what live resources outside the deletion refer to, until nothing changes
+	referrers := map[string][]string{}
 	for changed := true; changed; {
 		changed = false
 		for _, k := range order {
@@ -157,9 +158,12 @@ func (s *Service) DeleteBundle(ctx context.Context, id string) (*etree.Element, 
 			if t.keep != "" || t.head.Deleted {
 				continue
 			}
-			by, err := s.referrers(ctx, k)
-			if err != nil {
-				return nil, err
+			by, ok := referrers[k]
+			if !ok {
+				if by, err = s.referrers(ctx, k); err != nil {
+					return nil, err
+				}
+				referrers[k] = by
 			}
 			for _, r := range by {
 				if o := targets[r]; o == nil || o.keep != "" {
