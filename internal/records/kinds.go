@@ -2,9 +2,10 @@ package records
 
 import (
 	"sort"
-	"strings"
 
 	"github.com/beevik/etree"
+
+	"github.com/redclone/red/fhir"
 )
 
 // kind is what red knows about one resource type: page size, search parameters (besides the
@@ -102,9 +103,14 @@ var kinds = map[string]kind{
 }
 
 // Stored reports whether red keeps resources of type typ at all: every searchable type, and any
-// other resource type a Patientenakte may carry (kept and read by id, not searchable).
+// other FHIR resource type a Patientenakte may carry (kept and read by id, not searchable) — but
+// not the envelopes and infrastructure types that never belong in a patient record.
 func Stored(typ string) bool {
-	return typ != "" && typ[0] >= 'A' && typ[0] <= 'Z' && !strings.ContainsAny(typ, "/?#") && typ != "Bundle"
+	switch typ {
+	case "Bundle", "OperationOutcome", "Parameters", "CapabilityStatement", "Binary":
+		return false
+	}
+	return fhir.IsResourceType(typ)
 }
 
 // Supported reports whether red searches resources of type typ.
