@@ -66,7 +66,7 @@ func TestPatientenakte(t *testing.T) {
 		`<reference value="Patient/P1001/_history/1"/>`,
 		`<reference value="PractitionerRole/R3001/_history/1"/>`,
 		`<reference value="Organization/O4001/_history/1"/>`, // an absolute fullUrl reference, resolved
-		`<div xmlns="http://www.w3.org/1999/xhtml">Begegnung 04.11.2025 (V1) | ID E2001 | Status finished | zuletzt bearbeitet 30.11.2026 09:00</div>`,
+		`<div xmlns="http://www.w3.org/1999/xhtml">Begegnung 04.11.2025 (V1) | ID E2001 | abgeschlossen | zuletzt bearbeitet 30.11.2026 09:00</div>`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("Encounter lacks %s:\n%s", want, got)
@@ -94,7 +94,7 @@ func TestPatientenakte(t *testing.T) {
 		{"Encounter", "subject=Patient/P1001&to=20251103", 0},
 		{"Observation", "page=1&subject=Patient/P1001", 4},
 		{"Coverage", "page=1&beneficiary=Patient/P1001", 1},
-		{"DocumentReference", "page=1&subject=Patient/P1001", 0}, // linked through its encounter only
+		{"DocumentReference", "page=1&subject=Patient/P1001", 1}, // filed under its encounter
 		{"DocumentReference", "encounter=Encounter/E2001", 1},
 		{"Medication", "page=1&subject=Patient/P1001", 1},
 		{"MedicationStatement", "subject=Patient/P1001", 1},

@@ -80,6 +80,26 @@ func errorAt(code fhir.IssueCode, at, format string, args ...any) fhir.Issue {
 	return fhir.Issue{Severity: fhir.SeverityError, Code: code, Expression: at, Diagnostics: fmt.Sprintf(format, args...)}
 }
 
+// historyVersion is n of a reference ending in /_history/n, 0 when it names no version.
+func historyVersion(ref string) int64 {
+	i := strings.LastIndex(ref, "/_history/")
+	if i < 0 {
+		return 0
+	}
+	n, err := strconv.ParseInt(ref[i+len("/_history/"):], 10, 64)
+	if err != nil || n < 1 {
+		return 0
+	}
+	return n
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // entryIndex is N of an expression starting Bundle.entry[N], -1 for others.
 func entryIndex(expr string) int {
 	rest, ok := strings.CutPrefix(expr, "Bundle.entry[")
@@ -228,8 +248,9 @@ func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, 
 		return nil, err
 	}
 	type pin struct {
-		site refSite
-		key  string
+		site    refSite
+		key     string
+		version int64 // the version the client named, 0 for the current one
 	}
 	var pins []pin
 	refs := map[*entry][]string{}
@@ -257,17 +278,31 @@ func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, 
 					}
 				}
 			}
-			if target := inBundle[key]; target != nil && target.method == "DELETE" {
+			target := inBundle[key]
+			if target != nil && target.method == "DELETE" {
 				issues = append(issues, errorAt(fhir.CodeInvalid, site.path, "refers to a resource this bundle deletes"))
 				continue
 			}
-			pins = append(pins, pin{site, key})
+			named := historyVersion(val)
+			if latest := heads[key].Version + boolInt(target != nil); named > latest {
+				issues = append(issues, errorAt(fhir.CodeInvalid, site.path, "refers to version %d of %s, which does not exist", named, key))
+				continue
+			}
+			pins = append(pins, pin{site, key, named})
 			refs[e] = append(refs[e], key)
 		}
 	}
 	if hasErrors(issues) {
 		sort.SliceStable(issues, func(i, j int) bool { return entryIndex(issues[i].Expression) < entryIndex(issues[j].Expression) })
 		return nil, fhir.Reject(issues)
+	}
+
+	// warnings do not stop a bundle; each entry's answer carries its own
+	warnings := map[int]fhir.Issues{}
+	for _, is := range issues {
+		if n := entryIndex(is.Expression); n >= 0 {
+			warnings[n] = append(warnings[n], is)
+		}
 	}
 
 	// versions
@@ -280,10 +315,12 @@ func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, 
 	}
 	// version-specific references, as RED returns them
 	for _, p := range pins {
-		v := int64(0)
-		if t := inBundle[p.key]; t != nil {
+		v := p.version
+		switch t := inBundle[p.key]; {
+		case v > 0:
+		case t != nil:
 			v = t.version
-		} else {
+		default:
 			v = heads[p.key].Version
 		}
 		fhir.SetValue(p.site.el, p.key+"/_history/"+strconv.FormatInt(v, 10))
@@ -291,14 +328,17 @@ func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, 
 
 	var changes []storage.Change
 	var outcomes []fhir.Outcome
-	medPatients := medicationPatients(entries)
+	patientsOf, err := s.contextPatients(ctx, entries, inBundle)
+	if err != nil {
+		return nil, err
+	}
 	for _, e := range entries {
 		if e.version == 0 {
 			outcomes = append(outcomes, fhir.Outcome{Type: e.typ, ID: e.id, Status: "204 No Content"})
 			continue
 		}
 		ch := storage.Change{Type: e.typ, ID: e.idTok, Expect: e.expect, Updated: now}
-		out := fhir.Outcome{Type: e.typ, ID: e.id, Version: e.version, Modified: now, Status: "200 OK"}
+		out := fhir.Outcome{Type: e.typ, ID: e.id, Version: e.version, Modified: now, Status: "200 OK", Issues: warnings[e.index]}
 		if e.expect == 0 {
 			out.Status = "201 Created"
 		}
@@ -313,7 +353,7 @@ func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, 
 				return nil, err
 			}
 			ch.Sealed = sealed
-			if ch.Tokens, err = s.tokens(e.typ, e.idTok, e.res, refs[e], medPatients[e.key()]); err != nil {
+			if ch.Tokens, err = s.tokens(e.typ, e.idTok, e.res, refs[e], patientsOf[e.key()]); err != nil {
 				return nil, err
 			}
 		}
@@ -382,11 +422,12 @@ func (s *Service) heads(ctx context.Context, entries []*entry) (map[string]stora
 	return out, nil
 }
 
-// medicationPatients maps each Medication of the bundle to the patients it belongs to, which
-// FHIR does not record on the Medication itself: those whose MedicationStatement or
-// MedicationRequest in the same bundle names it, else the bundle's only Patient (a Patientenakte
-// is one patient's record).
-func medicationPatients(entries []*entry) map[string][]string {
+// contextPatients maps entries to the patients they belong to where the resource does not name
+// its patient itself: a Medication belongs to the patients whose MedicationStatement or
+// MedicationRequest in the same bundle names it, else to the bundle's only Patient (a
+// Patientenakte is one patient's record); a DocumentReference filed under an encounter
+// (context.encounter, as RED files documents) belongs to that encounter's patient.
+func (s *Service) contextPatients(ctx context.Context, entries []*entry, inBundle map[string]*entry) (map[string][]string, error) {
 	out := map[string][]string{}
 	var patients []string
 	for _, o := range entries {
@@ -403,16 +444,30 @@ func medicationPatients(entries []*entry) map[string][]string {
 		}
 	}
 	for _, e := range entries {
-		if e.typ == "Medication" && len(out[e.key()]) == 0 && len(patients) == 1 {
+		switch {
+		case e.res == nil:
+		case e.typ == "Medication" && len(out[e.key()]) == 0 && len(patients) == 1:
 			out[e.key()] = patients
+		case e.typ == "DocumentReference" && len(refValues(e.res, "subject")) == 0:
+			for _, enc := range refValues(e.res, "context/encounter") {
+				if t := inBundle[enc]; t != nil && t.res != nil {
+					out[e.key()] = append(out[e.key()], refValues(t.res, "subject")...)
+					continue
+				}
+				el, err := s.Read(ctx, "Encounter", enc[len("Encounter/"):])
+				if err != nil {
+					return nil, err
+				}
+				out[e.key()] = append(out[e.key()], refValues(el, "subject")...)
+			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // tokens derives a resource's blind tokens: its id token, one per indexed search value, and one per
 // reference (for finding what refers to a resource).
-func (s *Service) tokens(typ string, idTok []byte, res *etree.Element, refs, medPatients []string) ([][]byte, error) {
+func (s *Service) tokens(typ string, idTok []byte, res *etree.Element, refs, patients []string) ([][]byte, error) {
 	out := [][]byte{idTok}
 	add := func(index, v string) error {
 		t, err := s.Vault.Token(index, v)
@@ -431,8 +486,8 @@ func (s *Service) tokens(typ string, idTok []byte, res *etree.Element, refs, med
 			}
 		}
 	}
-	for _, v := range medPatients {
-		if err := add("Medication.patient", v); err != nil {
+	for _, v := range patients {
+		if err := add(typ+".patient", v); err != nil {
 			return nil, err
 		}
 	}

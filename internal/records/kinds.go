@@ -77,7 +77,7 @@ var kinds = map[string]kind{
 	"Observation": {pageSize: 10, summary: observationSummary, params: with(patientRef("Observation", "subject"), map[string]param{
 		"code":                     codeParam("Observation.code", "code"),
 		"encounter":                refParam("Observation.encounter", "Encounter", "encounter"),
-		"_ExportObservationTables": {kind: "special", index: "_ExportObservationTables"},
+		"_ExportObservationTables": flagParam("_ExportObservationTables"),
 	})},
 	"Claim": {pageSize: 10, summary: claimSummary, required: []string{"patient", "_id"}, params: map[string]param{
 		"patient":    refParam("Claim.patient", "Patient", "patient"),
@@ -85,7 +85,7 @@ var kinds = map[string]kind{
 		"encounter":  refParam("Claim.encounter", "Encounter", "item/encounter"),
 	}},
 	"DocumentReference": {pageSize: 10, summary: documentSummary, params: with(patientRef("DocumentReference", "subject"), map[string]param{
-		"_summary":  {kind: "special", index: "_summary"},
+		"_summary":  flagParam("_summary"),
 		"encounter": refParam("DocumentReference.encounter", "Encounter", "context/encounter"),
 	})},
 	"Medication": {pageSize: 10, summary: medicationSummary, params: with(patientRef("Medication", "__patient"), map[string]param{

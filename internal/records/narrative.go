@@ -29,7 +29,7 @@ func setNarrative(res *etree.Element, version string, at time.Time) {
 	title := label
 	if k, ok := kinds[res.Tag]; ok && k.summary != nil {
 		parts := strings.SplitN(k.summary(res), "|", 2)
-		if name := strings.TrimSpace(parts[0]); name != "" {
+		if name := strings.TrimSpace(parts[0]); name != "" && name != label {
 			title += " " + name
 		}
 		if len(parts) == 2 {
@@ -166,8 +166,13 @@ func coverageSummary(r *etree.Element) string {
 	return v(r, "payor/display") + "|" + fact("Art", display(r, "type")) + "|" + fact("ab", germanDate(v(r, "period/start"))) + "|" + fact("bis", germanDate(v(r, "period/end")))
 }
 
+var encounterStatus = map[string]string{
+	"planned": "geplant", "arrived": "eingetroffen", "triaged": "gesichtet", "in-progress": "laufend",
+	"onleave": "beurlaubt", "finished": "abgeschlossen", "cancelled": "abgesagt", "entered-in-error": "fehlerhaft erfasst",
+}
+
 func encounterSummary(r *etree.Element) string {
-	return germanDate(v(r, "period/start")) + "|" + fact("Status", v(r, "status"))
+	return germanDate(v(r, "period/start")) + "|" + encounterStatus[v(r, "status")]
 }
 
 func conditionSummary(r *etree.Element) string {
@@ -175,11 +180,31 @@ func conditionSummary(r *etree.Element) string {
 }
 
 func observationSummary(r *etree.Element) string {
-	return display(r, "code") + "|" + fact("vom", germanDate(v(r, "effectiveDateTime")))
+	name := v(r, "code/text")
+	for _, c := range r.FindElements("code/coding") {
+		if name == "" && strings.HasSuffix(fhir.ChildValue(c, "system"), "KBV_CS_AW_Koerperkenngroessen") {
+			name = fhir.ChildValue(c, "code")
+		}
+	}
+	if name == "" {
+		name = display(r, "code")
+	}
+	value := join(" ", v(r, "valueQuantity/value"), v(r, "valueQuantity/unit"))
+	return name + "|" + value + "|" + fact("vom", germanDate(v(r, "effectiveDateTime")))
+}
+
+var claimKinds = map[string]string{
+	"Abrechnung_Vorlaeufig": "vorläufig", "Vertragsaerztlich": "vertragsärztlich", "Privat": "privat", "BG": "BG",
+	"HzV_BesondereVersorgung_Selektiv": "HzV/Selektivvertrag", "Privattarif_Postbeamte": "Privattarif Postbeamte",
+	"Privattarif_KVB": "Privattarif KVB", "Privattarif_Beihilfeergaenzung": "Privattarif Beihilfeergänzung",
 }
 
 func claimSummary(r *etree.Element) string {
-	return display(r, "subType") + "|" + fact("Ziffer", v(r, "item/productOrService/coding/code"))
+	kind := v(r, "subType/coding/code")
+	if k, ok := claimKinds[kind]; ok {
+		kind = k
+	}
+	return kind + "|" + fact("Ziffer", v(r, "item/productOrService/coding/code"))
 }
 
 func documentSummary(r *etree.Element) string {

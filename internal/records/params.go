@@ -327,11 +327,11 @@ func lastUpdatedParam() param {
 	return p
 }
 
-// compactDate reads RED's YYYYMMDD (and YYYYMMDDHHmm) parameter values.
+// compactDate reads RED's YYYYMMDD (and YYYYMMDDHHmm) parameter values as German local time.
 func compactDate(name, v string) (time.Time, error) {
 	for _, layout := range []string{"20060102", "200601021504"} {
 		if len(v) == len(layout) {
-			if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
+			if t, err := time.ParseInLocation(layout, v, berlin); err == nil {
 				return t, nil
 			}
 		}
@@ -398,4 +398,14 @@ func periodParam(name, path string, quarters bool) param {
 			return rlo.Before(hi) && rhi.After(lo)
 		},
 	}
+}
+
+// flagParam is an output switch taking true or false; it selects nothing.
+func flagParam(name string) param {
+	return param{kind: "special", index: name, lookup: func(q string, _ time.Time) ([]string, bool, error) {
+		if q != "true" && q != "false" {
+			return nil, false, badValue(name, "%s is true or false", name)
+		}
+		return nil, true, nil
+	}}
 }
