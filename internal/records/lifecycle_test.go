@@ -296,3 +296,40 @@ func between(s, from, to string) string {
 	}
 	return ""
 }
+
+func TestNamedReferenceVersions(t *testing.T) {
+	s := newService(t)
+	ctx := context.Background()
+	if _, err := postRaw(t, s, readBundle(t, "patientenakte.xml")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postRaw(t, s, bundle("", "history", akteEntry(t, "Patient", "P1001"))); err != nil { // version 2
+		t.Fatal(err)
+	}
+	enc := akteEntry(t, "Encounter", "E2001")
+	cases := []struct {
+		name, ref, want string
+	}{
+		{"an unversioned reference pins the current version", "Patient/P1001", "Patient/P1001/_history/2"},
+		{"a named older version is kept", "Patient/P1001/_history/1", "Patient/P1001/_history/1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			body := strings.Replace(enc, `<reference value="Patient/P1001"/>`, `<reference value="`+c.ref+`"/>`, 1)
+			if _, err := postRaw(t, s, bundle("", "history", body)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Read(ctx, "Encounter", "E2001")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ref := fhir.ChildValue(got.SelectElement("subject"), "reference"); ref != c.want {
+				t.Errorf("subject %q, want %q", ref, c.want)
+			}
+		})
+	}
+	body := strings.Replace(enc, `<reference value="Patient/P1001"/>`, `<reference value="Patient/P1001/_history/7"/>`, 1)
+	if _, err := postRaw(t, s, bundle("", "history", body)); err == nil || !strings.Contains(err.Error(), "refers to version 7 of Patient/P1001, which does not exist") {
+		t.Errorf("a version that does not exist: %v", err)
+	}
+}
