@@ -69,6 +69,9 @@ func (s *Server) deleteBundle(w http.ResponseWriter, r *http.Request) error {
 // resourceType is the {type} of the path when red keeps that type; searchable ones are a subset.
 func resourceType(r *http.Request, search bool) (string, error) {
 	typ := chi.URLParam(r, "type")
+	if typ == "PractitioneRole" { // the spelling in RED's own documentation
+		typ = "PractitionerRole"
+	}
 	if (search && !records.Supported(typ)) || !records.Stored(typ) {
 		return "", fhir.Fail(fhir.CodeNotFound, "", "resource type %q is not served here; GET /metadata lists what is", typ)
 	}

@@ -71,6 +71,11 @@ func (s *Service) ReadVersion(ctx context.Context, typ, id, version string) (*et
 		return nil, err
 	}
 	rec, err := s.Store.Version(ctx, s.Tenant, typ, tok, v)
+	if errors.Is(err, storage.ErrNotFound) {
+		if cur, cerr := s.Store.Current(ctx, s.Tenant, typ, tok); cerr == nil {
+			return nil, fhir.Fail(fhir.CodeNotFound, "", "this %s has versions 1 to %d, not %d", typ, cur.Version, v)
+		}
+	}
 	if err != nil {
 		return nil, s.missing(err, typ)
 	}

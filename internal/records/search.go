@@ -242,6 +242,9 @@ func checkParams(typ string, k kind, q url.Values) error {
 			}
 		}
 	}
+	if from, to := q.Get("from"), q.Get("to"); from != "" && to != "" && len(from) == len(to) && from > to {
+		issues = append(issues, fhir.Issue{Severity: fhir.SeverityError, Code: fhir.CodeValue, Expression: "from", Diagnostics: "from lies after to"})
+	}
 	if len(k.required) > 0 {
 		found := false
 		for _, r := range k.required {
