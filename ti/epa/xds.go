@@ -1,0 +1,383 @@
+package epa
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/beevik/etree"
+)
+
+// WS-Addressing actions of the three transactions.
+const (
+	actionITI41 = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b"
+	actionITI18 = "urn:ihe:iti:2007:RegistryStoredQuery"
+	actionITI43 = "urn:ihe:iti:2007:RetrieveDocumentSet"
+
+	statusSuccess      = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
+	queryFindDocuments = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
+	queryGetDocuments  = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
+)
+
+// Upload stores doc in the record of kvnr (ITI-41, the document as an MTOM attachment) and
+// returns its uniqueId, the documentID Retrieve takes.
+func (c *Client) Upload(ctx context.Context, kvnr string, doc Document) (string, error) {
+	if err := c.check(kvnr); err != nil {
+		return "", err
+	}
+	switch {
+	case len(doc.Content) == 0:
+		return "", errors.New("epa: the document has no content")
+	case doc.MimeType == "":
+		return "", errors.New("epa: the document needs a MIME type")
+	case doc.ClassCode.Code == "" || doc.TypeCode.Code == "":
+		return "", errors.New("epa: the document needs a classCode and a typeCode")
+	}
+	var err error
+	if doc.EntryUUID == "" {
+		if doc.EntryUUID, err = newUUID(c.random()); err != nil {
+			return "", err
+		}
+	}
+	if doc.ID == "" {
+		if doc.ID = uuidOID(doc.EntryUUID); doc.ID == "" {
+			return "", errors.New("epa: the document's EntryUUID is not urn:uuid: followed by a UUID")
+		}
+	}
+	ssUUID, err := newUUID(c.random())
+	if err != nil {
+		return "", err
+	}
+	env, body, err := c.newEnvelope(actionITI41)
+	if err != nil {
+		return "", err
+	}
+	cid := strings.TrimPrefix(ssUUID, "urn:uuid:") + "@urn:ihe:iti:xds-b:2007"
+	c.provideAndRegister(body, kvnr, doc, uuidOID(ssUUID), cid)
+
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	ans, err := c.call(ctx, kvnr, actionITI41, env, true, part{id: cid, mimeType: doc.MimeType, data: doc.Content})
+	if err != nil {
+		return "", err
+	}
+	if !is(ans.op, nsRS, "RegistryResponse") {
+		return "", errors.New("epa: the answer to ITI-41 is not a RegistryResponse")
+	}
+	if err := registryStatus(ans.op); err != nil {
+		return "", err
+	}
+	return doc.ID, nil
+}
+
+// provideAndRegister writes the ProvideAndRegisterDocumentSetRequest into body.
+func (c *Client) provideAndRegister(body *etree.Element, kvnr string, doc Document, ssUniqueID, cid string) {
+	var b metadataBuilder
+	pnr := body.CreateElement("xds:ProvideAndRegisterDocumentSetRequest")
+	rol := pnr.CreateElement("lcm:SubmitObjectsRequest").CreateElement("rim:RegistryObjectList")
+
+	ss := rol.CreateElement("rim:RegistryPackage")
+	ss.CreateAttr("id", submissionSetSymbolicID)
+	ss.CreateAttr("objectType", objectTypePackage)
+	addSlot(ss, "submissionTime", dtm(c.now()))
+	c.author(&b, ss, submissionSetSymbolicID, schemeSSAuthor, doc.Author)
+	b.addCode(ss, submissionSetSymbolicID, schemeSSContentType, withSystem(orDefault(doc.ContentTypeCode, DefaultContentTypeCode), SystemContentType))
+	ssClass := ss.CreateElement("rim:Classification")
+	ssClass.CreateAttr("classifiedObject", submissionSetSymbolicID)
+	ssClass.CreateAttr("classificationNode", nodeSubmissionSet)
+	ssClass.CreateAttr("objectType", objectTypeClass)
+	ssClass.CreateAttr("id", b.id())
+	b.addExternalID(ss, submissionSetSymbolicID, schemeSSPatientID, patientID(kvnr), "XDSSubmissionSet.patientId")
+	b.addExternalID(ss, submissionSetSymbolicID, schemeSSUniqueID, ssUniqueID, "XDSSubmissionSet.uniqueId")
+
+	eo := rol.CreateElement("rim:ExtrinsicObject")
+	eo.CreateAttr("id", doc.EntryUUID)
+	eo.CreateAttr("mimeType", doc.MimeType)
+	eo.CreateAttr("objectType", objectTypeStable)
+	created := doc.CreationTime
+	if created.IsZero() {
+		created = c.now()
+	}
+	addSlot(eo, "creationTime", dtm(created))
+	lang := doc.LanguageCode
+	if lang == "" {
+		lang = "de-DE"
+	}
+	addSlot(eo, "languageCode", lang)
+	if doc.FileName != "" {
+		addSlot(eo, "URI", doc.FileName)
+	}
+	if !doc.ServiceStartTime.IsZero() {
+		addSlot(eo, "serviceStartTime", dtm(doc.ServiceStartTime))
+	}
+	if !doc.ServiceStopTime.IsZero() {
+		addSlot(eo, "serviceStopTime", dtm(doc.ServiceStopTime))
+	}
+	if doc.Title != "" {
+		addLocalized(eo, "rim:Name", doc.Title)
+	}
+	if doc.Comments != "" {
+		addLocalized(eo, "rim:Description", doc.Comments)
+	}
+	b.addCode(eo, doc.EntryUUID, schemeClassCode, withSystem(doc.ClassCode, SystemClassCode))
+	b.addCode(eo, doc.EntryUUID, schemeConfidentiality, withSystem(orDefault(doc.ConfidentialityCode, DefaultConfidentialityCode), SystemConfidentiality))
+	b.addCode(eo, doc.EntryUUID, schemeFormatCode, withSystem(orDefault(doc.FormatCode, DefaultFormatCode), SystemFormatCode))
+	b.addCode(eo, doc.EntryUUID, schemeFacilityType, withSystem(orDefault(doc.HealthcareFacilityTypeCode, DefaultFacilityTypeCode), SystemFacilityType))
+	b.addCode(eo, doc.EntryUUID, schemePracticeSetting, withSystem(orDefault(doc.PracticeSettingCode, DefaultPracticeSettingCode), SystemPracticeSetting))
+	b.addCode(eo, doc.EntryUUID, schemeTypeCode, withSystem(doc.TypeCode, SystemTypeCode))
+	c.author(&b, eo, doc.EntryUUID, schemeDEAuthor, doc.Author)
+	b.addExternalID(eo, doc.EntryUUID, schemeDEPatientID, patientID(kvnr), "XDSDocumentEntry.patientId")
+	b.addExternalID(eo, doc.EntryUUID, schemeDEUniqueID, doc.ID, "XDSDocumentEntry.uniqueId")
+
+	member := rol.CreateElement("rim:Association")
+	member.CreateAttr("associationType", assocHasMember)
+	member.CreateAttr("sourceObject", submissionSetSymbolicID)
+	member.CreateAttr("targetObject", doc.EntryUUID)
+	member.CreateAttr("id", submissionSetAssociation)
+	addSlot(member, "SubmissionSetStatus", "Original")
+	if doc.Replaces != "" {
+		rplc := rol.CreateElement("rim:Association")
+		rplc.CreateAttr("associationType", assocRPLC)
+		rplc.CreateAttr("sourceObject", doc.EntryUUID)
+		rplc.CreateAttr("targetObject", doc.Replaces)
+		rplc.CreateAttr("id", b.id())
+	}
+
+	d := pnr.CreateElement("xds:Document")
+	d.CreateAttr("id", doc.EntryUUID)
+	inc := d.CreateElement("xop:Include")
+	inc.CreateAttr("xmlns:xop", nsXOP)
+	inc.CreateAttr("href", "cid:"+cid)
+}
+
+// withSystem fills in the code system a caller left empty.
+func withSystem(c Code, system string) Code {
+	if c.System == "" {
+		c.System = system
+	}
+	return c
+}
+
+// Find lists the Approved documents of the record of kvnr (ITI-18 FindDocuments).
+func (c *Client) Find(ctx context.Context, kvnr string) ([]DocumentEntry, error) {
+	if err := c.check(kvnr); err != nil {
+		return nil, err
+	}
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.query(ctx, kvnr, queryFindDocuments, map[string]string{
+		"$XDSDocumentEntryPatientId": "'" + patientID(kvnr) + "'",
+		"$XDSDocumentEntryStatus":    "('" + statusApproved + "')",
+	})
+}
+
+// query runs a stored query with LeafClass results.
+func (c *Client) query(ctx context.Context, kvnr, queryID string, params map[string]string) ([]DocumentEntry, error) {
+	env, body, err := c.newEnvelope(actionITI18)
+	if err != nil {
+		return nil, err
+	}
+	req := body.CreateElement("query:AdhocQueryRequest")
+	req.CreateElement("query:ResponseOption").CreateAttr("returnType", "LeafClass")
+	aq := req.CreateElement("rim:AdhocQuery")
+	aq.CreateAttr("id", queryID)
+	for _, name := range []string{"$XDSDocumentEntryPatientId", "$XDSDocumentEntryStatus", "$XDSDocumentEntryUniqueId"} {
+		if v, ok := params[name]; ok {
+			addSlot(aq, name, v)
+		}
+	}
+	ans, err := c.call(ctx, kvnr, actionITI18, env, false)
+	if err != nil {
+		return nil, err
+	}
+	if !is(ans.op, nsQuery, "AdhocQueryResponse") {
+		return nil, errors.New("epa: the answer to ITI-18 is not an AdhocQueryResponse")
+	}
+	if err := registryStatus(ans.op); err != nil {
+		return nil, err
+	}
+	var out []DocumentEntry
+	for _, eo := range children(child(ans.op, nsRIM, "RegistryObjectList"), nsRIM, "ExtrinsicObject") {
+		out = append(out, readEntry(eo))
+	}
+	return out, nil
+}
+
+// Retrieve fetches the document documentID (its uniqueId) of the record of kvnr with its
+// metadata: ITI-18 GetDocuments for the repository, then ITI-43.
+func (c *Client) Retrieve(ctx context.Context, kvnr, documentID string) (Document, error) {
+	if err := c.check(kvnr); err != nil {
+		return Document{}, err
+	}
+	if documentID == "" || strings.ContainsAny(documentID, "'()") {
+		return Document{}, ErrDocumentNotFound
+	}
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	entries, err := c.query(ctx, kvnr, queryGetDocuments, map[string]string{
+		"$XDSDocumentEntryUniqueId": "('" + documentID + "')",
+	})
+	if err != nil {
+		return Document{}, err
+	}
+	if len(entries) == 0 {
+		return Document{}, ErrDocumentNotFound
+	}
+	e := entries[0]
+
+	env, body, err := c.newEnvelope(actionITI43)
+	if err != nil {
+		return Document{}, err
+	}
+	dr := body.CreateElement("xds:RetrieveDocumentSetRequest").CreateElement("xds:DocumentRequest")
+	if e.HomeCommunityID != "" {
+		dr.CreateElement("xds:HomeCommunityId").SetText(e.HomeCommunityID)
+	}
+	dr.CreateElement("xds:RepositoryUniqueId").SetText(e.RepositoryID)
+	dr.CreateElement("xds:DocumentUniqueId").SetText(e.ID)
+	ans, err := c.call(ctx, kvnr, actionITI43, env, true)
+	if err != nil {
+		return Document{}, err
+	}
+	if !is(ans.op, nsXDS, "RetrieveDocumentSetResponse") {
+		return Document{}, errors.New("epa: the answer to ITI-43 is not a RetrieveDocumentSetResponse")
+	}
+	if err := registryStatus(child(ans.op, nsRS, "RegistryResponse")); err != nil {
+		return Document{}, err
+	}
+	for _, resp := range children(ans.op, nsXDS, "DocumentResponse") {
+		if text(child(resp, nsXDS, "DocumentUniqueId")) != e.ID {
+			continue
+		}
+		content, err := documentContent(child(resp, nsXDS, "Document"), ans.attachments)
+		if err != nil {
+			return Document{}, err
+		}
+		doc := e.document()
+		if mt := text(child(resp, nsXDS, "mimeType")); mt != "" {
+			doc.MimeType = mt
+		}
+		doc.Content = content
+		return doc, nil
+	}
+	return Document{}, ErrDocumentNotFound
+}
+
+// registryStatus turns a RegistryResponse (or AdhocQueryResponse) that is not Success into
+// *XDSError.
+func registryStatus(rr *etree.Element) error {
+	if rr == nil {
+		return errors.New("epa: the answer has no RegistryResponse")
+	}
+	status := rr.SelectAttrValue("status", "")
+	if status == statusSuccess {
+		return nil
+	}
+	e := &XDSError{Status: status}
+	for _, re := range children(child(rr, nsRS, "RegistryErrorList"), nsRS, "RegistryError") {
+		e.Errors = append(e.Errors, RegistryError{
+			Code:     re.SelectAttrValue("errorCode", ""),
+			Context:  re.SelectAttrValue("codeContext", ""),
+			Severity: re.SelectAttrValue("severity", ""),
+			Location: re.SelectAttrValue("location", ""),
+		})
+	}
+	return e
+}
+
+// readEntry reads an ExtrinsicObject.
+func readEntry(eo *etree.Element) DocumentEntry {
+	e := DocumentEntry{
+		EntryUUID:       eo.SelectAttrValue("id", ""),
+		MimeType:        eo.SelectAttrValue("mimeType", ""),
+		HomeCommunityID: eo.SelectAttrValue("home", ""),
+		Status:          eo.SelectAttrValue("status", ""),
+	}
+	e.Status = e.Status[strings.LastIndex(e.Status, ":")+1:]
+	slot := func(name string) string {
+		for _, sl := range children(eo, nsRIM, "Slot") {
+			if sl.SelectAttrValue("name", "") == name {
+				return text(child(child(sl, nsRIM, "ValueList"), nsRIM, "Value"))
+			}
+		}
+		return ""
+	}
+	e.RepositoryID = strings.TrimPrefix(slot("repositoryUniqueId"), "urn:oid:")
+	e.LanguageCode = slot("languageCode")
+	e.FileName = slot("URI")
+	e.CreationTime = parseDTM(slot("creationTime"))
+	e.Size, _ = strconv.ParseInt(slot("size"), 10, 64)
+	e.Hash = slot("hash")
+	e.Title = localizedValue(child(eo, nsRIM, "Name"))
+	e.Comments = localizedValue(child(eo, nsRIM, "Description"))
+	for _, cl := range children(eo, nsRIM, "Classification") {
+		code := Code{Code: cl.SelectAttrValue("nodeRepresentation", ""), Display: localizedValue(child(cl, nsRIM, "Name"))}
+		for _, sl := range children(cl, nsRIM, "Slot") {
+			if sl.SelectAttrValue("name", "") == "codingScheme" {
+				code.System = text(child(child(sl, nsRIM, "ValueList"), nsRIM, "Value"))
+			}
+		}
+		switch cl.SelectAttrValue("classificationScheme", "") {
+		case schemeClassCode:
+			e.ClassCode = code
+		case schemeTypeCode:
+			e.TypeCode = code
+		case schemeFormatCode:
+			e.FormatCode = code
+		case schemeConfidentiality:
+			e.ConfidentialityCodes = append(e.ConfidentialityCodes, code)
+		case schemeFacilityType:
+			e.HealthcareFacilityTypeCode = code
+		case schemePracticeSetting:
+			e.PracticeSettingCode = code
+		case schemeDEAuthor:
+			for _, sl := range children(cl, nsRIM, "Slot") {
+				if sl.SelectAttrValue("name", "") != "authorInstitution" {
+					continue
+				}
+				xon := strings.Split(text(child(child(sl, nsRIM, "ValueList"), nsRIM, "Value")), "^")
+				e.AuthorInstitution = hl7Unescape(xon[0])
+				if len(xon) >= 10 {
+					e.AuthorTelematikID = hl7Unescape(xon[9])
+				}
+			}
+		}
+	}
+	for _, x := range children(eo, nsRIM, "ExternalIdentifier") {
+		if x.SelectAttrValue("identificationScheme", "") == schemeDEUniqueID {
+			e.ID = x.SelectAttrValue("value", "")
+		}
+	}
+	return e
+}
+
+func localizedValue(e *etree.Element) string {
+	if ls := child(e, nsRIM, "LocalizedString"); ls != nil {
+		return ls.SelectAttrValue("value", "")
+	}
+	return ""
+}
+
+// document turns an entry's metadata into a Document (without content).
+func (e DocumentEntry) document() Document {
+	d := Document{
+		ID:                         e.ID,
+		EntryUUID:                  e.EntryUUID,
+		Title:                      e.Title,
+		Comments:                   e.Comments,
+		MimeType:                   e.MimeType,
+		LanguageCode:               e.LanguageCode,
+		FileName:                   e.FileName,
+		ClassCode:                  e.ClassCode,
+		TypeCode:                   e.TypeCode,
+		FormatCode:                 e.FormatCode,
+		HealthcareFacilityTypeCode: e.HealthcareFacilityTypeCode,
+		PracticeSettingCode:        e.PracticeSettingCode,
+		CreationTime:               e.CreationTime,
+	}
+	if len(e.ConfidentialityCodes) > 0 {
+		d.ConfidentialityCode = e.ConfidentialityCodes[0]
+	}
+	return d
+}
