@@ -1,0 +1,520 @@
+package fachdienstsim
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/beevik/etree"
+
+	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/fhir/ident"
+	"github.com/redclone/red/ti/cms"
+	"github.com/redclone/red/ti/fachdienst"
+	"github.com/redclone/red/ti/simpki"
+)
+
+// Messages of the checks at $activate (gematik requirements A_23888, A_23890, A_23891, A_23892,
+// A_22487, A_21370, A_22222, A_22347, A_23443 as the reference Fachdienst words them).
+const (
+	msgSignature    = "CAdES-BES signature verification has failed"
+	msgKVNR         = "Ungültige Versichertennummer (KVNR): Die übergebene Versichertennummer des Patienten entspricht nicht den Prüfziffer-Validierungsregeln."
+	msgPZN          = "Ungültige PZN: Die übergebene Pharmazentralnummer entspricht nicht den vorgeschriebenen Prüfziffer-Validierungsregeln."
+	msgIK           = "Ungültiges Institutionskennzeichen (IKNR): Das übergebene Institutionskennzeichen im Versicherungsstatus entspricht nicht den Prüfziffer-Validierungsregeln."
+	msgAlternateIK  = "Ungültiges Institutionskennzeichen (IKNR): Das übergebene Institutionskennzeichen des Kostenträgers entspricht nicht den Prüfziffer-Validierungsregeln."
+	msgANR          = "Ungültige Arztnummer (LANR oder ZANR): Die übergebene Arztnummer entspricht nicht den Prüfziffer-Validierungsregeln."
+	msgSigningDay   = "Ausstellungsdatum und Signaturzeitpunkt weichen voneinander ab, müssen aber taggleich sein"
+	msgRxMismatch   = "PrescriptionId mismatch between Task and QES-Bundle"
+	msgFlowMismatch = "Flowtype mismatch between Task and QES-Bundle"
+	msgNarcotics    = "BTM und Thalidomid nicht zulässig"
+)
+
+// KBV systems and extensions read at $activate.
+const (
+	legacyPrescriptionIDSystem = "https://gematik.de/fhir/NamingSystem/PrescriptionID"
+	pznSystem                  = "http://fhir.de/CodeSystem/ifa/pzn"
+	ikSystem                   = "http://fhir.de/sid/arge-ik/iknr"
+	extMedicationCategory      = "https://fhir.kbv.de/StructureDefinition/KBV_EX_ERP_Medication_Category"
+	extMultiplePrescription    = "https://fhir.kbv.de/StructureDefinition/KBV_EX_ERP_Multiple_Prescription"
+	extLegalBasis              = "https://fhir.kbv.de/StructureDefinition/KBV_EX_FOR_Legal_basis"
+	extAlternativeIK           = "https://fhir.kbv.de/StructureDefinition/KBV_EX_FOR_Alternative_IK"
+)
+
+// kvnrSystems are the identifier systems of a KVNR in Patient.identifier.
+var kvnrSystems = []string{"http://fhir.de/sid/gkv/kvid-10", "http://fhir.de/sid/pkv/kvid-10", "http://fhir.de/NamingSystem/gkv/kvid-10"}
+
+// activation is what $activate learnt from a valid prescription.
+type activation struct {
+	content, digest        []byte
+	kvnr, kvnrSystem       string
+	acceptDate, expiryDate string
+	mvoStart, mvoID        string
+	warning                string // the LANR/ZANR warning of a 252 answer
+}
+
+// activate is POST /Task/{id}/$activate.
+func (s *Simulator) activate(w http.ResponseWriter, r *http.Request, who fachdienst.Identity, id string) error {
+	if !who.Prescriber() {
+		return forbiddenRole(who)
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, err := s.lookup(id)
+	if err != nil {
+		return err
+	}
+	if cur.Status == string(fachdienst.StatusCancelled) {
+		return fail(http.StatusGone, msgDeleted)
+	}
+	if err := checkAccessCode(r, cur); err != nil {
+		return err
+	}
+	if cur.Status != string(fachdienst.StatusDraft) {
+		return fail(http.StatusForbidden, "Task not in status draft but in status "+cur.Status)
+	}
+	signed, err := ePrescription(body)
+	if err != nil {
+		return err
+	}
+	act, err := s.checkPrescription(cur, signed)
+	if err != nil {
+		return err
+	}
+	t := clone(cur)
+	if t.PrescriptionUUID, err = s.uuid(); err != nil {
+		return err
+	}
+	if t.ConfirmationUUID, err = s.uuid(); err != nil {
+		return err
+	}
+	t.Signed, t.Content, t.Digest = signed, act.content, act.digest
+	t.KVNR, t.KVNRSystem = act.kvnr, act.kvnrSystem
+	t.AcceptDate, t.ExpiryDate = act.acceptDate, act.expiryDate
+	t.MVOStart, t.MVOID = act.mvoStart, act.mvoID
+	t.Status = string(fachdienst.StatusReady)
+	t.LastModified = s.now()
+	if err := s.commit(t); err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if act.warning != "" {
+		status = 252
+		w.Header().Set("Warning", `252 erp-server "`+act.warning+`"`)
+	}
+	writeXML(w, status, renderTask(t, taskView{accessCode: true, confirmation: true}))
+	return nil
+}
+
+// ePrescription reads the signed prescription from the Parameters of $activate.
+func ePrescription(body *etree.Element) ([]byte, error) {
+	if body == nil || body.Tag != "Parameters" {
+		return nil, fail(http.StatusBadRequest, "Failed to get ePrescription from requestBody")
+	}
+	params := body.SelectElements("parameter")
+	if len(params) != 1 {
+		return nil, fail(http.StatusBadRequest, "unexpected number of parameters")
+	}
+	bin := fhir.Child(params[0].SelectElement("resource"), "Binary")
+	if fhir.ChildValue(params[0], "name") != "ePrescription" || bin == nil {
+		return nil, fail(http.StatusBadRequest, "Failed to get ePrescription from requestBody")
+	}
+	data := fhir.ChildValue(bin, "data")
+	if data == "" {
+		return nil, fail(http.StatusBadRequest, "Failed to get ePrescription. Document has no data.")
+	}
+	der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(data), ""))
+	if err != nil {
+		return nil, &fdError{status: http.StatusBadRequest, text: msgSignature, diag: "Binary.data is not base64", vau: vauInvalidRx}
+	}
+	return der, nil
+}
+
+// checkPrescription verifies the QES and checks the KBV bundle inside it in the order of the
+// reference Fachdienst.
+func (s *Simulator) checkPrescription(t *taskRecord, der []byte) (activation, error) {
+	var act activation
+	flow := fachdienst.FlowType(t.FlowType)
+	content, signer, err := cms.Verify(der, nil, s.cfg.Roots, s.cfg.Now())
+	if err != nil {
+		return act, &fdError{status: http.StatusBadRequest, text: msgSignature, diag: err.Error(), vau: vauInvalidRx}
+	}
+	if err := checkQESProfession(signer); err != nil {
+		return act, err
+	}
+	info, err := cms.Inspect(der)
+	if err != nil {
+		return act, &fdError{status: http.StatusBadRequest, text: msgSignature, diag: err.Error(), vau: vauInvalidRx}
+	}
+	bundle, err := fhir.Parse(content, fhir.Limits{MaxBytes: maxBody, MaxDepth: 64, MaxElements: 100_000})
+	if err != nil || bundle.Tag != "Bundle" {
+		diag := "the signed content is not a Bundle"
+		if err != nil {
+			diag = err.Error()
+		}
+		return act, failDiag(http.StatusBadRequest, "parsing / validation error", diag)
+	}
+	act.content = content
+	sum := sha256.Sum256(content)
+	act.digest = sum[:]
+	byType := map[string][]*etree.Element{}
+	for _, entry := range bundle.SelectElements("entry") {
+		if res := fhir.ResourceOf(entry.SelectElement("resource")); res != nil {
+			byType[res.Tag] = append(byType[res.Tag], res)
+		}
+	}
+
+	// Identifier check digits of medicines and payors (the bundle's additional validation).
+	for _, med := range byType["Medication"] {
+		if err := checkPZNs(med); err != nil {
+			return act, err
+		}
+	}
+	for _, cov := range byType["Coverage"] {
+		var ik string
+		if payor := cov.SelectElement("payor"); payor != nil {
+			for _, id := range payor.SelectElements("identifier") {
+				if fhir.ChildValue(id, "system") == ikSystem {
+					ik = fhir.ChildValue(id, "value")
+				}
+			}
+		}
+		if ik == "" || ident.IK(ik) != nil {
+			return act, fail(http.StatusBadRequest, msgIK)
+		}
+		for _, ext := range cov.FindElements(".//extension[@url='" + extAlternativeIK + "']") {
+			if ident.IK(fhir.ChildValue(ext, "valueIdentifier", "value")) != nil {
+				return act, fail(http.StatusBadRequest, msgAlternateIK)
+			}
+		}
+	}
+
+	// Exactly one Composition and one MedicationRequest (DeviceRequest for DiGA).
+	if n := len(byType["Composition"]); n != 1 {
+		return act, fail(http.StatusBadRequest, fmt.Sprintf("Expected exactly one Composition in prescription bundle, got: %d", n))
+	}
+	legalBasis := ""
+	for _, ext := range byType["Composition"][0].SelectElements("extension") {
+		if ext.SelectAttrValue("url", "") == extLegalBasis {
+			legalBasis = fhir.ChildValue(ext, "valueCoding", "code")
+		}
+	}
+	requestType := "MedicationRequest"
+	if flow == fachdienst.FlowDiGA {
+		requestType = "DeviceRequest"
+	}
+	requests := byType[requestType]
+	if len(requests) != 1 {
+		return act, fail(http.StatusBadRequest, fmt.Sprintf("Unexpected number of %ss in prescription bundle: %d", requestType, len(requests)))
+	}
+	request := requests[0]
+	authoredOn := fhir.ChildValue(request, "authoredOn")
+
+	// Multiple prescription (MVO) and medication category.
+	mvo, err := multiplePrescription(request, flow, legalBasis, authoredOn)
+	if err != nil {
+		return act, err
+	}
+	for _, med := range byType["Medication"] {
+		if err := checkCategory(med, flow); err != nil {
+			return act, err
+		}
+	}
+
+	// PrescriptionId of the bundle against the Task.
+	rxID := ""
+	for _, id := range bundle.SelectElements("identifier") {
+		if sys := fhir.ChildValue(id, "system"); sys == fachdienst.SystemPrescriptionID || sys == legacyPrescriptionIDSystem {
+			rxID = fhir.ChildValue(id, "value")
+		}
+	}
+	if ident.PrescriptionID(rxID) != nil {
+		return act, failDiag(http.StatusBadRequest, "Error while extracting prescriptionId from QES-Bundle", "Bundle.identifier holds no valid PrescriptionId")
+	}
+	if rxID[:3] != t.ID[:3] {
+		return act, fail(http.StatusBadRequest, msgFlowMismatch)
+	}
+	if rxID != t.ID {
+		return act, fail(http.StatusBadRequest, msgRxMismatch)
+	}
+
+	// Signing day (in Germany) = authoredOn.
+	if info.SigningTime.IsZero() {
+		return act, fail(http.StatusBadRequest, "No signingTime in PKCS7 file")
+	}
+	signingDay := info.SigningTime.In(s.berlin).Format(time.DateOnly)
+	authoredDay, ok := s.localDay(authoredOn)
+	if !ok {
+		return act, failDiag(http.StatusBadRequest, "error checking authoredOn==signature date", requestType+".authoredOn is not a date")
+	}
+	if signingDay != authoredDay {
+		return act, failDiag(http.StatusBadRequest, msgSigningDay,
+			"KBVBundle.signature.signingDay="+signingDay+" != KBVBundle/EVDGABundle.MedicationRequest/DeviceRequest.authoredOn="+authoredDay)
+	}
+
+	// Coverage type against the flow type.
+	coverages := byType["Coverage"]
+	if len(coverages) > 1 {
+		return act, fail(http.StatusBadRequest, "Unexpected number of Coverage Resources in KBV/EVDGA Bundle")
+	}
+	pkv := false
+	for _, cov := range coverages {
+		typ := fhir.ChildValue(cov, "type", "coding", "code")
+		pkv = typ == "PKV"
+		if !slices.Contains([]string{"GKV", "SEL", "BG", "UK", "PKV"}, typ) {
+			return act, fail(http.StatusBadRequest, "Kostenträger nicht zulässig")
+		}
+	}
+	switch flow {
+	case fachdienst.FlowApothekenpflichtig, fachdienst.FlowDiGA, fachdienst.FlowDirekteZuweisung:
+		if pkv {
+			return act, fail(http.StatusBadRequest, statusPKVNotAllowed)
+		}
+	case fachdienst.FlowApothekenpflichtigPKV, fachdienst.FlowDirekteZuweisungPKV:
+		if !pkv {
+			return act, fail(http.StatusBadRequest, statusPKVNotSet)
+		}
+	}
+
+	// LANR/ZANR: a warning (252) by default.
+	for _, pr := range byType["Practitioner"] {
+		if !validANR(pr) {
+			if s.cfg.RejectInvalidANR {
+				return act, fail(http.StatusBadRequest, msgANR)
+			}
+			act.warning = msgANR
+		}
+	}
+
+	// The KVNR becomes Task.for.
+	patients := byType["Patient"]
+	if len(patients) != 1 {
+		return act, fail(http.StatusBadRequest, fmt.Sprintf("Expected exactly one Patient in prescription bundle, got: %d", len(patients)))
+	}
+	for _, id := range patients[0].SelectElements("identifier") {
+		if sys := fhir.ChildValue(id, "system"); slices.Contains(kvnrSystems, sys) {
+			act.kvnr, act.kvnrSystem = fhir.ChildValue(id, "value"), sys
+			break
+		}
+	}
+	if act.kvnr == "" {
+		return act, fail(http.StatusBadRequest, "Failed to get KVNR from Bundle.entry:Patient")
+	}
+	if ident.KVNR(act.kvnr) != nil {
+		return act, fail(http.StatusBadRequest, msgKVNR)
+	}
+	if act.kvnrSystem == "http://fhir.de/NamingSystem/gkv/kvid-10" {
+		act.kvnrSystem = fachdienst.SystemKVNR
+	}
+
+	// Redemption periods.
+	signed := s.dayStart(signingDay)
+	switch {
+	case mvo.active:
+		act.mvoStart, act.mvoID = mvo.start, mvo.id
+		if mvo.end != "" {
+			act.acceptDate, act.expiryDate = mvo.end, mvo.end
+		} else {
+			d := signed.AddDate(0, 0, 365).Format(time.DateOnly)
+			act.acceptDate, act.expiryDate = d, d
+		}
+	case flow == fachdienst.FlowTRezept:
+		d := signed.AddDate(0, 0, 6).Format(time.DateOnly)
+		act.acceptDate, act.expiryDate = d, d
+	default:
+		act.expiryDate = addMonths(signed, 3).Format(time.DateOnly)
+		switch {
+		case legalBasis == "04" || legalBasis == "14": // Entlassrezept
+			act.acceptDate = addWorkdays(signed, 3).Format(time.DateOnly)
+		case flow == fachdienst.FlowApothekenpflichtig || flow == fachdienst.FlowDirekteZuweisung:
+			act.acceptDate = signed.AddDate(0, 0, 28).Format(time.DateOnly)
+		default:
+			act.acceptDate = act.expiryDate
+		}
+	}
+	return act, nil
+}
+
+// qesProfessions are the profession OIDs a prescription's QES certificate must carry (A_19225).
+var qesProfessions = []string{fachdienst.OIDArzt, fachdienst.OIDZahnarzt}
+
+// checkQESProfession refuses QES certificates whose admission names no prescribing profession.
+func checkQESProfession(cert *x509.Certificate) error {
+	adm, _ := simpki.AdmissionOf(cert)
+	for _, oid := range adm.ProfessionOIDs {
+		if slices.Contains(qesProfessions, oid) {
+			return nil
+		}
+	}
+	return &fdError{status: http.StatusBadRequest, text: "The QES-Certificate does not have expected ProfessionOID.", vau: vauInvalidRx}
+}
+
+// localDay is the day in Germany of a FHIR date or dateTime.
+func (s *Simulator) localDay(v string) (string, bool) {
+	if d, err := time.Parse(time.DateOnly, v); err == nil {
+		return d.Format(time.DateOnly), true
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t.In(s.berlin).Format(time.DateOnly), true
+	}
+	return "", false
+}
+
+// checkPZNs checks every PZN coding of a Medication (also of Rezeptur ingredients).
+func checkPZNs(med *etree.Element) error {
+	for _, c := range med.FindElements(".//coding") {
+		if fhir.ChildValue(c, "system") == pznSystem && ident.PZN(fhir.ChildValue(c, "code")) != nil {
+			return fail(http.StatusBadRequest, msgPZN)
+		}
+	}
+	return nil
+}
+
+// checkCategory checks the medication category against the flow type: no narcotics (01), and
+// T-Rezept medicines (02) only in flow 166 (which takes nothing else).
+func checkCategory(med *etree.Element, flow fachdienst.FlowType) error {
+	category := ""
+	for _, ext := range med.SelectElements("extension") {
+		if ext.SelectAttrValue("url", "") == extMedicationCategory {
+			category = fhir.ChildValue(ext, "valueCoding", "code")
+		}
+	}
+	switch {
+	case category == "01":
+		return fail(http.StatusBadRequest, msgNarcotics)
+	case category == "02" && flow != fachdienst.FlowTRezept:
+		return fail(http.StatusBadRequest, msgNarcotics)
+	case flow == fachdienst.FlowTRezept && category != "02":
+		return failDiag(http.StatusBadRequest, "Unzulässige Verordnung für Flowtype 166", "flow type 166 takes only medicines of category 02 (T-Rezept)")
+	}
+	return nil
+}
+
+// validANR reports whether every LANR/ZANR of a Practitioner has a valid check digit.
+func validANR(pr *etree.Element) bool {
+	for _, id := range pr.SelectElements("identifier") {
+		v := fhir.ChildValue(id, "value")
+		switch fhir.ChildValue(id, "system") {
+		case "https://fhir.kbv.de/NamingSystem/KBV_NS_Base_ANR", "http://fhir.de/NamingSystem/kbv/lanr":
+			if ident.LANR(v) != nil {
+				return false
+			}
+		case "http://fhir.de/sid/kzbv/zahnarztnummer":
+			if ident.ZANR(v) != nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// mvoInfo is the Mehrfachverordnung extension of a MedicationRequest.
+type mvoInfo struct {
+	active          bool
+	start, end, id  string
+	numerator, deno string
+}
+
+// multiplePrescription reads and checks the Mehrfachverordnung extension.
+func multiplePrescription(request *etree.Element, flow fachdienst.FlowType, legalBasis, authoredOn string) (mvoInfo, error) {
+	var m mvoInfo
+	var ext *etree.Element
+	for _, e := range request.SelectElements("extension") {
+		if e.SelectAttrValue("url", "") == extMultiplePrescription {
+			ext = e
+		}
+	}
+	if ext == nil {
+		return m, nil
+	}
+	var hasPeriod, hasNumbering bool
+	for _, sub := range ext.SelectElements("extension") {
+		switch sub.SelectAttrValue("url", "") {
+		case "Kennzeichen":
+			m.active = fhir.ChildValue(sub, "valueBoolean") == "true"
+		case "Zeitraum":
+			hasPeriod = true
+			m.start = fhir.ChildValue(sub, "valuePeriod", "start")
+			m.end = fhir.ChildValue(sub, "valuePeriod", "end")
+		case "Nummerierung":
+			hasNumbering = true
+			m.numerator = fhir.ChildValue(sub, "valueRatio", "numerator", "value")
+			m.deno = fhir.ChildValue(sub, "valueRatio", "denominator", "value")
+		case "ID":
+			m.id = fhir.ChildValue(sub, "valueIdentifier", "value")
+		}
+	}
+	if !m.active {
+		if hasNumbering {
+			return m, fail(http.StatusBadRequest, "Nummerierung darf nur bei MVO angegeben werden")
+		}
+		if hasPeriod {
+			return m, fail(http.StatusBadRequest, "Zeitraum darf nur bei MVO angegeben werden")
+		}
+		return m, nil
+	}
+	if flow == fachdienst.FlowDiGA || flow == fachdienst.FlowTRezept {
+		return m, fail(http.StatusBadRequest, "Mehrfachverordnungen nur für die Verordnungen von apothekenpflichtigen Arzneimittel zulässig")
+	}
+	var num, den int
+	fmt.Sscan(m.numerator, &num) //nolint:errcheck // a missing number stays 0 and fails below
+	fmt.Sscan(m.deno, &den)      //nolint:errcheck
+	switch {
+	case num > 4 || den > 4:
+		return m, fail(http.StatusBadRequest, "Eine Mehrfachverordnungen darf aus maximal 4 Teilverordnungen bestehen")
+	case num < 1:
+		return m, fail(http.StatusBadRequest, "Für eine Mehrfachverordnungen muss der numerator größer 0 sein.")
+	case den < 2:
+		return m, fail(http.StatusBadRequest, "Eine Mehrfachverordnung muss aus mindestens 2 Teilverordnungen bestehen")
+	case num > den:
+		return m, fail(http.StatusBadRequest, "Numerator ist größer als denominator")
+	}
+	switch legalBasis {
+	case "10", "11", "17":
+		return m, fail(http.StatusBadRequest, "Für Ersatzverordnung sind keine Mehrfachverordnungen zulässig")
+	case "04", "14":
+		return m, fail(http.StatusBadRequest, "Für Entlassrezepte sind keine Mehrfachverordnungen zulässig")
+	}
+	if m.start == "" {
+		return m, fail(http.StatusBadRequest, "Beginn der Einlösefrist für MVO ist erforderlich")
+	}
+	if len(authoredOn) >= 10 && m.start[:min(10, len(m.start))] < authoredOn[:10] {
+		return m, fail(http.StatusBadRequest, "Einlösefrist liegt zeitlich vor dem Ausstellungsdatum")
+	}
+	if m.end != "" && m.end < m.start {
+		return m, fail(http.StatusBadRequest, "Ende der Einlösefrist liegt vor Beginn der Einlösefrist")
+	}
+	m.start = m.start[:min(10, len(m.start))]
+	m.end = m.end[:min(10, len(m.end))]
+	return m, nil
+}
+
+// addMonths adds months to a date, clamping to the end of the target month (31 Jan + 1 month is
+// 28/29 Feb, not 2/3 Mar).
+func addMonths(d time.Time, months int) time.Time {
+	first := time.Date(d.Year(), d.Month()+time.Month(months), 1, 0, 0, 0, 0, d.Location())
+	last := first.AddDate(0, 1, -1).Day()
+	return time.Date(first.Year(), first.Month(), min(d.Day(), last), 0, 0, 0, 0, d.Location())
+}
+
+// addWorkdays returns the last of n working days (Monday to Saturday, the day itself counting
+// when it is one) starting at d; public holidays are not known to the simulator.
+func addWorkdays(d time.Time, n int) time.Time {
+	for {
+		if d.Weekday() != time.Sunday {
+			n--
+			if n == 0 {
+				return d
+			}
+		}
+		d = d.AddDate(0, 0, 1)
+	}
+}
