@@ -99,6 +99,13 @@ func Document(e *etree.Element) []byte {
 	if c.SelectAttr("xmlns") == nil {
 		c.CreateAttr("xmlns", Namespace)
 	}
+	return PlainDocument(c)
+}
+
+// PlainDocument writes e as an indented XML document without adding a namespace: for RED's
+// non-FHIR answers such as ConnectorResponse.
+func PlainDocument(e *etree.Element) []byte {
+	c := e.Copy()
 	indent(c, 1)
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)

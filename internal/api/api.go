@@ -10,6 +10,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/telematik"
 	"github.com/redclone/red/storage"
 )
 
@@ -22,6 +23,12 @@ type Records interface {
 	Search(ctx context.Context, typ string, q url.Values) (fhir.SearchSet, error)
 }
 
+// Telematik carries out RED's TI actions.
+type Telematik interface {
+	Do(ctx context.Context, method, action string, q url.Values, body *etree.Element) (telematik.Answer, error)
+	SignPDF(ctx context.Context, q url.Values, body []byte) (telematik.Answer, error)
+}
+
 // Tenants answers whether a tenant exists at all (for 404 versus 403).
 type Tenants interface {
 	Tenant(ctx context.Context, alias string) (storage.Tenant, error)
@@ -32,6 +39,7 @@ type Server struct {
 	Tenant  string
 	Records Records
 	Tenants Tenants
+	TI      Telematik
 	Limits  fhir.Limits
 	Log     *slog.Logger
 	// Port, when not 0, is the only port a Host header may name.

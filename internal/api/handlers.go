@@ -21,11 +21,20 @@ var acceptedTypes = map[string]bool{"application/fhir+xml": true, "application/x
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func writeXML(w http.ResponseWriter, status int, e *etree.Element) {
-	w.Header().Set("Content-Type", ContentType)
+	write(w, status, ContentType, fhir.Document(e))
+}
+
+// writeBody answers with RED's plain (non-FHIR) XML, such as ConnectorResponse.
+func writeBody(w http.ResponseWriter, status int, contentType string, e *etree.Element) {
+	write(w, status, contentType, fhir.PlainDocument(e))
+}
+
+func write(w http.ResponseWriter, status int, contentType string, body []byte) {
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_, _ = w.Write(fhir.Document(e))
+	_, _ = w.Write(body)
 }
 
 // body reads a FHIR XML request body within the server's limits.
@@ -42,8 +51,12 @@ func (s *Server) body(w http.ResponseWriter, r *http.Request) (*etree.Element, e
 }
 
 func (s *Server) postBundle(w http.ResponseWriter, r *http.Request) error {
-	if r.URL.Query().Has("action") {
-		return fhir.Fail(fhir.CodeNotSupported, "action", "no Bundle actions are available on this server yet")
+	switch action := r.URL.Query().Get("action"); action {
+	case "":
+	case "$signpdf":
+		return s.signPDF(w, r)
+	default:
+		return fhir.Fail(fhir.CodeNotSupported, "action", "unknown Bundle action %q; known: $signpdf", action)
 	}
 	b, err := s.body(w, r)
 	if err != nil {
@@ -122,4 +135,41 @@ func writeResource(w http.ResponseWriter, res *etree.Element) {
 		w.Header().Set("ETag", `W/"`+v+`"`)
 	}
 	writeXML(w, http.StatusOK, res)
+}
+
+// signPDF hands the raw body to the signature action: RED answers unreadable input with its own
+// ConnectorResponse, not an OperationOutcome.
+func (s *Server) signPDF(w http.ResponseWriter, r *http.Request) error {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.Limits.MaxBytes))
+	if err != nil {
+		return err
+	}
+	a, err := s.TI.SignPDF(r.Context(), r.URL.Query(), data)
+	if err != nil {
+		return err
+	}
+	writeBody(w, a.Status, "application/xml; charset=UTF-8", a.Body)
+	return nil
+}
+
+// tiAction runs GET or POST /{tenant}/TI?action=….
+func (s *Server) tiAction(w http.ResponseWriter, r *http.Request) error {
+	var body *etree.Element
+	if r.Method == http.MethodPost {
+		var err error
+		if body, err = s.body(w, r); err != nil {
+			return err
+		}
+	}
+	q := r.URL.Query()
+	a, err := s.TI.Do(r.Context(), r.Method, q.Get("action"), q, body)
+	if err != nil {
+		return err
+	}
+	if a.Body.Tag == "Bundle" || a.Body.Tag == "OperationOutcome" {
+		writeXML(w, a.Status, a.Body)
+		return nil
+	}
+	writeBody(w, a.Status, "application/xml; charset=UTF-8", a.Body)
+	return nil
 }

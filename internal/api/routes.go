@@ -18,6 +18,8 @@ func (s *Server) Handler() http.Handler {
 		r.Use(s.unlockedTenant)
 		r.Post("/Bundle", s.handle(s.postBundle))
 		r.Delete("/Bundle/{id}", s.handle(s.deleteBundle))
+		r.Get("/TI", s.handle(s.tiAction))
+		r.Post("/TI", s.handle(s.tiAction))
 		r.Get("/{type}", s.handle(s.search))
 		r.Get("/{type}/{id}", s.handle(s.read))
 		r.Get("/{type}/{id}/_history/{version}", s.handle(s.readVersion))

@@ -64,7 +64,7 @@ func newRoot(stdio IO) *cobra.Command {
 	for _, name := range []string{"kdf-time", "kdf-memory", "kdf-threads"} {
 		_ = pf.MarkHidden(name)
 	}
-	root.AddCommand(e.initCmd(), e.userCmd(), e.passwdCmd(), e.serveCmd(), e.demoCmd())
+	root.AddCommand(e.initCmd(), e.userCmd(), e.passwdCmd(), e.serveCmd(), e.demoCmd(), e.tiSimCmd())
 	return root
 }
 

@@ -50,14 +50,20 @@ import (
 //
 //	RED_BENCH_PATIENTS=2000 go test -run '^$' -bench BenchmarkLoad -benchtime 1x -timeout 0 ./internal/cli/
 //
-// Further knobs: RED_BENCH_DATABASE_URL uses that (empty) database instead of a fresh throwaway
-// one and leaves the data there for inspection; RED_BENCH_PROFILE_DIR writes one CPU profile per
-// phase (ingest, read, ident, name) and a heap profile after the ingest into that directory (do
-// not combine with -cpuprofile); RED_BENCH_VACUUM=1 runs VACUUM ANALYZE between ingest and
-// queries; RED_BENCH_SETUP_SQL is run on the database after `red init` (for experiments with
-// storage settings, e.g. "ALTER TABLE resources SET (toast_tuple_target = 8160)"). Progress goes to stderr. Targets (issue): ingest ≥ 4,000 resources/s, read p50 ≤ 0.5
-// ms and p99 ≤ 2 ms, identifier search p99 ≤ 5 ms, name-prefix first page p99 ≤ 5 ms, peak RSS
-// ≤ 200 MB. A benchmark measures; it does not fail on a missed target.
+// Progress goes to stderr. Targets (from the issue; a benchmark measures, it does not fail on a
+// missed target): ingest ≥ 4,000 resources/s, read p50 ≤ 0.5 ms and p99 ≤ 2 ms, identifier
+// search p99 ≤ 5 ms, name-prefix first page p99 ≤ 5 ms, peak RSS ≤ 200 MB.
+//
+// Further knobs, for finding out why:
+//   - RED_BENCH_DATABASE_URL: use this empty database instead of a throwaway one, and leave the
+//     data there for inspection (EXPLAIN ANALYZE);
+//   - RED_BENCH_REUSE=1 (with RED_BENCH_DATABASE_URL and the same RED_BENCH_PATIENTS): skip the
+//     ingest and query what an earlier run left there;
+//   - RED_BENCH_PROFILE_DIR: write a CPU profile per phase (ingest, read, ident, name) and a heap
+//     profile after the ingest into this directory (not together with -cpuprofile);
+//   - RED_BENCH_VACUUM=1: VACUUM ANALYZE between ingest and queries, as autovacuum would;
+//   - RED_BENCH_SETUP_SQL: SQL run on the database before red serves, to try storage settings,
+//     e.g. "ALTER TABLE resources SET (toast_tuple_target = 8160)".
 func BenchmarkLoad(b *testing.B) {
 	patients := loadEnvInt(b, "RED_BENCH_PATIENTS", 100_000)
 	clients := loadEnvInt(b, "RED_BENCH_CLIENTS", 4)
@@ -65,15 +71,21 @@ func BenchmarkLoad(b *testing.B) {
 	profDir := os.Getenv("RED_BENCH_PROFILE_DIR")
 
 	dbURL := os.Getenv("RED_BENCH_DATABASE_URL")
+	reuse := os.Getenv("RED_BENCH_REUSE") == "1"
+	if reuse && dbURL == "" {
+		b.Fatal("RED_BENCH_REUSE=1 needs RED_BENCH_DATABASE_URL, a database a run with as many patients left behind")
+	}
 	if dbURL == "" {
 		dbURL = pgtest.URL(b)
 	}
 	data := loadReadData(b)
 	in := newInstance(b, dbURL)
-	in.initTenant("praxis", "anna", "pw")
+	if !reuse {
+		in.initTenant("praxis", "anna", "pw")
+	}
 	if sql := os.Getenv("RED_BENCH_SETUP_SQL"); sql != "" {
 		loadExec(b, dbURL, sql)
-		b.Logf("ran RED_BENCH_SETUP_SQL after init: %s", sql)
+		b.Logf("ran RED_BENCH_SETUP_SQL: %s", sql)
 	}
 	srv := loadServe(b, in, "serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 4 * clients, MaxIdleConnsPerHost: 4 * clients, DisableCompression: true}}
@@ -83,6 +95,112 @@ func BenchmarkLoad(b *testing.B) {
 	b.ResetTimer()
 
 	// 1. ingest
+	if !reuse {
+		loadIngest(b, data, call, patients, clients, profDir)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	heapBeforeGC := ms.HeapInuse
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	heapInuse := ms.HeapInuse
+	if profDir != "" {
+		loadWriteHeap(b, filepath.Join(profDir, "heap.pprof"))
+	}
+	rssAfterIngest := loadPeakRSSMB()
+	dbBytes := loadDatabaseSize(b, dbURL)
+	if os.Getenv("RED_BENCH_VACUUM") == "1" {
+		t := time.Now()
+		loadExec(b, dbURL, "VACUUM ANALYZE heads, tokens, resources")
+		b.Logf("VACUUM ANALYZE took %s", time.Since(t).Round(time.Millisecond))
+	}
+	fmt.Fprintf(os.Stderr, "load: querying\n")
+	rng := rand.New(rand.NewPCG(2026, 11))
+
+	// 2. reads by id
+	stopProfile := loadProfile(b, profDir, "read")
+	readLat := make([]time.Duration, reads)
+	for k := range readLat {
+		i := rng.IntN(patients)
+		status, body, d, err := call("GET", "/praxis/Patient/"+loadPatientID(i), nil)
+		if err != nil || status != http.StatusOK || !strings.Contains(string(body), `<id value="`+loadPatientID(i)+`"/>`) {
+			b.Fatalf("read patient %d: %d %v\n%.2000s", i, status, err, body)
+		}
+		readLat[k] = d
+	}
+	stopProfile()
+
+	// 3. searches by KVNR
+	stopProfile = loadProfile(b, profDir, "ident")
+	identLat := make([]time.Duration, identSearches)
+	for k := range identLat {
+		i := rng.IntN(patients)
+		q := url.QueryEscape("http://fhir.de/sid/gkv/kvid-10|" + loadKVNR(i))
+		status, body, d, err := call("GET", "/praxis/Patient?identifier="+q, nil)
+		if err != nil || status != http.StatusOK || loadTotal(body) != 1 || !strings.Contains(string(body), `<id value="`+loadPatientID(i)+`"/>`) {
+			b.Fatalf("identifier search for patient %d: %d %v\n%.2000s", i, status, err, body)
+		}
+		identLat[k] = d
+	}
+	stopProfile()
+
+	// 4. first pages of name-prefix searches: a prefix of 3 to 5 letters of a stored patient's
+	// surname, so common names are searched as often as they occur
+	stopProfile = loadProfile(b, profDir, "name")
+	nameLat := make([]time.Duration, nameSearches)
+	totals := make([]int, nameSearches)
+	entries := 0
+	for k := range nameLat {
+		p := data.patient(rng.IntN(patients))
+		word := strings.FieldsFunc(p.family, func(r rune) bool { return r == '-' || r == ' ' })[0]
+		n := min(3+rng.IntN(3), utf8.RuneCountInString(word))
+		prefix := string([]rune(word)[:n])
+		status, body, d, err := call("GET", "/praxis/Patient?name="+url.QueryEscape(prefix), nil)
+		total := loadTotal(body)
+		if err != nil || status != http.StatusOK || total < 1 {
+			b.Fatalf("name search %q: %d %v\n%.2000s", prefix, status, err, body)
+		}
+		totals[k] = total
+		entries += strings.Count(string(body), "<entry>")
+		nameLat[k] = d
+	}
+	stopProfile()
+	b.StopTimer()
+
+	peak := loadPeakRSSMB()
+	rp50, rp99 := loadPercentile(readLat, 0.50), loadPercentile(readLat, 0.99)
+	ip50, ip99 := loadPercentile(identLat, 0.50), loadPercentile(identLat, 0.99)
+	np50, np99 := loadPercentile(nameLat, 0.50), loadPercentile(nameLat, 0.99)
+	sum := 0
+	for _, t := range totals {
+		sum += t
+	}
+	avgTotal := float64(sum) / float64(nameSearches)
+	slices.Sort(totals)
+
+	b.ReportMetric(float64(patients), "patients")
+	b.ReportMetric(loadMS(rp50), "read-p50-ms")
+	b.ReportMetric(loadMS(rp99), "read-p99-ms")
+	b.ReportMetric(loadMS(ip50), "ident-p50-ms")
+	b.ReportMetric(loadMS(ip99), "ident-p99-ms")
+	b.ReportMetric(loadMS(np50), "name-p50-ms")
+	b.ReportMetric(loadMS(np99), "name-p99-ms")
+	b.ReportMetric(avgTotal, "name-avg-total")
+	b.ReportMetric(peak, "peak-rss-MB")
+	b.ReportMetric(float64(heapInuse)/(1<<20), "heap-inuse-MB")
+
+	b.Logf("read by id: %d sequential: p50 %.3f ms (target ≤ 0.5), p99 %.3f ms (target ≤ 2)", reads, loadMS(rp50), loadMS(rp99))
+	b.Logf("identifier search: %d: p50 %.3f ms, p99 %.3f ms (target ≤ 5)", identSearches, loadMS(ip50), loadMS(ip99))
+	b.Logf("name-prefix first page: %d: p50 %.3f ms, p99 %.3f ms (target ≤ 5); total per search: average %.0f, median %d, p99 %d, max %d; average entries on the page %.1f",
+		nameSearches, loadMS(np50), loadMS(np99), avgTotal, totals[len(totals)/2], totals[len(totals)*99/100], totals[len(totals)-1], float64(entries)/float64(nameSearches))
+	b.Logf("memory: peak RSS %.0f MB (target ≤ 200; server and benchmark client in one process; %.0f MB before the queries), heap in use after the load %.0f MB (%.0f MB before a forced GC)",
+		peak, rssAfterIngest, float64(heapInuse)/(1<<20), float64(heapBeforeGC)/(1<<20))
+	b.Logf("database: %.0f MB (%.1f KB per patient)", float64(dbBytes)/(1<<20), float64(dbBytes)/1024/float64(patients))
+}
+
+// loadIngest posts the shared bundle, then patients' bundles from clients goroutines, and reports
+// the ingest figures.
+func loadIngest(b *testing.B, data *loadData, call func(method, path string, body []byte) (int, []byte, time.Duration, error), patients, clients int, profDir string) {
 	if status, body, _, err := call("POST", "/praxis/Bundle", data.sharedBundle()); err != nil || status != http.StatusOK {
 		b.Fatalf("shared bundle: %d %v\n%s", status, err, body)
 	}
@@ -141,110 +259,19 @@ func BenchmarkLoad(b *testing.B) {
 	if msg := failed.Load(); msg != nil {
 		b.Fatal(*msg)
 	}
-	ingestCPU, ingestGCs, ingestPG := loadCPU()-cpu0, loadGCs()-gc0, loadPostgresCPU()-pg0
+	cpu, gcs, pg := loadCPU()-cpu0, loadGCs()-gc0, loadPostgresCPU()-pg0
 	resPerSec := float64(4*patients) / ingest.Seconds()
-	bp50, bp99 := loadPercentile(latencies, 0.50), loadPercentile(latencies, 0.99)
+	p50, p99 := loadPercentile(latencies, 0.50), loadPercentile(latencies, 0.99)
+	fmt.Fprintf(os.Stderr, "load: ingest done in %s\n", ingest.Round(time.Millisecond))
 
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	heapBeforeGC := ms.HeapInuse
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	heapInuse := ms.HeapInuse
-	if profDir != "" {
-		loadWriteHeap(b, filepath.Join(profDir, "heap.pprof"))
-	}
-	rssAfterIngest := loadPeakRSSMB()
-	dbBytes := loadDatabaseSize(b, dbURL)
-	if os.Getenv("RED_BENCH_VACUUM") == "1" {
-		t := time.Now()
-		loadExec(b, dbURL, "VACUUM ANALYZE heads, tokens, resources")
-		b.Logf("VACUUM ANALYZE took %s", time.Since(t).Round(time.Millisecond))
-	}
-	fmt.Fprintf(os.Stderr, "load: ingest done in %s; querying\n", ingest.Round(time.Millisecond))
-
-	rng := rand.New(rand.NewPCG(2026, 11))
-
-	// 2. reads by id
-	stopProfile = loadProfile(b, profDir, "read")
-	readLat := make([]time.Duration, reads)
-	for k := range readLat {
-		i := rng.IntN(patients)
-		status, body, d, err := call("GET", "/praxis/Patient/"+loadPatientID(i), nil)
-		if err != nil || status != http.StatusOK || !strings.Contains(string(body), `<id value="`+loadPatientID(i)+`"/>`) {
-			b.Fatalf("read patient %d: %d %v\n%.2000s", i, status, err, body)
-		}
-		readLat[k] = d
-	}
-	stopProfile()
-
-	// 3. searches by KVNR
-	stopProfile = loadProfile(b, profDir, "ident")
-	identLat := make([]time.Duration, identSearches)
-	for k := range identLat {
-		i := rng.IntN(patients)
-		q := url.QueryEscape("http://fhir.de/sid/gkv/kvid-10|" + loadKVNR(i))
-		status, body, d, err := call("GET", "/praxis/Patient?identifier="+q, nil)
-		if err != nil || status != http.StatusOK || loadTotal(body) != 1 || !strings.Contains(string(body), `<id value="`+loadPatientID(i)+`"/>`) {
-			b.Fatalf("identifier search for patient %d: %d %v\n%.2000s", i, status, err, body)
-		}
-		identLat[k] = d
-	}
-	stopProfile()
-
-	// 4. first pages of name-prefix searches
-	stopProfile = loadProfile(b, profDir, "name")
-	nameLat := make([]time.Duration, nameSearches)
-	var totals, entries int
-	for k := range nameLat {
-		p := data.patient(rng.IntN(patients))
-		word := strings.FieldsFunc(p.family, func(r rune) bool { return r == '-' || r == ' ' })[0]
-		n := min(3+rng.IntN(3), utf8.RuneCountInString(word))
-		prefix := string([]rune(word)[:n])
-		status, body, d, err := call("GET", "/praxis/Patient?name="+url.QueryEscape(prefix), nil)
-		total := loadTotal(body)
-		if err != nil || status != http.StatusOK || total < 1 {
-			b.Fatalf("name search %q: %d %v\n%.2000s", prefix, status, err, body)
-		}
-		totals += total
-		entries += strings.Count(string(body), "<entry>")
-		nameLat[k] = d
-	}
-	stopProfile()
-	b.StopTimer()
-
-	peak := loadPeakRSSMB()
-	rp50, rp99 := loadPercentile(readLat, 0.50), loadPercentile(readLat, 0.99)
-	ip50, ip99 := loadPercentile(identLat, 0.50), loadPercentile(identLat, 0.99)
-	np50, np99 := loadPercentile(nameLat, 0.50), loadPercentile(nameLat, 0.99)
-	avgTotal := float64(totals) / float64(nameSearches)
-
-	b.ReportMetric(float64(patients), "patients")
 	b.ReportMetric(resPerSec, "ingest-res/s")
-	b.ReportMetric(loadMS(bp50), "ingest-bundle-p50-ms")
-	b.ReportMetric(loadMS(bp99), "ingest-bundle-p99-ms")
-	b.ReportMetric(loadMS(rp50), "read-p50-ms")
-	b.ReportMetric(loadMS(rp99), "read-p99-ms")
-	b.ReportMetric(loadMS(ip50), "ident-p50-ms")
-	b.ReportMetric(loadMS(ip99), "ident-p99-ms")
-	b.ReportMetric(loadMS(np50), "name-p50-ms")
-	b.ReportMetric(loadMS(np99), "name-p99-ms")
-	b.ReportMetric(avgTotal, "name-avg-total")
-	b.ReportMetric(peak, "peak-rss-MB")
-	b.ReportMetric(float64(heapInuse)/(1<<20), "heap-inuse-MB")
-
+	b.ReportMetric(loadMS(p50), "ingest-bundle-p50-ms")
+	b.ReportMetric(loadMS(p99), "ingest-bundle-p99-ms")
 	b.Logf("ingest: %d patients (%d resources) by %d clients in %s: %.0f resources/s (target ≥ 4000); bundle p50 %.2f ms, p99 %.2f ms",
-		patients, 4*patients, clients, ingest.Round(time.Millisecond), resPerSec, loadMS(bp50), loadMS(bp99))
-	b.Logf("ingest: this process used %.1f CPU-s in %.1f s (%.2f of %d cores), PostgreSQL processes %.1f CPU-s (%.2f cores); %d GCs; load average %s at the start, %s at the end of the ingest",
-		ingestCPU.Seconds(), ingest.Seconds(), ingestCPU.Seconds()/ingest.Seconds(), runtime.NumCPU(), ingestPG.Seconds(), ingestPG.Seconds()/ingest.Seconds(), ingestGCs, load0, loadAvg())
-	b.Logf("ingest: per bundle %.2f ms CPU in this process (server and client), %.2f ms in PostgreSQL", loadMS(ingestCPU)/float64(patients), loadMS(ingestPG)/float64(patients))
-	b.Logf("read by id: %d sequential: p50 %.3f ms (target ≤ 0.5), p99 %.3f ms (target ≤ 2)", reads, loadMS(rp50), loadMS(rp99))
-	b.Logf("identifier search: %d: p50 %.3f ms, p99 %.3f ms (target ≤ 5)", identSearches, loadMS(ip50), loadMS(ip99))
-	b.Logf("name-prefix first page: %d: p50 %.3f ms, p99 %.3f ms (target ≤ 5); average total %.0f, average entries on the page %.1f",
-		nameSearches, loadMS(np50), loadMS(np99), avgTotal, float64(entries)/float64(nameSearches))
-	b.Logf("memory: peak RSS %.0f MB (target ≤ 200; server and benchmark client in one process; %.0f MB at the end of the ingest), heap in use after the load %.0f MB (%.0f MB before a forced GC)",
-		peak, rssAfterIngest, float64(heapInuse)/(1<<20), float64(heapBeforeGC)/(1<<20))
-	b.Logf("database: %.0f MB after the ingest (%.1f KB per patient)", float64(dbBytes)/(1<<20), float64(dbBytes)/1024/float64(patients))
+		patients, 4*patients, clients, ingest.Round(time.Millisecond), resPerSec, loadMS(p50), loadMS(p99))
+	b.Logf("ingest: this process used %.1f CPU-s in %.1f s (%.2f of %d cores), PostgreSQL processes %.1f CPU-s (%.2f cores); %d GCs; load average %s at the start, %s at the end",
+		cpu.Seconds(), ingest.Seconds(), cpu.Seconds()/ingest.Seconds(), runtime.NumCPU(), pg.Seconds(), pg.Seconds()/ingest.Seconds(), gcs, load0, loadAvg())
+	b.Logf("ingest: per bundle %.2f ms CPU in this process (server and client), %.2f ms in PostgreSQL", loadMS(cpu)/float64(patients), loadMS(pg)/float64(patients))
 }
 
 // loadData renders the benchmark's patients from testdata/load.

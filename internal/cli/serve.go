@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,7 @@ type serveOptions struct {
 	port                 int
 	idleLock             time.Duration
 	maxBody              int64
+	ti                   tiOptions
 }
 
 func (o *serveOptions) flags(c *cobra.Command) {
@@ -36,6 +38,7 @@ func (o *serveOptions) flags(c *cobra.Command) {
 	f.IntVar(&o.port, "port", DefaultPort, "port on 127.0.0.1 (0 picks a free one)")
 	f.DurationVar(&o.idleLock, "idle-lock", 0, "wipe the keys and stop listening after this much inactivity (0: never)")
 	f.Int64Var(&o.maxBody, "max-body", fhir.DefaultLimits.MaxBytes, "largest request body in bytes")
+	o.ti.flags(c)
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -86,6 +89,12 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 	}
 	defer v.Lock()
 
+	sims, err := startSimulators(filepath.Join(e.dataDir, "ti-sim"), o.ti, [3]int{})
+	if err != nil {
+		return err
+	}
+	defer sims.close()
+
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)))
 	if err != nil {
 		return fmt.Errorf("listen on 127.0.0.1:%d: %w", o.port, err)
@@ -95,10 +104,12 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 	last.Store(time.Now().UnixNano())
 	limits := fhir.DefaultLimits
 	limits.MaxBytes = o.maxBody
+	recs := &records.Service{Tenant: o.tenant, Store: st, Vault: v}
 	handler := (&api.Server{
 		Tenant:  o.tenant,
-		Records: &records.Service{Tenant: o.tenant, Store: st, Vault: v},
+		Records: recs,
 		Tenants: st,
+		TI:      telematikService(o.ti, sims, o.user, recs),
 		Limits:  limits,
 		Log:     slog.New(slog.NewTextHandler(e.io.Err, nil)),
 		Port:    port,

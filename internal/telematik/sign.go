@@ -1,0 +1,136 @@
+package telematik
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/ti/konnektor"
+)
+
+// signError is RED's 400 answer of $signpdf.
+func signError(msg string) Answer {
+	r := connectorResponse()
+	text(r, "SignatureStatus", "ERROR")
+	text(r, "Error", msg)
+	return Answer{http.StatusBadRequest, r}
+}
+
+// SignPDF answers POST Bundle?action=$signpdf&cardname=…: the PDF in the bundle's one
+// DocumentReference (attachment.data, base64) is signed (QES, CAdES enveloping) with the named
+// HBA. The Konnektor asks for the PIN at the card terminal when the card is not unlocked yet;
+// several documents may follow with one PIN entry under Komfortsignatur. With filepath, the
+// signature is also written there (0600). Answers are RED's ConnectorResponse: 200 with
+// SignatureStatus OK and SignatureData, or 400 with SignatureStatus ERROR and the reason.
+func (s *Service) SignPDF(ctx context.Context, q url.Values, body []byte) (Answer, error) {
+	b, err := fhir.Parse(body, fhir.DefaultLimits)
+	if err != nil || b.Tag != "Bundle" {
+		return signError("No valid xml file"), nil
+	}
+	var pdf []byte
+	title := "Dokument"
+	for _, e := range b.SelectElements("entry") {
+		res := fhir.ResourceOf(fhir.Child(e, "resource"))
+		if res == nil || res.Tag != "DocumentReference" {
+			continue
+		}
+		att := res.FindElement("content/attachment")
+		data, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(fhir.ChildValue(att, "data")), ""))
+		if err != nil || len(data) == 0 {
+			return signError("The DocumentReference holds no base64 PDF in content.attachment.data"), nil
+		}
+		if !bytes.HasPrefix(data, []byte("%PDF-")) {
+			return signError("The document is not a PDF"), nil
+		}
+		if pdf != nil {
+			return signError("Send one DocumentReference per request"), nil
+		}
+		pdf = data
+		if t := fhir.ChildValue(att, "title"); t != "" {
+			title = t
+		}
+	}
+	if pdf == nil {
+		return signError("The bundle holds no DocumentReference"), nil
+	}
+	if q.Get("cardname") == "" && q.Get("card") == "" {
+		return signError("Name the HBA: cardname"), nil
+	}
+	card, err := s.card(ctx, q)
+	if err != nil {
+		return Answer{}, err
+	}
+	if !cardIs(card, konnektor.CardHBA) {
+		return signError("The card is not an HBA; only an HBA signs documents"), nil
+	}
+	var st konnektor.PinStatus
+	if err := s.call(ctx, "Konnektor", func(ctx context.Context) (err error) {
+		st, err = s.Konnektor.GetPinStatus(ctx, card.Handle, konnektor.PinQES)
+		return err
+	}); err != nil {
+		return Answer{}, err
+	}
+	if st.State != konnektor.PinVerified {
+		mode, _ := s.signatureMode(ctx, card.Handle)
+		if mode != konnektor.ModeComfort {
+			var r konnektor.PinResponse
+			if err := s.call(ctx, "Konnektor", func(ctx context.Context) (err error) {
+				r, err = s.Konnektor.VerifyPin(ctx, card.Handle, konnektor.PinQES)
+				return err
+			}); err != nil {
+				return Answer{}, err
+			}
+			if r.Result != konnektor.PinOK {
+				return signError("PIN.QES: " + string(r.Result)), nil
+			}
+		}
+	}
+	var sigs []konnektor.Signature
+	if err := s.call(ctx, "Konnektor", func(ctx context.Context) (err error) {
+		sigs, err = s.Konnektor.SignDocuments(ctx, card.Handle, []konnektor.Document{{ShortText: shorten(title, 30), MimeType: "application/pdf", Content: pdf}})
+		return err
+	}); err != nil {
+		return Answer{}, err
+	}
+	if len(sigs) != 1 || len(sigs[0].Value) == 0 {
+		return signError("The Konnektor returned no signature"), nil
+	}
+	if p := q.Get("filepath"); p != "" {
+		if !filepath.IsAbs(p) {
+			return signError("filepath must be absolute"), nil
+		}
+		if err := os.WriteFile(p, sigs[0].Value, 0o600); err != nil {
+			return signError("The signature could not be saved at filepath"), nil
+		}
+	}
+	r := connectorResponse()
+	text(r, "SignatureStatus", "OK")
+	text(r, "SignatureData", base64.StdEncoding.EncodeToString(sigs[0].Value))
+	return Answer{http.StatusOK, r}, nil
+}
+
+func (s *Service) signatureMode(ctx context.Context, handle string) (string, error) {
+	var m konnektor.SignatureMode
+	err := s.call(ctx, "Konnektor", func(ctx context.Context) (err error) {
+		m, err = s.Konnektor.GetSignatureMode(ctx, handle)
+		return err
+	})
+	if err != nil || m.Session == nil {
+		return konnektor.ModePIN, err
+	}
+	return m.Session.Mode, nil
+}
+
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) > n {
+		return string(r[:n])
+	}
+	return s
+}

@@ -1,0 +1,227 @@
+// Package telematik carries out RED's TI actions (/{tenant}/TI?action=…, Bundle?action=$signpdf):
+// card and PIN operations and signatures through the Konnektor, ePA status and upload, reading
+// the eGK and fetching its e-prescriptions from the E-Rezept-Fachdienst — always through the TI
+// clients over HTTP, each call bounded in time.
+package telematik
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/beevik/etree"
+
+	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/ti/epa"
+	"github.com/redclone/red/ti/fachdienst"
+	"github.com/redclone/red/ti/konnektor"
+	"github.com/redclone/red/ti/simpki"
+)
+
+// DefaultTimeout bounds one TI call.
+const DefaultTimeout = 30 * time.Second
+
+// Patients tells whether a patient exists (for $openpatient).
+type Patients interface {
+	Read(ctx context.Context, typ, id string) (*etree.Element, error)
+}
+
+// Service performs the actions against one Konnektor, one Fachdienst and one ePA.
+type Service struct {
+	Konnektor  *konnektor.Client
+	Fachdienst *fachdienst.Client
+	EPA        *epa.Client
+	Patients   Patients
+	Timeout    time.Duration // per TI call; DefaultTimeout when 0
+	// Opened receives the id of the patient $openpatient opens (the local page shows it).
+	Opened func(id string)
+}
+
+// Answer is what an action returns: an HTTP status and an XML body in RED's shape.
+type Answer struct {
+	Status int
+	Body   *etree.Element
+}
+
+type action struct {
+	method string // GET or POST
+	run    func(s *Service, ctx context.Context, q url.Values, body *etree.Element) (Answer, error)
+}
+
+// actions are RED's /TI actions; names not in RED's documentation follow its style.
+var actions = map[string]action{
+	"$getcards":     {"GET", (*Service).getCards},
+	"$telematikids": {"GET", (*Service).telematikIDs},
+	"$getpinstatus": {"GET", (*Service).getPinStatus},
+	"$verifypin":    {"GET", (*Service).verifyPin},
+	"$changepin":    {"GET", (*Service).changePin},
+	"$unblockpin":   {"GET", (*Service).unblockPin},
+	"$getepastatus": {"GET", (*Service).getEpaStatus},
+	"$epaupload":    {"POST", (*Service).epaUpload},
+	"$egkfetch":     {"GET", (*Service).egkFetch},
+	"$openpatient":  {"GET", (*Service).openPatient},
+}
+
+// Actions lists the /TI actions, sorted.
+func Actions() []string {
+	out := make([]string, 0, len(actions))
+	for n := range actions {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Do runs a /TI action; an unknown one is a 400 that lists the known ones.
+func (s *Service) Do(ctx context.Context, method, name string, q url.Values, body *etree.Element) (Answer, error) {
+	a, ok := actions[name]
+	if !ok {
+		if name == "" {
+			return Answer{}, fhir.Fail(fhir.CodeRequired, "action", "name an action: %s", strings.Join(Actions(), ", "))
+		}
+		return Answer{}, fhir.Fail(fhir.CodeNotSupported, "action", "unknown action %q; known: %s", name, strings.Join(Actions(), ", "))
+	}
+	if a.method != method {
+		return Answer{}, fhir.Fail(fhir.CodeNotSupported, "action", "%s is called with %s", name, a.method)
+	}
+	return a.run(s, ctx, q, body)
+}
+
+// call bounds one TI call in time and turns transport failures into errors naming the service.
+func (s *Service) call(ctx context.Context, service string, f func(ctx context.Context) error) error {
+	t := s.Timeout
+	if t <= 0 {
+		t = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, t)
+	defer cancel()
+	err := f(ctx)
+	if err == nil {
+		return nil
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return fhir.Fail(fhir.CodeTimeout, "", "the %s did not answer within %s", service, t)
+	case isUnreachable(err):
+		return fhir.Fail(fhir.CodeTransient, "", "the %s cannot be reached", service)
+	}
+	var fault *konnektor.Fault
+	if errors.As(err, &fault) {
+		return fhir.Fail(fhir.CodeProcessing, "", "the %s refused: %s (gematik code %d)", service, fault.Error(), fault.Code())
+	}
+	return fhir.Fail(fhir.CodeProcessing, "", "the %s refused: %s", service, err.Error())
+}
+
+func isUnreachable(err error) bool {
+	var oe *net.OpError
+	var ue *url.Error
+	return errors.As(err, &oe) || (errors.As(err, &ue) && !ue.Timeout())
+}
+
+// cardsOf lists the Konnektor's cards of type typ ("" for all), optionally only those in the
+// terminal with IP address ip (RED's cardreader parameter).
+func (s *Service) cardsOf(ctx context.Context, ip string, typ konnektor.CardType) ([]konnektor.Card, error) {
+	filter := konnektor.Filter{CardType: typ}
+	if ip != "" {
+		var terms []konnektor.CardTerminal
+		if err := s.call(ctx, "Konnektor", func(ctx context.Context) (err error) {
+			terms, err = s.Konnektor.GetCardTerminals(ctx, false)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		for _, t := range terms {
+			if t.IPv4Address == ip || t.IPv6Address == ip {
+				filter.CtID = t.CtID
+			}
+		}
+		if filter.CtID == "" {
+			return nil, fhir.Fail(fhir.CodeNotFound, "cardreader", "no card terminal has this IP address")
+		}
+	}
+	var cards []konnektor.Card
+	err := s.call(ctx, "Konnektor", func(ctx context.Context) (err error) {
+		cards, err = s.Konnektor.GetCards(ctx, filter)
+		return err
+	})
+	return cards, err
+}
+
+// card finds one card by handle or by holder name (RED's cardname).
+func (s *Service) card(ctx context.Context, q url.Values, want ...konnektor.CardType) (konnektor.Card, error) {
+	cards, err := s.cardsOf(ctx, q.Get("cardreader"), "")
+	if err != nil {
+		return konnektor.Card{}, err
+	}
+	handle, name := q.Get("card"), q.Get("cardname")
+	if handle == "" {
+		handle = q.Get("cardhandle")
+	}
+	for _, c := range cards {
+		if (handle != "" && c.Handle == handle) || (name != "" && strings.EqualFold(c.HolderName, name)) {
+			if len(want) > 0 && !cardIs(c, want...) {
+				return c, fhir.Fail(fhir.CodeForbidden, "card", "this action needs a card of type %s, not %s", joinTypes(want), c.Type)
+			}
+			return c, nil
+		}
+	}
+	if handle == "" && name == "" {
+		return konnektor.Card{}, fhir.Fail(fhir.CodeRequired, "card", "name the card: card (its CardHandle from $getcards) or cardname")
+	}
+	return konnektor.Card{}, fhir.Fail(fhir.CodeNotFound, "card", "no such card is inserted")
+}
+
+func cardIs(c konnektor.Card, types ...konnektor.CardType) bool {
+	for _, t := range types {
+		if c.Type == t || (t == konnektor.CardHBA && (c.Type == konnektor.CardHBAQSig || c.Type == konnektor.CardHBAx)) {
+			return true
+		}
+	}
+	return false
+}
+
+func joinTypes(ts []konnektor.CardType) string {
+	var s []string
+	for _, t := range ts {
+		s = append(s, string(t))
+	}
+	return strings.Join(s, " or ")
+}
+
+// certificate reads a card's certificate (C.AUT unless ref says otherwise).
+func (s *Service) certificate(ctx context.Context, handle, ref string) (*x509.Certificate, error) {
+	var cert *x509.Certificate
+	err := s.call(ctx, "Konnektor", func(ctx context.Context) error {
+		certs, err := s.Konnektor.ReadCardCertificate(ctx, handle, ref)
+		if err != nil {
+			return err
+		}
+		if len(certs) == 0 {
+			return errors.New("no certificate")
+		}
+		cert = certs[0].Certificate
+		return nil
+	})
+	return cert, err
+}
+
+// professionOf is the profession OIDs and Telematik-ID in a card certificate's admission.
+func professionOf(cert *x509.Certificate) simpki.Admission {
+	a, _ := simpki.AdmissionOf(cert)
+	return a
+}
+
+// connectorResponse starts RED's <ConnectorResponse> answer.
+func connectorResponse() *etree.Element { return etree.NewElement("ConnectorResponse") }
+
+func text(parent *etree.Element, tag, value string) *etree.Element {
+	e := parent.CreateElement(tag)
+	e.SetText(value)
+	return e
+}
