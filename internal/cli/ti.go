@@ -39,7 +39,7 @@ func (o *tiOptions) flags(c *cobra.Command) {
 // simulators are TI simulators running on loopback ports.
 type simulators struct {
 	konnektor, fachdienst, epa string // base URLs; "" when not started
-	servers                        []*http.Server
+	servers                    []*http.Server
 }
 
 func (s *simulators) close() {
