@@ -94,6 +94,11 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 		return err
 	}
 	defer sims.close()
+	for _, sim := range []struct{ name, url string }{{"Konnektor", sims.konnektor}, {"E-Rezept-Fachdienst", sims.fachdienst}, {"ePA", sims.epa}} {
+		if sim.url != "" {
+			fmt.Fprintf(e.io.Out, "red: %s simulator at %s\n", sim.name, sim.url)
+		}
+	}
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)))
 	if err != nil {

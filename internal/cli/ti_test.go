@@ -1,0 +1,221 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redclone/red/ti/cms"
+)
+
+// tiServer starts red serve with its TI simulators and returns it with the Konnektor
+// simulator's URL.
+func tiServer(t *testing.T, extra ...string) (*server, string) {
+	t.Helper()
+	in := newInstance(t, "")
+	in.initTenant("praxis", "anna", "pw")
+	srv := in.serve(append([]string{"serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw")}, extra...)...)
+	m := regexp.MustCompile(`Konnektor simulator at (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(srv.output.String())
+	if m == nil {
+		return srv, ""
+	}
+	return srv, m[1]
+}
+
+func pinpad(t *testing.T, konnektor, card string, entries ...string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"cardHandle":%q,"entries":[%s]}`, card, `"`+strings.Join(entries, `","`)+`"`)
+	resp, err := http.Post(konnektor+"/sim/pinpad", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		t.Fatalf("pinpad: %d", resp.StatusCode)
+	}
+}
+
+func TestTIActions(t *testing.T) {
+	srv, konnektor := tiServer(t)
+	if konnektor == "" {
+		t.Fatalf("no Konnektor simulator in the output:\n%s", srv.output)
+	}
+	ti := func(query string) (int, string) {
+		return srv.do(t, "GET", "/praxis/TI?"+query, "", nil)
+	}
+	cases := []struct {
+		name, query string
+		status      int
+		want        []string
+		not         []string
+	}{
+		{"getcards lists every card", "action=$getcards", 200,
+			[]string{"<ConnectorResponse>", "<CardHandle>HBA-16</CardHandle>", "<CardType>SMC-B</CardType>", "<CardType>EGK</CardType>", "<Iccsn>80276883110000177001</Iccsn>", "<CtId>Terminal2</CtId>", "<SlotId>1</SlotId>", "<CardHolderName>Dr. med. Hanna Berger TEST-ONLY</CardHolderName>"},
+			[]string{"Lena", "Sommer"}},
+		{"getcards by terminal IP", "action=$getcards&cardreader=192.168.178.42", 200, []string{"HBA-16"}, []string{"SMC-B-15", "EGK-18"}},
+		{"getcards for an unknown terminal is 404", "action=$getcards&cardreader=10.9.9.9", 404, []string{"no card terminal has this IP address"}, nil},
+		{"telematikids", "action=$telematikids", 200, []string{"<TelematikId>1-HBA-Testkarte-883110000177001</TelematikId>", "<TelematikId>3-SMC-B-Testkarte-883110000177003</TelematikId>", "<Oid>1.2.276.0.76.4.54</Oid>"}, []string{"EGK-18"}},
+		{"getpinstatus shows the transport PIN", "action=$getpinstatus&card=HBA-16", 200, []string{"<PinType>PIN.CH</PinType>", "<Status>TRANSPORT_PIN</Status>", "<PinType>PIN.QES</PinType>"}, nil},
+		{"getepastatus is 201 as in RED", "action=$getepastatus&patient=K123456781", 201, []string{"<homeCommunity>", "<id>urn:oid:1.2.276.0.76.3.1.315.3.2.1.1</id>", "<status>OK</status>", "<authorizationState>"}, []string{"ERROR"}},
+		{"getepastatus without a record", "action=$getepastatus&patient=T400000006", 201, []string{"<status>ERROR</status>", "no ePA"}, nil},
+		{"getepastatus without authorisation", "action=$getepastatus&patient=R300000001", 201, []string{"not authorised"}, nil},
+		{"getepastatus without a person is 404", "action=$getepastatus", 404, []string{"patient=KVNR"}, nil},
+		{"an unknown action lists the known ones", "action=$fly", 400, []string{"unknown action", "$getcards", "$egkfetch"}, nil},
+		{"egkfetch reads the eGK as pharmacy", "action=$egkfetch&bundle=raw", 200, []string{`<type value="searchset"/>`, `<total value="0"/>`}, nil},
+		{"openpatient of an unknown patient is 404", "action=$openpatient&id=nobody", 404, nil, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, body := ti(c.query)
+			if status != c.status {
+				t.Errorf("status %d, want %d\n%s", status, c.status, body)
+			}
+			mustContain(t, "answer", body, c.want...)
+			for _, n := range c.not {
+				if strings.Contains(body, n) {
+					t.Errorf("answer holds %q:\n%s", n, body)
+				}
+			}
+		})
+	}
+
+	t.Run("the PIN life cycle through RED's actions", func(t *testing.T) {
+		steps := []struct {
+			query, want string
+			status      int
+			pad         []string
+		}{
+			{"action=$verifypin&card=HBA-16&pintype=PIN.CH", "<PinResult>TRANSPORT_PIN</PinResult>", 400, nil},
+			{"action=$changepin&card=HBA-16&pintype=PIN.CH", "<PinResult>OK</PinResult>", 200, nil},
+			{"action=$verifypin&card=HBA-16&pintype=PIN.CH", "<PinResult>OK</PinResult>", 200, nil},
+			{"action=$verifypin&card=HBA-16&pintype=PIN.CH", "<PinResult>REJECTED</PinResult>", 400, []string{"999999"}},
+			{"action=$verifypin&card=HBA-16&pintype=PIN.CH", "<LeftTries>1</LeftTries>", 400, []string{"999999"}},
+			{"action=$verifypin&card=HBA-16&pintype=PIN.CH", "<PinResult>NOWBLOCKED</PinResult>", 400, []string{"999999"}},
+			{"action=$getpinstatus&card=HBA-16", "<Status>BLOCKED</Status>", 200, nil},
+			{"action=$unblockpin&card=HBA-16&pintype=PIN.CH", "<PinResult>OK</PinResult>", 200, nil},
+			{"action=$verifypin&card=HBA-16&pintype=PIN.CH", "<PinResult>OK</PinResult>", 200, nil},
+		}
+		for i, st := range steps {
+			if st.pad != nil {
+				pinpad(t, konnektor, "HBA-16", st.pad...)
+			}
+			status, body := ti(st.query)
+			if status != st.status || !strings.Contains(body, st.want) {
+				t.Fatalf("step %d %s: %d, want %d with %s\n%s", i, st.query, status, st.status, st.want, body)
+			}
+		}
+	})
+
+	t.Run("signpdf signs with the HBA", func(t *testing.T) {
+		pdf := []byte("%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+		bundle := `<Bundle xmlns="http://hl7.org/fhir"><type value="collection"/><entry><resource><DocumentReference><status value="current"/><content><attachment><contentType value="application/pdf"/><data value="` +
+			base64.StdEncoding.EncodeToString(pdf) + `"/></attachment></content></DocumentReference></resource></entry></Bundle>`
+		q := "/praxis/Bundle?action=$signpdf&cardname=" + url.QueryEscape("Dr. med. Hanna Berger TEST-ONLY")
+		status, body := srv.do(t, "POST", q, fhirXML, []byte(bundle))
+		if status != 200 || !strings.Contains(body, "<SignatureStatus>OK</SignatureStatus>") {
+			t.Fatalf("%d\n%s", status, body)
+		}
+		sig, err := base64.StdEncoding.DecodeString(between(body, "<SignatureData>", "</SignatureData>"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := cms.Inspect(sig)
+		if err != nil || !bytes.Equal(info.Content, pdf) || info.Signer == nil {
+			t.Errorf("the signature does not carry the PDF: %v", err)
+		}
+		for _, c := range []struct{ name, query, body, want string }{
+			{"not XML", q, "this is not xml", "No valid xml file"},
+			{"no PDF", q, `<Bundle xmlns="http://hl7.org/fhir"><type value="collection"/></Bundle>`, "no DocumentReference"},
+			{"an SMC-B does not sign", "/praxis/Bundle?action=$signpdf&cardname=" + url.QueryEscape("Apotheke am Markt TEST-ONLY"), bundle, "not an HBA"},
+		} {
+			status, body := srv.do(t, "POST", c.query, fhirXML, []byte(c.body))
+			if status != 400 || !strings.Contains(body, "<SignatureStatus>ERROR</SignatureStatus>") || !strings.Contains(body, c.want) {
+				t.Errorf("%s: %d\n%s", c.name, status, body)
+			}
+		}
+	})
+
+	t.Run("epaupload stores the document in the ePA", func(t *testing.T) {
+		bundle := `<Bundle xmlns="http://hl7.org/fhir"><type value="collection"/><entry><resource><DocumentReference><status value="current"/><content><attachment><contentType value="application/pdf"/><title value="Arztbrief"/><data value="` +
+			base64.StdEncoding.EncodeToString([]byte("%PDF-1.4 letter")) + `"/></attachment></content></DocumentReference></resource></entry></Bundle>`
+		status, body := srv.do(t, "POST", "/praxis/TI?action=$epaupload&patient=K123456781", fhirXML, []byte(bundle))
+		if status != 201 || !strings.Contains(body, "<status>OK</status>") {
+			t.Errorf("%d\n%s", status, body)
+		}
+		status, body = srv.do(t, "POST", "/praxis/TI?action=$epaupload&patient=R300000001", fhirXML, []byte(bundle))
+		if status != 403 {
+			t.Errorf("unauthorised upload: %d\n%s", status, body)
+		}
+	})
+
+	t.Run("openpatient opens a stored patient", func(t *testing.T) {
+		if status, body := srv.do(t, "POST", "/praxis/Bundle", fhirXML, patientsBundle(t)); status != 200 {
+			t.Fatal(status, body)
+		}
+		if status, body := ti("action=$openpatient&id=60151"); status != 200 {
+			t.Errorf("%d\n%s", status, body)
+		}
+	})
+}
+
+// A TI service that is down or hangs gives 502/504 naming the service, never a hang.
+func TestTIServiceDown(t *testing.T) {
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	defer hang.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+
+	for _, c := range []struct {
+		name, url string
+		status    int
+		want      string
+	}{
+		{"down", closedURL, 502, "the Konnektor cannot be reached"},
+		{"hanging", hang.URL, 504, "the Konnektor did not answer within 300ms"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv, _ := tiServer(t, "--konnektor-url", c.url, "--ti-timeout", "300ms")
+			start := time.Now()
+			status, body := srv.do(t, "GET", "/praxis/TI?action=$getcards", "", nil)
+			if status != c.status || !strings.Contains(body, c.want) {
+				t.Errorf("%d\n%s", status, body)
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Errorf("took %s", time.Since(start))
+			}
+		})
+	}
+}
+
+// With no eGK in the terminals, $egkfetch says so.
+func TestEgkFetchNeedsOneCard(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "ti", "konnektor", "konnektorsim", "default.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noEGK := regexp.MustCompile(`(?s),\s*\{\s*"handle": "EGK-18".*\}\s*\]\s*\}\s*$`).ReplaceAllString(string(src), "\n  ]\n}\n")
+	cfg := filepath.Join(t.TempDir(), "konnektor.json")
+	if err := os.WriteFile(cfg, []byte(noEGK), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := tiServer(t, "--konnektor-config", cfg)
+	status, body := srv.do(t, "GET", "/praxis/TI?action=$egkfetch", "", nil)
+	if status != 404 || !strings.Contains(body, "no eGK is inserted") {
+		t.Errorf("%d\n%s", status, body)
+	}
+}
