@@ -2,12 +2,14 @@ package api
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/internal/records"
+	"github.com/redclone/red/internal/telematik"
 )
 
 // metadata answers GET /metadata with a CapabilityStatement of exactly what is implemented.
@@ -55,5 +57,11 @@ func (s *Server) capabilities() *etree.Element {
 	}
 	val(rest.CreateElement("interaction"), "code", "transaction")
 	val(rest.CreateElement("interaction"), "code", "batch")
+	// RED's TI actions: GET or POST /{tenant}/TI?action=$name, and Bundle?action=$signpdf
+	for _, a := range append(telematik.Actions(), "$signpdf") {
+		op := rest.CreateElement("operation")
+		val(op, "name", strings.TrimPrefix(a, "$"))
+		val(op, "definition", "https://github.com/redclone/red/OperationDefinition/"+strings.TrimPrefix(a, "$"))
+	}
 	return cs
 }
