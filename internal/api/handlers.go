@@ -11,6 +11,7 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/internal/records"
+	"github.com/redclone/red/internal/telematik"
 )
 
 // ContentType is what red answers with.
@@ -154,6 +155,9 @@ func (s *Server) signPDF(w http.ResponseWriter, r *http.Request) error {
 
 // tiAction runs GET or POST /{tenant}/TI?action=….
 func (s *Server) tiAction(w http.ResponseWriter, r *http.Request) error {
+	if m := telematik.Method(r.URL.Query().Get("action")); m != "" && m != r.Method {
+		return transportError(http.StatusMethodNotAllowed, fhir.CodeNotSupported, "this action is called with "+m)
+	}
 	var body *etree.Element
 	if r.Method == http.MethodPost {
 		var err error

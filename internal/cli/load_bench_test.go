@@ -73,7 +73,7 @@ func BenchmarkLoad(b *testing.B) {
 	dbURL := os.Getenv("RED_BENCH_DATABASE_URL")
 	reuse := os.Getenv("RED_BENCH_REUSE") == "1"
 	if reuse && dbURL == "" {
-		b.Fatal("RED_BENCH_REUSE=1 needs RED_BENCH_DATABASE_URL, a database a run with as many patients left behind")
+		b.Fatal("RED_BENCH_REUSE=1 needs RED_BENCH_DATABASE_URL naming the database an earlier run with the same RED_BENCH_PATIENTS filled")
 	}
 	if dbURL == "" {
 		dbURL = pgtest.URL(b)
@@ -129,6 +129,18 @@ func BenchmarkLoad(b *testing.B) {
 		readLat[k] = d
 	}
 	stopProfile()
+	{
+		type kv struct {
+			k int
+			d time.Duration
+		}
+		var all []kv
+		for k, d := range readLat {
+			all = append(all, kv{k, d})
+		}
+		slices.SortFunc(all, func(a, b kv) int { return int(b.d - a.d) })
+		fmt.Fprintf(os.Stderr, "DEBUG slowest reads: %v\n", all[:30])
+	}
 
 	// 3. searches by KVNR
 	stopProfile = loadProfile(b, profDir, "ident")

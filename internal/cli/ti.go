@@ -85,7 +85,7 @@ func startSimulators(dir string, o tiOptions, ports [3]int) (*simulators, error)
 	if o.konnektorURL == "" {
 		k, err := konnektorsim.New(cfg, pki, filepath.Join(dir, "konnektor"))
 		if err != nil {
-			return nil, fmt.Errorf("Konnektor simulator: %w", err)
+			return nil, fmt.Errorf("the Konnektor simulator: %w", err)
 		}
 		if s.konnektor, err = s.serveLoopback(k, ports[0]); err != nil {
 			s.close()
@@ -96,7 +96,7 @@ func startSimulators(dir string, o tiOptions, ports [3]int) (*simulators, error)
 		f, err := fachdienstsim.New(fachdienstsim.Config{StateDir: filepath.Join(dir, "fachdienst"), Roots: pki.Pool()})
 		if err != nil {
 			s.close()
-			return nil, fmt.Errorf("Fachdienst simulator: %w", err)
+			return nil, fmt.Errorf("the Fachdienst simulator: %w", err)
 		}
 		if s.fachdienst, err = s.serveLoopback(f, ports[1]); err != nil {
 			s.close()
@@ -123,7 +123,7 @@ func startSimulators(dir string, o tiOptions, ports [3]int) (*simulators, error)
 		e, err := epasim.New(ecfg)
 		if err != nil {
 			s.close()
-			return nil, fmt.Errorf("ePA simulator: %w", err)
+			return nil, fmt.Errorf("the ePA simulator: %w", err)
 		}
 		if s.epa, err = s.serveLoopback(e, ports[2]); err != nil {
 			s.close()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/url"
 	"os"
@@ -63,6 +64,10 @@ func (s *Service) SignPDF(ctx context.Context, q url.Values, body []byte) (Answe
 		return signError("Name the HBA: cardname"), nil
 	}
 	card, err := s.card(ctx, q)
+	var issues fhir.Issues
+	if errors.As(err, &issues) && issues.Code() != fhir.CodeTransient && issues.Code() != fhir.CodeTimeout {
+		return signError(issues[0].Diagnostics), nil
+	}
 	if err != nil {
 		return Answer{}, err
 	}

@@ -77,6 +77,9 @@ func Actions() []string {
 	return out
 }
 
+// Method is the HTTP method action is called with ("" for an unknown action).
+func Method(action string) string { return actions[action].method }
+
 // Do runs a /TI action; an unknown one is a 400 that lists the known ones.
 func (s *Service) Do(ctx context.Context, method, name string, q url.Values, body *etree.Element) (Answer, error) {
 	a, ok := actions[name]
