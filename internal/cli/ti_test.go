@@ -219,3 +219,32 @@ func TestEgkFetchNeedsOneCard(t *testing.T) {
 		t.Errorf("%d\n%s", status, body)
 	}
 }
+
+// RED's role rules: without a pharmacy's SMC-B there is no $egkfetch, without a practice's no ePA.
+func TestTIRoleRules(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "ti", "konnektor", "konnektorsim", "default.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, card, query string
+		want              string
+	}{
+		{"egkfetch needs a pharmacy SMC-B", "SMC-B-17", "action=$egkfetch", "SMC-B of a pharmacy"},
+		{"the ePA needs a practice SMC-B", "SMC-B-15", "action=$getepastatus&patient=K123456781", "SMC-B of a practice"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// drop the card's object from the card list
+			re := regexp.MustCompile(`(?s)\{\s*"handle": "` + c.card + `".*?"pins": \{[^}]*\}\s*\}\s*\},?`)
+			cfg := filepath.Join(t.TempDir(), "konnektor.json")
+			if err := os.WriteFile(cfg, []byte(re.ReplaceAllString(string(src), "")), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			srv, _ := tiServer(t, "--konnektor-config", cfg)
+			status, body := srv.do(t, "GET", "/praxis/TI?"+c.query, "", nil)
+			if status != 403 || !strings.Contains(body, c.want) {
+				t.Errorf("%d\n%s\n%s", status, body, srv.output)
+			}
+		})
+	}
+}
