@@ -14,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/ti/cms"
+	"github.com/redclone/red/ti/fachdienst"
+	"github.com/redclone/red/ti/konnektor"
 )
 
 // tiServer starts red serve with its TI simulators and returns it with the Konnektor
@@ -246,5 +249,59 @@ func TestTIRoleRules(t *testing.T) {
 				t.Errorf("%d\n%s\n%s", status, body, srv.output)
 			}
 		})
+	}
+}
+
+// $egkfetch end to end: a physician's prescription for the eGK's holder is signed with the HBA
+// and activated at the Fachdienst; the pharmacy's egkfetch accepts it and returns it.
+func TestEgkFetchAcceptsPrescriptions(t *testing.T) {
+	example := filepath.Join("..", "..", "..", "shared", "examples", "gematik-eRezept-Examples", "End-to-End-Examples",
+		"7_01.10.2025", "PZN-Verordnung", "PZN-Verordnung_1", "PZN_Nr1_VerordnungArzt.xml")
+	raw, err := os.ReadFile(example)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	srv, konnektorURL := tiServer(t)
+	m := regexp.MustCompile(`E-Rezept-Fachdienst simulator at (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(srv.output.String())
+	if m == nil || konnektorURL == "" {
+		t.Fatalf("simulators not announced:\n%s", srv.output)
+	}
+	ctx := t.Context()
+	doctor := &fachdienst.Client{BaseURL: m[1], Identity: fachdienst.Identity{ProfessionOID: fachdienst.OIDPraxisArzt, ID: "1-SMC-B-Testkarte-883110000177002"}}
+	task, err := doctor.Create(ctx, 160)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := fhir.Parse(raw, fhir.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fhir.SetValue(b.FindElement("identifier/value"), task.ID)
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	fhir.SetValue(b.FindElement("entry/resource/MedicationRequest/authoredOn"), time.Now().In(berlin).Format("2006-01-02"))
+	for _, id := range b.FindElements("entry/resource/Patient/identifier") {
+		fhir.SetValue(id.SelectElement("value"), "M123456785") // the eGK in the simulated terminal
+	}
+	k := &konnektor.Client{BaseURL: konnektorURL, Context: konnektor.Context{MandantID: "Mandant1", ClientSystemID: "red", WorkplaceID: "AP1", UserID: "anna"}}
+	sigs, err := k.SignDocuments(ctx, "HBA-16", []konnektor.Document{{ShortText: "E-Rezept", MimeType: "text/xml", Content: fhir.Marshal(b)}})
+	if err != nil || len(sigs) != 1 {
+		t.Fatalf("sign: %v", err)
+	}
+	if _, err := doctor.Activate(ctx, task.ID, task.AccessCode, sigs[0].Value); err != nil {
+		t.Fatalf("activate: %v", err)
+	}
+
+	status, body := srv.do(t, "GET", "/praxis/TI?action=$egkfetch", "", nil)
+	if status != 200 {
+		t.Fatalf("%d\n%s", status, body)
+	}
+	mustContain(t, "egkfetch", body, `<type value="collection"/>`, "<Task", `<status value="in-progress"/>`, task.ID, "<Composition", "<MedicationRequest")
+	// accepted now: a second fetch finds nothing ready
+	_, body = srv.do(t, "GET", "/praxis/TI?action=$egkfetch", "", nil)
+	if strings.Contains(body, "<Composition") {
+		t.Errorf("the prescription was handed out twice:\n%s", body)
 	}
 }
