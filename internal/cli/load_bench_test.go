@@ -115,6 +115,7 @@ func BenchmarkLoad(b *testing.B) {
 		b.Logf("VACUUM ANALYZE took %s", time.Since(t).Round(time.Millisecond))
 	}
 	fmt.Fprintf(os.Stderr, "load: querying\n")
+	queryLoad := loadAvg()
 	rng := rand.New(rand.NewPCG(2026, 11))
 
 	// 2. reads by id
@@ -129,18 +130,6 @@ func BenchmarkLoad(b *testing.B) {
 		readLat[k] = d
 	}
 	stopProfile()
-	{
-		type kv struct {
-			k int
-			d time.Duration
-		}
-		var all []kv
-		for k, d := range readLat {
-			all = append(all, kv{k, d})
-		}
-		slices.SortFunc(all, func(a, b kv) int { return int(b.d - a.d) })
-		fmt.Fprintf(os.Stderr, "DEBUG slowest reads: %v\n", all[:30])
-	}
 
 	// 3. searches by KVNR
 	stopProfile = loadProfile(b, profDir, "ident")
@@ -201,6 +190,7 @@ func BenchmarkLoad(b *testing.B) {
 	b.ReportMetric(peak, "peak-rss-MB")
 	b.ReportMetric(float64(heapInuse)/(1<<20), "heap-inuse-MB")
 
+	b.Logf("queries: load average %s at the start, %s at the end (a busy machine shows in the p99s)", queryLoad, loadAvg())
 	b.Logf("read by id: %d sequential: p50 %.3f ms (target ≤ 0.5), p99 %.3f ms (target ≤ 2)", reads, loadMS(rp50), loadMS(rp99))
 	b.Logf("identifier search: %d: p50 %.3f ms, p99 %.3f ms (target ≤ 5)", identSearches, loadMS(ip50), loadMS(ip99))
 	b.Logf("name-prefix first page: %d: p50 %.3f ms, p99 %.3f ms (target ≤ 5); total per search: average %.0f, median %d, p99 %d, max %d; average entries on the page %.1f",
