@@ -18,6 +18,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,11 +43,15 @@ const firstAnalyze = 1000
 type Store struct {
 	pool *pgxpool.Pool
 	// written counts the changes committed through this Store; when it reaches nextAnalyze,
-	// the committing call runs ANALYZE. Autovacuum analyzes a table only a while after it has
+	// a background VACUUM (ANALYZE) starts. Autovacuum analyzes a table only a while after it has
 	// grown, and until then the planner, which takes a fresh table for nearly empty, picks
 	// plans for Find that scan every token of a type for every resource (minutes instead of
 	// milliseconds at 10,000 resources). A bulk import is exactly such a time.
 	written, nextAnalyze atomic.Int64
+	// maintenance runs VACUUM (ANALYZE) in the background; Close cancels it.
+	maintenance context.Context
+	stop        context.CancelFunc
+	running     sync.WaitGroup
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -59,6 +64,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
 	s := &Store{pool: pool}
+	s.maintenance, s.stop = context.WithCancel(context.Background())
 	s.nextAnalyze.Store(firstAnalyze)
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
@@ -69,6 +75,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 
 // Close releases every connection.
 func (s *Store) Close() error {
+	s.stop()
+	s.running.Wait()
 	s.pool.Close()
 	return nil
 }
@@ -236,20 +244,26 @@ func (s *Store) Commit(ctx context.Context, tenant string, changes []storage.Cha
 	if err := tx.Commit(ctx); err != nil {
 		return translate("commit", err)
 	}
-	s.refreshStatistics(ctx, len(changes))
+	s.refreshStatistics(len(changes))
 	return nil
 }
 
-// refreshStatistics counts n committed changes and runs ANALYZE on the resource tables when
-// the count reaches the next threshold. Failure is harmless (autovacuum analyzes later), so it
-// is ignored.
-func (s *Store) refreshStatistics(ctx context.Context, n int) {
+// refreshStatistics counts n committed changes and, when the count reaches the next threshold,
+// starts VACUUM (ANALYZE) of the resource tables in the background. Failure is harmless
+// (autovacuum catches up later), so it is ignored.
+func (s *Store) refreshStatistics(n int) {
 	written := s.written.Add(int64(n))
 	next := s.nextAnalyze.Load()
 	if written < next || !s.nextAnalyze.CompareAndSwap(next, 2*written) {
 		return
 	}
-	_, _ = s.pool.Exec(ctx, "ANALYZE heads, tokens, resources")
+	// VACUUM also marks pages all-visible, so Find's index-only scans need not visit the
+	// tables; it runs in the background, never inside a client's write
+	s.running.Add(1)
+	go func() {
+		defer s.running.Done()
+		_, _ = s.pool.Exec(s.maintenance, "VACUUM (ANALYZE) heads, tokens, resources")
+	}()
 }
 
 // Current implements storage.Store.
