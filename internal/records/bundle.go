@@ -243,7 +243,7 @@ func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, 
 		}
 	}
 	// one round trip for the current versions of the entries and of what they refer to
-	heads, err := s.heads(ctx, entries)
+	heads, err := s.heads(ctx, entries, bundleID)
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +360,7 @@ func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, 
 		changes = append(changes, ch)
 		outcomes = append(outcomes, out)
 	}
-	rec, err := s.bundleRecord(ctx, bundleID, outcomes, now)
+	rec, err := s.bundleRecord(ctx, bundleID, heads[bundleType+"/"+bundleID], outcomes, now)
 	if err != nil {
 		return nil, err
 	}
@@ -374,9 +374,9 @@ func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, 
 	return outcomes, nil
 }
 
-// heads looks up, in one call, the current versions of the entries and of the stored resources
-// their references name, keyed "Type/id".
-func (s *Service) heads(ctx context.Context, entries []*entry) (map[string]storage.Record, error) {
+// heads looks up, in one call, the current versions of the bundle's record, of the entries and
+// of the stored resources their references name, keyed "Type/id".
+func (s *Service) heads(ctx context.Context, entries []*entry, bundleID string) (map[string]storage.Record, error) {
 	var names []string
 	var keys []storage.Key
 	seen := map[string]bool{}
@@ -393,6 +393,9 @@ func (s *Service) heads(ctx context.Context, entries []*entry) (map[string]stora
 		names = append(names, k)
 		keys = append(keys, storage.Key{Type: typ, ID: tok})
 		return nil
+	}
+	if err := add(bundleType, bundleID); err != nil {
+		return nil, err
 	}
 	for _, e := range entries {
 		if err := add(e.typ, e.id); err != nil {

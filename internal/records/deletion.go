@@ -24,25 +24,20 @@ type written struct {
 	created bool
 }
 
-// bundleRecord returns the change that adds outcomes to the record of bundle id.
-func (s *Service) bundleRecord(ctx context.Context, id string, outcomes []fhir.Outcome, now time.Time) (storage.Change, error) {
-	tok, err := s.Vault.IDToken(bundleType, id)
-	if err != nil {
-		return storage.Change{}, err
-	}
+// bundleRecord returns the change that adds outcomes to the record of bundle id, whose current
+// head is given (Version 0 for a bundle posted the first time).
+func (s *Service) bundleRecord(ctx context.Context, id string, head storage.Record, outcomes []fhir.Outcome, now time.Time) (storage.Change, error) {
 	var prior []written
-	var expect int64
-	switch cur, err := s.Store.Current(ctx, s.Tenant, bundleType, tok); {
-	case err == nil:
-		expect = cur.Version
-		if !cur.Deleted {
-			if prior, err = s.readRecord(cur); err != nil {
-				return storage.Change{}, err
-			}
+	if head.Version > 0 && !head.Deleted {
+		cur, err := s.Store.Version(ctx, s.Tenant, bundleType, head.ID, head.Version)
+		if err != nil {
+			return storage.Change{}, err
 		}
-	case !errors.Is(err, storage.ErrNotFound):
-		return storage.Change{}, err
+		if prior, err = s.readRecord(cur); err != nil {
+			return storage.Change{}, err
+		}
 	}
+	tok, expect := head.ID, head.Version
 	rec := etree.NewElement("BundleRecord")
 	rec.CreateAttr("id", id)
 	add := func(w written) {
