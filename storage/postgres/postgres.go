@@ -331,6 +331,9 @@ func (s *Store) Version(ctx context.Context, tenant, typ string, id []byte, vers
 // matching ids come from the tokens index, one semi-join per group; only the page's rows are
 // joined with their sealed bytes.
 func (s *Store) Find(ctx context.Context, tenant string, q storage.Query) (storage.Page, error) {
+	if len(q.All) == 1 && len(q.All[0]) > 0 {
+		return s.findOneGroup(ctx, tenant, q)
+	}
 	args := []any{tenant, q.Type}
 	var sql strings.Builder
 	sql.WriteString(`WITH m AS NOT MATERIALIZED (
@@ -359,7 +362,35 @@ func (s *Store) Find(ctx context.Context, tenant string, q storage.Query) (stora
 
 	// Unnamed statements are planned for the tokens at hand; a cached generic plan cannot
 	// know whether a token is rare or carried by every resource.
-	rows, err := s.pool.Query(ctx, sql.String(), append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
+	return s.page(ctx, q.Type, sql.String(), append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
+}
+
+// findOneGroup answers the common query with one token group from the tokens index alone:
+// Commit keeps tokens only for the current version of live resources, so counting and paging
+// the matching ids needs no join; heads and resources are read for the page's rows only.
+func (s *Store) findOneGroup(ctx context.Context, tenant string, q storage.Query) (storage.Page, error) {
+	var limit any // NULL: no limit
+	if q.Limit > 0 {
+		limit = int64(q.Limit)
+	}
+	match := `SELECT t.id FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = ANY($3::bytea[])`
+	distinct := "DISTINCT " // a resource may carry several of the group's tokens
+	if len(q.All[0]) == 1 {
+		distinct = "" // (tenant, type, id, token) is unique
+	}
+	sql := `SELECT c.n, p.id, h.version, r.updated, r.deleted, r.sealed
+	FROM (SELECT count(` + distinct + `m.id) AS n FROM (` + match + `) m) c
+	LEFT JOIN (SELECT ` + distinct + `m.id FROM (` + match + `) m ORDER BY m.id OFFSET $4 LIMIT $5::bigint) p ON true
+	LEFT JOIN heads h ON h.tenant = $1 AND h.type = $2 AND h.id = p.id AND NOT h.deleted
+	LEFT JOIN resources r ON r.tenant = $1 AND r.type = $2 AND r.id = p.id AND r.version = h.version
+	ORDER BY p.id`
+	return s.page(ctx, q.Type, sql, tenant, q.Type, q.All[0], int64(max(q.Offset, 0)), limit)
+}
+
+// page runs a Find statement whose rows are (total, id, version, updated, deleted, sealed), with
+// one row carrying only the total when the page is empty.
+func (s *Store) page(ctx context.Context, typ, sql string, args ...any) (storage.Page, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return storage.Page{}, translate("find", err)
 	}
@@ -382,7 +413,7 @@ func (s *Store) Find(ctx context.Context, tenant string, q storage.Query) (stora
 			continue // no match on this page: the one row carries only the total
 		}
 		page.Records = append(page.Records, storage.Record{
-			Type: q.Type, ID: id, Version: *version, Updated: updated.UTC(), Deleted: *deleted, Sealed: sealed,
+			Type: typ, ID: id, Version: *version, Updated: updated.UTC(), Deleted: *deleted, Sealed: sealed,
 		})
 	}
 	if err := rows.Err(); err != nil {
