@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/cli"
 	"github.com/redclone/red/ti/cms"
 	"github.com/redclone/red/ti/fachdienst"
 	"github.com/redclone/red/ti/konnektor"
@@ -303,5 +305,36 @@ func TestEgkFetchAcceptsPrescriptions(t *testing.T) {
 	_, body = srv.do(t, "GET", "/praxis/TI?action=$egkfetch", "", nil)
 	if strings.Contains(body, "<Composition") {
 		t.Errorf("the prescription was handed out twice:\n%s", body)
+	}
+}
+
+// red ti-sim runs the three simulators alone; the Konnektor answers its service directory.
+func TestTISimCommand(t *testing.T) {
+	in := newInstance(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- cli.Run(ctx, in.args("ti-sim"), cli.IO{In: strings.NewReader(""), Out: out, Err: out}) }()
+	re := regexp.MustCompile(`Konnektor simulator (http://127\.0\.0\.1:\d+)`)
+	var m []string
+	for deadline := time.Now().Add(20 * time.Second); m == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		m = re.FindStringSubmatch(out.String())
+	}
+	if m == nil {
+		cancel()
+		t.Fatalf("no Konnektor URL:\n%s", out)
+	}
+	mustContain(t, "ti-sim output", out.String(), "E-Rezept-Fachdienst simulator http://127.0.0.1:", "ePA simulator http://127.0.0.1:")
+	resp, err := http.Get(m[1] + "/connector.sds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("connector.sds: %d", resp.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
