@@ -124,7 +124,7 @@ func indent(e *etree.Element, depth int) {
 	pad := "\n" + strings.Repeat("  ", depth)
 	kids := make([]etree.Token, 0, 2*len(e.Child)+1)
 	for _, c := range e.Child {
-		if cd, ok := c.(*etree.CharData); ok && cd.IsWhitespace() {
+		if cd, ok := c.(*etree.CharData); ok && strings.TrimSpace(cd.Data) == "" {
 			continue
 		}
 		kids = append(kids, etree.NewText(pad), c)

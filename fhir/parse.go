@@ -29,46 +29,50 @@ var DefaultLimits = Limits{MaxBytes: 32 << 20, MaxDepth: 64, MaxElements: 1_000_
 
 // Parse reads one XML document, refusing DOCTYPE and entity declarations and anything beyond
 // lim, and returns its root element with FHIR-namespace prefixes normalised away and
-// whitespace-only text between elements removed (narrative XHTML is kept as it was).
+// whitespace-only text between elements removed (narrative XHTML is kept as it was). The tree is
+// built in the same single pass that checks the limits.
 func Parse(data []byte, lim Limits) (*etree.Element, error) {
 	if lim.MaxBytes > 0 && int64(len(data)) > lim.MaxBytes {
 		return nil, Fail(CodeTooCostly, "", "the body has %d bytes; at most %d are accepted", len(data), lim.MaxBytes)
 	}
-	if err := scan(data, lim); err != nil {
+	root, err := build(data, lim)
+	if err != nil {
 		return nil, err
-	}
-	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(data); err != nil {
-		return nil, Fail(CodeStructure, "", "the body is not well-formed XML: %s", xmlReason(err))
-	}
-	root := doc.Root()
-	if root == nil {
-		return nil, Fail(CodeStructure, "", "the body holds no XML element")
 	}
 	if ns := root.NamespaceURI(); ns != "" && ns != Namespace {
 		return nil, Fail(CodeStructure, root.Tag, "the root element is in namespace %q; FHIR XML uses %q", ns, Namespace)
 	}
-	root.Parent().RemoveChild(root)
 	normalize(root)
 	return root, nil
 }
 
-// scan checks well-formedness, DOCTYPE, depth and element count in one streaming pass before any
-// tree is built.
-func scan(data []byte, lim Limits) error {
+// build turns the token stream into an etree tree, checking well-formedness (with line numbers),
+// DOCTYPE, depth and element count as it goes.
+func build(data []byte, lim Limits) (*etree.Element, error) {
 	dec := xml.NewDecoder(bytes.NewReader(data))
 	dec.Strict = true
-	depth, count := 0, 0
+	var (
+		root  *etree.Element
+		stack []*etree.Element
+		count int
+	)
+	malformed := func(msg string) error {
+		line, _ := dec.InputPos()
+		return Fail(CodeStructure, "", "the body is not well-formed XML: line %d: %s", line, msg)
+	}
 	for {
-		tok, err := dec.Token()
+		tok, err := dec.RawToken()
 		if err == io.EOF {
-			if count == 0 {
-				return Fail(CodeStructure, "", "the body holds no XML element")
+			switch {
+			case root == nil:
+				return nil, Fail(CodeStructure, "", "the body holds no XML element")
+			case len(stack) > 0:
+				return nil, malformed("unexpected end of input inside <" + stack[len(stack)-1].FullTag() + ">")
 			}
-			return nil
+			return root, nil
 		}
 		if err != nil {
-			return Fail(CodeStructure, "", "the body is not well-formed XML: %s", xmlReason(err))
+			return nil, Fail(CodeStructure, "", "the body is not well-formed XML: %s", xmlReason(err))
 		}
 		switch t := tok.(type) {
 		case xml.Directive:
@@ -77,20 +81,52 @@ func scan(data []byte, lim Limits) error {
 			if len(kind) > 0 {
 				name = kind[0]
 			}
-			return Fail(CodeSecurity, "", "XML %s declarations are not accepted", name)
+			return nil, Fail(CodeSecurity, "", "XML %s declarations are not accepted", name)
 		case xml.StartElement:
-			depth++
 			count++
-			if lim.MaxDepth > 0 && depth > lim.MaxDepth {
-				return Fail(CodeTooCostly, "", "elements are nested more than %d levels deep", lim.MaxDepth)
+			if lim.MaxDepth > 0 && len(stack) >= lim.MaxDepth {
+				return nil, Fail(CodeTooCostly, "", "elements are nested more than %d levels deep", lim.MaxDepth)
 			}
 			if lim.MaxElements > 0 && count > lim.MaxElements {
-				return Fail(CodeTooCostly, "", "the body has more than %d elements", lim.MaxElements)
+				return nil, Fail(CodeTooCostly, "", "the body has more than %d elements", lim.MaxElements)
 			}
+			var e *etree.Element
+			switch {
+			case len(stack) > 0:
+				e = stack[len(stack)-1].CreateElement(rawName(t.Name))
+			case root == nil:
+				e = etree.NewElement(rawName(t.Name))
+				root = e
+			default:
+				return nil, malformed("a second root element")
+			}
+			for _, a := range t.Attr {
+				e.CreateAttr(rawName(a.Name), a.Value)
+			}
+			stack = append(stack, e)
 		case xml.EndElement:
-			depth--
+			if len(stack) == 0 || stack[len(stack)-1].FullTag() != rawName(t.Name) {
+				return nil, malformed("unexpected end element </" + rawName(t.Name) + ">")
+			}
+			stack = stack[:len(stack)-1]
+		case xml.CharData:
+			if len(stack) > 0 {
+				stack[len(stack)-1].CreateText(string(t))
+			} else if len(bytes.TrimSpace(t)) > 0 {
+				if root == nil {
+					return nil, Fail(CodeStructure, "", "the body holds no XML element")
+				}
+				return nil, malformed("text outside the root element")
+			}
 		}
 	}
+}
+
+func rawName(n xml.Name) string {
+	if n.Space == "" {
+		return n.Local
+	}
+	return n.Space + ":" + n.Local
 }
 
 // xmlReason keeps the decoder's message (line number and what was wrong) without input text.
@@ -112,7 +148,7 @@ func normalize(e *etree.Element) {
 	for i := len(e.Child) - 1; i >= 0; i-- {
 		switch c := e.Child[i].(type) {
 		case *etree.CharData:
-			if c.IsWhitespace() {
+			if strings.TrimSpace(c.Data) == "" {
 				e.RemoveChildAt(i)
 			}
 		case *etree.Element:
