@@ -27,6 +27,12 @@ func patientRef(typ string, paths ...string) map[string]param {
 	return map[string]param{"subject": p, "patient": p}
 }
 
+// humanNames are the name, family and given searches of a HumanName, over one index.
+func humanNames(index string) map[string]param {
+	p := nameParams(index, nameField{"f", texts("name/family")}, nameField{"g", texts("name/given")}, nameField{"p", texts("name/prefix", "name/text")})
+	return map[string]param{"name": p[0], "family": p[1], "given": p[2]}
+}
+
 func with(m map[string]param, more map[string]param) map[string]param {
 	for k, v := range more {
 		m[k] = v
@@ -36,20 +42,14 @@ func with(m map[string]param, more map[string]param) map[string]param {
 
 // kinds lists the resource types red stores and searches (red-api.md §3).
 var kinds = map[string]kind{
-	"Patient": {pageSize: 10, summary: patientSummary, params: map[string]param{
+	"Patient": {pageSize: 10, summary: patientSummary, params: with(humanNames("Patient.name"), map[string]param{
 		"identifier": identifierParam("Patient.identifier"),
-		"name":       nameParam("Patient.name", texts("name/family", "name/given", "name/prefix", "name/text")),
-		"family":     nameParam("Patient.family", texts("name/family")),
-		"given":      nameParam("Patient.given", texts("name/given")),
 		"birthdate":  dateParam("Patient.birthdate", "birthDate"),
 		"gender":     codeParam("Patient.gender", "gender"),
-	}},
-	"Practitioner": {pageSize: 10, summary: practitionerSummary, params: map[string]param{
+	})},
+	"Practitioner": {pageSize: 10, summary: practitionerSummary, params: with(humanNames("Practitioner.name"), map[string]param{
 		"identifier": identifierParam("Practitioner.identifier"),
-		"name":       nameParam("Practitioner.name", texts("name/family", "name/given", "name/prefix", "name/text")),
-		"family":     nameParam("Practitioner.family", texts("name/family")),
-		"given":      nameParam("Practitioner.given", texts("name/given")),
-	}},
+	})},
 	"PractitionerRole": {pageSize: 10, summary: practitionerRoleSummary, params: map[string]param{
 		"identifier":   identifierParam("PractitionerRole.identifier"),
 		"practitioner": refParam("PractitionerRole.practitioner", "Practitioner", "practitioner"),
@@ -57,7 +57,7 @@ var kinds = map[string]kind{
 	}},
 	"Organization": {pageSize: 10, summary: organizationSummary, params: map[string]param{
 		"identifier": identifierParam("Organization.identifier"),
-		"name":       nameParam("Organization.name", texts("name", "alias")),
+		"name":       nameParams("Organization.name", nameField{"n", texts("name", "alias")})[0],
 	}},
 	"Coverage": {pageSize: 5, summary: coverageSummary, required: []string{"beneficiary", "patient", "_id"}, params: map[string]param{
 		"beneficiary": refParam("Coverage.patient", "Patient", "beneficiary"),

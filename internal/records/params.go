@@ -145,28 +145,30 @@ func prefix(w string, n int) string {
 	return string(r)
 }
 
-// nameParam is a string search (FHIR: case- and accent-insensitive prefix) over the words of the
-// texts extract returns.
-func nameParam(index string, extract func(res *etree.Element) []string) param {
-	return param{
+// nameField is one part of a name that string searches look at, with the code that marks its
+// words in the shared blind index (family "f", given "g", …).
+type nameField struct {
+	code    string
+	extract func(res *etree.Element) []string
+}
+
+// nameParams are string searches (FHIR: case- and accent-insensitive prefix) over the words of
+// a resource's name parts. All of them share one blind index that holds each word's prefixes once,
+// marked with the part they come from: the first returned parameter searches every part (name),
+// the others one part each (family, given, …).
+func nameParams(index string, fields ...nameField) []param {
+	all := make([]param, 0, len(fields)+1)
+	all = append(all, nameSearch(index, fields, true))
+	for _, f := range fields {
+		all = append(all, nameSearch(index, []nameField{f}, false))
+	}
+	return all
+}
+
+func nameSearch(index string, fields []nameField, indexes bool) param {
+	p := param{
 		kind:  "string",
 		index: index,
-		values: func(res *etree.Element) []string {
-			seen := map[string]bool{}
-			var out []string
-			for _, t := range extract(res) {
-				for _, w := range words(t) {
-					r := []rune(w)
-					for n := minPrefix; n <= len(r) && n <= maxPrefix; n++ {
-						if p := string(r[:n]); !seen[p] {
-							seen[p] = true
-							out = append(out, p)
-						}
-					}
-				}
-			}
-			return out
-		},
 		lookup: func(q string, _ time.Time) ([]string, bool, error) {
 			ws := words(q)
 			if len(ws) != 1 {
@@ -176,21 +178,48 @@ func nameParam(index string, extract func(res *etree.Element) []string) param {
 			if n < minPrefix {
 				return nil, false, nil
 			}
-			return []string{prefix(ws[0], maxPrefix)}, n <= maxPrefix, nil
+			var out []string
+			for _, f := range fields {
+				out = append(out, f.code+":"+prefix(ws[0], maxPrefix))
+			}
+			return out, n <= maxPrefix, nil
 		},
 		match: func(res *etree.Element, q string, _ url.Values, _ time.Time) bool {
 			want := strings.Join(words(q), " ")
-			for _, t := range extract(res) {
-				ws := words(t)
-				for i := range ws {
-					if strings.HasPrefix(strings.Join(ws[i:], " "), want) {
-						return true
+			for _, f := range fields {
+				for _, t := range f.extract(res) {
+					ws := words(t)
+					for i := range ws {
+						if strings.HasPrefix(strings.Join(ws[i:], " "), want) {
+							return true
+						}
 					}
 				}
 			}
 			return false
 		},
 	}
+	if indexes { // only one parameter of the family writes the tokens
+		p.values = func(res *etree.Element) []string {
+			seen := map[string]bool{}
+			var out []string
+			for _, f := range fields {
+				for _, t := range f.extract(res) {
+					for _, w := range words(t) {
+						r := []rune(w)
+						for n := minPrefix; n <= len(r) && n <= maxPrefix; n++ {
+							if v := f.code + ":" + string(r[:n]); !seen[v] {
+								seen[v] = true
+								out = append(out, v)
+							}
+						}
+					}
+				}
+			}
+			return out
+		}
+	}
+	return p
 }
 
 func texts(paths ...string) func(res *etree.Element) []string {
