@@ -141,7 +141,8 @@ func addXML(b *etree.Element, data []byte) error {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// openPatient answers $openpatient&id=…: the patient becomes the one the local page shows.
+// openPatient answers $openpatient&id=…: RED opens the patient in its user interface; red, which
+// has none yet, confirms that the patient exists (200) or answers 404.
 func (s *Service) openPatient(ctx context.Context, q url.Values, _ *etree.Element) (Answer, error) {
 	id := q.Get("id")
 	if id == "" {
@@ -149,9 +150,6 @@ func (s *Service) openPatient(ctx context.Context, q url.Values, _ *etree.Elemen
 	}
 	if _, err := s.Patients.Read(ctx, "Patient", id); err != nil {
 		return Answer{}, err
-	}
-	if s.Opened != nil {
-		s.Opened(id)
 	}
 	return Answer{http.StatusOK, fhir.OperationOutcome(fhir.Issues{{Severity: fhir.SeverityInformation, Code: fhir.CodeInformational, Diagnostics: "the patient is open"}})}, nil
 }

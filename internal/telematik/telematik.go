@@ -38,8 +38,6 @@ type Service struct {
 	EPA        *epa.Client
 	Patients   Patients
 	Timeout    time.Duration // per TI call; DefaultTimeout when 0
-	// Opened receives the id of the patient $openpatient opens (the local page shows it).
-	Opened func(id string)
 }
 
 // Answer is what an action returns: an HTTP status and an XML body in RED's shape.
