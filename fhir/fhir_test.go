@@ -172,3 +172,16 @@ func TestCanonicalize(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+func TestReadXML(t *testing.T) {
+	root, err := fhir.ReadXML([]byte(`<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body/></s:Envelope>`), fhir.DefaultLimits)
+	if err != nil || root.Tag != "Envelope" || root.NamespaceURI() != "http://www.w3.org/2003/05/soap-envelope" {
+		t.Fatalf("a SOAP envelope: %v %v", root, err)
+	}
+	if _, err := fhir.ReadXML([]byte(`<!DOCTYPE x [<!ENTITY a "b">]><x/>`), fhir.DefaultLimits); err == nil || issueOf(t, err).Code != fhir.CodeSecurity {
+		t.Errorf("DOCTYPE: %v", err)
+	}
+	if _, err := fhir.ReadXML([]byte("<a><b><c/></b></a>"), fhir.Limits{MaxDepth: 2}); err == nil || issueOf(t, err).Code != fhir.CodeTooCostly {
+		t.Errorf("depth: %v", err)
+	}
+}

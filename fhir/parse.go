@@ -32,10 +32,7 @@ var DefaultLimits = Limits{MaxBytes: 32 << 20, MaxDepth: 64, MaxElements: 1_000_
 // whitespace-only text between elements removed (narrative XHTML is kept as it was). The tree is
 // built in the same single pass that checks the limits.
 func Parse(data []byte, lim Limits) (*etree.Element, error) {
-	if lim.MaxBytes > 0 && int64(len(data)) > lim.MaxBytes {
-		return nil, Fail(CodeTooCostly, "", "the body has %d bytes; at most %d are accepted", len(data), lim.MaxBytes)
-	}
-	root, err := build(data, lim)
+	root, err := ReadXML(data, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -44,6 +41,15 @@ func Parse(data []byte, lim Limits) (*etree.Element, error) {
 	}
 	normalize(root)
 	return root, nil
+}
+
+// ReadXML reads any XML document (a SOAP envelope, say) within lim, refusing DOCTYPE and entity
+// declarations, and returns its root as written: no namespace check, nothing normalised.
+func ReadXML(data []byte, lim Limits) (*etree.Element, error) {
+	if lim.MaxBytes > 0 && int64(len(data)) > lim.MaxBytes {
+		return nil, Fail(CodeTooCostly, "", "the body has %d bytes; at most %d are accepted", len(data), lim.MaxBytes)
+	}
+	return build(data, lim)
 }
 
 // build turns the token stream into an etree tree, checking well-formedness (with line numbers),

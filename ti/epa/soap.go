@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
+
+	"github.com/redclone/red/fhir"
 )
 
 // XML namespaces of SOAP, WS-Addressing, IHE XDS.b and ebXML RegRep 3.0.
@@ -243,43 +244,17 @@ func decodeBase64(s string) ([]byte, error) {
 	return base64.StdEncoding.DecodeString(clean)
 }
 
-// Limits of an answer envelope.
-const (
-	maxXMLDepth    = 64
-	maxXMLElements = 1_000_000
-)
+// envelopeLimits bound what an envelope may cost to read: ebRIM nests about ten levels deep.
+var envelopeLimits = fhir.Limits{MaxDepth: 64, MaxElements: 1_000_000}
 
-// parseXML reads an answer, refusing DOCTYPE and other declarations and pathological nesting.
+// parseXML reads one XML document within envelopeLimits, refusing DOCTYPE and entity
+// declarations (fhir.ReadXML).
 func parseXML(data []byte) (*etree.Element, error) {
-	dec := xml.NewDecoder(bytes.NewReader(data))
-	dec.Strict = true
-	depth, count := 0, 0
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, errors.New("epa: the answer is not well-formed XML")
-		}
-		switch tok.(type) {
-		case xml.Directive:
-			return nil, errors.New("epa: the answer holds an XML declaration (DOCTYPE, ENTITY)")
-		case xml.StartElement:
-			depth++
-			count++
-			if depth > maxXMLDepth || count > maxXMLElements {
-				return nil, errors.New("epa: the answer is nested too deeply or has too many elements")
-			}
-		case xml.EndElement:
-			depth--
-		}
+	root, err := fhir.ReadXML(data, envelopeLimits)
+	if err != nil {
+		return nil, errors.New("epa: the answer cannot be read: " + err.Error())
 	}
-	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(data); err != nil || doc.Root() == nil {
-		return nil, errors.New("epa: the answer is not well-formed XML")
-	}
-	return doc.Root(), nil
+	return root, nil
 }
 
 func is(e *etree.Element, ns, local string) bool {

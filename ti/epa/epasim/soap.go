@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
+
+	"github.com/redclone/red/fhir"
 )
 
 // XML namespaces of SOAP, WS-Addressing, IHE XDS.b and ebXML RegRep 3.0.
@@ -41,47 +42,17 @@ const (
 	actionITI43Response = "urn:ihe:iti:2007:RetrieveDocumentSetResponse"
 )
 
-// Limits of an envelope: ebRIM nests about ten levels deep.
-const (
-	maxXMLDepth    = 64
-	maxXMLElements = 500_000
-)
+// envelopeLimits bound what an envelope may cost to read: ebRIM nests about ten levels deep.
+var envelopeLimits = fhir.Limits{MaxDepth: 64, MaxElements: 500_000}
 
-// parseXML reads one XML document, refusing DOCTYPE and other declarations, deeper nesting than
-// maxXMLDepth and more than maxXMLElements elements.
+// parseXML reads one XML document within envelopeLimits, refusing DOCTYPE and entity
+// declarations (fhir.ReadXML).
 func parseXML(data []byte) (*etree.Element, error) {
-	dec := xml.NewDecoder(bytes.NewReader(data))
-	dec.Strict = true
-	depth, count := 0, 0
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, errors.New("the envelope is not well-formed XML")
-		}
-		switch tok.(type) {
-		case xml.Directive:
-			return nil, errors.New("XML declarations (DOCTYPE, ENTITY) are not accepted")
-		case xml.StartElement:
-			depth++
-			count++
-			if depth > maxXMLDepth || count > maxXMLElements {
-				return nil, errors.New("the envelope is nested too deeply or has too many elements")
-			}
-		case xml.EndElement:
-			depth--
-		}
+	root, err := fhir.ReadXML(data, envelopeLimits)
+	if err != nil {
+		return nil, errors.New("" + err.Error())
 	}
-	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(data); err != nil {
-		return nil, errors.New("the envelope is not well-formed XML")
-	}
-	if doc.Root() == nil {
-		return nil, errors.New("the body holds no XML element")
-	}
-	return doc.Root(), nil
+	return root, nil
 }
 
 // is tells whether e is the element local in namespace ns.
