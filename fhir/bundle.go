@@ -61,8 +61,8 @@ func (s SearchSet) Element() *etree.Element {
 // Outcome says what happened to one entry of a posted bundle.
 type Outcome struct {
 	Type, ID string
-	Version  int64  // the version written; 0 when none was
-	Status   string // HTTP status line, e.g. "201 Created"
+	Version  int64 // the version written; 0 when none was
+	Status   int   // HTTP status, e.g. 201; shown as its status line ("201 Created")
 	Modified time.Time
 	Issues   Issues // for entries that failed, or notes on what was done
 }
@@ -83,7 +83,7 @@ func TransactionResponse(id, bundleType string, at time.Time, outcomes []Outcome
 	SetValue(b.CreateElement("type"), bundleType)
 	for _, o := range outcomes {
 		resp := b.CreateElement("entry").CreateElement("response")
-		SetValue(resp.CreateElement("status"), o.Status)
+		SetValue(resp.CreateElement("status"), StatusLine(o.Status))
 		if o.Version > 0 {
 			SetValue(resp.CreateElement("location"), o.Location())
 			SetValue(resp.CreateElement("etag"), fmt.Sprintf(`W/"%d"`, o.Version))

@@ -1,8 +1,8 @@
 package fhir_test
 
 import (
-	"errors"
 	"flag"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,8 +36,8 @@ func golden(t testing.TB, name string, got []byte) {
 
 func issueOf(t testing.TB, err error) fhir.Issue {
 	t.Helper()
-	var is fhir.Issues
-	if !errors.As(err, &is) || len(is) == 0 {
+	is, _ := fhir.Explain(err)
+	if len(is) == 0 {
 		t.Fatalf("error %v carries no issues", err)
 	}
 	return is[0]
@@ -133,9 +133,9 @@ func TestDocuments(t *testing.T) {
 			Links:   []fhir.Link{{"self", "/demo/Patient?page=2"}, {"first", "/demo/Patient?page=1"}, {"previous", "/demo/Patient?page=1"}, {"next", "/demo/Patient?page=3"}, {"last", "/demo/Patient?page=3"}},
 			Entries: []fhir.Entry{{FullURL: "/Patient/6006", Resource: res}}}.Element()},
 		{"transaction-response.xml", fhir.TransactionResponse("r1", "transaction-response", at, []fhir.Outcome{
-			{Type: "Patient", ID: "6006", Version: 1, Status: "201 Created", Modified: at},
-			{Type: "Patient", ID: "6009", Version: 4, Status: "200 OK", Modified: at},
-			{Type: "Patient", ID: "6010", Status: "400 Bad Request", Issues: fhir.Issues{{Severity: fhir.SeverityError, Code: fhir.CodeValue, Diagnostics: "bad", Expression: "Bundle.entry[2].resource.birthDate"}}},
+			{Type: "Patient", ID: "6006", Version: 1, Status: http.StatusCreated, Modified: at},
+			{Type: "Patient", ID: "6009", Version: 4, Status: http.StatusOK, Modified: at},
+			{Type: "Patient", ID: "6010", Status: http.StatusBadRequest, Issues: fhir.Issues{{Severity: fhir.SeverityError, Code: fhir.CodeValue, Diagnostics: "bad", Expression: "Bundle.entry[2].resource.birthDate"}}},
 		})},
 	}
 	for _, c := range cases {

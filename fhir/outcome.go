@@ -1,18 +1,16 @@
 package fhir
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/beevik/etree"
-	"github.com/samber/oops"
 )
 
 // IssueCode is a FHIR OperationOutcome issue type (http://hl7.org/fhir/issue-type).
 type IssueCode string
 
-// The issue codes red uses. The HTTP status each one maps to is decided in one place, the API's
-// error writer.
+// The issue codes red uses. The HTTP status each one maps to is decided in one place, the table
+// in errors.go.
 const (
 	CodeInvalid       IssueCode = "invalid"
 	CodeInvariant     IssueCode = "invariant"
@@ -82,16 +80,6 @@ func (is Issues) Code() IssueCode {
 	return CodeException
 }
 
-// Fail returns an error with one error-level issue, tagged with its code for the error writer.
-func Fail(code IssueCode, expression, format string, args ...any) error {
-	return Reject(Issues{{Severity: SeverityError, Code: code, Diagnostics: fmt.Sprintf(format, args...), Expression: expression}})
-}
-
-// Reject wraps a set of issues as an error.
-func Reject(is Issues) error {
-	return oops.Code(string(is.Code())).Wrap(is)
-}
-
 // OperationOutcome renders issues as a FHIR OperationOutcome element.
 func OperationOutcome(is Issues) *etree.Element {
 	oo := etree.NewElement("OperationOutcome")
@@ -99,7 +87,7 @@ func OperationOutcome(is Issues) *etree.Element {
 	for _, i := range is {
 		ie := oo.CreateElement("issue")
 		SetValue(ie.CreateElement("severity"), string(i.Severity))
-		SetValue(ie.CreateElement("code"), string(i.Code))
+		SetValue(ie.CreateElement("code"), string(i.Code.issueType()))
 		if i.Diagnostics != "" {
 			SetValue(ie.CreateElement("diagnostics"), i.Diagnostics)
 		}

@@ -25,7 +25,7 @@ type Records interface {
 
 // Telematik carries out RED's TI actions.
 type Telematik interface {
-	Do(ctx context.Context, method, action string, q url.Values, body *etree.Element) (telematik.Answer, error)
+	Do(ctx context.Context, action string, q url.Values, body *etree.Element) (telematik.Answer, error)
 	SignPDF(ctx context.Context, q url.Values, body []byte) (telematik.Answer, error)
 }
 

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -42,9 +41,9 @@ func write(w http.ResponseWriter, status int, contentType string, body []byte) {
 func (s *Server) body(w http.ResponseWriter, r *http.Request) (*etree.Element, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || !acceptedTypes[mt] {
-		return nil, transportError(http.StatusUnsupportedMediaType, fhir.CodeNotSupported, "send FHIR XML with Content-Type: application/fhir+xml; charset=UTF-8")
+		return nil, fhir.Fail(fhir.CodeUnsupportedMediaType, "", "send FHIR XML with Content-Type: application/fhir+xml; charset=UTF-8")
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.Limits.MaxBytes))
+	data, err := s.readBody(w, r)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +140,7 @@ func writeResource(w http.ResponseWriter, res *etree.Element) {
 // signPDF hands the raw body to the signature action: RED answers unreadable input with its own
 // ConnectorResponse, not an OperationOutcome.
 func (s *Server) signPDF(w http.ResponseWriter, r *http.Request) error {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.Limits.MaxBytes))
+	data, err := s.readBody(w, r)
 	if err != nil {
 		return err
 	}
@@ -156,7 +155,7 @@ func (s *Server) signPDF(w http.ResponseWriter, r *http.Request) error {
 // tiAction runs GET or POST /{tenant}/TI?action=….
 func (s *Server) tiAction(w http.ResponseWriter, r *http.Request) error {
 	if m := telematik.Method(r.URL.Query().Get("action")); m != "" && m != r.Method {
-		return transportError(http.StatusMethodNotAllowed, fhir.CodeNotSupported, "this action is called with "+m)
+		return fhir.Fail(fhir.CodeMethodNotAllowed, "", "this action is called with %s", m)
 	}
 	var body *etree.Element
 	if r.Method == http.MethodPost {
@@ -166,7 +165,7 @@ func (s *Server) tiAction(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	q := r.URL.Query()
-	a, err := s.TI.Do(r.Context(), r.Method, q.Get("action"), q, body)
+	a, err := s.TI.Do(r.Context(), q.Get("action"), q, body)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func notFound(http.ResponseWriter, *http.Request) error {
 }
 
 func methodNotAllowed(_ http.ResponseWriter, r *http.Request) error {
-	return transportError(http.StatusMethodNotAllowed, fhir.CodeNotSupported, r.Method+" is not allowed here; GET /metadata lists what this server offers")
+	return fhir.Fail(fhir.CodeMethodNotAllowed, "", "%s is not allowed here; GET /metadata lists what this server offers", r.Method)
 }
 
 // recoverPanics turns a panic into a 500 OperationOutcome.

@@ -101,7 +101,7 @@ func (e *env) ensureDemo(ctx context.Context, st storage.Store) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := (&records.Service{Tenant: demoTenant, Store: st, Vault: v}).PostBundle(ctx, b); err != nil {
+	if _, err := (&records.Service{Tenant: demoTenant, Store: v.Barrier(st)}).PostBundle(ctx, b); err != nil {
 		return nil, fmt.Errorf("store demo patients: %w", err)
 	}
 	fmt.Fprintf(e.io.Out, "red: created tenant %q, user %q, password %s (kept in %s) with two fictional patients\n", demoTenant, demoUser, pw, pwPath)

@@ -116,7 +116,7 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 	last.Store(time.Now().UnixNano())
 	limits := fhir.DefaultLimits
 	limits.MaxBytes = o.maxBody
-	recs := &records.Service{Tenant: o.tenant, Store: st, Vault: v}
+	recs := &records.Service{Tenant: o.tenant, Store: v.Barrier(st)}
 	handler := (&api.Server{
 		Tenant:  o.tenant,
 		Records: recs,

@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/kbv"
+	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
 )
 
@@ -28,7 +31,6 @@ type entry struct {
 	method  string         // PUT (RED's history bundles), POST or DELETE
 	fullURL string
 
-	idTok   []byte
 	expect  int64
 	version int64
 }
@@ -41,6 +43,7 @@ func (e *entry) key() string { return e.typ + "/" + e.id }
 // resource is checked as if entered by hand; references must resolve inside the bundle or to
 // stored resources. When anything is wrong, nothing is stored and all problems come back at once.
 func (s *Service) PostBundle(ctx context.Context, b *etree.Element) (*etree.Element, error) {
+	now := s.now() // one clock read: every entry's lastUpdated is the answer's time
 	if b.Tag != "Bundle" {
 		return nil, fhir.Fail(fhir.CodeStructure, b.Tag, "expected a Bundle, got %s", b.Tag)
 	}
@@ -65,11 +68,10 @@ func (s *Service) PostBundle(ctx context.Context, b *etree.Element) (*etree.Elem
 	if bundleID == "" || !idPattern.MatchString(bundleID) {
 		bundleID = newID()
 	}
-	now := s.now()
 	if bt == "batch" {
-		return s.batch(ctx, bundleID, entries)
+		return s.batch(ctx, bundleID, entries, now)
 	}
-	outcomes, err := s.apply(ctx, bundleID, entries, issues)
+	outcomes, err := s.apply(ctx, bundleID, entries, issues, now)
 	if err != nil {
 		return nil, err
 	}
@@ -193,179 +195,70 @@ func setID(res *etree.Element, id string) {
 }
 
 // batch applies each entry on its own and answers a batch-response.
-func (s *Service) batch(ctx context.Context, bundleID string, entries []*entry) (*etree.Element, error) {
+func (s *Service) batch(ctx context.Context, bundleID string, entries []*entry, now time.Time) (*etree.Element, error) {
 	var outcomes []fhir.Outcome
 	for _, e := range entries {
-		got, err := s.apply(ctx, bundleID, []*entry{e}, nil)
+		got, err := s.apply(ctx, bundleID, []*entry{e}, nil, now)
 		if err == nil {
 			outcomes = append(outcomes, got...)
 			continue
 		}
-		var is fhir.Issues
-		if !errors.As(err, &is) {
+		is, status := fhir.Explain(err)
+		if is == nil {
 			return nil, err
 		}
-		outcomes = append(outcomes, fhir.Outcome{Type: e.typ, ID: e.id, Status: StatusOf(is.Code()), Issues: is})
+		outcomes = append(outcomes, fhir.Outcome{Type: e.typ, ID: e.id, Status: status, Issues: is})
 	}
-	return fhir.TransactionResponse(bundleID, "batch-response", s.now(), outcomes), nil
+	return fhir.TransactionResponse(bundleID, "batch-response", now, outcomes), nil
 }
 
-// StatusOf is the HTTP status line of an entry that failed with an issue code, for batch answers.
-// (The API maps whole responses itself.)
-func StatusOf(code fhir.IssueCode) string {
-	switch code {
-	case fhir.CodeNotFound:
-		return "404 Not Found"
-	case fhir.CodeConflict:
-		return "409 Conflict"
-	case fhir.CodeDeleted:
-		return "410 Gone"
-	}
-	return "400 Bad Request"
+// plan is a bundle on its way to one atomic commit.
+type plan struct {
+	bundleID string
+	entries  []*entry
+	now      time.Time
+	inBundle map[string]*entry         // "Type/id" → entry
+	alias    map[string]string         // "Type/id" and fullUrl → "Type/id"
+	heads    map[string]vault.Resource // current versions of entries and reference targets
+	pins     []pin                     // references to make version-specific
+	refs     map[*entry][]string       // "Type/id" each entry refers to
+	patients map[string][]string       // patients of entries that do not name their own
+	warnings map[int]fhir.Issues       // non-error findings by entry index
+}
+
+// pin is a reference to make version-specific, as RED returns them.
+type pin struct {
+	site    refSite
+	key     string
+	version int64 // the version the client named, 0 for the current one
 }
 
 // apply checks entries and writes them as one atomic commit together with the bundle's record;
-// issues found earlier are reported together with the checks' findings.
-func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, issues fhir.Issues) ([]fhir.Outcome, error) {
-	now := s.now()
-	inBundle := map[string]*entry{}
-	alias := map[string]string{}
-	for _, e := range entries {
-		inBundle[e.key()] = e
-		alias[e.key()] = e.key()
-		if e.fullURL != "" {
-			alias[e.fullURL] = e.key()
-		}
-	}
-	for _, e := range entries {
-		if e.res != nil {
-			issues = append(issues, kbv.Check(e.res, e.at, now)...)
-		}
-	}
-	// one round trip for the current versions of the entries and of what they refer to
-	heads, err := s.heads(ctx, entries, bundleID)
-	if err != nil {
+// issues found earlier are reported together with the checks' findings. The steps: check,
+// resolve references, version, write (narrative, meta, search values), commit.
+func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, issues fhir.Issues, now time.Time) ([]fhir.Outcome, error) {
+	p := newPlan(bundleID, entries, now)
+	issues = append(issues, p.check()...)
+	var err error
+	if p.heads, err = s.heads(ctx, entries, bundleID); err != nil {
 		return nil, err
 	}
-	type pin struct {
-		site    refSite
-		key     string
-		version int64 // the version the client named, 0 for the current one
-	}
-	var pins []pin
-	refs := map[*entry][]string{}
-	for _, e := range entries {
-		if e.res == nil {
-			continue
-		}
-		for _, site := range references(e.res, e.at) {
-			val := site.el.SelectAttrValue("value", "")
-			key, ok := alias[val]
-			if !ok {
-				typ, id, local := localRef(val)
-				switch {
-				case strings.HasPrefix(val, "urn:"):
-					issues = append(issues, errorAt(fhir.CodeInvalid, site.path, "refers to an entry that is not in this bundle"))
-					continue
-				case !local || !Supported(typ):
-					continue // contained, external or a type red does not resolve
-				}
-				key = typ + "/" + id
-				if _, ok := inBundle[key]; !ok {
-					if r := heads[key]; r.Version == 0 || r.Deleted {
-						issues = append(issues, errorAt(fhir.CodeInvalid, site.path, "refers to %s %s, which exists neither in this bundle nor in red", typ, id))
-						continue
-					}
-				}
-			}
-			target := inBundle[key]
-			if target != nil && target.method == "DELETE" {
-				issues = append(issues, errorAt(fhir.CodeInvalid, site.path, "refers to a resource this bundle deletes"))
-				continue
-			}
-			named := historyVersion(val)
-			if latest := heads[key].Version + boolInt(target != nil); named > latest {
-				issues = append(issues, errorAt(fhir.CodeInvalid, site.path, "refers to version %d of %s, which does not exist", named, key))
-				continue
-			}
-			pins = append(pins, pin{site, key, named})
-			refs[e] = append(refs[e], key)
-		}
-	}
+	issues = append(issues, p.resolve()...)
 	if hasErrors(issues) {
 		sort.SliceStable(issues, func(i, j int) bool { return entryIndex(issues[i].Expression) < entryIndex(issues[j].Expression) })
 		return nil, fhir.Reject(issues)
 	}
-
-	// warnings do not stop a bundle; each entry's answer carries its own
-	warnings := map[int]fhir.Issues{}
-	for _, is := range issues {
-		if n := entryIndex(is.Expression); n >= 0 {
-			warnings[n] = append(warnings[n], is)
-		}
+	p.warnings = byEntry(issues)
+	p.version()
+	if p.patients, err = s.contextPatients(ctx, entries, p.inBundle); err != nil {
+		return nil, err
 	}
-
-	// versions
-	for _, e := range entries {
-		r := heads[e.key()]
-		e.idTok, e.expect, e.version = r.ID, r.Version, r.Version+1
-		if e.method == "DELETE" && (r.Version == 0 || r.Deleted) {
-			e.version = 0 // nothing to delete
-		}
-	}
-	// version-specific references, as RED returns them
-	for _, p := range pins {
-		v := p.version
-		switch t := inBundle[p.key]; {
-		case v > 0:
-		case t != nil:
-			v = t.version
-		default:
-			v = heads[p.key].Version
-		}
-		fhir.SetValue(p.site.el, p.key+"/_history/"+strconv.FormatInt(v, 10))
-	}
-
-	var changes []storage.Change
-	var outcomes []fhir.Outcome
-	patientsOf, err := s.contextPatients(ctx, entries, inBundle)
+	writes, outcomes := p.writes()
+	rec, err := s.bundleRecord(ctx, bundleID, p.heads[bundleType+"/"+bundleID], outcomes, now)
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range entries {
-		if e.version == 0 {
-			outcomes = append(outcomes, fhir.Outcome{Type: e.typ, ID: e.id, Status: "204 No Content"})
-			continue
-		}
-		ch := storage.Change{Type: e.typ, ID: e.idTok, Expect: e.expect, Updated: now}
-		out := fhir.Outcome{Type: e.typ, ID: e.id, Version: e.version, Modified: now, Status: "200 OK", Issues: warnings[e.index]}
-		if e.expect == 0 {
-			out.Status = "201 Created"
-		}
-		if e.method == "DELETE" {
-			ch.Deleted, out.Status = true, "204 No Content"
-		} else {
-			vs := strconv.FormatInt(e.version, 10)
-			fhir.SetMeta(e.res, vs, fhir.Instant(now))
-			setNarrative(e.res, vs, now)
-			sealed, err := s.Vault.Seal(e.typ, e.idTok, e.version, fhir.Marshal(e.res))
-			if err != nil {
-				return nil, err
-			}
-			ch.Sealed = sealed
-			if ch.Tokens, err = s.tokens(e.typ, e.idTok, e.res, refs[e], patientsOf[e.key()]); err != nil {
-				return nil, err
-			}
-		}
-		changes = append(changes, ch)
-		outcomes = append(outcomes, out)
-	}
-	rec, err := s.bundleRecord(ctx, bundleID, heads[bundleType+"/"+bundleID], outcomes, now)
-	if err != nil {
-		return nil, err
-	}
-	changes = append(changes, rec)
-	if err := s.Store.Commit(ctx, s.Tenant, changes); err != nil {
+	if err := s.Store.Commit(ctx, append(writes, rec)); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return nil, fhir.Fail(fhir.CodeConflict, "", "another workstation changed one of these resources at the same moment; nothing was stored — send the bundle again")
 		}
@@ -374,33 +267,166 @@ func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, 
 	return outcomes, nil
 }
 
+func newPlan(bundleID string, entries []*entry, now time.Time) *plan {
+	p := &plan{bundleID: bundleID, entries: entries, now: now, inBundle: map[string]*entry{}, alias: map[string]string{}, refs: map[*entry][]string{}}
+	for _, e := range entries {
+		p.inBundle[e.key()] = e
+		p.alias[e.key()] = e.key()
+		if e.fullURL != "" {
+			p.alias[e.fullURL] = e.key()
+		}
+	}
+	return p
+}
+
+// check validates every resource as if entered by hand.
+func (p *plan) check() fhir.Issues {
+	var issues fhir.Issues
+	for _, e := range p.entries {
+		if e.res != nil {
+			issues = append(issues, kbv.Check(e.res, e.at, p.now)...)
+		}
+	}
+	return issues
+}
+
+// resolve finds what every reference names — an entry (by id or fullUrl) or a stored resource —
+// and refuses references to nothing, to deleted entries and to versions that do not exist.
+func (p *plan) resolve() fhir.Issues {
+	var issues fhir.Issues
+	for _, e := range p.entries {
+		if e.res == nil {
+			continue
+		}
+		for _, site := range references(e.res, e.at) {
+			pin, issue := p.resolveOne(site)
+			if issue != nil {
+				issues = append(issues, *issue)
+				continue
+			}
+			if pin != nil {
+				p.pins = append(p.pins, *pin)
+				p.refs[e] = append(p.refs[e], pin.key)
+			}
+		}
+	}
+	return issues
+}
+
+// resolveOne resolves one reference: a pin, nothing (contained, external or a type red does
+// not resolve) or the issue that refuses it.
+func (p *plan) resolveOne(site refSite) (*pin, *fhir.Issue) {
+	val := site.el.SelectAttrValue("value", "")
+	key, ok := p.alias[val]
+	if !ok {
+		typ, id, local := localRef(val)
+		switch {
+		case strings.HasPrefix(val, "urn:"):
+			return nil, issueAt(fhir.CodeInvalid, site.path, "refers to an entry that is not in this bundle")
+		case !local || !Supported(typ):
+			return nil, nil
+		}
+		key = typ + "/" + id
+		if _, ok := p.inBundle[key]; !ok {
+			if r := p.heads[key]; r.Version == 0 || r.Deleted {
+				return nil, issueAt(fhir.CodeInvalid, site.path, "refers to %s %s, which exists neither in this bundle nor in red", typ, id)
+			}
+		}
+	}
+	target := p.inBundle[key]
+	if target != nil && target.method == "DELETE" {
+		return nil, issueAt(fhir.CodeInvalid, site.path, "refers to a resource this bundle deletes")
+	}
+	named := historyVersion(val)
+	if latest := p.heads[key].Version + boolInt(target != nil); named > latest {
+		return nil, issueAt(fhir.CodeInvalid, site.path, "refers to version %d of %s, which does not exist", named, key)
+	}
+	return &pin{site, key, named}, nil
+}
+
+func issueAt(code fhir.IssueCode, at, format string, args ...any) *fhir.Issue {
+	is := errorAt(code, at, format, args...)
+	return &is
+}
+
+// byEntry sorts findings that do not stop the bundle by entry: each entry's answer carries its own.
+func byEntry(issues fhir.Issues) map[int]fhir.Issues {
+	out := map[int]fhir.Issues{}
+	for _, is := range issues {
+		if n := entryIndex(is.Expression); n >= 0 {
+			out[n] = append(out[n], is)
+		}
+	}
+	return out
+}
+
+// version gives each entry the version it writes and makes references version-specific, as RED
+// returns them.
+func (p *plan) version() {
+	for _, e := range p.entries {
+		r := p.heads[e.key()]
+		e.expect, e.version = r.Version, r.Version+1
+		if e.method == "DELETE" && (r.Version == 0 || r.Deleted) {
+			e.version = 0 // nothing to delete
+		}
+	}
+	for _, pn := range p.pins {
+		v := pn.version
+		switch t := p.inBundle[pn.key]; {
+		case v > 0:
+		case t != nil:
+			v = t.version
+		default:
+			v = p.heads[pn.key].Version
+		}
+		fhir.SetValue(pn.site.el, pn.key+"/_history/"+strconv.FormatInt(v, 10))
+	}
+}
+
+// writes turns the entries into writes for the barrier (meta, narrative and search values set)
+// and the answer for each entry.
+func (p *plan) writes() ([]vault.Write, []fhir.Outcome) {
+	var writes []vault.Write
+	var outcomes []fhir.Outcome
+	for _, e := range p.entries {
+		if e.version == 0 {
+			outcomes = append(outcomes, fhir.Outcome{Type: e.typ, ID: e.id, Status: http.StatusNoContent})
+			continue
+		}
+		w := vault.Write{Type: e.typ, ID: e.id, Expect: e.expect, Updated: p.now}
+		out := fhir.Outcome{Type: e.typ, ID: e.id, Version: e.version, Modified: p.now, Status: http.StatusOK, Issues: p.warnings[e.index]}
+		if e.expect == 0 {
+			out.Status = http.StatusCreated
+		}
+		if e.method == "DELETE" {
+			w.Deleted, out.Status = true, http.StatusNoContent
+		} else {
+			vs := strconv.FormatInt(e.version, 10)
+			fhir.SetMeta(e.res, vs, fhir.Instant(p.now))
+			setNarrative(e.res, vs, p.now)
+			w.Body = fhir.Marshal(e.res)
+			w.Index = searchValues(e.typ, e.res, p.refs[e], p.patients[e.key()])
+		}
+		writes = append(writes, w)
+		outcomes = append(outcomes, out)
+	}
+	return writes, outcomes
+}
+
 // heads looks up, in one call, the current versions of the bundle's record, of the entries and
 // of the stored resources their references name, keyed "Type/id".
-func (s *Service) heads(ctx context.Context, entries []*entry, bundleID string) (map[string]storage.Record, error) {
-	var names []string
-	var keys []storage.Key
+func (s *Service) heads(ctx context.Context, entries []*entry, bundleID string) (map[string]vault.Resource, error) {
+	var refs []vault.Ref
 	seen := map[string]bool{}
-	add := func(typ, id string) error {
-		k := typ + "/" + id
-		if seen[k] {
-			return nil
+	add := func(typ, id string) {
+		if k := typ + "/" + id; !seen[k] {
+			seen[k] = true
+			refs = append(refs, vault.Ref{Type: typ, ID: id})
 		}
-		seen[k] = true
-		tok, err := s.Vault.IDToken(typ, id)
-		if err != nil {
-			return err
-		}
-		names = append(names, k)
-		keys = append(keys, storage.Key{Type: typ, ID: tok})
-		return nil
 	}
-	if err := add(bundleType, bundleID); err != nil {
-		return nil, err
-	}
+	add(bundleType, bundleID)
 	for _, e := range entries {
-		if err := add(e.typ, e.id); err != nil {
-			return nil, err
-		}
+		add(e.typ, e.id)
 	}
 	for _, e := range entries {
 		if e.res == nil {
@@ -408,19 +434,17 @@ func (s *Service) heads(ctx context.Context, entries []*entry, bundleID string) 
 		}
 		for _, site := range references(e.res, e.at) {
 			if typ, id, ok := localRef(site.el.SelectAttrValue("value", "")); ok && Supported(typ) {
-				if err := add(typ, id); err != nil {
-					return nil, err
-				}
+				add(typ, id)
 			}
 		}
 	}
-	recs, err := s.Store.Heads(ctx, s.Tenant, keys)
+	heads, err := s.Store.Heads(ctx, refs)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]storage.Record, len(recs))
-	for i, r := range recs {
-		out[names[i]] = r
+	out := make(map[string]vault.Resource, len(heads))
+	for _, h := range heads {
+		out[h.Type+"/"+h.ID] = h
 	}
 	return out, nil
 }
@@ -468,38 +492,25 @@ func (s *Service) contextPatients(ctx context.Context, entries []*entry, inBundl
 	return out, nil
 }
 
-// tokens derives a resource's blind tokens: its id token, one per indexed search value, and one per
-// reference (for finding what refers to a resource).
-func (s *Service) tokens(typ string, idTok []byte, res *etree.Element, refs, patients []string) ([][]byte, error) {
-	out := [][]byte{idTok}
-	add := func(index, v string) error {
-		t, err := s.Vault.Token(index, v)
-		if err == nil {
-			out = append(out, t)
-		}
-		return err
-	}
+// searchValues are what a resource is found by: one per indexed search value, its patients, and
+// one per reference (for finding what refers to a resource). The barrier indexes the id itself.
+func searchValues(typ string, res *etree.Element, refs, patients []string) []vault.Term {
+	var out []vault.Term
 	for _, p := range kinds[typ].params {
 		if p.values == nil {
 			continue
 		}
 		for _, v := range p.values(res) {
-			if err := add(p.index, v); err != nil {
-				return nil, err
-			}
+			out = append(out, vault.Term{Index: p.index, Value: v})
 		}
 	}
 	for _, v := range patients {
-		if err := add(typ+".patient", v); err != nil {
-			return nil, err
-		}
+		out = append(out, vault.Term{Index: typ + ".patient", Value: v})
 	}
 	for _, r := range refs {
-		if err := add(refIndex, r); err != nil {
-			return nil, err
-		}
+		out = append(out, vault.Term{Index: refIndex, Value: r})
 	}
-	return out, nil
+	return out
 }
 
 // refIndex is the blind index of every reference a resource makes.

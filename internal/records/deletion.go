@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
 )
 
@@ -24,20 +26,19 @@ type written struct {
 	created bool
 }
 
-// bundleRecord returns the change that adds outcomes to the record of bundle id, whose current
+// bundleRecord returns the write that adds outcomes to the record of bundle id, whose current
 // head is given (Version 0 for a bundle posted the first time).
-func (s *Service) bundleRecord(ctx context.Context, id string, head storage.Record, outcomes []fhir.Outcome, now time.Time) (storage.Change, error) {
+func (s *Service) bundleRecord(ctx context.Context, id string, head vault.Resource, outcomes []fhir.Outcome, now time.Time) (vault.Write, error) {
 	var prior []written
 	if head.Version > 0 && !head.Deleted {
-		cur, err := s.Store.Version(ctx, s.Tenant, bundleType, head.ID, head.Version)
+		cur, err := s.Store.Version(ctx, bundleType, id, head.Version)
 		if err != nil {
-			return storage.Change{}, err
+			return vault.Write{}, err
 		}
-		if prior, err = s.readRecord(cur); err != nil {
-			return storage.Change{}, err
+		if prior, err = readRecord(cur); err != nil {
+			return vault.Write{}, err
 		}
 	}
-	tok, expect := head.ID, head.Version
 	rec := etree.NewElement("BundleRecord")
 	rec.CreateAttr("id", id)
 	add := func(w written) {
@@ -54,25 +55,17 @@ func (s *Service) bundleRecord(ctx context.Context, id string, head storage.Reco
 	}
 	for _, o := range outcomes {
 		if o.Version > 0 {
-			add(written{typ: o.Type, id: o.ID, version: o.Version, created: o.Version == 1 || o.Status == "201 Created"})
+			add(written{typ: o.Type, id: o.ID, version: o.Version, created: o.Version == 1 || o.Status == http.StatusCreated})
 		}
 	}
 	var buf bytes.Buffer
 	etree.NewDocumentWithRoot(rec).WriteTo(&buf)
-	sealed, err := s.Vault.Seal(bundleType, tok, expect+1, buf.Bytes())
-	if err != nil {
-		return storage.Change{}, err
-	}
-	return storage.Change{Type: bundleType, ID: tok, Expect: expect, Updated: now, Sealed: sealed}, nil
+	return vault.Write{Type: bundleType, ID: id, Expect: head.Version, Updated: now, Body: buf.Bytes()}, nil
 }
 
-func (s *Service) readRecord(rec storage.Record) ([]written, error) {
-	plain, err := s.Vault.Open(rec.Type, rec.ID, rec.Version, rec.Sealed)
-	if err != nil {
-		return nil, err
-	}
+func readRecord(r vault.Resource) ([]written, error) {
 	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(plain); err != nil {
+	if err := doc.ReadFromBytes(r.Body); err != nil {
 		return nil, err
 	}
 	var out []written
@@ -92,11 +85,7 @@ func (s *Service) readRecord(rec storage.Record) ([]written, error) {
 //
 // The answer lists each resource with 204 (deleted) or 200 and a note saying why it was kept.
 func (s *Service) DeleteBundle(ctx context.Context, id string) (*etree.Element, error) {
-	tok, err := s.Vault.IDToken(bundleType, id)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := s.Store.Current(ctx, s.Tenant, bundleType, tok)
+	rec, err := s.Store.Current(ctx, bundleType, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fhir.Fail(fhir.CodeNotFound, "", "no bundle with this id was posted")
 	}
@@ -106,14 +95,14 @@ func (s *Service) DeleteBundle(ctx context.Context, id string) (*etree.Element, 
 	if rec.Deleted {
 		return nil, fhir.Fail(fhir.CodeDeleted, "", "this bundle was deleted already")
 	}
-	writes, err := s.readRecord(rec)
+	writes, err := readRecord(rec)
 	if err != nil {
 		return nil, err
 	}
 	type target struct {
 		typ, id string
 		last    int64
-		head    storage.Record
+		head    vault.Resource
 		keep    string
 	}
 	var order []string
@@ -133,11 +122,7 @@ func (s *Service) DeleteBundle(ctx context.Context, id string) (*etree.Element, 
 	}
 	for _, k := range order {
 		t := targets[k]
-		itok, err := s.Vault.IDToken(t.typ, t.id)
-		if err != nil {
-			return nil, err
-		}
-		if t.head, err = s.Store.Current(ctx, s.Tenant, t.typ, itok); err != nil {
+		if t.head, err = s.Store.Current(ctx, t.typ, t.id); err != nil {
 			return nil, err
 		}
 		if !t.head.Deleted && t.head.Version != t.last {
@@ -169,23 +154,23 @@ func (s *Service) DeleteBundle(ctx context.Context, id string) (*etree.Element, 
 		}
 	}
 	now := s.now()
-	var changes []storage.Change
+	var changes []vault.Write
 	var outcomes []fhir.Outcome
 	for _, k := range order {
 		t := targets[k]
 		switch {
 		case t.head.Deleted:
-			outcomes = append(outcomes, fhir.Outcome{Type: t.typ, ID: t.id, Status: "410 Gone"})
+			outcomes = append(outcomes, fhir.Outcome{Type: t.typ, ID: t.id, Status: http.StatusGone})
 		case t.keep != "":
-			outcomes = append(outcomes, fhir.Outcome{Type: t.typ, ID: t.id, Version: t.head.Version, Modified: t.head.Updated, Status: "200 OK",
+			outcomes = append(outcomes, fhir.Outcome{Type: t.typ, ID: t.id, Version: t.head.Version, Modified: t.head.Updated, Status: http.StatusOK,
 				Issues: fhir.Issues{{Severity: fhir.SeverityInformation, Code: fhir.CodeConflict, Diagnostics: t.keep}}})
 		default:
-			changes = append(changes, storage.Change{Type: t.typ, ID: t.head.ID, Expect: t.head.Version, Updated: now, Deleted: true})
-			outcomes = append(outcomes, fhir.Outcome{Type: t.typ, ID: t.id, Version: t.head.Version + 1, Modified: now, Status: "204 No Content"})
+			changes = append(changes, vault.Write{Type: t.typ, ID: t.id, Expect: t.head.Version, Updated: now, Deleted: true})
+			outcomes = append(outcomes, fhir.Outcome{Type: t.typ, ID: t.id, Version: t.head.Version + 1, Modified: now, Status: http.StatusNoContent})
 		}
 	}
-	changes = append(changes, storage.Change{Type: bundleType, ID: tok, Expect: rec.Version, Updated: now, Deleted: true})
-	if err := s.Store.Commit(ctx, s.Tenant, changes); err != nil {
+	changes = append(changes, vault.Write{Type: bundleType, ID: id, Expect: rec.Version, Updated: now, Deleted: true})
+	if err := s.Store.Commit(ctx, changes); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return nil, fhir.Fail(fhir.CodeConflict, "", "another workstation changed these resources at the same moment; nothing was deleted — try again")
 		}
@@ -196,18 +181,15 @@ func (s *Service) DeleteBundle(ctx context.Context, id string) (*etree.Element, 
 
 // referrers lists "Type/id" of the live resources that refer to key.
 func (s *Service) referrers(ctx context.Context, key string) ([]string, error) {
-	tok, err := s.Vault.Token(refIndex, key)
-	if err != nil {
-		return nil, err
-	}
+	refersTo := [][]vault.Term{{{Index: refIndex, Value: key}}}
 	var out []string
 	for _, typ := range Types() {
-		page, err := s.Store.Find(ctx, s.Tenant, storage.Query{Type: typ, All: [][][]byte{{tok}}})
+		page, err := s.Store.Find(ctx, vault.Query{Type: typ, All: refersTo})
 		if err != nil {
 			return nil, err
 		}
-		for _, r := range page.Records {
-			el, err := s.open(r)
+		for _, r := range page.Resources {
+			el, err := parse(r)
 			if err != nil {
 				return nil, err
 			}

@@ -1,6 +1,6 @@
 // Package records stores, reads and searches a tenant's FHIR resources: it checks posted
-// bundles, seals every resource through the vault, derives blind search tokens and answers reads
-// and searches in RED's shapes.
+// bundles, derives each resource's search values and answers reads and searches in RED's shapes.
+// It talks only to the vault's barrier, in plaintext; sealing and tokens happen below it.
 package records
 
 import (
@@ -14,15 +14,18 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
 )
 
-// Sealer is what records needs from the vault.
-type Sealer interface {
-	Seal(typ string, id []byte, version int64, plaintext []byte) ([]byte, error)
-	Open(typ string, id []byte, version int64, sealed []byte) ([]byte, error)
-	Token(index, value string) ([]byte, error)
-	IDToken(typ, id string) ([]byte, error)
+// Store is what records needs of the vault's barrier: it takes and gives plaintext, and only
+// sealed bytes and tokens pass below it.
+type Store interface {
+	Commit(ctx context.Context, writes []vault.Write) error
+	Current(ctx context.Context, typ, id string) (vault.Resource, error)
+	Version(ctx context.Context, typ, id string, version int64) (vault.Resource, error)
+	Heads(ctx context.Context, refs []vault.Ref) ([]vault.Resource, error)
+	Find(ctx context.Context, q vault.Query) (vault.Page, error)
 	SealString(purpose, plaintext string) (string, error)
 	OpenString(purpose, sealed string) (string, error)
 }
@@ -30,9 +33,8 @@ type Sealer interface {
 // Service is one unlocked tenant's record store.
 type Service struct {
 	Tenant string
-	Store  storage.Store
-	Vault  Sealer
-	// Now is the clock; time.Now when nil.
+	Store  Store // the tenant's vault barrier
+	// Now is the clock; time.Now when nil. It is read once per request.
 	Now func() time.Time
 }
 
@@ -46,18 +48,14 @@ func (s *Service) now() time.Time {
 // Read returns the current version of a resource: fhir.CodeNotFound when it never existed,
 // fhir.CodeDeleted when it was deleted.
 func (s *Service) Read(ctx context.Context, typ, id string) (*etree.Element, error) {
-	tok, err := s.Vault.IDToken(typ, id)
+	r, err := s.Store.Current(ctx, typ, id)
 	if err != nil {
-		return nil, err
+		return nil, missing(err, typ)
 	}
-	rec, err := s.Store.Current(ctx, s.Tenant, typ, tok)
-	if err != nil {
-		return nil, s.missing(err, typ)
+	if r.Deleted {
+		return nil, fhir.Fail(fhir.CodeDeleted, "", "this %s was deleted in version %d", typ, r.Version)
 	}
-	if rec.Deleted {
-		return nil, fhir.Fail(fhir.CodeDeleted, "", "this %s was deleted in version %d", typ, rec.Version)
-	}
-	return s.open(rec)
+	return parse(r)
 }
 
 // ReadVersion returns one version of a resource.
@@ -66,40 +64,33 @@ func (s *Service) ReadVersion(ctx context.Context, typ, id, version string) (*et
 	if err != nil || v < 1 {
 		return nil, fhir.Fail(fhir.CodeValue, "versionId", "a version is a whole number from 1")
 	}
-	tok, err := s.Vault.IDToken(typ, id)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := s.Store.Version(ctx, s.Tenant, typ, tok, v)
+	r, err := s.Store.Version(ctx, typ, id, v)
 	if errors.Is(err, storage.ErrNotFound) {
-		if cur, cerr := s.Store.Current(ctx, s.Tenant, typ, tok); cerr == nil {
+		if cur, cerr := s.Store.Current(ctx, typ, id); cerr == nil {
 			return nil, fhir.Fail(fhir.CodeNotFound, "", "this %s has versions 1 to %d, not %d", typ, cur.Version, v)
 		}
 	}
 	if err != nil {
-		return nil, s.missing(err, typ)
+		return nil, missing(err, typ)
 	}
-	if rec.Deleted {
+	if r.Deleted {
 		return nil, fhir.Fail(fhir.CodeDeleted, "", "version %d of this %s is its deletion", v, typ)
 	}
-	return s.open(rec)
+	return parse(r)
 }
 
-func (s *Service) missing(err error, typ string) error {
+func missing(err error, typ string) error {
 	if errors.Is(err, storage.ErrNotFound) {
 		return fhir.Fail(fhir.CodeNotFound, "", "no %s with this id", typ)
 	}
 	return err
 }
 
-func (s *Service) open(rec storage.Record) (*etree.Element, error) {
-	plain, err := s.Vault.Open(rec.Type, rec.ID, rec.Version, rec.Sealed)
-	if err != nil {
-		return nil, fmt.Errorf("open %s version %d: %w", rec.Type, rec.Version, err)
-	}
+// parse reads a stored resource's body.
+func parse(r vault.Resource) (*etree.Element, error) {
 	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(plain); err != nil {
-		return nil, fmt.Errorf("stored %s does not parse: %w", rec.Type, err)
+	if err := doc.ReadFromBytes(r.Body); err != nil {
+		return nil, fmt.Errorf("stored %s version %d does not parse: %w", r.Type, r.Version, err)
 	}
 	return doc.Root(), nil
 }

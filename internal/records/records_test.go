@@ -41,7 +41,7 @@ func newService(t testing.TB) *records.Service {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
-	return &records.Service{Tenant: "praxis", Store: st, Vault: v, Now: func() time.Time { return at }}
+	return &records.Service{Tenant: "praxis", Store: v.Barrier(st), Now: func() time.Time { return at }}
 }
 
 func post(t testing.TB, s *records.Service, entries ...string) error {
@@ -238,5 +238,46 @@ func TestReadVersions(t *testing.T) {
 		if _, err := s.ReadVersion(ctx, "Patient", "p", v); err == nil {
 			t.Errorf("version %q read", v)
 		}
+	}
+}
+
+func TestOneClockReadPerRequest(t *testing.T) {
+	s := newService(t)
+	tick := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	s.Now = func() time.Time { tick = tick.Add(time.Second); return tick } // every read a new second
+	for _, typ := range []string{"history", "batch"} {
+		t.Run(typ, func(t *testing.T) {
+			b, err := fhir.Parse([]byte(`<Bundle xmlns="http://hl7.org/fhir"><type value="`+typ+`"/>`+patient("c1-"+typ)+patient("c2-"+typ)+`</Bundle>`), fhir.DefaultLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := s.PostBundle(context.Background(), b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			answered := fhir.ChildValue(resp, "meta", "lastUpdated")
+			for i, e := range resp.SelectElements("entry") {
+				if got := fhir.ChildValue(e, "response", "lastModified"); got != answered {
+					t.Errorf("entry %d lastModified %s, answer %s", i, got, answered)
+				}
+			}
+			for _, id := range []string{"c1-" + typ, "c2-" + typ} {
+				res, err := s.Read(context.Background(), "Patient", id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := fhir.ChildValue(res, "meta", "lastUpdated"); got != answered {
+					t.Errorf("%s lastUpdated %s, answer %s", id, got, answered)
+				}
+			}
+		})
+	}
+	set, err := s.Search(context.Background(), "Patient", url.Values{"name": {"mus"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := tick
+	if !set.Updated.Equal(before) {
+		t.Errorf("the searchset's time %s is not the one clock read %s", set.Updated, before)
 	}
 }

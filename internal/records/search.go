@@ -6,11 +6,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
-	"github.com/redclone/red/storage"
+	"github.com/redclone/red/internal/vault"
 )
 
 // maxCount caps _count.
@@ -31,33 +32,68 @@ func lookupParam(k kind, name string) (param, bool) {
 // Search answers GET /{tenant}/{Type}?… in RED's searchset shape. Blind-index tokens select the
 // candidates in the database; parameters the index cannot decide exactly are then checked on the
 // opened resources. Paging links carry the search's parameters sealed in _q, so no person data
-// appears in a URL red writes.
+// appears in a URL red writes. The steps: parse, plan, run, render.
 func (s *Service) Search(ctx context.Context, typ string, query url.Values) (fhir.SearchSet, error) {
-	k := kinds[typ]
-	q, err := s.unfold(typ, query)
-	if err != nil {
-		return fhir.SearchSet{}, err
-	}
-	if err := checkParams(typ, k, q); err != nil {
-		return fhir.SearchSet{}, err
-	}
-	page, err := positive(q, "page", 1, 0)
-	if err != nil {
-		return fhir.SearchSet{}, err
-	}
-	count, err := positive(q, "_count", k.pageSize, maxCount)
-	if err != nil {
-		return fhir.SearchSet{}, err
-	}
 	now := s.now()
-	var groups [][][]byte
-	type filter struct {
-		p param
-		v string
+	req, err := s.parseSearch(typ, query)
+	if err != nil {
+		return fhir.SearchSet{}, err
 	}
-	var filters []filter
-	names := make([]string, 0, len(q))
-	for name := range q {
+	pl, err := req.plan(now)
+	if err != nil {
+		return fhir.SearchSet{}, err
+	}
+	found, total, err := s.run(ctx, req, pl, now)
+	if err != nil {
+		return fhir.SearchSet{}, err
+	}
+	return s.render(req, found, total, now)
+}
+
+// searchRequest is a search's parameters, checked.
+type searchRequest struct {
+	typ         string
+	k           kind
+	q           url.Values // with a sealed _q unfolded
+	page, count int
+}
+
+// searchPlan is how a search runs: token groups the store selects by, and the exact predicates
+// checked on the opened candidates.
+type searchPlan struct {
+	groups  [][]vault.Term
+	filters []filter
+}
+
+// filter is a parameter the index cannot decide exactly, with its value (alternatives
+// separated by commas).
+type filter struct {
+	p param
+	v string
+}
+
+// parseSearch unfolds _q and checks the parameters, the page and the page size.
+func (s *Service) parseSearch(typ string, query url.Values) (searchRequest, error) {
+	req := searchRequest{typ: typ, k: kinds[typ]}
+	var err error
+	if req.q, err = s.unfold(typ, query); err != nil {
+		return req, err
+	}
+	if err := checkParams(typ, req.k, req.q); err != nil {
+		return req, err
+	}
+	if req.page, err = positive(req.q, "page", 1, 0); err != nil {
+		return req, err
+	}
+	req.count, err = positive(req.q, "_count", req.k.pageSize, maxCount)
+	return req, err
+}
+
+// plan turns the parameters into token groups and exact filters.
+func (req searchRequest) plan(now time.Time) (searchPlan, error) {
+	var pl searchPlan
+	names := make([]string, 0, len(req.q))
+	for name := range req.q {
 		names = append(names, name)
 	}
 	sort.Strings(names)
@@ -66,104 +102,127 @@ func (s *Service) Search(ctx context.Context, typ string, query url.Values) (fhi
 			continue
 		}
 		if name == "_id" {
-			for _, v := range q[name] {
-				var g [][]byte
+			for _, v := range req.q[name] {
+				var g []vault.Term
 				for _, id := range strings.Split(v, ",") {
-					t, err := s.Vault.IDToken(typ, id)
-					if err != nil {
-						return fhir.SearchSet{}, err
-					}
-					g = append(g, t)
+					g = append(g, vault.Term{Index: vault.IDIndex, Value: id})
 				}
-				groups = append(groups, g)
+				pl.groups = append(pl.groups, g)
 			}
 			continue
 		}
-		p, _ := lookupParam(k, name)
+		p, _ := lookupParam(req.k, name)
 		if p.lookup == nil { // a parameter that shapes the output
 			continue
 		}
-		for _, v := range q[name] {
-			var g [][]byte
-			narrowed, exact := true, true
-			for _, alt := range strings.Split(v, ",") {
-				vals, ex, err := p.lookup(alt, now)
-				if err != nil {
-					return fhir.SearchSet{}, err
-				}
-				if vals == nil {
-					narrowed = false
-				}
-				exact = exact && ex
-				for _, iv := range vals {
-					t, err := s.Vault.Token(p.index, iv)
-					if err != nil {
-						return fhir.SearchSet{}, err
-					}
-					g = append(g, t)
-				}
+		for _, v := range req.q[name] {
+			g, narrowed, exact, err := p.terms(v, now)
+			if err != nil {
+				return pl, err
 			}
 			if narrowed {
-				groups = append(groups, g)
+				pl.groups = append(pl.groups, g)
 			}
 			if !exact {
-				filters = append(filters, filter{p, v})
+				pl.filters = append(pl.filters, filter{p, v})
 			}
 		}
 	}
+	return pl, nil
+}
 
-	set := fhir.SearchSet{ID: newID(), Updated: now}
-	var recs []storage.Record
-	var opened []*etree.Element
-	if len(filters) == 0 {
-		res, err := s.Store.Find(ctx, s.Tenant, storage.Query{Type: typ, All: groups, Offset: (page - 1) * count, Limit: count})
+// terms are the index values of one parameter value (alternatives separated by commas): narrowed
+// is false when one alternative cannot be looked up in the index, exact false when the values
+// only select candidates.
+func (p param) terms(v string, now time.Time) (g []vault.Term, narrowed, exact bool, err error) {
+	narrowed, exact = true, true
+	for _, alt := range strings.Split(v, ",") {
+		vals, ex, err := p.lookup(alt, now)
 		if err != nil {
-			return fhir.SearchSet{}, err
+			return nil, false, false, err
 		}
-		set.Total, recs = res.Total, res.Records
-		for _, rec := range recs {
-			el, err := s.open(rec)
-			if err != nil {
-				return fhir.SearchSet{}, err
-			}
-			opened = append(opened, el)
+		if vals == nil {
+			narrowed = false
 		}
-	} else {
-		// the exact predicates run on plaintext: open every candidate, then page
-		res, err := s.Store.Find(ctx, s.Tenant, storage.Query{Type: typ, All: groups})
-		if err != nil {
-			return fhir.SearchSet{}, err
-		}
-		skip := (page - 1) * count
-	candidates:
-		for _, rec := range res.Records {
-			el, err := s.open(rec)
-			if err != nil {
-				return fhir.SearchSet{}, err
-			}
-			for _, f := range filters {
-				ok := false
-				for _, alt := range strings.Split(f.v, ",") {
-					if f.p.match(el, alt, q, now) {
-						ok = true
-						break
-					}
-				}
-				if !ok {
-					continue candidates
-				}
-			}
-			set.Total++
-			if set.Total > skip && len(opened) < count {
-				opened = append(opened, el)
-			}
+		exact = exact && ex
+		for _, iv := range vals {
+			g = append(g, vault.Term{Index: p.index, Value: iv})
 		}
 	}
-	for _, el := range opened {
-		shape(el, q)
-		set.Entries = append(set.Entries, fhir.Entry{FullURL: "/" + typ + "/" + fhir.ChildValue(el, "id"), Resource: el})
+	return g, narrowed, exact, nil
+}
+
+// run finds the page's resources and the total: the store pages when the tokens decide exactly;
+// otherwise every candidate is opened and checked, then paged here.
+func (s *Service) run(ctx context.Context, req searchRequest, pl searchPlan, now time.Time) ([]*etree.Element, int, error) {
+	q := vault.Query{Type: req.typ, All: pl.groups}
+	if len(pl.filters) == 0 {
+		q.Offset, q.Limit = (req.page-1)*req.count, req.count
 	}
-	set.Links, err = s.links(typ, q, page, count, k.pageSize, set.Total)
+	res, err := s.Store.Find(ctx, q)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(pl.filters) == 0 {
+		found, err := parseAll(res.Resources)
+		return found, res.Total, err
+	}
+	var found []*etree.Element
+	total, skip := 0, (req.page-1)*req.count
+	for _, r := range res.Resources {
+		el, err := parse(r)
+		if err != nil {
+			return nil, 0, err
+		}
+		if !pl.matches(el, req.q, now) {
+			continue
+		}
+		total++
+		if total > skip && len(found) < req.count {
+			found = append(found, el)
+		}
+	}
+	return found, total, nil
+}
+
+func parseAll(rs []vault.Resource) ([]*etree.Element, error) {
+	out := make([]*etree.Element, 0, len(rs))
+	for _, r := range rs {
+		el, err := parse(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, el)
+	}
+	return out, nil
+}
+
+// matches applies the exact predicates: every filter, one of its alternatives.
+func (pl searchPlan) matches(el *etree.Element, q url.Values, now time.Time) bool {
+	for _, f := range pl.filters {
+		ok := false
+		for _, alt := range strings.Split(f.v, ",") {
+			if f.p.match(el, alt, q, now) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// render builds RED's searchset: the output parameters applied, with paging links.
+func (s *Service) render(req searchRequest, found []*etree.Element, total int, now time.Time) (fhir.SearchSet, error) {
+	set := fhir.SearchSet{ID: newID(), Updated: now, Total: total}
+	for _, el := range found {
+		shape(el, req.q)
+		set.Entries = append(set.Entries, fhir.Entry{FullURL: "/" + req.typ + "/" + fhir.ChildValue(el, "id"), Resource: el})
+	}
+	var err error
+	set.Links, err = s.links(req.typ, req.q, req.page, req.count, req.k.pageSize, total)
 	return set, err
 }
 
@@ -212,7 +271,7 @@ func (s *Service) unfold(typ string, query url.Values) (url.Values, error) {
 	if sealed == "" {
 		return query, nil
 	}
-	plain, err := s.Vault.OpenString("search:"+typ, sealed)
+	plain, err := s.Store.OpenString("search:"+typ, sealed)
 	if err != nil {
 		return nil, fhir.Fail(fhir.CodeValue, "_q", "_q is not a paging link this server wrote for %s", typ)
 	}
@@ -312,7 +371,7 @@ func (s *Service) links(typ string, q url.Values, page, count, def, total int) (
 		suffix += "&_count=" + strconv.Itoa(count)
 	}
 	if len(carry) > 0 {
-		sealed, err := s.Vault.SealString("search:"+typ, carry.Encode())
+		sealed, err := s.Store.SealString("search:"+typ, carry.Encode())
 		if err != nil {
 			return nil, err
 		}

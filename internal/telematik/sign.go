@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"net/url"
 	"os"
@@ -64,8 +63,8 @@ func (s *Service) SignPDF(ctx context.Context, q url.Values, body []byte) (Answe
 		return signError("Name the HBA: cardname"), nil
 	}
 	card, err := s.card(ctx, q)
-	var issues fhir.Issues
-	if errors.As(err, &issues) && issues.Code() != fhir.CodeTransient && issues.Code() != fhir.CodeTimeout {
+	if code := fhir.CodeOf(err); code != "" && code != fhir.CodeTransient && code != fhir.CodeTimeout {
+		issues, _ := fhir.Explain(err)
 		return signError(issues[0].Diagnostics), nil
 	}
 	if err != nil {

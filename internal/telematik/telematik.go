@@ -78,17 +78,15 @@ func Actions() []string {
 // Method is the HTTP method action is called with ("" for an unknown action).
 func Method(action string) string { return actions[action].method }
 
-// Do runs a /TI action; an unknown one is a 400 that lists the known ones.
-func (s *Service) Do(ctx context.Context, method, name string, q url.Values, body *etree.Element) (Answer, error) {
+// Do runs a /TI action; an unknown one is a 400 that lists the known ones. The caller has
+// checked the method (Method).
+func (s *Service) Do(ctx context.Context, name string, q url.Values, body *etree.Element) (Answer, error) {
 	a, ok := actions[name]
 	if !ok {
 		if name == "" {
 			return Answer{}, fhir.Fail(fhir.CodeRequired, "action", "name an action: %s", strings.Join(Actions(), ", "))
 		}
 		return Answer{}, fhir.Fail(fhir.CodeNotSupported, "action", "unknown action %q; known: %s", name, strings.Join(Actions(), ", "))
-	}
-	if a.method != method {
-		return Answer{}, fhir.Fail(fhir.CodeNotSupported, "action", "%s is called with %s", name, a.method)
 	}
 	return a.run(s, ctx, q, body)
 }
@@ -114,9 +112,9 @@ func (s *Service) call(ctx context.Context, service string, f func(ctx context.C
 	}
 	var fault *konnektor.Fault
 	if errors.As(err, &fault) {
-		return fhir.Fail(fhir.CodeProcessing, "", "the %s refused: %s (gematik code %d)", service, fault.Error(), fault.Code())
+		return fhir.Wrap(err, fhir.CodeProcessing, "the %s refused: %s (gematik code %d)", service, fault.Error(), fault.Code())
 	}
-	return fhir.Fail(fhir.CodeProcessing, "", "the %s refused: %s", service, err.Error())
+	return fhir.Wrap(err, fhir.CodeProcessing, "the %s refused: %s", service, err.Error())
 }
 
 func isUnreachable(err error) bool {

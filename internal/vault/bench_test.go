@@ -31,7 +31,7 @@ func BenchmarkSeal(b *testing.B) {
 	b.SetBytes(int64(len(resource2KiB)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := v.Seal("Patient", id, 1, resource2KiB); err != nil {
+		if _, err := vault.Seal(v, "Patient", id, 1, resource2KiB); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -40,14 +40,14 @@ func BenchmarkSeal(b *testing.B) {
 func BenchmarkOpen(b *testing.B) {
 	v := benchVault(b)
 	id := []byte("0123456789abcdef")
-	sealed, err := v.Seal("Patient", id, 1, resource2KiB)
+	sealed, err := vault.Seal(v, "Patient", id, 1, resource2KiB)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(len(resource2KiB)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := v.Open("Patient", id, 1, sealed); err != nil {
+		if _, err := vault.Open(v, "Patient", id, 1, sealed); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -57,7 +57,7 @@ func BenchmarkToken(b *testing.B) {
 	v := benchVault(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := v.Token("family", "mustermann"); err != nil {
+		if _, err := vault.Token(v, "family", "mustermann"); err != nil {
 			b.Fatal(err)
 		}
 	}

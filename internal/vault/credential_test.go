@@ -14,7 +14,7 @@ func TestRewrap(t *testing.T) {
 	v := unsealed(t, tenantA, blob)
 	id := []byte("p1")
 	sealed := seal(t, v, "Patient", id, 1, patientXML)
-	token, _ := v.Token("family", "Mustermann")
+	token, _ := vault.Token(v, "family", "Mustermann")
 
 	tests := []struct {
 		name        string
@@ -34,10 +34,10 @@ func TestRewrap(t *testing.T) {
 			if err := w.Unseal(tt.newUser, rewrapped, []byte(tt.newPassword)); err != nil {
 				t.Fatalf("Unseal with the new credential: %v", err)
 			}
-			if got, err := w.Open("Patient", id, 1, sealed); err != nil || !bytes.Equal(got, patientXML) {
+			if got, err := vault.Open(w, "Patient", id, 1, sealed); err != nil || !bytes.Equal(got, patientXML) {
 				t.Errorf("Open = %q, %v; want the plaintext", got, err)
 			}
-			if got, _ := w.Token("family", "Mustermann"); !bytes.Equal(got, token) {
+			if got, _ := vault.Token(w, "family", "Mustermann"); !bytes.Equal(got, token) {
 				t.Errorf("Token = %x, want %x", got, token)
 			}
 			if err := w.Unseal(tt.newUser, rewrapped, []byte(password)); !errors.Is(err, vault.ErrBadPassword) {
@@ -82,7 +82,7 @@ func TestNewCredential(t *testing.T) {
 		a := unsealed(t, tenantA, newCredential(t, 1, tenantA, user, password))
 		b := unsealed(t, tenantA, newCredential(t, 2, tenantA, user, password))
 		sealed := seal(t, a, "Patient", []byte("p1"), 1, patientXML)
-		if _, err := b.Open("Patient", []byte("p1"), 1, sealed); !errors.Is(err, vault.ErrTampered) {
+		if _, err := vault.Open(b, "Patient", []byte("p1"), 1, sealed); !errors.Is(err, vault.ErrTampered) {
 			t.Errorf("Open with another keyring: err = %v, want ErrTampered", err)
 		}
 	})
@@ -176,7 +176,7 @@ func TestUnsealFailureKeepsKeys(t *testing.T) {
 	if err := v.Unseal(user, blob, []byte("wrong")); !errors.Is(err, vault.ErrBadPassword) {
 		t.Fatalf("Unseal err = %v, want ErrBadPassword", err)
 	}
-	if _, err := v.Open("Patient", []byte("p1"), 1, sealed); err != nil {
+	if _, err := vault.Open(v, "Patient", []byte("p1"), 1, sealed); err != nil {
 		t.Errorf("Open after a failed re-Unseal: %v", err)
 	}
 }

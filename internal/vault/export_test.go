@@ -71,3 +71,25 @@ func ParseKeyring(b []byte) error {
 	k.wipe()
 	return err
 }
+
+// The vault's own operations, which only the barrier calls in production.
+
+func Seal(v *Vault, typ string, id []byte, version int64, plaintext []byte) ([]byte, error) {
+	return v.sealRecord(typ, id, version, plaintext)
+}
+
+func Open(v *Vault, typ string, id []byte, version int64, sealed []byte) ([]byte, error) {
+	return v.openRecord(typ, id, version, sealed)
+}
+
+func Token(v *Vault, index, value string) ([]byte, error) { return v.indexToken(index, value) }
+
+func IDToken(v *Vault, typ, id string) ([]byte, error) { return v.idToken(typ, id) }
+
+func SealString(v *Vault, purpose, plaintext string) (string, error) {
+	return v.sealString(purpose, plaintext)
+}
+
+func OpenString(v *Vault, purpose, sealed string) (string, error) {
+	return v.openString(purpose, sealed)
+}

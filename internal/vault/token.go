@@ -29,15 +29,15 @@ type tokenKey struct {
 	name string
 }
 
-// Token returns a blind-index token for value in the named index: HMAC-SHA256 under a per-index
+// indexToken returns a blind-index token for value in the named index: HMAC-SHA256 under a per-index
 // key derived from the tenant's index key, truncated to 16 bytes. Same (index, value) → same
 // token; different index or tenant keyring → unrelated token.
-func (v *Vault) Token(index, value string) ([]byte, error) {
+func (v *Vault) indexToken(index, value string) ([]byte, error) {
 	return v.token(tokenKey{tokenKindIndex, index}, value)
 }
 
-// IDToken is Token for a resource id of type typ (what storage keeps instead of the id).
-func (v *Vault) IDToken(typ, id string) ([]byte, error) {
+// idToken is indexToken for a resource id of type typ (what storage keeps instead of the id).
+func (v *Vault) idToken(typ, id string) ([]byte, error) {
 	return v.token(tokenKey{tokenKindID, typ}, id)
 }
 

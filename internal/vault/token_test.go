@@ -11,20 +11,20 @@ import (
 	"github.com/redclone/red/internal/vault"
 )
 
-// token returns v.Token(index, value) or fails the test.
+// token returns vault.Token(v, index, value) or fails the test.
 func token(tb testing.TB, v *vault.Vault, index, value string) []byte {
 	tb.Helper()
-	tok, err := v.Token(index, value)
+	tok, err := vault.Token(v, index, value)
 	if err != nil {
 		tb.Fatalf("Token(%q, %q): %v", index, value, err)
 	}
 	return tok
 }
 
-// idToken returns v.IDToken(typ, id) or fails the test.
+// idToken returns vault.IDToken(v, typ, id) or fails the test.
 func idToken(tb testing.TB, v *vault.Vault, typ, id string) []byte {
 	tb.Helper()
-	tok, err := v.IDToken(typ, id)
+	tok, err := vault.IDToken(v, typ, id)
 	if err != nil {
 		tb.Fatalf("IDToken(%q, %q): %v", typ, id, err)
 	}
@@ -132,23 +132,23 @@ func TestSealString(t *testing.T) {
 	blob := newCredential(t, 1, tenantA, user, password)
 	v := unsealed(t, tenantA, blob)
 	const params = "family=Mustermann&birthdate=1964-08-12&_count=10&offset=20"
-	sealed, err := v.SealString("paging", params)
+	sealed, err := vault.SealString(v, "paging", params)
 	if err != nil {
 		t.Fatalf("SealString: %v", err)
 	}
 
 	t.Run("round trips", func(t *testing.T) {
-		got, err := v.OpenString("paging", sealed)
+		got, err := vault.OpenString(v, "paging", sealed)
 		if err != nil || got != params {
 			t.Errorf("OpenString = %q, %v; want %q", got, err, params)
 		}
 	})
 	t.Run("round trips an empty string", func(t *testing.T) {
-		s, err := v.SealString("paging", "")
+		s, err := vault.SealString(v, "paging", "")
 		if err != nil {
 			t.Fatalf("SealString: %v", err)
 		}
-		if got, err := v.OpenString("paging", s); err != nil || got != "" {
+		if got, err := vault.OpenString(v, "paging", s); err != nil || got != "" {
 			t.Errorf("OpenString = %q, %v; want empty", got, err)
 		}
 	})
@@ -166,14 +166,14 @@ func TestSealString(t *testing.T) {
 		}
 	})
 	t.Run("differs each time", func(t *testing.T) {
-		again, _ := v.SealString("paging", params)
+		again, _ := vault.SealString(v, "paging", params)
 		if again == sealed {
 			t.Error("two seals of the same string are identical")
 		}
 	})
 	t.Run("opens on another vault with the same keyring", func(t *testing.T) {
 		w := unsealed(t, tenantA, blob)
-		if got, err := w.OpenString("paging", sealed); err != nil || got != params {
+		if got, err := vault.OpenString(w, "paging", sealed); err != nil || got != params {
 			t.Errorf("OpenString = %q, %v; want %q", got, err, params)
 		}
 	})
@@ -181,11 +181,11 @@ func TestSealString(t *testing.T) {
 	recordSealed := seal(t, v, "paging", nil, 0, []byte(params))
 	// A one-byte plaintext seals to 46 bytes, whose last base64 character carries 4 unused bits;
 	// flipping the lowest of them leaves the decoded bytes unchanged.
-	short, err := v.SealString("paging", "x")
+	short, err := vault.SealString(v, "paging", "x")
 	if err != nil {
 		t.Fatalf("SealString: %v", err)
 	}
-	if got, err := v.OpenString("paging", short); err != nil || got != "x" {
+	if got, err := vault.OpenString(v, "paging", short); err != nil || got != "x" {
 		t.Fatalf("OpenString = %q, %v; want \"x\"", got, err)
 	}
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -213,7 +213,7 @@ func TestSealString(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.v.OpenString(tt.purpose, tt.sealed)
+			got, err := vault.OpenString(tt.v, tt.purpose, tt.sealed)
 			if !errors.Is(err, vault.ErrTampered) || got != "" {
 				t.Errorf("OpenString = %q, %v; want ErrTampered", got, err)
 			}

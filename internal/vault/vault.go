@@ -10,13 +10,17 @@ import (
 	"io"
 	"sync"
 
+	"github.com/samber/oops"
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/redclone/red/fhir"
 )
 
 // Errors every caller can tell apart.
 var (
-	// ErrSealed is returned by every operation on a sealed or locked vault.
-	ErrSealed = errors.New("vault: sealed")
+	// ErrSealed is returned by every operation on a sealed or locked vault; a caller reads that
+	// the tenant is locked (403).
+	ErrSealed = oops.Code(fhir.CodeLogin).Public("this tenant is locked on this server; log in again").New("vault: sealed")
 	// ErrBadPassword is returned when a credential does not open for the user name, password and
 	// tenant given; which of the three was wrong is not revealed.
 	ErrBadPassword = errors.New("vault: wrong user name or password")
@@ -111,20 +115,20 @@ func (v *Vault) Sealed() bool {
 	return v.keys == nil
 }
 
-// Seal encrypts plaintext bound to (tenant, typ, id, version) as associated data.
-func (v *Vault) Seal(typ string, id []byte, version int64, plaintext []byte) ([]byte, error) {
+// sealRecord encrypts plaintext bound to (tenant, typ, id, version) as associated data.
+func (v *Vault) sealRecord(typ string, id []byte, version int64, plaintext []byte) ([]byte, error) {
 	return v.seal(v.recordAD(typ, id, version), plaintext)
 }
 
-// Open decrypts what Seal returned for the same (typ, id, version); anything else fails with
+// openRecord decrypts what sealRecord returned for the same (typ, id, version); anything else fails with
 // ErrTampered.
-func (v *Vault) Open(typ string, id []byte, version int64, sealed []byte) ([]byte, error) {
+func (v *Vault) openRecord(typ string, id []byte, version int64, sealed []byte) ([]byte, error) {
 	return v.open(v.recordAD(typ, id, version), sealed)
 }
 
-// SealString seals a short opaque value that travels in URLs (e.g. a search's parameters in a
+// sealString seals a short opaque value that travels in URLs (e.g. a search's parameters in a
 // paging link): URL-safe base64 (no padding) of a sealed blob bound to purpose.
-func (v *Vault) SealString(purpose, plaintext string) (string, error) {
+func (v *Vault) sealString(purpose, plaintext string) (string, error) {
 	sealed, err := v.seal(v.stringAD(purpose), []byte(plaintext))
 	if err != nil {
 		return "", err
@@ -132,8 +136,8 @@ func (v *Vault) SealString(purpose, plaintext string) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(sealed), nil
 }
 
-// OpenString opens what SealString returned for the same purpose.
-func (v *Vault) OpenString(purpose, sealed string) (string, error) {
+// openString opens what sealString returned for the same purpose.
+func (v *Vault) openString(purpose, sealed string) (string, error) {
 	// Each sealed value has exactly one spelling: Strict refuses nonzero unused bits in the last
 	// character, and the length check refuses the line breaks the decoder would skip.
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(sealed)

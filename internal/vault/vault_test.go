@@ -55,7 +55,7 @@ func unsealed(tb testing.TB, tenant string, blob []byte) *vault.Vault {
 // seal seals plaintext or fails the test.
 func seal(tb testing.TB, v *vault.Vault, typ string, id []byte, version int64, plaintext []byte) []byte {
 	tb.Helper()
-	sealed, err := v.Seal(typ, id, version, plaintext)
+	sealed, err := vault.Seal(v, typ, id, version, plaintext)
 	if err != nil {
 		tb.Fatalf("Seal: %v", err)
 	}
@@ -67,14 +67,23 @@ var operations = []struct {
 	name string
 	call func(*vault.Vault) error
 }{
-	{"Seal", func(v *vault.Vault) error { _, err := v.Seal("Patient", []byte("id"), 1, patientXML); return err }},
-	{"Open", func(v *vault.Vault) error { _, err := v.Open("Patient", []byte("id"), 1, make([]byte, 64)); return err }},
-	{"Open garbage", func(v *vault.Vault) error { _, err := v.Open("Patient", []byte("id"), 1, []byte("x")); return err }},
-	{"Token", func(v *vault.Vault) error { _, err := v.Token("family", "Mustermann"); return err }},
-	{"IDToken", func(v *vault.Vault) error { _, err := v.IDToken("Patient", "p1"); return err }},
-	{"SealString", func(v *vault.Vault) error { _, err := v.SealString("paging", "name=x"); return err }},
-	{"OpenString", func(v *vault.Vault) error { _, err := v.OpenString("paging", "AAAA"); return err }},
-	{"OpenString garbage", func(v *vault.Vault) error { _, err := v.OpenString("paging", "!!"); return err }},
+	{"Seal", func(v *vault.Vault) error {
+		_, err := vault.Seal(v, "Patient", []byte("id"), 1, patientXML)
+		return err
+	}},
+	{"Open", func(v *vault.Vault) error {
+		_, err := vault.Open(v, "Patient", []byte("id"), 1, make([]byte, 64))
+		return err
+	}},
+	{"Open garbage", func(v *vault.Vault) error {
+		_, err := vault.Open(v, "Patient", []byte("id"), 1, []byte("x"))
+		return err
+	}},
+	{"Token", func(v *vault.Vault) error { _, err := vault.Token(v, "family", "Mustermann"); return err }},
+	{"IDToken", func(v *vault.Vault) error { _, err := vault.IDToken(v, "Patient", "p1"); return err }},
+	{"SealString", func(v *vault.Vault) error { _, err := vault.SealString(v, "paging", "name=x"); return err }},
+	{"OpenString", func(v *vault.Vault) error { _, err := vault.OpenString(v, "paging", "AAAA"); return err }},
+	{"OpenString garbage", func(v *vault.Vault) error { _, err := vault.OpenString(v, "paging", "!!"); return err }},
 }
 
 func TestNewVaultIsSealed(t *testing.T) {
@@ -139,7 +148,7 @@ func TestSealOpen(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sealed := seal(t, v, "Patient", id, 3, tt.plaintext)
-			got, err := v.Open("Patient", id, 3, sealed)
+			got, err := vault.Open(v, "Patient", id, 3, sealed)
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
@@ -222,7 +231,7 @@ func TestOpenRefusesTampering(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.v.Open(tt.typ, tt.id, tt.version, tt.sealed)
+			got, err := vault.Open(tt.v, tt.typ, tt.id, tt.version, tt.sealed)
 			if !errors.Is(err, vault.ErrTampered) {
 				t.Errorf("Open err = %v, want ErrTampered", err)
 			}
@@ -238,7 +247,7 @@ func TestLock(t *testing.T) {
 	v := unsealed(t, tenantA, blob)
 	id := []byte("p1")
 	sealed := seal(t, v, "Patient", id, 1, patientXML)
-	token, err := v.Token("family", "Mustermann")
+	token, err := vault.Token(v, "family", "Mustermann")
 	if err != nil {
 		t.Fatalf("Token: %v", err)
 	}
@@ -278,11 +287,11 @@ func TestLock(t *testing.T) {
 		if err := v.Unseal(user, blob, []byte(password)); err != nil {
 			t.Fatalf("Unseal: %v", err)
 		}
-		got, err := v.Open("Patient", id, 1, sealed)
+		got, err := vault.Open(v, "Patient", id, 1, sealed)
 		if err != nil || !bytes.Equal(got, patientXML) {
 			t.Fatalf("Open = %q, %v; want the plaintext", got, err)
 		}
-		again, err := v.Token("family", "Mustermann")
+		again, err := vault.Token(v, "family", "Mustermann")
 		if err != nil || !bytes.Equal(again, token) {
 			t.Errorf("Token after re-Unseal = %x, %v; want %x", again, err, token)
 		}
@@ -294,7 +303,7 @@ func TestRotatedKeyring(t *testing.T) {
 	v := unsealed(t, tenantA, blob)
 	id := []byte("p1")
 	old := seal(t, v, "Patient", id, 1, patientXML)
-	oldToken, _ := v.Token("family", "Mustermann")
+	oldToken, _ := vault.Token(v, "family", "Mustermann")
 
 	rotated, err := vault.Rotate(rng(5), tenantA, user, blob, []byte(password), vault.TestKDF)
 	if err != nil {
@@ -303,7 +312,7 @@ func TestRotatedKeyring(t *testing.T) {
 	v = unsealed(t, tenantA, rotated)
 
 	t.Run("opens ciphertext sealed under the old key", func(t *testing.T) {
-		got, err := v.Open("Patient", id, 1, old)
+		got, err := vault.Open(v, "Patient", id, 1, old)
 		if err != nil || !bytes.Equal(got, patientXML) {
 			t.Errorf("Open = %q, %v; want the plaintext", got, err)
 		}
@@ -313,19 +322,19 @@ func TestRotatedKeyring(t *testing.T) {
 		if got := fresh[1:5]; !bytes.Equal(got, []byte{0, 0, 0, 2}) {
 			t.Errorf("key id = %x, want 00000002", got)
 		}
-		if got, err := v.Open("Patient", id, 2, fresh); err != nil || !bytes.Equal(got, patientXML) {
+		if got, err := vault.Open(v, "Patient", id, 2, fresh); err != nil || !bytes.Equal(got, patientXML) {
 			t.Errorf("Open = %q, %v; want the plaintext", got, err)
 		}
 	})
 	t.Run("keeps blind-index tokens", func(t *testing.T) {
-		if got, _ := v.Token("family", "Mustermann"); !bytes.Equal(got, oldToken) {
+		if got, _ := vault.Token(v, "family", "Mustermann"); !bytes.Equal(got, oldToken) {
 			t.Errorf("Token = %x, want %x", got, oldToken)
 		}
 	})
 	t.Run("refuses a key id the keyring lacks", func(t *testing.T) {
 		fresh := seal(t, v, "Patient", id, 2, patientXML)
 		pre := unsealed(t, tenantA, blob)
-		if _, err := pre.Open("Patient", id, 2, fresh); !errors.Is(err, vault.ErrTampered) {
+		if _, err := vault.Open(pre, "Patient", id, 2, fresh); !errors.Is(err, vault.ErrTampered) {
 			t.Errorf("Open err = %v, want ErrTampered", err)
 		}
 	})
@@ -364,11 +373,11 @@ func TestFailingRandomness(t *testing.T) {
 			return err
 		}},
 		{"Seal reports it", func() error {
-			_, err := brokenVault.Seal("Patient", []byte("p1"), 1, patientXML)
+			_, err := vault.Seal(brokenVault, "Patient", []byte("p1"), 1, patientXML)
 			return err
 		}},
 		{"SealString reports it", func() error {
-			_, err := brokenVault.SealString("paging", "family=Mustermann")
+			_, err := vault.SealString(brokenVault, "paging", "family=Mustermann")
 			return err
 		}},
 	}
@@ -391,18 +400,18 @@ func TestConcurrentUseWhileLocking(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for range 200 {
-				if _, err := v.Seal("Patient", id, 1, patientXML); err != nil && !errors.Is(err, vault.ErrSealed) {
+				if _, err := vault.Seal(v, "Patient", id, 1, patientXML); err != nil && !errors.Is(err, vault.ErrSealed) {
 					t.Errorf("Seal: %v", err)
 					return
 				}
-				if got, err := v.Open("Patient", id, 1, sealed); err != nil && !errors.Is(err, vault.ErrSealed) {
+				if got, err := vault.Open(v, "Patient", id, 1, sealed); err != nil && !errors.Is(err, vault.ErrSealed) {
 					t.Errorf("Open: %v", err)
 					return
 				} else if err == nil && !bytes.Equal(got, patientXML) {
 					t.Errorf("Open returned wrong plaintext")
 					return
 				}
-				if _, err := v.Token("family", "Mustermann"); err != nil && !errors.Is(err, vault.ErrSealed) {
+				if _, err := vault.Token(v, "family", "Mustermann"); err != nil && !errors.Is(err, vault.ErrSealed) {
 					t.Errorf("Token: %v", err)
 					return
 				}

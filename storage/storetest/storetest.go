@@ -132,7 +132,7 @@ func RunSharedTests(t *testing.T, open func(t testing.TB) (a, b storage.Store)) 
 			mustCommit(t, a, "praxis", change("Patient", "p1", 0, "v1", "anna"))
 			mustCommit(t, b, "praxis", change("Patient", "p1", 1, "v2", "bert"))
 			wantRecord(t, mustCurrent(t, a, "praxis", "Patient", "p1"), record("Patient", "p1", 2, "v2"))
-			wantIDs(t, mustFind(t, a, "praxis", storage.Query{Type: "Patient", All: groups("bert")}), 1, "p1")
+			wantIDs(t, a, mustFind(t, a, "praxis", storage.Query{Type: "Patient", All: groups("bert")}), 1, "p1")
 		}},
 		{"refuses through one handle what the other created", func(t *testing.T, a, b storage.Store) {
 			ctx := t.Context()
@@ -337,7 +337,7 @@ var commitTests = []test{
 		err := s.Commit(t.Context(), "praxis", []storage.Change{change("Patient", "p1", 0, "second", "bert")})
 		wantErr(t, err, storage.ErrConflict)
 		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p1"), record("Patient", "p1", 1, "first"))
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("bert")}), 0)
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("bert")}), 0)
 	}},
 	{"writes version 2 with the right Expect", func(t *testing.T, s storage.Store) {
 		mustCreateTenant(t, s, "praxis")
@@ -396,9 +396,9 @@ var commitTests = []test{
 			if _, err := s.Version(t.Context(), "praxis", "Patient", []byte("b"), 2); !errors.Is(err, storage.ErrNotFound) {
 				t.Errorf("%s: Version(b, 2) error = %v, want ErrNotFound", b.name, err)
 			}
-			wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("b-old")}), 1, "b")
-			wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("a-new b-new c-new")}), 0)
-			wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient"}), 2, "b", "c")
+			wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("b-old")}), 1, "b")
+			wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("a-new b-new c-new")}), 0)
+			wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient"}), 2, "b", "c")
 		}
 	}},
 	{"writes every change of a batch", func(t *testing.T, s storage.Store) {
@@ -412,7 +412,7 @@ var commitTests = []test{
 		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p1"), record("Patient", "p1", 2, "p1v2"))
 		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p2"), record("Patient", "p2", 1, "p2v1"))
 		wantRecord(t, mustCurrent(t, s, "praxis", "Observation", "o1"), record("Observation", "o1", 1, "o1v1"))
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("x")}), 2, "p1", "p2")
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("x")}), 2, "p1", "p2")
 	}},
 	{"applies two changes to one resource in one batch in order", func(t *testing.T, s storage.Store) {
 		mustCreateTenant(t, s, "praxis")
@@ -422,8 +422,8 @@ var commitTests = []test{
 		)
 		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p1"), record("Patient", "p1", 2, "v2"))
 		wantRecord(t, mustVersion(t, s, "praxis", "Patient", "p1", 1), record("Patient", "p1", 1, "v1"))
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("first")}), 0)
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("second")}), 1, "p1")
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("first")}), 0)
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("second")}), 1, "p1")
 	}},
 	{"accepts an empty batch", func(t *testing.T, s storage.Store) {
 		mustCreateTenant(t, s, "praxis")
@@ -444,8 +444,8 @@ var commitTests = []test{
 		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p1"), want)
 		wantRecord(t, mustVersion(t, s, "praxis", "Patient", "p1", 2), want)
 		wantRecord(t, mustVersion(t, s, "praxis", "Patient", "p1", 1), record("Patient", "p1", 1, "v1"))
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient"}), 1, "p2")
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("anna")}), 1, "p2")
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient"}), 1, "p2")
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("anna")}), 1, "p2")
 		wantErr(t, s.Commit(t.Context(), "praxis", []storage.Change{change("Patient", "p1", 0, "again")}), storage.ErrConflict)
 	}},
 	{"revives a deleted resource with the tombstone's version as Expect", func(t *testing.T, s storage.Store) {
@@ -454,15 +454,15 @@ var commitTests = []test{
 		mustCommit(t, s, "praxis", tombstone("Patient", "p1", 1))
 		mustCommit(t, s, "praxis", change("Patient", "p1", 2, "v3", "bert"))
 		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p1"), record("Patient", "p1", 3, "v3"))
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("bert")}), 1, "p1")
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("anna")}), 0)
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("bert")}), 1, "p1")
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("anna")}), 0)
 	}},
 	{"stores repeated tokens of one change once", func(t *testing.T, s storage.Store) {
 		mustCreateTenant(t, s, "praxis")
 		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "v1", "anna", "anna", "berlin", "anna"))
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("anna")}), 1, "p1")
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("anna")}), 1, "p1")
 		mustCommit(t, s, "praxis", change("Patient", "p1", 1, "v2", "bert", "bert"))
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("bert")}), 1, "p1")
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("bert")}), 1, "p1")
 	}},
 }
 
@@ -527,7 +527,7 @@ var isolationTests = []test{
 		wantErr(t, s.Commit(t.Context(), "b", []storage.Change{change("Patient", "p1", 3, "b?")}), storage.ErrConflict)
 		mustCommit(t, s, "b", tombstone("Patient", "p1", 1))
 		wantRecord(t, mustCurrent(t, s, "a", "Patient", "p1"), record("Patient", "p1", 3, "a3"))
-		wantIDs(t, mustFind(t, s, "a", storage.Query{Type: "Patient", All: groups("anna")}), 1, "p1")
+		wantIDs(t, s, mustFind(t, s, "a", storage.Query{Type: "Patient", All: groups("anna")}), 1, "p1")
 	}},
 	{"keeps the same id in two types apart", func(t *testing.T, s storage.Store) {
 		mustCreateTenant(t, s, "praxis")
@@ -536,17 +536,17 @@ var isolationTests = []test{
 		mustCommit(t, s, "praxis", change("Observation", "x", 1, "observation 2", "bert"))
 		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "x"), record("Patient", "x", 1, "patient"))
 		wantRecord(t, mustCurrent(t, s, "praxis", "Observation", "x"), record("Observation", "x", 2, "observation 2"))
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("anna")}), 1, "x")
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Observation", All: groups("anna")}), 0)
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("anna")}), 1, "x")
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Observation", All: groups("anna")}), 0)
 	}},
 	{"never finds another tenant's resources", func(t *testing.T, s storage.Store) {
 		mustCreateTenant(t, s, "a")
 		mustCreateTenant(t, s, "b")
 		mustCommit(t, s, "a", change("Patient", "a1", 0, "x", "anna"), change("Patient", "a2", 0, "x", "anna"))
 		mustCommit(t, s, "b", change("Patient", "b1", 0, "x", "anna"))
-		wantIDs(t, mustFind(t, s, "a", storage.Query{Type: "Patient", All: groups("anna")}), 2, "a1", "a2")
-		wantIDs(t, mustFind(t, s, "b", storage.Query{Type: "Patient", All: groups("anna")}), 1, "b1")
-		wantIDs(t, mustFind(t, s, "b", storage.Query{Type: "Patient"}), 1, "b1")
+		wantIDs(t, s, mustFind(t, s, "a", storage.Query{Type: "Patient", All: groups("anna")}), 2, "a1", "a2")
+		wantIDs(t, s, mustFind(t, s, "b", storage.Query{Type: "Patient", All: groups("anna")}), 1, "b1")
+		wantIDs(t, s, mustFind(t, s, "b", storage.Query{Type: "Patient"}), 1, "b1")
 	}},
 }
 
@@ -558,9 +558,9 @@ var findTests = []test{
 			change("Patient", "p1", 0, "x"),
 			change("Observation", "o1", 0, "x", "anna"),
 		)
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient"}), 2, "p1", "p2")
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Observation"}), 1, "o1")
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Encounter"}), 0)
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient"}), 2, "p1", "p2")
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Observation"}), 1, "o1")
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Encounter"}), 0)
 	}},
 	{"matches every group and any token within a group", func(t *testing.T, s storage.Store) {
 		mustCreateTenant(t, s, "praxis")
@@ -605,6 +605,7 @@ var findTests = []test{
 				t.Errorf("%s: Find: %v", tc.name, err)
 				continue
 			}
+			inOrder(s, tc.typ, tc.want)
 			if got := idsOf(page); !slices.Equal(got, tc.want) || page.Total != len(tc.want) {
 				t.Errorf("%s: Find = %q (total %d), want %q (total %d)", tc.name, got, page.Total, tc.want, len(tc.want))
 			}
@@ -616,6 +617,7 @@ var findTests = []test{
 			{0x00}, {0x00, 0x00}, {0x00, 0x01}, {0x01}, {0x7f},
 			{0x80}, {0xfe, 0xff}, {0xff}, {0xff, 0x00}, {0xff, 0xff},
 		}
+		slices.SortStableFunc(sorted, byOrderKey(s, "Patient"))
 		var changes []storage.Change
 		for _, i := range []int{7, 2, 9, 0, 5, 3, 8, 1, 6, 4} {
 			changes = append(changes, storage.Change{
@@ -670,29 +672,33 @@ var findTests = []test{
 		mustCreateTenant(t, s, "praxis")
 		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "v1", "name:anna", "city:berlin"))
 		mustCommit(t, s, "praxis", change("Patient", "p1", 1, "v2", "name:anna-maria", "city:berlin"))
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("name:anna")}), 0)
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("name:anna-maria")}), 1, "p1")
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("city:berlin")}), 1, "p1")
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("name:anna")}), 0)
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("name:anna-maria")}), 1, "p1")
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("city:berlin")}), 1, "p1")
 		mustCommit(t, s, "praxis", change("Patient", "p1", 2, "v3"))
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("city:berlin name:anna-maria")}), 0)
-		wantIDs(t, mustFind(t, s, "praxis", storage.Query{Type: "Patient"}), 1, "p1")
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("city:berlin name:anna-maria")}), 0)
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient"}), 1, "p1")
 	}},
 	{"returns the current version of each match", func(t *testing.T, s storage.Store) {
 		mustCreateTenant(t, s, "praxis")
 		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "p1v1", "anna"), change("Patient", "p2", 0, "p2v1", "anna"))
 		mustCommit(t, s, "praxis", change("Patient", "p2", 1, "p2v2", "anna"))
 		page := mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("anna")})
-		wantIDs(t, page, 2, "p1", "p2")
-		if len(page.Records) == 2 {
-			wantRecord(t, page.Records[0], record("Patient", "p1", 1, "p1v1"))
-			wantRecord(t, page.Records[1], record("Patient", "p2", 2, "p2v2"))
+		wantIDs(t, s, page, 2, "p1", "p2")
+		for _, r := range page.Records {
+			switch string(r.ID) {
+			case "p1":
+				wantRecord(t, r, record("Patient", "p1", 1, "p1v1"))
+			case "p2":
+				wantRecord(t, r, record("Patient", "p2", 2, "p2v2"))
+			}
 		}
 	}},
 	{"finds nothing in an unknown tenant", func(t *testing.T, s storage.Store) {
 		mustCreateTenant(t, s, "praxis")
 		mustCommit(t, s, "praxis", change("Patient", "p1", 0, "v1", "anna"))
-		wantIDs(t, mustFind(t, s, "other", storage.Query{Type: "Patient"}), 0)
-		wantIDs(t, mustFind(t, s, "other", storage.Query{Type: "Patient", All: groups("anna")}), 0)
+		wantIDs(t, s, mustFind(t, s, "other", storage.Query{Type: "Patient"}), 0)
+		wantIDs(t, s, mustFind(t, s, "other", storage.Query{Type: "Patient", All: groups("anna")}), 0)
 	}},
 }
 
@@ -783,7 +789,7 @@ var roundTripTests = []test{
 		}
 		page := mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("t")})
 		want := slices.Clone(ids)
-		slices.SortFunc(want, bytes.Compare)
+		slices.SortFunc(want, byOrderKey(s, "Patient"))
 		var got [][]byte
 		for _, r := range page.Records {
 			got = append(got, r.ID)
@@ -1168,9 +1174,38 @@ func wantRecord(t testing.TB, got, want storage.Record) {
 	wantTime(t, fmt.Sprintf("Updated of %s %q v%d", want.Type, want.ID, want.Version), got.Updated, want.Updated)
 }
 
-// wantIDs checks a page's ids (in order) and its total.
-func wantIDs(t testing.TB, p storage.Page, total int, ids ...string) {
+// Ordered is implemented by a store whose stable order is not the id bytes' (the vault's barrier
+// orders by each id's token): OrderKey is what it sorts a resource of type typ by.
+type Ordered interface {
+	OrderKey(typ string, id []byte) []byte
+}
+
+// orderKey is what s sorts the id of a resource of type typ by.
+func orderKey(s storage.Store, typ string, id []byte) []byte {
+	if o, ok := s.(Ordered); ok {
+		return o.OrderKey(typ, id)
+	}
+	return id
+}
+
+// byOrderKey compares ids of type typ in s's stable order.
+func byOrderKey(s storage.Store, typ string) func(a, b []byte) int {
+	return func(a, b []byte) int { return bytes.Compare(orderKey(s, typ, a), orderKey(s, typ, b)) }
+}
+
+// inOrder sorts ids of type typ into s's stable order.
+func inOrder(s storage.Store, typ string, ids []string) {
+	cmp := byOrderKey(s, typ)
+	slices.SortStableFunc(ids, func(a, b string) int { return cmp([]byte(a), []byte(b)) })
+}
+
+// wantIDs checks a page's ids (in s's order) and its total.
+func wantIDs(t testing.TB, s storage.Store, p storage.Page, total int, ids ...string) {
 	t.Helper()
+	if len(p.Records) > 0 {
+		ids = slices.Clone(ids)
+		inOrder(s, p.Records[0].Type, ids)
+	}
 	if got := idsOf(p); !slices.Equal(got, ids) || p.Total != total {
 		t.Errorf("Find = %q (total %d), want %q (total %d)", got, p.Total, ids, total)
 	}

@@ -1,0 +1,240 @@
+package vault
+
+import (
+	"context"
+	"time"
+
+	"github.com/redclone/red/storage"
+)
+
+// Barrier is the only way red's use cases reach the store, like Vault's SecurityBarrier: they
+// hand it plaintext resources and their search values and get plaintext back, while only sealed
+// bytes and blind tokens pass below it. Ids become id tokens, bodies are sealed to (tenant, type,
+// id, version), search values become tokens — all here, so no use case can forget to. Every
+// operation on a sealed vault fails with ErrSealed before the store is asked anything.
+type Barrier struct {
+	v     *Vault
+	store storage.Store
+}
+
+// Barrier returns the barrier between store and the users of this vault's tenant.
+func (v *Vault) Barrier(store storage.Store) *Barrier {
+	return &Barrier{v: v, store: store}
+}
+
+// IDIndex is the index name of a Term that selects resources by id (a search's _id).
+const IDIndex = "_id"
+
+// Term is one search value in one blind index.
+type Term struct {
+	Index, Value string
+}
+
+// Ref names one resource.
+type Ref struct {
+	Type, ID string
+}
+
+// Resource is one version of one resource, in plaintext.
+type Resource struct {
+	Type string
+	// ID is the resource id the caller named; Find does not know ids (the store holds only their
+	// tokens), so its results carry the id in Body only.
+	ID      string
+	Version int64     // 0 from Heads for a resource that never existed
+	Updated time.Time // UTC
+	Deleted bool      // a tombstone
+	Body    []byte    // the plaintext; nil for tombstones and for Heads
+}
+
+// Write stores the next version of one resource.
+type Write struct {
+	Type, ID string
+	// Expect is the version the writer read (0: the resource must not exist yet); the write
+	// stores version Expect+1, or the whole Commit fails with storage.ErrConflict.
+	Expect  int64
+	Updated time.Time
+	Deleted bool
+	Body    []byte
+	// Index lists the values the resource is found by; the id is always indexed. Tombstones
+	// are found by nothing.
+	Index []Term
+}
+
+// Query selects current, not-deleted resources of one type: a resource matches when, for every
+// group in All, it carries at least one of the group's terms. No groups select every resource.
+type Query struct {
+	Type          string
+	All           [][]Term
+	Offset, Limit int // a page in the store's stable order; Limit 0: no limit
+}
+
+// Page answers a Query.
+type Page struct {
+	Resources []Resource
+	Total     int // matches in all
+}
+
+// Commit writes all changes atomically or none.
+func (b *Barrier) Commit(ctx context.Context, writes []Write) error {
+	if b.v.Sealed() {
+		return ErrSealed
+	}
+	changes := make([]storage.Change, 0, len(writes))
+	for _, w := range writes {
+		ch, err := b.change(w)
+		if err != nil {
+			return err
+		}
+		changes = append(changes, ch)
+	}
+	return b.store.Commit(ctx, b.v.tenant, changes)
+}
+
+// change seals w and turns its id and search values into tokens.
+func (b *Barrier) change(w Write) (storage.Change, error) {
+	id, err := b.v.idToken(w.Type, w.ID)
+	if err != nil {
+		return storage.Change{}, err
+	}
+	ch := storage.Change{Type: w.Type, ID: id, Expect: w.Expect, Updated: w.Updated, Deleted: w.Deleted}
+	if w.Deleted {
+		return ch, nil
+	}
+	if ch.Sealed, err = b.v.sealRecord(w.Type, id, w.Expect+1, w.Body); err != nil {
+		return storage.Change{}, err
+	}
+	ch.Tokens = make([][]byte, 0, 1+len(w.Index))
+	ch.Tokens = append(ch.Tokens, id)
+	for _, t := range w.Index {
+		tok, err := b.term(w.Type, t)
+		if err != nil {
+			return storage.Change{}, err
+		}
+		ch.Tokens = append(ch.Tokens, tok)
+	}
+	return ch, nil
+}
+
+// term is the blind token of t for resources of type typ.
+func (b *Barrier) term(typ string, t Term) ([]byte, error) {
+	if t.Index == IDIndex {
+		return b.v.idToken(typ, t.Value)
+	}
+	return b.v.indexToken(t.Index, t.Value)
+}
+
+// Current returns the newest version, tombstones included (storage.ErrNotFound when the
+// resource never existed).
+func (b *Barrier) Current(ctx context.Context, typ, id string) (Resource, error) {
+	tok, err := b.idToken(typ, id)
+	if err != nil {
+		return Resource{}, err
+	}
+	rec, err := b.store.Current(ctx, b.v.tenant, typ, tok)
+	if err != nil {
+		return Resource{}, err
+	}
+	return b.open(rec, id)
+}
+
+// Version returns one version (storage.ErrNotFound when there is no such version).
+func (b *Barrier) Version(ctx context.Context, typ, id string, version int64) (Resource, error) {
+	tok, err := b.idToken(typ, id)
+	if err != nil {
+		return Resource{}, err
+	}
+	rec, err := b.store.Version(ctx, b.v.tenant, typ, tok, version)
+	if err != nil {
+		return Resource{}, err
+	}
+	return b.open(rec, id)
+}
+
+// Heads returns the current version of each resource in one round trip, in the order of refs,
+// without bodies: Version 0 for one that never existed, Deleted for a tombstone.
+func (b *Barrier) Heads(ctx context.Context, refs []Ref) ([]Resource, error) {
+	if b.v.Sealed() {
+		return nil, ErrSealed
+	}
+	keys := make([]storage.Key, len(refs))
+	for i, r := range refs {
+		tok, err := b.v.idToken(r.Type, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		keys[i] = storage.Key{Type: r.Type, ID: tok}
+	}
+	recs, err := b.store.Heads(ctx, b.v.tenant, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Resource, len(recs))
+	for i, r := range recs {
+		out[i] = Resource{Type: refs[i].Type, ID: refs[i].ID, Version: r.Version, Updated: r.Updated, Deleted: r.Deleted}
+	}
+	return out, nil
+}
+
+// Find answers a query; the results are opened.
+func (b *Barrier) Find(ctx context.Context, q Query) (Page, error) {
+	if b.v.Sealed() {
+		return Page{}, ErrSealed
+	}
+	sq := storage.Query{Type: q.Type, Offset: q.Offset, Limit: q.Limit, All: make([][][]byte, len(q.All))}
+	for i, group := range q.All {
+		sq.All[i] = make([][]byte, 0, len(group))
+		for _, t := range group {
+			tok, err := b.term(q.Type, t)
+			if err != nil {
+				return Page{}, err
+			}
+			sq.All[i] = append(sq.All[i], tok)
+		}
+	}
+	res, err := b.store.Find(ctx, b.v.tenant, sq)
+	if err != nil {
+		return Page{}, err
+	}
+	page := Page{Total: res.Total, Resources: make([]Resource, 0, len(res.Records))}
+	for _, rec := range res.Records {
+		r, err := b.open(rec, "")
+		if err != nil {
+			return Page{}, err
+		}
+		page.Resources = append(page.Resources, r)
+	}
+	return page, nil
+}
+
+// SealString seals a short value that travels in URLs red writes (a search's parameters in a
+// paging link), bound to purpose; OpenString opens it.
+func (b *Barrier) SealString(purpose, plaintext string) (string, error) {
+	return b.v.sealString(purpose, plaintext)
+}
+
+// OpenString opens what SealString returned for the same purpose (ErrTampered otherwise).
+func (b *Barrier) OpenString(purpose, sealed string) (string, error) {
+	return b.v.openString(purpose, sealed)
+}
+
+func (b *Barrier) idToken(typ, id string) ([]byte, error) {
+	if b.v.Sealed() {
+		return nil, ErrSealed
+	}
+	return b.v.idToken(typ, id)
+}
+
+// open turns a stored version into plaintext.
+func (b *Barrier) open(rec storage.Record, id string) (Resource, error) {
+	r := Resource{Type: rec.Type, ID: id, Version: rec.Version, Updated: rec.Updated, Deleted: rec.Deleted}
+	if rec.Deleted {
+		return r, nil
+	}
+	body, err := b.v.openRecord(rec.Type, rec.ID, rec.Version, rec.Sealed)
+	if err != nil {
+		return Resource{}, err
+	}
+	r.Body = body
+	return r, nil
+}
