@@ -1,9 +1,7 @@
 package fhir_test
 
 import (
-	"flag"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,27 +10,8 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/fixture"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t testing.TB, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 func issueOf(t testing.TB, err error) fhir.Issue {
 	t.Helper()
@@ -141,7 +120,7 @@ func TestDocuments(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			out := fhir.Document(c.el)
-			golden(t, c.name, out)
+			fixture.Golden(t, filepath.Join("testdata", c.name), out)
 			if _, err := fhir.Parse(out, fhir.DefaultLimits); err != nil {
 				t.Errorf("output does not parse again: %v", err)
 			}

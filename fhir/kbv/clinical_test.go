@@ -1,9 +1,7 @@
 package kbv_test
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,19 +11,8 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/kbv"
+	"github.com/redclone/red/internal/fixture"
 )
-
-// The golden files are rewritten with -update (the flag is shared with the other tests here).
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files")
-	}
-}
-
-func clinicalUpdate() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // clinicalNow is the clock of every clinical test: the test data lies before it.
 var clinicalNow = time.Date(2026, 3, 15, 10, 0, 0, 0, time.UTC)
@@ -40,11 +27,7 @@ var clinicalPersonData = []string{"P1001", "123456601", "721234500", "Kontrolle 
 // loadClinical parses testdata/clinical/name the way request bodies are parsed.
 func loadClinical(t testing.TB, name string) *etree.Element {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "clinical", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := fhir.Parse(data, fhir.DefaultLimits)
+	res, err := fhir.Parse(fixture.Read(t, filepath.Join("testdata", "clinical", name)), fhir.DefaultLimits)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
@@ -451,11 +434,7 @@ func TestClaimRejects(t *testing.T) {
 // TestClinicalReportsEverything checks, against golden files, that a thoroughly broken resource
 // gets every problem reported at once, each at its location.
 func TestClinicalReportsEverything(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "clinical", "broken", "*.xml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no broken test files: %v", err)
-	}
-	for _, file := range files {
+	for _, file := range fixture.Glob(t, filepath.Join("testdata", "clinical", "broken", "*.xml")) {
 		name := strings.TrimSuffix(filepath.Base(file), ".xml")
 		t.Run("reports every problem of "+name, func(t *testing.T) {
 			is := clinicalCheck(t, filepath.Join("broken", name+".xml"))
@@ -463,19 +442,7 @@ func TestClinicalReportsEverything(t *testing.T) {
 			for _, i := range is {
 				fmt.Fprintf(&b, "%s %s %s: %s\n", i.Severity, i.Code, i.Expression, i.Diagnostics)
 			}
-			golden := filepath.Join("testdata", "clinical", "broken", name+".golden")
-			if clinicalUpdate() {
-				if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create)", err)
-			}
-			if b.String() != string(want) {
-				t.Errorf("issues differ:\n--- got\n%s--- want\n%s", b.String(), want)
-			}
+			fixture.Golden(t, filepath.Join("testdata", "clinical", "broken", name+".golden"), []byte(b.String()))
 		})
 	}
 }

@@ -2,8 +2,6 @@ package kbv_test
 
 import (
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,12 +12,14 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/kbv"
+	"github.com/redclone/red/internal/fixture"
 )
 
-// gematik's example bundles (Apache-2.0), copied to the shared examples folder.
+// gematik's example bundles (Apache-2.0, see testdata/gematik/NOTICE): the negative ones in this
+// package's testdata, the End-to-End ones in the testdata of package ident.
 const (
-	personsNegativeDir = "../../../shared/examples/gematik-eRezept-Examples/Negative-Examples/2_01.07.2023/KBV_PR_ERP_Bundle"
-	personsE2EDir      = "../../../shared/examples/gematik-eRezept-Examples/End-to-End-Examples/7_01.10.2025"
+	personsNegativeDir = "testdata/gematik/eRezept-Examples/Negative-Examples/2_01.07.2023/KBV_PR_ERP_Bundle"
+	personsE2EDir      = "../ident/testdata/gematik/eRezept-Examples/End-to-End-Examples/7_01.10.2025"
 	personsNegativeFmt = "e98da709-d9f8-494d-87b0-a59a0f471924_%02d.xml"
 )
 
@@ -82,25 +82,10 @@ var personsKnownBadNumbers = []string{
 	"P123464233", "987789324", // PKV/Freitext-Verordnung/FT_VerordnungArzt.xml
 }
 
-// personsExamplesPresent skips the test when the shared examples are absent, except on CI.
-func personsExamplesPresent(t *testing.T, dir string) {
-	t.Helper()
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("example folder missing on CI: %v", err)
-		}
-		t.Skipf("example folder not available: %v", err)
-	}
-}
-
 // personsBundle reads a bundle and returns it with its timestamp, the clock it was made with.
 func personsBundle(t *testing.T, path string) (*etree.Element, time.Time) {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := fhir.Parse(data, fhir.DefaultLimits)
+	b, err := fhir.Parse(fixture.Read(t, path), fhir.DefaultLimits)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
@@ -133,7 +118,6 @@ func personsBundleCheck(b *etree.Element, now time.Time) (fhir.Issues, map[int]*
 // timestamp (July 2023), so key tables are those in force then: the DMP codes 12 and 42 of files
 // 03 and 01 were not in the table of 2023; they are valid since the table of October 2024.
 func TestNegativeExamples(t *testing.T) {
-	personsExamplesPresent(t, personsNegativeDir)
 	handled := map[int]bool{}
 	for _, n := range personsNegatives {
 		handled[n.file] = true
@@ -189,21 +173,7 @@ func personsIsBaseline(is fhir.Issue) bool {
 // TestEndToEndExamples runs the rules over the valid prescriptions of gematik's End-to-End
 // examples: no errors, except check-digit errors for the known bad test numbers.
 func TestEndToEndExamples(t *testing.T) {
-	personsExamplesPresent(t, personsE2EDir)
-	var files []string
-	err := filepath.WalkDir(personsE2EDir, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(path, "_VerordnungArzt.xml") {
-			files = append(files, path)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatal("no *_VerordnungArzt.xml found")
-	}
-	for _, f := range files {
+	for _, f := range fixture.Glob(t, filepath.Join(personsE2EDir, "*", "*", "*_VerordnungArzt.xml")) {
 		name, _ := filepath.Rel(personsE2EDir, f)
 		t.Run("accepts "+name, func(t *testing.T) {
 			b, now := personsBundle(t, f)

@@ -1,9 +1,7 @@
 package kbv_test
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,23 +13,11 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/kbv"
+	"github.com/redclone/red/internal/fixture"
 )
 
 // The helpers in this file serve the tests of Patient, Coverage, Practitioner, Organization and
 // PractitionerRole; they are prefixed "persons" to stay apart from other types' test helpers.
-
-func init() {
-	// The package's golden files are rewritten with -update; define the flag unless another test
-	// file of the package already did.
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files")
-	}
-}
-
-func personsUpdate() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // personsNow is the clock of the table tests.
 var personsNow = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -58,11 +44,7 @@ type personsCase struct {
 // personsLoad reads a fixture from testdata/persons.
 func personsLoad(tb testing.TB, name string) *etree.Element {
 	tb.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "persons", name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	res, err := fhir.Parse(data, fhir.DefaultLimits)
+	res, err := fhir.Parse(fixture.Read(tb, filepath.Join("testdata", "persons", name)), fhir.DefaultLimits)
 	if err != nil {
 		tb.Fatalf("%s: %v", name, err)
 	}
@@ -137,23 +119,10 @@ func personsFormat(is fhir.Issues) string {
 	return b.String()
 }
 
-// personsGolden compares got with testdata/persons/name, or rewrites it with -update.
+// personsGolden compares got with testdata/persons/name (go test -update rewrites it).
 func personsGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "persons", name)
-	if personsUpdate() {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("messages differ from %s (run go test -update and review the diff):\n%s", path, got)
-	}
+	fixture.Golden(t, filepath.Join("testdata", "persons", name), []byte(got))
 }
 
 // personsSecrets are the person data of a fixture: names, birth date, address, numbers, contact

@@ -2,21 +2,18 @@ package cli_test
 
 import (
 	"bytes"
-	"flag"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/beevik/etree"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/http")
+	"github.com/redclone/red/internal/fixture"
+)
 
 // goldenTypes are the resource types with golden HTTP exchanges under testdata/http/<Type>/: each
 // directory holds valid.xml (a KBV AWS Patientenakte that creates the type and what it needs) and
@@ -61,7 +58,7 @@ func TestGoldenHTTP(t *testing.T) {
 					t.Errorf("status %d, want 200", status)
 				}
 				mustContain(t, "transaction-response", got, `<location value="`+gt.typ+"/"+gt.id+`/_history/1"/>`)
-				checkGolden(t, filepath.Join(dir, "post-valid.golden"), got)
+				fixture.Golden(t, filepath.Join(dir, "post-valid.golden"), []byte(got))
 			})
 			if !stored {
 				t.Fatal("the valid bundle was not stored; the other cases would only repeat that")
@@ -72,7 +69,7 @@ func TestGoldenHTTP(t *testing.T) {
 					t.Errorf("status %d, want 200", status)
 				}
 				mustContain(t, "read", got, `<versionId value="1"/>`)
-				checkGolden(t, filepath.Join(dir, "read.golden"), got)
+				fixture.Golden(t, filepath.Join(dir, "read.golden"), []byte(got))
 			})
 			t.Run("reads version 1", func(t *testing.T) {
 				status, got := exchangeGolden(t, srv, "GET", "/praxis/"+gt.typ+"/"+gt.id+"/_history/1", nil)
@@ -80,7 +77,7 @@ func TestGoldenHTTP(t *testing.T) {
 					t.Errorf("status %d, want 200", status)
 				}
 				mustContain(t, "version 1", got, `<versionId value="1"/>`)
-				checkGolden(t, filepath.Join(dir, "read-history-1.golden"), got)
+				fixture.Golden(t, filepath.Join(dir, "read-history-1.golden"), []byte(got))
 			})
 			t.Run("finds it with RED's search", func(t *testing.T) {
 				status, got := exchangeGolden(t, srv, "GET", "/praxis/"+gt.search, nil)
@@ -88,7 +85,7 @@ func TestGoldenHTTP(t *testing.T) {
 					t.Errorf("status %d, want 200", status)
 				}
 				mustContain(t, "searchset", got, `<fullUrl value="/`+gt.typ+"/"+gt.id+`"/>`)
-				checkGolden(t, filepath.Join(dir, "search.golden"), got)
+				fixture.Golden(t, filepath.Join(dir, "search.golden"), []byte(got))
 			})
 
 			broken, err := filepath.Glob(filepath.Join(dir, "broken-*.xml"))
@@ -111,7 +108,7 @@ func TestGoldenHTTP(t *testing.T) {
 					if after := storeState(t, srv, gt.search, body); after != before {
 						t.Errorf("the rejected bundle changed the store:\nbefore:\n%s\nafter:\n%s", before, after)
 					}
-					checkGolden(t, filepath.Join(dir, name+".golden"), got)
+					fixture.Golden(t, filepath.Join(dir, name+".golden"), []byte(got))
 				})
 			}
 		})
@@ -215,44 +212,5 @@ func storeState(t testing.TB, srv *server, search string, bundle []byte) string 
 	}
 	status, body := srv.do(t, "GET", "/praxis/"+search, "", nil)
 	b.WriteString(search + " " + http.StatusText(status) + "\n" + maskVolatile(body))
-	return b.String()
-}
-
-// checkGolden compares got with the golden file, or rewrites it with -update.
-func checkGolden(t testing.TB, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/cli/ -run Golden -update to write it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the answer (go test ./internal/cli/ -run Golden -update rewrites it):\n%s", path, lineDiff(string(want), got))
-	}
-}
-
-// lineDiff shows the first lines where want and got differ.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	shown := 0
-	for i := 0; i < max(len(w), len(g)) && shown < 10; i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			b.WriteString("line " + strconv.Itoa(i+1) + ":\n- " + wl + "\n+ " + gl + "\n")
-			shown++
-		}
-	}
 	return b.String()
 }

@@ -11,18 +11,18 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"math/big"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/redclone/red/internal/fixture"
 	"github.com/redclone/red/ti/cms"
 	"github.com/redclone/red/ti/simpki"
 )
 
-// qesSamples are real CAdES signatures of three Konnektor vendors (see shared/examples/INDEX.md
-// §2), relative to this package's folder.
-const qesSamples = "../../../shared/examples/gematik-api-erp/samples/qes/signed"
+// qesSamples are real CAdES signatures of three Konnektor vendors (gematik's api-erp samples,
+// Apache-2.0, see testdata/gematik/NOTICE).
+const qesSamples = "testdata/gematik/api-erp/samples/qes/signed"
 
 var signingTime = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
 
@@ -166,20 +166,14 @@ func TestRSAPSS(t *testing.T) {
 // TestVendorSignatures checks real QES signatures (BER, RSASSA-PSS, OCSP responses inside):
 // the signature values verify, and their gematik test CA is not a trust anchor here.
 func TestVendorSignatures(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(qesSamples, "*.p7"))
-	if len(files) == 0 {
-		t.Skip("gematik QES samples not available")
-	}
+	files := fixture.Glob(t, filepath.Join(qesSamples, "*.p7"))
 	p, err := simpki.Load(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			der, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			der := fixture.Read(t, f)
 			info, err := cms.Inspect(der)
 			if err != nil {
 				t.Fatal(err)

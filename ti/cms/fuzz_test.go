@@ -1,11 +1,11 @@
 package cms_test
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/redclone/red/internal/fixture"
 	"github.com/redclone/red/ti/cms"
 )
 
@@ -13,11 +13,7 @@ import (
 func FuzzVerify(f *testing.F) {
 	f.Add([]byte{0x30, 0x80, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02, 0xa0, 0x80, 0x00, 0x00, 0x00, 0x00})
 	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x01})
-	if files, _ := filepath.Glob(filepath.Join(qesSamples, "*.p7")); len(files) > 0 {
-		if data, err := os.ReadFile(files[0]); err == nil {
-			f.Add(data)
-		}
-	}
+	f.Add(fixture.Read(f, fixture.Glob(f, filepath.Join(qesSamples, "*.p7"))[0]))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = cms.Inspect(data)
 		_, _, _ = cms.Verify(data, nil, nil, time.Time{})

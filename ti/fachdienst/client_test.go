@@ -17,12 +17,13 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/fixture"
 	"github.com/redclone/red/ti/fachdienst"
 )
 
-// apiExamples holds api-erp's request/response pairs (see shared/examples/INDEX.md), relative to
-// this package's folder.
-const apiExamples = "../../../shared/examples/gematik-eRezept-Examples/API-Examples/2025-01-15"
+// apiExamples holds api-erp's request/response pairs (gematik's eRezept-Examples, Apache-2.0, see
+// testdata/gematik/NOTICE); the simulator's tests read them here too.
+const apiExamples = "testdata/gematik/eRezept-Examples/API-Examples/2025-01-15"
 
 var (
 	doctor   = fachdienst.Identity{ProfessionOID: fachdienst.OIDPraxisArzt, ID: "1-2-ARZT-Topp-Gluecklich-01"}
@@ -49,10 +50,7 @@ func replay(t testing.TB, status int, file string, header http.Header) (*httptes
 	t.Helper()
 	var body []byte
 	if file != "" {
-		var err error
-		if body, err = os.ReadFile(filepath.Join(apiExamples, file)); err != nil {
-			t.Fatal(err)
-		}
+		body = fixture.Read(t, filepath.Join(apiExamples, file))
 	}
 	got := &seen{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -6,32 +6,29 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/redclone/red/internal/fixture"
 	"github.com/redclone/red/ti/cms"
 	"github.com/redclone/red/ti/konnektor"
 )
 
-// examples is shared/examples (see INDEX.md there), relative to this package's folder.
-const examples = "../../../shared/examples"
+// examples are gematik's sample messages (Apache-2.0, see testdata/gematik/NOTICE); the
+// simulator's tests read their requests here too.
+const examples = "testdata/gematik"
 
 const (
-	epaResponses = "gematik-api-ePA/samples/ePA 1 Beispielnachrichten PS - Konnektor/Responses/"
-	erpExamples  = "gematik-eRezept-Examples/API-Examples/2025-01-15/"
-	qesSigned    = "gematik-api-erp/samples/qes/signed/"
+	epaResponses = "api-ePA/samples/ePA 1 Beispielnachrichten PS - Konnektor/Responses/"
+	erpExamples  = "eRezept-Examples/API-Examples/2025-01-15/"
+	qesSigned    = "api-erp/samples/qes/signed/"
 )
 
 func readExample(t testing.TB, rel string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(examples, rel))
-	if err != nil {
-		t.Skipf("gematik examples not available: %v", err)
-	}
-	return data
+	return fixture.Read(t, filepath.Join(examples, rel))
 }
 
 // replay serves the RISE connector.sds (its endpoints moved to the test server) and answers
@@ -305,10 +302,7 @@ func TestResponseSamples(t *testing.T) {
 
 // TestQESSamples replays the SignDocument and VerifyDocument answers of three Konnektor vendors.
 func TestQESSamples(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(examples, qesSigned, "*_resp.xml"))
-	if len(files) == 0 {
-		t.Skip("gematik QES samples not available")
-	}
+	files := fixture.Glob(t, filepath.Join(examples, qesSigned, "*_resp.xml"))
 	ctx := context.Background()
 	for _, f := range files {
 		rel, _ := filepath.Rel(examples, f)

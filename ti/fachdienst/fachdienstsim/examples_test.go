@@ -5,12 +5,12 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/fixture"
 	"github.com/redclone/red/ti/fachdienst"
 )
 
@@ -38,18 +38,9 @@ func (e *env) post(who fachdienst.Identity, path string, header http.Header, bod
 	return res.StatusCode, data
 }
 
-func readExample(t testing.TB, path string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 func TestSimulatorAcceptsExampleCreateAndActivateRequests(t *testing.T) {
 	e := newEnv(t)
-	status, body := e.post(doctorID, "/Task/$create", nil, readExample(t, filepath.Join(apiExamples, "erp_steuerung_durch_le/01_request_taskCreate169.xml")))
+	status, body := e.post(doctorID, "/Task/$create", nil, fixture.Read(t, filepath.Join(apiExamples, "erp_steuerung_durch_le/01_request_taskCreate169.xml")))
 	if status != http.StatusCreated {
 		t.Fatalf("$create: %d %s", status, body)
 	}
@@ -66,7 +57,7 @@ func TestSimulatorAcceptsExampleCreateAndActivateRequests(t *testing.T) {
 	}
 	// The example's Binary holds a placeholder, not a CMS: parsed, then refused as a signature.
 	status, body = e.post(doctorID, "/Task/"+task.ID+"/$activate", http.Header{fachdienst.HeaderAccessCode: {task.AccessCode}},
-		readExample(t, filepath.Join(apiExamples, "erp_steuerung_durch_le/03_request_taskActivate169.xml")))
+		fixture.Read(t, filepath.Join(apiExamples, "erp_steuerung_durch_le/03_request_taskActivate169.xml")))
 	if status != http.StatusBadRequest || !bytes.Contains(body, []byte("CAdES-BES signature verification has failed")) {
 		t.Fatalf("$activate: %d %s", status, body)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,16 +13,18 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/fixture"
 	"github.com/redclone/red/ti/cms"
 	"github.com/redclone/red/ti/fachdienst"
 	"github.com/redclone/red/ti/fachdienst/fachdienstsim"
 	"github.com/redclone/red/ti/simpki"
 )
 
-// Example data (shared/examples/INDEX.md), relative to this package's folder.
+// gematik's example data (Apache-2.0, see testdata/gematik/NOTICE there): the End-to-End
+// examples in the testdata of package ident, the API examples in those of package fachdienst.
 const (
-	endToEnd    = "../../../../shared/examples/gematik-eRezept-Examples/End-to-End-Examples/7_01.10.2025"
-	apiExamples = "../../../../shared/examples/gematik-eRezept-Examples/API-Examples/2025-01-15"
+	endToEnd    = "../../../fhir/ident/testdata/gematik/eRezept-Examples/End-to-End-Examples/7_01.10.2025"
+	apiExamples = "../testdata/gematik/eRezept-Examples/API-Examples/2025-01-15"
 
 	gkvPrescription = "PZN-Verordnung/PZN-Verordnung_1/PZN_Nr1_VerordnungArzt.xml"
 	gkvDispense     = "PZN-Verordnung/PZN-Verordnung_1/PZN_Nr1_MedicationDispense.xml"
@@ -128,11 +129,7 @@ func (e *env) today() string { return e.clock.Now().In(e.berlin).Format(time.Dat
 // load reads an example file as FHIR.
 func load(t testing.TB, path string) *etree.Element {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := fhir.Parse(data, fhir.DefaultLimits)
+	root, err := fhir.Parse(fixture.Read(t, path), fhir.DefaultLimits)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,38 +2,36 @@ package konnektorsim_test
 
 import (
 	"bytes"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/beevik/etree"
+	"github.com/redclone/red/internal/fixture"
 	"github.com/redclone/red/ti/konnektor/konnektorsim"
 	"github.com/redclone/red/ti/simpki"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-// examples is shared/examples (see INDEX.md there), relative to this package's folder.
-const examples = "../../../../shared/examples"
+// examples are gematik's sample messages (Apache-2.0, see ../testdata/gematik/NOTICE), in the
+// testdata of package konnektor.
+const examples = "../testdata/gematik"
 
 // vendorRequests are gematik's sample requests the simulator must accept as they are.
 var vendorRequests = []string{
-	"gematik-api-ePA/samples/ePA 1 Beispielnachrichten PS - Konnektor/Requests/verifypin.xml",
-	"gematik-api-ePA/samples/ePA 1 Beispielnachrichten PS - Konnektor/Requests/getpinstatus.xml",
-	"gematik-api-ePA/samples/ePA 1 Beispielnachrichten PS - Konnektor/Requests/readcardcertificate.xml",
-	"gematik-eRezept-Examples/API-Examples/2025-01-15/authentisieren/01_request_ReadCardCertificate.xml",
-	"gematik-eRezept-Examples/API-Examples/2025-01-15/authentisieren/03_request_VerifyCertificate.xml",
-	"gematik-eRezept-Examples/API-Examples/2025-01-15/authentisieren/05_request_ExternalAuthenticate.xml",
-	"gematik-eRezept-Examples/API-Examples/2025-01-15/erp_bereitstellen/03_request_SignDocument.xml",
-	"gematik-eRezept-Examples/API-Examples/2025-01-15/erp_abrufen/04_request_VerifySignatureTask.xml",
-	"gematik-eRezept-Examples/API-Examples/2025-01-15/erp_abrufen_egk/01_GetCards.xml",
-	"gematik-eRezept-Examples/API-Examples/2025-01-15/erp_abrufen_egk/03_ReadVSD.xml",
+	"api-ePA/samples/ePA 1 Beispielnachrichten PS - Konnektor/Requests/verifypin.xml",
+	"api-ePA/samples/ePA 1 Beispielnachrichten PS - Konnektor/Requests/getpinstatus.xml",
+	"api-ePA/samples/ePA 1 Beispielnachrichten PS - Konnektor/Requests/readcardcertificate.xml",
+	"eRezept-Examples/API-Examples/2025-01-15/authentisieren/01_request_ReadCardCertificate.xml",
+	"eRezept-Examples/API-Examples/2025-01-15/authentisieren/03_request_VerifyCertificate.xml",
+	"eRezept-Examples/API-Examples/2025-01-15/authentisieren/05_request_ExternalAuthenticate.xml",
+	"eRezept-Examples/API-Examples/2025-01-15/erp_bereitstellen/03_request_SignDocument.xml",
+	"eRezept-Examples/API-Examples/2025-01-15/erp_abrufen/04_request_VerifySignatureTask.xml",
+	"eRezept-Examples/API-Examples/2025-01-15/erp_abrufen_egk/01_GetCards.xml",
+	"eRezept-Examples/API-Examples/2025-01-15/erp_abrufen_egk/03_ReadVSD.xml",
 }
 
 // endpoints maps operations to the simulator's service paths (as connector.sds lists them).
@@ -86,13 +84,9 @@ func newServer(t testing.TB, p *simpki.PKI, stateDir string, cfg konnektorsim.Co
 
 func TestVendorRequests(t *testing.T) {
 	files := append([]string(nil), vendorRequests...)
-	qes, _ := filepath.Glob(filepath.Join(examples, "gematik-api-erp/samples/qes/signed/*_req.xml"))
-	for _, f := range qes {
+	for _, f := range fixture.Glob(t, filepath.Join(examples, "api-erp/samples/qes/signed/*_req.xml")) {
 		rel, _ := filepath.Rel(examples, f)
 		files = append(files, rel)
-	}
-	if _, err := os.Stat(examples); err != nil || len(qes) == 0 {
-		t.Skipf("gematik examples not available: %v", err)
 	}
 	p := sharedPKI(t)
 	for _, rel := range files {
@@ -101,10 +95,7 @@ func TestVendorRequests(t *testing.T) {
 			name = "epa1_" + name
 		}
 		t.Run("accepts "+name, func(t *testing.T) {
-			body, err := os.ReadFile(filepath.Join(examples, rel))
-			if err != nil {
-				t.Fatal(err)
-			}
+			body := fixture.Read(t, filepath.Join(examples, rel))
 			op := operationOf(t, body)
 			_, srv := newServer(t, p, t.TempDir(), konnektorsim.DefaultConfig())
 			req, err := http.NewRequest(http.MethodPost, srv.URL+endpoints[op], bytes.NewReader(body))
@@ -124,7 +115,7 @@ func TestVendorRequests(t *testing.T) {
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("HTTP %d:\n%s", resp.StatusCode, got)
 			}
-			compareGolden(t, filepath.Join("testdata", "vendor", name+".xml"), normalize(t, got))
+			fixture.Golden(t, filepath.Join("testdata", "vendor", name+".xml"), normalize(t, got))
 		})
 	}
 }
@@ -166,24 +157,4 @@ func normalize(t testing.TB, data []byte) []byte {
 		t.Fatal(err)
 	}
 	return out
-}
-
-func compareGolden(t testing.TB, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("response differs from %s (run with -update to accept):\n%s", path, got)
-	}
 }
