@@ -2,6 +2,7 @@
 GO      ?= go
 BIN     := bin/red
 PKGS    := ./...
+ARGS    ?=
 
 .PHONY: all build run test unit postman bench lint fmt clean
 
@@ -10,9 +11,12 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/red
 
-# Runs red with the embedded store and the demo tenant (created on first use).
+# Runs red with the embedded store and the demo tenant (created on first use); more flags of
+# red demo in ARGS, e.g. make run ARGS='--port 29300'.
 run:
-	$(GO) run ./cmd/red demo
+	@echo "building $(BIN) (the first build takes a minute or two) …"
+	@$(GO) build -o $(BIN) ./cmd/red
+	$(BIN) demo $(ARGS)
 
 # Every test: vet, unit + PostgreSQL + end-to-end tests, then the Postman collection with newman.
 test: unit postman
