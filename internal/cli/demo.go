@@ -36,7 +36,7 @@ func (e *env) demoCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			st, err := e.openStore(ctx)
+			st, err := e.openStore(ctx, true)
 			if err != nil {
 				return err
 			}

@@ -51,7 +51,7 @@ func (e *env) serveCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			st, err := e.openStore(ctx)
+			st, err := e.openStore(ctx, false)
 			if err != nil {
 				return err
 			}
@@ -83,7 +83,7 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 		// often costs a few MB and saves about a quarter of the CPU per bundle (BenchmarkLoad)
 		debug.SetGCPercent(400)
 	}
-	cred, err := credential(ctx, st, o.tenant, o.user)
+	cred, err := e.credential(ctx, st, o.tenant, o.user)
 	if err != nil {
 		return err
 	}
