@@ -108,6 +108,9 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 	}
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)))
+	if addrInUse(err) {
+		return fmt.Errorf("port %d on 127.0.0.1 is taken (another red still running?): stop that program, or choose another port with --port (--port 0 picks a free one)", o.port)
+	}
 	if err != nil {
 		return fmt.Errorf("listen on 127.0.0.1:%d: %w", o.port, err)
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -164,6 +166,32 @@ func TestNoDataInPostgres(t *testing.T) {
 		_, err := missing.run(args...)
 		if err == nil || !strings.Contains(err.Error(), `PostgreSQL database "red_no_such_database"`) || !strings.Contains(err.Error(), "does not exist") {
 			t.Errorf("red %s: err = %v", args[0], err)
+		}
+	}
+}
+
+// A port that is taken is named as such, with the way out.
+func TestPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	in := newInstance(t, "")
+	in.initTenant("praxis", "anna", "pw")
+	for _, cmd := range [][]string{
+		{"serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw")},
+		{"demo"},
+	} {
+		out, err := in.run(append(cmd, "--port", port)...)
+		if err == nil {
+			t.Fatalf("red %s served on a taken port:\n%s", cmd[0], out)
+		}
+		for _, want := range []string{"port " + port + " on 127.0.0.1 is taken", "--port"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("red %s: the message lacks %q: %v", cmd[0], want, err)
+			}
 		}
 	}
 }
