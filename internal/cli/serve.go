@@ -145,7 +145,9 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 	for {
 		select {
 		case <-ctx.Done():
-			return shutdown(srv, v)
+			err := shutdown(srv, v)
+			fmt.Fprintln(e.io.Out, "red: server stopped; keys wiped and port closed")
+			return err
 		case err := <-served:
 			v.Lock()
 			return fmt.Errorf("server stopped: %w", err)
