@@ -60,7 +60,7 @@ func (e *env) serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return e.serve(ctx, st, o, pw, func(base string) {
+			return e.serve(ctx, st, o, pw, func(base string, _ *simulators) {
 				fmt.Fprintf(e.io.Out, "red: tenant %s unlocked; listening on %s/%s\n", o.tenant, base, o.tenant)
 			})
 		},
@@ -76,7 +76,7 @@ func (e *env) serveCmd() *cobra.Command {
 
 // serve unlocks the vault with pw (wiping pw), and only then listens; it returns when ctx ends or
 // the idle lock fires, with the keys wiped either way.
-func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []byte, ready func(base string)) error {
+func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []byte, ready func(base string, sims *simulators)) error {
 	defer wipe(pw)
 	if os.Getenv("GOGC") == "" {
 		// parsing XML allocates much short-lived memory on a small live heap: collecting less
@@ -134,7 +134,7 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	ready("http://127.0.0.1:" + strconv.Itoa(port))
+	ready("http://127.0.0.1:"+strconv.Itoa(port), sims)
 
 	var idle <-chan time.Time
 	if o.idleLock > 0 {
