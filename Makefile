@@ -4,7 +4,7 @@ BIN     := bin/red
 PKGS    := ./...
 ARGS    ?=
 
-.PHONY: all build run test unit postman bench lint fmt clean
+.PHONY: all build run test unit postman postman-demo bench lint fmt clean
 
 all: build
 
@@ -27,6 +27,11 @@ unit:
 
 postman: build postman/node_modules/.bin/newman
 	bash postman/run.sh $(BIN)
+
+# The collection as a vendor tries it: red on 127.0.0.1:29221 set up for it (a fresh tenant
+# "postman"), the collection via newman, then red keeps running for the Postman app until Ctrl-C.
+postman-demo: build postman/node_modules/.bin/newman
+	bash postman/run.sh --keep $(BIN)
 
 postman/node_modules/.bin/newman: postman/package.json postman/package-lock.json
 	cd postman && npm ci --no-audit --no-fund
