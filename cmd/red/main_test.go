@@ -4,13 +4,11 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"net"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,23 +33,6 @@ func red(t testing.TB, dir string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // SIGINT (Ctrl-C) and SIGTERM stop red: it says so, wipes the keys, closes the port and ends
 // with exit code 0.
 func TestSignalStops(t *testing.T) {
@@ -67,46 +48,48 @@ func TestSignalStops(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var out, errOut lockedBuffer
-			cmd.Stderr = &errOut
+			cmd.Stderr = cmd.Stdout // one stream, in order
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			done := make(chan error, 1)
-			addr := make(chan string, 1)
+			// the reader sends the address once red listens, then all it read once red has ended
+			addr, out := make(chan string, 1), make(chan string, 1)
 			go func() {
+				var all strings.Builder
 				sc := bufio.NewScanner(stdout)
 				for sc.Scan() {
-					out.Write(append(sc.Bytes(), '\n'))
+					all.WriteString(sc.Text() + "\n")
 					if m := listening.FindStringSubmatch(sc.Text()); m != nil {
 						addr <- m[1]
 					}
 				}
-				done <- cmd.Wait()
+				_ = cmd.Wait()
+				out <- all.String()
 			}()
 			var a string
 			select {
 			case a = <-addr:
-			case err := <-done:
-				t.Fatalf("red ended before listening: %v\n%s%s", err, &out, &errOut)
+			case o := <-out:
+				t.Fatalf("red ended before listening:\n%s", o)
 			case <-time.After(60 * time.Second):
 				_ = cmd.Process.Kill()
-				t.Fatalf("red did not listen:\n%s%s", &out, &errOut)
+				t.Fatalf("red did not listen:\n%s", <-out)
 			}
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
+			var o string
 			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("exit: %v\n%s", err, &errOut)
-				}
+			case o = <-out:
 			case <-time.After(30 * time.Second):
 				_ = cmd.Process.Kill()
-				t.Fatalf("red did not stop on %s:\n%s%s", sig, &out, &errOut)
+				t.Fatalf("red did not stop on %s:\n%s", sig, <-out)
 			}
-			if !strings.Contains(out.String(), "red: server stopped; keys wiped and port closed\n") {
-				t.Errorf("no word of the stop:\n%s%s", &out, &errOut)
+			if code := cmd.ProcessState.ExitCode(); code != 0 {
+				t.Errorf("exit code %d:\n%s", code, o)
+			}
+			if !strings.Contains(o, "red: server stopped; keys wiped and port closed\n") {
+				t.Errorf("no word of the stop:\n%s", o)
 			}
 			if c, err := net.DialTimeout("tcp", a, time.Second); err == nil {
 				c.Close()

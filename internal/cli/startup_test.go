@@ -99,13 +99,15 @@ func entries(t testing.TB, path string) string {
 
 // A tenant that is not in the store is named as such, not taken for a wrong password.
 func TestUnknownTenant(t *testing.T) {
-	for _, db := range []string{"embedded", "PostgreSQL"} {
-		t.Run(db, func(t *testing.T) {
-			url := ""
-			if db == "PostgreSQL" {
-				url = pgtest.URL(t)
-			}
-			in := newInstance(t, url)
+	for _, db := range []struct {
+		name string
+		url  func(testing.TB) string
+	}{
+		{"embedded", func(testing.TB) string { return "" }},
+		{"PostgreSQL", pgtest.URL},
+	} {
+		t.Run(db.name, func(t *testing.T) {
+			in := newInstance(t, db.url(t))
 			in.initTenant("praxis", "anna", "pw")
 			for name, args := range needsData(in) {
 				args = append([]string(nil), args...)
