@@ -113,7 +113,7 @@ func (e *env) ensureDemo(ctx context.Context, st storage.Store) ([]byte, error) 
 		return nil, err
 	}
 	if _, err := (&records.Service{Tenant: demoTenant, Store: st, Vault: v}).PostBundle(ctx, b); err != nil {
-		return nil, fmt.Errorf("store the demo practice: %w", err)
+		return nil, fmt.Errorf("store demo patients: %w", err)
 	}
 	fmt.Fprintf(e.io.Out, "red: created tenant %q, user %q, password %s (kept in %s) with a fictional practice\n", demoTenant, demoUser, pw, pwPath)
 	return pw, nil
