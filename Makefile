@@ -2,17 +2,21 @@
 GO      ?= go
 BIN     := bin/red
 PKGS    := ./...
+ARGS    ?=
 
-.PHONY: all build run test unit postman bench lint fmt clean
+.PHONY: all build run test unit postman postman-demo bench lint fmt clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/red
 
-# Runs red with the embedded store and the demo tenant (created on first use).
+# Runs red with the embedded store and the demo tenant (created on first use); more flags of
+# red demo in ARGS, e.g. make run ARGS='--port 29300'.
 run:
-	$(GO) run ./cmd/red demo
+	@echo "building $(BIN) (the first build takes a minute or two) …"
+	@$(GO) build -o $(BIN) ./cmd/red
+	$(BIN) demo $(ARGS)
 
 # Every test: vet, unit + PostgreSQL + end-to-end tests, then the Postman collection with newman.
 test: unit postman
@@ -23,6 +27,11 @@ unit:
 
 postman: build postman/node_modules/.bin/newman
 	bash postman/run.sh $(BIN)
+
+# The collection as a vendor tries it: red on 127.0.0.1:29221 set up for it (a fresh tenant
+# "postman"), the collection via newman, then red keeps running for the Postman app until Ctrl-C.
+postman-demo: build postman/node_modules/.bin/newman
+	bash postman/run.sh --keep $(BIN)
 
 postman/node_modules/.bin/newman: postman/package.json postman/package-lock.json
 	cd postman && npm ci --no-audit --no-fund

@@ -1,39 +1,90 @@
 #!/usr/bin/env bash
-# Starts a throwaway red (embedded store in a temp dir, port chosen by the system), runs the
-# Postman collection against it with the project's own newman, and stops the server.
-# Usage: postman/run.sh path/to/red
+# Starts a throwaway red set up for the collection (embedded store in a temp dir, a fresh tenant
+# "postman", a second tenant "othertenant", a 1 MiB body limit), runs the Postman collection
+# against it with the project's own newman, and stops the server.
+#
+# Usage: postman/run.sh [--keep] path/to/red
+#   --keep  serve on RED's port 29221 (a free one when it is taken) and keep red running after the
+#           run, with what the collection stored, until Ctrl-C: for looking around and re-running
+#           single requests in the Postman app (make postman-demo)
 set -euo pipefail
+keep=""
+if [ "${1:-}" = "--keep" ]; then
+  keep=1
+  shift
+fi
 red=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 server=""
+rc=""
 cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  if [ -n "$server" ]; then
+    kill "$server" 2>/dev/null || true # Ctrl-C may have stopped it already
+    wait "$server" 2>/dev/null || true
+    [ -z "$keep" ] || tail -n 1 "$work/out" >&2 # red's farewell
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit "${rc:-130}"' INT TERM
 
 export RED_PASSWORD="postman-$RANDOM-$RANDOM"
 unset RED_DATABASE_URL
 "$red" --data-dir "$work" --kdf-memory 8192 --kdf-time 1 init --tenant postman --user postman >/dev/null
 "$red" --data-dir "$work" --kdf-memory 8192 --kdf-time 1 init --tenant othertenant --user other >/dev/null
-"$red" --data-dir "$work" serve --tenant postman --user postman --port 0 --max-body 1048576 >"$work/out" 2>"$work/log" &
-server=$!
 
+# start serves on port $1 and sets base to red's URL once it listens; it fails when red ends first.
 # red prints its TI simulators' URLs first ("red: Konnektor simulator at http://…"), then
 # "… listening on http://127.0.0.1:PORT/tenant" once the port is open.
-base=""
-for _ in $(seq 1 100); do
-  base=$(sed -n 's|.*listening on \(http://127\.0\.0\.1:[0-9]*\).*|\1|p' "$work/out" 2>/dev/null | head -n1 || true)
-  [ -n "$base" ] && break
-  kill -0 "$server" 2>/dev/null || { cat "$work/log" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$base" ] || { echo "red did not start" >&2; cat "$work/log" >&2; exit 1; }
+start() {
+  "$red" --data-dir "$work" serve --tenant postman --user postman --port "$1" --max-body 1048576 >"$work/out" 2>"$work/log" &
+  server=$!
+  base=""
+  for _ in $(seq 1 100); do
+    base=$(sed -n 's|.*listening on \(http://127\.0\.0\.1:[0-9]*\).*|\1|p' "$work/out" 2>/dev/null | head -n1 || true)
+    [ -n "$base" ] && return 0
+    if ! kill -0 "$server" 2>/dev/null; then
+      wait "$server" 2>/dev/null || true
+      server=""
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "red did not start" >&2
+  cat "$work/log" >&2
+  exit 1
+}
+port=0
+[ -n "$keep" ] && port=29221
+if ! start "$port"; then
+  if [ "$port" != 0 ] && grep -q "is taken" "$work/log"; then
+    echo "port $port is taken (make run?): red takes a free one" >&2
+    start 0 || { cat "$work/log" >&2; exit 1; }
+  else
+    cat "$work/log" >&2
+    exit 1
+  fi
+fi
 # The TI folder queues PIN entries at the Konnektor simulator's PIN pad (POST {konnektorURL}/sim/pinpad).
 konnektor=$(sed -n 's|.*Konnektor simulator at \(http://127\.0\.0\.1:[0-9]*\).*|\1|p' "$work/out" | head -n1)
 
+rc=0
 "$here/node_modules/.bin/newman" run "$here/red.postman_collection.json" \
   -e "$here/red.postman_environment.json" \
   --env-var "baseURL=$base" --env-var "tenant=postman" --env-var "konnektorURL=$konnektor" \
-  --working-dir "$here" --color off
+  --working-dir "$here" --color off || rc=$?
+[ -n "$keep" ] || exit "$rc"
+
+cat <<EOF
+
+red keeps running with what the collection stored (Ctrl-C stops it and removes its data):
+  baseURL       $base
+  tenant        postman
+  konnektorURL  $konnektor
+In the Postman app, import postman/red.postman_collection.json and the environment
+postman/red.postman_environment.json, and set konnektorURL (and baseURL, if it differs) as above.
+The collection checks exact totals, versions and deletions: for a second full run, start again.
+EOF
+wait "$server" || true # until Ctrl-C; cleanup shows red's farewell
+exit "$rc"

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -19,7 +20,8 @@ import (
 	"github.com/redclone/red/storage"
 )
 
-// demoBundle holds fictional patients for the demo tenant.
+// demoBundle is the demo tenant's fictional practice: doctors, patients with their insurance,
+// encounters, diagnoses, findings and a letter, matching the TI simulators' cards and records.
 //
 //go:embed demo-bundle.xml
 var demoBundle []byte
@@ -32,11 +34,13 @@ func (e *env) demoCmd() *cobra.Command {
 		Use:   "demo",
 		Short: "serve the demo tenant, creating it with fictional patients on first use",
 		Long: "demo creates the tenant \"demo\" (user \"demo\", a random password kept in the data directory) if it\n" +
-			"does not exist, stores two fictional patients, and serves it like red serve.",
+			"does not exist, stores a fictional practice (three doctors, eight patients with their insurance,\n" +
+			"encounters, diagnoses, findings and a letter), and serves it like red serve. It shows which\n" +
+			"insured persons the TI simulators know, most of them patients of the demo practice.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			st, err := e.openStore(ctx)
+			st, err := e.openStore(ctx, true)
 			if err != nil {
 				return err
 			}
@@ -46,8 +50,15 @@ func (e *env) demoCmd() *cobra.Command {
 				return err
 			}
 			o.tenant, o.user = demoTenant, demoUser
-			return e.serve(ctx, st, o, pw, func(base string) {
+			return e.serve(ctx, st, o, pw, func(base string, sims *simulators) {
+				epaKVNR := e.printInsured(sims)
 				fmt.Fprintf(e.io.Out, "try:  curl -s '%s/%s/Patient?page=1'\n", base, demoTenant)
+				if epaKVNR != "" {
+					fmt.Fprintf(e.io.Out, "try:  curl -s '%s/%s/TI?action=$getepastatus&patient=%s'\n", base, demoTenant, epaKVNR)
+				}
+				if len(sims.egks) > 0 {
+					fmt.Fprintf(e.io.Out, "try:  curl -s '%s/%s/TI?action=$egkfetch&bundle=raw'\n", base, demoTenant)
+				}
 				fmt.Fprintf(e.io.Out, "red: demo tenant unlocked; listening on %s/%s (Ctrl-C stops and wipes the keys)\n", base, demoTenant)
 			})
 		},
@@ -104,6 +115,46 @@ func (e *env) ensureDemo(ctx context.Context, st storage.Store) ([]byte, error) 
 	if _, err := (&records.Service{Tenant: demoTenant, Store: v.Barrier(st)}).PostBundle(ctx, b); err != nil {
 		return nil, fmt.Errorf("store demo patients: %w", err)
 	}
-	fmt.Fprintf(e.io.Out, "red: created tenant %q, user %q, password %s (kept in %s) with two fictional patients\n", demoTenant, demoUser, pw, pwPath)
+	fmt.Fprintf(e.io.Out, "red: created tenant %q, user %q, password %s (kept in %s) with a fictional practice\n", demoTenant, demoUser, pw, pwPath)
 	return pw, nil
+}
+
+// printInsured shows the KVNRs the TI simulators know, with the demo patient of each, and
+// returns one with an ePA this practice may use (a demo patient's when there is one).
+func (e *env) printInsured(sims *simulators) (epaKVNR string) {
+	known := sims.insured()
+	if len(known) == 0 {
+		return ""
+	}
+	patients := demoPatients()
+	fmt.Fprintln(e.io.Out, "red: KVNRs the TI simulators know, for the TI actions:")
+	for _, p := range known {
+		name, ours := patients[p.kvnr]
+		who := ""
+		if ours {
+			who = " — " + name
+		}
+		fmt.Fprintf(e.io.Out, "red:   %s  %s%s\n", p.kvnr, strings.Join(p.facts, "; "), who)
+		if p.entitled && (epaKVNR == "" || ours && patients[epaKVNR] == "") {
+			epaKVNR = p.kvnr
+		}
+	}
+	return epaKVNR
+}
+
+// demoPatients maps the KVNRs of the demo bundle's patients to "Patient/id Given Family".
+func demoPatients() map[string]string {
+	b, err := fhir.Parse(demoBundle, fhir.DefaultLimits)
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, p := range b.FindElements("entry/resource/Patient") {
+		for _, id := range p.SelectElements("identifier") {
+			if fhir.ChildValue(id, "system") == "http://fhir.de/sid/gkv/kvid-10" {
+				out[fhir.ChildValue(id, "value")] = fmt.Sprintf("Patient/%s %s %s", fhir.ChildValue(p, "id"), fhir.ChildValue(p, "name", "given"), fhir.ChildValue(p, "name", "family"))
+			}
+		}
+	}
+	return out
 }

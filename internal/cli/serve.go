@@ -51,7 +51,7 @@ func (e *env) serveCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			st, err := e.openStore(ctx)
+			st, err := e.openStore(ctx, false)
 			if err != nil {
 				return err
 			}
@@ -60,7 +60,7 @@ func (e *env) serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return e.serve(ctx, st, o, pw, func(base string) {
+			return e.serve(ctx, st, o, pw, func(base string, _ *simulators) {
 				fmt.Fprintf(e.io.Out, "red: tenant %s unlocked; listening on %s/%s\n", o.tenant, base, o.tenant)
 			})
 		},
@@ -76,14 +76,14 @@ func (e *env) serveCmd() *cobra.Command {
 
 // serve unlocks the vault with pw (wiping pw), and only then listens; it returns when ctx ends or
 // the idle lock fires, with the keys wiped either way.
-func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []byte, ready func(base string)) error {
+func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []byte, ready func(base string, sims *simulators)) error {
 	defer wipe(pw)
 	if os.Getenv("GOGC") == "" {
 		// parsing XML allocates much short-lived memory on a small live heap: collecting less
 		// often costs a few MB and saves about a quarter of the CPU per bundle (BenchmarkLoad)
 		debug.SetGCPercent(400)
 	}
-	cred, err := credential(ctx, st, o.tenant, o.user)
+	cred, err := e.credential(ctx, st, o.tenant, o.user)
 	if err != nil {
 		return err
 	}
@@ -108,6 +108,9 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 	}
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)))
+	if addrInUse(err) {
+		return fmt.Errorf("port %d on 127.0.0.1 is taken (another red still running?): stop that program, or choose another port with --port (--port 0 picks a free one)", o.port)
+	}
 	if err != nil {
 		return fmt.Errorf("listen on 127.0.0.1:%d: %w", o.port, err)
 	}
@@ -131,7 +134,7 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	ready("http://127.0.0.1:" + strconv.Itoa(port))
+	ready("http://127.0.0.1:"+strconv.Itoa(port), sims)
 
 	var idle <-chan time.Time
 	if o.idleLock > 0 {
@@ -142,7 +145,9 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 	for {
 		select {
 		case <-ctx.Done():
-			return shutdown(srv, v)
+			err := shutdown(srv, v)
+			fmt.Fprintln(e.io.Out, "red: server stopped; keys wiped and port closed")
+			return err
 		case err := <-served:
 			v.Lock()
 			return fmt.Errorf("server stopped: %w", err)

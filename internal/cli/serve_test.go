@@ -278,7 +278,7 @@ func TestDemo(t *testing.T) {
 	if status != 200 {
 		t.Fatal(status, body)
 	}
-	mustContain(t, "demo patients", body, `<total value="2"/>`)
+	mustContain(t, "demo patients", body, `<total value="8"/>`)
 	if err := srv.stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,59 @@ func (o *tiOptions) flags(c *cobra.Command) {
 type simulators struct {
 	konnektor, fachdienst, epa string // base URLs; "" when not started
 	servers                    []*http.Server
+
+	// what the simulators know of insured persons: the eGKs in the simulated Konnektor's
+	// terminals, the ePA records, and the Telematik-IDs of the Konnektor's SMC-Bs (which
+	// decide whether this practice is entitled to a record)
+	egks       []konnektorsim.CardConfig
+	epaRecords []epasim.Record
+	smcbIDs    map[string]bool
+}
+
+// insuredPerson is one KVNR the simulators know, and what they know of it.
+type insuredPerson struct {
+	kvnr     string
+	facts    []string
+	entitled bool // has an ePA this practice may use
+}
+
+// insured lists the KVNRs the simulators know, so that a user can try the TI actions on them:
+// each eGK in a simulated terminal, each ePA record (entitled for this practice or not), and
+// one KVNR without a record.
+func (s *simulators) insured() []insuredPerson {
+	var out []insuredPerson
+	at := map[string]int{}
+	add := func(kvnr, fact string) *insuredPerson {
+		i, ok := at[kvnr]
+		if !ok {
+			i = len(out)
+			at[kvnr] = i
+			out = append(out, insuredPerson{kvnr: kvnr})
+		}
+		out[i].facts = append(out[i].facts, fact)
+		return &out[i]
+	}
+	for _, c := range s.egks {
+		add(c.Insured.Personal.KVNR, fmt.Sprintf("eGK %s in card terminal %s ($egkfetch)", c.Handle, c.CtID))
+	}
+	if s.epa == "" {
+		return out
+	}
+	for _, r := range s.epaRecords {
+		entitled := false
+		for _, e := range r.Entitlements {
+			entitled = entitled || s.smcbIDs[e.TelematikID]
+		}
+		if entitled {
+			add(r.KVNR, "ePA, this practice is entitled ($getepastatus, $epaupload)").entitled = true
+		} else {
+			add(r.KVNR, "ePA, this practice is not entitled")
+		}
+	}
+	if _, known := at[epasim.KVNRWithoutRecord]; !known {
+		add(epasim.KVNRWithoutRecord, "no ePA (like every KVNR not listed here)")
+	}
+	return out
 }
 
 func (s *simulators) close() {
@@ -82,7 +135,20 @@ func startSimulators(dir string, o tiOptions, ports [3]int) (*simulators, error)
 			return nil, err
 		}
 	}
+	var smcbs []string // Telematik-IDs of the simulated Konnektor's SMC-Bs, in order
+	s.smcbIDs = map[string]bool{}
+	for _, c := range cfg.Cards {
+		if c.Type == konnektor.CardSMCB && c.TelematikID != "" {
+			smcbs = append(smcbs, c.TelematikID)
+			s.smcbIDs[c.TelematikID] = true
+		}
+	}
 	if o.konnektorURL == "" {
+		for _, c := range cfg.Cards {
+			if c.Type == konnektor.CardEGK && c.Insured != nil {
+				s.egks = append(s.egks, c)
+			}
+		}
 		k, err := konnektorsim.New(cfg, pki, filepath.Join(dir, "konnektor"))
 		if err != nil {
 			return nil, fmt.Errorf("the Konnektor simulator: %w", err)
@@ -107,19 +173,17 @@ func startSimulators(dir string, o tiOptions, ports [3]int) (*simulators, error)
 		ecfg := epasim.DefaultConfig(filepath.Join(dir, "epa"))
 		ecfg.Records = epasim.DefaultRecords(time.Now())
 		// the practices of the simulated Konnektor may use the records the default practice may
-		for _, c := range cfg.Cards {
-			if c.Type != konnektor.CardSMCB || c.TelematikID == "" {
-				continue
-			}
+		for _, id := range smcbs {
 			for i, r := range ecfg.Records {
 				for _, e := range r.Entitlements {
 					if e.TelematikID == epasim.DefaultTelematikID {
-						ecfg.Records[i].Entitlements = append(ecfg.Records[i].Entitlements, epasim.Entitlement{TelematikID: c.TelematikID, ValidTo: e.ValidTo})
+						ecfg.Records[i].Entitlements = append(ecfg.Records[i].Entitlements, epasim.Entitlement{TelematikID: id, ValidTo: e.ValidTo})
 						break
 					}
 				}
 			}
 		}
+		s.epaRecords = ecfg.Records
 		e, err := epasim.New(ecfg)
 		if err != nil {
 			s.close()

@@ -57,7 +57,7 @@ func (e *env) initCmd() *cobra.Command {
 
 func (e *env) createTenant(cmd *cobra.Command, tenant, user string, pw []byte) error {
 	ctx := cmd.Context()
-	st, err := e.openStore(ctx)
+	st, err := e.openStore(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -123,12 +123,12 @@ func (e *env) passwdCmd() *cobra.Command {
 // rewrap unwraps user's credential and stores a copy for newUser under a new password.
 func (e *env) rewrap(cmd *cobra.Command, tenant, user, newUser, pwFile, newPwFile string, replace bool) error {
 	ctx := cmd.Context()
-	st, err := e.openStore(ctx)
+	st, err := e.openStore(ctx, false)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	cred, err := credential(ctx, st, tenant, user)
+	cred, err := e.credential(ctx, st, tenant, user)
 	if err != nil {
 		return err
 	}
