@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
+
+	"github.com/redclone/red/ti/wire"
 )
 
 // WS-Addressing actions of the three transactions.
@@ -58,11 +60,11 @@ func (c *Client) Upload(ctx context.Context, kvnr string, doc Document) (string,
 
 	ctx, cancel := c.bound(ctx)
 	defer cancel()
-	ans, err := c.call(ctx, kvnr, actionITI41, env, true, part{id: cid, mimeType: doc.MimeType, data: doc.Content})
+	ans, err := c.call(ctx, kvnr, actionITI41, env, true, wire.Part{ID: cid, MimeType: doc.MimeType, Data: doc.Content})
 	if err != nil {
 		return "", err
 	}
-	if !is(ans.op, nsRS, "RegistryResponse") {
+	if !wire.Is(ans.op, nsRS, "RegistryResponse") {
 		return "", errors.New("epa: the answer to ITI-41 is not a RegistryResponse")
 	}
 	if err := registryStatus(ans.op); err != nil {
@@ -191,14 +193,14 @@ func (c *Client) query(ctx context.Context, kvnr, queryID string, params map[str
 	if err != nil {
 		return nil, err
 	}
-	if !is(ans.op, nsQuery, "AdhocQueryResponse") {
+	if !wire.Is(ans.op, nsQuery, "AdhocQueryResponse") {
 		return nil, errors.New("epa: the answer to ITI-18 is not an AdhocQueryResponse")
 	}
 	if err := registryStatus(ans.op); err != nil {
 		return nil, err
 	}
 	var out []DocumentEntry
-	for _, eo := range children(child(ans.op, nsRIM, "RegistryObjectList"), nsRIM, "ExtrinsicObject") {
+	for _, eo := range wire.Children(wire.Child(ans.op, nsRIM, "RegistryObjectList"), nsRIM, "ExtrinsicObject") {
 		out = append(out, readEntry(eo))
 	}
 	return out, nil
@@ -240,22 +242,22 @@ func (c *Client) Retrieve(ctx context.Context, kvnr, documentID string) (Documen
 	if err != nil {
 		return Document{}, err
 	}
-	if !is(ans.op, nsXDS, "RetrieveDocumentSetResponse") {
+	if !wire.Is(ans.op, nsXDS, "RetrieveDocumentSetResponse") {
 		return Document{}, errors.New("epa: the answer to ITI-43 is not a RetrieveDocumentSetResponse")
 	}
-	if err := registryStatus(child(ans.op, nsRS, "RegistryResponse")); err != nil {
+	if err := registryStatus(wire.Child(ans.op, nsRS, "RegistryResponse")); err != nil {
 		return Document{}, err
 	}
-	for _, resp := range children(ans.op, nsXDS, "DocumentResponse") {
-		if text(child(resp, nsXDS, "DocumentUniqueId")) != e.ID {
+	for _, resp := range wire.Children(ans.op, nsXDS, "DocumentResponse") {
+		if wire.Text(wire.Child(resp, nsXDS, "DocumentUniqueId")) != e.ID {
 			continue
 		}
-		content, err := documentContent(child(resp, nsXDS, "Document"), ans.attachments)
+		content, err := documentContent(wire.Child(resp, nsXDS, "Document"), ans.attachments)
 		if err != nil {
 			return Document{}, err
 		}
 		doc := e.document()
-		if mt := text(child(resp, nsXDS, "mimeType")); mt != "" {
+		if mt := wire.Text(wire.Child(resp, nsXDS, "mimeType")); mt != "" {
 			doc.MimeType = mt
 		}
 		doc.Content = content
@@ -275,7 +277,7 @@ func registryStatus(rr *etree.Element) error {
 		return nil
 	}
 	e := &XDSError{Status: status}
-	for _, re := range children(child(rr, nsRS, "RegistryErrorList"), nsRS, "RegistryError") {
+	for _, re := range wire.Children(wire.Child(rr, nsRS, "RegistryErrorList"), nsRS, "RegistryError") {
 		e.Errors = append(e.Errors, RegistryError{
 			Code:     re.SelectAttrValue("errorCode", ""),
 			Context:  re.SelectAttrValue("codeContext", ""),
@@ -296,9 +298,9 @@ func readEntry(eo *etree.Element) DocumentEntry {
 	}
 	e.Status = e.Status[strings.LastIndex(e.Status, ":")+1:]
 	slot := func(name string) string {
-		for _, sl := range children(eo, nsRIM, "Slot") {
+		for _, sl := range wire.Children(eo, nsRIM, "Slot") {
 			if sl.SelectAttrValue("name", "") == name {
-				return text(child(child(sl, nsRIM, "ValueList"), nsRIM, "Value"))
+				return wire.Text(wire.Child(wire.Child(sl, nsRIM, "ValueList"), nsRIM, "Value"))
 			}
 		}
 		return ""
@@ -309,13 +311,13 @@ func readEntry(eo *etree.Element) DocumentEntry {
 	e.CreationTime = parseDTM(slot("creationTime"))
 	e.Size, _ = strconv.ParseInt(slot("size"), 10, 64)
 	e.Hash = slot("hash")
-	e.Title = localizedValue(child(eo, nsRIM, "Name"))
-	e.Comments = localizedValue(child(eo, nsRIM, "Description"))
-	for _, cl := range children(eo, nsRIM, "Classification") {
-		code := Code{Code: cl.SelectAttrValue("nodeRepresentation", ""), Display: localizedValue(child(cl, nsRIM, "Name"))}
-		for _, sl := range children(cl, nsRIM, "Slot") {
+	e.Title = localizedValue(wire.Child(eo, nsRIM, "Name"))
+	e.Comments = localizedValue(wire.Child(eo, nsRIM, "Description"))
+	for _, cl := range wire.Children(eo, nsRIM, "Classification") {
+		code := Code{Code: cl.SelectAttrValue("nodeRepresentation", ""), Display: localizedValue(wire.Child(cl, nsRIM, "Name"))}
+		for _, sl := range wire.Children(cl, nsRIM, "Slot") {
 			if sl.SelectAttrValue("name", "") == "codingScheme" {
-				code.System = text(child(child(sl, nsRIM, "ValueList"), nsRIM, "Value"))
+				code.System = wire.Text(wire.Child(wire.Child(sl, nsRIM, "ValueList"), nsRIM, "Value"))
 			}
 		}
 		switch cl.SelectAttrValue("classificationScheme", "") {
@@ -332,11 +334,11 @@ func readEntry(eo *etree.Element) DocumentEntry {
 		case schemePracticeSetting:
 			e.PracticeSettingCode = code
 		case schemeDEAuthor:
-			for _, sl := range children(cl, nsRIM, "Slot") {
+			for _, sl := range wire.Children(cl, nsRIM, "Slot") {
 				if sl.SelectAttrValue("name", "") != "authorInstitution" {
 					continue
 				}
-				xon := strings.Split(text(child(child(sl, nsRIM, "ValueList"), nsRIM, "Value")), "^")
+				xon := strings.Split(wire.Text(wire.Child(wire.Child(sl, nsRIM, "ValueList"), nsRIM, "Value")), "^")
 				e.AuthorInstitution = hl7Unescape(xon[0])
 				if len(xon) >= 10 {
 					e.AuthorTelematikID = hl7Unescape(xon[9])
@@ -344,7 +346,7 @@ func readEntry(eo *etree.Element) DocumentEntry {
 			}
 		}
 	}
-	for _, x := range children(eo, nsRIM, "ExternalIdentifier") {
+	for _, x := range wire.Children(eo, nsRIM, "ExternalIdentifier") {
 		if x.SelectAttrValue("identificationScheme", "") == schemeDEUniqueID {
 			e.ID = x.SelectAttrValue("value", "")
 		}
@@ -353,7 +355,7 @@ func readEntry(eo *etree.Element) DocumentEntry {
 }
 
 func localizedValue(e *etree.Element) string {
-	if ls := child(e, nsRIM, "LocalizedString"); ls != nil {
+	if ls := wire.Child(e, nsRIM, "LocalizedString"); ls != nil {
 		return ls.SelectAttrValue("value", "")
 	}
 	return ""

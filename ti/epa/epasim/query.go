@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
+
+	"github.com/redclone/red/ti/wire"
 )
 
 // queryParams are the Slots of an AdhocQuery: name → one list of alternatives per Slot (Slots of
@@ -14,11 +16,11 @@ type queryParams map[string][][]string
 
 func readQueryParams(aq *etree.Element) queryParams {
 	p := queryParams{}
-	for _, sl := range children(aq, nsRIM, "Slot") {
+	for _, sl := range wire.Children(aq, nsRIM, "Slot") {
 		name := sl.SelectAttrValue("name", "")
 		var alts []string
-		for _, v := range children(child(sl, nsRIM, "ValueList"), nsRIM, "Value") {
-			alts = append(alts, splitQueryValue(text(v))...)
+		for _, v := range wire.Children(wire.Child(sl, nsRIM, "ValueList"), nsRIM, "Value") {
+			alts = append(alts, splitQueryValue(wire.Text(v))...)
 		}
 		p[name] = append(p[name], alts)
 	}
@@ -75,14 +77,14 @@ func (s *Simulator) registryStoredQuery(req *soapRequest, caller, headerKVNR str
 		}
 		return soapResponse{action: actionITI18Response, body: resp}
 	}
-	aq := child(req.op, nsRIM, "AdhocQuery")
+	aq := wire.Child(req.op, nsRIM, "AdhocQuery")
 	if aq == nil {
 		errs.add(errRegistry, "the AdhocQueryRequest has no AdhocQuery")
 		return answer(nil, false), false
 	}
 	leaf := false
 	returnType := "ObjectRef"
-	if ro := child(req.op, nsQuery, "ResponseOption"); ro != nil {
+	if ro := wire.Child(req.op, nsQuery, "ResponseOption"); ro != nil {
 		returnType = ro.SelectAttrValue("returnType", returnType)
 	}
 	switch returnType {
@@ -249,16 +251,16 @@ func (s *Simulator) retrieveDocumentSet(req *soapRequest, caller, headerKVNR str
 	resp.CreateAttr("xmlns:xds", nsXDS)
 	resp.CreateAttr("xmlns:rs", nsRS)
 	rr := resp.CreateElement("rs:RegistryResponse")
-	var parts []attachment
-	requests := children(req.op, nsXDS, "DocumentRequest")
+	var parts []wire.Part
+	requests := wire.Children(req.op, nsXDS, "DocumentRequest")
 	if len(requests) == 0 {
 		errs.add(errRepository, "the request names no DocumentRequest")
 	}
 	found := 0
 	for i, dr := range requests {
 		label := "DocumentRequest " + strconv.Itoa(i+1)
-		repo := strings.TrimPrefix(text(child(dr, nsXDS, "RepositoryUniqueId")), "urn:oid:")
-		uid := text(child(dr, nsXDS, "DocumentUniqueId"))
+		repo := strings.TrimPrefix(wire.Text(wire.Child(dr, nsXDS, "RepositoryUniqueId")), "urn:oid:")
+		uid := wire.Text(wire.Child(dr, nsXDS, "DocumentUniqueId"))
 		s.mu.Lock()
 		e := s.store.byUniqueID(uid)
 		s.mu.Unlock()
@@ -298,9 +300,9 @@ func (s *Simulator) retrieveDocumentSet(req *soapRequest, caller, headerKVNR str
 		if req.mtom {
 			id := s.contentID()
 			inc := doc.CreateElement("xop:Include")
-			inc.CreateAttr("xmlns:xop", nsXOP)
+			inc.CreateAttr("xmlns:xop", wire.NSXOP)
 			inc.CreateAttr("href", "cid:"+id)
-			parts = append(parts, attachment{id: id, mimeType: e.MimeType, data: data})
+			parts = append(parts, wire.Part{ID: id, MimeType: e.MimeType, Data: data})
 		} else {
 			doc.SetText(base64.StdEncoding.EncodeToString(data))
 		}

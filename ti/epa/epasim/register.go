@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
+
+	"github.com/redclone/red/ti/wire"
 )
 
 // requiredCodes are the coded attributes every DocumentEntry must carry, with the number of
@@ -36,8 +38,8 @@ func (s *Simulator) provideAndRegister(req *soapRequest, caller, headerKVNR stri
 	fail := func() (soapResponse, bool) {
 		return soapResponse{action: actionITI41Response, body: registryResponse(statusFailure, errs)}, false
 	}
-	sor := child(req.op, nsLCM, "SubmitObjectsRequest")
-	rol := child(sor, nsRIM, "RegistryObjectList")
+	sor := wire.Child(req.op, nsLCM, "SubmitObjectsRequest")
+	rol := wire.Child(sor, nsRIM, "RegistryObjectList")
 	if rol == nil {
 		errs.add(errRegistryMetadata, "the request has no SubmitObjectsRequest with a RegistryObjectList")
 		return fail()
@@ -83,14 +85,14 @@ func (s *Simulator) provideAndRegister(req *soapRequest, caller, headerKVNR stri
 	defer s.mu.Unlock()
 
 	docs := map[string]*etree.Element{}
-	for _, d := range children(req.op, nsXDS, "Document") {
+	for _, d := range wire.Children(req.op, nsXDS, "Document") {
 		id := d.SelectAttrValue("id", "")
 		if _, dup := docs[id]; dup {
 			errs.add(errRegistryMetadata, "two Documents have the id %q", id)
 		}
 		docs[id] = d
 	}
-	eos := children(rol, nsRIM, "ExtrinsicObject")
+	eos := wire.Children(rol, nsRIM, "ExtrinsicObject")
 	if len(eos) == 0 {
 		errs.add(errRegistryMetadata, "the SubmissionSet holds no DocumentEntry (ExtrinsicObject)")
 	}
@@ -135,13 +137,13 @@ func (s *Simulator) provideAndRegister(req *soapRequest, caller, headerKVNR stri
 // Classification or by one in the RegistryObjectList.
 func submissionSet(rol *etree.Element) (*etree.Element, string) {
 	nodeOf := map[string]string{} // package id → classification node
-	for _, c := range children(rol, nsRIM, "Classification") {
+	for _, c := range wire.Children(rol, nsRIM, "Classification") {
 		nodeOf[c.SelectAttrValue("classifiedObject", "")] = c.SelectAttrValue("classificationNode", "")
 	}
 	var sets []*etree.Element
-	for _, p := range children(rol, nsRIM, "RegistryPackage") {
+	for _, p := range wire.Children(rol, nsRIM, "RegistryPackage") {
 		node := nodeOf[p.SelectAttrValue("id", "")]
-		for _, c := range children(p, nsRIM, "Classification") {
+		for _, c := range wire.Children(p, nsRIM, "Classification") {
 			if n := c.SelectAttrValue("classificationNode", ""); n != "" {
 				node = n
 			}
@@ -168,10 +170,10 @@ func submissionSet(rol *etree.Element) (*etree.Element, string) {
 // and the homeCommunityId request slot.
 func requestedCommunities(header, sor *etree.Element) []string {
 	var out []string
-	if hc := text(child(child(header, nsXDR, "homeCommunityBlock"), nsXDR, "homeCommunityId")); hc != "" {
+	if hc := wire.Text(wire.Child(wire.Child(header, nsXDR, "homeCommunityBlock"), nsXDR, "homeCommunityId")); hc != "" {
 		out = append(out, hc)
 	}
-	if hc := slotValue(child(sor, nsRS, "RequestSlotList"), "homeCommunityId"); hc != "" {
+	if hc := slotValue(wire.Child(sor, nsRS, "RequestSlotList"), "homeCommunityId"); hc != "" {
 		out = append(out, hc)
 	}
 	return out
@@ -220,7 +222,7 @@ func (s *Simulator) checkEntry(eo *etree.Element, i int, kvnr string, ids, uniqu
 	}
 	for _, rc := range requiredCodes {
 		var found []*etree.Element
-		for _, c := range children(eo, nsRIM, "Classification") {
+		for _, c := range wire.Children(eo, nsRIM, "Classification") {
 			if c.SelectAttrValue("classificationScheme", "") == rc.scheme {
 				found = append(found, c)
 			}
@@ -255,7 +257,7 @@ func (s *Simulator) checkEntry(eo *etree.Element, i int, kvnr string, ids, uniqu
 	if d, ok := docs[id]; !ok || id == "" {
 		errs.add(errMissingDocument, "%s has no Document", label)
 	} else {
-		c, found, err := content(d, attachments)
+		c, found, err := wire.Content(d, attachments)
 		switch {
 		case !found:
 			errs.add(errMissingDocument, "%s: the xop:Include of its Document names no MIME part of the request", label)
@@ -284,7 +286,7 @@ func (s *Simulator) checkEntry(eo *etree.Element, i int, kvnr string, ids, uniqu
 func (s *Simulator) checkAssociations(rol *etree.Element, ssID, kvnr string, ids map[string]bool, errs *xdsErrors) []string {
 	members := map[string]bool{}
 	var deprecate []string
-	for i, a := range children(rol, nsRIM, "Association") {
+	for i, a := range wire.Children(rol, nsRIM, "Association") {
 		typ := a.SelectAttrValue("associationType", "")
 		src, tgt := a.SelectAttrValue("sourceObject", ""), a.SelectAttrValue("targetObject", "")
 		label := "Association " + strconv.Itoa(i+1)
@@ -365,14 +367,14 @@ func (s *Simulator) newEntry(d draft, kvnr string, rec Record, caller, ssUID str
 	}
 	e.Title, e.TitleLang = localized(d.eo, "Name")
 	e.Comments, e.CommentsLang = localized(d.eo, "Description")
-	for _, sl := range children(d.eo, nsRIM, "Slot") {
+	for _, sl := range wire.Children(d.eo, nsRIM, "Slot") {
 		switch name := sl.SelectAttrValue("name", ""); name {
 		case "size", "hash", "repositoryUniqueId", "homeCommunityId":
 		default:
 			e.Slots = append(e.Slots, slot{Name: name, Values: slotValues(d.eo, name)})
 		}
 	}
-	for _, c := range children(d.eo, nsRIM, "Classification") {
+	for _, c := range wire.Children(d.eo, nsRIM, "Classification") {
 		cl := classification{
 			Scheme: c.SelectAttrValue("classificationScheme", ""),
 			Node:   c.SelectAttrValue("nodeRepresentation", ""),
@@ -381,7 +383,7 @@ func (s *Simulator) newEntry(d draft, kvnr string, rec Record, caller, ssUID str
 		if cl.ID, err = id(c.SelectAttrValue("id", "")); err != nil {
 			return nil, err
 		}
-		for _, sl := range children(c, nsRIM, "Slot") {
+		for _, sl := range wire.Children(c, nsRIM, "Slot") {
 			name := sl.SelectAttrValue("name", "")
 			cl.Slots = append(cl.Slots, slot{Name: name, Values: slotValues(c, name)})
 		}

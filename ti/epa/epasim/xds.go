@@ -7,8 +7,10 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
+
 	"github.com/redclone/red/fhir/ident"
 	"github.com/redclone/red/ti/epa"
+	"github.com/redclone/red/ti/wire"
 )
 
 // ebXML RegRep and IHE XDS.b identifiers.
@@ -124,11 +126,11 @@ func (s *Simulator) serveDocumentService(w http.ResponseWriter, r *http.Request)
 	var resp soapResponse
 	var denied bool
 	switch {
-	case is(req.op, nsXDS, "ProvideAndRegisterDocumentSetRequest"):
+	case wire.Is(req.op, nsXDS, "ProvideAndRegisterDocumentSetRequest"):
 		resp, denied = s.provideAndRegister(req, caller, headerKVNR)
-	case is(req.op, nsQuery, "AdhocQueryRequest"):
+	case wire.Is(req.op, nsQuery, "AdhocQueryRequest"):
 		resp, denied = s.registryStoredQuery(req, caller, headerKVNR)
-	case is(req.op, nsXDS, "RetrieveDocumentSetRequest"):
+	case wire.Is(req.op, nsXDS, "RetrieveDocumentSetRequest"):
 		resp, denied = s.retrieveDocumentSet(req, caller, headerKVNR)
 	default:
 		s.writeFault(w, true, "the body element is not ProvideAndRegisterDocumentSetRequest, AdhocQueryRequest or RetrieveDocumentSetRequest")
@@ -157,11 +159,11 @@ func isDTM(v string) bool { return dtm.MatchString(v) }
 
 // slotValues returns the values of e's rim:Slot called name.
 func slotValues(e *etree.Element, name string) []string {
-	for _, sl := range children(e, nsRIM, "Slot") {
+	for _, sl := range wire.Children(e, nsRIM, "Slot") {
 		if sl.SelectAttrValue("name", "") == name {
 			var out []string
-			for _, v := range children(child(sl, nsRIM, "ValueList"), nsRIM, "Value") {
-				out = append(out, text(v))
+			for _, v := range wire.Children(wire.Child(sl, nsRIM, "ValueList"), nsRIM, "Value") {
+				out = append(out, wire.Text(v))
 			}
 			return out
 		}
@@ -178,7 +180,7 @@ func slotValue(e *etree.Element, name string) string {
 
 // externalID returns the value of e's rim:ExternalIdentifier with identificationScheme scheme.
 func externalID(e *etree.Element, scheme string) string {
-	for _, x := range children(e, nsRIM, "ExternalIdentifier") {
+	for _, x := range wire.Children(e, nsRIM, "ExternalIdentifier") {
 		if x.SelectAttrValue("identificationScheme", "") == scheme {
 			return strings.TrimSpace(x.SelectAttrValue("value", ""))
 		}
@@ -188,7 +190,7 @@ func externalID(e *etree.Element, scheme string) string {
 
 // localized returns the first LocalizedString of e's Name or Description and its language.
 func localized(e *etree.Element, part string) (value, lang string) {
-	ls := child(child(e, nsRIM, part), nsRIM, "LocalizedString")
+	ls := wire.Child(wire.Child(e, nsRIM, part), nsRIM, "LocalizedString")
 	if ls == nil {
 		return "", ""
 	}
