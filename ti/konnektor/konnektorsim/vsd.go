@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+
 	"github.com/redclone/red/ti/konnektor"
+	"github.com/redclone/red/ti/wire"
 )
 
 // vsdVersion is the CDM version of the VSD documents.
@@ -229,30 +231,7 @@ func latin9Document(doc *etree.Document) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return latin9Bytes(s)
-}
-
-// latin9 lists where ISO-8859-15 differs from ISO-8859-1.
-var latin9 = map[rune]byte{'€': 0xA4, 'Š': 0xA6, 'š': 0xA8, 'Ž': 0xB4, 'ž': 0xB8, 'Œ': 0xBC, 'œ': 0xBD, 'Ÿ': 0xBE}
-
-// latin9Bytes converts s to ISO-8859-15.
-func latin9Bytes(s string) ([]byte, error) {
-	out := make([]byte, 0, len(s))
-	for _, r := range s {
-		if b, ok := latin9[r]; ok {
-			out = append(out, b)
-			continue
-		}
-		switch r {
-		case 0xA4, 0xA6, 0xA8, 0xB4, 0xB8, 0xBC, 0xBD, 0xBE:
-			return nil, fmt.Errorf("character %q has no ISO-8859-15 code", r)
-		}
-		if r > 0xFF {
-			return nil, fmt.Errorf("character %q has no ISO-8859-15 code", r)
-		}
-		out = append(out, byte(r))
-	}
-	return out, nil
+	return wire.EncodeLatin9(s)
 }
 
 // gzipBase64 compresses without header time (so the output depends on the input only) and
