@@ -1,7 +1,7 @@
 package epa
 
 import (
-	"fmt"
+	"errors"
 	"io"
 	"math/big"
 	"strconv"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+	"github.com/google/uuid"
 )
 
 // Code is a coded XDS metadata value.
@@ -177,13 +178,11 @@ func hl7Unescape(s string) string {
 
 // newUUID returns a random (version 4) UUID as urn:uuid:….
 func newUUID(r io.Reader) (string, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return "", fmt.Errorf("epa: no randomness for a new id")
+	u, err := uuid.NewRandomFromReader(r)
+	if err != nil {
+		return "", errors.New("epa: no randomness for a new id")
 	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("urn:uuid:%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+	return u.URN(), nil
 }
 
 // uuidOID turns a urn:uuid into an OID under 2.25 (ITU-T X.667).

@@ -2,9 +2,7 @@ package konnektor
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -12,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/beevik/etree"
+	"github.com/google/uuid"
 )
 
 // signatureNS returns the SignatureService namespace for a directory version.
@@ -51,7 +50,7 @@ func (c *Client) SignDocuments(ctx context.Context, cardHandle string, docs []Do
 		}
 		id := d.RequestID
 		if id == "" {
-			id = newRequestID()
+			id = uuid.NewString()
 		}
 		ids[i] = id
 		sr := r.op.CreateElement("m:SignRequest")
@@ -126,15 +125,6 @@ func parseSignDocument(resp *etree.Element) ([]Signature, error) {
 		return nil, errors.New("konnektor: SignDocument: response holds no SignResponse")
 	}
 	return out, nil
-}
-
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 // VerifyDocument has the Konnektor check a CMS signature; content is the signed document for

@@ -31,6 +31,7 @@ import (
 	_ "time/tzdata" // the signing day is a day in Germany, also where the system has no zoneinfo
 
 	"github.com/beevik/etree"
+	"github.com/google/uuid"
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/ti/fachdienst"
@@ -313,14 +314,13 @@ func (s *Simulator) random(b []byte) error {
 
 // uuid returns a random (version 4) UUID.
 func (s *Simulator) uuid() (string, error) {
-	b := make([]byte, 16)
-	if err := s.random(b); err != nil {
+	s.randMu.Lock()
+	defer s.randMu.Unlock()
+	u, err := uuid.NewRandomFromReader(s.rand)
+	if err != nil {
 		return "", fmt.Errorf("fachdienstsim: random: %w", err)
 	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
+	return u.String(), nil
 }
 
 // baseURL is the base of fullUrls and links: the address the caller used.

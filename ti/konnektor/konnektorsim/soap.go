@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+	"github.com/google/uuid"
 
 	"github.com/redclone/red/ti/konnektor"
 	"github.com/redclone/red/ti/wire"
@@ -244,10 +245,10 @@ func (s *Simulator) addStatus(parent *etree.Element, warning *fault) {
 // addError appends a tel/error/v2.0 Error.
 func (s *Simulator) addError(parent *etree.Element, name string, f *fault) {
 	e := parent.CreateElement(name)
-	add(e, "GERROR:MessageID", newID())
+	add(e, "GERROR:MessageID", uuid.NewString())
 	add(e, "GERROR:Timestamp", s.now().UTC().Format("2006-01-02T15:04:05.000Z07:00"))
 	t := e.CreateElement("GERROR:Trace")
-	add(t, "GERROR:EventID", newID())
+	add(t, "GERROR:EventID", uuid.NewString())
 	add(t, "GERROR:Instance", "red-konnektorsim")
 	add(t, "GERROR:LogReference", fmt.Sprintf("SIM-%d", f.code))
 	add(t, "GERROR:CompType", "KON")
