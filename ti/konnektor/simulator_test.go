@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redclone/red/ti/admission"
 	"github.com/redclone/red/ti/cms"
 	"github.com/redclone/red/ti/konnektor"
 	"github.com/redclone/red/ti/konnektor/konnektorsim"
@@ -302,7 +303,7 @@ func TestBatchSignature(t *testing.T) {
 			t.Errorf("VerifyDocument %d: %+v, %v", i+1, v, err)
 		}
 	}
-	if tel := simpki.TelematikID(certs[0].Certificate); tel != "1-HBA-Testkarte-883110000177001" {
+	if tel := admission.TelematikID(certs[0].Certificate); tel != "1-HBA-Testkarte-883110000177001" {
 		t.Errorf("Telematik-ID %q", tel)
 	}
 
@@ -580,7 +581,7 @@ func TestCardsAndData(t *testing.T) {
 		if !ecdsa.VerifyASN1(pub, hash[:], sig.Value) {
 			t.Error("signature does not verify with C.AUT")
 		}
-		if tel := simpki.TelematikID(certs[0].Certificate); tel != "1-SMC-B-Testkarte-883110000177002" {
+		if tel := admission.TelematikID(certs[0].Certificate); tel != "1-SMC-B-Testkarte-883110000177002" {
 			t.Errorf("Telematik-ID %q", tel)
 		}
 		v, err := c.VerifyCertificate(ctx, certs[0].DER)

@@ -14,9 +14,9 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/ident"
+	"github.com/redclone/red/ti/admission"
 	"github.com/redclone/red/ti/cms"
 	"github.com/redclone/red/ti/fachdienst"
-	"github.com/redclone/red/ti/simpki"
 )
 
 // Messages of the checks at $activate (gematik requirements A_23888, A_23890, A_23891, A_23892,
@@ -348,7 +348,7 @@ var qesProfessions = []string{fachdienst.OIDArzt, fachdienst.OIDZahnarzt}
 
 // checkQESProfession refuses QES certificates whose admission names no prescribing profession.
 func checkQESProfession(cert *x509.Certificate) error {
-	adm, _ := simpki.AdmissionOf(cert)
+	adm, _ := admission.Of(cert)
 	for _, oid := range adm.ProfessionOIDs {
 		if slices.Contains(qesProfessions, oid) {
 			return nil

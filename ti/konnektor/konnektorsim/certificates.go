@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redclone/red/ti/admission"
 	"github.com/redclone/red/ti/konnektor"
-	"github.com/redclone/red/ti/simpki"
 	"github.com/redclone/red/ti/wire"
 )
 
@@ -114,7 +114,7 @@ func (s *Simulator) verifyCertificate(req *soapRequest) (*response, error) {
 	result := konnektor.Inconclusive
 	var roles []string
 	if cert, err := x509.ParseCertificate(der); err == nil {
-		if a, ok := simpki.AdmissionOf(cert); ok {
+		if a, ok := admission.Of(cert); ok {
 			roles = a.ProfessionOIDs
 		}
 		_, verr := cert.Verify(x509.VerifyOptions{Roots: s.pki.Pool(), CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
