@@ -17,7 +17,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +34,8 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/ti/fachdienst"
+	"github.com/redclone/red/ti/simpki"
+	"github.com/redclone/red/ti/wire"
 )
 
 // Config configures a Simulator.
@@ -336,35 +337,11 @@ func baseURL(r *http.Request) string {
 func loadOrCreateSigner(dir string, now time.Time) (crypto.Signer, *x509.Certificate, error) {
 	path := filepath.Join(dir, signerFile)
 	if data, err := os.ReadFile(path); err == nil {
-		var cert *x509.Certificate
-		var key crypto.Signer
-		for {
-			var block *pem.Block
-			block, data = pem.Decode(data)
-			if block == nil {
-				break
-			}
-			switch block.Type {
-			case "CERTIFICATE":
-				if cert, err = x509.ParseCertificate(block.Bytes); err != nil {
-					return nil, nil, fmt.Errorf("fachdienstsim: %s: %w", signerFile, err)
-				}
-			case "PRIVATE KEY":
-				k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-				if err != nil {
-					return nil, nil, fmt.Errorf("fachdienstsim: %s: %w", signerFile, err)
-				}
-				s, ok := k.(crypto.Signer)
-				if !ok {
-					return nil, nil, fmt.Errorf("fachdienstsim: %s: the key cannot sign", signerFile)
-				}
-				key = s
-			}
+		id, err := simpki.ParseIdentity(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("fachdienstsim: %s: %w", signerFile, err)
 		}
-		if cert == nil || key == nil {
-			return nil, nil, fmt.Errorf("fachdienstsim: %s: certificate or key missing", signerFile)
-		}
-		return key, cert, nil
+		return id.Key, id.Certificate, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, nil, fmt.Errorf("fachdienstsim: %w", err)
 	}
@@ -393,14 +370,12 @@ func loadOrCreateSigner(dir string, now time.Time) (crypto.Signer, *x509.Certifi
 	if err != nil {
 		return nil, nil, fmt.Errorf("fachdienstsim: %w", err)
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	pemData, err := (&simpki.Identity{Certificate: cert, Key: key}).MarshalPEM()
 	if err != nil {
 		return nil, nil, fmt.Errorf("fachdienstsim: %w", err)
 	}
-	pemData := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...)
-	if err := writeAtomic(path, pemData, 0o600); err != nil {
-		return nil, nil, err
+	if err := wire.WriteFile(path, pemData, 0o600); err != nil {
+		return nil, nil, fmt.Errorf("fachdienstsim: %w", err)
 	}
 	return key, cert, nil
 }

@@ -8,17 +8,18 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/redclone/red/ti/wire"
 )
 
 // The state directory holds one JSON file per Task and per Communication and one for the
-// running number; every file is replaced atomically (temporary file, fsync, rename, fsync of
-// the directory), so a crash leaves either the old or the new version.
+// running number; every file is replaced atomically (wire.WriteFile), so a crash leaves either
+// the old or the new version.
 const (
 	tasksDir    = "tasks"
 	commsDir    = "communications"
 	counterFile = "counter.json"
 	signerFile  = "id-fd-sig.pem"
-	tmpPrefix   = ".tmp-"
 )
 
 // taskRecord is everything the simulator keeps about a Task.
@@ -151,7 +152,7 @@ func readJSONDir(dir string, fn func(data []byte, name string) error) error {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || strings.HasPrefix(name, tmpPrefix) || !strings.HasSuffix(name, ".json") {
+		if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".json") {
 			continue // leftovers of an interrupted write are ignored
 		}
 		data, err := os.ReadFile(filepath.Join(dir, name))
@@ -170,38 +171,10 @@ func (s *store) writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("fachdienstsim: %w", err)
 	}
-	return writeAtomic(path, data, 0o600)
-}
-
-// writeAtomic replaces path with data: temporary file in the same directory, fsync, rename,
-// fsync of the directory.
-func writeAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, tmpPrefix+filepath.Base(path)+".*")
-	if err != nil {
+	if err := wire.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("fachdienstsim: %w", err)
 	}
-	name := tmp.Name()
-	defer os.Remove(name) // no-op after a successful rename
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return fmt.Errorf("fachdienstsim: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("fachdienstsim: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("fachdienstsim: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("fachdienstsim: %w", err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		return fmt.Errorf("fachdienstsim: %w", err)
-	}
-	return syncDir(dir)
+	return nil
 }
 
 // syncDir makes a rename or removal in dir durable.
