@@ -31,29 +31,60 @@ var ErrUnsupported = errors.New("konnektor: operation not offered by this Konnek
 
 // Client calls one Konnektor. Set BaseURL (scheme, host, port; connector.sds is read from
 // BaseURL + "/connector.sds"), HTTP (nil: http.DefaultClient) and the Context sent with every
-// call. Endpoints are discovered through the service directory, which is cached per BaseURL
-// and HTTP client for DirectoryTTL. A Client is a plain value: copy it to call with another Context; it is
-// safe for concurrent use.
+// call. Endpoints are discovered through the service directory, which the client reads once
+// and keeps for DirectoryTTL (again when BaseURL or HTTP change). A Client is safe for
+// concurrent use and must not be copied: For gives one that calls with another Context and
+// shares the directory.
 type Client struct {
 	BaseURL string
 	HTTP    *http.Client
 	Context Context
+
+	mu  sync.Mutex // guards dir
+	dir *directoryCache
 }
 
 // DirectoryTTL is how long a Konnektor's service directory is reused before it is read again.
 const DirectoryTTL = 10 * time.Minute
 
-// directories caches service directories by BaseURL and HTTP client (maxDirectories at most).
-var directories = struct {
-	sync.Mutex
-	m map[string]cachedDirectory
-}{m: map[string]cachedDirectory{}}
+// For returns a client for the same Konnektor that sends ctx with every call. It shares c's
+// service directory.
+func (c *Client) For(ctx Context) *Client {
+	return &Client{BaseURL: c.BaseURL, HTTP: c.HTTP, Context: ctx, dir: c.directory()}
+}
 
-const maxDirectories = 256
+// directory returns the client's directory cache, made on first use.
+func (c *Client) directory() *directoryCache {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dir == nil {
+		c.dir = &directoryCache{}
+	}
+	return c.dir
+}
 
-type cachedDirectory struct {
+// directoryCache is a service directory with where and when it was read.
+type directoryCache struct {
+	mu      sync.Mutex
+	from    string // BaseURL and HTTP client
 	dir     *ServiceDirectory
 	fetched time.Time
+}
+
+// get returns the directory read from from less than DirectoryTTL ago, or nil.
+func (d *directoryCache) get(from string) *ServiceDirectory {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dir == nil || d.from != from || time.Since(d.fetched) >= DirectoryTTL {
+		return nil
+	}
+	return d.dir
+}
+
+func (d *directoryCache) put(from string, dir *ServiceDirectory) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.from, d.dir, d.fetched = from, dir, time.Now()
 }
 
 // ServiceDirectory is the content of connector.sds.
@@ -186,12 +217,10 @@ func (c *Client) Services(ctx context.Context) (*ServiceDirectory, error) {
 	if base == "" {
 		return nil, errors.New("konnektor: Client.BaseURL is empty")
 	}
-	key := fmt.Sprintf("%s %p", base, c.HTTP)
-	directories.Lock()
-	cached, ok := directories.m[key]
-	directories.Unlock()
-	if ok && time.Since(cached.fetched) < DirectoryTTL {
-		return cached.dir, nil
+	from := fmt.Sprintf("%s %p", base, c.HTTP)
+	cache := c.directory()
+	if dir := cache.get(from); dir != nil {
+		return dir, nil
 	}
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
@@ -215,12 +244,7 @@ func (c *Client) Services(ctx context.Context) (*ServiceDirectory, error) {
 	if err != nil {
 		return nil, err
 	}
-	directories.Lock()
-	if len(directories.m) >= maxDirectories {
-		directories.m = map[string]cachedDirectory{}
-	}
-	directories.m[key] = cachedDirectory{dir: dir, fetched: time.Now()}
-	directories.Unlock()
+	cache.put(from, dir)
 	return dir, nil
 }
 

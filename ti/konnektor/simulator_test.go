@@ -425,8 +425,9 @@ func TestKomfortsignatur(t *testing.T) {
 		if _, err := c.ActivateComfortSignature(ctx, hba); err != nil {
 			t.Fatal(err)
 		}
-		other := *w.client
-		other.Context.UserID = "user2"
+		ctx2 := w.client.Context
+		ctx2.UserID = "user2"
+		other := w.client.For(ctx2)
 		before := w.sim.PinPrompts(hba)
 		if _, err := other.SignDocuments(ctx, hba, doc(1)); err != nil {
 			t.Fatal(err)
@@ -444,8 +445,9 @@ func TestKomfortsignatur(t *testing.T) {
 		}
 	})
 	t.Run("needs a UserId", func(t *testing.T) {
-		anon := *w.client
-		anon.Context.UserID = ""
+		ctx0 := w.client.Context
+		ctx0.UserID = ""
+		anon := w.client.For(ctx0)
 		if _, err := anon.ActivateComfortSignature(ctx, hba); err == nil {
 			t.Error("no error")
 		}
