@@ -57,39 +57,17 @@ type activation struct {
 	warning                string // the LANR/ZANR warning of a 252 answer
 }
 
-// activate is POST /Task/{id}/$activate.
-func (s *Simulator) activate(w http.ResponseWriter, r *http.Request, who fachdienst.Identity, id string) error {
-	if !who.Prescriber() {
-		return forbiddenRole(who)
-	}
-	body, err := readBody(r)
+// activateTask is $activate: the signed prescription is checked and the Task becomes ready.
+func (s *Simulator) activateTask(c *call) error {
+	signed, err := ePrescription(c.body)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur, err := s.lookup(id)
+	act, err := s.checkPrescription(c.cur, signed)
 	if err != nil {
 		return err
 	}
-	if cur.Status == string(fachdienst.StatusCancelled) {
-		return fail(http.StatusGone, msgDeleted)
-	}
-	if err := checkAccessCode(r, cur); err != nil {
-		return err
-	}
-	if cur.Status != string(fachdienst.StatusDraft) {
-		return fail(http.StatusForbidden, "Task not in status draft but in status "+cur.Status)
-	}
-	signed, err := ePrescription(body)
-	if err != nil {
-		return err
-	}
-	act, err := s.checkPrescription(cur, signed)
-	if err != nil {
-		return err
-	}
-	t := clone(cur)
+	t := clone(c.cur)
 	if t.PrescriptionUUID, err = s.uuid(); err != nil {
 		return err
 	}
@@ -108,9 +86,9 @@ func (s *Simulator) activate(w http.ResponseWriter, r *http.Request, who fachdie
 	status := http.StatusOK
 	if act.warning != "" {
 		status = 252
-		w.Header().Set("Warning", `252 erp-server "`+act.warning+`"`)
+		c.w.Header().Set("Warning", `252 erp-server "`+act.warning+`"`)
 	}
-	writeXML(w, status, renderTask(t, taskView{accessCode: true, confirmation: true}))
+	writeXML(c.w, status, renderTask(t, taskView{accessCode: true, confirmation: true}))
 	return nil
 }
 

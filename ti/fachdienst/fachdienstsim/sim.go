@@ -140,14 +140,10 @@ func (s *Simulator) route(w http.ResponseWriter, r *http.Request) error {
 	case len(parts) == 2 && parts[0] == "Task" && parts[1] == "$create":
 		return s.allow(method, http.MethodPost, func() error { return s.create(w, r, who) })
 	case len(parts) == 3 && parts[0] == "Task" && strings.HasPrefix(parts[2], "$"):
-		op := map[string]func(http.ResponseWriter, *http.Request, fachdienst.Identity, string) error{
-			"$activate": s.activate, "$accept": s.accept, "$reject": s.reject,
-			"$dispense": s.dispense, "$close": s.close, "$abort": s.abort,
-		}[parts[2]]
-		if op == nil {
+		if _, ok := transitions[parts[2]]; !ok {
 			return fail(http.StatusNotFound, "Unknown operation")
 		}
-		return s.allow(method, http.MethodPost, func() error { return op(w, r, who, parts[1]) })
+		return s.allow(method, http.MethodPost, func() error { return s.transit(w, r, who, parts[1], parts[2]) })
 	case len(parts) == 2 && parts[0] == "Task":
 		return s.allow(method, http.MethodGet, func() error { return s.getTask(w, r, who, parts[1]) })
 	case len(parts) == 1 && parts[0] == "Task":
