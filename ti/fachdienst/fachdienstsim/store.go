@@ -110,27 +110,13 @@ func (s *store) saveCounter(c counter) error {
 
 // load reads the whole state.
 func (s *store) load() (map[string]*taskRecord, map[string]*commRecord, counter, error) {
-	tasks := map[string]*taskRecord{}
-	comms := map[string]*commRecord{}
 	var cnt counter
-	if err := readJSONDir(filepath.Join(s.dir, tasksDir), func(data []byte, name string) error {
-		t := &taskRecord{}
-		if err := json.Unmarshal(data, t); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		tasks[t.ID] = t
-		return nil
-	}); err != nil {
+	tasks, err := readRecords(filepath.Join(s.dir, tasksDir), func(t *taskRecord) string { return t.ID })
+	if err != nil {
 		return nil, nil, cnt, err
 	}
-	if err := readJSONDir(filepath.Join(s.dir, commsDir), func(data []byte, name string) error {
-		c := &commRecord{}
-		if err := json.Unmarshal(data, c); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		comms[c.ID] = c
-		return nil
-	}); err != nil {
+	comms, err := readRecords(filepath.Join(s.dir, commsDir), func(c *commRecord) string { return c.ID })
+	if err != nil {
 		return nil, nil, cnt, err
 	}
 	data, err := os.ReadFile(filepath.Join(s.dir, counterFile))
@@ -145,11 +131,13 @@ func (s *store) load() (map[string]*taskRecord, map[string]*commRecord, counter,
 	return tasks, comms, cnt, nil
 }
 
-func readJSONDir(dir string, fn func(data []byte, name string) error) error {
+// readRecords reads the JSON record files of dir, by the id each holds.
+func readRecords[T any](dir string, id func(*T) string) (map[string]*T, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("fachdienstsim: %w", err)
+		return nil, fmt.Errorf("fachdienstsim: %w", err)
 	}
+	records := map[string]*T{}
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".json") {
@@ -157,13 +145,15 @@ func readJSONDir(dir string, fn func(data []byte, name string) error) error {
 		}
 		data, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
-			return fmt.Errorf("fachdienstsim: %w", err)
+			return nil, fmt.Errorf("fachdienstsim: %w", err)
 		}
-		if err := fn(data, name); err != nil {
-			return fmt.Errorf("fachdienstsim: %w", err)
+		rec := new(T)
+		if err := json.Unmarshal(data, rec); err != nil {
+			return nil, fmt.Errorf("fachdienstsim: %s: %w", name, err)
 		}
+		records[id(rec)] = rec
 	}
-	return nil
+	return records, nil
 }
 
 func (s *store) writeJSON(path string, v any) error {

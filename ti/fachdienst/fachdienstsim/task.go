@@ -4,9 +4,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/beevik/etree"
@@ -405,30 +403,16 @@ func (s *Simulator) listTasks(w http.ResponseWriter, r *http.Request, who fachdi
 	}
 	s.mu.Unlock()
 	desc := q.Get("_sort") == "-authored-on"
-	slices.SortFunc(found, func(a, b *taskRecord) int {
-		c := a.AuthoredOn.Compare(b.AuthoredOn)
-		if c == 0 {
-			c = strings.Compare(a.ID, b.ID)
-		}
-		if desc {
-			return -c
-		}
-		return c
-	})
+	sortResults(found, desc, func(a, b *taskRecord) int { return a.AuthoredOn.Compare(b.AuthoredOn) }, func(t *taskRecord) string { return t.ID })
 	page, links, err := paginate(len(found), q, baseURL(r)+"/Task")
 	if err != nil {
 		return err
 	}
 	base := baseURL(r)
-	bid, err := s.uuid()
+	b, err := s.searchset(len(found), links, s.now())
 	if err != nil {
 		return err
 	}
-	b := bundle(bid, "searchset", s.now(), "")
-	for _, l := range links {
-		link(b, l[0], l[1])
-	}
-	setTotal(b, len(found))
 	for _, t := range found[page[0]:page[1]] {
 		view := taskView{accessCode: !fachdienst.FlowType(t.FlowType).DirectAssignment()}
 		addEntry(b, base+"/Task/"+t.ID, renderTask(t, view), "match")
