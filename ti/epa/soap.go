@@ -12,20 +12,15 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/redclone/red/ti/epa/xds"
 	"github.com/redclone/red/ti/wire"
 )
 
-// XML namespaces of SOAP, WS-Addressing, IHE XDS.b and ebXML RegRep 3.0.
-const (
-	nsSOAP  = wire.NSSOAP12
-	nsWSA   = "http://www.w3.org/2005/08/addressing"
-	nsXDS   = "urn:ihe:iti:xds-b:2007"
-	nsLCM   = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
-	nsRIM   = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
-	nsRS    = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
-	nsQuery = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
-	nsXOP   = wire.NSXOP
-)
+// requestNamespaces are declared on every request envelope with these prefixes.
+var requestNamespaces = []wire.Namespace{
+	{Prefix: "wsa", URI: xds.NSWSA}, {Prefix: "xds", URI: xds.NSXDS}, {Prefix: "lcm", URI: xds.NSLCM},
+	{Prefix: "rim", URI: xds.NSRIM}, {Prefix: "rs", URI: xds.NSRS}, {Prefix: "query", URI: xds.NSQuery},
+}
 
 // newEnvelope starts a SOAP 1.2 request envelope with the WS-Addressing header for action and
 // every namespace prefix the XDS bodies use declared on the root.
@@ -34,9 +29,7 @@ func (c *Client) newEnvelope(action string) (*etree.Document, *etree.Element, er
 	if err != nil {
 		return nil, nil, err
 	}
-	doc, env := wire.NewEnvelope(nsSOAP, wire.Namespace{Prefix: "wsa", URI: nsWSA}, wire.Namespace{Prefix: "xds", URI: nsXDS},
-		wire.Namespace{Prefix: "lcm", URI: nsLCM}, wire.Namespace{Prefix: "rim", URI: nsRIM}, wire.Namespace{Prefix: "rs", URI: nsRS},
-		wire.Namespace{Prefix: "query", URI: nsQuery})
+	doc, env := wire.NewEnvelope(wire.NSSOAP12, requestNamespaces...)
 	env.SortAttrs()
 	hdr := env.CreateElement("soap:Header")
 	a := hdr.CreateElement("wsa:Action")
@@ -92,7 +85,7 @@ func (c *Client) call(ctx context.Context, kvnr, action string, doc *etree.Docum
 	}
 	env, err := wire.OpenEnvelope(top)
 	switch {
-	case env.Version != nsSOAP || errors.Is(err, wire.ErrNotEnvelope):
+	case env.Version != wire.NSSOAP12 || errors.Is(err, wire.ErrNotEnvelope):
 		return nil, errors.New("epa: the answer is not a SOAP 1.2 envelope")
 	case err != nil:
 		return nil, errors.New("epa: the answer has an empty SOAP body")

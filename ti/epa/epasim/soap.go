@@ -10,28 +10,17 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/redclone/red/ti/epa/xds"
 	"github.com/redclone/red/ti/wire"
 )
 
-// XML namespaces of SOAP, WS-Addressing, IHE XDS.b and ebXML RegRep 3.0.
-const (
-	nsSOAP  = wire.NSSOAP12
-	nsWSA   = "http://www.w3.org/2005/08/addressing"
-	nsXDS   = "urn:ihe:iti:xds-b:2007"
-	nsXDR   = "urn:ihe:iti:xdr:2014"
-	nsLCM   = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
-	nsRIM   = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
-	nsRS    = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
-	nsQuery = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
-)
+// nsXDR is the namespace of the home community block in the header of XDR requests.
+const nsXDR = "urn:ihe:iti:xdr:2014"
 
-// WS-Addressing actions of the three transactions and their responses.
+// WS-Addressing actions of the answers to the three transactions.
 const (
-	actionITI41         = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b"
 	actionITI41Response = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-bResponse"
-	actionITI18         = "urn:ihe:iti:2007:RegistryStoredQuery"
 	actionITI18Response = "urn:ihe:iti:2007:RegistryStoredQueryResponse"
-	actionITI43         = "urn:ihe:iti:2007:RetrieveDocumentSet"
 	actionITI43Response = "urn:ihe:iti:2007:RetrieveDocumentSetResponse"
 )
 
@@ -69,13 +58,13 @@ func readSOAP(r *http.Request, limit int64) (*soapRequest, error) {
 	}
 	env, err := wire.OpenEnvelope(root)
 	switch {
-	case env.Version != nsSOAP || errors.Is(err, wire.ErrNotEnvelope):
+	case env.Version != wire.NSSOAP12 || errors.Is(err, wire.ErrNotEnvelope):
 		return nil, errors.New("the body is not a SOAP 1.2 envelope")
 	case err != nil:
 		return nil, errors.New("the SOAP envelope has an empty body")
 	}
 	req.header, req.op = env.Header, env.Payload
-	req.messageID = wire.Text(wire.Child(req.header, nsWSA, "MessageID"))
+	req.messageID = wire.Text(wire.Child(req.header, xds.NSWSA, "MessageID"))
 	return req, nil
 }
 
@@ -90,7 +79,7 @@ type soapResponse struct {
 // writeSOAP sends the answer envelope as application/soap+xml, or as MTOM/XOP with the parts when
 // resp.mtom is set.
 func (s *Simulator) writeSOAP(w http.ResponseWriter, req *soapRequest, resp soapResponse) {
-	doc, env := wire.NewEnvelope(nsSOAP, wire.Namespace{Prefix: "wsa", URI: nsWSA})
+	doc, env := wire.NewEnvelope(wire.NSSOAP12, wire.Namespace{Prefix: "wsa", URI: xds.NSWSA})
 	hdr := env.CreateElement("soap:Header")
 	hdr.CreateElement("wsa:Action").SetText(resp.action)
 	if id, err := s.newUUID(); err == nil {
@@ -124,7 +113,7 @@ func (s *Simulator) writeFault(w http.ResponseWriter, sender bool, reason string
 	if sender {
 		status = http.StatusBadRequest
 	}
-	doc, _ := wire.NewFault(nsSOAP, sender, reason)
+	doc, _ := wire.NewFault(wire.NSSOAP12, sender, reason)
 	out, _ := doc.WriteToBytes()
 	w.Header().Set("Content-Type", "application/soap+xml; charset=UTF-8")
 	w.WriteHeader(status)
