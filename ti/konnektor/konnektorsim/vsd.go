@@ -2,6 +2,7 @@ package konnektorsim
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -125,10 +126,7 @@ func personalDocument(p *konnektor.PersonalData, _ *konnektor.InsuranceData, _ *
 	addr := person.CreateElement("StrassenAdresse")
 	opt(addr, "Postleitzahl", p.PostalCode)
 	add(addr, "Ort", p.City)
-	country := p.CountryCode
-	if country == "" {
-		country = "D"
-	}
+	country := cmp.Or(p.CountryCode, "D")
 	add(addr.CreateElement("Land"), "Wohnsitzlaendercode", country)
 	opt(addr, "Strasse", p.Street)
 	opt(addr, "Hausnummer", p.HouseNumber)
@@ -142,10 +140,7 @@ func insuranceDocument(_ *konnektor.PersonalData, ins *konnektor.InsuranceData, 
 	cov := v.CreateElement("Versicherungsschutz")
 	add(cov, "Beginn", ins.CoverageStart)
 	opt(cov, "Ende", ins.CoverageEnd)
-	country := ins.PayerCountryCode
-	if country == "" {
-		country = "D"
-	}
+	country := cmp.Or(ins.PayerCountryCode, "D")
 	payer := cov.CreateElement("Kostentraeger")
 	add(payer, "Kostentraegerkennung", ins.PayerIK)
 	add(payer, "Kostentraegerlaendercode", country)
