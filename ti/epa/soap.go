@@ -83,12 +83,9 @@ func (c *Client) call(ctx context.Context, kvnr, action string, doc *etree.Docum
 	if err != nil {
 		return nil, errors.New("epa: the answer cannot be read: " + err.Error())
 	}
-	env, err := wire.OpenEnvelope(top)
-	switch {
-	case env.Version != wire.NSSOAP12 || errors.Is(err, wire.ErrNotEnvelope):
-		return nil, errors.New("epa: the answer is not a SOAP 1.2 envelope")
-	case err != nil:
-		return nil, errors.New("epa: the answer has an empty SOAP body")
+	env, err := wire.OpenEnvelope(top, wire.NSSOAP12)
+	if err != nil {
+		return nil, errors.New("epa: the answer: " + err.Error())
 	}
 	ans.op = env.Payload
 	if f, ok := wire.ReadFault(ans.op); ok {

@@ -371,7 +371,7 @@ func parseResponse(data []byte, httpStatus int, want string) (*etree.Element, er
 		return nil, err
 	}
 	if el.Tag == "Envelope" {
-		env, err := wire.OpenEnvelope(el)
+		env, err := wire.OpenEnvelope(el, "")
 		if err != nil {
 			return nil, err
 		}

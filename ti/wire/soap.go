@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/beevik/etree"
 )
@@ -78,14 +79,18 @@ var (
 	ErrEmptyBody   = errors.New("empty SOAP body")
 )
 
-// OpenEnvelope finds the header and the payload of the envelope root. Header and Body are
-// looked up in the Envelope's own namespace; a caller that speaks one SOAP version checks
-// Version.
-func OpenEnvelope(root *etree.Element) (Envelope, error) {
+// OpenEnvelope finds the header and the payload of the envelope root, which must be of the SOAP
+// version whose namespace is soapNS; "" takes any namespace (Konnektors differ). Header and Body
+// are looked up in the Envelope's own namespace.
+func OpenEnvelope(root *etree.Element, soapNS string) (Envelope, error) {
 	if root == nil || root.Tag != "Envelope" {
 		return Envelope{}, ErrNotEnvelope
 	}
 	env := Envelope{Version: root.NamespaceURI()}
+	if soapNS != "" && env.Version != soapNS {
+		version := map[string]string{NSSOAP11: "1.1", NSSOAP12: "1.2"}[soapNS]
+		return Envelope{}, fmt.Errorf("%w: SOAP %s expected", ErrNotEnvelope, version)
+	}
 	env.Header = Child(root, env.Version, "Header")
 	if body := Child(root, env.Version, "Body"); body != nil {
 		if elems := body.ChildElements(); len(elems) > 0 {

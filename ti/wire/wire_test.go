@@ -82,7 +82,7 @@ func reread(t *testing.T, doc *etree.Document) wire.Envelope {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := wire.OpenEnvelope(root)
+	env, err := wire.OpenEnvelope(root, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,11 +115,12 @@ func TestMessagesAndFaults(t *testing.T) {
 }
 
 func TestOpenEnvelopeRefuses(t *testing.T) {
-	tests := []struct{ name, xml string }{
-		{"another root", `<Ping/>`},
-		{"an envelope without body", `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"/>`},
-		{"an empty body", `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body/></s:Envelope>`},
-		{"a body in another namespace", `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><Body><Ping/></Body></s:Envelope>`},
+	tests := []struct{ name, version, xml string }{
+		{"another root", "", `<Ping/>`},
+		{"an envelope without body", "", `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"/>`},
+		{"an empty body", "", `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body/></s:Envelope>`},
+		{"a body in another namespace", "", `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><Body><Ping/></Body></s:Envelope>`},
+		{"another SOAP version", wire.NSSOAP11, `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><Ping/></s:Body></s:Envelope>`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,7 +128,7 @@ func TestOpenEnvelopeRefuses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := wire.OpenEnvelope(root); err == nil {
+			if _, err := wire.OpenEnvelope(root, tt.version); err == nil {
 				t.Error("opened")
 			}
 		})

@@ -56,12 +56,9 @@ func readSOAP(r *http.Request, limit int64) (*soapRequest, error) {
 	if err != nil {
 		return nil, err
 	}
-	env, err := wire.OpenEnvelope(root)
-	switch {
-	case env.Version != wire.NSSOAP12 || errors.Is(err, wire.ErrNotEnvelope):
-		return nil, errors.New("the body is not a SOAP 1.2 envelope")
-	case err != nil:
-		return nil, errors.New("the SOAP envelope has an empty body")
+	env, err := wire.OpenEnvelope(root, wire.NSSOAP12)
+	if err != nil {
+		return nil, err
 	}
 	req.header, req.op = env.Header, env.Payload
 	req.messageID = wire.Text(wire.Child(req.header, xds.NSWSA, "MessageID"))

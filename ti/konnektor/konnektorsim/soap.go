@@ -151,11 +151,8 @@ func parseRequest(body []byte) (*soapRequest, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	env, err := wire.OpenEnvelope(root)
-	switch {
-	case env.Version != konnektor.NSSOAP || errors.Is(err, wire.ErrNotEnvelope):
-		return nil, "", errors.New("not a SOAP 1.1 envelope")
-	case err != nil:
+	env, err := wire.OpenEnvelope(root, konnektor.NSSOAP)
+	if err != nil {
 		return nil, "", err
 	}
 	return &soapRequest{op: env.Payload, ns: env.Payload.NamespaceURI()}, env.Payload.Tag, nil
