@@ -17,10 +17,10 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/ti/admission"
 	"github.com/redclone/red/ti/epa"
 	"github.com/redclone/red/ti/fachdienst"
 	"github.com/redclone/red/ti/konnektor"
-	"github.com/redclone/red/ti/simpki"
 )
 
 // DefaultTimeout bounds one TI call.
@@ -211,8 +211,8 @@ func (s *Service) certificate(ctx context.Context, handle, ref string) (*x509.Ce
 }
 
 // professionOf is the profession OIDs and Telematik-ID in a card certificate's admission.
-func professionOf(cert *x509.Certificate) simpki.Admission {
-	a, _ := simpki.AdmissionOf(cert)
+func professionOf(cert *x509.Certificate) admission.Admission {
+	a, _ := admission.Of(cert)
 	return a
 }
 

@@ -1,7 +1,7 @@
 package epa
 
 import (
-	"fmt"
+	"errors"
 	"io"
 	"math/big"
 	"strconv"
@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+	"github.com/google/uuid"
+
+	"github.com/redclone/red/ti/epa/xds"
 )
 
 // Code is a coded XDS metadata value.
@@ -118,27 +121,10 @@ type DocumentEntry struct {
 
 // XDS identifiers (IHE ITI TF-3 4.2.5) used in metadata.
 const (
-	objectTypeStable      = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1"
-	nodeSubmissionSet     = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
-	schemeSSAuthor        = "urn:uuid:a7058bb9-b4e4-4307-ba5b-e3f0ab85e12d"
-	schemeSSContentType   = "urn:uuid:aa543740-bdda-424e-8c96-df4873be8500"
-	schemeSSPatientID     = "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446"
-	schemeSSUniqueID      = "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8"
-	schemeDEPatientID     = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
-	schemeDEUniqueID      = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"
-	schemeDEAuthor        = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
-	schemeClassCode       = "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a"
-	schemeConfidentiality = "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f"
-	schemeFormatCode      = "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d"
-	schemeFacilityType    = "urn:uuid:f33fb8ac-18af-42cc-ae0e-ed0b0bdb91e1"
-	schemePracticeSetting = "urn:uuid:cccf5598-8b07-4b77-a05e-ae952c785ead"
-	schemeTypeCode        = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
-	objectTypeClass       = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification"
-	objectTypeExtID       = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:ExternalIdentifier"
-	objectTypePackage     = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:RegistryPackage"
-	assocHasMember        = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"
-	assocRPLC             = "urn:ihe:iti:2007:AssociationType:RPLC"
-	statusApproved        = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
+	schemeSSAuthor      = "urn:uuid:a7058bb9-b4e4-4307-ba5b-e3f0ab85e12d"
+	schemeSSContentType = "urn:uuid:aa543740-bdda-424e-8c96-df4873be8500"
+	schemeDEAuthor      = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
+	objectTypePackage   = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:RegistryPackage"
 
 	kvnrAssigningAuthority   = "&1.2.276.0.76.4.8&ISO"
 	telematikIDAuthority     = "&1.2.276.0.76.4.188&ISO"
@@ -177,13 +163,11 @@ func hl7Unescape(s string) string {
 
 // newUUID returns a random (version 4) UUID as urn:uuid:….
 func newUUID(r io.Reader) (string, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return "", fmt.Errorf("epa: no randomness for a new id")
+	u, err := uuid.NewRandomFromReader(r)
+	if err != nil {
+		return "", errors.New("epa: no randomness for a new id")
 	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("urn:uuid:%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+	return u.URN(), nil
 }
 
 // uuidOID turns a urn:uuid into an OID under 2.25 (ITU-T X.667).
@@ -225,7 +209,7 @@ func (b *metadataBuilder) addCode(parent *etree.Element, object, scheme string, 
 	cl.CreateAttr("classificationScheme", scheme)
 	cl.CreateAttr("classifiedObject", object)
 	cl.CreateAttr("nodeRepresentation", c.Code)
-	cl.CreateAttr("objectType", objectTypeClass)
+	cl.CreateAttr("objectType", xds.ObjectTypeClassification)
 	cl.CreateAttr("id", b.id())
 	addSlot(cl, "codingScheme", c.System)
 	display := c.Display
@@ -240,7 +224,7 @@ func (b *metadataBuilder) addExternalID(parent *etree.Element, object, scheme, v
 	x.CreateAttr("identificationScheme", scheme)
 	x.CreateAttr("registryObject", object)
 	x.CreateAttr("value", value)
-	x.CreateAttr("objectType", objectTypeExtID)
+	x.CreateAttr("objectType", xds.ObjectTypeExternalID)
 	x.CreateAttr("id", b.id())
 	addLocalized(x, "rim:Name", name)
 }
@@ -259,7 +243,7 @@ func (c *Client) author(b *metadataBuilder, parent *etree.Element, object, schem
 	cl.CreateAttr("classificationScheme", scheme)
 	cl.CreateAttr("classifiedObject", object)
 	cl.CreateAttr("nodeRepresentation", "")
-	cl.CreateAttr("objectType", objectTypeClass)
+	cl.CreateAttr("objectType", xds.ObjectTypeClassification)
 	cl.CreateAttr("id", b.id())
 	if a.FamilyName != "" || a.GivenName != "" || a.ID != "" {
 		authority := ""

@@ -1,36 +1,26 @@
 package epa
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
-	"net/url"
 	"strings"
 
 	"github.com/beevik/etree"
 
-	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/ti/epa/xds"
+	"github.com/redclone/red/ti/wire"
 )
 
-// XML namespaces of SOAP, WS-Addressing, IHE XDS.b and ebXML RegRep 3.0.
-const (
-	nsSOAP  = "http://www.w3.org/2003/05/soap-envelope"
-	nsWSA   = "http://www.w3.org/2005/08/addressing"
-	nsXDS   = "urn:ihe:iti:xds-b:2007"
-	nsLCM   = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
-	nsRIM   = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
-	nsRS    = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
-	nsQuery = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
-	nsXOP   = "http://www.w3.org/2004/08/xop/include"
-)
+// requestNamespaces are declared on every request envelope with these prefixes.
+var requestNamespaces = []wire.Namespace{
+	{Prefix: "wsa", URI: xds.NSWSA}, {Prefix: "xds", URI: xds.NSXDS}, {Prefix: "lcm", URI: xds.NSLCM},
+	{Prefix: "rim", URI: xds.NSRIM}, {Prefix: "rs", URI: xds.NSRS}, {Prefix: "query", URI: xds.NSQuery},
+}
 
 // newEnvelope starts a SOAP 1.2 request envelope with the WS-Addressing header for action and
 // every namespace prefix the XDS bodies use declared on the root.
@@ -39,13 +29,7 @@ func (c *Client) newEnvelope(action string) (*etree.Document, *etree.Element, er
 	if err != nil {
 		return nil, nil, err
 	}
-	doc := etree.NewDocument()
-	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
-	env := doc.CreateElement("soap:Envelope")
-	for prefix, ns := range map[string]string{"soap": nsSOAP, "wsa": nsWSA, "xds": nsXDS, "lcm": nsLCM,
-		"rim": nsRIM, "rs": nsRS, "query": nsQuery} {
-		env.CreateAttr("xmlns:"+prefix, ns)
-	}
+	doc, env := wire.NewEnvelope(wire.NSSOAP12, requestNamespaces...)
 	env.SortAttrs()
 	hdr := env.CreateElement("soap:Header")
 	a := hdr.CreateElement("wsa:Action")
@@ -60,13 +44,6 @@ func (c *Client) newEnvelope(action string) (*etree.Document, *etree.Element, er
 	return doc, body, nil
 }
 
-// part is a document sent or received as an MTOM attachment.
-type part struct {
-	id       string // Content-ID without angle brackets
-	mimeType string
-	data     []byte
-}
-
 // soapAnswer is the body element of an answer envelope and the answer's attachments.
 type soapAnswer struct {
 	op          *etree.Element
@@ -76,7 +53,7 @@ type soapAnswer struct {
 // call posts the envelope to the document service, as MTOM/XOP with the parts when mtom is set
 // (ITI-41 and ITI-43, so the repository answers ITI-43 with MTOM too), and reads the answer: a
 // JSON error becomes *APIError, a SOAP Fault *SOAPFaultError.
-func (c *Client) call(ctx context.Context, kvnr, action string, doc *etree.Document, mtom bool, parts ...part) (*soapAnswer, error) {
+func (c *Client) call(ctx context.Context, kvnr, action string, doc *etree.Document, mtom bool, parts ...wire.Part) (*soapAnswer, error) {
 	envelope, err := doc.WriteToBytes()
 	if err != nil {
 		return nil, fmt.Errorf("epa: %w", err)
@@ -95,30 +72,24 @@ func (c *Client) call(ctx context.Context, kvnr, action string, doc *etree.Docum
 	if mt == "application/json" || (resp.status >= 400 && !strings.Contains(mt, "xml") && mt != "multipart/related") {
 		return nil, resp.apiError()
 	}
-	ans := &soapAnswer{attachments: map[string][]byte{}}
+	ans := &soapAnswer{}
 	root := resp.body
 	if mt == "multipart/related" {
-		if root, err = readMultipart(resp.body, params, ans.attachments); err != nil {
-			return nil, err
+		if root, ans.attachments, err = wire.UnpackMTOM(resp.body, params); err != nil {
+			return nil, errors.New("epa: the answer: " + err.Error())
 		}
 	}
-	env, err := parseXML(root)
+	top, err := wire.ReadXML(root)
 	if err != nil {
-		return nil, err
+		return nil, errors.New("epa: the answer cannot be read: " + err.Error())
 	}
-	if !is(env, nsSOAP, "Envelope") {
-		return nil, errors.New("epa: the answer is not a SOAP 1.2 envelope")
+	env, err := wire.OpenEnvelope(top, wire.NSSOAP12)
+	if err != nil {
+		return nil, errors.New("epa: the answer: " + err.Error())
 	}
-	b := child(env, nsSOAP, "Body")
-	if b == nil || len(b.ChildElements()) == 0 {
-		return nil, errors.New("epa: the answer has an empty SOAP body")
-	}
-	ans.op = b.ChildElements()[0]
-	if is(ans.op, nsSOAP, "Fault") {
-		return nil, &SOAPFaultError{
-			Code:   text(child(child(ans.op, nsSOAP, "Code"), nsSOAP, "Value")),
-			Reason: text(child(child(ans.op, nsSOAP, "Reason"), nsSOAP, "Text")),
-		}
+	ans.op = env.Payload
+	if f, ok := wire.ReadFault(ans.op); ok {
+		return nil, &SOAPFaultError{Code: f.Code, Reason: f.Reason}
 	}
 	if resp.status != http.StatusOK {
 		return nil, &APIError{StatusCode: resp.status}
@@ -127,163 +98,27 @@ func (c *Client) call(ctx context.Context, kvnr, action string, doc *etree.Docum
 }
 
 // mtom packs the envelope and the parts as multipart/related (MTOM/XOP).
-func (c *Client) mtom(envelope []byte, action string, parts []part) ([]byte, string, error) {
+func (c *Client) mtom(envelope []byte, action string, parts []wire.Part) ([]byte, string, error) {
 	var b [12]byte
 	if _, err := io.ReadFull(c.random(), b[:]); err != nil {
 		return nil, "", errors.New("epa: no randomness for a MIME boundary")
 	}
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	if err := mw.SetBoundary("MIMEBoundary_" + hex.EncodeToString(b[:])); err != nil {
-		return nil, "", fmt.Errorf("epa: %w", err)
-	}
-	const rootID = "root.message@redclone"
-	root, err := mw.CreatePart(textproto.MIMEHeader{
-		"Content-Type":              {`application/xop+xml; charset=UTF-8; type="application/soap+xml; action=\"` + action + `\""`},
-		"Content-Transfer-Encoding": {"binary"},
-		"Content-Id":                {"<" + rootID + ">"},
-	})
+	m := wire.MTOM{RootID: "root.message@redclone", Action: action, Boundary: "MIMEBoundary_" + hex.EncodeToString(b[:])}
+	body, ct, err := m.Pack(envelope, parts)
 	if err != nil {
 		return nil, "", fmt.Errorf("epa: %w", err)
 	}
-	_, _ = root.Write(envelope)
-	for _, p := range parts {
-		w, err := mw.CreatePart(textproto.MIMEHeader{
-			"Content-Type":              {p.mimeType},
-			"Content-Transfer-Encoding": {"binary"},
-			"Content-Id":                {"<" + p.id + ">"},
-		})
-		if err != nil {
-			return nil, "", fmt.Errorf("epa: %w", err)
-		}
-		_, _ = w.Write(p.data)
-	}
-	if err := mw.Close(); err != nil {
-		return nil, "", fmt.Errorf("epa: %w", err)
-	}
-	ct := mime.FormatMediaType("multipart/related", map[string]string{
-		"type":       "application/xop+xml",
-		"boundary":   mw.Boundary(),
-		"start":      "<" + rootID + ">",
-		"start-info": `application/soap+xml; action="` + action + `"`,
-	})
-	return buf.Bytes(), ct, nil
-}
-
-// readMultipart splits an MTOM answer into its root part and attachments.
-func readMultipart(body []byte, params map[string]string, attachments map[string][]byte) ([]byte, error) {
-	if params["boundary"] == "" {
-		return nil, errors.New("epa: the multipart answer has no boundary")
-	}
-	start := strings.Trim(params["start"], "<>")
-	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
-	var root []byte
-	first := true
-	for {
-		p, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, errors.New("epa: the multipart answer is malformed")
-		}
-		data, err := io.ReadAll(p)
-		if err != nil {
-			return nil, errors.New("epa: the multipart answer is malformed")
-		}
-		if strings.EqualFold(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding")), "base64") {
-			if data, err = decodeBase64(string(data)); err != nil {
-				return nil, errors.New("epa: a base64 MIME part of the answer is malformed")
-			}
-		}
-		id := strings.Trim(strings.TrimSpace(p.Header.Get("Content-ID")), "<>")
-		if (start != "" && id == start) || (start == "" && first) {
-			root = data
-		} else {
-			attachments[id] = data
-		}
-		first = false
-	}
-	if root == nil {
-		return nil, errors.New("epa: the multipart answer has no root part")
-	}
-	return root, nil
+	return body, ct, nil
 }
 
 // documentContent reads an xds:Document: an xop:Include naming an attachment, or base64 text.
 func documentContent(doc *etree.Element, attachments map[string][]byte) ([]byte, error) {
-	if inc := child(doc, nsXOP, "Include"); inc != nil {
-		cid, ok := strings.CutPrefix(inc.SelectAttrValue("href", ""), "cid:")
-		if ok {
-			if d, found := attachments[cid]; found {
-				return d, nil
-			}
-			if u, err := url.PathUnescape(cid); err == nil {
-				if d, found := attachments[u]; found {
-					return d, nil
-				}
-			}
-		}
+	data, found, err := wire.Content(doc, attachments)
+	switch {
+	case !found:
 		return nil, errors.New("epa: the answer references a document part it does not contain")
-	}
-	data, err := decodeBase64(doc.Text())
-	if err != nil {
+	case err != nil:
 		return nil, errors.New("epa: the answer's document is not valid base64")
 	}
 	return data, nil
-}
-
-func decodeBase64(s string) ([]byte, error) {
-	clean := strings.Map(func(r rune) rune {
-		switch r {
-		case ' ', '\t', '\r', '\n':
-			return -1
-		}
-		return r
-	}, s)
-	return base64.StdEncoding.DecodeString(clean)
-}
-
-// envelopeLimits bound what an envelope may cost to read: ebRIM nests about ten levels deep.
-var envelopeLimits = fhir.Limits{MaxDepth: 64, MaxElements: 1_000_000}
-
-// parseXML reads one XML document within envelopeLimits, refusing DOCTYPE and entity
-// declarations (fhir.ReadXML).
-func parseXML(data []byte) (*etree.Element, error) {
-	root, err := fhir.ReadXML(data, envelopeLimits)
-	if err != nil {
-		return nil, errors.New("epa: the answer cannot be read: " + err.Error())
-	}
-	return root, nil
-}
-
-func is(e *etree.Element, ns, local string) bool {
-	return e != nil && e.Tag == local && e.NamespaceURI() == ns
-}
-
-func children(e *etree.Element, ns, local string) []*etree.Element {
-	if e == nil {
-		return nil
-	}
-	var out []*etree.Element
-	for _, c := range e.ChildElements() {
-		if is(c, ns, local) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-func child(e *etree.Element, ns, local string) *etree.Element {
-	if cs := children(e, ns, local); len(cs) > 0 {
-		return cs[0]
-	}
-	return nil
-}
-
-func text(e *etree.Element) string {
-	if e == nil {
-		return ""
-	}
-	return strings.TrimSpace(e.Text())
 }

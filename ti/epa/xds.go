@@ -7,17 +7,9 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
-)
 
-// WS-Addressing actions of the three transactions.
-const (
-	actionITI41 = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b"
-	actionITI18 = "urn:ihe:iti:2007:RegistryStoredQuery"
-	actionITI43 = "urn:ihe:iti:2007:RetrieveDocumentSet"
-
-	statusSuccess      = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
-	queryFindDocuments = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
-	queryGetDocuments  = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
+	"github.com/redclone/red/ti/epa/xds"
+	"github.com/redclone/red/ti/wire"
 )
 
 // Upload stores doc in the record of kvnr (ITI-41, the document as an MTOM attachment) and
@@ -49,7 +41,7 @@ func (c *Client) Upload(ctx context.Context, kvnr string, doc Document) (string,
 	if err != nil {
 		return "", err
 	}
-	env, body, err := c.newEnvelope(actionITI41)
+	env, body, err := c.newEnvelope(xds.ActionITI41)
 	if err != nil {
 		return "", err
 	}
@@ -58,11 +50,11 @@ func (c *Client) Upload(ctx context.Context, kvnr string, doc Document) (string,
 
 	ctx, cancel := c.bound(ctx)
 	defer cancel()
-	ans, err := c.call(ctx, kvnr, actionITI41, env, true, part{id: cid, mimeType: doc.MimeType, data: doc.Content})
+	ans, err := c.call(ctx, kvnr, xds.ActionITI41, env, true, wire.Part{ID: cid, MimeType: doc.MimeType, Data: doc.Content})
 	if err != nil {
 		return "", err
 	}
-	if !is(ans.op, nsRS, "RegistryResponse") {
+	if !wire.Is(ans.op, xds.NSRS, "RegistryResponse") {
 		return "", errors.New("epa: the answer to ITI-41 is not a RegistryResponse")
 	}
 	if err := registryStatus(ans.op); err != nil {
@@ -85,16 +77,16 @@ func (c *Client) provideAndRegister(body *etree.Element, kvnr string, doc Docume
 	b.addCode(ss, submissionSetSymbolicID, schemeSSContentType, withSystem(orDefault(doc.ContentTypeCode, DefaultContentTypeCode), SystemContentType))
 	ssClass := ss.CreateElement("rim:Classification")
 	ssClass.CreateAttr("classifiedObject", submissionSetSymbolicID)
-	ssClass.CreateAttr("classificationNode", nodeSubmissionSet)
-	ssClass.CreateAttr("objectType", objectTypeClass)
+	ssClass.CreateAttr("classificationNode", xds.NodeSubmissionSet)
+	ssClass.CreateAttr("objectType", xds.ObjectTypeClassification)
 	ssClass.CreateAttr("id", b.id())
-	b.addExternalID(ss, submissionSetSymbolicID, schemeSSPatientID, patientID(kvnr), "XDSSubmissionSet.patientId")
-	b.addExternalID(ss, submissionSetSymbolicID, schemeSSUniqueID, ssUniqueID, "XDSSubmissionSet.uniqueId")
+	b.addExternalID(ss, submissionSetSymbolicID, xds.SchemeSSPatientID, patientID(kvnr), "XDSSubmissionSet.patientId")
+	b.addExternalID(ss, submissionSetSymbolicID, xds.SchemeSSUniqueID, ssUniqueID, "XDSSubmissionSet.uniqueId")
 
 	eo := rol.CreateElement("rim:ExtrinsicObject")
 	eo.CreateAttr("id", doc.EntryUUID)
 	eo.CreateAttr("mimeType", doc.MimeType)
-	eo.CreateAttr("objectType", objectTypeStable)
+	eo.CreateAttr("objectType", xds.ObjectTypeStable)
 	created := doc.CreationTime
 	if created.IsZero() {
 		created = c.now()
@@ -120,25 +112,25 @@ func (c *Client) provideAndRegister(body *etree.Element, kvnr string, doc Docume
 	if doc.Comments != "" {
 		addLocalized(eo, "rim:Description", doc.Comments)
 	}
-	b.addCode(eo, doc.EntryUUID, schemeClassCode, withSystem(doc.ClassCode, SystemClassCode))
-	b.addCode(eo, doc.EntryUUID, schemeConfidentiality, withSystem(orDefault(doc.ConfidentialityCode, DefaultConfidentialityCode), SystemConfidentiality))
-	b.addCode(eo, doc.EntryUUID, schemeFormatCode, withSystem(orDefault(doc.FormatCode, DefaultFormatCode), SystemFormatCode))
-	b.addCode(eo, doc.EntryUUID, schemeFacilityType, withSystem(orDefault(doc.HealthcareFacilityTypeCode, DefaultFacilityTypeCode), SystemFacilityType))
-	b.addCode(eo, doc.EntryUUID, schemePracticeSetting, withSystem(orDefault(doc.PracticeSettingCode, DefaultPracticeSettingCode), SystemPracticeSetting))
-	b.addCode(eo, doc.EntryUUID, schemeTypeCode, withSystem(doc.TypeCode, SystemTypeCode))
+	b.addCode(eo, doc.EntryUUID, xds.SchemeClassCode, withSystem(doc.ClassCode, SystemClassCode))
+	b.addCode(eo, doc.EntryUUID, xds.SchemeConfidentiality, withSystem(orDefault(doc.ConfidentialityCode, DefaultConfidentialityCode), SystemConfidentiality))
+	b.addCode(eo, doc.EntryUUID, xds.SchemeFormatCode, withSystem(orDefault(doc.FormatCode, DefaultFormatCode), SystemFormatCode))
+	b.addCode(eo, doc.EntryUUID, xds.SchemeFacilityType, withSystem(orDefault(doc.HealthcareFacilityTypeCode, DefaultFacilityTypeCode), SystemFacilityType))
+	b.addCode(eo, doc.EntryUUID, xds.SchemePracticeSetting, withSystem(orDefault(doc.PracticeSettingCode, DefaultPracticeSettingCode), SystemPracticeSetting))
+	b.addCode(eo, doc.EntryUUID, xds.SchemeTypeCode, withSystem(doc.TypeCode, SystemTypeCode))
 	c.author(&b, eo, doc.EntryUUID, schemeDEAuthor, doc.Author)
-	b.addExternalID(eo, doc.EntryUUID, schemeDEPatientID, patientID(kvnr), "XDSDocumentEntry.patientId")
-	b.addExternalID(eo, doc.EntryUUID, schemeDEUniqueID, doc.ID, "XDSDocumentEntry.uniqueId")
+	b.addExternalID(eo, doc.EntryUUID, xds.SchemeDEPatientID, patientID(kvnr), "XDSDocumentEntry.patientId")
+	b.addExternalID(eo, doc.EntryUUID, xds.SchemeDEUniqueID, doc.ID, "XDSDocumentEntry.uniqueId")
 
 	member := rol.CreateElement("rim:Association")
-	member.CreateAttr("associationType", assocHasMember)
+	member.CreateAttr("associationType", xds.AssocHasMember)
 	member.CreateAttr("sourceObject", submissionSetSymbolicID)
 	member.CreateAttr("targetObject", doc.EntryUUID)
 	member.CreateAttr("id", submissionSetAssociation)
 	addSlot(member, "SubmissionSetStatus", "Original")
 	if doc.Replaces != "" {
 		rplc := rol.CreateElement("rim:Association")
-		rplc.CreateAttr("associationType", assocRPLC)
+		rplc.CreateAttr("associationType", xds.AssocRPLC)
 		rplc.CreateAttr("sourceObject", doc.EntryUUID)
 		rplc.CreateAttr("targetObject", doc.Replaces)
 		rplc.CreateAttr("id", b.id())
@@ -147,7 +139,7 @@ func (c *Client) provideAndRegister(body *etree.Element, kvnr string, doc Docume
 	d := pnr.CreateElement("xds:Document")
 	d.CreateAttr("id", doc.EntryUUID)
 	inc := d.CreateElement("xop:Include")
-	inc.CreateAttr("xmlns:xop", nsXOP)
+	inc.CreateAttr("xmlns:xop", wire.NSXOP)
 	inc.CreateAttr("href", "cid:"+cid)
 }
 
@@ -166,15 +158,15 @@ func (c *Client) Find(ctx context.Context, kvnr string) ([]DocumentEntry, error)
 	}
 	ctx, cancel := c.bound(ctx)
 	defer cancel()
-	return c.query(ctx, kvnr, queryFindDocuments, map[string]string{
+	return c.query(ctx, kvnr, xds.QueryFindDocuments, map[string]string{
 		"$XDSDocumentEntryPatientId": "'" + patientID(kvnr) + "'",
-		"$XDSDocumentEntryStatus":    "('" + statusApproved + "')",
+		"$XDSDocumentEntryStatus":    "('" + xds.StatusApproved + "')",
 	})
 }
 
 // query runs a stored query with LeafClass results.
 func (c *Client) query(ctx context.Context, kvnr, queryID string, params map[string]string) ([]DocumentEntry, error) {
-	env, body, err := c.newEnvelope(actionITI18)
+	env, body, err := c.newEnvelope(xds.ActionITI18)
 	if err != nil {
 		return nil, err
 	}
@@ -187,18 +179,18 @@ func (c *Client) query(ctx context.Context, kvnr, queryID string, params map[str
 			addSlot(aq, name, v)
 		}
 	}
-	ans, err := c.call(ctx, kvnr, actionITI18, env, false)
+	ans, err := c.call(ctx, kvnr, xds.ActionITI18, env, false)
 	if err != nil {
 		return nil, err
 	}
-	if !is(ans.op, nsQuery, "AdhocQueryResponse") {
+	if !wire.Is(ans.op, xds.NSQuery, "AdhocQueryResponse") {
 		return nil, errors.New("epa: the answer to ITI-18 is not an AdhocQueryResponse")
 	}
 	if err := registryStatus(ans.op); err != nil {
 		return nil, err
 	}
 	var out []DocumentEntry
-	for _, eo := range children(child(ans.op, nsRIM, "RegistryObjectList"), nsRIM, "ExtrinsicObject") {
+	for _, eo := range wire.Children(wire.Child(ans.op, xds.NSRIM, "RegistryObjectList"), xds.NSRIM, "ExtrinsicObject") {
 		out = append(out, readEntry(eo))
 	}
 	return out, nil
@@ -215,7 +207,7 @@ func (c *Client) Retrieve(ctx context.Context, kvnr, documentID string) (Documen
 	}
 	ctx, cancel := c.bound(ctx)
 	defer cancel()
-	entries, err := c.query(ctx, kvnr, queryGetDocuments, map[string]string{
+	entries, err := c.query(ctx, kvnr, xds.QueryGetDocuments, map[string]string{
 		"$XDSDocumentEntryUniqueId": "('" + documentID + "')",
 	})
 	if err != nil {
@@ -226,7 +218,7 @@ func (c *Client) Retrieve(ctx context.Context, kvnr, documentID string) (Documen
 	}
 	e := entries[0]
 
-	env, body, err := c.newEnvelope(actionITI43)
+	env, body, err := c.newEnvelope(xds.ActionITI43)
 	if err != nil {
 		return Document{}, err
 	}
@@ -236,26 +228,26 @@ func (c *Client) Retrieve(ctx context.Context, kvnr, documentID string) (Documen
 	}
 	dr.CreateElement("xds:RepositoryUniqueId").SetText(e.RepositoryID)
 	dr.CreateElement("xds:DocumentUniqueId").SetText(e.ID)
-	ans, err := c.call(ctx, kvnr, actionITI43, env, true)
+	ans, err := c.call(ctx, kvnr, xds.ActionITI43, env, true)
 	if err != nil {
 		return Document{}, err
 	}
-	if !is(ans.op, nsXDS, "RetrieveDocumentSetResponse") {
+	if !wire.Is(ans.op, xds.NSXDS, "RetrieveDocumentSetResponse") {
 		return Document{}, errors.New("epa: the answer to ITI-43 is not a RetrieveDocumentSetResponse")
 	}
-	if err := registryStatus(child(ans.op, nsRS, "RegistryResponse")); err != nil {
+	if err := registryStatus(wire.Child(ans.op, xds.NSRS, "RegistryResponse")); err != nil {
 		return Document{}, err
 	}
-	for _, resp := range children(ans.op, nsXDS, "DocumentResponse") {
-		if text(child(resp, nsXDS, "DocumentUniqueId")) != e.ID {
+	for _, resp := range wire.Children(ans.op, xds.NSXDS, "DocumentResponse") {
+		if wire.Text(wire.Child(resp, xds.NSXDS, "DocumentUniqueId")) != e.ID {
 			continue
 		}
-		content, err := documentContent(child(resp, nsXDS, "Document"), ans.attachments)
+		content, err := documentContent(wire.Child(resp, xds.NSXDS, "Document"), ans.attachments)
 		if err != nil {
 			return Document{}, err
 		}
 		doc := e.document()
-		if mt := text(child(resp, nsXDS, "mimeType")); mt != "" {
+		if mt := wire.Text(wire.Child(resp, xds.NSXDS, "mimeType")); mt != "" {
 			doc.MimeType = mt
 		}
 		doc.Content = content
@@ -271,11 +263,11 @@ func registryStatus(rr *etree.Element) error {
 		return errors.New("epa: the answer has no RegistryResponse")
 	}
 	status := rr.SelectAttrValue("status", "")
-	if status == statusSuccess {
+	if status == xds.StatusSuccess {
 		return nil
 	}
 	e := &XDSError{Status: status}
-	for _, re := range children(child(rr, nsRS, "RegistryErrorList"), nsRS, "RegistryError") {
+	for _, re := range wire.Children(wire.Child(rr, xds.NSRS, "RegistryErrorList"), xds.NSRS, "RegistryError") {
 		e.Errors = append(e.Errors, RegistryError{
 			Code:     re.SelectAttrValue("errorCode", ""),
 			Context:  re.SelectAttrValue("codeContext", ""),
@@ -296,9 +288,9 @@ func readEntry(eo *etree.Element) DocumentEntry {
 	}
 	e.Status = e.Status[strings.LastIndex(e.Status, ":")+1:]
 	slot := func(name string) string {
-		for _, sl := range children(eo, nsRIM, "Slot") {
+		for _, sl := range wire.Children(eo, xds.NSRIM, "Slot") {
 			if sl.SelectAttrValue("name", "") == name {
-				return text(child(child(sl, nsRIM, "ValueList"), nsRIM, "Value"))
+				return wire.Text(wire.Child(wire.Child(sl, xds.NSRIM, "ValueList"), xds.NSRIM, "Value"))
 			}
 		}
 		return ""
@@ -309,34 +301,34 @@ func readEntry(eo *etree.Element) DocumentEntry {
 	e.CreationTime = parseDTM(slot("creationTime"))
 	e.Size, _ = strconv.ParseInt(slot("size"), 10, 64)
 	e.Hash = slot("hash")
-	e.Title = localizedValue(child(eo, nsRIM, "Name"))
-	e.Comments = localizedValue(child(eo, nsRIM, "Description"))
-	for _, cl := range children(eo, nsRIM, "Classification") {
-		code := Code{Code: cl.SelectAttrValue("nodeRepresentation", ""), Display: localizedValue(child(cl, nsRIM, "Name"))}
-		for _, sl := range children(cl, nsRIM, "Slot") {
+	e.Title = localizedValue(wire.Child(eo, xds.NSRIM, "Name"))
+	e.Comments = localizedValue(wire.Child(eo, xds.NSRIM, "Description"))
+	for _, cl := range wire.Children(eo, xds.NSRIM, "Classification") {
+		code := Code{Code: cl.SelectAttrValue("nodeRepresentation", ""), Display: localizedValue(wire.Child(cl, xds.NSRIM, "Name"))}
+		for _, sl := range wire.Children(cl, xds.NSRIM, "Slot") {
 			if sl.SelectAttrValue("name", "") == "codingScheme" {
-				code.System = text(child(child(sl, nsRIM, "ValueList"), nsRIM, "Value"))
+				code.System = wire.Text(wire.Child(wire.Child(sl, xds.NSRIM, "ValueList"), xds.NSRIM, "Value"))
 			}
 		}
 		switch cl.SelectAttrValue("classificationScheme", "") {
-		case schemeClassCode:
+		case xds.SchemeClassCode:
 			e.ClassCode = code
-		case schemeTypeCode:
+		case xds.SchemeTypeCode:
 			e.TypeCode = code
-		case schemeFormatCode:
+		case xds.SchemeFormatCode:
 			e.FormatCode = code
-		case schemeConfidentiality:
+		case xds.SchemeConfidentiality:
 			e.ConfidentialityCodes = append(e.ConfidentialityCodes, code)
-		case schemeFacilityType:
+		case xds.SchemeFacilityType:
 			e.HealthcareFacilityTypeCode = code
-		case schemePracticeSetting:
+		case xds.SchemePracticeSetting:
 			e.PracticeSettingCode = code
 		case schemeDEAuthor:
-			for _, sl := range children(cl, nsRIM, "Slot") {
+			for _, sl := range wire.Children(cl, xds.NSRIM, "Slot") {
 				if sl.SelectAttrValue("name", "") != "authorInstitution" {
 					continue
 				}
-				xon := strings.Split(text(child(child(sl, nsRIM, "ValueList"), nsRIM, "Value")), "^")
+				xon := strings.Split(wire.Text(wire.Child(wire.Child(sl, xds.NSRIM, "ValueList"), xds.NSRIM, "Value")), "^")
 				e.AuthorInstitution = hl7Unescape(xon[0])
 				if len(xon) >= 10 {
 					e.AuthorTelematikID = hl7Unescape(xon[9])
@@ -344,8 +336,8 @@ func readEntry(eo *etree.Element) DocumentEntry {
 			}
 		}
 	}
-	for _, x := range children(eo, nsRIM, "ExternalIdentifier") {
-		if x.SelectAttrValue("identificationScheme", "") == schemeDEUniqueID {
+	for _, x := range wire.Children(eo, xds.NSRIM, "ExternalIdentifier") {
+		if x.SelectAttrValue("identificationScheme", "") == xds.SchemeDEUniqueID {
 			e.ID = x.SelectAttrValue("value", "")
 		}
 	}
@@ -353,7 +345,7 @@ func readEntry(eo *etree.Element) DocumentEntry {
 }
 
 func localizedValue(e *etree.Element) string {
-	if ls := child(e, nsRIM, "LocalizedString"); ls != nil {
+	if ls := wire.Child(e, xds.NSRIM, "LocalizedString"); ls != nil {
 		return ls.SelectAttrValue("value", "")
 	}
 	return ""

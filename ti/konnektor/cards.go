@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/beevik/etree"
+
+	"github.com/redclone/red/ti/wire"
 )
 
 // GetCards lists the inserted cards (EventService 7.2), narrowed by filter.
@@ -34,32 +36,32 @@ func (c *Client) GetCards(ctx context.Context, filter Filter) ([]Card, error) {
 }
 
 func parseGetCards(resp *etree.Element) ([]Card, error) {
-	if err := statusError("GetCards", parseStatus(child(resp, "Status"))); err != nil {
+	if err := statusError("GetCards", parseStatus(resp)); err != nil {
 		return nil, err
 	}
 	var cards []Card
-	for _, e := range childrenNamed(child(resp, "Cards"), "Card") {
-		slot, err := intText(child(e, "SlotId"), 0)
+	for _, e := range resp.FindElements("Cards/Card") {
+		slot, err := intText(e, "SlotId", 0)
 		if err != nil {
 			return nil, fmt.Errorf("konnektor: GetCards: %w", err)
 		}
 		card := Card{
-			Handle:              text(child(e, "CardHandle")),
-			Type:                CardType(text(child(e, "CardType"))),
-			ICCSN:               text(child(e, "Iccsn")),
-			CtID:                text(child(e, "CtId")),
+			Handle:              text(e, "CardHandle"),
+			Type:                CardType(text(e, "CardType")),
+			ICCSN:               text(e, "Iccsn"),
+			CtID:                text(e, "CtId"),
 			SlotID:              slot,
-			HolderName:          text(child(e, "CardHolderName")),
-			KVNR:                text(child(e, "Kvnr")),
-			COSVersion:          versionText(walk(e, "CardVersion", "COSVersion")),
-			ObjectSystemVersion: versionText(walk(e, "CardVersion", "ObjectSystemVersion")),
+			HolderName:          text(e, "CardHolderName"),
+			KVNR:                text(e, "Kvnr"),
+			COSVersion:          versionText(e.FindElement("CardVersion/COSVersion")),
+			ObjectSystemVersion: versionText(e.FindElement("CardVersion/ObjectSystemVersion")),
 		}
-		if s := text(child(e, "InsertTime")); s != "" {
+		if s := text(e, "InsertTime"); s != "" {
 			if card.InsertTime, err = parseTime(s); err != nil {
 				return nil, fmt.Errorf("konnektor: GetCards: InsertTime: %w", err)
 			}
 		}
-		if s := text(child(e, "CertificateExpirationDate")); s != "" {
+		if s := text(e, "CertificateExpirationDate"); s != "" {
 			if card.CertificateExpiration, err = parseTime(s); err != nil {
 				return nil, fmt.Errorf("konnektor: GetCards: CertificateExpirationDate: %w", err)
 			}
@@ -73,7 +75,7 @@ func versionText(e *etree.Element) string {
 	if e == nil {
 		return ""
 	}
-	return text(child(e, "Major")) + "." + text(child(e, "Minor")) + "." + text(child(e, "Revision"))
+	return text(e, "Major") + "." + text(e, "Minor") + "." + text(e, "Revision")
 }
 
 // GetCardTerminals lists the card terminals (EventService 7.2).
@@ -93,27 +95,27 @@ func (c *Client) GetCardTerminals(ctx context.Context, mandantWide bool) ([]Card
 }
 
 func parseGetCardTerminals(resp *etree.Element) ([]CardTerminal, error) {
-	if err := statusError("GetCardTerminals", parseStatus(child(resp, "Status"))); err != nil {
+	if err := statusError("GetCardTerminals", parseStatus(resp)); err != nil {
 		return nil, err
 	}
 	var out []CardTerminal
-	for _, e := range childrenNamed(child(resp, "CardTerminals"), "CardTerminal") {
-		slots, err := intText(child(e, "Slots"), 0)
+	for _, e := range resp.FindElements("CardTerminals/CardTerminal") {
+		slots, err := intText(e, "Slots", 0)
 		if err != nil {
 			return nil, fmt.Errorf("konnektor: GetCardTerminals: %w", err)
 		}
 		t := CardTerminal{
-			CtID:        text(child(e, "CtId")),
-			Name:        text(child(e, "Name")),
-			MacAddress:  text(child(e, "MacAddress")),
-			IPv4Address: text(walk(e, "IPAddress", "IPV4Address")),
-			IPv6Address: text(walk(e, "IPAddress", "IPV6Address")),
+			CtID:        text(e, "CtId"),
+			Name:        text(e, "Name"),
+			MacAddress:  text(e, "MacAddress"),
+			IPv4Address: text(e, "IPAddress/IPV4Address"),
+			IPv6Address: text(e, "IPAddress/IPV6Address"),
 			Slots:       slots,
-			Physical:    boolText(child(e, "IS_PHYSICAL")),
-			Connected:   boolText(child(e, "Connected")),
+			Physical:    boolText(e, "IS_PHYSICAL"),
+			Connected:   boolText(e, "Connected"),
 		}
-		for _, w := range childrenNamed(child(e, "WorkplaceIds"), "WorkplaceId") {
-			t.WorkplaceIDs = append(t.WorkplaceIDs, text(w))
+		for _, w := range e.FindElements("WorkplaceIds/WorkplaceId") {
+			t.WorkplaceIDs = append(t.WorkplaceIDs, wire.Text(w))
 		}
 		out = append(out, t)
 	}
@@ -130,14 +132,14 @@ func (c *Client) GetPinStatus(ctx context.Context, cardHandle string, pin PinTyp
 }
 
 func parsePinStatus(resp *etree.Element) (PinStatus, error) {
-	if err := statusError("GetPinStatus", parseStatus(child(resp, "Status"))); err != nil {
+	if err := statusError("GetPinStatus", parseStatus(resp)); err != nil {
 		return PinStatus{}, err
 	}
-	left, err := intText(child(resp, "LeftTries"), -1)
+	left, err := intText(resp, "LeftTries", -1)
 	if err != nil {
 		return PinStatus{}, fmt.Errorf("konnektor: GetPinStatus: %w", err)
 	}
-	return PinStatus{State: PinState(text(child(resp, "PinStatus"))), LeftTries: left}, nil
+	return PinStatus{State: PinState(text(resp, "PinStatus")), LeftTries: left}, nil
 }
 
 // VerifyPin asks the card holder to enter the PIN at the terminal. A wrong PIN is not an
@@ -189,13 +191,13 @@ func (c *Client) pinCall(ctx context.Context, op, cardHandle string, pin PinType
 }
 
 func parsePinResponse(op string, resp *etree.Element) (PinResponse, error) {
-	st := parseStatus(child(resp, "Status"))
+	st := parseStatus(resp)
 	if err := statusError(op, st); err != nil {
 		return PinResponse{}, err
 	}
-	left, err := intText(child(resp, "LeftTries"), -1)
+	left, err := intText(resp, "LeftTries", -1)
 	if err != nil {
 		return PinResponse{}, fmt.Errorf("konnektor: %s: %w", op, err)
 	}
-	return PinResponse{Status: st, Result: PinResult(text(child(resp, "PinResult"))), LeftTries: left}, nil
+	return PinResponse{Status: st, Result: PinResult(text(resp, "PinResult")), LeftTries: left}, nil
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 
 	"github.com/beevik/etree"
+
+	"github.com/redclone/red/ti/wire"
 )
 
 // AuthSignature is the answer of ExternalAuthenticate.
@@ -42,10 +44,10 @@ func (c *Client) ExternalAuthenticate(ctx context.Context, cardHandle string, ha
 }
 
 func parseExternalAuthenticate(resp *etree.Element) (AuthSignature, error) {
-	if err := statusError("ExternalAuthenticate", parseStatus(child(resp, "Status"))); err != nil {
+	if err := statusError("ExternalAuthenticate", parseStatus(resp)); err != nil {
 		return AuthSignature{}, err
 	}
-	so := walk(resp, "SignatureObject", "Base64Signature")
+	so := resp.FindElement("SignatureObject/Base64Signature")
 	if so == nil {
 		return AuthSignature{}, errors.New("konnektor: ExternalAuthenticate: no signature")
 	}
@@ -53,7 +55,7 @@ func parseExternalAuthenticate(resp *etree.Element) (AuthSignature, error) {
 	if err != nil {
 		return AuthSignature{}, fmt.Errorf("konnektor: ExternalAuthenticate: signature is not base64: %w", err)
 	}
-	return AuthSignature{Type: attr(so, "Type"), Value: v}, nil
+	return AuthSignature{Type: so.SelectAttrValue("Type", ""), Value: v}, nil
 }
 
 // CardCertificate is one certificate read from a card.
@@ -94,19 +96,19 @@ func (c *Client) ReadCardCertificate(ctx context.Context, cardHandle string, ref
 }
 
 func parseReadCardCertificate(resp *etree.Element) ([]CardCertificate, error) {
-	if err := statusError("ReadCardCertificate", parseStatus(child(resp, "Status"))); err != nil {
+	if err := statusError("ReadCardCertificate", parseStatus(resp)); err != nil {
 		return nil, err
 	}
 	var out []CardCertificate
-	for _, info := range childrenNamed(child(resp, "X509DataInfoList"), "X509DataInfo") {
-		data := child(info, "X509Data")
+	for _, info := range resp.FindElements("X509DataInfoList/X509DataInfo") {
+		data := info.FindElement("X509Data")
 		cc := CardCertificate{
-			Ref:          text(child(info, "CertRef")),
-			IssuerName:   collapse(text(walk(data, "X509IssuerSerial", "X509IssuerName"))),
-			SerialNumber: text(walk(data, "X509IssuerSerial", "X509SerialNumber")),
-			SubjectName:  collapse(text(child(data, "X509SubjectName"))),
+			Ref:          text(info, "CertRef"),
+			IssuerName:   collapse(text(data, "X509IssuerSerial/X509IssuerName")),
+			SerialNumber: text(data, "X509IssuerSerial/X509SerialNumber"),
+			SubjectName:  collapse(text(data, "X509SubjectName")),
 		}
-		der, err := decodeBase64(text(child(data, "X509Certificate")))
+		der, err := decodeBase64(text(data, "X509Certificate"))
 		if err != nil || len(der) == 0 {
 			return nil, fmt.Errorf("konnektor: ReadCardCertificate: %s: certificate is not base64", cc.Ref)
 		}
@@ -164,15 +166,15 @@ func (c *Client) VerifyCertificate(ctx context.Context, der []byte) (Certificate
 }
 
 func parseVerifyCertificate(resp *etree.Element) (CertificateVerification, error) {
-	if err := statusError("VerifyCertificate", parseStatus(child(resp, "Status"))); err != nil {
+	if err := statusError("VerifyCertificate", parseStatus(resp)); err != nil {
 		return CertificateVerification{}, err
 	}
-	v := CertificateVerification{Result: text(walk(resp, "VerificationStatus", "VerificationResult"))}
+	v := CertificateVerification{Result: text(resp, "VerificationStatus/VerificationResult")}
 	if v.Result == "" {
 		return CertificateVerification{}, errors.New("konnektor: VerifyCertificate: no VerificationResult")
 	}
-	for _, r := range childrenNamed(child(resp, "RoleList"), "Role") {
-		v.Roles = append(v.Roles, text(r))
+	for _, r := range resp.FindElements("RoleList/Role") {
+		v.Roles = append(v.Roles, wire.Text(r))
 	}
 	return v, nil
 }

@@ -3,7 +3,6 @@ package konnektor
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -15,9 +14,9 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
-)
 
-var stdBase64 = base64.StdEncoding
+	"github.com/redclone/red/ti/wire"
+)
 
 // DefaultTimeout bounds a call whose context has no deadline. PIN entry at a real terminal can
 // take a while, so it is generous; callers that want less pass a context with a deadline.
@@ -32,29 +31,60 @@ var ErrUnsupported = errors.New("konnektor: operation not offered by this Konnek
 
 // Client calls one Konnektor. Set BaseURL (scheme, host, port; connector.sds is read from
 // BaseURL + "/connector.sds"), HTTP (nil: http.DefaultClient) and the Context sent with every
-// call. Endpoints are discovered through the service directory, which is cached per BaseURL
-// and HTTP client for DirectoryTTL. A Client is a plain value: copy it to call with another Context; it is
-// safe for concurrent use.
+// call. Endpoints are discovered through the service directory, which the client reads once
+// and keeps for DirectoryTTL (again when BaseURL or HTTP change). A Client is safe for
+// concurrent use and must not be copied: For gives one that calls with another Context and
+// shares the directory.
 type Client struct {
 	BaseURL string
 	HTTP    *http.Client
 	Context Context
+
+	mu  sync.Mutex // guards dir
+	dir *directoryCache
 }
 
 // DirectoryTTL is how long a Konnektor's service directory is reused before it is read again.
 const DirectoryTTL = 10 * time.Minute
 
-// directories caches service directories by BaseURL and HTTP client (maxDirectories at most).
-var directories = struct {
-	sync.Mutex
-	m map[string]cachedDirectory
-}{m: map[string]cachedDirectory{}}
+// For returns a client for the same Konnektor that sends ctx with every call. It shares c's
+// service directory.
+func (c *Client) For(ctx Context) *Client {
+	return &Client{BaseURL: c.BaseURL, HTTP: c.HTTP, Context: ctx, dir: c.directory()}
+}
 
-const maxDirectories = 256
+// directory returns the client's directory cache, made on first use.
+func (c *Client) directory() *directoryCache {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dir == nil {
+		c.dir = &directoryCache{}
+	}
+	return c.dir
+}
 
-type cachedDirectory struct {
+// directoryCache is a service directory with where and when it was read.
+type directoryCache struct {
+	mu      sync.Mutex
+	from    string // BaseURL and HTTP client
 	dir     *ServiceDirectory
 	fetched time.Time
+}
+
+// get returns the directory read from from less than DirectoryTTL ago, or nil.
+func (d *directoryCache) get(from string) *ServiceDirectory {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dir == nil || d.from != from || time.Since(d.fetched) >= DirectoryTTL {
+		return nil
+	}
+	return d.dir
+}
+
+func (d *directoryCache) put(from string, dir *ServiceDirectory) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.from, d.dir, d.fetched = from, dir, time.Now()
 }
 
 // ServiceDirectory is the content of connector.sds.
@@ -96,34 +126,33 @@ func (v ServiceVersion) majorMinor() string {
 
 // ParseServiceDirectory reads a connector.sds document.
 func ParseServiceDirectory(data []byte) (*ServiceDirectory, error) {
-	doc, err := parseXML(data)
+	root, err := wire.ReadXML(data)
 	if err != nil {
 		return nil, fmt.Errorf("konnektor: connector.sds: %w", err)
 	}
-	root := doc.Root()
 	if root.Tag != "ConnectorServices" {
 		return nil, fmt.Errorf("konnektor: connector.sds: root element is %s, not ConnectorServices", root.Tag)
 	}
-	pi := child(root, "ProductInformation")
+	pi := root.FindElement("ProductInformation")
 	d := &ServiceDirectory{
-		ProductType:        text(walk(pi, "ProductTypeInformation", "ProductType")),
-		ProductTypeVersion: text(walk(pi, "ProductTypeInformation", "ProductTypeVersion")),
-		VendorID:           text(walk(pi, "ProductIdentification", "ProductVendorID")),
-		ProductCode:        text(walk(pi, "ProductIdentification", "ProductCode")),
-		HWVersion:          text(walk(pi, "ProductIdentification", "ProductVersion", "Local", "HWVersion")),
-		FWVersion:          text(walk(pi, "ProductIdentification", "ProductVersion", "Local", "FWVersion")),
-		ProductName:        text(walk(pi, "ProductMiscellaneous", "ProductName")),
-		TLSMandatory:       boolText(child(root, "TLSMandatory")),
-		ClientAutMandatory: boolText(child(root, "ClientAutMandatory")),
+		ProductType:        text(pi, "ProductTypeInformation/ProductType"),
+		ProductTypeVersion: text(pi, "ProductTypeInformation/ProductTypeVersion"),
+		VendorID:           text(pi, "ProductIdentification/ProductVendorID"),
+		ProductCode:        text(pi, "ProductIdentification/ProductCode"),
+		HWVersion:          text(pi, "ProductIdentification/ProductVersion/Local/HWVersion"),
+		FWVersion:          text(pi, "ProductIdentification/ProductVersion/Local/FWVersion"),
+		ProductName:        text(pi, "ProductMiscellaneous/ProductName"),
+		TLSMandatory:       boolText(root, "TLSMandatory"),
+		ClientAutMandatory: boolText(root, "ClientAutMandatory"),
 	}
-	for _, s := range childrenNamed(child(root, "ServiceInformation"), "Service") {
-		svc := Service{Name: attr(s, "Name")}
-		for _, v := range childrenNamed(child(s, "Versions"), "Version") {
+	for _, s := range root.FindElements("ServiceInformation/Service") {
+		svc := Service{Name: s.SelectAttrValue("Name", "")}
+		for _, v := range s.FindElements("Versions/Version") {
 			svc.Versions = append(svc.Versions, ServiceVersion{
-				TargetNamespace: attr(v, "TargetNamespace"),
-				Version:         attr(v, "Version"),
-				Endpoint:        attr(child(v, "Endpoint"), "Location"),
-				EndpointTLS:     attr(child(v, "EndpointTLS"), "Location"),
+				TargetNamespace: v.SelectAttrValue("TargetNamespace", ""),
+				Version:         v.SelectAttrValue("Version", ""),
+				Endpoint:        attr(v, "Endpoint", "Location"),
+				EndpointTLS:     attr(v, "EndpointTLS", "Location"),
 			})
 		}
 		d.Services = append(d.Services, svc)
@@ -188,12 +217,10 @@ func (c *Client) Services(ctx context.Context) (*ServiceDirectory, error) {
 	if base == "" {
 		return nil, errors.New("konnektor: Client.BaseURL is empty")
 	}
-	key := fmt.Sprintf("%s %p", base, c.HTTP)
-	directories.Lock()
-	cached, ok := directories.m[key]
-	directories.Unlock()
-	if ok && time.Since(cached.fetched) < DirectoryTTL {
-		return cached.dir, nil
+	from := fmt.Sprintf("%s %p", base, c.HTTP)
+	cache := c.directory()
+	if dir := cache.get(from); dir != nil {
+		return dir, nil
 	}
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
@@ -217,12 +244,7 @@ func (c *Client) Services(ctx context.Context) (*ServiceDirectory, error) {
 	if err != nil {
 		return nil, err
 	}
-	directories.Lock()
-	if len(directories.m) >= maxDirectories {
-		directories.m = map[string]cachedDirectory{}
-	}
-	directories.m[key] = cachedDirectory{dir: dir, fetched: time.Now()}
-	directories.Unlock()
+	cache.put(from, dir)
 	return dir, nil
 }
 
@@ -264,22 +286,19 @@ type request struct {
 	op  *etree.Element
 }
 
-// newRequest starts an envelope whose body holds the operation element op in namespace ns.
-// The common namespaces are declared on the envelope with fixed prefixes.
+// requestNamespaces are declared on every request envelope with these prefixes.
+var requestNamespaces = []wire.Namespace{
+	{Prefix: "CONN", URI: NSConnectorCommon},
+	{Prefix: "CCTX", URI: NSConnectorContext},
+	{Prefix: "CARDCMN", URI: NSCardServiceCommon},
+	{Prefix: "CERTCMN", URI: NSCertificateCommon},
+	{Prefix: "dss", URI: NSDSS},
+	{Prefix: "vr", URI: NSVerificationReport},
+}
+
+// newRequest starts an envelope whose body holds the operation element m:op in namespace ns.
 func newRequest(ns, op string) *request {
-	doc := etree.NewDocument()
-	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
-	env := doc.CreateElement("soap:Envelope")
-	env.CreateAttr("xmlns:soap", NSSOAP)
-	env.CreateAttr("xmlns:CONN", NSConnectorCommon)
-	env.CreateAttr("xmlns:CCTX", NSConnectorContext)
-	env.CreateAttr("xmlns:CARDCMN", NSCardServiceCommon)
-	env.CreateAttr("xmlns:CERTCMN", NSCertificateCommon)
-	env.CreateAttr("xmlns:dss", NSDSS)
-	env.CreateAttr("xmlns:vr", NSVerificationReport)
-	body := env.CreateElement("soap:Body")
-	el := body.CreateElement("m:" + op)
-	el.CreateAttr("xmlns:m", ns)
+	doc, el := wire.NewMessage(NSSOAP, ns, op, requestNamespaces...)
 	return &request{doc: doc, op: el}
 }
 
@@ -308,7 +327,7 @@ func (c *Client) addContext(parent *etree.Element) {
 func (c *Client) call(ctx context.Context, endpoint, ns, op string, r *request) (*etree.Element, error) {
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
-	body, err := xmlBytes(r.doc)
+	body, err := r.doc.WriteToBytes()
 	if err != nil {
 		return nil, fmt.Errorf("konnektor: %s: %w", op, err)
 	}
@@ -344,31 +363,28 @@ func (c *Client) call(ctx context.Context, endpoint, ns, op string, r *request) 
 // parseResponse finds the response element (inside a SOAP envelope or, as some samples show,
 // bare) or turns a SOAP fault into *Fault.
 func parseResponse(data []byte, httpStatus int, want string) (*etree.Element, error) {
-	doc, err := parseXML(data)
+	el, err := wire.ReadXML(data)
 	if err != nil {
 		if httpStatus != http.StatusOK {
 			return nil, fmt.Errorf("HTTP %d", httpStatus)
 		}
 		return nil, err
 	}
-	el := doc.Root()
 	if el.Tag == "Envelope" {
-		body := child(el, "Body")
-		if body == nil {
-			return nil, errors.New("SOAP envelope without body")
+		env, err := wire.OpenEnvelope(el, "")
+		if err != nil {
+			return nil, err
 		}
-		el = nil
-		if elems := body.ChildElements(); len(elems) > 0 {
-			el = elems[0]
-		}
-		if el == nil {
-			return nil, errors.New("empty SOAP body")
-		}
+		el = env.Payload
 	}
-	if el.Tag == "Fault" {
-		f := parseFault(el)
-		f.HTTPStatus = httpStatus
-		return nil, f
+	if f, ok := wire.ReadFault(el); ok {
+		fault := &Fault{HTTPStatus: httpStatus, FaultCode: f.Code, FaultString: f.Reason}
+		if f.Detail != nil {
+			if e := f.Detail.FindElement(".//Error"); e != nil {
+				fillError(fault, e)
+			}
+		}
+		return nil, fault
 	}
 	if httpStatus != http.StatusOK {
 		return nil, fmt.Errorf("HTTP %d with %s", httpStatus, el.Tag)
@@ -379,41 +395,32 @@ func parseResponse(data []byte, httpStatus int, want string) (*etree.Element, er
 	return el, nil
 }
 
-// parseFault reads a SOAP 1.1 fault with a gematik Error in its detail.
-func parseFault(el *etree.Element) *Fault {
-	f := &Fault{FaultCode: text(child(el, "faultcode")), FaultString: text(child(el, "faultstring"))}
-	if e := descendant(child(el, "detail"), "Error"); e != nil {
-		fillError(f, e)
-	}
-	return f
-}
-
 // fillError copies a tel/error/v2.0 Error element into f.
 func fillError(f *Fault, e *etree.Element) {
-	f.MessageID = text(child(e, "MessageID"))
-	if t, err := parseTime(text(child(e, "Timestamp"))); err == nil {
+	f.MessageID = text(e, "MessageID")
+	if t, err := parseTime(text(e, "Timestamp")); err == nil {
 		f.Timestamp = t
 	}
-	for _, t := range childrenNamed(e, "Trace") {
-		code, _ := intText(child(t, "Code"), 0)
+	for _, t := range e.FindElements("Trace") {
+		code, _ := intText(t, "Code", 0)
 		f.Traces = append(f.Traces, Trace{
-			EventID:      text(child(t, "EventID")),
-			Instance:     text(child(t, "Instance")),
-			LogReference: text(child(t, "LogReference")),
-			CompType:     text(child(t, "CompType")),
+			EventID:      text(t, "EventID"),
+			Instance:     text(t, "Instance"),
+			LogReference: text(t, "LogReference"),
+			CompType:     text(t, "CompType"),
 			Code:         code,
-			Severity:     text(child(t, "Severity")),
-			ErrorType:    text(child(t, "ErrorType")),
-			ErrorText:    text(child(t, "ErrorText")),
-			Detail:       text(child(t, "Detail")),
+			Severity:     text(t, "Severity"),
+			ErrorType:    text(t, "ErrorType"),
+			ErrorText:    text(t, "ErrorText"),
+			Detail:       text(t, "Detail"),
 		})
 	}
 }
 
-// parseStatus reads a ConnectorCommon Status element.
-func parseStatus(el *etree.Element) Status {
-	s := Status{Result: text(child(el, "Result"))}
-	if e := child(el, "Error"); e != nil {
+// parseStatus reads the ConnectorCommon Status of a response element.
+func parseStatus(resp *etree.Element) Status {
+	s := Status{Result: text(resp, "Status/Result")}
+	if e := resp.FindElement("Status/Error"); e != nil {
 		s.Error = &Fault{}
 		fillError(s.Error, e)
 	}

@@ -10,11 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redclone/red/ti/wire"
 )
 
 // XML namespaces of the Konnektor interfaces (gematik api-telematik).
 const (
-	NSSOAP               = "http://schemas.xmlsoap.org/soap/envelope/"
+	NSSOAP               = wire.NSSOAP11
 	NSConnectorCommon    = "http://ws.gematik.de/conn/ConnectorCommon/v5.0"
 	NSConnectorContext   = "http://ws.gematik.de/conn/ConnectorContext/v2.0"
 	NSCardServiceCommon  = "http://ws.gematik.de/conn/CardServiceCommon/v2.0"

@@ -2,9 +2,7 @@ package konnektor
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -12,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/beevik/etree"
+	"github.com/google/uuid"
 )
 
 // signatureNS returns the SignatureService namespace for a directory version.
@@ -51,7 +50,7 @@ func (c *Client) SignDocuments(ctx context.Context, cardHandle string, docs []Do
 		}
 		id := d.RequestID
 		if id == "" {
-			id = newRequestID()
+			id = uuid.NewString()
 		}
 		ids[i] = id
 		sr := r.op.CreateElement("m:SignRequest")
@@ -103,14 +102,14 @@ func (c *Client) SignDocuments(ctx context.Context, cardHandle string, docs []Do
 
 func parseSignDocument(resp *etree.Element) ([]Signature, error) {
 	var out []Signature
-	for _, sr := range childrenNamed(resp, "SignResponse") {
+	for _, sr := range resp.FindElements("SignResponse") {
 		s := Signature{
-			RequestID:  attr(sr, "RequestID"),
-			Status:     parseStatus(child(sr, "Status")),
-			DocumentID: attr(walk(sr, "OptionalOutputs", "DocumentWithSignature"), "ID"),
+			RequestID:  sr.SelectAttrValue("RequestID", ""),
+			Status:     parseStatus(sr),
+			DocumentID: attr(sr, "OptionalOutputs/DocumentWithSignature", "ID"),
 		}
-		if so := walk(sr, "SignatureObject", "Base64Signature"); so != nil {
-			s.Type = attr(so, "Type")
+		if so := sr.FindElement("SignatureObject/Base64Signature"); so != nil {
+			s.Type = so.SelectAttrValue("Type", "")
 			v, err := decodeBase64(so.Text())
 			if err != nil {
 				return nil, fmt.Errorf("konnektor: SignDocument: request %s: signature is not base64: %w", s.RequestID, err)
@@ -126,15 +125,6 @@ func parseSignDocument(resp *etree.Element) ([]Signature, error) {
 		return nil, errors.New("konnektor: SignDocument: response holds no SignResponse")
 	}
 	return out, nil
-}
-
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 // VerifyDocument has the Konnektor check a CMS signature; content is the signed document for
@@ -170,36 +160,36 @@ func (c *Client) VerifyDocument(ctx context.Context, signature, content []byte) 
 }
 
 func parseVerifyDocument(resp *etree.Element) (Verification, error) {
-	st := parseStatus(child(resp, "Status"))
+	st := parseStatus(resp)
 	if err := statusError("VerifyDocument", st); err != nil {
 		return Verification{}, err
 	}
-	vr := child(resp, "VerificationResult")
+	vr := resp.FindElement("VerificationResult")
 	v := Verification{
 		Status:          st,
-		HighLevelResult: text(child(vr, "HighLevelResult")),
-		TimestampType:   text(child(vr, "TimestampType")),
+		HighLevelResult: text(vr, "HighLevelResult"),
+		TimestampType:   text(vr, "TimestampType"),
 	}
 	if v.HighLevelResult == "" {
 		return Verification{}, errors.New("konnektor: VerifyDocument: no HighLevelResult")
 	}
-	if s := text(child(vr, "Timestamp")); s != "" {
+	if s := text(vr, "Timestamp"); s != "" {
 		t, err := parseTime(s)
 		if err != nil {
 			return Verification{}, fmt.Errorf("konnektor: VerifyDocument: %w", err)
 		}
 		v.Timestamp = t
 	}
-	if report := descendant(child(resp, "OptionalOutputs"), "IndividualReport"); report != nil {
-		if s := text(descendant(report, "SigningTime")); s != "" {
+	if report := resp.FindElement("OptionalOutputs//IndividualReport"); report != nil {
+		if s := text(report, ".//SigningTime"); s != "" {
 			if t, err := parseTime(s); err == nil {
 				v.SigningTime = t
 			}
 		}
-		res := child(report, "Result")
-		v.ResultMajor = text(child(res, "ResultMajor"))
-		v.ResultMinor = text(child(res, "ResultMinor"))
-		v.Signer = text(descendant(report, "Subject"))
+		res := report.FindElement("Result")
+		v.ResultMajor = text(res, "ResultMajor")
+		v.ResultMinor = text(res, "ResultMinor")
+		v.Signer = text(report, ".//Subject")
 	}
 	return v, nil
 }
@@ -221,10 +211,10 @@ func (c *Client) ActivateComfortSignature(ctx context.Context, cardHandle string
 	if err != nil {
 		return "", err
 	}
-	if err := statusError("ActivateComfortSignature", parseStatus(child(resp, "Status"))); err != nil {
+	if err := statusError("ActivateComfortSignature", parseStatus(resp)); err != nil {
 		return "", err
 	}
-	return text(child(resp, "SignatureMode")), nil
+	return text(resp, "SignatureMode"), nil
 }
 
 // DeactivateComfortSignature ends the Komfortsignatur of the given HBAs.
@@ -244,7 +234,7 @@ func (c *Client) DeactivateComfortSignature(ctx context.Context, cardHandles ...
 	if err != nil {
 		return err
 	}
-	return statusError("DeactivateComfortSignature", parseStatus(child(resp, "Status")))
+	return statusError("DeactivateComfortSignature", parseStatus(resp))
 }
 
 // GetSignatureMode reports the Komfortsignatur configuration and, for Context.UserID, the
@@ -265,25 +255,25 @@ func (c *Client) GetSignatureMode(ctx context.Context, cardHandle string) (Signa
 }
 
 func parseGetSignatureMode(resp *etree.Element) (SignatureMode, error) {
-	if err := statusError("GetSignatureMode", parseStatus(child(resp, "Status"))); err != nil {
+	if err := statusError("GetSignatureMode", parseStatus(resp)); err != nil {
 		return SignatureMode{}, err
 	}
-	m := SignatureMode{ComfortSignatureStatus: text(child(resp, "ComfortSignatureStatus"))}
+	m := SignatureMode{ComfortSignatureStatus: text(resp, "ComfortSignatureStatus")}
 	var err error
-	if m.ComfortSignatureMax, err = intText(child(resp, "ComfortSignatureMax"), 0); err != nil {
+	if m.ComfortSignatureMax, err = intText(resp, "ComfortSignatureMax", 0); err != nil {
 		return SignatureMode{}, fmt.Errorf("konnektor: GetSignatureMode: %w", err)
 	}
-	if s := text(child(resp, "ComfortSignatureTimer")); s != "" {
+	if s := text(resp, "ComfortSignatureTimer"); s != "" {
 		if m.ComfortSignatureTimer, err = ParseXSDuration(s); err != nil {
 			return SignatureMode{}, err
 		}
 	}
-	if si := child(resp, "SessionInfo"); si != nil {
-		info := &SessionInfo{Mode: text(child(si, "SignatureMode"))}
-		if info.CountRemaining, err = intText(child(si, "CountRemaining"), 0); err != nil {
+	if si := resp.FindElement("SessionInfo"); si != nil {
+		info := &SessionInfo{Mode: text(si, "SignatureMode")}
+		if info.CountRemaining, err = intText(si, "CountRemaining", 0); err != nil {
 			return SignatureMode{}, fmt.Errorf("konnektor: GetSignatureMode: %w", err)
 		}
-		if s := text(child(si, "TimeRemaining")); s != "" {
+		if s := text(si, "TimeRemaining"); s != "" {
 			if info.TimeRemaining, err = ParseXSDuration(s); err != nil {
 				return SignatureMode{}, err
 			}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redclone/red/ti/admission"
 	"github.com/redclone/red/ti/cms"
 	"github.com/redclone/red/ti/konnektor"
 	"github.com/redclone/red/ti/konnektor/konnektorsim"
@@ -302,7 +303,7 @@ func TestBatchSignature(t *testing.T) {
 			t.Errorf("VerifyDocument %d: %+v, %v", i+1, v, err)
 		}
 	}
-	if tel := simpki.TelematikID(certs[0].Certificate); tel != "1-HBA-Testkarte-883110000177001" {
+	if tel := admission.TelematikID(certs[0].Certificate); tel != "1-HBA-Testkarte-883110000177001" {
 		t.Errorf("Telematik-ID %q", tel)
 	}
 
@@ -424,8 +425,9 @@ func TestKomfortsignatur(t *testing.T) {
 		if _, err := c.ActivateComfortSignature(ctx, hba); err != nil {
 			t.Fatal(err)
 		}
-		other := *w.client
-		other.Context.UserID = "user2"
+		ctx2 := w.client.Context
+		ctx2.UserID = "user2"
+		other := w.client.For(ctx2)
 		before := w.sim.PinPrompts(hba)
 		if _, err := other.SignDocuments(ctx, hba, doc(1)); err != nil {
 			t.Fatal(err)
@@ -443,8 +445,9 @@ func TestKomfortsignatur(t *testing.T) {
 		}
 	})
 	t.Run("needs a UserId", func(t *testing.T) {
-		anon := *w.client
-		anon.Context.UserID = ""
+		ctx0 := w.client.Context
+		ctx0.UserID = ""
+		anon := w.client.For(ctx0)
 		if _, err := anon.ActivateComfortSignature(ctx, hba); err == nil {
 			t.Error("no error")
 		}
@@ -580,7 +583,7 @@ func TestCardsAndData(t *testing.T) {
 		if !ecdsa.VerifyASN1(pub, hash[:], sig.Value) {
 			t.Error("signature does not verify with C.AUT")
 		}
-		if tel := simpki.TelematikID(certs[0].Certificate); tel != "1-SMC-B-Testkarte-883110000177002" {
+		if tel := admission.TelematikID(certs[0].Certificate); tel != "1-SMC-B-Testkarte-883110000177002" {
 			t.Errorf("Telematik-ID %q", tel)
 		}
 		v, err := c.VerifyCertificate(ctx, certs[0].DER)

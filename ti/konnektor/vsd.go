@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+
+	"github.com/redclone/red/ti/wire"
 )
 
 // PersonalData is UC_PersoenlicheVersichertendatenXML/Versicherter (VSD 5.2). The JSON names
@@ -88,11 +89,11 @@ type VSD struct {
 // SHA-256 over the ISO-8859-15 bytes of Versicherungsschutz/Beginn (spaces removed) and of the
 // trimmed street, the top bit of the first byte cleared, base64url without padding.
 func (v VSD) HCV() (string, error) {
-	begin, err := encodeLatin9(strings.ReplaceAll(v.Insurance.CoverageStart, " ", ""))
+	begin, err := wire.EncodeLatin9(strings.ReplaceAll(v.Insurance.CoverageStart, " ", ""))
 	if err != nil {
 		return "", fmt.Errorf("konnektor: hcv: %w", err)
 	}
-	street, err := encodeLatin9(strings.TrimSpace(v.Personal.Street))
+	street, err := wire.EncodeLatin9(strings.TrimSpace(v.Personal.Street))
 	if err != nil {
 		return "", fmt.Errorf("konnektor: hcv: %w", err)
 	}
@@ -131,44 +132,42 @@ func parseReadVSD(resp *etree.Element) (VSD, error) {
 	if err != nil {
 		return VSD{}, err
 	}
-	p := walk(personal, "Versicherter")
-	person := child(p, "Person")
-	addr := child(person, "StrassenAdresse")
+	person := personal.FindElement("Versicherter/Person")
+	addr := personal.FindElement("Versicherter/Person/StrassenAdresse")
 	v.Personal = PersonalData{
-		KVNR:              text(child(p, "Versicherten_ID")),
-		BirthDate:         text(child(person, "Geburtsdatum")),
-		GivenName:         text(child(person, "Vorname")),
-		FamilyName:        text(child(person, "Nachname")),
-		Sex:               text(child(person, "Geschlecht")),
-		Prefix:            text(child(person, "Vorsatzwort")),
-		NameSuffix:        text(child(person, "Namenszusatz")),
-		Title:             text(child(person, "Titel")),
-		Street:            text(child(addr, "Strasse")),
-		HouseNumber:       text(child(addr, "Hausnummer")),
-		PostalCode:        text(child(addr, "Postleitzahl")),
-		City:              text(child(addr, "Ort")),
-		CountryCode:       text(walk(addr, "Land", "Wohnsitzlaendercode")),
-		AddressSupplement: text(child(addr, "Anschriftenzusatz")),
+		KVNR:              text(personal, "Versicherter/Versicherten_ID"),
+		BirthDate:         text(person, "Geburtsdatum"),
+		GivenName:         text(person, "Vorname"),
+		FamilyName:        text(person, "Nachname"),
+		Sex:               text(person, "Geschlecht"),
+		Prefix:            text(person, "Vorsatzwort"),
+		NameSuffix:        text(person, "Namenszusatz"),
+		Title:             text(person, "Titel"),
+		Street:            text(addr, "Strasse"),
+		HouseNumber:       text(addr, "Hausnummer"),
+		PostalCode:        text(addr, "Postleitzahl"),
+		City:              text(addr, "Ort"),
+		CountryCode:       text(addr, "Land/Wohnsitzlaendercode"),
+		AddressSupplement: text(addr, "Anschriftenzusatz"),
 	}
 	general, err := vsdDocument(resp, "AllgemeineVersicherungsdaten", true)
 	if err != nil {
 		return VSD{}, err
 	}
-	g := child(general, "Versicherter")
-	cov := child(g, "Versicherungsschutz")
-	payer := child(cov, "Kostentraeger")
-	billing := child(payer, "AbrechnenderKostentraeger")
-	gkv := walk(g, "Zusatzinfos", "ZusatzinfosGKV")
+	cov := general.FindElement("Versicherter/Versicherungsschutz")
+	payer := general.FindElement("Versicherter/Versicherungsschutz/Kostentraeger")
+	billing := general.FindElement("Versicherter/Versicherungsschutz/Kostentraeger/AbrechnenderKostentraeger")
+	gkv := general.FindElement("Versicherter/Zusatzinfos/ZusatzinfosGKV")
 	v.Insurance = InsuranceData{
-		CoverageStart:    text(child(cov, "Beginn")),
-		CoverageEnd:      text(child(cov, "Ende")),
-		PayerIK:          text(child(payer, "Kostentraegerkennung")),
-		PayerCountryCode: text(child(payer, "Kostentraegerlaendercode")),
-		PayerName:        text(child(payer, "Name")),
-		BillingIK:        text(child(billing, "Kostentraegerkennung")),
-		BillingName:      text(child(billing, "Name")),
-		InsuredType:      text(child(gkv, "Versichertenart")),
-		WOP:              text(walk(gkv, "Zusatzinfos_Abrechnung_GKV", "WOP")),
+		CoverageStart:    text(cov, "Beginn"),
+		CoverageEnd:      text(cov, "Ende"),
+		PayerIK:          text(payer, "Kostentraegerkennung"),
+		PayerCountryCode: text(payer, "Kostentraegerlaendercode"),
+		PayerName:        text(payer, "Name"),
+		BillingIK:        text(billing, "Kostentraegerkennung"),
+		BillingName:      text(billing, "Name"),
+		InsuredType:      text(gkv, "Versichertenart"),
+		WOP:              text(gkv, "Zusatzinfos_Abrechnung_GKV/WOP"),
 	}
 	protected, err := vsdDocument(resp, "GeschuetzteVersichertendaten", false)
 	if err != nil {
@@ -176,31 +175,30 @@ func parseReadVSD(resp *etree.Element) (VSD, error) {
 	}
 	if protected != nil {
 		v.Protected = &ProtectedData{
-			CopaymentStatus:     text(walk(protected, "Zuzahlungsstatus", "Status")),
-			CopaymentValidUntil: text(walk(protected, "Zuzahlungsstatus", "Gueltig_bis")),
-			SpecialGroup:        text(child(protected, "BesonderePersonengruppe")),
-			DMP:                 text(child(protected, "DMP_Kennzeichnung")),
+			CopaymentStatus:     text(protected, "Zuzahlungsstatus/Status"),
+			CopaymentValidUntil: text(protected, "Zuzahlungsstatus/Gueltig_bis"),
+			SpecialGroup:        text(protected, "BesonderePersonengruppe"),
+			DMP:                 text(protected, "DMP_Kennzeichnung"),
 		}
 	}
-	st := child(resp, "VSD_Status")
-	v.Status = VSDStatus{Status: text(child(st, "Status")), Version: text(child(st, "Version"))}
-	if s := text(child(st, "Timestamp")); s != "" {
+	v.Status = VSDStatus{Status: text(resp, "VSD_Status/Status"), Version: text(resp, "VSD_Status/Version")}
+	if s := text(resp, "VSD_Status/Timestamp"); s != "" {
 		if v.Status.Timestamp, err = parseTime(s); err != nil {
 			return VSD{}, fmt.Errorf("konnektor: ReadVSD: VSD_Status: %w", err)
 		}
 	}
-	if pnEl := child(resp, "Pruefungsnachweis"); text(pnEl) != "" {
+	if pnText := text(resp, "Pruefungsnachweis"); pnText != "" {
 		pn, err := vsdDocument(resp, "Pruefungsnachweis", true)
 		if err != nil {
 			return VSD{}, err
 		}
-		v.PruefungsnachweisBase64 = strings.Join(strings.Fields(text(pnEl)), "")
-		e, err := intText(child(pn, "E"), 0)
+		v.PruefungsnachweisBase64 = strings.Join(strings.Fields(pnText), "")
+		e, err := intText(pn, "E", 0)
 		if err != nil {
 			return VSD{}, fmt.Errorf("konnektor: ReadVSD: Pruefungsnachweis: %w", err)
 		}
-		proof := &Pruefungsnachweis{Result: e, ErrorCode: text(child(pn, "EC")), CheckDigit: text(child(pn, "PZ"))}
-		if ts := text(child(pn, "TS")); ts != "" {
+		proof := &Pruefungsnachweis{Result: e, ErrorCode: text(pn, "EC"), CheckDigit: text(pn, "PZ")}
+		if ts := text(pn, "TS"); ts != "" {
 			if proof.Timestamp, err = time.Parse("20060102150405", ts); err != nil {
 				return VSD{}, fmt.Errorf("konnektor: ReadVSD: Pruefungsnachweis TS %q: %w", ts, err)
 			}
@@ -213,7 +211,7 @@ func parseReadVSD(resp *etree.Element) (VSD, error) {
 // vsdDocument decodes the base64 + gzip XML document held by the child local of resp and
 // returns its root element (nil if absent and not required).
 func vsdDocument(resp *etree.Element, local string, required bool) (*etree.Element, error) {
-	s := text(child(resp, local))
+	s := text(resp, local)
 	if s == "" {
 		if required {
 			return nil, fmt.Errorf("konnektor: ReadVSD: %s missing", local)
@@ -235,12 +233,9 @@ func vsdDocument(resp *etree.Element, local string, required bool) (*etree.Eleme
 	if len(raw) > maxVSDDocument {
 		return nil, fmt.Errorf("konnektor: ReadVSD: %s larger than %d bytes", local, maxVSDDocument)
 	}
-	doc, err := parseXML(raw)
+	root, err := wire.ReadXML(raw)
 	if err != nil {
 		return nil, fmt.Errorf("konnektor: ReadVSD: %s: %w", local, err)
 	}
-	if doc.Root() == nil {
-		return nil, errors.New("konnektor: ReadVSD: empty document")
-	}
-	return doc.Root(), nil
+	return root, nil
 }

@@ -26,6 +26,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redclone/red/ti/admission"
+	"github.com/redclone/red/ti/wire"
 )
 
 // Files and lifetimes.
@@ -37,10 +40,6 @@ const (
 	cardLifetime  = 5 * 365 * 24 * time.Hour
 	backdate      = 24 * time.Hour
 )
-
-// OIDAdmission is the Common-PKI admission extension in which TI certificates carry the
-// profession and the Telematik-ID (registrationNumber).
-var OIDAdmission = asn1.ObjectIdentifier{1, 3, 36, 8, 3, 3}
 
 // Profession OIDs (gemSpec_OID) used by the default cards.
 const (
@@ -93,10 +92,11 @@ func Load(dir string) (*PKI, error) {
 	data, err := os.ReadFile(filepath.Join(dir, caFile))
 	switch {
 	case err == nil:
-		p.cert, p.key, err = decodeIdentity(data)
+		ca, err := ParseIdentity(data)
 		if err != nil {
 			return nil, fmt.Errorf("simpki: %s: %w", caFile, err)
 		}
+		p.cert, p.key = ca.Certificate, ca.Key
 	case errors.Is(err, os.ErrNotExist):
 		if err := p.createCA(); err != nil {
 			return nil, err
@@ -142,15 +142,15 @@ func (p *PKI) createCA() error {
 	if err != nil {
 		return fmt.Errorf("simpki: CA certificate: %w", err)
 	}
-	data, err := encodeIdentity(cert, key)
+	data, err := (&Identity{Certificate: cert, Key: key}).MarshalPEM()
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(p.dir, caFile), data, 0o600); err != nil {
-		return err
+	if err := wire.WriteFile(filepath.Join(p.dir, caFile), data, 0o600); err != nil {
+		return fmt.Errorf("simpki: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(p.dir, caCertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return err
+	if err := wire.WriteFile(filepath.Join(p.dir, caCertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return fmt.Errorf("simpki: %w", err)
 	}
 	p.cert, p.key = cert, key
 	return nil
@@ -242,8 +242,7 @@ func (p *PKI) Issue(cn string, opts ...Option) (*Identity, error) {
 	}
 	path := filepath.Join(p.dir, identitiesDir, name+".pem")
 	if data, err := os.ReadFile(path); err == nil {
-		if cert, key, err := decodeIdentity(data); err == nil {
-			id := &Identity{Certificate: cert, Key: key}
+		if id, err := ParseIdentity(data); err == nil {
 			if p.usable(id) {
 				p.cache[name] = id
 				return id, nil
@@ -254,15 +253,15 @@ func (p *PKI) Issue(cn string, opts ...Option) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := encodeIdentity(id.Certificate, id.Key)
+	data, err := id.MarshalPEM()
 	if err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(p.dir, identitiesDir), 0o700); err != nil {
 		return nil, fmt.Errorf("simpki: %w", err)
 	}
-	if err := writeAtomic(path, data, 0o600); err != nil {
-		return nil, err
+	if err := wire.WriteFile(path, data, 0o600); err != nil {
+		return nil, fmt.Errorf("simpki: %w", err)
 	}
 	p.cache[name] = id
 	return id, nil
@@ -335,11 +334,11 @@ func (p *PKI) issue(r request) (*Identity, error) {
 		tmpl.KeyUsage = x509.KeyUsageContentCommitment
 	}
 	if r.TelematikID != "" || len(r.Professions) > 0 {
-		ext, err := marshalAdmission(Admission{ProfessionItems: r.Professions, ProfessionOIDs: r.ProfOIDs, RegistrationNumber: r.TelematikID})
+		ext, err := admission.Admission{ProfessionItems: r.Professions, ProfessionOIDs: r.ProfOIDs, RegistrationNumber: r.TelematikID}.Marshal()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("simpki: %w", err)
 		}
-		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, pkix.Extension{Id: OIDAdmission, Value: ext})
+		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, pkix.Extension{Id: admission.OID, Value: ext})
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
 	if err != nil {
@@ -352,101 +351,6 @@ func (p *PKI) issue(r request) (*Identity, error) {
 	return &Identity{Certificate: cert, Key: key}, nil
 }
 
-// Admission is the content of the admission extension of a TI certificate.
-type Admission struct {
-	ProfessionItems    []string // e.g. "Betriebsstätte Arzt"
-	ProfessionOIDs     []string // e.g. "1.2.276.0.76.4.50"
-	RegistrationNumber string   // the Telematik-ID
-}
-
-type admissionSyntax struct {
-	Contents []admissions
-}
-
-type admissions struct {
-	ProfessionInfos []professionInfo
-}
-
-type professionInfo struct {
-	ProfessionItems    []asn1.RawValue         // DirectoryString, written as UTF8String
-	ProfessionOIDs     []asn1.ObjectIdentifier `asn1:"optional"`
-	RegistrationNumber string                  `asn1:"printable,optional"`
-}
-
-func marshalAdmission(a Admission) ([]byte, error) {
-	info := professionInfo{ProfessionItems: []asn1.RawValue{}, RegistrationNumber: a.RegistrationNumber}
-	for _, item := range a.ProfessionItems {
-		info.ProfessionItems = append(info.ProfessionItems, asn1.RawValue{Tag: asn1.TagUTF8String, Bytes: []byte(item)})
-	}
-	for _, s := range a.ProfessionOIDs {
-		oid, err := parseOID(s)
-		if err != nil {
-			return nil, err
-		}
-		info.ProfessionOIDs = append(info.ProfessionOIDs, oid)
-	}
-	for _, c := range a.RegistrationNumber {
-		if !isPrintable(c) {
-			return nil, fmt.Errorf("simpki: Telematik-ID %q has characters a PrintableString cannot hold", a.RegistrationNumber)
-		}
-	}
-	return asn1.Marshal(admissionSyntax{Contents: []admissions{{ProfessionInfos: []professionInfo{info}}}})
-}
-
-// AdmissionOf reads the admission extension of a certificate (also of real TI certificates).
-func AdmissionOf(cert *x509.Certificate) (Admission, bool) {
-	for _, ext := range cert.Extensions {
-		if !ext.Id.Equal(OIDAdmission) {
-			continue
-		}
-		var as admissionSyntax
-		if _, err := asn1.Unmarshal(ext.Value, &as); err != nil {
-			return Admission{}, false
-		}
-		var a Admission
-		for _, c := range as.Contents {
-			for _, pi := range c.ProfessionInfos {
-				for _, item := range pi.ProfessionItems {
-					a.ProfessionItems = append(a.ProfessionItems, string(item.Bytes))
-				}
-				for _, oid := range pi.ProfessionOIDs {
-					a.ProfessionOIDs = append(a.ProfessionOIDs, oid.String())
-				}
-				if a.RegistrationNumber == "" {
-					a.RegistrationNumber = pi.RegistrationNumber
-				}
-			}
-		}
-		return a, true
-	}
-	return Admission{}, false
-}
-
-// TelematikID returns the Telematik-ID a certificate carries, or "".
-func TelematikID(cert *x509.Certificate) string {
-	a, _ := AdmissionOf(cert)
-	return a.RegistrationNumber
-}
-
-func parseOID(s string) (asn1.ObjectIdentifier, error) {
-	var oid asn1.ObjectIdentifier
-	for _, part := range strings.Split(s, ".") {
-		var n int
-		if _, err := fmt.Sscanf(part, "%d", &n); err != nil || n < 0 || fmt.Sprint(n) != part {
-			return nil, fmt.Errorf("simpki: %q is not an OID", s)
-		}
-		oid = append(oid, n)
-	}
-	if len(oid) < 2 {
-		return nil, fmt.Errorf("simpki: %q is not an OID", s)
-	}
-	return oid, nil
-}
-
-func isPrintable(c rune) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune(" '()+,-./:=?", c)
-}
-
 func randomSerial() (*big.Int, error) {
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
 	if err != nil {
@@ -455,13 +359,14 @@ func randomSerial() (*big.Int, error) {
 	return n.Add(n, big.NewInt(1)), nil
 }
 
-func encodeIdentity(cert *x509.Certificate, key *ecdsa.PrivateKey) ([]byte, error) {
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+// MarshalPEM encodes the certificate and its key (PKCS #8) as PEM, the form ParseIdentity reads.
+func (id *Identity) MarshalPEM() ([]byte, error) {
+	keyDER, err := x509.MarshalPKCS8PrivateKey(id.Key)
 	if err != nil {
 		return nil, fmt.Errorf("simpki: key: %w", err)
 	}
 	var buf bytes.Buffer
-	if err := pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}); err != nil {
+	if err := pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: id.Certificate.Raw}); err != nil {
 		return nil, err
 	}
 	if err := pem.Encode(&buf, &pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}); err != nil {
@@ -470,7 +375,9 @@ func encodeIdentity(cert *x509.Certificate, key *ecdsa.PrivateKey) ([]byte, erro
 	return buf.Bytes(), nil
 }
 
-func decodeIdentity(data []byte) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+// ParseIdentity reads a certificate and its ECDSA key from PEM blocks CERTIFICATE and PRIVATE
+// KEY (PKCS #8), as MarshalPEM writes them; the key must belong to the certificate.
+func ParseIdentity(data []byte) (*Identity, error) {
 	var cert *x509.Certificate
 	var key *ecdsa.PrivateKey
 	for {
@@ -483,55 +390,26 @@ func decodeIdentity(data []byte) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 		case "CERTIFICATE":
 			c, err := x509.ParseCertificate(block.Bytes)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			cert = c
 		case "PRIVATE KEY":
 			k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			ec, ok := k.(*ecdsa.PrivateKey)
 			if !ok {
-				return nil, nil, fmt.Errorf("key is %T, not ECDSA", k)
+				return nil, fmt.Errorf("key is %T, not ECDSA", k)
 			}
 			key = ec
 		}
 	}
 	if cert == nil || key == nil {
-		return nil, nil, errors.New("certificate or key missing")
+		return nil, errors.New("certificate or key missing")
 	}
 	if !key.PublicKey.Equal(cert.PublicKey) {
-		return nil, nil, errors.New("key does not match certificate")
+		return nil, errors.New("key does not match certificate")
 	}
-	return cert, key, nil
-}
-
-// writeAtomic writes data to a temporary file in the same directory and renames it into place.
-func writeAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("simpki: %w", err)
-	}
-	name := tmp.Name()
-	defer os.Remove(name)
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return fmt.Errorf("simpki: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("simpki: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("simpki: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("simpki: %w", err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		return fmt.Errorf("simpki: %w", err)
-	}
-	return nil
+	return &Identity{Certificate: cert, Key: key}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/redclone/red/ti/admission"
 	"github.com/redclone/red/ti/simpki"
 )
 
@@ -80,7 +81,7 @@ func TestIssue(t *testing.T) {
 		if cert.SerialNumber.Cmp(want) != 0 {
 			t.Errorf("serial %s, want %s (ICCSN·100 + 4 for C.QES)", cert.SerialNumber, want)
 		}
-		a, ok := simpki.AdmissionOf(cert)
+		a, ok := admission.Of(cert)
 		if !ok || a.RegistrationNumber != "1-HBA-Testkarte-883110000177001" || len(a.ProfessionOIDs) != 1 || a.ProfessionOIDs[0] != simpki.ProfessionArzt {
 			t.Errorf("admission %+v", a)
 		}

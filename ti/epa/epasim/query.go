@@ -6,6 +6,9 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
+
+	"github.com/redclone/red/ti/epa/xds"
+	"github.com/redclone/red/ti/wire"
 )
 
 // queryParams are the Slots of an AdhocQuery: name → one list of alternatives per Slot (Slots of
@@ -14,11 +17,11 @@ type queryParams map[string][][]string
 
 func readQueryParams(aq *etree.Element) queryParams {
 	p := queryParams{}
-	for _, sl := range children(aq, nsRIM, "Slot") {
+	for _, sl := range wire.Children(aq, xds.NSRIM, "Slot") {
 		name := sl.SelectAttrValue("name", "")
 		var alts []string
-		for _, v := range children(child(sl, nsRIM, "ValueList"), nsRIM, "Value") {
-			alts = append(alts, splitQueryValue(text(v))...)
+		for _, v := range wire.Children(wire.Child(sl, xds.NSRIM, "ValueList"), xds.NSRIM, "Value") {
+			alts = append(alts, splitQueryValue(wire.Text(v))...)
 		}
 		p[name] = append(p[name], alts)
 	}
@@ -56,10 +59,10 @@ func (s *Simulator) registryStoredQuery(req *soapRequest, caller, headerKVNR str
 	var errs xdsErrors
 	answer := func(found []*entry, leaf bool) soapResponse {
 		resp := etree.NewElement("query:AdhocQueryResponse")
-		resp.CreateAttr("xmlns:query", nsQuery)
-		resp.CreateAttr("xmlns:rs", nsRS)
-		resp.CreateAttr("xmlns:rim", nsRIM)
-		status := statusSuccess
+		resp.CreateAttr("xmlns:query", xds.NSQuery)
+		resp.CreateAttr("xmlns:rs", xds.NSRS)
+		resp.CreateAttr("xmlns:rim", xds.NSRIM)
+		status := xds.StatusSuccess
 		if len(errs) > 0 {
 			status = statusFailure
 		}
@@ -75,14 +78,14 @@ func (s *Simulator) registryStoredQuery(req *soapRequest, caller, headerKVNR str
 		}
 		return soapResponse{action: actionITI18Response, body: resp}
 	}
-	aq := child(req.op, nsRIM, "AdhocQuery")
+	aq := wire.Child(req.op, xds.NSRIM, "AdhocQuery")
 	if aq == nil {
 		errs.add(errRegistry, "the AdhocQueryRequest has no AdhocQuery")
 		return answer(nil, false), false
 	}
 	leaf := false
 	returnType := "ObjectRef"
-	if ro := child(req.op, nsQuery, "ResponseOption"); ro != nil {
+	if ro := wire.Child(req.op, xds.NSQuery, "ResponseOption"); ro != nil {
 		returnType = ro.SelectAttrValue("returnType", returnType)
 	}
 	switch returnType {
@@ -95,10 +98,10 @@ func (s *Simulator) registryStoredQuery(req *soapRequest, caller, headerKVNR str
 	}
 	params := readQueryParams(aq)
 	switch aq.SelectAttrValue("id", "") {
-	case queryFindDocuments:
+	case xds.QueryFindDocuments:
 		found, denied := s.findDocuments(params, caller, headerKVNR, &errs)
 		return answer(found, leaf), denied
-	case queryGetDocuments:
+	case xds.QueryGetDocuments:
 		found, denied := s.getDocuments(params, caller, headerKVNR, &errs)
 		return answer(found, leaf), denied
 	default:
@@ -180,9 +183,9 @@ func (s *Simulator) findDocuments(p queryParams, caller, headerKVNR string, errs
 	for _, e := range s.store.entries() {
 		if e.KVNR != kvnr ||
 			!p.matches("$XDSDocumentEntryStatus", func(v string) bool { return v == e.Status }) ||
-			!codeFilter("$XDSDocumentEntryClassCode", schemeClassCode, e) ||
-			!codeFilter("$XDSDocumentEntryTypeCode", schemeTypeCode, e) ||
-			!codeFilter("$XDSDocumentEntryFormatCode", schemeFormatCode, e) {
+			!codeFilter("$XDSDocumentEntryClassCode", xds.SchemeClassCode, e) ||
+			!codeFilter("$XDSDocumentEntryTypeCode", xds.SchemeTypeCode, e) ||
+			!codeFilter("$XDSDocumentEntryFormatCode", xds.SchemeFormatCode, e) {
 			continue
 		}
 		out = append(out, e)
@@ -246,19 +249,19 @@ func (s *Simulator) retrieveDocumentSet(req *soapRequest, caller, headerKVNR str
 	}
 	var errs xdsErrors
 	resp := etree.NewElement("xds:RetrieveDocumentSetResponse")
-	resp.CreateAttr("xmlns:xds", nsXDS)
-	resp.CreateAttr("xmlns:rs", nsRS)
+	resp.CreateAttr("xmlns:xds", xds.NSXDS)
+	resp.CreateAttr("xmlns:rs", xds.NSRS)
 	rr := resp.CreateElement("rs:RegistryResponse")
-	var parts []attachment
-	requests := children(req.op, nsXDS, "DocumentRequest")
+	var parts []wire.Part
+	requests := wire.Children(req.op, xds.NSXDS, "DocumentRequest")
 	if len(requests) == 0 {
 		errs.add(errRepository, "the request names no DocumentRequest")
 	}
 	found := 0
 	for i, dr := range requests {
 		label := "DocumentRequest " + strconv.Itoa(i+1)
-		repo := strings.TrimPrefix(text(child(dr, nsXDS, "RepositoryUniqueId")), "urn:oid:")
-		uid := text(child(dr, nsXDS, "DocumentUniqueId"))
+		repo := strings.TrimPrefix(wire.Text(wire.Child(dr, xds.NSXDS, "RepositoryUniqueId")), "urn:oid:")
+		uid := wire.Text(wire.Child(dr, xds.NSXDS, "DocumentUniqueId"))
 		s.mu.Lock()
 		e := s.store.byUniqueID(uid)
 		s.mu.Unlock()
@@ -298,14 +301,14 @@ func (s *Simulator) retrieveDocumentSet(req *soapRequest, caller, headerKVNR str
 		if req.mtom {
 			id := s.contentID()
 			inc := doc.CreateElement("xop:Include")
-			inc.CreateAttr("xmlns:xop", nsXOP)
+			inc.CreateAttr("xmlns:xop", wire.NSXOP)
 			inc.CreateAttr("href", "cid:"+id)
-			parts = append(parts, attachment{id: id, mimeType: e.MimeType, data: data})
+			parts = append(parts, wire.Part{ID: id, MimeType: e.MimeType, Data: data})
 		} else {
 			doc.SetText(base64.StdEncoding.EncodeToString(data))
 		}
 	}
-	status := statusSuccess
+	status := xds.StatusSuccess
 	switch {
 	case found == 0:
 		status = statusFailure
@@ -342,7 +345,7 @@ func extrinsicObject(e *entry) *etree.Element {
 	eo := etree.NewElement("rim:ExtrinsicObject")
 	eo.CreateAttr("id", e.EntryUUID)
 	eo.CreateAttr("mimeType", e.MimeType)
-	eo.CreateAttr("objectType", objectTypeStable)
+	eo.CreateAttr("objectType", xds.ObjectTypeStable)
 	eo.CreateAttr("status", e.Status)
 	eo.CreateAttr("home", e.HomeCommunityID)
 	slots := append([]slot(nil), e.Slots...)
@@ -366,7 +369,7 @@ func extrinsicObject(e *entry) *etree.Element {
 		ce.CreateAttr("classificationScheme", c.Scheme)
 		ce.CreateAttr("classifiedObject", e.EntryUUID)
 		ce.CreateAttr("nodeRepresentation", c.Node)
-		ce.CreateAttr("objectType", objectTypeClassification)
+		ce.CreateAttr("objectType", xds.ObjectTypeClassification)
 		for _, sl := range c.Slots {
 			writeSlot(ce, sl)
 		}
@@ -374,8 +377,8 @@ func extrinsicObject(e *entry) *etree.Element {
 			writeLocalized(ce, "rim:Name", c.Name, "")
 		}
 	}
-	writeExternalID(eo, e.PatientIDEIID, schemeDEPatientID, e.EntryUUID, e.PatientID, "XDSDocumentEntry.patientId")
-	writeExternalID(eo, e.UniqueIDEIID, schemeDEUniqueID, e.EntryUUID, e.UniqueID, "XDSDocumentEntry.uniqueId")
+	writeExternalID(eo, e.PatientIDEIID, xds.SchemeDEPatientID, e.EntryUUID, e.PatientID, "XDSDocumentEntry.patientId")
+	writeExternalID(eo, e.UniqueIDEIID, xds.SchemeDEUniqueID, e.EntryUUID, e.UniqueID, "XDSDocumentEntry.uniqueId")
 	return eo
 }
 
@@ -403,6 +406,6 @@ func writeExternalID(parent *etree.Element, id, scheme, object, value, name stri
 	x.CreateAttr("identificationScheme", scheme)
 	x.CreateAttr("registryObject", object)
 	x.CreateAttr("value", value)
-	x.CreateAttr("objectType", objectTypeExternalID)
+	x.CreateAttr("objectType", xds.ObjectTypeExternalID)
 	writeLocalized(x, "rim:Name", name, "")
 }

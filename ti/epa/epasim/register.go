@@ -7,6 +7,9 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
+
+	"github.com/redclone/red/ti/epa/xds"
+	"github.com/redclone/red/ti/wire"
 )
 
 // requiredCodes are the coded attributes every DocumentEntry must carry, with the number of
@@ -15,12 +18,12 @@ var requiredCodes = []struct {
 	scheme, name string
 	exactlyOne   bool
 }{
-	{schemeClassCode, "classCode", true},
-	{schemeTypeCode, "typeCode", true},
-	{schemeFormatCode, "formatCode", true},
-	{schemeConfidentiality, "confidentialityCode", false},
-	{schemeFacilityType, "healthcareFacilityTypeCode", true},
-	{schemePracticeSetting, "practiceSettingCode", true},
+	{xds.SchemeClassCode, "classCode", true},
+	{xds.SchemeTypeCode, "typeCode", true},
+	{xds.SchemeFormatCode, "formatCode", true},
+	{xds.SchemeConfidentiality, "confidentialityCode", false},
+	{xds.SchemeFacilityType, "healthcareFacilityTypeCode", true},
+	{xds.SchemePracticeSetting, "practiceSettingCode", true},
 }
 
 // draft is a DocumentEntry of the request that passed the checks.
@@ -36,8 +39,8 @@ func (s *Simulator) provideAndRegister(req *soapRequest, caller, headerKVNR stri
 	fail := func() (soapResponse, bool) {
 		return soapResponse{action: actionITI41Response, body: registryResponse(statusFailure, errs)}, false
 	}
-	sor := child(req.op, nsLCM, "SubmitObjectsRequest")
-	rol := child(sor, nsRIM, "RegistryObjectList")
+	sor := wire.Child(req.op, xds.NSLCM, "SubmitObjectsRequest")
+	rol := wire.Child(sor, xds.NSRIM, "RegistryObjectList")
 	if rol == nil {
 		errs.add(errRegistryMetadata, "the request has no SubmitObjectsRequest with a RegistryObjectList")
 		return fail()
@@ -48,7 +51,7 @@ func (s *Simulator) provideAndRegister(req *soapRequest, caller, headerKVNR stri
 		return fail()
 	}
 	ssID := ss.SelectAttrValue("id", "")
-	kvnr, ok := patientKVNR(externalID(ss, schemeSSPatientID))
+	kvnr, ok := patientKVNR(externalID(ss, xds.SchemeSSPatientID))
 	if !ok {
 		errs.add(errRegistryMetadata, "XDSSubmissionSet.patientId must be KVNR^^^&1.2.276.0.76.4.8&ISO with a valid KVNR")
 		return fail()
@@ -72,7 +75,7 @@ func (s *Simulator) provideAndRegister(req *soapRequest, caller, headerKVNR stri
 			break
 		}
 	}
-	if externalID(ss, schemeSSUniqueID) == "" {
+	if externalID(ss, xds.SchemeSSUniqueID) == "" {
 		errs.add(errRegistryMetadata, "the SubmissionSet has no XDSSubmissionSet.uniqueId")
 	}
 	if !isDTM(slotValue(ss, "submissionTime")) {
@@ -83,14 +86,14 @@ func (s *Simulator) provideAndRegister(req *soapRequest, caller, headerKVNR stri
 	defer s.mu.Unlock()
 
 	docs := map[string]*etree.Element{}
-	for _, d := range children(req.op, nsXDS, "Document") {
+	for _, d := range wire.Children(req.op, xds.NSXDS, "Document") {
 		id := d.SelectAttrValue("id", "")
 		if _, dup := docs[id]; dup {
 			errs.add(errRegistryMetadata, "two Documents have the id %q", id)
 		}
 		docs[id] = d
 	}
-	eos := children(rol, nsRIM, "ExtrinsicObject")
+	eos := wire.Children(rol, xds.NSRIM, "ExtrinsicObject")
 	if len(eos) == 0 {
 		errs.add(errRegistryMetadata, "the SubmissionSet holds no DocumentEntry (ExtrinsicObject)")
 	}
@@ -116,7 +119,7 @@ func (s *Simulator) provideAndRegister(req *soapRequest, caller, headerKVNR stri
 	added := make([]*entry, 0, len(drafts))
 	contents := make([][]byte, 0, len(drafts))
 	for _, d := range drafts {
-		e, err := s.newEntry(d, kvnr, rec, caller, externalID(ss, schemeSSUniqueID))
+		e, err := s.newEntry(d, kvnr, rec, caller, externalID(ss, xds.SchemeSSUniqueID))
 		if err != nil {
 			errs.add(errRepository, "the document could not be stored")
 			return fail()
@@ -128,26 +131,26 @@ func (s *Simulator) provideAndRegister(req *soapRequest, caller, headerKVNR stri
 		errs.add(errRepository, "the document could not be stored")
 		return fail()
 	}
-	return soapResponse{action: actionITI41Response, body: registryResponse(statusSuccess, nil)}, false
+	return soapResponse{action: actionITI41Response, body: registryResponse(xds.StatusSuccess, nil)}, false
 }
 
 // submissionSet finds the one RegistryPackage classified as SubmissionSet, either by a nested
 // Classification or by one in the RegistryObjectList.
 func submissionSet(rol *etree.Element) (*etree.Element, string) {
 	nodeOf := map[string]string{} // package id → classification node
-	for _, c := range children(rol, nsRIM, "Classification") {
+	for _, c := range wire.Children(rol, xds.NSRIM, "Classification") {
 		nodeOf[c.SelectAttrValue("classifiedObject", "")] = c.SelectAttrValue("classificationNode", "")
 	}
 	var sets []*etree.Element
-	for _, p := range children(rol, nsRIM, "RegistryPackage") {
+	for _, p := range wire.Children(rol, xds.NSRIM, "RegistryPackage") {
 		node := nodeOf[p.SelectAttrValue("id", "")]
-		for _, c := range children(p, nsRIM, "Classification") {
+		for _, c := range wire.Children(p, xds.NSRIM, "Classification") {
 			if n := c.SelectAttrValue("classificationNode", ""); n != "" {
 				node = n
 			}
 		}
 		switch node {
-		case nodeSubmissionSet:
+		case xds.NodeSubmissionSet:
 			sets = append(sets, p)
 		case nodeFolder:
 			return nil, "folders are not supported: the Aktensystem manages its folders itself"
@@ -168,10 +171,10 @@ func submissionSet(rol *etree.Element) (*etree.Element, string) {
 // and the homeCommunityId request slot.
 func requestedCommunities(header, sor *etree.Element) []string {
 	var out []string
-	if hc := text(child(child(header, nsXDR, "homeCommunityBlock"), nsXDR, "homeCommunityId")); hc != "" {
+	if hc := wire.Text(wire.Child(wire.Child(header, nsXDR, "homeCommunityBlock"), nsXDR, "homeCommunityId")); hc != "" {
 		out = append(out, hc)
 	}
-	if hc := slotValue(child(sor, nsRS, "RequestSlotList"), "homeCommunityId"); hc != "" {
+	if hc := slotValue(wire.Child(sor, xds.NSRS, "RequestSlotList"), "homeCommunityId"); hc != "" {
 		out = append(out, hc)
 	}
 	return out
@@ -192,13 +195,13 @@ func (s *Simulator) checkEntry(eo *etree.Element, i int, kvnr string, ids, uniqu
 		errs.add(errRegistryMetadata, "%s: the entryUUID %q is already registered", label, id)
 	}
 	ids[id] = true
-	if ot := eo.SelectAttrValue("objectType", ""); ot != objectTypeStable {
-		errs.add(errRegistryMetadata, "%s: only stable DocumentEntries (objectType %s) are accepted", label, objectTypeStable)
+	if ot := eo.SelectAttrValue("objectType", ""); ot != xds.ObjectTypeStable {
+		errs.add(errRegistryMetadata, "%s: only stable DocumentEntries (objectType %s) are accepted", label, xds.ObjectTypeStable)
 	}
 	if eo.SelectAttrValue("mimeType", "") == "" {
 		errs.add(errRegistryMetadata, "%s has no mimeType", label)
 	}
-	switch pid := externalID(eo, schemeDEPatientID); {
+	switch pid := externalID(eo, xds.SchemeDEPatientID); {
 	case pid == "":
 		errs.add(errRegistryMetadata, "%s has no XDSDocumentEntry.patientId", label)
 	default:
@@ -208,7 +211,7 @@ func (s *Simulator) checkEntry(eo *etree.Element, i int, kvnr string, ids, uniqu
 			errs.add(errPatientIDDoesNotMatch, "%s: XDSDocumentEntry.patientId differs from XDSSubmissionSet.patientId", label)
 		}
 	}
-	switch uid := externalID(eo, schemeDEUniqueID); {
+	switch uid := externalID(eo, xds.SchemeDEUniqueID); {
 	case uid == "" || len(uid) > 128 || strings.ContainsAny(uid, " \t\r\n"):
 		errs.add(errRegistryMetadata, "%s needs an XDSDocumentEntry.uniqueId of at most 128 characters", label)
 	case uniqueIDs[uid]:
@@ -220,7 +223,7 @@ func (s *Simulator) checkEntry(eo *etree.Element, i int, kvnr string, ids, uniqu
 	}
 	for _, rc := range requiredCodes {
 		var found []*etree.Element
-		for _, c := range children(eo, nsRIM, "Classification") {
+		for _, c := range wire.Children(eo, xds.NSRIM, "Classification") {
 			if c.SelectAttrValue("classificationScheme", "") == rc.scheme {
 				found = append(found, c)
 			}
@@ -255,7 +258,7 @@ func (s *Simulator) checkEntry(eo *etree.Element, i int, kvnr string, ids, uniqu
 	if d, ok := docs[id]; !ok || id == "" {
 		errs.add(errMissingDocument, "%s has no Document", label)
 	} else {
-		c, found, err := content(d, attachments)
+		c, found, err := wire.Content(d, attachments)
 		switch {
 		case !found:
 			errs.add(errMissingDocument, "%s: the xop:Include of its Document names no MIME part of the request", label)
@@ -284,12 +287,12 @@ func (s *Simulator) checkEntry(eo *etree.Element, i int, kvnr string, ids, uniqu
 func (s *Simulator) checkAssociations(rol *etree.Element, ssID, kvnr string, ids map[string]bool, errs *xdsErrors) []string {
 	members := map[string]bool{}
 	var deprecate []string
-	for i, a := range children(rol, nsRIM, "Association") {
+	for i, a := range wire.Children(rol, xds.NSRIM, "Association") {
 		typ := a.SelectAttrValue("associationType", "")
 		src, tgt := a.SelectAttrValue("sourceObject", ""), a.SelectAttrValue("targetObject", "")
 		label := "Association " + strconv.Itoa(i+1)
 		switch typ {
-		case assocHasMember:
+		case xds.AssocHasMember:
 			if src != ssID {
 				errs.add(errRegistryMetadata, "%s: a HasMember association must start at the SubmissionSet", label)
 				continue
@@ -303,7 +306,7 @@ func (s *Simulator) checkAssociations(rol *etree.Element, ssID, kvnr string, ids
 			} else if e.KVNR != kvnr {
 				errs.add(errPatientIDDoesNotMatch, "%s: the target belongs to another record", label)
 			}
-		case assocRPLC, assocXFRMRPLC, assocXFRM, assocAPND, assocSigns:
+		case xds.AssocRPLC, assocXFRMRPLC, assocXFRM, assocAPND, assocSigns:
 			if !ids[src] {
 				errs.add(errRegistryMetadata, "%s: the source must be a DocumentEntry of the request", label)
 				continue
@@ -314,9 +317,9 @@ func (s *Simulator) checkAssociations(rol *etree.Element, ssID, kvnr string, ids
 				errs.add(errUnresolvedReference, "%s: the target is not a registered DocumentEntry", label)
 			case e.KVNR != kvnr:
 				errs.add(errPatientIDDoesNotMatch, "%s: the target belongs to another record", label)
-			case e.Status != statusApproved:
+			case e.Status != xds.StatusApproved:
 				errs.add(errRegistryMetadata, "%s: the target is not Approved", label)
-			case typ == assocRPLC || typ == assocXFRMRPLC:
+			case typ == xds.AssocRPLC || typ == assocXFRMRPLC:
 				deprecate = append(deprecate, tgt)
 			}
 		default:
@@ -341,11 +344,11 @@ func (s *Simulator) newEntry(d draft, kvnr string, rec Record, caller, ssUID str
 	}
 	var err error
 	e := &entry{
-		UniqueID:         externalID(d.eo, schemeDEUniqueID),
+		UniqueID:         externalID(d.eo, xds.SchemeDEUniqueID),
 		KVNR:             kvnr,
 		PatientID:        kvnr + kvnrSuffix,
 		MimeType:         d.eo.SelectAttrValue("mimeType", ""),
-		Status:           statusApproved,
+		Status:           xds.StatusApproved,
 		Size:             int64(len(d.content)),
 		Hash:             sha1Hex(d.content),
 		RepositoryID:     strings.TrimPrefix(rec.HomeCommunityID, "urn:oid:"),
@@ -365,14 +368,14 @@ func (s *Simulator) newEntry(d draft, kvnr string, rec Record, caller, ssUID str
 	}
 	e.Title, e.TitleLang = localized(d.eo, "Name")
 	e.Comments, e.CommentsLang = localized(d.eo, "Description")
-	for _, sl := range children(d.eo, nsRIM, "Slot") {
+	for _, sl := range wire.Children(d.eo, xds.NSRIM, "Slot") {
 		switch name := sl.SelectAttrValue("name", ""); name {
 		case "size", "hash", "repositoryUniqueId", "homeCommunityId":
 		default:
 			e.Slots = append(e.Slots, slot{Name: name, Values: slotValues(d.eo, name)})
 		}
 	}
-	for _, c := range children(d.eo, nsRIM, "Classification") {
+	for _, c := range wire.Children(d.eo, xds.NSRIM, "Classification") {
 		cl := classification{
 			Scheme: c.SelectAttrValue("classificationScheme", ""),
 			Node:   c.SelectAttrValue("nodeRepresentation", ""),
@@ -381,7 +384,7 @@ func (s *Simulator) newEntry(d draft, kvnr string, rec Record, caller, ssUID str
 		if cl.ID, err = id(c.SelectAttrValue("id", "")); err != nil {
 			return nil, err
 		}
-		for _, sl := range children(c, nsRIM, "Slot") {
+		for _, sl := range wire.Children(c, xds.NSRIM, "Slot") {
 			name := sl.SelectAttrValue("name", "")
 			cl.Slots = append(cl.Slots, slot{Name: name, Values: slotValues(c, name)})
 		}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/redclone/red/fhir/ident"
 	"github.com/redclone/red/ti/epa"
 )
@@ -362,13 +364,11 @@ func (s *Simulator) recordAndCaller(w http.ResponseWriter, r *http.Request) (Rec
 
 // newUUID returns a random (version 4) UUID as urn:uuid:….
 func (s *Simulator) newUUID() (string, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(s.random, b[:]); err != nil {
+	u, err := uuid.NewRandomFromReader(s.random)
+	if err != nil {
 		return "", errors.New("no randomness for a new id")
 	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("urn:uuid:%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+	return u.URN(), nil
 }
 
 // isOID tells whether s is a dotted numeric object identifier.

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/redclone/red/ti/wire"
 )
 
 // The state directory holds registry.json (metadata and granted entitlements) and one file per
@@ -184,7 +186,7 @@ func (st *store) commit(next registryState) error {
 		if err != nil {
 			return err
 		}
-		if err := writeAtomic(st.dir, registryFile, data); err != nil {
+		if err := wire.WriteFile(filepath.Join(st.dir, registryFile), data, 0o600); err != nil {
 			return err
 		}
 	}
@@ -203,7 +205,7 @@ func (st *store) putDocument(entryUUID string, content []byte) error {
 		st.memDocs[entryUUID] = append([]byte(nil), content...)
 		return nil
 	}
-	return writeAtomic(filepath.Join(st.dir, documentsDir), documentName(entryUUID), content)
+	return wire.WriteFile(filepath.Join(st.dir, documentsDir, documentName(entryUUID)), content, 0o600)
 }
 
 func (st *store) dropDocument(entryUUID string) {
@@ -223,41 +225,4 @@ func (st *store) document(entryUUID string) ([]byte, error) {
 		return c, nil
 	}
 	return os.ReadFile(filepath.Join(st.dir, documentsDir, documentName(entryUUID)))
-}
-
-// writeAtomic writes data to dir/name through a synced temporary file (mode 0600) and a rename.
-func writeAtomic(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(0o600); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
 }

@@ -14,9 +14,9 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/ident"
+	"github.com/redclone/red/ti/admission"
 	"github.com/redclone/red/ti/cms"
 	"github.com/redclone/red/ti/fachdienst"
-	"github.com/redclone/red/ti/simpki"
 )
 
 // Messages of the checks at $activate (gematik requirements A_23888, A_23890, A_23891, A_23892,
@@ -57,39 +57,17 @@ type activation struct {
 	warning                string // the LANR/ZANR warning of a 252 answer
 }
 
-// activate is POST /Task/{id}/$activate.
-func (s *Simulator) activate(w http.ResponseWriter, r *http.Request, who fachdienst.Identity, id string) error {
-	if !who.Prescriber() {
-		return forbiddenRole(who)
-	}
-	body, err := readBody(r)
+// activateTask is $activate: the signed prescription is checked and the Task becomes ready.
+func (s *Simulator) activateTask(c *call) error {
+	signed, err := ePrescription(c.body)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur, err := s.lookup(id)
+	act, err := s.checkPrescription(c.cur, signed)
 	if err != nil {
 		return err
 	}
-	if cur.Status == string(fachdienst.StatusCancelled) {
-		return fail(http.StatusGone, msgDeleted)
-	}
-	if err := checkAccessCode(r, cur); err != nil {
-		return err
-	}
-	if cur.Status != string(fachdienst.StatusDraft) {
-		return fail(http.StatusForbidden, "Task not in status draft but in status "+cur.Status)
-	}
-	signed, err := ePrescription(body)
-	if err != nil {
-		return err
-	}
-	act, err := s.checkPrescription(cur, signed)
-	if err != nil {
-		return err
-	}
-	t := clone(cur)
+	t := clone(c.cur)
 	if t.PrescriptionUUID, err = s.uuid(); err != nil {
 		return err
 	}
@@ -108,9 +86,9 @@ func (s *Simulator) activate(w http.ResponseWriter, r *http.Request, who fachdie
 	status := http.StatusOK
 	if act.warning != "" {
 		status = 252
-		w.Header().Set("Warning", `252 erp-server "`+act.warning+`"`)
+		c.w.Header().Set("Warning", `252 erp-server "`+act.warning+`"`)
 	}
-	writeXML(w, status, renderTask(t, taskView{accessCode: true, confirmation: true}))
+	writeXML(c.w, status, renderTask(t, taskView{accessCode: true, confirmation: true}))
 	return nil
 }
 
@@ -139,47 +117,106 @@ func ePrescription(body *etree.Element) ([]byte, error) {
 }
 
 // checkPrescription verifies the QES and checks the KBV bundle inside it in the order of the
-// reference Fachdienst.
+// reference Fachdienst: signature, identifier check digits, structure, medication, PrescriptionId,
+// signing day, coverage, doctor numbers, insured person; then it works out the redemption period.
 func (s *Simulator) checkPrescription(t *taskRecord, der []byte) (activation, error) {
-	var act activation
 	flow := fachdienst.FlowType(t.FlowType)
+	content, info, err := s.verifySignature(der)
+	if err != nil {
+		return activation{}, err
+	}
+	b, err := readKBVBundle(content)
+	if err != nil {
+		return activation{}, err
+	}
+	sum := sha256.Sum256(content)
+	act := activation{content: content, digest: sum[:]}
+	if err := b.checkCheckDigits(); err != nil {
+		return activation{}, err
+	}
+	rx, err := b.prescription(flow)
+	if err != nil {
+		return activation{}, err
+	}
+	mvo, err := b.checkMedication(rx, flow)
+	if err != nil {
+		return activation{}, err
+	}
+	if err := b.checkPrescriptionID(t.ID); err != nil {
+		return activation{}, err
+	}
+	signingDay, err := s.checkSigningDay(info, rx)
+	if err != nil {
+		return activation{}, err
+	}
+	if err := b.checkCoverage(flow); err != nil {
+		return activation{}, err
+	}
+	if act.warning, err = b.checkANRs(s.cfg.RejectInvalidANR); err != nil {
+		return activation{}, err
+	}
+	if act.kvnr, act.kvnrSystem, err = b.insured(); err != nil {
+		return activation{}, err
+	}
+	if mvo.active {
+		act.mvoStart, act.mvoID = mvo.start, mvo.id
+	}
+	act.acceptDate, act.expiryDate = redemptionPeriod(s.dayStart(signingDay), flow, rx.legalBasis, mvo)
+	return act, nil
+}
+
+// verifySignature checks the CAdES signature of the prescription against the trusted roots and
+// the signer's profession, and returns the signed content with the signature's details.
+func (s *Simulator) verifySignature(der []byte) ([]byte, cms.Info, error) {
 	content, signer, err := cms.Verify(der, nil, s.cfg.Roots, s.cfg.Now())
 	if err != nil {
-		return act, &fdError{status: http.StatusBadRequest, text: msgSignature, diag: err.Error(), vau: vauInvalidRx}
+		return nil, cms.Info{}, &fdError{status: http.StatusBadRequest, text: msgSignature, diag: err.Error(), vau: vauInvalidRx}
 	}
 	if err := checkQESProfession(signer); err != nil {
-		return act, err
+		return nil, cms.Info{}, err
 	}
 	info, err := cms.Inspect(der)
 	if err != nil {
-		return act, &fdError{status: http.StatusBadRequest, text: msgSignature, diag: err.Error(), vau: vauInvalidRx}
+		return nil, cms.Info{}, &fdError{status: http.StatusBadRequest, text: msgSignature, diag: err.Error(), vau: vauInvalidRx}
 	}
-	bundle, err := fhir.Parse(content, fhir.Limits{MaxBytes: maxBody, MaxDepth: 64, MaxElements: 100_000})
-	if err != nil || bundle.Tag != "Bundle" {
+	return content, info, nil
+}
+
+// kbvBundle is the signed KBV bundle with its resources by type.
+type kbvBundle struct {
+	root   *etree.Element
+	byType map[string][]*etree.Element
+}
+
+// readKBVBundle parses the signed content, which must be a Bundle.
+func readKBVBundle(content []byte) (kbvBundle, error) {
+	root, err := fhir.Parse(content, fhir.Limits{MaxBytes: maxBody, MaxDepth: 64, MaxElements: 100_000})
+	if err != nil || root.Tag != "Bundle" {
 		diag := "the signed content is not a Bundle"
 		if err != nil {
 			diag = err.Error()
 		}
-		return act, failDiag(http.StatusBadRequest, "parsing / validation error", diag)
+		return kbvBundle{}, failDiag(http.StatusBadRequest, "parsing / validation error", diag)
 	}
-	act.content = content
-	sum := sha256.Sum256(content)
-	act.digest = sum[:]
-	byType := map[string][]*etree.Element{}
-	for _, entry := range bundle.SelectElements("entry") {
+	b := kbvBundle{root: root, byType: map[string][]*etree.Element{}}
+	for _, entry := range root.SelectElements("entry") {
 		if res := fhir.ResourceOf(entry.SelectElement("resource")); res != nil {
-			byType[res.Tag] = append(byType[res.Tag], res)
+			b.byType[res.Tag] = append(b.byType[res.Tag], res)
 		}
 	}
+	return b, nil
+}
 
-	// Identifier check digits of medicines and payors (the bundle's additional validation).
-	for _, med := range byType["Medication"] {
+// checkCheckDigits checks the PZNs of the medicines and the IKs of the payors (the bundle's
+// additional validation).
+func (b kbvBundle) checkCheckDigits() error {
+	for _, med := range b.byType["Medication"] {
 		if err := checkPZNs(med); err != nil {
-			return act, err
+			return err
 		}
 	}
-	for _, cov := range byType["Coverage"] {
-		var ik string
+	for _, cov := range b.byType["Coverage"] {
+		ik := ""
 		if payor := cov.SelectElement("payor"); payor != nil {
 			for _, id := range payor.SelectElements("identifier") {
 				if fhir.ChildValue(id, "system") == ikSystem {
@@ -188,159 +225,194 @@ func (s *Simulator) checkPrescription(t *taskRecord, der []byte) (activation, er
 			}
 		}
 		if ik == "" || ident.IK(ik) != nil {
-			return act, fail(http.StatusBadRequest, msgIK)
+			return fail(http.StatusBadRequest, msgIK)
 		}
 		for _, ext := range cov.FindElements(".//extension[@url='" + extAlternativeIK + "']") {
 			if ident.IK(fhir.ChildValue(ext, "valueIdentifier", "value")) != nil {
-				return act, fail(http.StatusBadRequest, msgAlternateIK)
+				return fail(http.StatusBadRequest, msgAlternateIK)
 			}
 		}
 	}
+	return nil
+}
 
-	// Exactly one Composition and one MedicationRequest (DeviceRequest for DiGA).
-	if n := len(byType["Composition"]); n != 1 {
-		return act, fail(http.StatusBadRequest, fmt.Sprintf("Expected exactly one Composition in prescription bundle, got: %d", n))
+// prescriptionRequest is the one MedicationRequest (DeviceRequest for DiGA) of a bundle with
+// what is read from it and its Composition.
+type prescriptionRequest struct {
+	request     *etree.Element
+	requestType string // MedicationRequest or DeviceRequest
+	authoredOn  string
+	legalBasis  string // the Composition's KBV_EX_FOR_Legal_basis code
+}
+
+// prescription finds the bundle's one Composition and one request.
+func (b kbvBundle) prescription(flow fachdienst.FlowType) (prescriptionRequest, error) {
+	var rx prescriptionRequest
+	if n := len(b.byType["Composition"]); n != 1 {
+		return rx, fail(http.StatusBadRequest, fmt.Sprintf("Expected exactly one Composition in prescription bundle, got: %d", n))
 	}
-	legalBasis := ""
-	for _, ext := range byType["Composition"][0].SelectElements("extension") {
+	for _, ext := range b.byType["Composition"][0].SelectElements("extension") {
 		if ext.SelectAttrValue("url", "") == extLegalBasis {
-			legalBasis = fhir.ChildValue(ext, "valueCoding", "code")
+			rx.legalBasis = fhir.ChildValue(ext, "valueCoding", "code")
 		}
 	}
-	requestType := "MedicationRequest"
+	rx.requestType = "MedicationRequest"
 	if flow == fachdienst.FlowDiGA {
-		requestType = "DeviceRequest"
+		rx.requestType = "DeviceRequest"
 	}
-	requests := byType[requestType]
+	requests := b.byType[rx.requestType]
 	if len(requests) != 1 {
-		return act, fail(http.StatusBadRequest, fmt.Sprintf("Unexpected number of %ss in prescription bundle: %d", requestType, len(requests)))
+		return rx, fail(http.StatusBadRequest, fmt.Sprintf("Unexpected number of %ss in prescription bundle: %d", rx.requestType, len(requests)))
 	}
-	request := requests[0]
-	authoredOn := fhir.ChildValue(request, "authoredOn")
+	rx.request = requests[0]
+	rx.authoredOn = fhir.ChildValue(rx.request, "authoredOn")
+	return rx, nil
+}
 
-	// Multiple prescription (MVO) and medication category.
-	mvo, err := multiplePrescription(request, flow, legalBasis, authoredOn)
+// checkMedication checks the multiple prescription (MVO) of the request and the category of
+// every medicine against the flow type.
+func (b kbvBundle) checkMedication(rx prescriptionRequest, flow fachdienst.FlowType) (mvoInfo, error) {
+	mvo, err := multiplePrescription(rx.request, flow, rx.legalBasis, rx.authoredOn)
 	if err != nil {
-		return act, err
+		return mvo, err
 	}
-	for _, med := range byType["Medication"] {
+	for _, med := range b.byType["Medication"] {
 		if err := checkCategory(med, flow); err != nil {
-			return act, err
+			return mvo, err
 		}
 	}
+	return mvo, nil
+}
 
-	// PrescriptionId of the bundle against the Task.
+// checkPrescriptionID compares the bundle's PrescriptionId with the Task's.
+func (b kbvBundle) checkPrescriptionID(taskID string) error {
 	rxID := ""
-	for _, id := range bundle.SelectElements("identifier") {
+	for _, id := range b.root.SelectElements("identifier") {
 		if sys := fhir.ChildValue(id, "system"); sys == fachdienst.SystemPrescriptionID || sys == legacyPrescriptionIDSystem {
 			rxID = fhir.ChildValue(id, "value")
 		}
 	}
 	if ident.PrescriptionID(rxID) != nil {
-		return act, failDiag(http.StatusBadRequest, "Error while extracting prescriptionId from QES-Bundle", "Bundle.identifier holds no valid PrescriptionId")
+		return failDiag(http.StatusBadRequest, "Error while extracting prescriptionId from QES-Bundle", "Bundle.identifier holds no valid PrescriptionId")
 	}
-	if rxID[:3] != t.ID[:3] {
-		return act, fail(http.StatusBadRequest, msgFlowMismatch)
+	if rxID[:3] != taskID[:3] {
+		return fail(http.StatusBadRequest, msgFlowMismatch)
 	}
-	if rxID != t.ID {
-		return act, fail(http.StatusBadRequest, msgRxMismatch)
+	if rxID != taskID {
+		return fail(http.StatusBadRequest, msgRxMismatch)
 	}
+	return nil
+}
 
-	// Signing day (in Germany) = authoredOn.
+// checkSigningDay requires the signing day (in Germany) to be the day the request was
+// authored, and returns it.
+func (s *Simulator) checkSigningDay(info cms.Info, rx prescriptionRequest) (string, error) {
 	if info.SigningTime.IsZero() {
-		return act, fail(http.StatusBadRequest, "No signingTime in PKCS7 file")
+		return "", fail(http.StatusBadRequest, "No signingTime in PKCS7 file")
 	}
 	signingDay := info.SigningTime.In(s.berlin).Format(time.DateOnly)
-	authoredDay, ok := s.localDay(authoredOn)
+	authoredDay, ok := s.localDay(rx.authoredOn)
 	if !ok {
-		return act, failDiag(http.StatusBadRequest, "error checking authoredOn==signature date", requestType+".authoredOn is not a date")
+		return "", failDiag(http.StatusBadRequest, "error checking authoredOn==signature date", rx.requestType+".authoredOn is not a date")
 	}
 	if signingDay != authoredDay {
-		return act, failDiag(http.StatusBadRequest, msgSigningDay,
+		return "", failDiag(http.StatusBadRequest, msgSigningDay,
 			"KBVBundle.signature.signingDay="+signingDay+" != KBVBundle/EVDGABundle.MedicationRequest/DeviceRequest.authoredOn="+authoredDay)
 	}
+	return signingDay, nil
+}
 
-	// Coverage type against the flow type.
-	coverages := byType["Coverage"]
+// coverageTypes are the Coverage types a prescription may name.
+var coverageTypes = []string{"GKV", "SEL", "BG", "UK", "PKV"}
+
+// checkCoverage allows at most one Coverage, of a known type, and private insurance (PKV) in
+// exactly the flow types for it.
+func (b kbvBundle) checkCoverage(flow fachdienst.FlowType) error {
+	coverages := b.byType["Coverage"]
 	if len(coverages) > 1 {
-		return act, fail(http.StatusBadRequest, "Unexpected number of Coverage Resources in KBV/EVDGA Bundle")
+		return fail(http.StatusBadRequest, "Unexpected number of Coverage Resources in KBV/EVDGA Bundle")
 	}
 	pkv := false
 	for _, cov := range coverages {
 		typ := fhir.ChildValue(cov, "type", "coding", "code")
 		pkv = typ == "PKV"
-		if !slices.Contains([]string{"GKV", "SEL", "BG", "UK", "PKV"}, typ) {
-			return act, fail(http.StatusBadRequest, "Kostenträger nicht zulässig")
+		if !slices.Contains(coverageTypes, typ) {
+			return fail(http.StatusBadRequest, "Kostenträger nicht zulässig")
 		}
 	}
 	switch flow {
 	case fachdienst.FlowApothekenpflichtig, fachdienst.FlowDiGA, fachdienst.FlowDirekteZuweisung:
 		if pkv {
-			return act, fail(http.StatusBadRequest, statusPKVNotAllowed)
+			return fail(http.StatusBadRequest, statusPKVNotAllowed)
 		}
 	case fachdienst.FlowApothekenpflichtigPKV, fachdienst.FlowDirekteZuweisungPKV:
 		if !pkv {
-			return act, fail(http.StatusBadRequest, statusPKVNotSet)
+			return fail(http.StatusBadRequest, statusPKVNotSet)
 		}
 	}
+	return nil
+}
 
-	// LANR/ZANR: a warning (252) by default.
-	for _, pr := range byType["Practitioner"] {
+// checkANRs checks the LANR/ZANR of every Practitioner: a wrong check digit is a warning (the
+// 252 answer), or with reject an error.
+func (b kbvBundle) checkANRs(reject bool) (warning string, err error) {
+	for _, pr := range b.byType["Practitioner"] {
 		if !validANR(pr) {
-			if s.cfg.RejectInvalidANR {
-				return act, fail(http.StatusBadRequest, msgANR)
+			if reject {
+				return "", fail(http.StatusBadRequest, msgANR)
 			}
-			act.warning = msgANR
+			warning = msgANR
 		}
 	}
+	return warning, nil
+}
 
-	// The KVNR becomes Task.for.
-	patients := byType["Patient"]
+// insured is the KVNR of the bundle's one Patient, which becomes Task.for, and its system.
+func (b kbvBundle) insured() (kvnr, system string, err error) {
+	patients := b.byType["Patient"]
 	if len(patients) != 1 {
-		return act, fail(http.StatusBadRequest, fmt.Sprintf("Expected exactly one Patient in prescription bundle, got: %d", len(patients)))
+		return "", "", fail(http.StatusBadRequest, fmt.Sprintf("Expected exactly one Patient in prescription bundle, got: %d", len(patients)))
 	}
 	for _, id := range patients[0].SelectElements("identifier") {
 		if sys := fhir.ChildValue(id, "system"); slices.Contains(kvnrSystems, sys) {
-			act.kvnr, act.kvnrSystem = fhir.ChildValue(id, "value"), sys
+			kvnr, system = fhir.ChildValue(id, "value"), sys
 			break
 		}
 	}
-	if act.kvnr == "" {
-		return act, fail(http.StatusBadRequest, "Failed to get KVNR from Bundle.entry:Patient")
+	if kvnr == "" {
+		return "", "", fail(http.StatusBadRequest, "Failed to get KVNR from Bundle.entry:Patient")
 	}
-	if ident.KVNR(act.kvnr) != nil {
-		return act, fail(http.StatusBadRequest, msgKVNR)
+	if ident.KVNR(kvnr) != nil {
+		return "", "", fail(http.StatusBadRequest, msgKVNR)
 	}
-	if act.kvnrSystem == "http://fhir.de/NamingSystem/gkv/kvid-10" {
-		act.kvnrSystem = fachdienst.SystemKVNR
+	if system == "http://fhir.de/NamingSystem/gkv/kvid-10" {
+		system = fachdienst.SystemKVNR
 	}
+	return kvnr, system, nil
+}
 
-	// Redemption periods.
-	signed := s.dayStart(signingDay)
+// redemptionPeriod is the accept and expiry date of a prescription signed on the day signed:
+// the MVO's period (or a year), six days for a T-Rezept, otherwise three months to expiry and
+// for acceptance three working days (Entlassrezept), 28 days (flow 160, 169) or the expiry.
+func redemptionPeriod(signed time.Time, flow fachdienst.FlowType, legalBasis string, mvo mvoInfo) (accept, expiry string) {
 	switch {
+	case mvo.active && mvo.end != "":
+		return mvo.end, mvo.end
 	case mvo.active:
-		act.mvoStart, act.mvoID = mvo.start, mvo.id
-		if mvo.end != "" {
-			act.acceptDate, act.expiryDate = mvo.end, mvo.end
-		} else {
-			d := signed.AddDate(0, 0, 365).Format(time.DateOnly)
-			act.acceptDate, act.expiryDate = d, d
-		}
+		d := signed.AddDate(0, 0, 365).Format(time.DateOnly)
+		return d, d
 	case flow == fachdienst.FlowTRezept:
 		d := signed.AddDate(0, 0, 6).Format(time.DateOnly)
-		act.acceptDate, act.expiryDate = d, d
-	default:
-		act.expiryDate = addMonths(signed, 3).Format(time.DateOnly)
-		switch {
-		case legalBasis == "04" || legalBasis == "14": // Entlassrezept
-			act.acceptDate = addWorkdays(signed, 3).Format(time.DateOnly)
-		case flow == fachdienst.FlowApothekenpflichtig || flow == fachdienst.FlowDirekteZuweisung:
-			act.acceptDate = signed.AddDate(0, 0, 28).Format(time.DateOnly)
-		default:
-			act.acceptDate = act.expiryDate
-		}
+		return d, d
 	}
-	return act, nil
+	expiry = addMonths(signed, 3).Format(time.DateOnly)
+	switch {
+	case legalBasis == "04" || legalBasis == "14": // Entlassrezept
+		return addWorkdays(signed, 3).Format(time.DateOnly), expiry
+	case flow == fachdienst.FlowApothekenpflichtig || flow == fachdienst.FlowDirekteZuweisung:
+		return signed.AddDate(0, 0, 28).Format(time.DateOnly), expiry
+	}
+	return expiry, expiry
 }
 
 // qesProfessions are the profession OIDs a prescription's QES certificate must carry (A_19225).
@@ -348,7 +420,7 @@ var qesProfessions = []string{fachdienst.OIDArzt, fachdienst.OIDZahnarzt}
 
 // checkQESProfession refuses QES certificates whose admission names no prescribing profession.
 func checkQESProfession(cert *x509.Certificate) error {
-	adm, _ := simpki.AdmissionOf(cert)
+	adm, _ := admission.Of(cert)
 	for _, oid := range adm.ProfessionOIDs {
 		if slices.Contains(qesProfessions, oid) {
 			return nil

@@ -206,16 +206,7 @@ func (s *Simulator) listCommunications(w http.ResponseWriter, r *http.Request, w
 		return fail(http.StatusNotFound, "Communication not found")
 	}
 	desc := q.Get("_sort") == "-sent"
-	slices.SortFunc(found, func(a, b *commRecord) int {
-		c := a.Sent.Compare(b.Sent)
-		if c == 0 {
-			c = strings.Compare(a.ID, b.ID)
-		}
-		if desc {
-			return -c
-		}
-		return c
-	})
+	sortResults(found, desc, func(a, b *commRecord) int { return a.Sent.Compare(b.Sent) }, func(c *commRecord) string { return c.ID })
 	base := baseURL(r)
 	page, links, err := paginate(len(found), q, base+"/Communication")
 	if err != nil {
@@ -238,15 +229,10 @@ func (s *Simulator) listCommunications(w http.ResponseWriter, r *http.Request, w
 		writeXML(w, http.StatusOK, renderCommunication(shown[0]))
 		return nil
 	}
-	bid, err := s.uuid()
+	b, err := s.searchset(len(found), links, now)
 	if err != nil {
 		return err
 	}
-	b := bundle(bid, "searchset", now, "")
-	for _, l := range links {
-		link(b, l[0], l[1])
-	}
-	setTotal(b, len(found))
 	for _, c := range shown {
 		addEntry(b, base+"/Communication/"+c.ID, renderCommunication(c), "match")
 	}

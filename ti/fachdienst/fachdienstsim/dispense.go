@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -275,16 +274,7 @@ func (s *Simulator) listDispenses(w http.ResponseWriter, r *http.Request, who fa
 		return fail(http.StatusNotFound, "MedicationDispense not found")
 	}
 	desc := q.Get("_sort") == "-whenhandedover"
-	slices.SortFunc(found, func(a, b dispenseRecord) int {
-		c := strings.Compare(a.WhenHandedOver, b.WhenHandedOver)
-		if c == 0 {
-			c = strings.Compare(a.ID, b.ID)
-		}
-		if desc {
-			return -c
-		}
-		return c
-	})
+	sortResults(found, desc, func(a, b dispenseRecord) int { return strings.Compare(a.WhenHandedOver, b.WhenHandedOver) }, func(d dispenseRecord) string { return d.ID })
 	base := baseURL(r)
 	self := base + "/MedicationDispense"
 	if id != "" {
@@ -294,15 +284,10 @@ func (s *Simulator) listDispenses(w http.ResponseWriter, r *http.Request, who fa
 	if err != nil {
 		return err
 	}
-	bid, err := s.uuid()
+	b, err := s.searchset(len(found), links, s.now())
 	if err != nil {
 		return err
 	}
-	b := bundle(bid, "searchset", s.now(), "")
-	for _, l := range links {
-		link(b, l[0], l[1])
-	}
-	setTotal(b, len(found))
 	for _, d := range found[page[0]:page[1]] {
 		md, err := fhir.Parse(d.XML, fhir.DefaultLimits)
 		if err != nil {

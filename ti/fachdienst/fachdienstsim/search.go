@@ -4,9 +4,12 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/beevik/etree"
 )
 
 // defaultPageSize is the Fachdienst's page size for searches.
@@ -117,4 +120,33 @@ func paginate(n int, q url.Values, self string) ([2]int, [][2]string, error) {
 		links = append(links, [2]string{"next", pageURL(to)})
 	}
 	return [2]int{from, to}, links, nil
+}
+
+// sortResults orders search results by key, then by id, from the last when desc.
+func sortResults[T any](results []T, desc bool, key func(a, b T) int, id func(T) string) {
+	slices.SortFunc(results, func(a, b T) int {
+		c := key(a, b)
+		if c == 0 {
+			c = strings.Compare(id(a), id(b))
+		}
+		if desc {
+			return -c
+		}
+		return c
+	})
+}
+
+// searchset starts the searchset Bundle of a search with n results at the instant at, with the
+// paging links of paginate.
+func (s *Simulator) searchset(n int, links [][2]string, at time.Time) (*etree.Element, error) {
+	id, err := s.uuid()
+	if err != nil {
+		return nil, err
+	}
+	b := bundle(id, "searchset", at, "")
+	for _, l := range links {
+		link(b, l[0], l[1])
+	}
+	setTotal(b, n)
+	return b, nil
 }

@@ -17,7 +17,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -31,9 +30,12 @@ import (
 	_ "time/tzdata" // the signing day is a day in Germany, also where the system has no zoneinfo
 
 	"github.com/beevik/etree"
+	"github.com/google/uuid"
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/ti/fachdienst"
+	"github.com/redclone/red/ti/simpki"
+	"github.com/redclone/red/ti/wire"
 )
 
 // Config configures a Simulator.
@@ -138,14 +140,10 @@ func (s *Simulator) route(w http.ResponseWriter, r *http.Request) error {
 	case len(parts) == 2 && parts[0] == "Task" && parts[1] == "$create":
 		return s.allow(method, http.MethodPost, func() error { return s.create(w, r, who) })
 	case len(parts) == 3 && parts[0] == "Task" && strings.HasPrefix(parts[2], "$"):
-		op := map[string]func(http.ResponseWriter, *http.Request, fachdienst.Identity, string) error{
-			"$activate": s.activate, "$accept": s.accept, "$reject": s.reject,
-			"$dispense": s.dispense, "$close": s.close, "$abort": s.abort,
-		}[parts[2]]
-		if op == nil {
+		if _, ok := transitions[parts[2]]; !ok {
 			return fail(http.StatusNotFound, "Unknown operation")
 		}
-		return s.allow(method, http.MethodPost, func() error { return op(w, r, who, parts[1]) })
+		return s.allow(method, http.MethodPost, func() error { return s.transit(w, r, who, parts[1], parts[2]) })
 	case len(parts) == 2 && parts[0] == "Task":
 		return s.allow(method, http.MethodGet, func() error { return s.getTask(w, r, who, parts[1]) })
 	case len(parts) == 1 && parts[0] == "Task":
@@ -313,14 +311,13 @@ func (s *Simulator) random(b []byte) error {
 
 // uuid returns a random (version 4) UUID.
 func (s *Simulator) uuid() (string, error) {
-	b := make([]byte, 16)
-	if err := s.random(b); err != nil {
+	s.randMu.Lock()
+	defer s.randMu.Unlock()
+	u, err := uuid.NewRandomFromReader(s.rand)
+	if err != nil {
 		return "", fmt.Errorf("fachdienstsim: random: %w", err)
 	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
+	return u.String(), nil
 }
 
 // baseURL is the base of fullUrls and links: the address the caller used.
@@ -336,35 +333,11 @@ func baseURL(r *http.Request) string {
 func loadOrCreateSigner(dir string, now time.Time) (crypto.Signer, *x509.Certificate, error) {
 	path := filepath.Join(dir, signerFile)
 	if data, err := os.ReadFile(path); err == nil {
-		var cert *x509.Certificate
-		var key crypto.Signer
-		for {
-			var block *pem.Block
-			block, data = pem.Decode(data)
-			if block == nil {
-				break
-			}
-			switch block.Type {
-			case "CERTIFICATE":
-				if cert, err = x509.ParseCertificate(block.Bytes); err != nil {
-					return nil, nil, fmt.Errorf("fachdienstsim: %s: %w", signerFile, err)
-				}
-			case "PRIVATE KEY":
-				k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-				if err != nil {
-					return nil, nil, fmt.Errorf("fachdienstsim: %s: %w", signerFile, err)
-				}
-				s, ok := k.(crypto.Signer)
-				if !ok {
-					return nil, nil, fmt.Errorf("fachdienstsim: %s: the key cannot sign", signerFile)
-				}
-				key = s
-			}
+		id, err := simpki.ParseIdentity(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("fachdienstsim: %s: %w", signerFile, err)
 		}
-		if cert == nil || key == nil {
-			return nil, nil, fmt.Errorf("fachdienstsim: %s: certificate or key missing", signerFile)
-		}
-		return key, cert, nil
+		return id.Key, id.Certificate, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, nil, fmt.Errorf("fachdienstsim: %w", err)
 	}
@@ -393,14 +366,12 @@ func loadOrCreateSigner(dir string, now time.Time) (crypto.Signer, *x509.Certifi
 	if err != nil {
 		return nil, nil, fmt.Errorf("fachdienstsim: %w", err)
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	pemData, err := (&simpki.Identity{Certificate: cert, Key: key}).MarshalPEM()
 	if err != nil {
 		return nil, nil, fmt.Errorf("fachdienstsim: %w", err)
 	}
-	pemData := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...)
-	if err := writeAtomic(path, pemData, 0o600); err != nil {
-		return nil, nil, err
+	if err := wire.WriteFile(path, pemData, 0o600); err != nil {
+		return nil, nil, fmt.Errorf("fachdienstsim: %w", err)
 	}
 	return key, cert, nil
 }

@@ -8,17 +8,18 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/redclone/red/ti/wire"
 )
 
 // The state directory holds one JSON file per Task and per Communication and one for the
-// running number; every file is replaced atomically (temporary file, fsync, rename, fsync of
-// the directory), so a crash leaves either the old or the new version.
+// running number; every file is replaced atomically (wire.WriteFile), so a crash leaves either
+// the old or the new version.
 const (
 	tasksDir    = "tasks"
 	commsDir    = "communications"
 	counterFile = "counter.json"
 	signerFile  = "id-fd-sig.pem"
-	tmpPrefix   = ".tmp-"
 )
 
 // taskRecord is everything the simulator keeps about a Task.
@@ -109,27 +110,13 @@ func (s *store) saveCounter(c counter) error {
 
 // load reads the whole state.
 func (s *store) load() (map[string]*taskRecord, map[string]*commRecord, counter, error) {
-	tasks := map[string]*taskRecord{}
-	comms := map[string]*commRecord{}
 	var cnt counter
-	if err := readJSONDir(filepath.Join(s.dir, tasksDir), func(data []byte, name string) error {
-		t := &taskRecord{}
-		if err := json.Unmarshal(data, t); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		tasks[t.ID] = t
-		return nil
-	}); err != nil {
+	tasks, err := readRecords(filepath.Join(s.dir, tasksDir), func(t *taskRecord) string { return t.ID })
+	if err != nil {
 		return nil, nil, cnt, err
 	}
-	if err := readJSONDir(filepath.Join(s.dir, commsDir), func(data []byte, name string) error {
-		c := &commRecord{}
-		if err := json.Unmarshal(data, c); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		comms[c.ID] = c
-		return nil
-	}); err != nil {
+	comms, err := readRecords(filepath.Join(s.dir, commsDir), func(c *commRecord) string { return c.ID })
+	if err != nil {
 		return nil, nil, cnt, err
 	}
 	data, err := os.ReadFile(filepath.Join(s.dir, counterFile))
@@ -144,25 +131,29 @@ func (s *store) load() (map[string]*taskRecord, map[string]*commRecord, counter,
 	return tasks, comms, cnt, nil
 }
 
-func readJSONDir(dir string, fn func(data []byte, name string) error) error {
+// readRecords reads the JSON record files of dir, by the id each holds.
+func readRecords[T any](dir string, id func(*T) string) (map[string]*T, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("fachdienstsim: %w", err)
+		return nil, fmt.Errorf("fachdienstsim: %w", err)
 	}
+	records := map[string]*T{}
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || strings.HasPrefix(name, tmpPrefix) || !strings.HasSuffix(name, ".json") {
+		if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".json") {
 			continue // leftovers of an interrupted write are ignored
 		}
 		data, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
-			return fmt.Errorf("fachdienstsim: %w", err)
+			return nil, fmt.Errorf("fachdienstsim: %w", err)
 		}
-		if err := fn(data, name); err != nil {
-			return fmt.Errorf("fachdienstsim: %w", err)
+		rec := new(T)
+		if err := json.Unmarshal(data, rec); err != nil {
+			return nil, fmt.Errorf("fachdienstsim: %s: %w", name, err)
 		}
+		records[id(rec)] = rec
 	}
-	return nil
+	return records, nil
 }
 
 func (s *store) writeJSON(path string, v any) error {
@@ -170,38 +161,10 @@ func (s *store) writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("fachdienstsim: %w", err)
 	}
-	return writeAtomic(path, data, 0o600)
-}
-
-// writeAtomic replaces path with data: temporary file in the same directory, fsync, rename,
-// fsync of the directory.
-func writeAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, tmpPrefix+filepath.Base(path)+".*")
-	if err != nil {
+	if err := wire.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("fachdienstsim: %w", err)
 	}
-	name := tmp.Name()
-	defer os.Remove(name) // no-op after a successful rename
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return fmt.Errorf("fachdienstsim: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("fachdienstsim: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("fachdienstsim: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("fachdienstsim: %w", err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		return fmt.Errorf("fachdienstsim: %w", err)
-	}
-	return syncDir(dir)
+	return nil
 }
 
 // syncDir makes a rename or removal in dir durable.

@@ -4,9 +4,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/beevik/etree"
@@ -141,57 +139,23 @@ func (s *Simulator) create(w http.ResponseWriter, r *http.Request, who fachdiens
 	return nil
 }
 
-// accept is POST /Task/{id}/$accept?ac=.
-func (s *Simulator) accept(w http.ResponseWriter, r *http.Request, who fachdienst.Identity, id string) error {
-	if !who.Pharmacy() && !who.Payor() {
-		return forbiddenRole(who)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur, err := s.lookup(id)
-	if err != nil {
-		return err
-	}
-	if !who.Redeems(fachdienst.FlowType(cur.FlowType)) {
-		return forbiddenRole(who)
-	}
-	if cur.AccessCode == "" || cur.Status == string(fachdienst.StatusCancelled) {
-		return fail(http.StatusGone, "Task meanwhile deleted for prescription id")
-	}
-	if err := checkAccessCode(r, cur); err != nil {
-		return err
-	}
-	switch fachdienst.Status(cur.Status) {
-	case fachdienst.StatusInProgress:
-		if cur.Owner == who.ID {
-			return failDiag(http.StatusConflict, "Task has invalid status in-progress", "Task is processed by requesting institution")
-		}
-		return fail(http.StatusConflict, "Task has invalid status in-progress")
-	case fachdienst.StatusDraft, fachdienst.StatusCompleted:
-		return fail(http.StatusConflict, "Task has invalid status "+cur.Status)
-	}
-	today := s.today()
-	if cur.ExpiryDate != "" && today > cur.ExpiryDate {
-		return fail(http.StatusForbidden, "Verordnung bis "+germanDate(cur.ExpiryDate)+" einlösbar.")
-	}
-	if cur.MVOStart != "" && today < cur.MVOStart {
-		return fail(http.StatusForbidden, "Teilverordnung zur Mehrfachverordnung "+cur.MVOID+" ist ab "+germanDate(cur.MVOStart)+" einlösbar.")
-	}
+// acceptTask is $accept: the pharmacy (or payor) takes the Task and gets its Secret.
+func (s *Simulator) acceptTask(c *call) error {
 	secret, err := s.hex32()
 	if err != nil {
 		return err
 	}
-	t := clone(cur)
+	t := clone(c.cur)
 	now := s.now()
 	t.Status = string(fachdienst.StatusInProgress)
 	t.Secret = secret
-	t.Owner = who.ID
+	t.Owner = c.who.ID
 	t.AcceptedAt = now
 	t.LastModified = now
 	if err := s.commit(t); err != nil {
 		return err
 	}
-	writeXML(w, http.StatusOK, s.acceptBundle(r, t, "/$accept/", true))
+	writeXML(c.w, http.StatusOK, s.acceptBundle(c.r, t, "/$accept/", true))
 	return nil
 }
 
@@ -208,27 +172,9 @@ func (s *Simulator) acceptBundle(r *http.Request, t *taskRecord, selfSuffix stri
 	return b
 }
 
-// reject is POST /Task/{id}/$reject?secret=.
-func (s *Simulator) reject(w http.ResponseWriter, r *http.Request, who fachdienst.Identity, id string) error {
-	if !who.Pharmacy() && !who.Payor() {
-		return forbiddenRole(who)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur, err := s.lookup(id)
-	if err != nil {
-		return err
-	}
-	if cur.Status == string(fachdienst.StatusCancelled) {
-		return fail(http.StatusGone, msgDeleted)
-	}
-	if cur.Status != string(fachdienst.StatusInProgress) {
-		return fail(http.StatusForbidden, "Task not in status in progress, is: "+cur.Status)
-	}
-	if err := checkSecret(r, cur, "No or invalid secret"); err != nil {
-		return err
-	}
-	t := clone(cur)
+// rejectTask is $reject: the Task is ready again for other pharmacies.
+func (s *Simulator) rejectTask(c *call) error {
+	t := clone(c.cur)
 	t.Status = string(fachdienst.StatusReady)
 	t.Secret, t.Owner = "", ""
 	t.AcceptedAt = time.Time{}
@@ -237,42 +183,20 @@ func (s *Simulator) reject(w http.ResponseWriter, r *http.Request, who fachdiens
 	if err := s.commit(t); err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	c.w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
-// dispense is POST /Task/{id}/$dispense?secret=.
-func (s *Simulator) dispense(w http.ResponseWriter, r *http.Request, who fachdienst.Identity, id string) error {
-	if !who.Pharmacy() && !who.Payor() {
-		return forbiddenRole(who)
-	}
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur, err := s.lookup(id)
-	if err != nil {
-		return err
-	}
-	if cur.Status == string(fachdienst.StatusCancelled) {
-		return fail(http.StatusGone, msgDeleted)
-	}
-	if err := checkSecret(r, cur, "No or invalid secret provided for Task"); err != nil {
-		return err
-	}
-	if cur.Status != string(fachdienst.StatusInProgress) {
-		return fail(http.StatusForbidden, "Task not in-progress.")
-	}
-	if body == nil {
+// dispenseTask is $dispense: the MedicationDispenses so far, replacing earlier ones.
+func (s *Simulator) dispenseTask(c *call) error {
+	if c.body == nil {
 		return fail(http.StatusBadRequest, "Missing MedicationDispense in the request body")
 	}
-	dispenses, err := s.dispensesFrom(body, cur, who)
+	dispenses, err := s.dispensesFrom(c.body, c.cur, c.who)
 	if err != nil {
 		return err
 	}
-	t := clone(cur)
+	t := clone(c.cur)
 	now := s.now()
 	t.Dispenses = dispenses
 	t.LastDispense = &now
@@ -280,42 +204,22 @@ func (s *Simulator) dispense(w http.ResponseWriter, r *http.Request, who fachdie
 	if err := s.commit(t); err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	c.w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
-// close is POST /Task/{id}/$close?secret=.
-func (s *Simulator) close(w http.ResponseWriter, r *http.Request, who fachdienst.Identity, id string) error {
-	if !who.Pharmacy() && !who.Payor() {
-		return forbiddenRole(who)
-	}
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur, err := s.lookup(id)
-	if err != nil {
-		return err
-	}
-	if cur.Status == string(fachdienst.StatusCancelled) {
-		return fail(http.StatusGone, msgDeleted)
-	}
-	if cur.Status != string(fachdienst.StatusInProgress) {
-		return fail(http.StatusForbidden, "Task has to be in progress, but is: "+cur.Status)
-	}
-	if err := checkSecret(r, cur, "No or invalid secret provided for Task"); err != nil {
-		return err
-	}
-	t := clone(cur)
+// closeTask is $close: the Task is completed with the dispenses of the body (or of $dispense)
+// and the pharmacy gets the signed receipt; the Task's messages are deleted.
+func (s *Simulator) closeTask(c *call) error {
+	t := clone(c.cur)
 	now := s.now()
-	if body == nil {
-		if len(cur.Dispenses) == 0 {
+	var err error
+	if c.body == nil {
+		if len(c.cur.Dispenses) == 0 {
 			return fail(http.StatusForbidden, msgNoDispense)
 		}
 	} else {
-		if t.Dispenses, err = s.dispensesFrom(body, cur, who); err != nil {
+		if t.Dispenses, err = s.dispensesFrom(c.body, c.cur, c.who); err != nil {
 			return err
 		}
 		t.LastDispense = &now
@@ -323,7 +227,7 @@ func (s *Simulator) close(w http.ResponseWriter, r *http.Request, who fachdienst
 	if t.ReceiptUUID, err = s.uuid(); err != nil {
 		return err
 	}
-	receipt, err := s.receipt(r, t, who.ID, now)
+	receipt, err := s.receipt(c.r, t, c.who.ID, now)
 	if err != nil {
 		return err
 	}
@@ -336,56 +240,16 @@ func (s *Simulator) close(w http.ResponseWriter, r *http.Request, who fachdienst
 	if err := s.deleteCommunications(t.ID); err != nil {
 		return err
 	}
-	writeXML(w, http.StatusOK, receipt)
+	writeXML(c.w, http.StatusOK, receipt)
 	return nil
 }
 
-// abort is POST /Task/{id}/$abort.
-func (s *Simulator) abort(w http.ResponseWriter, r *http.Request, who fachdienst.Identity, id string) error {
-	if !who.Prescriber() && !who.Pharmacy() && !who.Insured() {
-		return forbiddenRole(who)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur, err := s.lookup(id)
-	if err != nil {
-		return err
-	}
-	status := fachdienst.Status(cur.Status)
-	switch status {
-	case fachdienst.StatusCancelled:
-		return fail(http.StatusGone, msgDeleted)
-	case fachdienst.StatusDraft:
-		return fail(http.StatusForbidden, "Abort not expected for newly created Task")
-	}
-	if who.Insured() && fachdienst.FlowType(cur.FlowType).DirectAssignment() && status != fachdienst.StatusCompleted {
-		return fail(http.StatusForbidden, "Abort for patient in workflow types 169 / 209 only allowed for completed Task")
-	}
-	if who.Pharmacy() {
-		if status != fachdienst.StatusInProgress {
-			return fail(http.StatusForbidden, "Task must be in progress for user pharmacy, is: "+cur.Status)
-		}
-		if err := checkSecret(r, cur, "No or invalid secret provided for user pharmacy"); err != nil {
-			return err
-		}
-	} else {
-		if status == fachdienst.StatusInProgress {
-			return fail(http.StatusForbidden, "Task must not be in progress for users other than pharmacy, but is: "+cur.Status)
-		}
-		ownTask := who.Insured() && cur.KVNR != "" && who.ID == cur.KVNR
-		if who.Prescriber() && status != fachdienst.StatusReady {
-			return fail(http.StatusForbidden, "Task must be ready for doctor, but is: "+cur.Status)
-		}
-		if !ownTask {
-			if err := checkAccessCode(r, cur); err != nil {
-				return err
-			}
-		}
-	}
-	// Cancel and delete the personal data: prescription, receipt, dispensations, messages.
+// abortTask is $abort: the Task is cancelled and its personal data deleted (prescription,
+// receipt, dispensations, messages).
+func (s *Simulator) abortTask(c *call) error {
 	t := &taskRecord{
-		ID: cur.ID, FlowType: cur.FlowType, Status: string(fachdienst.StatusCancelled),
-		AuthoredOn: cur.AuthoredOn, LastModified: s.now(),
+		ID: c.cur.ID, FlowType: c.cur.FlowType, Status: string(fachdienst.StatusCancelled),
+		AuthoredOn: c.cur.AuthoredOn, LastModified: s.now(),
 	}
 	if err := s.commit(t); err != nil {
 		return err
@@ -393,7 +257,7 @@ func (s *Simulator) abort(w http.ResponseWriter, r *http.Request, who fachdienst
 	if err := s.deleteCommunications(t.ID); err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	c.w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
@@ -539,30 +403,16 @@ func (s *Simulator) listTasks(w http.ResponseWriter, r *http.Request, who fachdi
 	}
 	s.mu.Unlock()
 	desc := q.Get("_sort") == "-authored-on"
-	slices.SortFunc(found, func(a, b *taskRecord) int {
-		c := a.AuthoredOn.Compare(b.AuthoredOn)
-		if c == 0 {
-			c = strings.Compare(a.ID, b.ID)
-		}
-		if desc {
-			return -c
-		}
-		return c
-	})
+	sortResults(found, desc, func(a, b *taskRecord) int { return a.AuthoredOn.Compare(b.AuthoredOn) }, func(t *taskRecord) string { return t.ID })
 	page, links, err := paginate(len(found), q, baseURL(r)+"/Task")
 	if err != nil {
 		return err
 	}
 	base := baseURL(r)
-	bid, err := s.uuid()
+	b, err := s.searchset(len(found), links, s.now())
 	if err != nil {
 		return err
 	}
-	b := bundle(bid, "searchset", s.now(), "")
-	for _, l := range links {
-		link(b, l[0], l[1])
-	}
-	setTotal(b, len(found))
 	for _, t := range found[page[0]:page[1]] {
 		view := taskView{accessCode: !fachdienst.FlowType(t.FlowType).DirectAssignment()}
 		addEntry(b, base+"/Task/"+t.ID, renderTask(t, view), "match")

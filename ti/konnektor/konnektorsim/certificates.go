@@ -9,8 +9,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redclone/red/ti/admission"
 	"github.com/redclone/red/ti/konnektor"
-	"github.com/redclone/red/ti/simpki"
+	"github.com/redclone/red/ti/wire"
 )
 
 // maxAuthInput bounds the data ExternalAuthenticate signs (a hash, at most SHA-512).
@@ -34,14 +35,14 @@ func (s *Simulator) externalAuthenticate(req *soapRequest) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t := text(child(child(req.op, "OptionalInputs"), "SignatureType")); t != "" && t != konnektor.SignatureTypeECDSA {
+	if t := wire.Text(req.op.FindElement("OptionalInputs/SignatureType")); t != "" && t != konnektor.SignatureTypeECDSA {
 		return nil, faultf(konnektor.CodeBadSignatureType, "SignatureType %q; die Karten des Simulators haben ECC-Schlüssel (%s)", t, konnektor.SignatureTypeECDSA)
 	}
-	data := child(child(req.op, "BinaryString"), "Base64Data")
+	data := req.op.FindElement("BinaryString/Base64Data")
 	if data == nil {
 		return nil, syntaxf("BinaryString/Base64Data missing")
 	}
-	in, err := decodeBase64(data.Text())
+	in, err := wire.DecodeBase64(data.Text())
 	if err != nil || len(in) == 0 || len(in) > maxAuthInput {
 		return nil, syntaxf("BinaryString must be base64 of 1..%d bytes", maxAuthInput)
 	}
@@ -63,18 +64,18 @@ func (s *Simulator) readCardCertificate(req *soapRequest) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	refs := childrenNamed(child(req.op, "CertRefList"), "CertRef")
+	refs := req.op.FindElements("CertRefList/CertRef")
 	if len(refs) == 0 {
 		return nil, syntaxf("CertRefList is empty")
 	}
-	if crypt := text(child(req.op, "Crypt")); crypt != "" && crypt != konnektor.CryptECC && crypt != konnektor.CryptRSA && crypt != "RSA_ECC" {
+	if crypt := wire.Text(req.op.FindElement("Crypt")); crypt != "" && crypt != konnektor.CryptECC && crypt != konnektor.CryptRSA && crypt != "RSA_ECC" {
 		return nil, syntaxf("Crypt %q: ECC, RSA or RSA_ECC", crypt)
 	}
 	resp := newResponse(req.ns, "ReadCardCertificateResponse")
 	s.addStatus(resp.op, nil)
 	list := resp.op.CreateElement("CERTCMN:X509DataInfoList")
 	for _, r := range refs {
-		ref := text(r)
+		ref := wire.Text(r)
 		id, ok := c.certs[ref]
 		if !ok {
 			return nil, faultf(konnektor.CodeNoCertificate, "%s hat kein Zertifikat %s", c.cfg.Handle, ref)
@@ -96,16 +97,16 @@ func (s *Simulator) readCardCertificate(req *soapRequest) (*response, error) {
 // as with brainpool keys of real TI certificates), INVALID when it is expired or broken. The
 // roles are the profession OIDs of its admission extension.
 func (s *Simulator) verifyCertificate(req *soapRequest) (*response, error) {
-	raw := child(req.op, "X509Certificate")
+	raw := req.op.FindElement("X509Certificate")
 	if raw == nil {
 		return nil, syntaxf("X509Certificate missing")
 	}
-	der, err := decodeBase64(raw.Text())
+	der, err := wire.DecodeBase64(raw.Text())
 	if err != nil || len(der) == 0 {
 		return nil, syntaxf("X509Certificate is not base64")
 	}
 	at := s.now()
-	if vt := text(child(req.op, "VerificationTime")); vt != "" {
+	if vt := wire.Text(req.op.FindElement("VerificationTime")); vt != "" {
 		if at, err = time.Parse(time.RFC3339, vt); err != nil {
 			return nil, syntaxf("VerificationTime %q is not an xs:dateTime", vt)
 		}
@@ -113,7 +114,7 @@ func (s *Simulator) verifyCertificate(req *soapRequest) (*response, error) {
 	result := konnektor.Inconclusive
 	var roles []string
 	if cert, err := x509.ParseCertificate(der); err == nil {
-		if a, ok := simpki.AdmissionOf(cert); ok {
+		if a, ok := admission.Of(cert); ok {
 			roles = a.ProfessionOIDs
 		}
 		_, verr := cert.Verify(x509.VerifyOptions{Roots: s.pki.Pool(), CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})

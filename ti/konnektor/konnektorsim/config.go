@@ -14,6 +14,7 @@ import (
 	"github.com/redclone/red/fhir/ident"
 	"github.com/redclone/red/ti/konnektor"
 	"github.com/redclone/red/ti/simpki"
+	"github.com/redclone/red/ti/wire"
 )
 
 //go:embed default.json
@@ -306,7 +307,7 @@ func validateInsured(in InsuredConfig) error {
 	}
 	// Everything goes to the card as ISO-8859-15.
 	for _, s := range []string{p.GivenName, p.FamilyName, p.Title, p.Prefix, p.NameSuffix, p.Street, p.HouseNumber, p.City, p.AddressSupplement, ins.PayerName, ins.BillingName} {
-		if _, err := latin9Bytes(s); err != nil {
+		if _, err := wire.EncodeLatin9(s); err != nil {
 			errs = append(errs, fmt.Errorf("insured: %q: %w", s, err))
 		}
 	}

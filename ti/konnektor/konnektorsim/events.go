@@ -7,7 +7,9 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
+
 	"github.com/redclone/red/ti/konnektor"
+	"github.com/redclone/red/ti/wire"
 )
 
 // Product data of the simulator, as connector.sds and GetCardTerminals report it.
@@ -56,7 +58,7 @@ func (s *Simulator) serveDirectory(w http.ResponseWriter, r *http.Request) {
 			svc.CreateElement("ns3:Versions")
 			services[d.name] = svc
 		}
-		v := child(svc, "Versions").CreateElement("ns3:Version")
+		v := svc.FindElement("Versions").CreateElement("ns3:Version")
 		v.CreateAttr("TargetNamespace", d.targetNS)
 		v.CreateAttr("Version", d.version)
 		add(v, "ns3:Abstract", d.name+" "+d.version)
@@ -93,9 +95,9 @@ func (s *Simulator) addProductInformation(parent *etree.Element, prefix, product
 
 // getCards answers EventService GetCards, filtered by CtId, SlotId and CardType.
 func (s *Simulator) getCards(req *soapRequest) (*response, error) {
-	ctID := text(child(req.op, "CtId"))
-	slotText := text(child(req.op, "SlotId"))
-	cardType := konnektor.CardType(text(child(req.op, "CardType")))
+	ctID := wire.Text(req.op.FindElement("CtId"))
+	slotText := wire.Text(req.op.FindElement("SlotId"))
+	cardType := konnektor.CardType(wire.Text(req.op.FindElement("CardType")))
 	slot := 0
 	if slotText != "" {
 		n, err := strconv.Atoi(slotText)

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/redclone/red/ti/konnektor"
+	"github.com/redclone/red/ti/wire"
 )
 
 // pinArg resolves CardHandle and PinTyp of a CardService request.
@@ -12,7 +13,7 @@ func (s *Simulator) pinArg(req *soapRequest) (*card, konnektor.PinType, *pinStat
 	if err != nil {
 		return nil, "", nil, err
 	}
-	pt := konnektor.PinType(text(child(req.op, "PinTyp")))
+	pt := konnektor.PinType(wire.Text(req.op.FindElement("PinTyp")))
 	if pt == "" {
 		return nil, "", nil, syntaxf("PinTyp missing")
 	}

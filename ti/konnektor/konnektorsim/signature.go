@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+
 	"github.com/redclone/red/ti/cms"
 	"github.com/redclone/red/ti/konnektor"
 	"github.com/redclone/red/ti/simpki"
+	"github.com/redclone/red/ti/wire"
 )
 
 // maxBatch bounds the documents of one SignDocument call.
@@ -28,7 +30,7 @@ type signRequest struct {
 }
 
 func parseSignRequests(op *etree.Element) ([]signRequest, error) {
-	srs := childrenNamed(op, "SignRequest")
+	srs := op.FindElements("SignRequest")
 	if len(srs) == 0 {
 		return nil, syntaxf("SignDocument without SignRequest")
 	}
@@ -38,7 +40,7 @@ func parseSignRequests(op *etree.Element) ([]signRequest, error) {
 	out := make([]signRequest, 0, len(srs))
 	seen := map[string]bool{}
 	for i, sr := range srs {
-		r := signRequest{requestID: attr(sr, "RequestID"), sigType: konnektor.SignatureTypeCMS}
+		r := signRequest{requestID: sr.SelectAttrValue("RequestID", ""), sigType: konnektor.SignatureTypeCMS}
 		if r.requestID == "" {
 			return nil, syntaxf("SignRequest %d without RequestID", i+1)
 		}
@@ -46,28 +48,27 @@ func parseSignRequests(op *etree.Element) ([]signRequest, error) {
 			return nil, syntaxf("RequestID %q twice", r.requestID)
 		}
 		seen[r.requestID] = true
-		oi := child(sr, "OptionalInputs")
-		if t := text(child(oi, "SignatureType")); t != "" {
+		if t := wire.Text(sr.FindElement("OptionalInputs/SignatureType")); t != "" {
 			r.sigType = t
 		}
 		var err error
-		if r.enveloped, err = boolArg(oi, "IncludeEContent", false); err != nil {
+		if r.enveloped, err = boolArg(sr, "OptionalInputs/IncludeEContent", false); err != nil {
 			return nil, err
 		}
-		doc := child(sr, "Document")
+		doc := sr.FindElement("Document")
 		if doc == nil {
 			return nil, syntaxf("SignRequest %s without Document", r.requestID)
 		}
-		r.docID, r.shortText = attr(doc, "ID"), attr(doc, "ShortText")
-		data := child(doc, "Base64Data")
+		r.docID, r.shortText = doc.SelectAttrValue("ID", ""), doc.SelectAttrValue("ShortText", "")
+		data := doc.FindElement("Base64Data")
 		if data == nil {
-			data = child(doc, "Base64XML")
+			data = doc.FindElement("Base64XML")
 		}
 		if data == nil {
 			return nil, faultf(konnektor.CodeBadDocument, "SignRequest %s: Document without Base64Data or Base64XML", r.requestID)
 		}
-		r.mimeType = attr(data, "MimeType")
-		if r.content, err = decodeBase64(data.Text()); err != nil {
+		r.mimeType = data.SelectAttrValue("MimeType", "")
+		if r.content, err = wire.DecodeBase64(data.Text()); err != nil {
 			return nil, syntaxf("SignRequest %s: document is not base64", r.requestID)
 		}
 		out = append(out, r)
@@ -178,32 +179,32 @@ func (s *Simulator) useComfort(c *card, userID string, n int) (bool, error) {
 // the signature is intact but its certificate is not from this PKI (e.g. real TI cards), INVALID
 // otherwise.
 func (s *Simulator) verifyDocument(req *soapRequest) (*response, error) {
-	so := child(child(req.op, "SignatureObject"), "Base64Signature")
+	so := req.op.FindElement("SignatureObject/Base64Signature")
 	var content []byte
-	if d := child(req.op, "Document"); d != nil {
-		data := child(d, "Base64Data")
+	if d := req.op.FindElement("Document"); d != nil {
+		data := d.FindElement("Base64Data")
 		if data == nil {
-			data = child(d, "Base64XML")
+			data = d.FindElement("Base64XML")
 		}
 		if data == nil {
 			return nil, faultf(konnektor.CodeBadDocument, "Document without Base64Data or Base64XML")
 		}
 		var err error
-		if content, err = decodeBase64(data.Text()); err != nil {
+		if content, err = wire.DecodeBase64(data.Text()); err != nil {
 			return nil, syntaxf("Document is not base64")
 		}
 	}
 	if so == nil && content == nil {
 		return nil, syntaxf("VerifyDocument needs a SignatureObject or a Document")
 	}
-	wantReport := child(child(req.op, "OptionalInputs"), "ReturnVerificationReport") != nil
+	wantReport := req.op.FindElement("OptionalInputs/ReturnVerificationReport") != nil
 	now := s.now()
 
 	result := konnektor.Invalid
 	minor := "urn:oasis:names:tc:dss:1.0:resultminor:invalid:IncorrectSignature"
 	var info cms.Info
 	var infoErr error
-	der, decodeErr := decodeBase64(text(so))
+	der, decodeErr := wire.DecodeBase64(wire.Text(so))
 	if so == nil || decodeErr != nil {
 		infoErr = errors.New("SignatureObject is not base64")
 		minor = "urn:oasis:names:tc:dss:1.0:resultminor:invalid:NotParseableXMLDocument"
@@ -304,15 +305,15 @@ func (s *Simulator) activateComfortSignature(req *soapRequest) (*response, error
 }
 
 func (s *Simulator) deactivateComfortSignature(req *soapRequest) (*response, error) {
-	handles := childrenNamed(req.op, "CardHandle")
+	handles := req.op.FindElements("CardHandle")
 	if len(handles) == 0 {
 		return nil, syntaxf("CardHandle missing")
 	}
 	var cards []*card
 	for _, h := range handles {
-		c, ok := s.handles[text(h)]
+		c, ok := s.handles[wire.Text(h)]
 		if !ok {
-			return nil, faultf(konnektor.CodeInvalidHandle, "CardHandle %q ist keiner gesteckten Karte zugeordnet", text(h))
+			return nil, faultf(konnektor.CodeInvalidHandle, "CardHandle %q ist keiner gesteckten Karte zugeordnet", wire.Text(h))
 		}
 		cards = append(cards, c)
 	}

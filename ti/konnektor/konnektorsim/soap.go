@@ -2,16 +2,19 @@ package konnektorsim
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
 	"github.com/beevik/etree"
+	"github.com/google/uuid"
+
 	"github.com/redclone/red/ti/konnektor"
+	"github.com/redclone/red/ti/wire"
 )
 
 // maxRequestBytes bounds a SOAP request (batches of prescriptions are a few MB at most).
@@ -144,33 +147,28 @@ func (s *Simulator) serveSOAP(w http.ResponseWriter, r *http.Request) {
 
 // parseRequest finds the operation element inside the envelope.
 func parseRequest(body []byte) (*soapRequest, string, error) {
-	doc, err := parseXML(body)
+	root, err := wire.ReadXML(body)
 	if err != nil {
 		return nil, "", err
 	}
-	env := doc.Root()
-	if env.Tag != "Envelope" || env.NamespaceURI() != konnektor.NSSOAP {
-		return nil, "", errors.New("not a SOAP 1.1 envelope")
+	env, err := wire.OpenEnvelope(root, konnektor.NSSOAP)
+	if err != nil {
+		return nil, "", err
 	}
-	b := child(env, "Body")
-	if b == nil || len(b.ChildElements()) == 0 {
-		return nil, "", errors.New("empty SOAP body")
-	}
-	op := b.ChildElements()[0]
-	return &soapRequest{op: op, ns: op.NamespaceURI()}, op.Tag, nil
+	return &soapRequest{op: env.Payload, ns: env.Payload.NamespaceURI()}, env.Payload.Tag, nil
 }
 
 // parseContext reads and checks the Context of a request.
 func parseContext(req *soapRequest) *fault {
-	c := child(req.op, "Context")
+	c := req.op.FindElement("Context")
 	if c == nil {
 		return syntaxf("Context missing")
 	}
 	req.ctx = konnektor.Context{
-		MandantID:      text(child(c, "MandantId")),
-		ClientSystemID: text(child(c, "ClientSystemId")),
-		WorkplaceID:    text(child(c, "WorkplaceId")),
-		UserID:         text(child(c, "UserId")),
+		MandantID:      wire.Text(c.FindElement("MandantId")),
+		ClientSystemID: wire.Text(c.FindElement("ClientSystemId")),
+		WorkplaceID:    wire.Text(c.FindElement("WorkplaceId")),
+		UserID:         wire.Text(c.FindElement("UserId")),
 	}
 	if req.ctx.MandantID == "" || req.ctx.ClientSystemID == "" || req.ctx.WorkplaceID == "" {
 		return syntaxf("Context needs MandantId, ClientSystemId and WorkplaceId")
@@ -183,7 +181,7 @@ func parseContext(req *soapRequest) *fault {
 
 // cardArg resolves the card named by the child element local of the request.
 func (s *Simulator) cardArg(req *soapRequest, local string) (*card, error) {
-	h := text(child(req.op, local))
+	h := wire.Text(req.op.FindElement(local))
 	if h == "" {
 		return nil, syntaxf("%s missing", local)
 	}
@@ -200,31 +198,24 @@ type response struct {
 	op  *etree.Element
 }
 
-// newResponse starts an envelope with the response element ns:name (prefix m); the other
-// namespaces are declared on the envelope with the prefixes used below.
+// responseNamespaces are declared on every response envelope with the prefixes used below.
+var responseNamespaces = []wire.Namespace{
+	{Prefix: "CONN", URI: konnektor.NSConnectorCommon},
+	{Prefix: "CARDCMN", URI: konnektor.NSCardServiceCommon},
+	{Prefix: "CARD", URI: konnektor.NSCardService},
+	{Prefix: "CT", URI: konnektor.NSCardTerminalInfo},
+	{Prefix: "PI", URI: konnektor.NSProductInformation},
+	{Prefix: "CERTCMN", URI: konnektor.NSCertificateCommon},
+	{Prefix: "GERROR", URI: konnektor.NSError},
+	{Prefix: "dss", URI: konnektor.NSDSS},
+	{Prefix: "vr", URI: konnektor.NSVerificationReport},
+	{Prefix: "xades", URI: konnektor.NSXAdES},
+	{Prefix: "ds", URI: konnektor.NSXMLDSig},
+}
+
+// newResponse starts an envelope with the response element ns:name (prefix m).
 func newResponse(ns, name string) *response {
-	doc := etree.NewDocument()
-	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
-	env := doc.CreateElement("soap:Envelope")
-	for _, p := range [][2]string{
-		{"soap", konnektor.NSSOAP},
-		{"CONN", konnektor.NSConnectorCommon},
-		{"CARDCMN", konnektor.NSCardServiceCommon},
-		{"CARD", konnektor.NSCardService},
-		{"CT", konnektor.NSCardTerminalInfo},
-		{"PI", konnektor.NSProductInformation},
-		{"CERTCMN", konnektor.NSCertificateCommon},
-		{"GERROR", konnektor.NSError},
-		{"dss", konnektor.NSDSS},
-		{"vr", konnektor.NSVerificationReport},
-		{"xades", konnektor.NSXAdES},
-		{"ds", konnektor.NSXMLDSig},
-	} {
-		env.CreateAttr("xmlns:"+p[0], p[1])
-	}
-	body := env.CreateElement("soap:Body")
-	op := body.CreateElement("m:" + name)
-	op.CreateAttr("xmlns:m", ns)
+	doc, op := wire.NewMessage(konnektor.NSSOAP, ns, name, responseNamespaces...)
 	return &response{doc: doc, op: op}
 }
 
@@ -251,10 +242,10 @@ func (s *Simulator) addStatus(parent *etree.Element, warning *fault) {
 // addError appends a tel/error/v2.0 Error.
 func (s *Simulator) addError(parent *etree.Element, name string, f *fault) {
 	e := parent.CreateElement(name)
-	add(e, "GERROR:MessageID", newID())
+	add(e, "GERROR:MessageID", uuid.NewString())
 	add(e, "GERROR:Timestamp", s.now().UTC().Format("2006-01-02T15:04:05.000Z07:00"))
 	t := e.CreateElement("GERROR:Trace")
-	add(t, "GERROR:EventID", newID())
+	add(t, "GERROR:EventID", uuid.NewString())
 	add(t, "GERROR:Instance", "red-konnektorsim")
 	add(t, "GERROR:LogReference", fmt.Sprintf("SIM-%d", f.code))
 	add(t, "GERROR:CompType", "KON")
@@ -277,18 +268,7 @@ func (s *Simulator) addError(parent *etree.Element, name string, f *fault) {
 }
 
 func (s *Simulator) writeFault(w http.ResponseWriter, f *fault) {
-	doc := etree.NewDocument()
-	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
-	env := doc.CreateElement("soap:Envelope")
-	env.CreateAttr("xmlns:soap", konnektor.NSSOAP)
-	env.CreateAttr("xmlns:GERROR", konnektor.NSError)
-	fe := env.CreateElement("soap:Body").CreateElement("soap:Fault")
-	code := "soap:Server"
-	if f.client {
-		code = "soap:Client"
-	}
-	add(fe, "faultcode", code)
-	add(fe, "faultstring", errorTexts[f.code])
+	doc, fe := wire.NewFault(konnektor.NSSOAP, f.client, errorTexts[f.code], wire.Namespace{Prefix: "GERROR", URI: konnektor.NSError})
 	s.addError(fe.CreateElement("detail"), "GERROR:Error", f)
 	s.writeXML(w, http.StatusInternalServerError, doc)
 }
@@ -304,67 +284,9 @@ func (s *Simulator) writeXML(w http.ResponseWriter, status int, doc *etree.Docum
 	_, _ = w.Write(buf.Bytes())
 }
 
-// XML reading, by local name (vendors differ in prefixes).
-
-func parseXML(data []byte) (*etree.Document, error) {
-	doc := etree.NewDocument()
-	doc.ReadSettings.MaxDepth = 128
-	if err := doc.ReadFromBytes(data); err != nil {
-		return nil, fmt.Errorf("not well-formed XML: %v", err)
-	}
-	for _, t := range doc.Child {
-		if d, ok := t.(*etree.Directive); ok && strings.HasPrefix(strings.TrimSpace(d.Data), "DOCTYPE") {
-			return nil, errors.New("DOCTYPE declarations are not accepted")
-		}
-	}
-	if doc.Root() == nil {
-		return nil, errors.New("no XML element")
-	}
-	return doc, nil
-}
-
-func child(e *etree.Element, local string) *etree.Element {
-	if e == nil {
-		return nil
-	}
-	for _, c := range e.ChildElements() {
-		if c.Tag == local {
-			return c
-		}
-	}
-	return nil
-}
-
-func childrenNamed(e *etree.Element, local string) []*etree.Element {
-	if e == nil {
-		return nil
-	}
-	var out []*etree.Element
-	for _, c := range e.ChildElements() {
-		if c.Tag == local {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-func text(e *etree.Element) string {
-	if e == nil {
-		return ""
-	}
-	return strings.TrimSpace(e.Text())
-}
-
-func attr(e *etree.Element, name string) string {
-	if e == nil {
-		return ""
-	}
-	return e.SelectAttrValue(name, "")
-}
-
-// boolArg reads an optional xs:boolean child.
-func boolArg(e *etree.Element, local string, def bool) (bool, error) {
-	switch text(child(e, local)) {
+// boolArg reads the optional xs:boolean at the path at below e.
+func boolArg(e *etree.Element, at string, def bool) (bool, error) {
+	switch wire.Text(e.FindElement(at)) {
 	case "":
 		return def, nil
 	case "true", "1":
@@ -372,18 +294,7 @@ func boolArg(e *etree.Element, local string, def bool) (bool, error) {
 	case "false", "0":
 		return false, nil
 	}
-	return false, syntaxf("%s must be true or false", local)
-}
-
-// decodeBase64 decodes base64 that may be wrapped over lines.
-func decodeBase64(s string) ([]byte, error) {
-	clean := strings.Map(func(r rune) rune {
-		if r == ' ' || r == '\n' || r == '\r' || r == '\t' {
-			return -1
-		}
-		return r
-	}, s)
-	return base64.StdEncoding.DecodeString(clean)
+	return false, syntaxf("%s must be true or false", path.Base(at))
 }
 
 // xsDateTime formats an instant as the Konnektors do.

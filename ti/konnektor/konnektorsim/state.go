@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redclone/red/ti/konnektor"
+	"github.com/redclone/red/ti/wire"
 )
 
 // stateFile holds PIN and Komfortsignatur state (PINs included: it is 0600 in a 0700 dir).
@@ -148,34 +149,13 @@ func (st *store) comfortOf(handle string) []*comfortSession {
 	return out
 }
 
-// save writes the state atomically (temporary file, fsync, rename).
+// save writes the state atomically.
 func (st *store) save() error {
 	raw, err := json.MarshalIndent(st.data, "", "  ")
 	if err != nil {
 		return fmt.Errorf("konnektorsim: state: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(st.path), "."+stateFile+".*")
-	if err != nil {
-		return fmt.Errorf("konnektorsim: state: %w", err)
-	}
-	name := tmp.Name()
-	defer os.Remove(name)
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("konnektorsim: state: %w", err)
-	}
-	if _, err := tmp.Write(raw); err != nil {
-		tmp.Close()
-		return fmt.Errorf("konnektorsim: state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("konnektorsim: state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("konnektorsim: state: %w", err)
-	}
-	if err := os.Rename(name, st.path); err != nil {
+	if err := wire.WriteFile(st.path, raw, 0o600); err != nil {
 		return fmt.Errorf("konnektorsim: state: %w", err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package konnektorsim
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -12,7 +13,9 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+
 	"github.com/redclone/red/ti/konnektor"
+	"github.com/redclone/red/ti/wire"
 )
 
 // vsdVersion is the CDM version of the VSD documents.
@@ -123,10 +126,7 @@ func personalDocument(p *konnektor.PersonalData, _ *konnektor.InsuranceData, _ *
 	addr := person.CreateElement("StrassenAdresse")
 	opt(addr, "Postleitzahl", p.PostalCode)
 	add(addr, "Ort", p.City)
-	country := p.CountryCode
-	if country == "" {
-		country = "D"
-	}
+	country := cmp.Or(p.CountryCode, "D")
 	add(addr.CreateElement("Land"), "Wohnsitzlaendercode", country)
 	opt(addr, "Strasse", p.Street)
 	opt(addr, "Hausnummer", p.HouseNumber)
@@ -140,10 +140,7 @@ func insuranceDocument(_ *konnektor.PersonalData, ins *konnektor.InsuranceData, 
 	cov := v.CreateElement("Versicherungsschutz")
 	add(cov, "Beginn", ins.CoverageStart)
 	opt(cov, "Ende", ins.CoverageEnd)
-	country := ins.PayerCountryCode
-	if country == "" {
-		country = "D"
-	}
+	country := cmp.Or(ins.PayerCountryCode, "D")
 	payer := cov.CreateElement("Kostentraeger")
 	add(payer, "Kostentraegerkennung", ins.PayerIK)
 	add(payer, "Kostentraegerlaendercode", country)
@@ -229,30 +226,7 @@ func latin9Document(doc *etree.Document) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return latin9Bytes(s)
-}
-
-// latin9 lists where ISO-8859-15 differs from ISO-8859-1.
-var latin9 = map[rune]byte{'€': 0xA4, 'Š': 0xA6, 'š': 0xA8, 'Ž': 0xB4, 'ž': 0xB8, 'Œ': 0xBC, 'œ': 0xBD, 'Ÿ': 0xBE}
-
-// latin9Bytes converts s to ISO-8859-15.
-func latin9Bytes(s string) ([]byte, error) {
-	out := make([]byte, 0, len(s))
-	for _, r := range s {
-		if b, ok := latin9[r]; ok {
-			out = append(out, b)
-			continue
-		}
-		switch r {
-		case 0xA4, 0xA6, 0xA8, 0xB4, 0xB8, 0xBC, 0xBD, 0xBE:
-			return nil, fmt.Errorf("character %q has no ISO-8859-15 code", r)
-		}
-		if r > 0xFF {
-			return nil, fmt.Errorf("character %q has no ISO-8859-15 code", r)
-		}
-		out = append(out, byte(r))
-	}
-	return out, nil
+	return wire.EncodeLatin9(s)
 }
 
 // gzipBase64 compresses without header time (so the output depends on the input only) and
