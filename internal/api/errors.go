@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/guard"
 )
 
 // writeError is the one place that decides an error's body and logging; its status comes from
@@ -15,6 +16,12 @@ import (
 // reference the client also sees. Messages never carry person data.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	issues, status := fhir.Explain(err)
+	if status >= 500 && guard.ClientGone(r) {
+		// the connection closed while the request was served: nobody reads the answer, and the
+		// error is most likely the cancellation, no fault of the server
+		s.Log.Info("client went away", "method", r.Method, "route", routePattern(r), "err", err)
+		issues, status = fhir.Explain(fhir.Fail(fhir.CodeInvalid, "", "the client went away before the answer"))
+	}
 	if status >= 500 {
 		ref := reference()
 		s.Log.Error("request failed", "ref", ref, "method", r.Method, "route", routePattern(r), "err", err)
@@ -32,7 +39,12 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	if errors.As(err, &mbe) {
 		return nil, fhir.Fail(fhir.CodeTooCostly, "", "the body is larger than the server accepts (%s)", byteSize(mbe.Limit))
 	}
-	return data, err
+	if guard.BodyBroken(err) {
+		// the client closed the connection or sent slower than the read deadline
+		s.Log.Debug("request body broke off", "method", r.Method, "route", routePattern(r), "err", err)
+		return nil, fhir.Wrap(err, fhir.CodeStructure, "the request body ended before its announced end or arrived too slowly")
+	}
+	return data, nil
 }
 
 func reference() string {

@@ -2,16 +2,13 @@ package api
 
 import (
 	"errors"
-	"net"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/guard"
 	"github.com/redclone/red/storage"
 )
 
@@ -75,42 +72,19 @@ func routePattern(r *http.Request) string {
 	return "(unmatched)"
 }
 
-// loopbackOnly refuses requests whose Host is not a loopback name (DNS rebinding) and browser
-// requests from any other origin. No CORS headers are ever sent.
+// loopbackOnly applies guard's rules — loopback Host with this server's port, no foreign Origin,
+// no request a browser makes for another site or origin — and bounds every body by the server's
+// limit; refusals are OperationOutcomes. No CORS headers are ever sent.
 func (s *Server) loopbackOnly(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.loopbackHost(r.Host) {
-			s.writeError(w, r, fhir.Fail(fhir.CodeForbidden, "", "requests must name 127.0.0.1, localhost or [::1] as host"))
-			return
-		}
-		if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
-			s.writeError(w, r, fhir.Fail(fhir.CodeForbidden, "", "cross-origin requests are refused"))
-			return
-		}
-		if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-			s.writeError(w, r, fhir.Fail(fhir.CodeForbidden, "", "cross-site requests are refused"))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return guard.Rules{Port: s.Port, MaxBytes: s.Limits.MaxBytes, Refuse: s.refuse}.Handler(next)
 }
 
-func (s *Server) loopbackHost(hostport string) bool {
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host, port = strings.Trim(hostport, "[]"), ""
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, why guard.Refusal) {
+	code := fhir.CodeForbidden
+	if why.Status == http.StatusUnsupportedMediaType {
+		code = fhir.CodeUnsupportedMediaType
 	}
-	switch strings.ToLower(host) {
-	case "127.0.0.1", "localhost", "::1":
-	default:
-		return false
-	}
-	return port == "" || s.Port == 0 || port == strconv.Itoa(s.Port)
-}
-
-func sameOrigin(origin, host string) bool {
-	u, err := url.Parse(origin)
-	return err == nil && u.Scheme == "http" && strings.EqualFold(u.Host, host)
+	s.writeError(w, r, fhir.Fail(code, "", "%s", why.Reason))
 }
 
 func (s *Server) touch(next http.Handler) http.Handler {
