@@ -19,6 +19,7 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/internal/api"
+	"github.com/redclone/red/internal/guard"
 	"github.com/redclone/red/internal/records"
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
@@ -131,9 +132,9 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 		Touch:   func() { last.Store(time.Now().UnixNano()) },
 		Version: Version,
 	}).Handler()
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := guard.APIBounds.Server(handler)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(guard.APIBounds.Listener(ln)) }()
 	ready("http://127.0.0.1:"+strconv.Itoa(port), sims)
 
 	var idle <-chan time.Time

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/redclone/red/internal/guard"
 	"github.com/redclone/red/internal/telematik"
 	"github.com/redclone/red/ti/epa"
 	"github.com/redclone/red/ti/epa/epasim"
@@ -109,9 +110,9 @@ func (s *simulators) serveLoopback(h http.Handler, port int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := guard.SimulatorBounds.Server(h)
 	s.servers = append(s.servers, srv)
-	go func() { _ = srv.Serve(ln) }()
+	go func() { _ = srv.Serve(guard.SimulatorBounds.Listener(ln)) }()
 	return "http://" + ln.Addr().String(), nil
 }
 
