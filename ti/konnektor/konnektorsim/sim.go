@@ -34,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redclone/red/internal/guard"
 	"github.com/redclone/red/ti/konnektor"
 	"github.com/redclone/red/ti/simpki"
 )
@@ -46,6 +47,8 @@ type Simulator struct {
 	state   *store
 	now     func() time.Time
 	started time.Time
+
+	handler http.Handler // ServeHTTP's routes behind the loopback guard
 
 	mu      sync.Mutex
 	cards   []*card
@@ -107,6 +110,7 @@ func New(cfg Config, pki *simpki.PKI, stateDir string) (*Simulator, error) {
 	if err := st.save(); err != nil {
 		return nil, err
 	}
+	s.handler = guard.Rules{MediaTypes: mediaTypes, MaxBytes: maxRequestBytes, Refuse: s.refuse}.Handler(http.HandlerFunc(s.route))
 	return s, nil
 }
 
@@ -158,26 +162,67 @@ const (
 	pathVSD           = "/fm/vsdservice"
 )
 
-// ServeHTTP serves connector.sds, the SOAP services and the /sim control endpoints.
+// ServeHTTP serves connector.sds, the SOAP services and the /sim control endpoints to clients on
+// loopback (see package guard): requests naming another host, from a browser page of another
+// origin or site, and bodies of other media types than SOAP's (text/xml, application/soap+xml)
+// or, for /sim/pinpad, application/json are refused.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
-	case "/connector.sds":
+	s.handler.ServeHTTP(w, r)
+}
+
+// soapEndpoint tells whether path is one of the SOAP services.
+func soapEndpoint(path string) bool {
+	switch path {
+	case pathEvent, pathCard, pathSignature, pathAuthSignature, pathCertificate, pathVSD:
+		return true
+	}
+	return false
+}
+
+// mediaTypes are the media types a request body may have.
+func mediaTypes(r *http.Request) []string {
+	switch {
+	case soapEndpoint(r.URL.Path):
+		return []string{"text/xml", "application/soap+xml"}
+	case r.URL.Path == "/sim/pinpad":
+		return []string{"application/json"}
+	}
+	return nil
+}
+
+// refuse answers a request the guard refuses: a SOAP fault on the SOAP services, plain text on
+// the others.
+func (s *Simulator) refuse(w http.ResponseWriter, r *http.Request, why guard.Refusal) {
+	if !soapEndpoint(r.URL.Path) {
+		http.Error(w, why.Reason, why.Status)
+		return
+	}
+	f := syntaxf("%s", why.Reason)
+	if why.Status == http.StatusForbidden {
+		f.code = konnektor.CodeAccessDenied
+	}
+	s.writeFaultStatus(w, why.Status, f)
+}
+
+func (s *Simulator) route(w http.ResponseWriter, r *http.Request) {
+	switch p := r.URL.Path; {
+	case p == "/connector.sds":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
 		s.serveDirectory(w, r)
-	case pathEvent, pathCard, pathSignature, pathAuthSignature, pathCertificate, pathVSD:
+	case soapEndpoint(p):
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
 		s.serveSOAP(w, r)
-	case "/sim/pinpad":
+	case p == "/sim/pinpad":
 		s.servePinpad(w, r)
-	case "/sim/state":
+	case p == "/sim/state":
 		s.serveState(w, r)
 	default:
 		http.NotFound(w, r)

@@ -13,6 +13,7 @@ import (
 	"github.com/beevik/etree"
 	"github.com/google/uuid"
 
+	"github.com/redclone/red/internal/guard"
 	"github.com/redclone/red/ti/konnektor"
 	"github.com/redclone/red/ti/wire"
 )
@@ -107,6 +108,10 @@ var warnings = map[int]bool{konnektor.CodePinTimeout: true, konnektor.CodeTransp
 // serveSOAP parses the envelope, dispatches and answers.
 func (s *Simulator) serveSOAP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
+	if guard.BodyBroken(err) { // the client went away or was too slow: no fault of the Konnektor
+		s.writeFaultStatus(w, http.StatusBadRequest, syntaxf("the request body ended before its end or arrived too slowly"))
+		return
+	}
 	if err != nil {
 		s.writeFault(w, syntaxf("request body: %v", err))
 		return
@@ -267,10 +272,17 @@ func (s *Simulator) addError(parent *etree.Element, name string, f *fault) {
 	}
 }
 
+// writeFault answers a SOAP fault with HTTP 500, as SOAP 1.1 wants.
 func (s *Simulator) writeFault(w http.ResponseWriter, f *fault) {
+	s.writeFaultStatus(w, http.StatusInternalServerError, f)
+}
+
+// writeFaultStatus answers a SOAP fault with another HTTP status, for requests refused before
+// SOAP was spoken.
+func (s *Simulator) writeFaultStatus(w http.ResponseWriter, status int, f *fault) {
 	doc, fe := wire.NewFault(konnektor.NSSOAP, f.client, errorTexts[f.code], wire.Namespace{Prefix: "GERROR", URI: konnektor.NSError})
 	s.addError(fe.CreateElement("detail"), "GERROR:Error", f)
-	s.writeXML(w, http.StatusInternalServerError, doc)
+	s.writeXML(w, status, doc)
 }
 
 func (s *Simulator) writeXML(w http.ResponseWriter, status int, doc *etree.Document) {
