@@ -33,6 +33,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/guard"
 	"github.com/redclone/red/ti/fachdienst"
 	"github.com/redclone/red/ti/simpki"
 	"github.com/redclone/red/ti/wire"
@@ -75,6 +76,8 @@ type Simulator struct {
 
 	randMu sync.Mutex // Config.Rand need not be safe for concurrent use
 	rand   io.Reader
+
+	handler http.Handler // route behind the loopback guard
 }
 
 // New opens (or creates) the state in cfg.StateDir and returns the simulator.
@@ -112,14 +115,35 @@ func New(cfg Config) (*Simulator, error) {
 			return nil, err
 		}
 	}
+	s.handler = guard.Rules{MediaTypes: fhirTypes, MaxBytes: maxBody, Refuse: refuse}.Handler(http.HandlerFunc(s.serve))
 	return s, nil
+}
+
+// fhirTypes are the media types of request bodies: FHIR XML.
+func fhirTypes(*http.Request) []string {
+	return []string{"application/fhir+xml", "application/xml+fhir"}
+}
+
+// refuse answers a request the guard refuses with an OperationOutcome.
+func refuse(w http.ResponseWriter, _ *http.Request, why guard.Refusal) {
+	text := "Request refused"
+	if why.Status == http.StatusUnsupportedMediaType {
+		text = "Unsupported Content-Type"
+	}
+	writeError(w, failDiag(why.Status, text, why.Reason))
 }
 
 // Certificate is the certificate receipts are signed with.
 func (s *Simulator) Certificate() *x509.Certificate { return s.cfg.Certificate }
 
-// ServeHTTP routes the Fachdienst's endpoints.
+// ServeHTTP routes the Fachdienst's endpoints for clients on loopback (see package guard):
+// requests naming another host, from a browser page of another origin or site, and bodies that
+// are not FHIR XML are refused; bodies are bounded to 1 MB.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) {
 	if err := s.route(w, r); err != nil {
 		writeError(w, err)
 	}
@@ -127,9 +151,6 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Simulator) route(w http.ResponseWriter, r *http.Request) error {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	}
 	who := fachdienst.IdentityFrom(r.Header)
 	if who.ProfessionOID == "" || who.ID == "" {
 		return &fdError{status: http.StatusUnauthorized, text: "Missing or invalid access token",
@@ -263,7 +284,8 @@ func writeXML(w http.ResponseWriter, status int, e *etree.Element) {
 	w.Write(body) //nolint:errcheck // the client went away
 }
 
-// readBody reads a FHIR XML request body; empty bodies give nil.
+// readBody reads a FHIR XML request body (the guard checked its Content-Type and bounds it);
+// empty bodies give nil.
 func readBody(r *http.Request) (*etree.Element, error) {
 	if r.Body == nil {
 		return nil, nil
@@ -278,10 +300,6 @@ func readBody(r *http.Request) (*etree.Element, error) {
 	}
 	if len(strings.TrimSpace(string(data))) == 0 {
 		return nil, nil
-	}
-	ct := strings.ToLower(r.Header.Get("Content-Type"))
-	if ct != "" && !strings.Contains(ct, "xml") {
-		return nil, failDiag(http.StatusUnsupportedMediaType, "Unsupported Content-Type", "the simulator speaks FHIR XML (application/fhir+xml)")
 	}
 	root, err := fhir.Parse(data, fhir.Limits{MaxBytes: maxBody, MaxDepth: 64, MaxElements: 100_000})
 	if err != nil {
