@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/redclone/red/fhir/ident"
+	"github.com/redclone/red/internal/guard"
 	"github.com/redclone/red/ti/epa"
 )
 
@@ -122,6 +123,8 @@ type Simulator struct {
 
 	mu    sync.Mutex
 	store *store
+
+	handler http.Handler // route behind the loopback guard
 }
 
 // New checks cfg, loads the state kept in cfg.StateDir and returns the simulator.
@@ -158,12 +161,35 @@ func New(cfg Config) (*Simulator, error) {
 		return nil, fmt.Errorf("epasim: %w", err)
 	}
 	s.store = st
+	s.handler = guard.Rules{MediaTypes: mediaTypes, MaxBytes: s.maxBody, Refuse: refuse}.Handler(http.HandlerFunc(s.route))
 	return s, nil
 }
 
+// mediaTypes are the media types a request body may have: JSON for the entitlement, SOAP 1.2 or
+// MTOM/XOP for the document service.
+func mediaTypes(r *http.Request) []string {
+	switch r.URL.Path {
+	case epa.PathEntitlements:
+		return []string{"application/json"}
+	case epa.PathDocumentService:
+		return []string{"application/soap+xml", "multipart/related"}
+	}
+	return nil
+}
+
+// refuse answers a request the guard refuses with an ErrorType.
+func refuse(w http.ResponseWriter, _ *http.Request, why guard.Refusal) {
+	writeError(w, why.Status, codeMalformedRequest, why.Reason)
+}
+
 // ServeHTTP routes a request to the Information Service, the entitlement endpoint or the XDS
-// Document Service.
+// Document Service, for clients on loopback (see package guard): requests naming another host,
+// from a browser page of another origin or site, and bodies of other media types are refused.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+func (s *Simulator) route(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case epa.PathRecordStatus:
 		if r.Method != http.MethodGet {
