@@ -22,6 +22,7 @@ import (
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/internal/api"
 	"github.com/redclone/red/internal/guard"
+	"github.com/redclone/red/internal/guard/guardtest"
 	"github.com/redclone/red/internal/telematik"
 )
 
@@ -119,25 +120,9 @@ func TestPageRequestsReachNoAction(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := ti.calls.Load()
-			req, err := http.NewRequest(http.MethodGet, srv.URL+unblock, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for k, v := range tt.header {
-				if k == "Host" {
-					req.Host = v
-				} else {
-					req.Header.Set(k, v)
-				}
-			}
-			resp, err := srv.Client().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != tt.status || !strings.Contains(string(body), tt.want) {
-				t.Errorf("HTTP %d, want %d with %q:\n%s", resp.StatusCode, tt.status, tt.want, body)
+			status, _, body := guardtest.Do(t, srv.Client(), guardtest.Request(t, http.MethodGet, srv.URL+unblock, "", nil, tt.header))
+			if status != tt.status || !strings.Contains(body, tt.want) {
+				t.Errorf("HTTP %d, want %d with %q:\n%s", status, tt.status, tt.want, body)
 			}
 			called := ti.calls.Load() != before
 			if called != (tt.status == http.StatusOK) {

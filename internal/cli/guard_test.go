@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/redclone/red/internal/guard/guardtest"
 )
 
 // Every listener red serve opens — the API and its three simulators — refuses pages of other
@@ -38,24 +40,8 @@ func TestListenersRefusePages(t *testing.T) {
 	for _, l := range listeners {
 		for _, a := range attacks {
 			t.Run(l.name+" refuses "+a.name, func(t *testing.T) {
-				req, err := http.NewRequest(http.MethodGet, l.base+l.path, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for k, v := range a.header {
-					if k == "Host" {
-						req.Host = v
-					} else {
-						req.Header.Set(k, v)
-					}
-				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusForbidden {
-					t.Errorf("HTTP %d, want 403", resp.StatusCode)
+				if status, _, body := guardtest.Do(t, nil, guardtest.Request(t, http.MethodGet, l.base+l.path, "", nil, a.header)); status != http.StatusForbidden {
+					t.Errorf("HTTP %d, want 403: %s", status, body)
 				}
 			})
 		}

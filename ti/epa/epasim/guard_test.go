@@ -1,8 +1,6 @@
 package epasim_test
 
 import (
-	"bytes"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,32 +8,6 @@ import (
 
 	"github.com/redclone/red/ti/epa"
 )
-
-// request sends a request as caller for kvnr with extra headers (Host sets the request's Host).
-func request(t *testing.T, srv *httptest.Server, method, path, contentType string, body []byte, header map[string]string) answer {
-	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	for k, v := range header {
-		if k == "Host" {
-			req.Host = v
-		} else {
-			req.Header.Set(k, v)
-		}
-	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: data}
-}
 
 func TestGuardRefusesPagesAndOtherHosts(t *testing.T) {
 	pdf := []byte("%PDF-1.4\n% a finding\n")

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+
+	"github.com/redclone/red/internal/guard/guardtest"
 	"github.com/redclone/red/ti/epa"
 	"github.com/redclone/red/ti/epa/epasim"
 )
@@ -117,29 +119,21 @@ type answer struct {
 // call posts to the simulator as caller; kvnr goes to x-insurantid when not empty.
 func call(t testing.TB, srv *httptest.Server, method, path, caller, kvnr, contentType string, body []byte) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
+	header := map[string]string{}
 	if caller != "" {
-		req.Header.Set(epa.HeaderTelematikID, caller)
+		header[epa.HeaderTelematikID] = caller
 	}
 	if kvnr != "" {
-		req.Header.Set(epa.HeaderInsurantID, kvnr)
+		header[epa.HeaderInsurantID] = kvnr
 	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: data}
+	return request(t, srv, method, path, contentType, body, header)
+}
+
+// request sends a request with the headers in header (Host sets the request's Host).
+func request(t testing.TB, srv *httptest.Server, method, path, contentType string, body []byte, header map[string]string) answer {
+	t.Helper()
+	status, h, data := guardtest.Do(t, srv.Client(), guardtest.Request(t, method, srv.URL+path, contentType, body, header))
+	return answer{status: status, contentType: h.Get("Content-Type"), body: []byte(data)}
 }
 
 const soapType = `application/soap+xml; charset=UTF-8`

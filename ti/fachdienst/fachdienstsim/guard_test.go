@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redclone/red/internal/guard/guardtest"
 	"github.com/redclone/red/ti/fachdienst"
 )
 
@@ -39,21 +40,10 @@ func TestGuardRefusesPagesAndOtherHosts(t *testing.T) {
 			p := `<Parameters xmlns="http://hl7.org/fhir"><parameter><name value="ePrescription"/><resource><Binary>` +
 				`<contentType value="application/pkcs7-mime"/><data value="` + base64.StdEncoding.EncodeToString(signed) +
 				`"/></Binary></resource></parameter></Parameters>`
-			req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/Task/"+task.ID+"/$activate", strings.NewReader(p))
-			if err != nil {
-				t.Fatal(err)
-			}
+			req := guardtest.Request(t, http.MethodPost, e.srv.URL+"/Task/"+task.ID+"/$activate", tt.contentType, []byte(p), tt.header)
 			doctorID.Set(req.Header)
 			req.Header.Set(fachdienst.HeaderAccessCode, task.AccessCode)
-			req.Header.Set("Content-Type", tt.contentType)
-			for k, v := range tt.header {
-				if k == "Host" {
-					req.Host = v
-				} else {
-					req.Header.Set(k, v)
-				}
-			}
-			status, body := do(t, e, req)
+			status, _, body := guardtest.Do(t, e.srv.Client(), req)
 			if status != tt.status || !strings.Contains(body, tt.want) {
 				t.Errorf("HTTP %d, want %d with %q:\n%s", status, tt.status, tt.want, body)
 			}
@@ -61,37 +51,25 @@ func TestGuardRefusesPagesAndOtherHosts(t *testing.T) {
 				t.Errorf("the refusal is no OperationOutcome:\n%s", body)
 			}
 			// the doctor's own $activate succeeds only on a Task still in draft
-			_, err = e.doctor.Activate(context.Background(), task.ID, task.AccessCode, signed)
+			_, err := e.doctor.Activate(context.Background(), task.ID, task.AccessCode, signed)
 			if activated := err != nil; activated != tt.activates {
 				t.Errorf("activated by the request: %v (then the doctor's $activate: %v)", activated, err)
 			}
 		})
 	}
 	t.Run("refuses a same-site read of the Tasks", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/Task", nil)
+		req := guardtest.Request(t, http.MethodGet, e.srv.URL+"/Task", "", nil, map[string]string{"Sec-Fetch-Site": "same-site"})
 		pharmacyID.Set(req.Header)
-		req.Header.Set("Sec-Fetch-Site", "same-site")
-		if status, body := do(t, e, req); status != http.StatusForbidden {
+		if status, _, body := guardtest.Do(t, e.srv.Client(), req); status != http.StatusForbidden {
 			t.Errorf("HTTP %d:\n%s", status, body)
 		}
 	})
 	t.Run("refuses a body over 1 MB without Content-Length", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/Task/$create", io.MultiReader(bytes.NewReader(bytes.Repeat([]byte("<a/>"), 300_000))))
+		req := guardtest.Request(t, http.MethodPost, e.srv.URL+"/Task/$create", fachdienst.ContentType, nil, nil)
+		req.Body = io.NopCloser(bytes.NewReader(bytes.Repeat([]byte("<a/>"), 300_000))) // sent chunked
 		doctorID.Set(req.Header)
-		req.Header.Set("Content-Type", fachdienst.ContentType)
-		if status, body := do(t, e, req); status != http.StatusRequestEntityTooLarge {
+		if status, _, body := guardtest.Do(t, e.srv.Client(), req); status != http.StatusRequestEntityTooLarge {
 			t.Errorf("HTTP %d:\n%s", status, body)
 		}
 	})
-}
-
-func do(t *testing.T, e *env, req *http.Request) (int, string) {
-	t.Helper()
-	res, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(body)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redclone/red/internal/fixture"
+	"github.com/redclone/red/internal/guard/guardtest"
 	"github.com/redclone/red/ti/konnektor/konnektorsim"
 )
 
@@ -74,31 +75,16 @@ func TestGuardRefusesPagesAndOtherHosts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, srv := newServer(t, p, t.TempDir(), konnektorsim.DefaultConfig())
 			before := simState(t, srv)
-			req, err := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tt.contentType != "" {
-				req.Header.Set("Content-Type", tt.contentType)
-			}
+			header := map[string]string{}
 			for k, v := range tt.header {
-				switch {
-				case k == "Host":
-					req.Host = v
-				case v == "self":
-					req.Header.Set(k, srv.URL)
-				default:
-					req.Header.Set(k, v)
+				if v == "self" {
+					v = srv.URL
 				}
+				header[k] = v
 			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tt.status || !strings.Contains(string(body), tt.want) {
-				t.Errorf("HTTP %d, want %d with %q:\n%s", resp.StatusCode, tt.status, tt.want, body)
+			status, _, body := guardtest.Do(t, nil, guardtest.Request(t, tt.method, srv.URL+tt.path, tt.contentType, []byte(tt.body), header))
+			if status != tt.status || !strings.Contains(body, tt.want) {
+				t.Errorf("HTTP %d, want %d with %q:\n%s", status, tt.status, tt.want, body)
 			}
 			if changed := simState(t, srv) != before; changed != tt.changes {
 				t.Errorf("state changed: %v, want %v", changed, tt.changes)
