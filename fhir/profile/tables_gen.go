@@ -3,7 +3,7 @@
 // Source: HL7 Deutschland de.basisprofil.r4, KBV AWS , KBV AWS 1.2.0, KBV FOR 1.0.2, KBV MIO Impfpass 1.00.000
 // (StructureDefinitions, ValueSets and CodeSystems as published by the KBV and HL7 Deutschland;
 // regenerate with `make profiles DEFS=folder`).
-// Contents: 205 profiles, 10021 elements, 858 slices (53 without a resolvable discriminator), 84 bindings (75 required), 42 constraints, 18 value sets expanded, 13 not expandable.
+// Contents: 205 profiles, 10021 elements, 858 slices (51 without a resolvable discriminator), 84 bindings (75 required), 42 constraints, 18 value sets expanded, 13 not expandable.
 
 package profile
 
@@ -5319,7 +5319,7 @@ var generated = &Tables{
 				{ID: "Coverage.extension:zuzahlungsstatus", Path: "Coverage.extension", SliceName: "zuzahlungsstatus", Min: -1, Max: "1", Types: []TypeRef{{Code: "Extension", Profiles: []string{"http://fhir.de/StructureDefinition/gkv/zuzahlungsstatus"}}}, Match: &SliceMatch{Discriminators: []DiscValue{{Type: "value", Path: "url", Values: []string{"http://fhir.de/StructureDefinition/gkv/zuzahlungsstatus"}}}}},
 				{ID: "Coverage.extension:skt-Zusatzangabe", Path: "Coverage.extension", SliceName: "skt-Zusatzangabe", Min: -1, Max: "1", Types: []TypeRef{{Code: "Extension", Profiles: []string{"https://fhir.kbv.de/StructureDefinition/KBV_EX_AW_SKT_Zusatzangabe"}}}, Match: &SliceMatch{Discriminators: []DiscValue{{Type: "value", Path: "url", Values: []string{"https://fhir.kbv.de/StructureDefinition/KBV_EX_AW_SKT_Zusatzangabe"}}}}},
 				{ID: "Coverage.identifier", Path: "Coverage.identifier", Min: -1, Max: "1", Slicing: &Slicing{Discriminators: []Discriminator{{Type: "value", Path: "type.coding.code"}}, Rules: "open"}},
-				{ID: "Coverage.identifier:KrankenversichertenID", Path: "Coverage.identifier", SliceName: "KrankenversichertenID", Min: -1, Max: "1", Types: []TypeRef{{Code: "Identifier", Profiles: []string{"http://fhir.de/StructureDefinition/identifier-kvid-10"}}}, Match: &SliceMatch{Discriminators: []DiscValue{{Type: "value", Path: "type.coding.code"}}, Unresolved: "no fixed or pattern value at type.coding.code"}},
+				{ID: "Coverage.identifier:KrankenversichertenID", Path: "Coverage.identifier", SliceName: "KrankenversichertenID", Min: -1, Max: "1", Types: []TypeRef{{Code: "Identifier", Profiles: []string{"http://fhir.de/StructureDefinition/identifier-kvid-10"}}}, Match: &SliceMatch{Discriminators: []DiscValue{{Type: "value", Path: "type.coding.code", Values: []string{"GKV"}}}}},
 				{ID: "Coverage.identifier:KrankenversichertenID.type", Path: "Coverage.identifier.type", Min: 1},
 				{ID: "Coverage.identifier:KrankenversichertenID.period", Path: "Coverage.identifier.period", Min: -1, Max: "0"},
 				{ID: "Coverage.identifier:KrankenversichertenID.assigner", Path: "Coverage.identifier.assigner", Min: -1, Max: "0"},
@@ -5337,7 +5337,7 @@ var generated = &Tables{
 				{ID: "Coverage.identifier:KVK-Versichertennummer.value", Path: "Coverage.identifier.value", Min: 1},
 				{ID: "Coverage.identifier:KVK-Versichertennummer.period", Path: "Coverage.identifier.period", Min: -1, Max: "0"},
 				{ID: "Coverage.identifier:KVK-Versichertennummer.assigner", Path: "Coverage.identifier.assigner", Min: -1, Max: "0"},
-				{ID: "Coverage.identifier:versichertennummer_pkv", Path: "Coverage.identifier", SliceName: "versichertennummer_pkv", Min: -1, Max: "1", Types: []TypeRef{{Code: "Identifier", Profiles: []string{"http://fhir.de/StructureDefinition/identifier-pkv"}}}, Match: &SliceMatch{Discriminators: []DiscValue{{Type: "value", Path: "type.coding.code"}}, Unresolved: "no fixed or pattern value at type.coding.code"}},
+				{ID: "Coverage.identifier:versichertennummer_pkv", Path: "Coverage.identifier", SliceName: "versichertennummer_pkv", Min: -1, Max: "1", Types: []TypeRef{{Code: "Identifier", Profiles: []string{"http://fhir.de/StructureDefinition/identifier-pkv"}}}, Match: &SliceMatch{Discriminators: []DiscValue{{Type: "value", Path: "type.coding.code", Values: []string{"PKV"}}}}},
 				{ID: "Coverage.identifier:versichertennummer_pkv.type", Path: "Coverage.identifier.type", Min: -1},
 				{ID: "Coverage.identifier:versichertennummer_pkv.type.text", Path: "Coverage.identifier.type.text", Min: -1, Max: "0"},
 				{ID: "Coverage.identifier:versichertennummer_pkv.period", Path: "Coverage.identifier.period", Min: -1, Max: "0"},

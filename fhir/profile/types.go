@@ -120,12 +120,12 @@ type Constraint struct {
 // includes codes of a code system that was not present (or not complete), e.g. ICD-10-GM: its
 // codes are then not checked.
 type ValueSet struct {
-	URL          string
-	Version      string
-	Name         string
-	Expanded     bool
-	NotExpanded  string // why not
-	Codes        []Code
+	URL         string
+	Version     string
+	Name        string
+	Expanded    bool
+	NotExpanded string // why not
+	Codes       []Code
 }
 
 // Code is one system+code pair of an expansion.

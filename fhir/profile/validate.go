@@ -183,6 +183,30 @@ func (v *Validator) Validate(res *etree.Element, at string, opts Options) fhir.I
 	return dedupe(r.issues)
 }
 
+// ValidateAgainst checks el against one profile of the tables regardless of its meta.profile: a
+// resource against a resource profile, or a data type instance (an Identifier, a Coding, an
+// extension) against a profile of that type. An unknown profile is an information issue.
+func (v *Validator) ValidateAgainst(el *etree.Element, canonical, at string, opts Options) fhir.Issues {
+	if el == nil {
+		return nil
+	}
+	if at == "" {
+		at = el.Tag
+	}
+	r := &run{v: v, opts: opts, seen: map[seenKey]bool{}, resolve: opts.Resolve}
+	c := v.profiles[stripVersion(canonical)]
+	if c == nil {
+		r.add(fhir.SeverityInformation, fhir.CodeInformational, at, "profile %s is not known here; not checked against it", canonical)
+		return r.issues
+	}
+	if c.sd.Kind == "resource" {
+		r.against(el, c, at)
+	} else {
+		r.walk(el, c.root, at, c.sd.Type)
+	}
+	return dedupe(r.issues)
+}
+
 // bundleResolver resolves references by the entries' fullUrl (and Type/id), then by next.
 func bundleResolver(b *etree.Element, next func(string) *etree.Element) func(string) *etree.Element {
 	m := map[string]*etree.Element{}
@@ -215,6 +239,7 @@ func (r *run) add(sev fhir.Severity, code fhir.IssueCode, at, format string, arg
 
 // resource validates res by its meta.profile, then the resources inside it.
 func (r *run) resource(res *etree.Element, at string) {
+	checked := false
 	for _, p := range res.FindElements("meta/profile") {
 		canon := fhir.Value(p)
 		url, version, _ := strings.Cut(canon, "|")
@@ -234,6 +259,10 @@ func (r *run) resource(res *etree.Element, at string) {
 			continue
 		}
 		r.against(res, c, at)
+		checked = true
+	}
+	if checked {
+		r.extensions(res, at, res.Tag)
 	}
 	if r.opts.TopOnly {
 		return
@@ -794,14 +823,7 @@ func (r *run) typeProfiles(el *etree.Element, def *ElementDef, at, dp string) {
 				r.against(target, c, at)
 			}
 		} else {
-			if c.sd.Type == "Extension" {
-				r.extensionContext(c.sd, dp, at)
-			}
-			k := seenKey{el, c.sd.URL}
-			if !r.seen[k] {
-				r.seen[k] = true
-				r.walk(target, c.root, at, tdp)
-			}
+			r.dataType(target, c, at, tdp)
 		}
 		if !hasErrors(r.issues) {
 			r.issues = append(saved, r.issues...)
@@ -812,6 +834,48 @@ func (r *run) typeProfiles(el *etree.Element, def *ElementDef, at, dp string) {
 		}
 	}
 	r.issues = append(saved, firstIssues...)
+}
+
+// dataType validates a data type instance (an extension included) against a profile of it, once.
+func (r *run) dataType(el *etree.Element, c *compiled, at, dp string) {
+	k := seenKey{el, c.sd.URL}
+	if r.seen[k] {
+		return
+	}
+	r.seen[k] = true
+	if c.sd.Type == "Extension" {
+		r.extensionContext(c.sd, dp, at)
+	}
+	r.walk(el, c.root, at, dp)
+}
+
+// extensions finds the extensions anywhere in a resource (not in the resources inside it) whose
+// url is an extension definition in the tables, and validates them against it, their context
+// included. Extensions a profile slice already matched were validated then.
+func (r *run) extensions(el *etree.Element, at, dp string) {
+	perTag := map[string]int{}
+	counts := map[string]int{}
+	for _, k := range el.ChildElements() {
+		counts[k.Tag]++
+	}
+	for _, k := range el.ChildElements() {
+		if k.Tag == "resource" || k.Tag == "contained" || k.Tag == "div" {
+			perTag[k.Tag]++
+			continue
+		}
+		p := at + "." + k.Tag
+		if repeating[k.Tag] || counts[k.Tag] > 1 {
+			p += "[" + strconv.Itoa(perTag[k.Tag]) + "]"
+		}
+		perTag[k.Tag]++
+		kdp := dp + "." + k.Tag
+		if k.Tag == "extension" || k.Tag == "modifierExtension" {
+			if c := r.v.profiles[k.SelectAttrValue("url", "")]; c != nil && c.sd.Type == "Extension" {
+				r.dataType(k, c, p, kdp)
+			}
+		}
+		r.extensions(k, p, kdp)
+	}
 }
 
 func hasErrors(is fhir.Issues) bool {

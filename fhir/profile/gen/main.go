@@ -572,18 +572,12 @@ func (g *gen) discValues(p *profile.StructureDef, idx map[string]*profile.Elemen
 	return nil
 }
 
-// valuesUnder looks for fixed/pattern values at base+segs, trying every prefix whose element
-// carries a fixed/pattern value and descending into the value tree.
+// valuesUnder looks for fixed/pattern values at base+segs: at every element below base (slices
+// of the elements on the way included) whose path is base+segs or a prefix of it carrying a
+// fixed/pattern value, descending into the value tree.
 func valuesUnder(idx map[string]*profile.ElementDef, base string, segs []string) []string {
-	for k := len(segs); k >= 0; k-- {
-		id := base
-		if k > 0 {
-			id += "." + strings.Join(segs[:k], ".")
-		}
-		el := idx[id]
-		if el == nil {
-			continue
-		}
+	var out []string
+	for id, el := range idx {
 		v := el.Fixed
 		if v == nil {
 			v = el.Pattern
@@ -591,13 +585,21 @@ func valuesUnder(idx map[string]*profile.ElementDef, base string, segs []string)
 		if v == nil {
 			continue
 		}
-		var out []string
-		collect(v.Node, segs[k:], &out)
-		if len(out) > 0 {
-			return out
+		var rel []string
+		switch {
+		case id == base:
+		case strings.HasPrefix(id, base+"."):
+			rel = strings.Split(pathOf(strings.TrimPrefix(id, base+".")), ".")
+		default:
+			continue
 		}
+		if len(rel) > len(segs) || !slices.Equal(rel, segs[:len(rel)]) {
+			continue
+		}
+		collect(v.Node, segs[len(rel):], &out)
 	}
-	return nil
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 func collect(n profile.Node, segs []string, out *[]string) {
