@@ -356,7 +356,7 @@ func (r *run) walkChild(parent *etree.Element, c *node, at, dp string) {
 		}
 		for i, k := range kids {
 			for _, s := range c.slices {
-				if s.def != nil && s.def.Match != nil && s.def.Match.Unresolved == "" && r.matches(k, s.def.Match) {
+				if s.def != nil && s.def.Match != nil && s.def.Match.Unresolved == "" && r.matches(k, c.name, s.def.Match) {
 					matched[i] = s
 					break
 				}
@@ -392,7 +392,7 @@ func (r *run) walkChild(parent *etree.Element, c *node, at, dp string) {
 func (r *run) walkSlice(k *etree.Element, s *node, at, dp string) {
 	r.walk(k, s, at, dp)
 	for _, rs := range s.slices {
-		if rs.def != nil && rs.def.Match != nil && rs.def.Match.Unresolved == "" && r.matches(k, rs.def.Match) {
+		if rs.def != nil && rs.def.Match != nil && rs.def.Match.Unresolved == "" && r.matches(k, s.name, rs.def.Match) {
 			r.walk(k, rs, at, dp)
 			break
 		}
@@ -435,7 +435,7 @@ func (r *run) cardinality(n, min int, max, where, name, slice string) {
 }
 
 // matches reports whether el fulfils every discriminator of a slice.
-func (r *run) matches(el *etree.Element, m *SliceMatch) bool {
+func (r *run) matches(el *etree.Element, name string, m *SliceMatch) bool {
 	for _, d := range m.Discriminators {
 		switch d.Type {
 		case "value", "pattern":
@@ -452,11 +452,11 @@ func (r *run) matches(el *etree.Element, m *SliceMatch) bool {
 				return false
 			}
 		case "type":
-			target := el
+			target, tname := el, name
 			if d.Path != "$this" {
-				target = firstAt(el, d.Path)
+				target, tname = firstAt(el, d.Path), lastSegment(d.Path)
 			}
-			if target == nil || !hasType(target, d.Types) {
+			if target == nil || !hasType(target, tname, d.Types) {
 				return false
 			}
 		case "profile":
@@ -492,10 +492,11 @@ func (r *run) matches(el *etree.Element, m *SliceMatch) bool {
 	return true
 }
 
-// hasType reports whether el is of one of the types: for a choice element by its name's suffix,
-// for a resource container by the resource inside.
-func hasType(el *etree.Element, types []string) bool {
-	t := typeOf(el)
+// hasType reports whether el, the instance of the element named name, is of one of the types:
+// for a choice element (value[x]) by its tag's suffix, for a resource container by the resource
+// inside.
+func hasType(el *etree.Element, name string, types []string) bool {
+	t := typeOf(el, name)
 	for _, w := range types {
 		if strings.EqualFold(t, w) {
 			return true
@@ -504,18 +505,24 @@ func hasType(el *etree.Element, types []string) bool {
 	return false
 }
 
-// typeOf is the type an element name shows (valueQuantity → Quantity) or, for a resource
-// container, the resource type.
-func typeOf(el *etree.Element) string {
+// typeOf is the type the tag of a choice element shows (valueQuantity → Quantity) or, for a
+// resource container, the resource type; "" when not to be told from the instance.
+func typeOf(el *etree.Element, name string) string {
 	if inner := fhir.ResourceOf(el); inner != nil && inner.Tag != "" && isUpper(inner.Tag[0]) {
 		return inner.Tag
 	}
-	for i := 1; i < len(el.Tag); i++ {
-		if isUpper(el.Tag[i]) {
-			return el.Tag[i:]
-		}
+	if prefix, ok := strings.CutSuffix(name, "[x]"); ok && strings.HasPrefix(el.Tag, prefix) {
+		return el.Tag[len(prefix):]
 	}
 	return ""
+}
+
+// lastSegment is the last name of a dotted path.
+func lastSegment(path string) string {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		return path[i+1:]
+	}
+	return path
 }
 
 // valuesAt collects the primitive values at a dotted path below el ("url" is the attribute of an
@@ -579,8 +586,8 @@ func (r *run) checkElement(el *etree.Element, def *ElementDef, at, dp string) {
 		for i, t := range def.Types {
 			codes[i] = t.Code
 		}
-		if !hasType(el, codes) {
-			r.add(fhir.SeverityError, fhir.CodeStructure, at, "type %s is not allowed here; the profile allows %s", typeOf(el), strings.Join(codes, ", "))
+		if name := lastSegment(def.Path); !hasType(el, name, codes) {
+			r.add(fhir.SeverityError, fhir.CodeStructure, at, "type %s is not allowed here; the profile allows %s", typeOf(el, name), strings.Join(codes, ", "))
 			return
 		}
 	}
@@ -795,7 +802,7 @@ func refType(ref string) string {
 func (r *run) typeProfiles(el *etree.Element, def *ElementDef, at, dp string) {
 	var cands []*compiled
 	for _, t := range def.Types {
-		if len(def.Types) > 1 && !strings.EqualFold(typeOf(el), t.Code) {
+		if len(def.Types) > 1 && !strings.EqualFold(typeOf(el, lastSegment(def.Path)), t.Code) {
 			continue
 		}
 		for _, p := range t.Profiles {
