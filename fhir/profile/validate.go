@@ -155,6 +155,33 @@ type run struct {
 	issues  fhir.Issues
 	seen    map[seenKey]bool
 	resolve func(ref string) *etree.Element
+	root    rootOf // the resource (or data type instance) being walked
+}
+
+// rootOf locates the resource being walked, to tell an element's definition path
+// (Patient.address.line) from its location (Bundle.entry[2].resource.address[0].line[1]).
+type rootOf struct{ at, typ string }
+
+// definitionPath is the path of the element at location at, without indices, from its resource.
+func (r *run) definitionPath(at string) string {
+	rel, ok := strings.CutPrefix(at, r.root.at)
+	if !ok {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(r.root.typ)
+	depth := 0
+	for i := 0; i < len(rel); i++ {
+		switch c := rel[i]; {
+		case c == '[':
+			depth++
+		case c == ']':
+			depth--
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 type seenKey struct {
@@ -202,7 +229,8 @@ func (v *Validator) ValidateAgainst(el *etree.Element, canonical, at string, opt
 	if c.sd.Kind == "resource" {
 		r.against(el, c, at)
 	} else {
-		r.walk(el, c.root, at, c.sd.Type)
+		r.root = rootOf{at: at, typ: c.sd.Type}
+		r.walk(el, c.root, at)
 	}
 	return dedupe(r.issues)
 }
@@ -262,7 +290,7 @@ func (r *run) resource(res *etree.Element, at string) {
 		checked = true
 	}
 	if checked {
-		r.extensions(res, at, res.Tag)
+		r.extensions(res, at)
 	}
 	if r.opts.TopOnly {
 		return
@@ -286,16 +314,19 @@ func (r *run) against(el *etree.Element, c *compiled, at string) {
 		return
 	}
 	r.seen[k] = true
-	r.walk(el, c.root, at, c.sd.Type)
+	saved := r.root
+	r.root = rootOf{at: at, typ: el.Tag}
+	r.walk(el, c.root, at)
+	r.root = saved
 }
 
 // walk checks el against the element definition n and descends into n's children.
-func (r *run) walk(el *etree.Element, n *node, at, dp string) {
+func (r *run) walk(el *etree.Element, n *node, at string) {
 	if n.def != nil {
-		r.checkElement(el, n.def, at, dp)
+		r.checkElement(el, n.def, at)
 	}
 	for _, c := range n.children {
-		r.walkChild(el, c, at, dp)
+		r.walkChild(el, c, at)
 	}
 }
 
@@ -326,7 +357,7 @@ var repeating = map[string]bool{
 	"tag": true, "security": true, "partOf": true, "basedOn": true, "supportingInfo": true,
 }
 
-func (r *run) walkChild(parent *etree.Element, c *node, at, dp string) {
+func (r *run) walkChild(parent *etree.Element, c *node, at string) {
 	kids := instances(parent, c.name)
 	def := c.def
 	indexed := repeating[c.name] || len(kids) > 1 || (def != nil && def.Max != "" && def.Max != "1" && def.Max != "0")
@@ -380,20 +411,19 @@ func (r *run) walkChild(parent *etree.Element, c *node, at, dp string) {
 		r.cardinality(n, s.def.Min, s.def.Max, where, c.name, s.def.SliceName)
 	}
 	for i, k := range kids {
-		cdp := dp + "." + k.Tag
-		r.walk(k, c, paths[i], cdp)
+		r.walk(k, c, paths[i])
 		if matched != nil && matched[i] != nil {
-			r.walkSlice(k, matched[i], paths[i], cdp)
+			r.walkSlice(k, matched[i], paths[i])
 		}
 	}
 }
 
 // walkSlice checks an instance against the slice it matched (and a reslice of it, if any).
-func (r *run) walkSlice(k *etree.Element, s *node, at, dp string) {
-	r.walk(k, s, at, dp)
+func (r *run) walkSlice(k *etree.Element, s *node, at string) {
+	r.walk(k, s, at)
 	for _, rs := range s.slices {
 		if rs.def != nil && rs.def.Match != nil && rs.def.Match.Unresolved == "" && r.matches(k, s.name, rs.def.Match) {
-			r.walk(k, rs, at, dp)
+			r.walk(k, rs, at)
 			break
 		}
 	}
@@ -580,7 +610,7 @@ func firstAt(el *etree.Element, path string) *etree.Element {
 
 // checkElement checks what a definition says of one instance: allowed types, fixed and pattern
 // values, maximum length, required bindings, reference targets, type profiles, invariants.
-func (r *run) checkElement(el *etree.Element, def *ElementDef, at, dp string) {
+func (r *run) checkElement(el *etree.Element, def *ElementDef, at string) {
 	if strings.HasSuffix(def.Path, "[x]") && len(def.Types) > 0 && !strings.HasSuffix(el.Tag, "[x]") {
 		codes := make([]string, len(def.Types))
 		for i, t := range def.Types {
@@ -606,7 +636,7 @@ func (r *run) checkElement(el *etree.Element, def *ElementDef, at, dp string) {
 		r.binding(el, b, at)
 	}
 	r.references(el, def, at)
-	r.typeProfiles(el, def, at, dp)
+	r.typeProfiles(el, def, at)
 	if r.opts.Invariants != nil {
 		for _, c := range def.Constraints {
 			ok, err := r.opts.Invariants.Check(c.Expression, el)
@@ -799,7 +829,7 @@ func refType(ref string) string {
 
 // typeProfiles validates el against the profiles its definition's type names (extensions,
 // data type profiles, resources in a Bundle entry).
-func (r *run) typeProfiles(el *etree.Element, def *ElementDef, at, dp string) {
+func (r *run) typeProfiles(el *etree.Element, def *ElementDef, at string) {
 	var cands []*compiled
 	for _, t := range def.Types {
 		if len(def.Types) > 1 && !strings.EqualFold(typeOf(el, lastSegment(def.Path)), t.Code) {
@@ -819,18 +849,16 @@ func (r *run) typeProfiles(el *etree.Element, def *ElementDef, at, dp string) {
 	for i, c := range cands {
 		r.issues = nil
 		target := el
-		tdp := dp
 		if c.sd.Kind == "resource" {
 			target = fhir.ResourceOf(el)
 			if target == nil || target.Tag != c.sd.Type {
 				r.issues = fhir.Issues{{Severity: fhir.SeverityError, Code: fhir.CodeStructure, Expression: at,
 					Diagnostics: "expected a resource of type " + c.sd.Type + " (profile " + c.sd.URL + ")"}}
 			} else {
-				tdp = c.sd.Type
 				r.against(target, c, at)
 			}
 		} else {
-			r.dataType(target, c, at, tdp)
+			r.dataType(target, c, at)
 		}
 		if !hasErrors(r.issues) {
 			r.issues = append(saved, r.issues...)
@@ -844,22 +872,22 @@ func (r *run) typeProfiles(el *etree.Element, def *ElementDef, at, dp string) {
 }
 
 // dataType validates a data type instance (an extension included) against a profile of it, once.
-func (r *run) dataType(el *etree.Element, c *compiled, at, dp string) {
+func (r *run) dataType(el *etree.Element, c *compiled, at string) {
 	k := seenKey{el, c.sd.URL}
 	if r.seen[k] {
 		return
 	}
 	r.seen[k] = true
 	if c.sd.Type == "Extension" {
-		r.extensionContext(c.sd, dp, at)
+		r.extensionContext(c.sd, at)
 	}
-	r.walk(el, c.root, at, dp)
+	r.walk(el, c.root, at)
 }
 
 // extensions finds the extensions anywhere in a resource (not in the resources inside it) whose
 // url is an extension definition in the tables, and validates them against it, their context
 // included. Extensions a profile slice already matched were validated then.
-func (r *run) extensions(el *etree.Element, at, dp string) {
+func (r *run) extensions(el *etree.Element, at string) {
 	perTag := map[string]int{}
 	counts := map[string]int{}
 	for _, k := range el.ChildElements() {
@@ -875,13 +903,12 @@ func (r *run) extensions(el *etree.Element, at, dp string) {
 			p += "[" + strconv.Itoa(perTag[k.Tag]) + "]"
 		}
 		perTag[k.Tag]++
-		kdp := dp + "." + k.Tag
 		if k.Tag == "extension" || k.Tag == "modifierExtension" {
 			if c := r.v.profiles[k.SelectAttrValue("url", "")]; c != nil && c.sd.Type == "Extension" {
-				r.dataType(k, c, p, kdp)
+				r.dataType(k, c, p)
 			}
 		}
-		r.extensions(k, p, kdp)
+		r.extensions(k, p)
 	}
 }
 
@@ -894,12 +921,12 @@ func hasErrors(is fhir.Issues) bool {
 	return false
 }
 
-// extensionContext checks that an extension is used where its definition allows it. dp is the
-// definition path of the extension element (Patient.address.extension).
-func (r *run) extensionContext(sd *StructureDef, dp, at string) {
+// extensionContext checks that the extension at location at is used where its definition allows it.
+func (r *run) extensionContext(sd *StructureDef, at string) {
 	if len(sd.Contexts) == 0 {
 		return
 	}
+	dp := r.definitionPath(at) // Patient.address.extension
 	parent := dp
 	if i := strings.LastIndexByte(dp, '.'); i >= 0 {
 		parent = dp[:i]
