@@ -284,6 +284,9 @@ func TestExtensionContext(t *testing.T) {
 			want: []string{"error structure Observation.extension[0]"}},
 		{name: "SKT-Zusatzangabe on Coverage.payor", xml: with(coverage, `<display value="Testkasse"/>`, skt+`<display value="Testkasse"/>`),
 			want: []string{"error structure Coverage.payor.extension[0]"}},
+		{name: "in a Bundle entry, on Coverage", xml: inBundle(with(coverage, "<!--EXT-->", skt))},
+		{name: "in a Bundle entry, on Coverage.payor", xml: inBundle(with(coverage, `<display value="Testkasse"/>`, skt+`<display value="Testkasse"/>`)),
+			want: []string{"error structure Bundle.entry[0].resource.payor.extension[0]"}},
 	})
 }
 
@@ -309,6 +312,12 @@ func TestProfileSelection(t *testing.T) {
 }
 
 // fakeInvariants fails one expression, cannot evaluate another, keeps all others.
+// inBundle wraps a resource into a Bundle without a profile (only the entry is validated).
+func inBundle(res string) string {
+	return `<Bundle xmlns="http://hl7.org/fhir"><type value="collection"/><entry><fullUrl value="urn:uuid:1"/><resource>` +
+		strings.Replace(res, ` xmlns="http://hl7.org/fhir"`, "", 1) + `</resource></entry></Bundle>`
+}
+
 type fakeInvariants struct{ fail, broken string }
 
 func (f fakeInvariants) Check(expr string, el *etree.Element) (bool, error) {

@@ -290,7 +290,10 @@ func (r *run) resource(res *etree.Element, at string) {
 		checked = true
 	}
 	if checked {
+		saved := r.root
+		r.root = rootOf{at: at, typ: res.Tag}
 		r.extensions(res, at)
+		r.root = saved
 	}
 	if r.opts.TopOnly {
 		return
