@@ -20,6 +20,13 @@ func parse(t testing.TB, xml string) *etree.Element {
 	return doc.Root()
 }
 
+// head is the start of a test instance of a KBV AWS 1.2.0 profile: id, meta and narrative.
+func head(typ, id, profile, text string) string {
+	return `<` + typ + ` xmlns="http://hl7.org/fhir"><id value="` + id + `"/><meta><versionId value="1"/>` +
+		`<lastUpdated value="2024-05-02T10:00:00+02:00"/><profile value="https://fhir.kbv.de/StructureDefinition/` + profile + `|1.2.0"/></meta>` +
+		`<text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml">` + text + `</div></text>`
+}
+
 // found is an issue in short: "severity code expression".
 func found(is fhir.Issues) []string {
 	var out []string
@@ -29,15 +36,7 @@ func found(is fhir.Issues) []string {
 	return out
 }
 
-const coverage = `<Coverage xmlns="http://hl7.org/fhir">
-	<id value="c1"/>
-	<meta>
-		<versionId value="1"/>
-		<lastUpdated value="2024-05-02T10:00:00+02:00"/>
-		<profile value="https://fhir.kbv.de/StructureDefinition/KBV_PR_AW_Krankenversicherungsverhaeltnis|1.2.0"/>
-	</meta>
-	<text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml">Versicherung</div></text>
-	<!--EXT-->
+var coverage = head("Coverage", "c1", "KBV_PR_AW_Krankenversicherungsverhaeltnis", "Versicherung") + `	<!--EXT-->
 	<identifier>
 		<type><coding><system value="http://fhir.de/CodeSystem/identifier-type-de-basis"/><code value="GKV"/></coding></type>
 		<system value="http://fhir.de/NamingSystem/gkv/kvid-10"/>
@@ -58,15 +57,7 @@ const dmp = `<extension url="http://fhir.de/StructureDefinition/gkv/dmp-kennzeic
 
 const personengruppe = `<extension url="http://fhir.de/StructureDefinition/gkv/besondere-personengruppe"><valueCoding><system value="https://fhir.kbv.de/CodeSystem/KBV_CS_SFHIR_KBV_PERSONENGRUPPE"/><code value="00"/></valueCoding></extension>`
 
-const puls = `<Observation xmlns="http://hl7.org/fhir">
-	<id value="o1"/>
-	<meta>
-		<versionId value="1"/>
-		<lastUpdated value="2024-05-02T10:00:00+02:00"/>
-		<profile value="https://fhir.kbv.de/StructureDefinition/KBV_PR_AW_Observation_Puls|1.2.0"/>
-	</meta>
-	<text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml">Puls</div></text>
-	<status value="final"/>
+var puls = head("Observation", "o1", "KBV_PR_AW_Observation_Puls", "Puls") + `	<status value="final"/>
 	<code>
 		<coding><system value="http://loinc.org"/><code value="8867-4"/></coding>
 		<coding><system value="https://fhir.kbv.de/CodeSystem/KBV_CS_AW_Koerperkenngroessen"/><code value="Puls"/></coding>
@@ -77,15 +68,7 @@ const puls = `<Observation xmlns="http://hl7.org/fhir">
 	<valueQuantity><value value="72"/><unit value="pro Min"/><system value="http://unitsofmeasure.org"/><code value="/min"/></valueQuantity>
 </Observation>`
 
-const anlage = `<DocumentReference xmlns="http://hl7.org/fhir">
-	<id value="d1"/>
-	<meta>
-		<versionId value="1"/>
-		<lastUpdated value="2024-05-02T10:00:00+02:00"/>
-		<profile value="https://fhir.kbv.de/StructureDefinition/KBV_PR_AW_Anlage|1.2.0"/>
-	</meta>
-	<text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml">Anlage</div></text>
-	<masterIdentifier><type><coding><system value="https://fhir.kbv.de/CodeSystem/KBV_CS_AW_Anlage_Identifiertyp"/><code value="Spezifikationsversion"/></coding></type><value value="befund.pdf"/></masterIdentifier>
+var anlage = head("DocumentReference", "d1", "KBV_PR_AW_Anlage", "Anlage") + `	<masterIdentifier><type><coding><system value="https://fhir.kbv.de/CodeSystem/KBV_CS_AW_Anlage_Identifiertyp"/><code value="Spezifikationsversion"/></coding></type><value value="befund.pdf"/></masterIdentifier>
 	<identifier><type><coding><system value="https://fhir.kbv.de/CodeSystem/KBV_CS_AW_Anlage_Identifiertyp"/><code value="Bezeichnung"/></coding></type><value value="42"/></identifier>
 	<status value="current"/>
 	<type><coding><system value="https://example.org/anlagetyp"/><code value="x"/></coding></type>
@@ -251,8 +234,7 @@ func TestSlicing(t *testing.T) {
 }
 
 func allergie(coding string) string {
-	return `<AllergyIntolerance xmlns="http://hl7.org/fhir"><id value="a1"/><meta><versionId value="1"/><lastUpdated value="2024-05-02T10:00:00+02:00"/><profile value="https://fhir.kbv.de/StructureDefinition/KBV_PR_AW_Allergie|1.2.0"/></meta>` +
-		`<text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml">Allergie</div></text>` +
+	return head("AllergyIntolerance", "a1", "KBV_PR_AW_Allergie", "Allergie") +
 		`<verificationStatus><coding><system value="http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"/><code value="confirmed"/></coding></verificationStatus>` +
 		`<patient><reference value="Patient/p1"/></patient><encounter><reference value="Encounter/e1"/></encounter>` +
 		`<asserter><extension url="https://fhir.kbv.de/StructureDefinition/KBV_EX_AW_Allergie_Erfasser_Befund"><valueCodeableConcept><coding><system value="https://fhir.kbv.de/CodeSystem/KBV_CS_AW_Befundart"/><code value="1"/></coding></valueCodeableConcept></extension><display value="Erfasserart"/></asserter>` +

@@ -454,14 +454,8 @@ func (g *gen) resolveSlices(p *profile.StructureDef) {
 					m.Unresolved = "no fixed or pattern value at " + d.Path
 				}
 			case "type":
-				t := e
-				if d.Path != "$this" {
-					t = idx[e.ID+"."+d.Path]
-				}
-				if t != nil {
-					for _, ty := range t.Types {
-						dv.Types = append(dv.Types, ty.Code)
-					}
+				for _, ty := range discTarget(idx, e, d.Path).Types {
+					dv.Types = append(dv.Types, ty.Code)
 				}
 				if len(dv.Types) == 0 && d.Path == "$this" && strings.HasSuffix(name, "[x]") {
 					if s := strings.TrimPrefix(e.SliceName, strings.TrimSuffix(name, "[x]")); s != e.SliceName && s != "" {
@@ -472,14 +466,8 @@ func (g *gen) resolveSlices(p *profile.StructureDef) {
 					m.Unresolved = "no type at " + d.Path
 				}
 			case "profile":
-				t := e
-				if d.Path != "$this" {
-					t = idx[e.ID+"."+d.Path]
-				}
-				if t != nil {
-					for _, ty := range t.Types {
-						dv.Profiles = append(dv.Profiles, ty.Profiles...)
-					}
+				for _, ty := range discTarget(idx, e, d.Path).Types {
+					dv.Profiles = append(dv.Profiles, ty.Profiles...)
 				}
 				if len(dv.Profiles) == 0 {
 					m.Unresolved = "no profile at " + d.Path
@@ -500,6 +488,18 @@ func (g *gen) resolveSlices(p *profile.StructureDef) {
 			m.Discriminators = append(m.Discriminators, dv)
 		}
 	}
+}
+
+// discTarget is the element a type or profile discriminator looks at: the slice itself ($this) or
+// the element at path below it; an empty definition when the profile does not have it.
+func discTarget(idx map[string]*profile.ElementDef, e *profile.ElementDef, path string) *profile.ElementDef {
+	if path == "$this" {
+		return e
+	}
+	if t := idx[e.ID+"."+path]; t != nil {
+		return t
+	}
+	return &profile.ElementDef{}
 }
 
 // typeCode turns the type suffix of a choice element name into the type code (Quantity,
@@ -790,13 +790,9 @@ func emit(t *profile.Tables) ([]byte, error) {
 		if len(p.Chain) > 0 {
 			fmt.Fprintf(&b, "Chain: %s,\n", strs(p.Chain))
 		}
-		if len(p.Contexts) > 0 {
-			b.WriteString("Contexts: []Context{")
-			for _, c := range p.Contexts {
-				fmt.Fprintf(&b, "{Type: %q, Expression: %q},", c.Type, c.Expression)
-			}
-			b.WriteString("},\n")
-		}
+		list(&b, p.Contexts, "Contexts: []Context{", "},\n", func(c profile.Context) string {
+			return fmt.Sprintf("{Type: %q, Expression: %q},", c.Type, c.Expression)
+		})
 		b.WriteString("Elements: []*ElementDef{\n")
 		for _, e := range p.Elements {
 			emitElement(&b, e)
@@ -809,13 +805,9 @@ func emit(t *profile.Tables) ([]byte, error) {
 		if v.NotExpanded != "" {
 			fmt.Fprintf(&b, ", NotExpanded: %q", v.NotExpanded)
 		}
-		if len(v.Codes) > 0 {
-			b.WriteString(", Codes: []Code{")
-			for _, c := range v.Codes {
-				fmt.Fprintf(&b, "{%q, %q},", c.System, c.Code)
-			}
-			b.WriteString("}")
-		}
+		list(&b, v.Codes, ", Codes: []Code{", "}", func(c profile.Code) string {
+			return fmt.Sprintf("{%q, %q},", c.System, c.Code)
+		})
 		b.WriteString("},\n")
 	}
 	b.WriteString("},\n}\n")
@@ -825,6 +817,18 @@ func emit(t *profile.Tables) ([]byte, error) {
 		return nil, fmt.Errorf("gen: formatting: %w", err)
 	}
 	return src, nil
+}
+
+// list writes prefix, each item as f formats it, and suffix; nothing when there are no items.
+func list[T any](b *bytes.Buffer, items []T, prefix, suffix string, f func(T) string) {
+	if len(items) == 0 {
+		return
+	}
+	b.WriteString(prefix)
+	for _, it := range items {
+		b.WriteString(f(it))
+	}
+	b.WriteString(suffix)
 }
 
 func strs(s []string) string {
