@@ -370,19 +370,8 @@ func (g *gen) build() *profile.Tables {
 	t.ValueSets = g.expandAll()
 	pubs := map[string]bool{}
 	for _, p := range t.Profiles {
-		switch {
-		case strings.HasPrefix(p.URL, "https://fhir.kbv.de/StructureDefinition/KBV_PR_AW"), strings.HasPrefix(p.URL, "https://fhir.kbv.de/StructureDefinition/KBV_EX_AW"):
-			pubs["KBV AWS "+p.Version] = true
-		case strings.HasPrefix(p.URL, "https://fhir.kbv.de/StructureDefinition/KBV_PR_ERP"), strings.HasPrefix(p.URL, "https://fhir.kbv.de/StructureDefinition/KBV_EX_ERP"):
-			pubs["KBV ERP "+p.Version] = true
-		case strings.HasPrefix(p.URL, "https://fhir.kbv.de/StructureDefinition/KBV_PR_FOR"), strings.HasPrefix(p.URL, "https://fhir.kbv.de/StructureDefinition/KBV_EX_FOR"):
-			pubs["KBV FOR "+p.Version] = true
-		case strings.HasPrefix(p.URL, "https://fhir.kbv.de/StructureDefinition/KBV_PR_Base"), strings.HasPrefix(p.URL, "https://fhir.kbv.de/StructureDefinition/KBV_EX_Base"):
-			pubs["KBV Basis "+p.Version] = true
-		case strings.HasPrefix(p.URL, "http://fhir.de/"):
-			pubs["HL7 Deutschland de.basisprofil.r4"] = true
-		case strings.Contains(p.URL, "MIO"):
-			pubs["KBV MIO Impfpass "+p.Version] = true
+		if name := publication(p.URL); name != "" && p.Version != "" {
+			pubs[name+" "+p.Version] = true
 		}
 	}
 	var ps []string
@@ -395,6 +384,24 @@ func (g *gen) build() *profile.Tables {
 		log.Print("gen: warning: ", w)
 	}
 	return t
+}
+
+// publication names the package a profile belongs to, by its canonical URL.
+func publication(url string) string {
+	kbv := "https://fhir.kbv.de/StructureDefinition/"
+	for _, p := range []struct{ prefix, name string }{
+		{kbv + "KBV_PR_AW", "KBV AWS"}, {kbv + "KBV_EX_AW", "KBV AWS"},
+		{kbv + "KBV_PR_ERP", "KBV ERP"}, {kbv + "KBV_EX_ERP", "KBV ERP"},
+		{kbv + "KBV_PR_FOR", "KBV FOR"}, {kbv + "KBV_EX_FOR", "KBV FOR"},
+		{kbv + "KBV_PR_Base", "KBV Basis"}, {kbv + "KBV_EX_Base", "KBV Basis"},
+		{kbv + "KBV_EX_MIO_Vaccination", "KBV MIO Impfpass"},
+		{"http://fhir.de/", "HL7 Deutschland de.basisprofil.r4"},
+	} {
+		if strings.HasPrefix(url, p.prefix) {
+			return p.name
+		}
+	}
+	return ""
 }
 
 // elementIndex finds elements of a profile by id.
