@@ -4,7 +4,7 @@ BIN     := bin/red
 PKGS    := ./...
 ARGS    ?=
 
-.PHONY: all build run test unit postman postman-demo bench lint fmt clean
+.PHONY: all build run test unit postman postman-demo bench lint fmt clean profiles
 
 all: build
 
@@ -47,6 +47,14 @@ lint:
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+# Regenerates fhir/profile/tables_gen.go from the published FHIR definitions (StructureDefinitions,
+# ValueSets, CodeSystems in XML), e.g. the dependencies folder of the KBV AWS validation package:
+# make profiles DEFS=path/to/dependencies (several folders: DEFS='dir1 dir2').
+profiles:
+	@test -n "$(DEFS)" || { echo 'usage: make profiles DEFS=folder-of-definitions'; exit 2; }
+	$(GO) run ./fhir/profile/gen $(foreach d,$(DEFS),-defs $(d)) -out fhir/profile/tables_gen.go
+	gofmt -l fhir/profile/tables_gen.go | (! grep .) || gofmt -w fhir/profile/tables_gen.go
 
 clean:
 	rm -rf bin postman/node_modules

@@ -1,0 +1,135 @@
+package profile
+
+// The table types below are what the generator (fhir/profile/gen) emits from the published
+// StructureDefinitions, ValueSets and CodeSystems. They carry only what validation needs: no
+// documentation, no mappings, no mustSupport.
+
+// Tables is every profile and value set the generator read.
+type Tables struct {
+	Source    string          // where the definitions came from (package names and versions)
+	Profiles  []*StructureDef // profiles of resources and data types, and extensions
+	ValueSets []*ValueSet     // value sets with their expansion (when it could be computed)
+}
+
+// StructureDef is one profile or extension definition with its differential merged over the
+// differentials of its ancestors that were present (FHIR core itself is not part of the tables).
+type StructureDef struct {
+	URL       string
+	Version   string
+	Name      string
+	Kind      string   // resource, complex-type, primitive-type, logical
+	Type      string   // the constrained type: Patient, Extension, Identifier, …
+	Base      string   // baseDefinition as written (canonical, maybe with |version)
+	Chain     []string // ancestor profiles merged in, nearest first (only those present)
+	Contexts  []Context
+	Elements  []*ElementDef // in differential order, ancestors' elements first
+	CoreBased bool          // the chain ends in a FHIR core definition (its cardinalities are not in the tables)
+}
+
+// Context is where an extension may be used.
+type Context struct {
+	Type       string // element, fhirpath, extension
+	Expression string
+}
+
+// ElementDef is one element of a profile: the constraints the differentials state for it.
+// Min is -1 when no ancestor present states it; Max is "" when unstated, "*" for unbounded.
+type ElementDef struct {
+	ID          string // Coverage.identifier:KVK-Versichertennummer.type.coding.system
+	Path        string // Coverage.identifier.type.coding.system
+	SliceName   string
+	Min         int
+	Max         string
+	Fixed       *Value
+	Pattern     *Value
+	MaxLength   int
+	Binding     *Binding
+	Slicing     *Slicing
+	Types       []TypeRef
+	Constraints []Constraint
+	Match       *SliceMatch // for a slice: how an instance is recognised as belonging to it
+}
+
+// Value is a fixed[x] or pattern[x] value: its FHIR type and its content as a small tree.
+type Value struct {
+	Type string // Uri, Code, CodeableConcept, …
+	Node Node
+}
+
+// Node is a value tree: a primitive value (Value) and/or child elements.
+type Node struct {
+	Name     string // element name (empty for the root)
+	Value    string // the value attribute, when present
+	Children []Node
+}
+
+// Binding of a coded element to a value set.
+type Binding struct {
+	Strength string // required, extensible, preferred, example
+	ValueSet string // canonical, possibly with |version
+}
+
+// Slicing of a repeating element.
+type Slicing struct {
+	Discriminators []Discriminator
+	Rules          string // open, closed, openAtEnd
+	Ordered        bool
+	Implicit       bool // not stated: the default extension slicing by url
+}
+
+// Discriminator of a slicing.
+type Discriminator struct {
+	Type string // value, pattern, type, profile, exists
+	Path string
+}
+
+// SliceMatch is, per discriminator of the slicing, what the slice expects. Unresolved says why the
+// generator could not work out a discriminator value (the slice is then never matched and its
+// cardinality not checked).
+type SliceMatch struct {
+	Discriminators []DiscValue
+	Unresolved     string
+}
+
+// DiscValue is what one discriminator expects of a slice's instances.
+type DiscValue struct {
+	Type     string   // as in Discriminator
+	Path     string   // as in Discriminator
+	Values   []string // value/pattern: primitive values at Path (any one present matches)
+	Types    []string // type: allowed type codes
+	Profiles []string // profile: allowed profiles
+	Exists   bool     // exists: whether the path must be present
+}
+
+// TypeRef is one allowed type of an element.
+type TypeRef struct {
+	Code          string
+	Profiles      []string
+	TargetProfile []string
+}
+
+// Constraint is an invariant with its FHIRPath expression.
+type Constraint struct {
+	Key        string
+	Severity   string // error, warning
+	Human      string
+	Expression string
+}
+
+// ValueSet with its expansion over the code systems present. Expanded is false when the value set
+// includes codes of a code system that was not present (or not complete), e.g. ICD-10-GM: its
+// codes are then not checked.
+type ValueSet struct {
+	URL         string
+	Version     string
+	Name        string
+	Expanded    bool
+	NotExpanded string // why not
+	Codes       []Code
+}
+
+// Code is one system+code pair of an expansion.
+type Code struct {
+	System string
+	Code   string
+}
