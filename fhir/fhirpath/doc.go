@@ -42,6 +42,11 @@
 // profiles anchor with ^ and $ where they mean a full match. String literals keep
 // FHIRPath escapes (\\ \' \" \` \/ \f \n \r \t \uXXXX); an unknown escape is an error.
 //
+// [Expr.Bool] reads an empty result as "holds" (the invariant does not apply);
+// [EmptyResult](false) judges it a violation instead, as the HL7 Java validator does. It
+// matters where an or has an empty side: -erp-referenzAufAusstellendePerson-1 compares
+// the author with a SupplyRequest's requester that a prescription does not have.
+//
 // Variables: $this, $index, %resource (the resource that contains the context
 // element), %rootResource (the containing resource of a contained one, else
 // %resource), %context (the element evaluated against). today() and now() read

@@ -26,11 +26,16 @@ func WithClock(now func() time.Time) Option { return func(e *env) { e.now = now 
 // WithTrace receives what trace() passes through (by default it goes nowhere).
 func WithTrace(f func(name string, c Collection)) Option { return func(e *env) { e.trace = f } }
 
+// EmptyResult sets what Bool answers for an empty result: true by default (the invariant
+// does not apply), false to judge as the HL7 Java validator does.
+func EmptyResult(holds bool) Option { return func(e *env) { e.empty = holds } }
+
 // env is what one evaluation knows besides the focus: the variables and the options.
 type env struct {
 	context, resource, rootResource *etree.Element
 	now                             func() time.Time
 	trace                           func(string, Collection)
+	empty                           bool // Bool's answer for an empty result
 }
 
 // scope is the evaluation state an expression sees: $this and $index.
@@ -43,10 +48,15 @@ type scope struct {
 // Eval evaluates the expression with el as its context: a resource, or an element inside
 // one for an element's invariant. %resource is the resource that contains el.
 func (e *Expr) Eval(el *etree.Element, opts ...Option) (Collection, error) {
+	c, _, err := e.eval(el, opts)
+	return c, err
+}
+
+func (e *Expr) eval(el *etree.Element, opts []Option) (Collection, *env, error) {
 	if el == nil {
-		return nil, fmt.Errorf("fhirpath: no element to evaluate %q on", e.src)
+		return nil, nil, fmt.Errorf("fhirpath: no element to evaluate %q on", e.src)
 	}
-	v := &env{context: el, now: time.Now}
+	v := &env{context: el, now: time.Now, empty: true}
 	for _, o := range opts {
 		o(v)
 	}
@@ -58,16 +68,16 @@ func (e *Expr) Eval(el *etree.Element, opts ...Option) (Collection, error) {
 	}
 	c, err := e.root.eval(&scope{env: v, this: ctx, index: -1}, ctx)
 	if err != nil {
-		return nil, fmt.Errorf("fhirpath: %s: %w", e.src, err)
+		return nil, nil, fmt.Errorf("fhirpath: %s: %w", e.src, err)
 	}
-	return c, nil
+	return c, v, nil
 }
 
 // Bool evaluates an invariant: true when it holds. As FHIR's invariants are read, an empty
-// result holds (the rule does not apply); a single boolean is the verdict; any other single
-// item counts as true. More items, or an evaluation error, are an error.
+// result holds (the rule does not apply; see EmptyResult); a single boolean is the verdict;
+// any other single item counts as true. More items, or an evaluation error, are an error.
 func (e *Expr) Bool(el *etree.Element, opts ...Option) (bool, error) {
-	c, err := e.Eval(el, opts...)
+	c, v, err := e.eval(el, opts)
 	if err != nil {
 		return false, err
 	}
@@ -75,7 +85,10 @@ func (e *Expr) Bool(el *etree.Element, opts ...Option) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("fhirpath: %s: %w", e.src, err)
 	}
-	return b || !known, nil
+	if !known {
+		return v.empty, nil
+	}
+	return b, nil
 }
 
 // node is a piece of the syntax tree; eval gives its value for the focus (the input of a

@@ -394,6 +394,9 @@ func TestBool(t *testing.T) {
 			t.Errorf("Bool(%s) = %v, %v", c.expr, got, err)
 		}
 	}
+	if got, err := MustCompile(`name.nothing = 'x'`).Bool(root, EmptyResult(false)); got || err != nil {
+		t.Errorf("Bool with EmptyResult(false) on an empty result = %v, %v", got, err)
+	}
 	if _, err := MustCompile(`true`).Eval(nil); err == nil {
 		t.Error("Eval(nil) did not fail")
 	}
