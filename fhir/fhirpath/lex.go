@@ -66,6 +66,9 @@ func lex(src string) ([]token, error) {
 			toks = append(toks, token{tString, s, start})
 		case c == '`':
 			s, n, err := unquote(src[i:], '`')
+			if err == nil && s == "" {
+				err = fmt.Errorf("empty name")
+			}
 			if err != nil {
 				return nil, fmt.Errorf("at %d: %w", start, err)
 			}

@@ -90,13 +90,29 @@ func isResource(el *etree.Element) bool { return fhir.IsResourceType(el.Tag) && 
 // child turns a child element into an item: a resource container (Bundle.entry.resource,
 // contained) gives the resource inside it.
 func child(el *etree.Element, typ string) Item {
-	if kids := el.ChildElements(); len(kids) == 1 && isResource(kids[0]) && !isResource(el) {
-		el = kids[0]
+	if !isResource(el) {
+		if inner := onlyChild(el); inner != nil && isResource(inner) {
+			el = inner
+		}
 	}
 	if isResource(el) {
 		typ = el.Tag
 	}
 	return Item{kind: kNode, el: el, typ: typ}
+}
+
+// onlyChild is el's single child element, or nil.
+func onlyChild(el *etree.Element) *etree.Element {
+	var only *etree.Element
+	for _, t := range el.Child {
+		if c, ok := t.(*etree.Element); ok {
+			if only != nil {
+				return nil
+			}
+			only = c
+		}
+	}
+	return only
 }
 
 // attrItem gives the XML attribute id or url of el as a string, if it is there.
@@ -124,18 +140,18 @@ func navigate(it Item, name string, out Collection) Collection {
 		return append(out, a)
 	}
 	n := len(out)
-	for _, c := range it.el.ChildElements() {
-		if c.Tag == name {
+	for _, t := range it.el.Child {
+		if c, ok := t.(*etree.Element); ok && c.Tag == name {
 			out = append(out, child(c, ""))
 		}
 	}
 	if len(out) > n {
 		return out
 	}
-	for _, c := range it.el.ChildElements() {
-		if suffix, ok := strings.CutPrefix(c.Tag, name); ok {
-			if t := choiceType(suffix); t != "" {
-				out = append(out, child(c, t))
+	for _, t := range it.el.Child {
+		if c, ok := t.(*etree.Element); ok && len(c.Tag) > len(name) && c.Tag[:len(name)] == name {
+			if typ := choiceType(c.Tag[len(name):]); typ != "" {
+				out = append(out, child(c, typ))
 			}
 		}
 	}
