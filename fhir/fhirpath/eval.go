@@ -2,6 +2,7 @@ package fhirpath
 
 import (
 	"fmt"
+	"math/big"
 	"strings"
 	"time"
 
@@ -170,7 +171,8 @@ func (n negNode) eval(s *scope, focus Collection) (Collection, error) {
 	case kInt:
 		return single(intItem(-p.i)), nil
 	case kDecimal:
-		return single(Item{kind: kDecimal, d: p.d.Neg(p.d), s: "-" + p.s}), nil
+		d := new(big.Rat).Neg(p.d)
+		return single(Item{kind: kDecimal, d: d, s: d.FloatString(decimals(p.s, ""))}), nil
 	}
 	return nil, fmt.Errorf("unary - on %s", kindName(p))
 }
@@ -182,21 +184,30 @@ func (n indexNode) eval(s *scope, focus Collection) (Collection, error) {
 	if err != nil {
 		return nil, err
 	}
-	ic, err := n.idx.eval(s, focus)
-	if err != nil {
-		return nil, err
-	}
-	p, ok, err := singlePrim(ic, "index")
+	i, ok, err := intArg(s, n.idx, focus, "index")
 	if err != nil || !ok {
 		return nil, err
 	}
-	if p.kind != kInt {
-		return nil, fmt.Errorf("index is %s, not an integer", kindName(p))
-	}
-	if p.i < 0 || p.i >= int64(len(c)) {
+	if i < 0 || i >= int64(len(c)) {
 		return nil, nil
 	}
-	return single(c[p.i]), nil
+	return single(c[i]), nil
+}
+
+// intArg evaluates an index or argument that must be one integer (ok is false when empty).
+func intArg(s *scope, n node, focus Collection, what string) (int64, bool, error) {
+	c, err := n.eval(s, focus)
+	if err != nil {
+		return 0, false, err
+	}
+	p, ok, err := singlePrim(c, what)
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	if p.kind != kInt {
+		return 0, false, fmt.Errorf("%s is %s, not an integer", what, kindName(p))
+	}
+	return p.i, true, nil
 }
 
 // typeNode is the operator form x is T / x as T.

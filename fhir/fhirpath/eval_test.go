@@ -435,3 +435,26 @@ func TestCompileErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestReuse evaluates one compiled expression many times, also at once: evaluation must not
+// change the expression (a negated literal once did).
+func TestReuse(t *testing.T) {
+	e := MustCompile(`-(2.5) + 0 = -2.5 and -1 < 0 and identifier.value.matches('^M')`)
+	root := parseXML(t, patientXML)
+	done := make(chan bool)
+	for range 4 {
+		go func() {
+			ok := true
+			for range 50 {
+				got, err := e.Bool(root)
+				ok = ok && got && err == nil
+			}
+			done <- ok
+		}()
+	}
+	for range 4 {
+		if !<-done {
+			t.Error("a repeated evaluation gave another answer")
+		}
+	}
+}

@@ -290,18 +290,11 @@ func fnSubstring(s *scope, in Collection, n *funcNode) (Collection, error) {
 	}
 	var bounds []int64
 	for _, a := range n.args {
-		c, err := a.eval(s, in)
-		if err != nil {
-			return nil, err
-		}
-		p, ok, err := singlePrim(c, "argument")
+		i, ok, err := intArg(s, a, in, "argument")
 		if err != nil || !ok {
 			return nil, err
 		}
-		if p.kind != kInt {
-			return nil, fmt.Errorf("argument is %s, not an integer", kindName(p))
-		}
-		bounds = append(bounds, p.i)
+		bounds = append(bounds, i)
 	}
 	runes := []rune(str)
 	start := bounds[0]

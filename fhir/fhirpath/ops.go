@@ -52,13 +52,9 @@ func (n binNode) eval(s *scope, focus Collection) (Collection, error) {
 // logic is FHIRPath's three-valued and, or, xor and implies. The right operand is not
 // evaluated where the left one decides.
 func (n binNode) logic(s *scope, focus Collection) (Collection, error) {
-	lc, err := n.l.eval(s, focus)
+	l, lk, err := n.operand(s, focus, n.l, "left")
 	if err != nil {
 		return nil, err
-	}
-	l, lk, err := truth(lc)
-	if err != nil {
-		return nil, fmt.Errorf("left of %s: %w", n.op, err)
 	}
 	switch {
 	case n.op == "and" && lk && !l, n.op == "or" && lk && l:
@@ -66,13 +62,9 @@ func (n binNode) logic(s *scope, focus Collection) (Collection, error) {
 	case n.op == "implies" && lk && !l:
 		return single(boolItem(true)), nil
 	}
-	rc, err := n.r.eval(s, focus)
+	r, rk, err := n.operand(s, focus, n.r, "right")
 	if err != nil {
 		return nil, err
-	}
-	r, rk, err := truth(rc)
-	if err != nil {
-		return nil, fmt.Errorf("right of %s: %w", n.op, err)
 	}
 	var v, known bool
 	switch n.op {
@@ -98,6 +90,18 @@ func (n binNode) logic(s *scope, focus Collection) (Collection, error) {
 		return nil, nil
 	}
 	return single(boolItem(v)), nil
+}
+
+// operand evaluates one side of a logical operator as a boolean.
+func (n binNode) operand(s *scope, focus Collection, x node, side string) (b, known bool, err error) {
+	c, err := x.eval(s, focus)
+	if err != nil {
+		return false, false, err
+	}
+	if b, known, err = truth(c); err != nil {
+		err = fmt.Errorf("%s of %s: %w", side, n.op, err)
+	}
+	return b, known, err
 }
 
 // equalColl is = on collections: empty if either is empty, else the same items in order.
@@ -142,13 +146,20 @@ func equivalentColl(l, r Collection) bool {
 	return true
 }
 
-func order(op string, l, r Collection) (Collection, error) {
+// twoPrims is the primitives of two operands that must hold one item each; ok is false
+// when either is empty (or has no value).
+func twoPrims(op string, l, r Collection) (a, b Item, ok bool, err error) {
 	a, oka, err := singlePrim(l, op)
 	if err != nil {
-		return nil, err
+		return a, b, false, err
 	}
 	b, okb, err := singlePrim(r, op)
-	if err != nil || !oka || !okb {
+	return a, b, oka && okb, err
+}
+
+func order(op string, l, r Collection) (Collection, error) {
+	a, b, ok, err := twoPrims(op, l, r)
+	if err != nil || !ok {
 		return nil, err
 	}
 	c, known, err := compare(a, b)
@@ -221,12 +232,8 @@ func concat(l, r Collection) (Collection, error) {
 // arith is + and - on numbers, and + on strings (any operand that is not a number is
 // taken as a string: '#'+id).
 func arith(op string, l, r Collection) (Collection, error) {
-	a, oka, err := singlePrim(l, op)
-	if err != nil {
-		return nil, err
-	}
-	b, okb, err := singlePrim(r, op)
-	if err != nil || !oka || !okb {
+	a, b, ok, err := twoPrims(op, l, r)
+	if err != nil || !ok {
 		return nil, err
 	}
 	num := func(p Item) bool { return p.kind == kInt || p.kind == kDecimal }

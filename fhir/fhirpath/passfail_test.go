@@ -199,6 +199,8 @@ func TestExpressionsPassFail(t *testing.T) {
 			fail: e(erp, `<text value="1-0-1-0"/>`, `<text value="1-0-1-0"/><patientInstruction value="auftragen"/>`)},
 		{use: "KBV_PR_ERP_Bundle|1.3.3 -erp-angabeDosierungRezepturVerbot", pass: e(erp, pzn, `<code value="freitext"/>`),
 			fail: e(erp, pzn, `<code value="rezeptur"/>`)},
+		{use: "KBV_PR_ERP_Bundle|1.3.3 -erp-angabeImpfstoffRezepturFalse", pass: e(erp, pzn, `<code value="rezeptur"/>`),
+			fail: e(e(erp, pzn, `<code value="rezeptur"/>`), `Vaccine"><valueBoolean value="false"/>`, `Vaccine"><valueBoolean value="true"/>`)},
 		{use: "KBV_PR_ERP_Bundle|1.3.3 -erp-entwederPrescriptionOderPracticeSupply", pass: erp,
 			fail: e(erp, `</Bundle>`, `<entry><fullUrl value="urn:uuid:s"/><resource><SupplyRequest><id value="s"/></SupplyRequest></resource></entry></Bundle>`)},
 		{use: "KBV_PR_ERP_Bundle|1.3.3 -erp-anzahlMedication", pass: erp,
