@@ -38,9 +38,12 @@
 // Collections, empty propagation and three-valued and/or/xor/implies follow
 // FHIRPath N1 (the version FHIR R4 uses); and, or and implies short-circuit when
 // the left operand decides. matches() is a partial match (unanchored, dot matches
-// newline), as in the HL7 Java validator that the KBV validation package runs; the
-// profiles anchor with ^ and $ where they mean a full match. String literals keep
-// FHIRPath escapes (\\ \' \" \` \/ \f \n \r \t \uXXXX); an unknown escape is an error.
+// newline), as the FHIRPath specification defines it (matchesFull() is the anchored
+// form). Older HL7 Java engines matched the whole string; that differs for the
+// unanchored patterns of de.basisprofil 0.9 (ik-1, lanr-1, zanr-2, chrg-1,
+// ags-extension-1) and FOR's -for-laengeASVnummer: a ten-digit LANR passes lanr-1 here.
+// The eRezept profiles anchor with ^ and $ where they mean a full match. String literals
+// keep FHIRPath escapes (\\ \' \" \` \/ \f \n \r \t \uXXXX); an unknown escape is an error.
 //
 // [Expr.Bool] reads an empty result as "holds" (the invariant does not apply);
 // [EmptyResult](false) judges it a violation instead, as the HL7 Java validator does. It
