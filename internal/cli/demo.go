@@ -40,6 +40,9 @@ func (e *env) demoCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if err := e.prepareTI(o.ti); err != nil {
+				return err
+			}
 			st, err := e.openStore(ctx, true)
 			if err != nil {
 				return err

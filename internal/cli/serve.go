@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"sync/atomic"
@@ -51,6 +50,9 @@ func (e *env) serveCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if err := e.prepareTI(o.ti); err != nil {
+				return err
+			}
 			st, err := e.openStore(ctx, false)
 			if err != nil {
 				return err
@@ -96,7 +98,7 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 	}
 	defer v.Lock()
 
-	sims, err := startSimulators(filepath.Join(e.dataDir, "ti-sim"), o.ti, [3]int{})
+	sims, err := startSimulators(o.ti.simDir, o.ti, [3]int{})
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ type tiOptions struct {
 	konnektorURL, fachdienstURL, epaURL string
 	konnektorConfig                     string
 	timeout                             time.Duration
+	simDir                              string // the simulators' state
 }
 
 func (o *tiOptions) flags(c *cobra.Command) {
@@ -34,6 +35,26 @@ func (o *tiOptions) flags(c *cobra.Command) {
 	f.StringVar(&o.epaURL, "epa-url", "", "ePA base URL; default: a simulator on loopback")
 	f.StringVar(&o.konnektorConfig, "konnektor-config", "", "card terminals and cards of the simulated Konnektor (JSON); default: the built-in cards")
 	f.DurationVar(&o.timeout, "ti-timeout", telematik.DefaultTimeout, "longest wait for one TI call")
+	o.simDirFlag(c)
+}
+
+func (o *tiOptions) simDirFlag(c *cobra.Command) {
+	c.Flags().StringVar(&o.simDir, "ti-sim-dir", defaultTISimDir(), "state of the TI simulators (test data, kept apart from red's data directory)")
+}
+
+// simulated tells whether red starts a simulator for any of the services.
+func (o *tiOptions) simulated() bool {
+	return o.konnektorURL == "" || o.fachdienstURL == "" || o.epaURL == ""
+}
+
+// prepareTI checks where the TI simulators write, before anything is started: their state
+// directory must lie apart from red's data directory.
+func (e *env) prepareTI(o tiOptions) error {
+	e.noticeOldTISim()
+	if o.simulated() {
+		return e.apartFromData("--ti-sim-dir", o.simDir)
+	}
+	return nil
 }
 
 // simulators are TI simulators running on loopback ports.
@@ -224,7 +245,10 @@ func (e *env) tiSimCmd() *cobra.Command {
 		Short: "run the Konnektor, E-Rezept-Fachdienst and ePA simulators on loopback",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sims, err := startSimulators(filepath.Join(e.dataDir, "ti-sim"), o, ports)
+			if err := e.prepareTI(o); err != nil {
+				return err
+			}
+			sims, err := startSimulators(o.simDir, o, ports)
 			if err != nil {
 				return err
 			}
@@ -240,5 +264,6 @@ func (e *env) tiSimCmd() *cobra.Command {
 	c.Flags().IntVar(&ports[1], "fachdienst-port", 0, "port of the Fachdienst simulator")
 	c.Flags().IntVar(&ports[2], "epa-port", 0, "port of the ePA simulator")
 	c.Flags().StringVar(&o.konnektorConfig, "konnektor-config", "", "card terminals and cards (JSON); default: the built-in cards")
+	o.simDirFlag(c)
 	return c
 }
