@@ -40,9 +40,11 @@ func (e *env) demoCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if err := e.prepareTI(o.ti); err != nil {
+			signed, err := e.prepareTI(o.ti)
+			if err != nil {
 				return err
 			}
+			defer signed.Close()
 			st, err := e.openStore(ctx, true)
 			if err != nil {
 				return err
@@ -53,7 +55,7 @@ func (e *env) demoCmd() *cobra.Command {
 				return err
 			}
 			o.tenant, o.user = demoTenant, demoUser
-			return e.serve(ctx, st, o, pw, func(base string, sims *simulators) {
+			return e.serve(ctx, st, o, signed, pw, func(base string, sims *simulators) {
 				epaKVNR := e.printInsured(sims)
 				fmt.Fprintf(e.io.Out, "try:  curl -s '%s/%s/Patient?page=1'\n", base, demoTenant)
 				if epaKVNR != "" {

@@ -19,6 +19,7 @@ import (
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/internal/api"
 	"github.com/redclone/red/internal/records"
+	"github.com/redclone/red/internal/telematik"
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
 )
@@ -50,9 +51,11 @@ func (e *env) serveCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if err := e.prepareTI(o.ti); err != nil {
+			signed, err := e.prepareTI(o.ti)
+			if err != nil {
 				return err
 			}
+			defer signed.Close()
 			st, err := e.openStore(ctx, false)
 			if err != nil {
 				return err
@@ -62,7 +65,7 @@ func (e *env) serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return e.serve(ctx, st, o, pw, func(base string, _ *simulators) {
+			return e.serve(ctx, st, o, signed, pw, func(base string, _ *simulators) {
 				fmt.Fprintf(e.io.Out, "red: tenant %s unlocked; listening on %s/%s\n", o.tenant, base, o.tenant)
 			})
 		},
@@ -77,8 +80,8 @@ func (e *env) serveCmd() *cobra.Command {
 }
 
 // serve unlocks the vault with pw (wiping pw), and only then listens; it returns when ctx ends or
-// the idle lock fires, with the keys wiped either way.
-func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []byte, ready func(base string, sims *simulators)) error {
+// the idle lock fires, with the keys wiped either way. signed is what prepareTI opened.
+func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signed *telematik.SignedPDFs, pw []byte, ready func(base string, sims *simulators)) error {
 	defer wipe(pw)
 	if os.Getenv("GOGC") == "" {
 		// parsing XML allocates much short-lived memory on a small live heap: collecting less
@@ -108,6 +111,9 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 			fmt.Fprintf(e.io.Out, "red: %s simulator at %s\n", sim.name, sim.url)
 		}
 	}
+	if signed != nil {
+		fmt.Fprintf(e.io.Out, "red: $signpdf saves signatures (filepath) as new files in %s only\n", signed.Dir())
+	}
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)))
 	if addrInUse(err) {
@@ -126,7 +132,7 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 		Tenant:  o.tenant,
 		Records: recs,
 		Tenants: st,
-		TI:      telematikService(o.ti, sims, o.user, recs),
+		TI:      telematikService(o.ti, sims, o.user, recs, signed),
 		Limits:  limits,
 		Log:     slog.New(slog.NewTextHandler(e.io.Err, nil)),
 		Port:    port,

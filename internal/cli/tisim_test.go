@@ -28,11 +28,16 @@ func (in *instance) refused(t testing.TB, args ...string) error {
 	return err
 }
 
-// red refuses to start with a --ti-sim-dir that is its data directory, lies in it or holds it.
+// red refuses to start with a --ti-sim-dir or --signed-pdf-dir that is its data directory, lies
+// in it or holds it, and with a --signed-pdf-dir that does not exist.
 func TestDirectoriesApartFromData(t *testing.T) {
 	skipOnWindows(t)
 	in := newInstance(t, "")
 	in.initTenant("praxis", "anna", "pw")
+	inside := filepath.Join(in.dir, "sub")
+	if err := os.Mkdir(inside, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	link := filepath.Join(t.TempDir(), "link")
 	if err := os.Symlink(in.dir, link); err != nil {
 		t.Fatal(err)
@@ -48,6 +53,11 @@ func TestDirectoriesApartFromData(t *testing.T) {
 		{"--ti-sim-dir inside the data directory is refused", filepath.Join(in.dir, "ti-sim"), nil, "--ti-sim-dir " + filepath.Join(in.dir, "ti-sim") + " lies in red's data directory"},
 		{"--ti-sim-dir through a link into the data directory is refused", filepath.Join(link, "ti-sim"), nil, "lies in red's data directory"},
 		{"--ti-sim-dir holding the data directory is refused", parent, nil, "red's data directory " + in.dir + " lies in --ti-sim-dir"},
+		{"--signed-pdf-dir as the data directory is refused", in.simDir, []string{"--signed-pdf-dir", in.dir}, "--signed-pdf-dir " + in.dir + " lies in red's data directory"},
+		{"--signed-pdf-dir inside the data directory is refused", in.simDir, []string{"--signed-pdf-dir", inside}, "lies in red's data directory"},
+		{"--signed-pdf-dir through a link to the data directory is refused", in.simDir, []string{"--signed-pdf-dir", link}, "lies in red's data directory"},
+		{"--signed-pdf-dir holding the data directory is refused", in.simDir, []string{"--signed-pdf-dir", parent}, "red's data directory " + in.dir + " lies in --signed-pdf-dir"},
+		{"a missing --signed-pdf-dir is refused", in.simDir, []string{"--signed-pdf-dir", filepath.Join(t.TempDir(), "fehlt")}, "create the directory first"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := entries(t, in.dir)
@@ -71,6 +81,9 @@ func TestDirectoriesApartFromData(t *testing.T) {
 			demo.simDir = filepath.Join(demo.dir, "ti-sim")
 			return nil
 		}, "lies in red's data directory"},
+		{"demo with --signed-pdf-dir holding the data directory refuses before creating anything", func(demo *instance) []string {
+			return []string{"--signed-pdf-dir", filepath.Dir(demo.dir)}
+		}, "lies in --signed-pdf-dir"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			demo := newInstance(t, "")
