@@ -4,9 +4,7 @@ BIN     := bin/red
 PKGS    := ./...
 ARGS    ?=
 
-FUZZTIME ?= 10s
-
-.PHONY: all build run test unit postman postman-demo bench fuzz lint fmt clean
+.PHONY: all build run test unit postman postman-demo bench lint fmt clean
 
 all: build
 
@@ -45,6 +43,8 @@ bench:
 # Runs every Fuzz target of the module, each on its own for FUZZTIME; stops at the first
 # failure (the failing input lands in the package's testdata/fuzz). Targets are found with
 # go test -list in each package with test files, so new ones are picked up by themselves.
+FUZZTIME ?= 10s
+.PHONY: fuzz
 fuzz:
 	@set -e; \
 	for pkg in $$($(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' $(PKGS)); do \
