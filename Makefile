@@ -40,6 +40,21 @@ postman/node_modules/.bin/newman: postman/package.json postman/package-lock.json
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
 
+# Runs every Fuzz target of the module, each on its own for FUZZTIME; stops at the first
+# failure (the failing input lands in the package's testdata/fuzz). Targets are found with
+# go test -list in each package with test files, so new ones are picked up by themselves.
+FUZZTIME ?= 10s
+.PHONY: fuzz
+fuzz:
+	@set -e; \
+	for pkg in $$($(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' $(PKGS)); do \
+		list=$$($(GO) test -list '^Fuzz' $$pkg); \
+		for target in $$(echo "$$list" | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
 lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet $(PKGS)

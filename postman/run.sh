@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Starts a throwaway red set up for the collection (embedded store in a temp dir, a fresh tenant
-# "postman", a second tenant "othertenant", a 1 MiB body limit), runs the Postman collection
-# against it with the project's own newman, and stops the server.
+# Starts a throwaway red set up for the collection (embedded store and TI simulators' state in a
+# temp dir, a fresh tenant "postman", a second tenant "othertenant", a 1 MiB body limit), runs the
+# Postman collection against it with the project's own newman, and stops the server.
 #
 # Usage: postman/run.sh [--keep] path/to/red
 #   --keep  serve on RED's port 29221 (a free one when it is taken) and keep red running after the
@@ -31,14 +31,16 @@ trap 'exit "${rc:-130}"' INT TERM
 
 export RED_PASSWORD="postman-$RANDOM-$RANDOM"
 unset RED_DATABASE_URL
-"$red" --data-dir "$work" --kdf-memory 8192 --kdf-time 1 init --tenant postman --user postman >/dev/null
-"$red" --data-dir "$work" --kdf-memory 8192 --kdf-time 1 init --tenant othertenant --user other >/dev/null
+data="$work/data" # red.db; the simulators' state lies apart from it, in $work/ti-sim
+"$red" --data-dir "$data" --kdf-memory 8192 --kdf-time 1 init --tenant postman --user postman >/dev/null
+"$red" --data-dir "$data" --kdf-memory 8192 --kdf-time 1 init --tenant othertenant --user other >/dev/null
 
 # start serves on port $1 and sets base to red's URL once it listens; it fails when red ends first.
 # red prints its TI simulators' URLs first ("red: Konnektor simulator at http://…"), then
 # "… listening on http://127.0.0.1:PORT/tenant" once the port is open.
 start() {
-  "$red" --data-dir "$work" serve --tenant postman --user postman --port "$1" --max-body 1048576 >"$work/out" 2>"$work/log" &
+  "$red" --data-dir "$data" serve --tenant postman --user postman --port "$1" --max-body 1048576 \
+    --ti-sim-dir "$work/ti-sim" >"$work/out" 2>"$work/log" &
   server=$!
   base=""
   for _ in $(seq 1 100); do

@@ -29,7 +29,8 @@ func TestMain(m *testing.M) {
 func red(t testing.TB, dir string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"--data-dir", dir, "--kdf-time", "1", "--kdf-memory", "64", "--kdf-threads", "1"}, args...)...)
-	cmd.Env = append(os.Environ(), runAsRed+"=1", "RED_PASSWORD=pw", "RED_DATABASE_URL=")
+	// the TI simulators' state goes to a temporary directory too, never to the user's home
+	cmd.Env = append(os.Environ(), runAsRed+"=1", "RED_PASSWORD=pw", "RED_DATABASE_URL=", "XDG_STATE_HOME="+t.TempDir())
 	return cmd
 }
 

@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -177,22 +176,6 @@ func (e *env) where() string {
 		return fmt.Sprintf("PostgreSQL database %q on %s", cfg.Database, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
 	}
 	return filepath.Join(e.dataDir, "red.db")
-}
-
-func defaultDataDir() string {
-	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
-		return filepath.Join(d, "red")
-	}
-	switch runtime.GOOS {
-	case "windows", "darwin":
-		if d, err := os.UserConfigDir(); err == nil {
-			return filepath.Join(d, "red")
-		}
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(h, ".local", "share", "red")
-	}
-	return "red-data"
 }
 
 // errLogin is what a failed login says, whichever of user or password was wrong.

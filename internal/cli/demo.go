@@ -40,6 +40,11 @@ func (e *env) demoCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			signed, err := e.prepareTI(o.ti)
+			if err != nil {
+				return err
+			}
+			defer signed.Close()
 			st, err := e.openStore(ctx, true)
 			if err != nil {
 				return err
@@ -50,7 +55,7 @@ func (e *env) demoCmd() *cobra.Command {
 				return err
 			}
 			o.tenant, o.user = demoTenant, demoUser
-			return e.serve(ctx, st, o, pw, func(base string, sims *simulators) {
+			return e.serve(ctx, st, o, signed, pw, func(base string, sims *simulators) {
 				epaKVNR := e.printInsured(sims)
 				fmt.Fprintf(e.io.Out, "try:  curl -s '%s/%s/Patient?page=1'\n", base, demoTenant)
 				if epaKVNR != "" {

@@ -22,24 +22,43 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// a test that starts the TI simulators without naming their directory (--ti-sim-dir) keeps
+	// their state in a temporary directory, never in the user's home
+	state, err := os.MkdirTemp("", "red-test-state-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_STATE_HOME", state)
 	code := m.Run()
 	pgtest.Stop()
+	os.RemoveAll(state)
 	os.Exit(code)
 }
 
 // cheap Argon2id parameters keep tests fast; the defaults are tested in the vault's benchmarks.
 var cheapKDF = []string{"--kdf-time", "1", "--kdf-memory", "64", "--kdf-threads", "1"}
 
-// instance is a red data location: a temp dir, or a PostgreSQL database.
+// instance is a red data location: a temp dir, or a PostgreSQL database; and the TI simulators'
+// state directory, a temp dir apart from the data.
 type instance struct {
 	t       testing.TB
 	dir     string
 	dbURL   string
+	simDir  string
 	pwFiles map[string]string
 }
 
 func newInstance(t testing.TB, dbURL string) *instance {
-	return &instance{t: t, dir: t.TempDir(), dbURL: dbURL, pwFiles: map[string]string{}}
+	return &instance{t: t, dir: t.TempDir(), dbURL: dbURL, simDir: t.TempDir(), pwFiles: map[string]string{}}
+}
+
+// serving is args of a serving command (serve, demo, ti-sim) with the simulators' directory
+// (none when simDir is "": red's default).
+func (in *instance) serving(args ...string) []string {
+	if in.simDir == "" {
+		return in.args(args...)
+	}
+	return in.args(append(args, "--ti-sim-dir", in.simDir)...)
 }
 
 func (in *instance) args(args ...string) []string {
@@ -118,7 +137,7 @@ func (in *instance) serve(args ...string) *server {
 	pr, pw := io.Pipe()
 	s := &server{done: make(chan error, 1), output: &syncBuffer{}}
 	go func() {
-		err := cli.Run(ctx, in.args(append(args, "--port", "0")...), cli.IO{In: strings.NewReader(""), Out: pw, Err: s.output})
+		err := cli.Run(ctx, in.serving(append(args, "--port", "0")...), cli.IO{In: strings.NewReader(""), Out: pw, Err: s.output})
 		pw.Close()
 		s.done <- err
 	}()

@@ -465,7 +465,7 @@ func loadServe(t testing.TB, in *instance, args ...string) *server {
 	tail := &loadTail{}
 	s := &server{done: make(chan error, 1)}
 	go func() {
-		err := cli.Run(ctx, in.args(append(args, "--port", "0")...), cli.IO{In: strings.NewReader(""), Out: pw, Err: tail})
+		err := cli.Run(ctx, in.serving(append(args, "--port", "0")...), cli.IO{In: strings.NewReader(""), Out: pw, Err: tail})
 		pw.Close()
 		s.done <- err
 	}()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 
 	"golang.org/x/term"
 )
@@ -22,9 +23,9 @@ type passwordSource struct {
 
 func (e *env) password(src passwordSource, confirm bool) ([]byte, error) {
 	if src.file != "" {
-		b, err := os.ReadFile(src.file)
+		b, err := readPasswordFile(src.file)
 		if err != nil {
-			return nil, fmt.Errorf("read password file: %w", err)
+			return nil, err
 		}
 		return nonEmpty(bytes.TrimRight(b, "\r\n"))
 	}
@@ -52,6 +53,32 @@ func (e *env) password(src passwordSource, confirm bool) ([]byte, error) {
 		return nil, fmt.Errorf("read password from standard input: %w", err)
 	}
 	return nonEmpty(line)
+}
+
+// readPasswordFile reads a password file that only its owner may read, like ssh its keys: a
+// password others can read is no longer the user's secret.
+func readPasswordFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read password file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read password file: %w", err)
+	}
+	if perm := fi.Mode().Perm(); runtime.GOOS != "windows" && perm&0o044 != 0 {
+		who := "others"
+		if perm&0o004 == 0 {
+			who = "its group"
+		}
+		return nil, fmt.Errorf("password file %s is readable by %s (mode %04o); chmod 600 it", path, who, perm)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("read password file: %w", err)
+	}
+	return b, nil
 }
 
 func (e *env) ask(f *os.File, prompt string) ([]byte, error) {

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"sync/atomic"
@@ -21,6 +20,7 @@ import (
 	"github.com/redclone/red/internal/api"
 	"github.com/redclone/red/internal/guard"
 	"github.com/redclone/red/internal/records"
+	"github.com/redclone/red/internal/telematik"
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
 )
@@ -52,6 +52,11 @@ func (e *env) serveCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			signed, err := e.prepareTI(o.ti)
+			if err != nil {
+				return err
+			}
+			defer signed.Close()
 			st, err := e.openStore(ctx, false)
 			if err != nil {
 				return err
@@ -61,7 +66,7 @@ func (e *env) serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return e.serve(ctx, st, o, pw, func(base string, _ *simulators) {
+			return e.serve(ctx, st, o, signed, pw, func(base string, _ *simulators) {
 				fmt.Fprintf(e.io.Out, "red: tenant %s unlocked; listening on %s/%s\n", o.tenant, base, o.tenant)
 			})
 		},
@@ -76,8 +81,8 @@ func (e *env) serveCmd() *cobra.Command {
 }
 
 // serve unlocks the vault with pw (wiping pw), and only then listens; it returns when ctx ends or
-// the idle lock fires, with the keys wiped either way.
-func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []byte, ready func(base string, sims *simulators)) error {
+// the idle lock fires, with the keys wiped either way. signed is what prepareTI opened.
+func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signed *telematik.SignedPDFs, pw []byte, ready func(base string, sims *simulators)) error {
 	defer wipe(pw)
 	if os.Getenv("GOGC") == "" {
 		// parsing XML allocates much short-lived memory on a small live heap: collecting less
@@ -97,7 +102,7 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 	}
 	defer v.Lock()
 
-	sims, err := startSimulators(filepath.Join(e.dataDir, "ti-sim"), o.ti, [3]int{})
+	sims, err := startSimulators(o.ti.simDir, o.ti, [3]int{})
 	if err != nil {
 		return err
 	}
@@ -106,6 +111,9 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 		if sim.url != "" {
 			fmt.Fprintf(e.io.Out, "red: %s simulator at %s\n", sim.name, sim.url)
 		}
+	}
+	if signed != nil {
+		fmt.Fprintf(e.io.Out, "red: $signpdf saves signatures (filepath) as new files in %s only\n", signed.Dir())
 	}
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)))
@@ -125,7 +133,7 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, pw []
 		Tenant:  o.tenant,
 		Records: recs,
 		Tenants: st,
-		TI:      telematikService(o.ti, sims, o.user, recs),
+		TI:      telematikService(o.ti, sims, o.user, recs, signed),
 		Limits:  limits,
 		Log:     slog.New(slog.NewTextHandler(e.io.Err, nil)),
 		Port:    port,

@@ -26,6 +26,8 @@ type tiOptions struct {
 	konnektorURL, fachdienstURL, epaURL string
 	konnektorConfig                     string
 	timeout                             time.Duration
+	simDir                              string // the simulators' state
+	signedPDFDir                        string // where $signpdf may save signatures; "": nowhere
 }
 
 func (o *tiOptions) flags(c *cobra.Command) {
@@ -35,6 +37,40 @@ func (o *tiOptions) flags(c *cobra.Command) {
 	f.StringVar(&o.epaURL, "epa-url", "", "ePA base URL; default: a simulator on loopback")
 	f.StringVar(&o.konnektorConfig, "konnektor-config", "", "card terminals and cards of the simulated Konnektor (JSON); default: the built-in cards")
 	f.DurationVar(&o.timeout, "ti-timeout", telematik.DefaultTimeout, "longest wait for one TI call")
+	f.StringVar(&o.signedPDFDir, "signed-pdf-dir", "", "directory in which $signpdf may save signatures (its filepath parameter); default: none, filepath is refused")
+	o.simDirFlag(c)
+}
+
+func (o *tiOptions) simDirFlag(c *cobra.Command) {
+	c.Flags().StringVar(&o.simDir, "ti-sim-dir", defaultTISimDir(), "state of the TI simulators (test data, kept apart from red's data directory)")
+}
+
+// simulated tells whether red starts a simulator for any of the services.
+func (o *tiOptions) simulated() bool {
+	return o.konnektorURL == "" || o.fachdienstURL == "" || o.epaURL == ""
+}
+
+// prepareTI checks where the TI actions and simulators write, before anything is started: the
+// simulators' state directory and the directory for signed PDFs must lie apart from red's data
+// directory. It opens the directory for signed PDFs (nil when there is none).
+func (e *env) prepareTI(o tiOptions) (*telematik.SignedPDFs, error) {
+	e.noticeOldTISim()
+	if o.simulated() {
+		if err := e.apartFromData("--ti-sim-dir", o.simDir); err != nil {
+			return nil, err
+		}
+	}
+	if o.signedPDFDir == "" {
+		return nil, nil
+	}
+	if err := e.apartFromData("--signed-pdf-dir", o.signedPDFDir); err != nil {
+		return nil, err
+	}
+	d, err := telematik.OpenSignedPDFs(o.signedPDFDir)
+	if err != nil {
+		return nil, fmt.Errorf("--signed-pdf-dir: %w (create the directory first)", err)
+	}
+	return d, nil
 }
 
 // simulators are TI simulators running on loopback ports.
@@ -199,7 +235,7 @@ func startSimulators(dir string, o tiOptions, ports [3]int) (*simulators, error)
 }
 
 // telematikService builds the TI clients for the given or simulated services.
-func telematikService(o tiOptions, sims *simulators, user string, patients telematik.Patients) *telematik.Service {
+func telematikService(o tiOptions, sims *simulators, user string, patients telematik.Patients, signed *telematik.SignedPDFs) *telematik.Service {
 	pick := func(url, sim string) string {
 		if url != "" {
 			return url
@@ -214,6 +250,7 @@ func telematikService(o tiOptions, sims *simulators, user string, patients telem
 		EPA:        &epa.Client{BaseURL: pick(o.epaURL, sims.epa), HTTP: httpc},
 		Patients:   patients,
 		Timeout:    o.timeout,
+		SignedPDFs: signed,
 	}
 }
 
@@ -225,7 +262,10 @@ func (e *env) tiSimCmd() *cobra.Command {
 		Short: "run the Konnektor, E-Rezept-Fachdienst and ePA simulators on loopback",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sims, err := startSimulators(filepath.Join(e.dataDir, "ti-sim"), o, ports)
+			if _, err := e.prepareTI(o); err != nil {
+				return err
+			}
+			sims, err := startSimulators(o.simDir, o, ports)
 			if err != nil {
 				return err
 			}
@@ -241,5 +281,6 @@ func (e *env) tiSimCmd() *cobra.Command {
 	c.Flags().IntVar(&ports[1], "fachdienst-port", 0, "port of the Fachdienst simulator")
 	c.Flags().IntVar(&ports[2], "epa-port", 0, "port of the ePA simulator")
 	c.Flags().StringVar(&o.konnektorConfig, "konnektor-config", "", "card terminals and cards (JSON); default: the built-in cards")
+	o.simDirFlag(c)
 	return c
 }

@@ -311,7 +311,9 @@ func TestTISimCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- cli.Run(ctx, in.args("ti-sim"), cli.IO{In: strings.NewReader(""), Out: out, Err: out}) }()
+	go func() {
+		done <- cli.Run(ctx, in.serving("ti-sim"), cli.IO{In: strings.NewReader(""), Out: out, Err: out})
+	}()
 	re := regexp.MustCompile(`Konnektor simulator (http://127\.0\.0\.1:\d+)`)
 	var m []string
 	for deadline := time.Now().Add(20 * time.Second); m == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {

@@ -6,8 +6,6 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/redclone/red/fhir"
@@ -26,41 +24,23 @@ func signError(msg string) Answer {
 // DocumentReference (attachment.data, base64) is signed (QES, CAdES enveloping) with the named
 // HBA. The Konnektor asks for the PIN at the card terminal when the card is not unlocked yet;
 // several documents may follow with one PIN entry under Komfortsignatur. With filepath, the
-// signature is also written there (0600). Answers are RED's ConnectorResponse: 200 with
-// SignatureStatus OK and SignatureData, or 400 with SignatureStatus ERROR and the reason.
+// signature is also saved as a new file in the directory for signed PDFs (SignedPDFs; refused
+// when there is none). Answers are RED's ConnectorResponse: 200 with SignatureStatus OK and
+// SignatureData, or 400 with SignatureStatus ERROR and the reason.
 func (s *Service) SignPDF(ctx context.Context, q url.Values, body []byte) (Answer, error) {
-	b, err := fhir.Parse(body, fhir.DefaultLimits)
-	if err != nil || b.Tag != "Bundle" {
-		return signError("No valid xml file"), nil
-	}
-	var pdf []byte
-	title := "Dokument"
-	for _, e := range b.SelectElements("entry") {
-		res := fhir.ResourceOf(fhir.Child(e, "resource"))
-		if res == nil || res.Tag != "DocumentReference" {
-			continue
-		}
-		att := res.FindElement("content/attachment")
-		data, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(fhir.ChildValue(att, "data")), ""))
-		if err != nil || len(data) == 0 {
-			return signError("The DocumentReference holds no base64 PDF in content.attachment.data"), nil
-		}
-		if !bytes.HasPrefix(data, []byte("%PDF-")) {
-			return signError("The document is not a PDF"), nil
-		}
-		if pdf != nil {
-			return signError("Send one DocumentReference per request"), nil
-		}
-		pdf = data
-		if t := fhir.ChildValue(att, "title"); t != "" {
-			title = t
-		}
-	}
-	if pdf == nil {
-		return signError("The bundle holds no DocumentReference"), nil
+	pdf, title, refused := pdfOf(body)
+	if refused != "" {
+		return signError(refused), nil
 	}
 	if q.Get("cardname") == "" && q.Get("card") == "" {
 		return signError("Name the HBA: cardname"), nil
+	}
+	var out *signedFile // reserved before the card is used, removed again unless saved
+	if p := q.Get("filepath"); p != "" {
+		if out, refused = s.SignedPDFs.create(p); refused != "" {
+			return signError(refused), nil
+		}
+		defer out.discard()
 	}
 	card, err := s.card(ctx, q)
 	if code := fhir.CodeOf(err); code != "" && code != fhir.CodeTransient && code != fhir.CodeTimeout {
@@ -105,11 +85,8 @@ func (s *Service) SignPDF(ctx context.Context, q url.Values, body []byte) (Answe
 	if len(sigs) != 1 || len(sigs[0].Value) == 0 {
 		return signError("The Konnektor returned no signature"), nil
 	}
-	if p := q.Get("filepath"); p != "" {
-		if !filepath.IsAbs(p) {
-			return signError("filepath must be absolute"), nil
-		}
-		if err := os.WriteFile(p, sigs[0].Value, 0o600); err != nil {
+	if out != nil {
+		if err := out.save(sigs[0].Value); err != nil {
 			return signError("The signature could not be saved at filepath"), nil
 		}
 	}
@@ -117,6 +94,41 @@ func (s *Service) SignPDF(ctx context.Context, q url.Values, body []byte) (Answe
 	text(r, "SignatureStatus", "OK")
 	text(r, "SignatureData", base64.StdEncoding.EncodeToString(sigs[0].Value))
 	return Answer{http.StatusOK, r}, nil
+}
+
+// pdfOf finds the PDF in the bundle's one DocumentReference and its title, or says why not
+// (refused) in RED's words.
+func pdfOf(body []byte) (pdf []byte, title, refused string) {
+	b, err := fhir.Parse(body, fhir.DefaultLimits)
+	if err != nil || b.Tag != "Bundle" {
+		return nil, "", "No valid xml file"
+	}
+	title = "Dokument"
+	for _, e := range b.SelectElements("entry") {
+		res := fhir.ResourceOf(fhir.Child(e, "resource"))
+		if res == nil || res.Tag != "DocumentReference" {
+			continue
+		}
+		att := res.FindElement("content/attachment")
+		data, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(fhir.ChildValue(att, "data")), ""))
+		if err != nil || len(data) == 0 {
+			return nil, "", "The DocumentReference holds no base64 PDF in content.attachment.data"
+		}
+		if !bytes.HasPrefix(data, []byte("%PDF-")) {
+			return nil, "", "The document is not a PDF"
+		}
+		if pdf != nil {
+			return nil, "", "Send one DocumentReference per request"
+		}
+		pdf = data
+		if t := fhir.ChildValue(att, "title"); t != "" {
+			title = t
+		}
+	}
+	if pdf == nil {
+		return nil, "", "The bundle holds no DocumentReference"
+	}
+	return pdf, title, ""
 }
 
 func (s *Service) signatureMode(ctx context.Context, handle string) (string, error) {

@@ -38,6 +38,7 @@ type Service struct {
 	EPA        *epa.Client
 	Patients   Patients
 	Timeout    time.Duration // per TI call; DefaultTimeout when 0
+	SignedPDFs *SignedPDFs   // where $signpdf may save signatures (filepath); nil: nowhere
 }
 
 // Answer is what an action returns: an HTTP status and an XML body in RED's shape.

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -42,10 +43,16 @@ type Store struct {
 var _ storage.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the SQLite database in the file at path and brings its
-// schema up to date.
+// schema up to date. The file and its -wal and -shm companions are readable and writable by
+// their owner only (0600), whatever the umask and the directory's mode.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.ContainsRune(path, '?') {
 		return nil, fmt.Errorf("sqlite: open %q: want the path of a file, without '?'", path)
+	}
+	// SQLite gives the -wal and -shm files it creates the database file's mode: creating that
+	// file 0600 before SQLite does (which would use 0644 less the umask) keeps all three private
+	if err := private(path, true); err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	dsn := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)", path, busyTimeout)
 	write, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
@@ -63,7 +70,36 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
+	// companions left by earlier versions keep their mode when SQLite opens them
+	for _, companion := range []string{path + "-wal", path + "-shm"} {
+		if err := private(companion, false); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			_ = s.Close()
+			return nil, fmt.Errorf("sqlite: open: %w", err)
+		}
+	}
 	return s, nil
+}
+
+// private makes the file at path accessible to its owner only, creating it (empty, 0600) when
+// create is set and it does not exist.
+func private(path string, create bool) error {
+	flag := os.O_RDONLY
+	if create {
+		flag = os.O_RDWR | os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flag, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return f.Chmod(perm &^ 0o077)
+	}
+	return nil
 }
 
 // migrateWhenFree migrates, retrying while another process opening the same new file holds it:
