@@ -332,3 +332,35 @@ func TestInvariants(t *testing.T) {
 		t.Errorf("evaluator error: %v", is)
 	}
 }
+
+// A slicing by pattern on $this whose slices carry a complex pattern (a CodeableConcept) is matched
+// by that pattern: KBV_PR_Base_Observation_Heart_Rate requires the category slice vs-cat once.
+func TestComplexPatternSlice(t *testing.T) {
+	obs := func(system, code string) string {
+		return `<Observation xmlns="http://hl7.org/fhir"><status value="final"/><category><coding><system value="` + system +
+			`"/><code value="` + code + `"/></coding></category><code><text value="Herzfrequenz"/></code></Observation>`
+	}
+	const canon = "https://fhir.kbv.de/StructureDefinition/KBV_PR_Base_Observation_Heart_Rate"
+	vsCat := "http://terminology.hl7.org/CodeSystem/observation-category"
+	for _, c := range []struct {
+		name, system, code string
+		want               int // issues about the slice vs-cat
+	}{
+		{"vital-signs category matches vs-cat", vsCat, "vital-signs", 0},
+		{"another category leaves vs-cat empty", vsCat, "laboratory", 1},
+		{"vital-signs of another system", "urn:other", "vital-signs", 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			is := Default().ValidateAgainst(parse(t, obs(c.system, c.code)), canon, "", Options{})
+			n := 0
+			for _, i := range is {
+				if strings.Contains(i.Diagnostics, "slice vs-cat") {
+					n++
+				}
+			}
+			if n != c.want {
+				t.Errorf("%d issues about vs-cat, want %d: %v", n, c.want, is)
+			}
+		})
+	}
+}

@@ -472,6 +472,12 @@ func (r *run) matches(el *etree.Element, name string, m *SliceMatch) bool {
 	for _, d := range m.Discriminators {
 		switch d.Type {
 		case "value", "pattern":
+			if len(d.Patterns) > 0 {
+				if !patternAt(el, d.Path, d.Patterns) {
+					return false
+				}
+				continue
+			}
 			got := valuesAt(el, d.Path)
 			ok := false
 			for _, g := range got {
@@ -594,6 +600,28 @@ func valuesAt(el *etree.Element, path string) []string {
 		}
 	}
 	return out
+}
+
+// patternAt reports whether an element at the dotted path below el contains one of the patterns.
+func patternAt(el *etree.Element, path string, patterns []Node) bool {
+	cur := []*etree.Element{el}
+	if path != "$this" {
+		for _, s := range strings.Split(path, ".") {
+			var next []*etree.Element
+			for _, c := range cur {
+				next = append(next, instances(c, s)...)
+			}
+			cur = next
+		}
+	}
+	for _, c := range cur {
+		for _, p := range patterns {
+			if matchPattern(p, c) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func firstAt(el *etree.Element, path string) *etree.Element {
