@@ -364,3 +364,18 @@ func TestComplexPatternSlice(t *testing.T) {
 		})
 	}
 }
+
+// Element.id is an XML attribute: KBV_PR_AW_Behandlungsbaustein_Definition requires action.id.
+func TestAttributeElements(t *testing.T) {
+	plan := func(action string) string {
+		return head("PlanDefinition", "pd1", "KBV_PR_AW_Behandlungsbaustein_Definition", "Plan") +
+			`<title value="Plan"/><status value="active"/>` + action + `</PlanDefinition>`
+	}
+	const code = `<code><coding><system value="https://fhir.kbv.de/CodeSystem/KBV_CS_AW_Behandlungsbaustein_Bausteine"/><code value="Baustein_Sonstige"/></coding></code>` +
+		`<definitionCanonical value="https://fhir.kbv.de/StructureDefinition/KBV_PR_AW_Behandlungsbaustein_Sonstige|1.2.0"/>`
+	runCases(t, []ruleCase{
+		{name: "action with its id attribute", xml: plan(`<action id="1">` + code + `</action>`)},
+		{name: "action without id", xml: plan(`<action>` + code + `</action>`),
+			want: []string{"error required PlanDefinition.action.id"}},
+	})
+}

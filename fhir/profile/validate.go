@@ -349,6 +349,12 @@ func instances(parent *etree.Element, name string) []*etree.Element {
 
 func isUpper(b byte) bool { return b >= 'A' && b <= 'Z' }
 
+// isAttribute reports whether the element named name is written as an XML attribute of parent:
+// the id of every element but a resource, the url of an extension.
+func isAttribute(parent *etree.Element, name string) bool {
+	return (name == "id" || name == "url") && parent.SelectAttr(name) != nil
+}
+
 // repeating are element names that repeat wherever they occur in FHIR R4 (used to write
 // locations with an index when the profile does not state the element's maximum).
 var repeating = map[string]bool{
@@ -376,7 +382,11 @@ func (r *run) walkChild(parent *etree.Element, c *node, at string) {
 	}
 	where := at + "." + c.name
 	if def != nil {
-		r.cardinality(len(kids), def.Min, def.Max, where, c.name, "")
+		n := len(kids)
+		if n == 0 && isAttribute(parent, c.name) {
+			n = 1 // Element.id and Extension.url are XML attributes
+		}
+		r.cardinality(n, def.Min, def.Max, where, c.name, "")
 	}
 	// slicing
 	var matched []*node
