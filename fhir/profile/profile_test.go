@@ -256,6 +256,20 @@ func TestReferenceTargets(t *testing.T) {
 	if got := found(is); !slices.Equal(got, []string{"error structure Coverage.beneficiary.reference"}) {
 		t.Errorf("resolved urn to an Organization: %q", got)
 	}
+	// the message names the types the profile allows, whether or not the target was resolved
+	for _, c := range []struct {
+		name string
+		is   fhir.Issues
+		want string
+	}{
+		{"resolved", is, "reference to a resource of type Organization is not allowed here; the profile allows only Patient"},
+		{"not resolved", Validate(parse(t, with(coverage, `Patient/p1`, `Practitioner/p1`)), "", Options{}),
+			`reference "Practitioner/p1" is to a resource of type Practitioner (not resolved here); the profile allows only Patient`},
+	} {
+		if len(c.is) != 1 || !strings.HasPrefix(c.is[0].Diagnostics, c.want) {
+			t.Errorf("%s: %v, want a message starting %q", c.name, c.is, c.want)
+		}
+	}
 }
 
 func TestExtensionContext(t *testing.T) {
