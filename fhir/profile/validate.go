@@ -2,6 +2,7 @@ package profile
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -277,21 +278,12 @@ func (v *Validator) refTargets(d *ElementDef) *refCheck {
 		if typ == "Resource" || typ == "DomainResource" {
 			return nil
 		}
-		if !contains(rc.types, typ) {
+		if !slices.Contains(rc.types, typ) {
 			rc.types = append(rc.types, typ)
 		}
 	}
 	rc.names = strings.Join(names, ", ")
 	return rc
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func stripVersion(u string) string {
@@ -808,11 +800,11 @@ func matchesName(tag, s string) bool {
 func hasValue(el *etree.Element, segs []string, want []string) bool {
 	if len(segs) == 0 {
 		v, ok := attrOK(el, "value")
-		return ok && contains(want, v)
+		return ok && slices.Contains(want, v)
 	}
 	if len(segs) == 1 && segs[0] == "url" {
 		if u, ok := attrOK(el, "url"); ok {
-			return contains(want, u)
+			return slices.Contains(want, u)
 		}
 	}
 	for _, t := range el.Child {
@@ -1029,7 +1021,7 @@ func (r *run) references(el *etree.Element, rc *refCheck) {
 	if typ == "" && !strings.HasPrefix(ref, "urn:") {
 		typ = refType(ref)
 	}
-	if typ == "" || contains(rc.types, typ) {
+	if typ == "" || slices.Contains(rc.types, typ) {
 		return
 	}
 	if resolved {
