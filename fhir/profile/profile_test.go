@@ -207,8 +207,14 @@ func TestRequiredBinding(t *testing.T) {
 		{name: "DMP 01 is in KBV_VS_SFHIR_KBV_DMP", xml: with(coverage, "<!--EXT-->", dmp)},
 		{name: "DMP 77 is not", xml: with(coverage, "<!--EXT-->", strings.Replace(dmp, `"01"`, `"77"`, 1)),
 			want: []string{"error invalid Coverage.extension[0].valueCoding"}},
+		// KBV_VS_AW_Befundart (KBV AWS terminology) over KBV_CS_AW_Befundart
+		{name: "Befundart Eigenbefund", xml: allergie(atcCoding)},
+		{name: "Befundart 1 is no code of it", xml: strings.Replace(allergie(atcCoding), `"Eigenbefund"`, `"1"`, 1),
+			want: []string{"error invalid AllergyIntolerance.asserter.extension[0].valueCodeableConcept"}},
 	})
 }
+
+const atcCoding = `<coding><system value="http://fhir.de/CodeSystem/dimdi/atc"/><code value="N02BE01"/></coding>`
 
 func TestSlicing(t *testing.T) {
 	runCases(t, []ruleCase{
@@ -227,7 +233,7 @@ func TestSlicing(t *testing.T) {
 		{name: "url discriminator picks the wop slice and its binding", xml: with(coverage, "<!--EXT-->", personengruppe+strings.Replace(wop, `"38"`, `"XX"`, 1)),
 			want: []string{"error invalid Coverage.extension[1].valueCoding"}},
 		// value discriminator through the slice's type profile (identifier-kvid-10 fixes type.coding.code)
-		{name: "Anlage: closed slicing on Allergie substance codings", xml: allergie(`<coding><system value="http://fhir.de/CodeSystem/dimdi/atc"/><code value="N02BE01"/></coding>`)},
+		{name: "Anlage: closed slicing on Allergie substance codings", xml: allergie(atcCoding)},
 		{name: "Allergie: substance coding of an unsliced system", xml: allergie(`<coding><system value="http://example.org/x"/><code value="1"/></coding>`),
 			want: []string{"error structure AllergyIntolerance.reaction.substance.coding[0]"}},
 	})
@@ -237,7 +243,7 @@ func allergie(coding string) string {
 	return head("AllergyIntolerance", "a1", "KBV_PR_AW_Allergie", "Allergie") +
 		`<verificationStatus><coding><system value="http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"/><code value="confirmed"/></coding></verificationStatus>` +
 		`<patient><reference value="Patient/p1"/></patient><encounter><reference value="Encounter/e1"/></encounter>` +
-		`<asserter><extension url="https://fhir.kbv.de/StructureDefinition/KBV_EX_AW_Allergie_Erfasser_Befund"><valueCodeableConcept><coding><system value="https://fhir.kbv.de/CodeSystem/KBV_CS_AW_Befundart"/><code value="1"/></coding></valueCodeableConcept></extension><display value="Erfasserart"/></asserter>` +
+		`<asserter><extension url="https://fhir.kbv.de/StructureDefinition/KBV_EX_AW_Allergie_Erfasser_Befund"><valueCodeableConcept><coding><system value="https://fhir.kbv.de/CodeSystem/KBV_CS_AW_Befundart"/><code value="Eigenbefund"/></coding></valueCodeableConcept></extension><display value="Erfasserart"/></asserter>` +
 		`<reaction><substance>` + coding + `</substance><manifestation><text value="Ausschlag"/></manifestation></reaction></AllergyIntolerance>`
 }
 
