@@ -12,8 +12,10 @@
 // invented in its place:
 //   - FHIR core itself (base cardinalities, core invariants, core value sets) is not in the tables;
 //   - a slice whose discriminator cannot be worked out (its slicing is stated in an ancestor that
-//     was not read, e.g. KBV Basis) is never matched, its cardinality is not checked, and a closed
-//     slicing with such a slice does not reject unmatched elements;
+//     was not read, e.g. a FHIR core extension, or a slice told only by a value set binding) is
+//     never matched, its cardinality is not checked, and a closed slicing with such a slice does not
+//     reject unmatched elements; value and pattern discriminators match primitive values or complex
+//     values (a Coding, a CodeableConcept the element must contain);
 //   - a required binding to a value set that was not read, or that includes a code system that was
 //     not read or not published with its codes (ICD-10-GM, PZN), does not check codes;
 //   - a reference whose target profile was not read, or that cannot be resolved to a type

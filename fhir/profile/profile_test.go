@@ -207,8 +207,14 @@ func TestRequiredBinding(t *testing.T) {
 		{name: "DMP 01 is in KBV_VS_SFHIR_KBV_DMP", xml: with(coverage, "<!--EXT-->", dmp)},
 		{name: "DMP 77 is not", xml: with(coverage, "<!--EXT-->", strings.Replace(dmp, `"01"`, `"77"`, 1)),
 			want: []string{"error invalid Coverage.extension[0].valueCoding"}},
+		// KBV_VS_AW_Befundart (KBV AWS terminology) over KBV_CS_AW_Befundart
+		{name: "Befundart Eigenbefund", xml: allergie(atcCoding)},
+		{name: "Befundart 1 is no code of it", xml: strings.Replace(allergie(atcCoding), `"Eigenbefund"`, `"1"`, 1),
+			want: []string{"error invalid AllergyIntolerance.asserter.extension[0].valueCodeableConcept"}},
 	})
 }
+
+const atcCoding = `<coding><system value="http://fhir.de/CodeSystem/dimdi/atc"/><code value="N02BE01"/></coding>`
 
 func TestSlicing(t *testing.T) {
 	runCases(t, []ruleCase{
@@ -227,7 +233,7 @@ func TestSlicing(t *testing.T) {
 		{name: "url discriminator picks the wop slice and its binding", xml: with(coverage, "<!--EXT-->", personengruppe+strings.Replace(wop, `"38"`, `"XX"`, 1)),
 			want: []string{"error invalid Coverage.extension[1].valueCoding"}},
 		// value discriminator through the slice's type profile (identifier-kvid-10 fixes type.coding.code)
-		{name: "Anlage: closed slicing on Allergie substance codings", xml: allergie(`<coding><system value="http://fhir.de/CodeSystem/dimdi/atc"/><code value="N02BE01"/></coding>`)},
+		{name: "Anlage: closed slicing on Allergie substance codings", xml: allergie(atcCoding)},
 		{name: "Allergie: substance coding of an unsliced system", xml: allergie(`<coding><system value="http://example.org/x"/><code value="1"/></coding>`),
 			want: []string{"error structure AllergyIntolerance.reaction.substance.coding[0]"}},
 	})
@@ -237,7 +243,7 @@ func allergie(coding string) string {
 	return head("AllergyIntolerance", "a1", "KBV_PR_AW_Allergie", "Allergie") +
 		`<verificationStatus><coding><system value="http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"/><code value="confirmed"/></coding></verificationStatus>` +
 		`<patient><reference value="Patient/p1"/></patient><encounter><reference value="Encounter/e1"/></encounter>` +
-		`<asserter><extension url="https://fhir.kbv.de/StructureDefinition/KBV_EX_AW_Allergie_Erfasser_Befund"><valueCodeableConcept><coding><system value="https://fhir.kbv.de/CodeSystem/KBV_CS_AW_Befundart"/><code value="1"/></coding></valueCodeableConcept></extension><display value="Erfasserart"/></asserter>` +
+		`<asserter><extension url="https://fhir.kbv.de/StructureDefinition/KBV_EX_AW_Allergie_Erfasser_Befund"><valueCodeableConcept><coding><system value="https://fhir.kbv.de/CodeSystem/KBV_CS_AW_Befundart"/><code value="Eigenbefund"/></coding></valueCodeableConcept></extension><display value="Erfasserart"/></asserter>` +
 		`<reaction><substance>` + coding + `</substance><manifestation><text value="Ausschlag"/></manifestation></reaction></AllergyIntolerance>`
 }
 
@@ -255,6 +261,20 @@ func TestReferenceTargets(t *testing.T) {
 	}})
 	if got := found(is); !slices.Equal(got, []string{"error structure Coverage.beneficiary.reference"}) {
 		t.Errorf("resolved urn to an Organization: %q", got)
+	}
+	// the message names the types the profile allows, whether or not the target was resolved
+	for _, c := range []struct {
+		name string
+		is   fhir.Issues
+		want string
+	}{
+		{"resolved", is, "reference to a resource of type Organization is not allowed here; the profile allows only Patient"},
+		{"not resolved", Validate(parse(t, with(coverage, `Patient/p1`, `Practitioner/p1`)), "", Options{}),
+			`reference "Practitioner/p1" is to a resource of type Practitioner (not resolved here); the profile allows only Patient`},
+	} {
+		if len(c.is) != 1 || !strings.HasPrefix(c.is[0].Diagnostics, c.want) {
+			t.Errorf("%s: %v, want a message starting %q", c.name, c.is, c.want)
+		}
 	}
 }
 
@@ -331,4 +351,51 @@ func TestInvariants(t *testing.T) {
 	if is := Validate(anl, "", Options{Invariants: fakeInvariants{broken: c.Expression}}); len(is) != 1 || is[0].Severity != fhir.SeverityWarning {
 		t.Errorf("evaluator error: %v", is)
 	}
+}
+
+// A slicing by pattern on $this whose slices carry a complex pattern (a CodeableConcept) is matched
+// by that pattern: KBV_PR_Base_Observation_Heart_Rate requires the category slice vs-cat once.
+func TestComplexPatternSlice(t *testing.T) {
+	obs := func(system, code string) string {
+		return `<Observation xmlns="http://hl7.org/fhir"><status value="final"/><category><coding><system value="` + system +
+			`"/><code value="` + code + `"/></coding></category><code><text value="Herzfrequenz"/></code></Observation>`
+	}
+	const canon = "https://fhir.kbv.de/StructureDefinition/KBV_PR_Base_Observation_Heart_Rate"
+	vsCat := "http://terminology.hl7.org/CodeSystem/observation-category"
+	for _, c := range []struct {
+		name, system, code string
+		want               int // issues about the slice vs-cat
+	}{
+		{"vital-signs category matches vs-cat", vsCat, "vital-signs", 0},
+		{"another category leaves vs-cat empty", vsCat, "laboratory", 1},
+		{"vital-signs of another system", "urn:other", "vital-signs", 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			is := Default().ValidateAgainst(parse(t, obs(c.system, c.code)), canon, "", Options{})
+			n := 0
+			for _, i := range is {
+				if strings.Contains(i.Diagnostics, "slice vs-cat") {
+					n++
+				}
+			}
+			if n != c.want {
+				t.Errorf("%d issues about vs-cat, want %d: %v", n, c.want, is)
+			}
+		})
+	}
+}
+
+// Element.id is an XML attribute: KBV_PR_AW_Behandlungsbaustein_Definition requires action.id.
+func TestAttributeElements(t *testing.T) {
+	plan := func(action string) string {
+		return head("PlanDefinition", "pd1", "KBV_PR_AW_Behandlungsbaustein_Definition", "Plan") +
+			`<title value="Plan"/><status value="active"/>` + action + `</PlanDefinition>`
+	}
+	const code = `<code><coding><system value="https://fhir.kbv.de/CodeSystem/KBV_CS_AW_Behandlungsbaustein_Bausteine"/><code value="Baustein_Sonstige"/></coding></code>` +
+		`<definitionCanonical value="https://fhir.kbv.de/StructureDefinition/KBV_PR_AW_Behandlungsbaustein_Sonstige|1.2.0"/>`
+	runCases(t, []ruleCase{
+		{name: "action with its id attribute", xml: plan(`<action id="1">` + code + `</action>`)},
+		{name: "action without id", xml: plan(`<action>` + code + `</action>`),
+			want: []string{"error required PlanDefinition.action.id"}},
+	})
 }

@@ -96,6 +96,7 @@ type DiscValue struct {
 	Type     string   // as in Discriminator
 	Path     string   // as in Discriminator
 	Values   []string // value/pattern: primitive values at Path (any one present matches)
+	Patterns []Node   // value/pattern: complex values at Path (an element there containing any one matches)
 	Types    []string // type: allowed type codes
 	Profiles []string // profile: allowed profiles
 	Exists   bool     // exists: whether the path must be present

@@ -2,6 +2,7 @@ package profile
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,12 +45,46 @@ type compiled struct {
 	root *node
 }
 
-// node is an element of a profile with its children and slices.
+// node is an element of a profile with its children and slices, and what validating an instance
+// of it needs, worked out once when the tables are prepared.
 type node struct {
 	def      *ElementDef
 	name     string // last path segment: identifier, value[x], valueQuantity
+	choice   string // for a choice element (value[x]) the tag prefix "value", else ""
 	children []*node
 	slices   []*node
+	repeats  bool // instances are written with an index (see repeating)
+	sliced   bool // the element has slices or a slicing
+	unres    bool // one of its slices cannot be matched
+	closed   bool // closed slicing (and every slice can be matched)
+	slicesIn string
+
+	// for checkElement
+	checks     bool // anything at all to check on an instance
+	typeCodes  []string
+	vs         *codeIndex // required binding whose codes are checked
+	vsName     string
+	ref        *refCheck
+	typeCands  []typeCand
+	multiTyped bool
+
+	// for a slice: its discriminators with their paths split
+	match []discMatch
+}
+
+type refCheck struct {
+	types []string // allowed resource types
+	names string   // what the message lists
+}
+
+type typeCand struct {
+	code string
+	c    *compiled
+}
+
+type discMatch struct {
+	DiscValue
+	segs []string // Path split; nil for $this
 }
 
 type codeIndex struct {
@@ -78,9 +113,6 @@ func Validate(res *etree.Element, at string, opts Options) fhir.Issues {
 // New prepares tables for validation.
 func New(t *Tables) *Validator {
 	v := &Validator{t: t, profiles: map[string]*compiled{}, valueSets: map[string]*codeIndex{}}
-	for _, sd := range t.Profiles {
-		v.profiles[sd.URL] = compile(sd)
-	}
 	for _, vs := range t.ValueSets {
 		ci := &codeIndex{vs: vs, pairs: map[Code]bool{}, codeOnly: map[string]bool{}}
 		for _, c := range vs.Codes {
@@ -88,6 +120,12 @@ func New(t *Tables) *Validator {
 			ci.codeOnly[c.Code] = true
 		}
 		v.valueSets[vs.URL] = ci
+	}
+	for _, sd := range t.Profiles {
+		v.profiles[sd.URL] = compile(sd)
+	}
+	for _, c := range v.profiles {
+		v.link(c.root)
 	}
 	return v
 }
@@ -141,6 +179,113 @@ func compile(sd *StructureDef) *compiled {
 	return c
 }
 
+// link works out, for n and the nodes below it, what validation needs from the other tables:
+// value sets, reference target types, type profiles, slice discriminators.
+func (v *Validator) link(n *node) {
+	if prefix, ok := strings.CutSuffix(n.name, "[x]"); ok {
+		n.choice = prefix
+	}
+	d := n.def
+	n.repeats = repeating[n.name] || (d != nil && d.Max != "" && d.Max != "1" && d.Max != "0")
+	n.sliced = len(n.slices) > 0 || (d != nil && d.Slicing != nil)
+	var names []string
+	for _, s := range n.slices {
+		if s.def == nil || s.def.Match == nil || s.def.Match.Unresolved != "" {
+			n.unres = true
+		}
+		if s.def != nil {
+			names = append(names, s.def.SliceName)
+			if m := s.def.Match; m != nil && m.Unresolved == "" {
+				for _, dv := range m.Discriminators {
+					dm := discMatch{DiscValue: dv}
+					if dv.Path != "$this" {
+						dm.segs = strings.Split(dv.Path, ".")
+					}
+					s.match = append(s.match, dm)
+				}
+			}
+		}
+	}
+	n.closed = !n.unres && d != nil && d.Slicing != nil && d.Slicing.Rules == "closed"
+	if len(n.slices) == 0 {
+		n.slicesIn = ", no slices defined"
+	} else {
+		n.slicesIn = ": " + strings.Join(names, ", ")
+	}
+	if d != nil {
+		v.linkChecks(n, d)
+	}
+	for _, c := range n.children {
+		v.link(c)
+	}
+	for _, s := range n.slices {
+		v.link(s)
+	}
+}
+
+func (v *Validator) linkChecks(n *node, d *ElementDef) {
+	if strings.HasSuffix(d.Path, "[x]") && len(d.Types) > 0 {
+		for _, t := range d.Types {
+			n.typeCodes = append(n.typeCodes, t.Code)
+		}
+	}
+	n.multiTyped = len(d.Types) > 1
+	if b := d.Binding; b != nil && b.Strength == "required" && b.ValueSet != "" {
+		if ci := v.valueSets[stripVersion(b.ValueSet)]; ci != nil && ci.vs.Expanded {
+			n.vs, n.vsName = ci, stripVersion(b.ValueSet)
+		}
+	}
+	n.ref = v.refTargets(d)
+	for _, t := range d.Types {
+		for _, p := range t.Profiles {
+			if c := v.profiles[stripVersion(p)]; c != nil {
+				n.typeCands = append(n.typeCands, typeCand{code: t.Code, c: c})
+			}
+		}
+	}
+	n.checks = n.typeCodes != nil || d.Fixed != nil || d.Pattern != nil || d.MaxLength > 0 || n.vs != nil ||
+		n.ref != nil || n.typeCands != nil || len(d.Constraints) > 0
+}
+
+// refTargets are the resource types a Reference element may point to; nil when the element is no
+// Reference, allows any resource, or names a target profile not in the tables (its type is
+// unknown: nothing is checked).
+func (v *Validator) refTargets(d *ElementDef) *refCheck {
+	var targets []string
+	for _, t := range d.Types {
+		if t.Code == "Reference" {
+			targets = append(targets, t.TargetProfile...)
+		}
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	rc := &refCheck{}
+	var names []string
+	for _, tp := range targets {
+		tp = stripVersion(tp)
+		typ, ok := strings.CutPrefix(tp, "http://hl7.org/fhir/StructureDefinition/")
+		if ok {
+			names = append(names, typ)
+		} else {
+			c := v.profiles[tp]
+			if c == nil {
+				return nil
+			}
+			typ = c.sd.Type
+			names = append(names, typ+" ("+c.sd.Name+")")
+		}
+		if typ == "Resource" || typ == "DomainResource" {
+			return nil
+		}
+		if !slices.Contains(rc.types, typ) {
+			rc.types = append(rc.types, typ)
+		}
+	}
+	rc.names = strings.Join(names, ", ")
+	return rc
+}
+
 func stripVersion(u string) string {
 	if i := strings.IndexByte(u, '|'); i >= 0 {
 		return u[:i]
@@ -148,45 +293,113 @@ func stripVersion(u string) string {
 	return u
 }
 
-// run is one validation: its issues and what was validated already.
+// run is one validation: its issues, what was validated already and where the walk is.
 type run struct {
 	v       *Validator
 	opts    Options
 	issues  fhir.Issues
-	seen    map[seenKey]bool
+	seen    []seenKey
+	seenM   map[seenKey]bool
 	resolve func(ref string) *etree.Element
-	root    rootOf // the resource (or data type instance) being walked
+
+	// The location of the element being checked is base followed by path; its string is only
+	// written when an issue is reported.
+	base    string
+	path    []seg
+	pathBuf [24]seg
+	// The resource (or data type instance) being walked starts at path[rootDepth:] and is of
+	// type rootTyp: an element's definition path (Patient.address.line) is told from it.
+	rootDepth int
+	rootTyp   string
 }
 
-// rootOf locates the resource being walked, to tell an element's definition path
-// (Patient.address.line) from its location (Bundle.entry[2].resource.address[0].line[1]).
-type rootOf struct{ at, typ string }
-
-// definitionPath is the path of the element at location at, without indices, from its resource.
-func (r *run) definitionPath(at string) string {
-	rel, ok := strings.CutPrefix(at, r.root.at)
-	if !ok {
-		return ""
-	}
-	var b strings.Builder
-	b.WriteString(r.root.typ)
-	depth := 0
-	for i := 0; i < len(rel); i++ {
-		switch c := rel[i]; {
-		case c == '[':
-			depth++
-		case c == ']':
-			depth--
-		case depth == 0:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
+// seg is one step of a location: an element name and, for an instance, the element itself, whose
+// index among its parent's children of the same tag is written when it repeats.
+type seg struct {
+	name   string
+	parent *etree.Element
+	el     *etree.Element
+	force  bool // write the index even when it is the only one of its tag
 }
 
 type seenKey struct {
 	el  *etree.Element
 	url string
+}
+
+func newRun(v *Validator, at string, opts Options) *run {
+	r := &run{v: v, opts: opts, resolve: opts.Resolve, base: at}
+	r.path = r.pathBuf[:0]
+	return r
+}
+
+func (r *run) push(s seg) { r.path = append(r.path, s) }
+func (r *run) pop()       { r.path = r.path[:len(r.path)-1] }
+
+// location writes where the walk is, in red's style (Bundle.entry[3].resource.identifier[1]),
+// followed by extra.
+func (r *run) location(extra string) string {
+	var b strings.Builder
+	b.WriteString(r.base)
+	for _, s := range r.path {
+		b.WriteByte('.')
+		b.WriteString(s.name)
+		if s.el == nil {
+			continue
+		}
+		i, n := tagIndex(s.parent, s.el)
+		if s.force || n > 1 || repeating[s.name] {
+			b.WriteByte('[')
+			b.WriteString(strconv.Itoa(i))
+			b.WriteByte(']')
+		}
+	}
+	b.WriteString(extra)
+	return b.String()
+}
+
+// tagIndex is el's index among parent's child elements of its tag, and how many there are.
+func tagIndex(parent, el *etree.Element) (int, int) {
+	if parent == nil {
+		return 0, 1
+	}
+	i, n := 0, 0
+	for _, t := range parent.Child {
+		k, ok := t.(*etree.Element)
+		if !ok || k.Tag != el.Tag {
+			continue
+		}
+		if k == el {
+			i = n
+		}
+		n++
+	}
+	return i, n
+}
+
+// once reports whether el is validated against the profile url for the first time in this run.
+func (r *run) once(el *etree.Element, url string) bool {
+	k := seenKey{el, url}
+	if r.seenM != nil {
+		if r.seenM[k] {
+			return false
+		}
+		r.seenM[k] = true
+		return true
+	}
+	for _, s := range r.seen {
+		if s == k {
+			return false
+		}
+	}
+	r.seen = append(r.seen, k)
+	if len(r.seen) > 32 {
+		r.seenM = make(map[seenKey]bool, 64)
+		for _, s := range r.seen {
+			r.seenM[s] = true
+		}
+	}
+	return true
 }
 
 // Validate checks res against every profile its meta.profile names (canonical URL with an
@@ -202,11 +415,11 @@ func (v *Validator) Validate(res *etree.Element, at string, opts Options) fhir.I
 	if at == "" {
 		at = res.Tag
 	}
-	r := &run{v: v, opts: opts, seen: map[seenKey]bool{}, resolve: opts.Resolve}
+	r := newRun(v, at, opts)
 	if res.Tag == "Bundle" {
 		r.resolve = bundleResolver(res, opts.Resolve)
 	}
-	r.resource(res, at)
+	r.resource(res)
 	return dedupe(r.issues)
 }
 
@@ -220,17 +433,17 @@ func (v *Validator) ValidateAgainst(el *etree.Element, canonical, at string, opt
 	if at == "" {
 		at = el.Tag
 	}
-	r := &run{v: v, opts: opts, seen: map[seenKey]bool{}, resolve: opts.Resolve}
+	r := newRun(v, at, opts)
 	c := v.profiles[stripVersion(canonical)]
 	if c == nil {
-		r.add(fhir.SeverityInformation, fhir.CodeInformational, at, "profile %s is not known here; not checked against it", canonical)
+		r.add(fhir.SeverityInformation, fhir.CodeInformational, "", "profile %s is not known here; not checked against it", canonical)
 		return r.issues
 	}
 	if c.sd.Kind == "resource" {
-		r.against(el, c, at)
+		r.against(el, c)
 	} else {
-		r.root = rootOf{at: at, typ: c.sd.Type}
-		r.walk(el, c.root, at)
+		r.rootDepth, r.rootTyp = 0, c.sd.Type
+		r.walk(el, c.root)
 	}
 	return dedupe(r.issues)
 }
@@ -239,14 +452,14 @@ func (v *Validator) ValidateAgainst(el *etree.Element, canonical, at string, opt
 func bundleResolver(b *etree.Element, next func(string) *etree.Element) func(string) *etree.Element {
 	m := map[string]*etree.Element{}
 	for _, e := range b.SelectElements("entry") {
-		res := fhir.ResourceOf(e.SelectElement("resource"))
+		res := resourceIn(child(e, "resource"))
 		if res == nil {
 			continue
 		}
-		if u := fhir.ChildValue(e, "fullUrl"); u != "" {
+		if u := childValue(e, "fullUrl"); u != "" {
 			m[u] = res
 		}
-		if id := fhir.ChildValue(res, "id"); id != "" {
+		if id := childValue(res, "id"); id != "" {
 			m[res.Tag+"/"+id] = res
 		}
 	}
@@ -261,93 +474,124 @@ func bundleResolver(b *etree.Element, next func(string) *etree.Element) func(str
 	}
 }
 
-func (r *run) add(sev fhir.Severity, code fhir.IssueCode, at, format string, args ...any) {
-	r.issues = append(r.issues, fhir.Issue{Severity: sev, Code: code, Expression: at, Diagnostics: fmt.Sprintf(format, args...)})
+// add reports an issue at the current location followed by extra.
+func (r *run) add(sev fhir.Severity, code fhir.IssueCode, extra, format string, args ...any) {
+	r.issues = append(r.issues, fhir.Issue{Severity: sev, Code: code, Expression: r.location(extra), Diagnostics: fmt.Sprintf(format, args...)})
 }
 
-// resource validates res by its meta.profile, then the resources inside it.
-func (r *run) resource(res *etree.Element, at string) {
+// resource validates res (at the current location) by its meta.profile, then the resources
+// inside it.
+func (r *run) resource(res *etree.Element) {
 	checked := false
-	for _, p := range res.FindElements("meta/profile") {
-		canon := fhir.Value(p)
+	for _, t := range tokens(child(res, "meta")) {
+		p, ok := t.(*etree.Element)
+		if !ok || p.Tag != "profile" {
+			continue
+		}
+		canon := attr(p, "value")
 		url, version, _ := strings.Cut(canon, "|")
 		c := r.v.profiles[url]
 		switch {
 		case c == nil:
-			r.add(fhir.SeverityInformation, fhir.CodeInformational, at+".meta.profile",
+			r.add(fhir.SeverityInformation, fhir.CodeInformational, ".meta.profile",
 				"profile %s is not known here; the resource is not checked against it", canon)
 			continue
 		case version != "" && c.sd.Version != "" && version != c.sd.Version:
-			r.add(fhir.SeverityInformation, fhir.CodeInformational, at+".meta.profile",
+			r.add(fhir.SeverityInformation, fhir.CodeInformational, ".meta.profile",
 				"profile %s is known here only in version %s; the resource is not checked against it", canon, c.sd.Version)
 			continue
 		case c.sd.Type != res.Tag:
-			r.add(fhir.SeverityError, fhir.CodeStructure, at,
+			r.add(fhir.SeverityError, fhir.CodeStructure, "",
 				"profile %s constrains %s, not %s", canon, c.sd.Type, res.Tag)
 			continue
 		}
-		r.against(res, c, at)
+		r.against(res, c)
 		checked = true
 	}
 	if checked {
-		saved := r.root
-		r.root = rootOf{at: at, typ: res.Tag}
-		r.extensions(res, at)
-		r.root = saved
+		depth, typ := r.rootDepth, r.rootTyp
+		r.rootDepth, r.rootTyp = len(r.path), res.Tag
+		r.extensions(res)
+		r.rootDepth, r.rootTyp = depth, typ
 	}
 	if r.opts.TopOnly {
 		return
 	}
-	for i, e := range res.SelectElements("entry") {
-		if inner := fhir.ResourceOf(e.SelectElement("resource")); inner != nil {
-			r.resource(inner, at+".entry["+strconv.Itoa(i)+"].resource")
+	for _, t := range res.Child {
+		e, ok := t.(*etree.Element)
+		if !ok {
+			continue
 		}
-	}
-	for i, c := range res.SelectElements("contained") {
-		if inner := fhir.ResourceOf(c); inner != nil {
-			r.resource(inner, at+".contained["+strconv.Itoa(i)+"]")
+		var inner *etree.Element
+		switch e.Tag {
+		case "entry":
+			inner = resourceIn(child(e, "resource"))
+			if inner == nil {
+				continue
+			}
+			r.push(seg{name: "entry", parent: res, el: e, force: true})
+			r.push(seg{name: "resource"})
+			r.resource(inner)
+			r.pop()
+			r.pop()
+		case "contained":
+			if inner = resourceIn(e); inner == nil {
+				continue
+			}
+			r.push(seg{name: "contained", parent: res, el: e, force: true})
+			r.resource(inner)
+			r.pop()
 		}
 	}
 }
 
-// against validates el (a resource or a data type instance) against one profile, once.
-func (r *run) against(el *etree.Element, c *compiled, at string) {
-	k := seenKey{el, c.sd.URL}
-	if r.seen[k] {
+// against validates el (a resource or a data type instance, at the current location) against one
+// profile, once.
+func (r *run) against(el *etree.Element, c *compiled) {
+	if !r.once(el, c.sd.URL) {
 		return
 	}
-	r.seen[k] = true
-	saved := r.root
-	r.root = rootOf{at: at, typ: el.Tag}
-	r.walk(el, c.root, at)
-	r.root = saved
+	depth, typ := r.rootDepth, r.rootTyp
+	r.rootDepth, r.rootTyp = len(r.path), el.Tag
+	r.walk(el, c.root)
+	r.rootDepth, r.rootTyp = depth, typ
 }
 
 // walk checks el against the element definition n and descends into n's children.
-func (r *run) walk(el *etree.Element, n *node, at string) {
-	if n.def != nil {
-		r.checkElement(el, n.def, at)
+func (r *run) walk(el *etree.Element, n *node) {
+	if n.checks {
+		r.checkElement(el, n)
 	}
 	for _, c := range n.children {
-		r.walkChild(el, c, at)
+		r.walkChild(el, c)
 	}
 }
 
-// instances are the children of parent that the element definition named name stands for.
-func instances(parent *etree.Element, name string) []*etree.Element {
-	if prefix, ok := strings.CutSuffix(name, "[x]"); ok {
-		var out []*etree.Element
-		for _, k := range parent.ChildElements() {
-			if len(k.Tag) > len(prefix) && strings.HasPrefix(k.Tag, prefix) && isUpper(k.Tag[len(prefix)]) {
-				out = append(out, k)
-			}
+// instances appends to dst the children of parent that the element definition c stands for.
+func instances(dst []*etree.Element, parent *etree.Element, c *node) []*etree.Element {
+	for _, t := range parent.Child {
+		k, ok := t.(*etree.Element)
+		if !ok {
+			continue
 		}
-		return out
+		if c.choice != "" {
+			if len(k.Tag) > len(c.choice) && strings.HasPrefix(k.Tag, c.choice) && isUpper(k.Tag[len(c.choice)]) {
+				dst = append(dst, k)
+			}
+		} else if k.Tag == c.name {
+			dst = append(dst, k)
+		}
 	}
-	return parent.SelectElements(name)
+	return dst
 }
 
 func isUpper(b byte) bool { return b >= 'A' && b <= 'Z' }
+
+// isAttribute reports whether the element named name is written as an XML attribute of parent:
+// the id of every element but a resource, the url of an extension.
+func isAttribute(parent *etree.Element, name string) bool {
+	return (name == "id" || name == "url") && parent.SelectAttr(name) != nil
+}
 
 // repeating are element names that repeat wherever they occur in FHIR R4 (used to write
 // locations with an index when the profile does not state the element's maximum).
@@ -360,44 +604,37 @@ var repeating = map[string]bool{
 	"tag": true, "security": true, "partOf": true, "basedOn": true, "supportingInfo": true,
 }
 
-func (r *run) walkChild(parent *etree.Element, c *node, at string) {
-	kids := instances(parent, c.name)
+func (r *run) walkChild(parent *etree.Element, c *node) {
+	var kbuf [8]*etree.Element
+	kids := instances(kbuf[:0], parent, c)
 	def := c.def
-	indexed := repeating[c.name] || len(kids) > 1 || (def != nil && def.Max != "" && def.Max != "1" && def.Max != "0")
-	paths := make([]string, len(kids))
-	perTag := map[string]int{}
-	for i, k := range kids {
-		p := at + "." + k.Tag
-		if indexed {
-			p += "[" + strconv.Itoa(perTag[k.Tag]) + "]"
+	if def != nil && (def.Min > 0 || (def.Max != "" && def.Max != "*")) {
+		n := len(kids)
+		if n == 0 && isAttribute(parent, c.name) {
+			n = 1 // Element.id and Extension.url are XML attributes
 		}
-		perTag[k.Tag]++
-		paths[i] = p
+		r.cardinality(n, def.Min, def.Max, c.name, "")
 	}
-	where := at + "." + c.name
-	if def != nil {
-		r.cardinality(len(kids), def.Min, def.Max, where, c.name, "")
-	}
-	// slicing
+	var mbuf [8]*node
 	var matched []*node
-	if len(c.slices) > 0 && len(kids) > 0 || (def != nil && def.Slicing != nil && len(kids) > 0) {
-		matched = make([]*node, len(kids))
-		unresolved := false
-		for _, s := range c.slices {
-			if s.def == nil || s.def.Match == nil || s.def.Match.Unresolved != "" {
-				unresolved = true
-			}
+	if c.sliced && len(kids) > 0 {
+		if len(kids) <= len(mbuf) {
+			matched = mbuf[:len(kids)]
+		} else {
+			matched = make([]*node, len(kids))
 		}
 		for i, k := range kids {
 			for _, s := range c.slices {
-				if s.def != nil && s.def.Match != nil && s.def.Match.Unresolved == "" && r.matches(k, c.name, s.def.Match) {
+				if s.def != nil && s.def.Match != nil && s.def.Match.Unresolved == "" && r.matches(k, c.name, s.match) {
 					matched[i] = s
 					break
 				}
 			}
-			if matched[i] == nil && !unresolved && def != nil && def.Slicing != nil && def.Slicing.Rules == "closed" {
-				r.add(fhir.SeverityError, fhir.CodeStructure, paths[i],
-					"%s matches none of the slices the profile allows here (closed slicing%s)", k.Tag, describeSlices(c))
+			if matched[i] == nil && c.closed {
+				r.push(seg{name: k.Tag, parent: parent, el: k, force: c.repeats})
+				r.add(fhir.SeverityError, fhir.CodeStructure, "",
+					"%s matches none of the slices the profile allows here (closed slicing%s)", k.Tag, c.slicesIn)
+				r.pop()
 			}
 		}
 	}
@@ -411,47 +648,34 @@ func (r *run) walkChild(parent *etree.Element, c *node, at string) {
 				n++
 			}
 		}
-		r.cardinality(n, s.def.Min, s.def.Max, where, c.name, s.def.SliceName)
+		r.cardinality(n, s.def.Min, s.def.Max, c.name, s.def.SliceName)
 	}
 	for i, k := range kids {
-		r.walk(k, c, paths[i])
+		r.push(seg{name: k.Tag, parent: parent, el: k, force: c.repeats})
+		r.walk(k, c)
 		if matched != nil && matched[i] != nil {
-			r.walkSlice(k, matched[i], paths[i])
+			r.walkSlice(k, matched[i])
 		}
+		r.pop()
 	}
 }
 
 // walkSlice checks an instance against the slice it matched (and a reslice of it, if any).
-func (r *run) walkSlice(k *etree.Element, s *node, at string) {
-	r.walk(k, s, at)
+func (r *run) walkSlice(k *etree.Element, s *node) {
+	r.walk(k, s)
 	for _, rs := range s.slices {
-		if rs.def != nil && rs.def.Match != nil && rs.def.Match.Unresolved == "" && r.matches(k, s.name, rs.def.Match) {
-			r.walk(k, rs, at)
+		if rs.def != nil && rs.def.Match != nil && rs.def.Match.Unresolved == "" && r.matches(k, s.name, rs.match) {
+			r.walk(k, rs)
 			break
 		}
 	}
 }
 
-func describeSlices(c *node) string {
-	if len(c.slices) == 0 {
-		return ", no slices defined"
-	}
-	names := make([]string, 0, len(c.slices))
-	for _, s := range c.slices {
-		if s.def != nil {
-			names = append(names, s.def.SliceName)
-		}
-	}
-	return ": " + strings.Join(names, ", ")
-}
-
-func (r *run) cardinality(n, min int, max, where, name, slice string) {
-	what := name
-	if slice != "" {
-		what = name + " (slice " + slice + ")"
-	}
+// cardinality checks the number of instances of the element name (a slice of it when slice is
+// set) below the current location.
+func (r *run) cardinality(n, min int, max, name, slice string) {
 	if min > 0 && n < min {
-		r.add(fhir.SeverityError, fhir.CodeRequired, where, "%s is required at least %d time(s) by the profile, found %d", what, min, n)
+		r.add(fhir.SeverityError, fhir.CodeRequired, "."+name, "%s is required at least %d time(s) by the profile, found %d", what(name, slice), min, n)
 	}
 	if max == "" || max == "*" {
 		return
@@ -461,52 +685,56 @@ func (r *run) cardinality(n, min int, max, where, name, slice string) {
 		return
 	}
 	if m == 0 {
-		r.add(fhir.SeverityError, fhir.CodeStructure, where, "%s is not allowed by the profile (max 0), found %d", what, n)
+		r.add(fhir.SeverityError, fhir.CodeStructure, "."+name, "%s is not allowed by the profile (max 0), found %d", what(name, slice), n)
 		return
 	}
-	r.add(fhir.SeverityError, fhir.CodeStructure, where, "%s may occur at most %d time(s), found %d", what, m, n)
+	r.add(fhir.SeverityError, fhir.CodeStructure, "."+name, "%s may occur at most %d time(s), found %d", what(name, slice), m, n)
+}
+
+func what(name, slice string) string {
+	if slice != "" {
+		return name + " (slice " + slice + ")"
+	}
+	return name
 }
 
 // matches reports whether el fulfils every discriminator of a slice.
-func (r *run) matches(el *etree.Element, name string, m *SliceMatch) bool {
-	for _, d := range m.Discriminators {
+func (r *run) matches(el *etree.Element, name string, ds []discMatch) bool {
+	for i := range ds {
+		d := &ds[i]
 		switch d.Type {
 		case "value", "pattern":
-			got := valuesAt(el, d.Path)
-			ok := false
-			for _, g := range got {
-				for _, w := range d.Values {
-					if g == w {
-						ok = true
-					}
+			if len(d.Patterns) > 0 {
+				if !patternAt(el, d.segs, d.Patterns) {
+					return false
 				}
-			}
-			if !ok {
+			} else if !hasValue(el, d.segs, d.Values) {
 				return false
 			}
 		case "type":
-			target, tname := el, name
-			if d.Path != "$this" {
-				target, tname = firstAt(el, d.Path), lastSegment(d.Path)
+			target, choice := el, choiceOf(name)
+			if d.segs != nil {
+				target, choice = firstAt(el, d.segs), choiceOf(d.segs[len(d.segs)-1])
 			}
-			if target == nil || !hasType(target, tname, d.Types) {
+			if target == nil || !hasType(target, choice, d.Types) {
 				return false
 			}
 		case "profile":
-			target := el
-			if d.Path != "$this" {
-				target = firstAt(el, d.Path)
-			}
+			target := firstAt(el, d.segs)
 			if target == nil {
 				return false
 			}
-			if inner := fhir.ResourceOf(target); inner != nil && inner.SelectElement("meta") != nil {
+			if inner := resourceIn(target); inner != nil && child(inner, "meta") != nil {
 				target = inner
 			}
 			ok := false
-			for _, p := range target.FindElements("meta/profile") {
+			for _, t := range tokens(child(target, "meta")) {
+				p, isEl := t.(*etree.Element)
+				if !isEl || p.Tag != "profile" {
+					continue
+				}
 				for _, w := range d.Profiles {
-					if stripVersion(fhir.Value(p)) == stripVersion(w) {
+					if stripVersion(attr(p, "value")) == stripVersion(w) {
 						ok = true
 					}
 				}
@@ -515,7 +743,7 @@ func (r *run) matches(el *etree.Element, name string, m *SliceMatch) bool {
 				return false
 			}
 		case "exists":
-			if (firstAt(el, d.Path) != nil) != d.Exists {
+			if (firstAt(el, d.segs) != nil) != d.Exists {
 				return false
 			}
 		default:
@@ -525,11 +753,19 @@ func (r *run) matches(el *etree.Element, name string, m *SliceMatch) bool {
 	return true
 }
 
-// hasType reports whether el, the instance of the element named name, is of one of the types:
-// for a choice element (value[x]) by its tag's suffix, for a resource container by the resource
-// inside.
-func hasType(el *etree.Element, name string, types []string) bool {
-	t := typeOf(el, name)
+// choiceOf is the tag prefix of a choice element's name (value[x] → value), "" for others.
+func choiceOf(name string) string {
+	if prefix, ok := strings.CutSuffix(name, "[x]"); ok {
+		return prefix
+	}
+	return ""
+}
+
+// hasType reports whether el, an instance of an element whose choice prefix is choice ("" when it
+// is no choice element), is of one of the types: for a choice element by its tag's suffix, for a
+// resource container by the resource inside.
+func hasType(el *etree.Element, choice string, types []string) bool {
+	t := typeOf(el, choice)
 	for _, w := range types {
 		if strings.EqualFold(t, w) {
 			return true
@@ -540,118 +776,125 @@ func hasType(el *etree.Element, name string, types []string) bool {
 
 // typeOf is the type the tag of a choice element shows (valueQuantity → Quantity) or, for a
 // resource container, the resource type; "" when not to be told from the instance.
-func typeOf(el *etree.Element, name string) string {
-	if inner := fhir.ResourceOf(el); inner != nil && inner.Tag != "" && isUpper(inner.Tag[0]) {
+func typeOf(el *etree.Element, choice string) string {
+	if inner := resourceIn(el); inner != nil && inner.Tag != "" && isUpper(inner.Tag[0]) {
 		return inner.Tag
 	}
-	if prefix, ok := strings.CutSuffix(name, "[x]"); ok && strings.HasPrefix(el.Tag, prefix) {
-		return el.Tag[len(prefix):]
+	if choice != "" && strings.HasPrefix(el.Tag, choice) {
+		return el.Tag[len(choice):]
 	}
 	return ""
 }
 
-// lastSegment is the last name of a dotted path.
-func lastSegment(path string) string {
-	if i := strings.LastIndexByte(path, '.'); i >= 0 {
-		return path[i+1:]
+// matchesName reports whether a child tagged tag is what the path segment s stands for (a choice
+// name value[x] stands for valueQuantity, valueString, …).
+func matchesName(tag, s string) bool {
+	if prefix, ok := strings.CutSuffix(s, "[x]"); ok {
+		return len(tag) > len(prefix) && strings.HasPrefix(tag, prefix) && isUpper(tag[len(prefix)])
 	}
-	return path
+	return tag == s
 }
 
-// valuesAt collects the primitive values at a dotted path below el ("url" is the attribute of an
-// extension).
-func valuesAt(el *etree.Element, path string) []string {
-	if path == "$this" {
-		if v := el.SelectAttr("value"); v != nil {
-			return []string{v.Value}
-		}
-		return nil
+// hasValue reports whether a primitive value at the path segs below el is one of want ("url" at
+// the end is the attribute of an extension; no segs: el's own value).
+func hasValue(el *etree.Element, segs []string, want []string) bool {
+	if len(segs) == 0 {
+		v, ok := attrOK(el, "value")
+		return ok && slices.Contains(want, v)
 	}
-	segs := strings.Split(path, ".")
-	cur := []*etree.Element{el}
-	for i, s := range segs {
-		if i == len(segs)-1 && s == "url" {
-			var out []string
-			for _, c := range cur {
-				if a := c.SelectAttr("url"); a != nil {
-					out = append(out, a.Value)
-				}
-			}
-			if len(out) > 0 {
-				return out
-			}
-		}
-		var next []*etree.Element
-		for _, c := range cur {
-			next = append(next, instances(c, s)...)
-		}
-		cur = next
-	}
-	var out []string
-	for _, c := range cur {
-		if v := c.SelectAttr("value"); v != nil {
-			out = append(out, v.Value)
+	if len(segs) == 1 && segs[0] == "url" {
+		if u, ok := attrOK(el, "url"); ok {
+			return slices.Contains(want, u)
 		}
 	}
-	return out
+	for _, t := range el.Child {
+		if k, ok := t.(*etree.Element); ok && matchesName(k.Tag, segs[0]) && hasValue(k, segs[1:], want) {
+			return true
+		}
+	}
+	return false
 }
 
-func firstAt(el *etree.Element, path string) *etree.Element {
+// patternAt reports whether an element at the path segs below el contains one of the patterns.
+func patternAt(el *etree.Element, segs []string, patterns []Node) bool {
+	if len(segs) == 0 {
+		for _, p := range patterns {
+			if matchPattern(p, el) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, t := range el.Child {
+		if k, ok := t.(*etree.Element); ok && matchesName(k.Tag, segs[0]) && patternAt(k, segs[1:], patterns) {
+			return true
+		}
+	}
+	return false
+}
+
+// firstAt is the first element at the path segs below el (el itself for no segs).
+func firstAt(el *etree.Element, segs []string) *etree.Element {
 	cur := el
-	for _, s := range strings.Split(path, ".") {
+	for _, s := range segs {
 		if s == "$this" {
 			continue
 		}
-		kids := instances(cur, s)
-		if len(kids) == 0 {
+		var next *etree.Element
+		for _, t := range cur.Child {
+			if k, ok := t.(*etree.Element); ok && matchesName(k.Tag, s) {
+				next = k
+				break
+			}
+		}
+		if next == nil {
 			return nil
 		}
-		cur = kids[0]
+		cur = next
 	}
 	return cur
 }
 
 // checkElement checks what a definition says of one instance: allowed types, fixed and pattern
 // values, maximum length, required bindings, reference targets, type profiles, invariants.
-func (r *run) checkElement(el *etree.Element, def *ElementDef, at string) {
-	if strings.HasSuffix(def.Path, "[x]") && len(def.Types) > 0 && !strings.HasSuffix(el.Tag, "[x]") {
-		codes := make([]string, len(def.Types))
-		for i, t := range def.Types {
-			codes[i] = t.Code
-		}
-		if name := lastSegment(def.Path); !hasType(el, name, codes) {
-			r.add(fhir.SeverityError, fhir.CodeStructure, at, "type %s is not allowed here; the profile allows %s", typeOf(el, name), strings.Join(codes, ", "))
-			return
-		}
+func (r *run) checkElement(el *etree.Element, n *node) {
+	def := n.def
+	if n.typeCodes != nil && !strings.HasSuffix(el.Tag, "[x]") && !hasType(el, n.choice, n.typeCodes) {
+		r.add(fhir.SeverityError, fhir.CodeStructure, "", "type %s is not allowed here; the profile allows %s", typeOf(el, n.choice), strings.Join(n.typeCodes, ", "))
+		return
 	}
 	if def.Fixed != nil && !matchFixed(def.Fixed.Node, el) {
-		r.add(fhir.SeverityError, fhir.CodeValue, at, "value must be exactly %s (fixed%s in the profile)", showNode(def.Fixed.Node), def.Fixed.Type)
+		r.add(fhir.SeverityError, fhir.CodeValue, "", "value must be exactly %s (fixed%s in the profile)", showNode(def.Fixed.Node), def.Fixed.Type)
 	}
 	if def.Pattern != nil && !matchPattern(def.Pattern.Node, el) {
-		r.add(fhir.SeverityError, fhir.CodeValue, at, "value must contain %s (pattern%s in the profile)", showNode(def.Pattern.Node), def.Pattern.Type)
+		r.add(fhir.SeverityError, fhir.CodeValue, "", "value must contain %s (pattern%s in the profile)", showNode(def.Pattern.Node), def.Pattern.Type)
 	}
 	if def.MaxLength > 0 {
-		if v := el.SelectAttr("value"); v != nil && utf8.RuneCountInString(v.Value) > def.MaxLength {
-			r.add(fhir.SeverityError, fhir.CodeValue, at, "value is longer than %d characters (%d)", def.MaxLength, utf8.RuneCountInString(v.Value))
+		if v, ok := attrOK(el, "value"); ok && len(v) > def.MaxLength && utf8.RuneCountInString(v) > def.MaxLength {
+			r.add(fhir.SeverityError, fhir.CodeValue, "", "value is longer than %d characters (%d)", def.MaxLength, utf8.RuneCountInString(v))
 		}
 	}
-	if b := def.Binding; b != nil && b.Strength == "required" && b.ValueSet != "" {
-		r.binding(el, b, at)
+	if n.vs != nil {
+		r.binding(el, n)
 	}
-	r.references(el, def, at)
-	r.typeProfiles(el, def, at)
+	if n.ref != nil {
+		r.references(el, n.ref)
+	}
+	if n.typeCands != nil {
+		r.typeProfiles(el, n)
+	}
 	if r.opts.Invariants != nil {
 		for _, c := range def.Constraints {
 			ok, err := r.opts.Invariants.Check(c.Expression, el)
 			switch {
 			case err != nil:
-				r.add(fhir.SeverityWarning, fhir.CodeInvariant, at, "invariant %s could not be evaluated: %v", c.Key, err)
+				r.add(fhir.SeverityWarning, fhir.CodeInvariant, "", "invariant %s could not be evaluated: %v", c.Key, err)
 			case !ok:
 				sev := fhir.SeverityError
 				if c.Severity == "warning" {
 					sev = fhir.SeverityWarning
 				}
-				r.add(sev, fhir.CodeInvariant, at, "invariant %s violated: %s", c.Key, c.Human)
+				r.add(sev, fhir.CodeInvariant, "", "invariant %s violated: %s", c.Key, c.Human)
 			}
 		}
 	}
@@ -659,19 +902,19 @@ func (r *run) checkElement(el *etree.Element, def *ElementDef, at string) {
 
 // matchPattern reports whether el contains everything the pattern says.
 func matchPattern(p Node, el *etree.Element) bool {
-	if p.Value != "" && el.SelectAttrValue("value", "") != p.Value {
+	if p.Value != "" && attr(el, "value") != p.Value {
 		return false
 	}
 	for _, c := range p.Children {
 		if c.Name == "@url" {
-			if el.SelectAttrValue("url", "") != c.Value {
+			if attr(el, "url") != c.Value {
 				return false
 			}
 			continue
 		}
 		found := false
-		for _, k := range el.SelectElements(c.Name) {
-			if matchPattern(c, k) {
+		for _, t := range el.Child {
+			if k, ok := t.(*etree.Element); ok && k.Tag == c.Name && matchPattern(c, k) {
 				found = true
 				break
 			}
@@ -685,15 +928,15 @@ func matchPattern(p Node, el *etree.Element) bool {
 
 // matchFixed reports whether el is exactly the fixed value (extensions and ids aside).
 func matchFixed(p Node, el *etree.Element) bool {
-	if el.SelectAttrValue("value", "") != p.Value {
+	if attr(el, "value") != p.Value {
 		return false
 	}
 	if !matchPattern(p, el) {
 		return false
 	}
 	n := 0
-	for _, k := range el.ChildElements() {
-		if k.Tag != "extension" && k.Tag != "id" {
+	for _, t := range el.Child {
+		if k, ok := t.(*etree.Element); ok && k.Tag != "extension" && k.Tag != "id" {
 			n++
 		}
 	}
@@ -724,106 +967,84 @@ func showNode(n Node) string {
 	return s
 }
 
-// binding checks the codes of el against a required value set's expansion.
-func (r *run) binding(el *etree.Element, b *Binding, at string) {
-	ci := r.v.valueSets[stripVersion(b.ValueSet)]
-	if ci == nil || !ci.vs.Expanded {
-		return // value set absent or not expandable (e.g. ICD-10-GM): codes are not checked
-	}
-	vsName := stripVersion(b.ValueSet)
-	if v := el.SelectAttr("value"); v != nil { // code
-		if !ci.codeOnly[v.Value] {
-			r.add(fhir.SeverityError, fhir.CodeInvalid, at, "code %q is not in the required value set %s", v.Value, vsName)
+// binding checks the codes of el against the required value set's expansion.
+func (r *run) binding(el *etree.Element, n *node) {
+	ci := n.vs
+	if v, ok := attrOK(el, "value"); ok { // code
+		if !ci.codeOnly[v] {
+			r.add(fhir.SeverityError, fhir.CodeInvalid, "", "code %q is not in the required value set %s", v, n.vsName)
 		}
 		return
 	}
-	if codings := el.SelectElements("coding"); len(codings) > 0 { // CodeableConcept
-		for _, c := range codings {
-			if r.codeIn(ci, c) {
+	codings := false
+	for _, t := range el.Child { // CodeableConcept
+		if c, ok := t.(*etree.Element); ok && c.Tag == "coding" {
+			if codeIn(ci, c) {
 				return
 			}
+			codings = true
 		}
-		r.add(fhir.SeverityError, fhir.CodeInvalid, at, "none of the codings is in the required value set %s", vsName)
+	}
+	if codings {
+		r.add(fhir.SeverityError, fhir.CodeInvalid, "", "none of the codings is in the required value set %s", n.vsName)
 		return
 	}
-	if el.SelectElement("code") != nil { // Coding, Quantity
-		if !r.codeIn(ci, el) {
-			r.add(fhir.SeverityError, fhir.CodeInvalid, at, "code %s|%s is not in the required value set %s",
-				fhir.ChildValue(el, "system"), fhir.ChildValue(el, "code"), vsName)
-		}
+	if child(el, "code") != nil && !codeIn(ci, el) { // Coding, Quantity
+		r.add(fhir.SeverityError, fhir.CodeInvalid, "", "code %s|%s is not in the required value set %s",
+			childValue(el, "system"), childValue(el, "code"), n.vsName)
 	}
 }
 
-func (r *run) codeIn(ci *codeIndex, c *etree.Element) bool {
-	code := fhir.ChildValue(c, "code")
-	sys := fhir.ChildValue(c, "system")
+func codeIn(ci *codeIndex, c *etree.Element) bool {
+	code := childValue(c, "code")
+	sys := childValue(c, "system")
 	if sys == "" {
 		return ci.codeOnly[code]
 	}
 	return ci.pairs[Code{System: sys, Code: code}]
 }
 
-// references checks a Reference's target type against the allowed target profiles.
-func (r *run) references(el *etree.Element, def *ElementDef, at string) {
-	var targets []string
-	for _, t := range def.Types {
-		if t.Code == "Reference" {
-			targets = append(targets, t.TargetProfile...)
-		}
-	}
-	if len(targets) == 0 {
+// references checks a Reference's target type against the allowed target profiles' types. A
+// reference that cannot be resolved but names its type (Practitioner/3153) is checked by that
+// type: the profile forbids it whether or not the resource is at hand.
+func (r *run) references(el *etree.Element, rc *refCheck) {
+	ref := childValue(el, "reference")
+	if ref == "" || ref[0] == '#' {
 		return
 	}
-	ref := fhir.ChildValue(el, "reference")
-	if ref == "" || strings.HasPrefix(ref, "#") {
-		return
-	}
-	allowed := map[string]bool{}
-	for _, tp := range targets {
-		tp = stripVersion(tp)
-		if t, ok := strings.CutPrefix(tp, "http://hl7.org/fhir/StructureDefinition/"); ok {
-			allowed[t] = true
-			continue
-		}
-		c := r.v.profiles[tp]
-		if c == nil {
-			return // a target profile not in the tables: its type is unknown, nothing to check
-		}
-		allowed[c.sd.Type] = true
-	}
-	if allowed["Resource"] || allowed["DomainResource"] {
-		return
-	}
-	typ := ""
+	typ, resolved := "", false
 	if r.resolve != nil {
 		if res := r.resolve(ref); res != nil {
-			typ = res.Tag
+			typ, resolved = res.Tag, true
 		}
 	}
 	if typ == "" && !strings.HasPrefix(ref, "urn:") {
 		typ = refType(ref)
 	}
-	if typ == "" || allowed[typ] {
+	if typ == "" || slices.Contains(rc.types, typ) {
 		return
 	}
-	names := make([]string, 0, len(allowed))
-	for _, tp := range targets {
-		names = append(names, stripVersion(tp))
+	if resolved {
+		r.add(fhir.SeverityError, fhir.CodeStructure, ".reference", "reference to a resource of type %s is not allowed here; the profile allows only %s", typ, rc.names)
+		return
 	}
-	r.add(fhir.SeverityError, fhir.CodeStructure, at+".reference", "reference to a %s is not allowed here; allowed targets: %s", typ, strings.Join(names, ", "))
+	r.add(fhir.SeverityError, fhir.CodeStructure, ".reference", "reference %q is to a resource of type %s (not resolved here); the profile allows only %s", ref, typ, rc.names)
 }
 
 // refType is the resource type named by a literal reference (Type/id, Type/id/_history/v, or an
 // absolute URL ending so).
 func refType(ref string) string {
-	segs := strings.Split(ref, "/")
-	if len(segs) >= 4 && segs[len(segs)-2] == "_history" {
-		segs = segs[:len(segs)-2]
+	if i := strings.Index(ref, "/_history/"); i >= 0 {
+		ref = ref[:i]
 	}
-	if len(segs) < 2 {
+	i := strings.LastIndexByte(ref, '/')
+	if i <= 0 {
 		return ""
 	}
-	t := segs[len(segs)-2]
+	t := ref[:i]
+	if j := strings.LastIndexByte(t, '/'); j >= 0 {
+		t = t[j+1:]
+	}
 	if t == "" || !isUpper(t[0]) {
 		return ""
 	}
@@ -831,87 +1052,71 @@ func refType(ref string) string {
 }
 
 // typeProfiles validates el against the profiles its definition's type names (extensions,
-// data type profiles, resources in a Bundle entry).
-func (r *run) typeProfiles(el *etree.Element, def *ElementDef, at string) {
-	var cands []*compiled
-	for _, t := range def.Types {
-		if len(def.Types) > 1 && !strings.EqualFold(typeOf(el, lastSegment(def.Path)), t.Code) {
+// data type profiles, resources in a Bundle entry): against the first that it fulfils, else the
+// issues of the first candidate are reported.
+func (r *run) typeProfiles(el *etree.Element, n *node) {
+	typ := ""
+	if n.multiTyped {
+		typ = typeOf(el, n.choice)
+	}
+	saved := len(r.issues)
+	var first fhir.Issues
+	tried := false
+	for _, tc := range n.typeCands {
+		if n.multiTyped && !strings.EqualFold(typ, tc.code) {
 			continue
 		}
-		for _, p := range t.Profiles {
-			if c := r.v.profiles[stripVersion(p)]; c != nil {
-				cands = append(cands, c)
-			}
-		}
-	}
-	if len(cands) == 0 {
-		return
-	}
-	saved := r.issues
-	var firstIssues fhir.Issues
-	for i, c := range cands {
-		r.issues = nil
-		target := el
+		c := tc.c
 		if c.sd.Kind == "resource" {
-			target = fhir.ResourceOf(el)
+			target := resourceIn(el)
 			if target == nil || target.Tag != c.sd.Type {
-				r.issues = fhir.Issues{{Severity: fhir.SeverityError, Code: fhir.CodeStructure, Expression: at,
-					Diagnostics: "expected a resource of type " + c.sd.Type + " (profile " + c.sd.URL + ")"}}
+				r.add(fhir.SeverityError, fhir.CodeStructure, "", "expected a resource of type %s (profile %s)", c.sd.Type, c.sd.URL)
 			} else {
-				r.against(target, c, at)
+				r.against(target, c)
 			}
 		} else {
-			r.dataType(target, c, at)
+			r.dataType(el, c)
 		}
-		if !hasErrors(r.issues) {
-			r.issues = append(saved, r.issues...)
+		if !hasErrors(r.issues[saved:]) {
 			return
 		}
-		if i == 0 {
-			firstIssues = r.issues
+		if !tried {
+			first = append(fhir.Issues(nil), r.issues[saved:]...)
+			tried = true
 		}
+		r.issues = r.issues[:saved]
 	}
-	r.issues = append(saved, firstIssues...)
+	r.issues = append(r.issues, first...)
 }
 
 // dataType validates a data type instance (an extension included) against a profile of it, once.
-func (r *run) dataType(el *etree.Element, c *compiled, at string) {
-	k := seenKey{el, c.sd.URL}
-	if r.seen[k] {
+func (r *run) dataType(el *etree.Element, c *compiled) {
+	if !r.once(el, c.sd.URL) {
 		return
 	}
-	r.seen[k] = true
-	if c.sd.Type == "Extension" {
-		r.extensionContext(c.sd, at)
+	if c.sd.Type == "Extension" && len(c.sd.Contexts) > 0 {
+		r.extensionContext(c.sd)
 	}
-	r.walk(el, c.root, at)
+	r.walk(el, c.root)
 }
 
-// extensions finds the extensions anywhere in a resource (not in the resources inside it) whose
-// url is an extension definition in the tables, and validates them against it, their context
-// included. Extensions a profile slice already matched were validated then.
-func (r *run) extensions(el *etree.Element, at string) {
-	perTag := map[string]int{}
-	counts := map[string]int{}
-	for _, k := range el.ChildElements() {
-		counts[k.Tag]++
-	}
-	for _, k := range el.ChildElements() {
-		if k.Tag == "resource" || k.Tag == "contained" || k.Tag == "div" {
-			perTag[k.Tag]++
+// extensions finds the extensions anywhere in el (not in the resources inside it) whose url is an
+// extension definition in the tables, and validates them against it, their context included.
+// Extensions a profile slice already matched were validated then.
+func (r *run) extensions(el *etree.Element) {
+	for _, t := range el.Child {
+		k, ok := t.(*etree.Element)
+		if !ok || k.Tag == "resource" || k.Tag == "contained" || k.Tag == "div" {
 			continue
 		}
-		p := at + "." + k.Tag
-		if repeating[k.Tag] || counts[k.Tag] > 1 {
-			p += "[" + strconv.Itoa(perTag[k.Tag]) + "]"
-		}
-		perTag[k.Tag]++
+		r.push(seg{name: k.Tag, parent: el, el: k})
 		if k.Tag == "extension" || k.Tag == "modifierExtension" {
-			if c := r.v.profiles[k.SelectAttrValue("url", "")]; c != nil && c.sd.Type == "Extension" {
-				r.dataType(k, c, p)
+			if c := r.v.profiles[attr(k, "url")]; c != nil && c.sd.Type == "Extension" {
+				r.dataType(k, c)
 			}
 		}
-		r.extensions(k, p)
+		r.extensions(k)
+		r.pop()
 	}
 }
 
@@ -924,18 +1129,19 @@ func hasErrors(is fhir.Issues) bool {
 	return false
 }
 
-// extensionContext checks that the extension at location at is used where its definition allows it.
-func (r *run) extensionContext(sd *StructureDef, at string) {
-	if len(sd.Contexts) == 0 {
-		return
+// extensionContext checks that the extension at the current location is used where its
+// definition allows it.
+func (r *run) extensionContext(sd *StructureDef) {
+	if len(r.path) <= r.rootDepth {
+		return // the extension is what is validated: it has no parent here
 	}
-	dp := r.definitionPath(at) // Patient.address.extension
-	parent := dp
-	if i := strings.LastIndexByte(dp, '.'); i >= 0 {
-		parent = dp[:i]
-	} else {
-		return
+	var b strings.Builder
+	b.WriteString(r.rootTyp)
+	for _, s := range r.path[r.rootDepth : len(r.path)-1] {
+		b.WriteByte('.')
+		b.WriteString(s.name)
 	}
+	parent := b.String() // Patient.address
 	var ctx []string
 	for _, c := range sd.Contexts {
 		if c.Type != "element" {
@@ -959,12 +1165,18 @@ func (r *run) extensionContext(sd *StructureDef, at string) {
 			return
 		}
 	}
-	r.add(fhir.SeverityError, fhir.CodeStructure, at, "extension %s is not allowed at %s; its contexts: %s", sd.URL, parent, strings.Join(ctx, ", "))
+	r.add(fhir.SeverityError, fhir.CodeStructure, "", "extension %s is not allowed at %s; its contexts: %s", sd.URL, parent, strings.Join(ctx, ", "))
 }
 
 // dedupe drops repeated issues (a slice and its base may state the same rule).
 func dedupe(is fhir.Issues) fhir.Issues {
-	seen := map[fhir.Issue]bool{}
+	if len(is) <= 1 {
+		if len(is) == 0 {
+			return nil
+		}
+		return is
+	}
+	seen := make(map[fhir.Issue]bool, len(is))
 	out := is[:0]
 	for _, i := range is {
 		if !seen[i] {
@@ -972,8 +1184,63 @@ func dedupe(is fhir.Issues) fhir.Issues {
 			out = append(out, i)
 		}
 	}
-	if len(out) == 0 {
+	return out
+}
+
+// attr is the value of el's attribute key ("" when absent or el is nil).
+func attr(el *etree.Element, key string) string {
+	v, _ := attrOK(el, key)
+	return v
+}
+
+func attrOK(el *etree.Element, key string) (string, bool) {
+	if el == nil {
+		return "", false
+	}
+	for i := range el.Attr {
+		if a := &el.Attr[i]; a.Key == key {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+// child is el's first child element named tag (nil when there is none or el is nil).
+func child(el *etree.Element, tag string) *etree.Element {
+	if el == nil {
 		return nil
 	}
-	return out
+	for _, t := range el.Child {
+		if k, ok := t.(*etree.Element); ok && k.Tag == tag {
+			return k
+		}
+	}
+	return nil
+}
+
+// tokens are el's child tokens (none for nil).
+func tokens(el *etree.Element) []etree.Token {
+	if el == nil {
+		return nil
+	}
+	return el.Child
+}
+
+func childValue(el *etree.Element, tag string) string { return attr(child(el, tag), "value") }
+
+// resourceIn is the single element inside a resource container (nil when there is not exactly one).
+func resourceIn(container *etree.Element) *etree.Element {
+	if container == nil {
+		return nil
+	}
+	var found *etree.Element
+	for _, t := range container.Child {
+		if k, ok := t.(*etree.Element); ok {
+			if found != nil {
+				return nil
+			}
+			found = k
+		}
+	}
+	return found
 }

@@ -458,6 +458,9 @@ func (g *gen) resolveSlices(p *profile.StructureDef) {
 			case "value", "pattern":
 				dv.Values = g.discValues(p, idx, e, d.Path)
 				if len(dv.Values) == 0 {
+					dv.Patterns = nodesUnder(idx, e.ID, d.Path)
+				}
+				if len(dv.Values) == 0 && len(dv.Patterns) == 0 {
 					m.Unresolved = "no fixed or pattern value at " + d.Path
 				}
 			case "type":
@@ -609,6 +612,68 @@ func valuesUnder(idx map[string]*profile.ElementDef, base string, segs []string)
 	return slices.Compact(out)
 }
 
+// nodesUnder finds the complex fixed or pattern values (a Coding, a CodeableConcept) at path below
+// the slice base: the value stated at base+path itself, at a slice of it, or inside a value stated
+// higher up (base.code's pattern for path code.coding).
+func nodesUnder(idx map[string]*profile.ElementDef, base, path string) []profile.Node {
+	var segs []string
+	if path != "$this" {
+		segs = strings.Split(path, ".")
+	}
+	var out []profile.Node
+	for id, el := range idx {
+		v := el.Fixed
+		if v == nil {
+			v = el.Pattern
+		}
+		if v == nil || len(v.Node.Children) == 0 {
+			continue
+		}
+		var rel []string
+		switch {
+		case id == base:
+		case strings.HasPrefix(id, base+"."):
+			rel = strings.Split(strings.TrimPrefix(id, base+"."), ".")
+		default:
+			continue
+		}
+		if len(rel) > len(segs) {
+			continue
+		}
+		ok := true
+		for i, r := range rel {
+			name, slice, _ := strings.Cut(r, ":")
+			// a slice of the element at the path's end stands for it; slices on the way do not
+			if name != segs[i] || (slice != "" && i < len(segs)-1) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			collectNodes(v.Node, segs[len(rel):], &out)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return nodeKey(out[i]) < nodeKey(out[j]) })
+	return slices.CompactFunc(out, func(a, b profile.Node) bool { return nodeKey(a) == nodeKey(b) })
+}
+
+func collectNodes(n profile.Node, segs []string, out *[]profile.Node) {
+	if len(segs) == 0 {
+		if len(n.Children) > 0 {
+			n.Name = ""
+			*out = append(*out, n)
+		}
+		return
+	}
+	for _, c := range n.Children {
+		if c.Name == segs[0] {
+			collectNodes(c, segs[1:], out)
+		}
+	}
+}
+
+func nodeKey(n profile.Node) string { return nodeLit(n) }
+
 func collect(n profile.Node, segs []string, out *[]string) {
 	if len(segs) == 0 {
 		if n.Value != "" {
@@ -755,6 +820,11 @@ func intersect(a, b []profile.Code) []profile.Code {
 // stats summarises the tables (also written into the header comment).
 func stats(t *profile.Tables) string {
 	var els, slices, bindings, required, constraints, exp, notExp, unresolved int
+	var checking, absent, unexpandable int
+	vsByURL := map[string]*profile.ValueSet{}
+	for _, v := range t.ValueSets {
+		vsByURL[v.URL] = v
+	}
 	for _, p := range t.Profiles {
 		for _, e := range p.Elements {
 			els++
@@ -768,6 +838,14 @@ func stats(t *profile.Tables) string {
 				bindings++
 				if e.Binding.Strength == "required" {
 					required++
+					switch v := vsByURL[stripVersion(e.Binding.ValueSet)]; {
+					case v == nil:
+						absent++
+					case v.Expanded:
+						checking++
+					default:
+						unexpandable++
+					}
 				}
 			}
 			constraints += len(e.Constraints)
@@ -780,8 +858,8 @@ func stats(t *profile.Tables) string {
 			notExp++
 		}
 	}
-	return fmt.Sprintf("%d profiles, %d elements, %d slices (%d without a resolvable discriminator), %d bindings (%d required), %d constraints, %d value sets expanded, %d not expandable",
-		len(t.Profiles), els, slices, unresolved, bindings, required, constraints, exp, notExp)
+	return fmt.Sprintf("%d profiles, %d elements, %d slices (%d without a resolvable discriminator), %d bindings (%d required: %d check codes, %d to a value set not read, %d to one not expandable), %d constraints, %d value sets expanded, %d not expandable",
+		len(t.Profiles), els, slices, unresolved, bindings, required, checking, absent, unexpandable, constraints, exp, notExp)
 }
 
 // emit writes the tables as Go source.
@@ -910,6 +988,13 @@ func emitElement(b *bytes.Buffer, e *profile.ElementDef) {
 				fmt.Fprintf(b, "{Type: %q, Path: %q", d.Type, d.Path)
 				if len(d.Values) > 0 {
 					fmt.Fprintf(b, ", Values: %s", strs(d.Values))
+				}
+				if len(d.Patterns) > 0 {
+					b.WriteString(", Patterns: []Node{")
+					for _, n := range d.Patterns {
+						b.WriteString(nodeLit(n) + ", ")
+					}
+					b.WriteString("}")
 				}
 				if len(d.Types) > 0 {
 					fmt.Fprintf(b, ", Types: %s", strs(d.Types))
