@@ -231,7 +231,7 @@ func (b *builder) start(t xml.StartElement) error {
 		if a.Name.Space != "" {
 			key = a.Name.Space + ":" + key
 		}
-		e.CreateAttr(key, a.Value)
+		e.CreateAttr(key, b.internValue(a.Value))
 	}
 	f.el, f.name = e, t.Name
 	b.stack = append(b.stack, f)
@@ -304,6 +304,14 @@ func (b *builder) intern(s string) string {
 		b.names[s] = s
 	}
 	return s
+}
+
+// internValue keeps one copy of short attribute values, which repeat (codes, systems, profiles).
+func (b *builder) internValue(s string) string {
+	if len(s) > 64 {
+		return s
+	}
+	return b.intern(s)
 }
 
 // path locates the element named local that is about to open, FHIRPath-like: tags with their

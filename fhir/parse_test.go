@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -188,4 +191,41 @@ func TestParseNamespaces(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// BenchmarkParseBundle parses a Patientenakte of 27 MiB of indented Patient entries (about the
+// largest body red accepts by default) and reports, besides time and allocations, the memory its
+// tree holds (tree-x: as a multiple of the body's bytes). go test -memprofile shows where it goes.
+func BenchmarkParseBundle(b *testing.B) {
+	akte, err := os.ReadFile(filepath.Join("..", "testdata", "bundles", "patients.xml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := string(akte)
+	entry := s[strings.Index(s, "<entry>") : strings.Index(s, "</entry>")+len("</entry>")]
+	var sb strings.Builder
+	sb.WriteString(`<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>`)
+	for sb.Len() < 27<<20 {
+		sb.WriteString(entry)
+	}
+	sb.WriteString(`</Bundle>`)
+	data := []byte(sb.String())
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	var tree uint64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		root, err := fhir.Parse(data, fhir.DefaultLimits)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		tree = after.HeapAlloc - before.HeapAlloc
+		runtime.KeepAlive(root)
+	}
+	b.ReportMetric(float64(tree)/(1<<20), "MB-tree")
+	b.ReportMetric(float64(tree)/float64(len(data)), "tree-x")
 }
