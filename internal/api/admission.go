@@ -35,7 +35,7 @@ const (
 	// memoryPerByte and memoryFloor make the soft memory limit while large bodies are in flight:
 	// perByte × bytes in flight, at least floor. Parsed and checked, a bundle takes up to about
 	// six times its bytes; the rest is room for garbage.
-	memoryPerByte = 9
+	memoryPerByte = 8
 	memoryFloor   = 32 << 20
 	// freeEvery spaces the returns of memory to the operating system.
 	freeEvery = 2 * time.Second

@@ -177,7 +177,7 @@ func TestMemoryFollowsLargeBodies(t *testing.T) {
 		body  int64
 		limit int64
 	}{
-		{"sets the soft memory limit to nine times the large bodies in flight", 20 << 20, 9 * 20 << 20},
+		{"sets the soft memory limit to a multiple of the large bodies in flight", 20 << 20, memoryPerByte * 20 << 20},
 		{"sets at least the floor", 2 << 20, memoryFloor},
 		{"leaves the limit alone for small bodies", 100 << 10, math.MaxInt64},
 	}
