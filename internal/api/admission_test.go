@@ -101,13 +101,21 @@ func TestAdmission(t *testing.T) {
 		a.fill()
 	})
 
-	t.Run("refuses with 503 and Retry-After when no room frees up in time", func(t *testing.T) {
-		a := newAdmissionHarness(t, 100*time.Millisecond)
-		a.fill()
-		w, done := a.serve(sized(1 << 10))
-		<-done
-		refusedAsBusy(t, w)
-	})
+	for _, c := range []struct {
+		name string
+		r    *http.Request
+	}{
+		{"refuses with 503 and Retry-After when no room frees up in time", sized(1 << 10)},
+		{"refuses a body without Content-Length with 503 when there is no room", chunked(10 << 20)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := newAdmissionHarness(t, 100*time.Millisecond)
+			a.fill()
+			w, done := a.serve(c.r)
+			<-done
+			refusedAsBusy(t, w)
+		})
+	}
 
 	t.Run("admits a waiting request once room frees up", func(t *testing.T) {
 		a := newAdmissionHarness(t, 10*time.Second)
@@ -148,14 +156,6 @@ func TestAdmission(t *testing.T) {
 		if n := <-a.entered; n != 3<<20 {
 			t.Fatalf("read %d bytes", n)
 		}
-	})
-
-	t.Run("refuses a body without Content-Length with 503 when there is no room", func(t *testing.T) {
-		a := newAdmissionHarness(t, 100*time.Millisecond)
-		a.fill()
-		w, done := a.serve(chunked(10 << 20))
-		<-done
-		refusedAsBusy(t, w)
 	})
 
 	t.Run("lets requests without a body pass", func(t *testing.T) {

@@ -3,11 +3,11 @@
 package cli_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -49,45 +49,49 @@ type process struct {
 	base string
 }
 
+// startProcess starts red on a free port and waits until it answers.
 func startProcess(t testing.TB, in *instance, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], in.args(append(args, "--port", "0")...)...)
-	cmd.Env = append(os.Environ(), asRed+"=1")
-	stdout, err := cmd.StdoutPipe()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = io.Discard
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	cmd := exec.Command(os.Args[0], in.args(append(args, "--port", port)...)...)
+	cmd.Env = append(os.Environ(), asRed+"=1")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
-		stopped := time.AfterFunc(15*time.Second, func() { _ = cmd.Process.Kill() })
-		_ = cmd.Wait()
-		stopped.Stop()
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
 	})
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-		close(found)
-	}()
-	select {
-	case base, ok := <-found:
-		if !ok {
+	p := &process{cmd: cmd, base: "http://127.0.0.1:" + port}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		select {
+		case <-exited:
 			t.Fatal("red ended before listening")
+		default:
 		}
-		p.base = base
-	case <-time.After(60 * time.Second):
-		t.Fatal("red did not listen")
+		if resp, err := http.Get(p.base + "/metadata"); err == nil {
+			resp.Body.Close()
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("red did not listen")
+		}
 	}
-	return p
 }
 
 var procField = regexp.MustCompile(`(?m)^(VmHWM|VmRSS):\s+(\d+) kB$`)
