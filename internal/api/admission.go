@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"math"
@@ -21,7 +22,9 @@ import (
 // admissionWait, and never after its client left), then is answered 503 with Retry-After. While
 // large bodies are in flight the Go runtime's soft memory limit follows them, so that garbage is
 // collected before the process grows beyond a small multiple of what it works on; after the last
-// one, memory goes back to the operating system.
+// one, memory goes back to the operating system. A body without Content-Length is read ahead of
+// its handler, and admitted as it arrives.
+
 // admissionWait bounds how long a request waits for room (a variable for tests).
 var admissionWait = 30 * time.Second
 
@@ -29,7 +32,7 @@ const (
 	// retryAfter is what a refused client is told to wait, in seconds.
 	retryAfter = 10
 	// chunkStep is how much of a body without Content-Length is admitted at a time, as it is read.
-	chunkStep = 1 << 20
+	chunkStep int64 = 1 << 20
 	// largeBody is the size from which a body steers the memory limit and the return of memory.
 	largeBody = 1 << 20
 	// memoryPerByte and memoryFloor make the soft memory limit while large bodies are in flight:
@@ -63,26 +66,27 @@ func (s *Server) admit(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if r.ContentLength < 0 { // chunked: admitted as it is read
-			body := &admittedBody{ReadCloser: r.Body, ctx: r.Context(), sem: sem, w: w, limit: maxBody + 1}
-			defer body.release()
-			r.Body = body
-			next.ServeHTTP(w, r)
-			return
+		// a body beyond maxBody is refused once maxBody+1 bytes are read, so no more is admitted
+		var n int64
+		var err error
+		if r.ContentLength < 0 {
+			r.Body, n, err = buffer(r.Context(), sem, r.Body, maxBody+1)
+		} else {
+			n = min(r.ContentLength, maxBody+1)
+			err = acquire(r.Context(), sem, n)
 		}
-		n := min(r.ContentLength, maxBody+1) // a larger body is refused once maxBody+1 bytes are read
-		if err := acquire(r.Context(), sem, n); err != nil {
+		if err != nil {
 			if r.Context().Err() == nil {
-				busy(w)
+				w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 				s.writeError(w, r, err)
 			}
 			return
 		}
-		memory.admitted(n)
-		defer func() {
-			sem.Release(n)
-			memory.done(n)
-		}()
+		defer sem.Release(n)
+		if n >= largeBody {
+			memory.admitted(n)
+			defer memory.done(n)
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -97,48 +101,50 @@ func acquire(ctx context.Context, sem *semaphore.Weighted, n int64) error {
 	return nil
 }
 
-func busy(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
-}
-
-// admittedBody admits a body of unknown length step by step as it is read.
-type admittedBody struct {
-	io.ReadCloser
-	ctx      context.Context
-	sem      *semaphore.Weighted
-	w        http.ResponseWriter
-	limit    int64 // no more is admitted: the handler refuses a body beyond it
-	admitted int64
-	read     int64
-}
-
-func (b *admittedBody) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if b.read >= b.admitted && b.admitted < b.limit {
-		step := min(int64(chunkStep), b.limit-b.admitted)
-		if err := acquire(b.ctx, b.sem, step); err != nil {
-			busy(b.w)
-			return 0, err
+// buffer reads a body of unknown length (chunked) before its handler does, admitting it a step at
+// a time as it arrives, up to limit bytes; it returns the body to hand on (what was read, then the
+// rest or the error reading met, for the handler to meet in turn) and the bytes admitted, which
+// are those read. When no room frees up, what was admitted is released again.
+func buffer(ctx context.Context, sem *semaphore.Weighted, body io.ReadCloser, limit int64) (io.ReadCloser, int64, error) {
+	var buf bytes.Buffer
+	var admitted int64
+	for admitted < limit {
+		step := min(chunkStep, limit-admitted)
+		if err := acquire(ctx, sem, step); err != nil {
+			sem.Release(admitted)
+			return body, 0, err
 		}
-		b.admitted += step
-		memory.admitted(step)
+		admitted += step
+		n, err := io.CopyN(&buf, body, step)
+		if err != nil {
+			sem.Release(step - n) // admitted is what was read
+			admitted -= step - n
+			rest := io.Reader(eof{})
+			if err != io.EOF {
+				rest = failing{err}
+			}
+			return bufferedBody{io.MultiReader(&buf, rest), body}, admitted, nil
+		}
 	}
-	if room := b.admitted - b.read; room > 0 && int64(len(p)) > room {
-		p = p[:room]
-	}
-	n, err := b.ReadCloser.Read(p)
-	b.read += int64(n)
-	return n, err
+	return bufferedBody{io.MultiReader(&buf, body), body}, admitted, nil
 }
 
-func (b *admittedBody) release() {
-	if b.admitted > 0 {
-		b.sem.Release(b.admitted)
-		memory.done(b.admitted)
-	}
+// bufferedBody is a request body read ahead: reading gives what buffer read and then the rest,
+// closing closes the request's body.
+type bufferedBody struct {
+	io.Reader
+	body io.Closer
 }
+
+func (b bufferedBody) Close() error { return b.body.Close() }
+
+type eof struct{}
+
+func (eof) Read([]byte) (int, error) { return 0, io.EOF }
+
+type failing struct{ err error }
+
+func (f failing) Read([]byte) (int, error) { return 0, f.err }
 
 // memory steers the process's soft memory limit by the large bodies in flight, and returns memory
 // to the operating system after them. It is the process's, as memory is.
@@ -152,10 +158,8 @@ type governor struct {
 	pending  bool
 }
 
+// admitted counts a large body in; done counts it out again.
 func (g *governor) admitted(n int64) {
-	if n < largeBody {
-		return
-	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.inFlight += n
@@ -163,9 +167,6 @@ func (g *governor) admitted(n int64) {
 }
 
 func (g *governor) done(n int64) {
-	if n < largeBody {
-		return
-	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.inFlight -= n

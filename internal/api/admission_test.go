@@ -158,6 +158,15 @@ func TestAdmission(t *testing.T) {
 		}
 	})
 
+	t.Run("leaves a body without Content-Length beyond the limit to its handler, which refuses it", func(t *testing.T) {
+		a := newAdmissionHarness(t, time.Second)
+		w, done := a.serve(chunked(41 << 20))
+		<-done
+		if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), "40 MiB") {
+			t.Errorf("got %d\n%s", w.Code, w.Body)
+		}
+	})
+
 	t.Run("lets requests without a body pass", func(t *testing.T) {
 		a := newAdmissionHarness(t, 100*time.Millisecond)
 		a.fill()
