@@ -46,30 +46,34 @@ func canonicalElement(e *etree.Element) {
 }
 
 // reorder moves the children named in front (in that order) before all others, keeping each
-// group's own order.
+// group's own order. Children already in order are left as they are, without allocating.
 func reorder(e *etree.Element, front []string) {
-	rank := make(map[string]int, len(front))
-	for i, t := range front {
-		rank[t] = i
-	}
-	groups := make([][]etree.Token, len(front)+1)
-	moved := false
-	last := -1
-	for _, c := range e.Child {
-		g := len(front)
+	rankOf := func(c etree.Token) int {
 		if el, ok := c.(*etree.Element); ok {
-			if r, ok := rank[el.Tag]; ok {
-				g = r
+			for i, t := range front {
+				if el.Tag == t {
+					return i
+				}
 			}
 		}
+		return len(front)
+	}
+	last, moved := -1, false
+	for _, c := range e.Child {
+		g := rankOf(c)
 		if g < last {
 			moved = true
+			break
 		}
-		last = max(last, g)
-		groups[g] = append(groups[g], c)
+		last = g
 	}
 	if !moved {
 		return
+	}
+	groups := make([][]etree.Token, len(front)+1)
+	for _, c := range e.Child {
+		g := rankOf(c)
+		groups[g] = append(groups[g], c)
 	}
 	for len(e.Child) > 0 {
 		e.RemoveChildAt(len(e.Child) - 1)

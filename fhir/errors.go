@@ -46,6 +46,7 @@ var codes = map[IssueCode]struct {
 	CodeProcessing:           {http.StatusUnprocessableEntity, CodeProcessing},
 	CodeException:            {http.StatusInternalServerError, CodeException},
 	CodeTransient:            {http.StatusBadGateway, CodeTransient},
+	CodeThrottled:            {http.StatusServiceUnavailable, CodeThrottled},
 	CodeTimeout:              {http.StatusGatewayTimeout, CodeTimeout},
 	CodeInformational:        {http.StatusOK, CodeInformational},
 }

@@ -37,6 +37,7 @@ func TestErrorsForTheCaller(t *testing.T) {
 		{"a deletion is 410", fhir.Fail(fhir.CodeDeleted, "", "deleted"), http.StatusGone, fhir.CodeDeleted, "deleted", ""},
 		{"a locked tenant is 403", fhir.Fail(fhir.CodeLogin, "", "locked"), http.StatusForbidden, fhir.CodeLogin, "locked", ""},
 		{"a TI timeout is 504", fhir.Fail(fhir.CodeTimeout, "", "no answer"), http.StatusGatewayTimeout, fhir.CodeTimeout, "no answer", ""},
+		{"a busy server is 503", fhir.Fail(fhir.CodeThrottled, "", "busy"), http.StatusServiceUnavailable, fhir.CodeThrottled, "busy", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package fhir_test
 
 import (
+	"bytes"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -128,13 +129,48 @@ func TestDocuments(t *testing.T) {
 	}
 }
 
+// FuzzParse: no input makes the parser panic or build a tree beyond its limits, and what it
+// accepts is written out (Marshal, Document) in a form it reads again to the same tree.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(`<Bundle xmlns="http://hl7.org/fhir"><entry><resource><Patient><id value="1"/></Patient></resource></entry></Bundle>`))
 	f.Add([]byte(`<!DOCTYPE x><x/>`))
+	f.Add([]byte("\uFEFF<f:Patient xmlns:f=\"http://hl7.org/fhir\"><f:text><f:div xmlns:f=\"http://www.w3.org/1999/xhtml\"><f:p>a<!-- c -->b</f:p></f:div></f:text></f:Patient>"))
+	f.Add([]byte(`<Bundle xmlns="http://hl7.org/fhir"><entry><resource><x:Patient xmlns:x="urn:evil"/></resource></entry></Bundle>`))
+	f.Add([]byte(`<Patient><id xmlns="" value="a&amp;b" a="1" b="2"/><text><div xmlns="http://www.w3.org/1999/xhtml"> <p class="c">x</p> </div></text></Patient>`))
+	lim := fhir.Limits{MaxBytes: 1 << 16, MaxDepth: 32, MaxElements: 1000, MaxAttributes: 8}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		root, err := fhir.Parse(b, fhir.Limits{MaxBytes: 1 << 16, MaxDepth: 32, MaxElements: 1000})
-		if err == nil {
-			_ = fhir.Document(root)
+		root, err := fhir.Parse(b, lim)
+		if err != nil {
+			if fhir.CodeOf(err) == "" {
+				t.Fatalf("an error without a code (a 500): %v", err)
+			}
+			return
+		}
+		elements := 0
+		var walk func(e *etree.Element, depth int)
+		walk = func(e *etree.Element, depth int) {
+			elements++
+			if depth > lim.MaxDepth || len(e.Attr) > lim.MaxAttributes {
+				t.Fatalf("<%s> at depth %d with %d attributes is beyond the limits", e.Tag, depth, len(e.Attr))
+			}
+			for _, c := range e.ChildElements() {
+				walk(c, depth+1)
+			}
+		}
+		walk(root, 1)
+		if elements > lim.MaxElements {
+			t.Fatalf("%d elements", elements)
+		}
+		out := fhir.Marshal(root)
+		again, err := fhir.Parse(out, fhir.DefaultLimits)
+		if err != nil {
+			t.Fatalf("written out, it does not parse again: %v\n%s", err, out)
+		}
+		if twice := fhir.Marshal(again); !bytes.Equal(twice, out) {
+			t.Fatalf("read again, it differs:\n%s\n%s", out, twice)
+		}
+		if _, err := fhir.Parse(fhir.Document(root), fhir.DefaultLimits); err != nil {
+			t.Fatalf("as a document, it does not parse again: %v", err)
 		}
 	})
 }

@@ -26,6 +26,7 @@ const (
 	CodeConflict      IssueCode = "conflict"
 	CodeTooCostly     IssueCode = "too-costly"
 	CodeTransient     IssueCode = "transient"
+	CodeThrottled     IssueCode = "throttled"
 	CodeProcessing    IssueCode = "processing"
 	CodeTimeout       IssueCode = "timeout"
 	CodeException     IssueCode = "exception"

@@ -2,11 +2,14 @@ package fhir
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/beevik/etree"
 )
@@ -17,115 +20,356 @@ const Namespace = "http://hl7.org/fhir"
 // XHTMLNamespace is the namespace of narrative divs.
 const XHTMLNamespace = "http://www.w3.org/1999/xhtml"
 
-// Limits bound what a request body may cost to parse.
+// xmlNamespace is the namespace the prefix xml is bound to without a declaration.
+const xmlNamespace = "http://www.w3.org/XML/1998/namespace"
+
+// Limits bound what a request body may cost to parse. A zero MaxBytes, MaxDepth or MaxElements
+// sets no bound; a zero MaxAttributes means DefaultMaxAttributes, since no XML red reads needs
+// more and each one is compared with the others.
 type Limits struct {
-	MaxBytes    int64 // body size (documents carry base64 PDFs)
-	MaxDepth    int   // element nesting
-	MaxElements int   // elements in all
+	MaxBytes      int64 // body size (documents carry base64 PDFs)
+	MaxDepth      int   // element nesting
+	MaxElements   int   // elements in all
+	MaxAttributes int   // attributes of one element, namespace declarations included
 }
 
-// DefaultLimits are generous for real bundles and stop pathological ones.
-var DefaultLimits = Limits{MaxBytes: 32 << 20, MaxDepth: 64, MaxElements: 1_000_000}
+// DefaultMaxAttributes bounds the attributes of one element: FHIR elements carry one or two, a
+// narrative's XHTML or a SOAP envelope's namespace declarations a handful.
+const DefaultMaxAttributes = 64
 
-// Parse reads one XML document, refusing DOCTYPE and entity declarations and anything beyond
-// lim, and returns its root element with FHIR-namespace prefixes normalised away and
-// whitespace-only text between elements removed (narrative XHTML is kept as it was). The tree is
-// built in the same single pass that checks the limits.
+// DefaultLimits are generous for real bundles and stop pathological ones.
+var DefaultLimits = Limits{MaxBytes: 32 << 20, MaxDepth: 64, MaxElements: 1_000_000, MaxAttributes: DefaultMaxAttributes}
+
+// checkEvery is how many tokens the parser reads between two looks at its context.
+const checkEvery = 1024
+
+// declarations are the markup declarations named in messages; others are called directives.
+var declarations = map[string]bool{"DOCTYPE": true, "ENTITY": true, "ELEMENT": true, "ATTLIST": true, "NOTATION": true}
+
+// utf8BOM may open a body; it is not part of the document.
+var utf8BOM = []byte("\xEF\xBB\xBF")
+
+// Parse is ParseContext without a context to stop it.
 func Parse(data []byte, lim Limits) (*etree.Element, error) {
-	root, err := ReadXML(data, lim)
-	if err != nil {
-		return nil, err
-	}
-	if ns := root.NamespaceURI(); ns != "" && ns != Namespace {
-		return nil, Fail(CodeStructure, root.Tag, "the root element is in namespace %q; FHIR XML uses %q", ns, Namespace)
-	}
-	normalize(root)
-	return root, nil
+	return ParseContext(context.Background(), data, lim)
+}
+
+// ParseContext reads one FHIR XML document, refusing DOCTYPE and entity declarations, anything
+// beyond lim and elements outside the FHIR namespace (except a narrative's XHTML div and what it
+// holds, which must be XHTML), and returns its root element with FHIR-namespace prefixes and
+// declarations normalised away and whitespace-only text between FHIR elements left out (narrative
+// XHTML is kept as it was). The tree is built in the same single pass that checks; the pass stops
+// when ctx ends. A UTF-8 byte order mark before the document is accepted.
+func ParseContext(ctx context.Context, data []byte, lim Limits) (*etree.Element, error) {
+	return read(ctx, data, lim, true)
 }
 
 // ReadXML reads any XML document (a SOAP envelope, say) within lim, refusing DOCTYPE and entity
 // declarations, and returns its root as written: no namespace check, nothing normalised.
 func ReadXML(data []byte, lim Limits) (*etree.Element, error) {
+	return read(context.Background(), data, lim, false)
+}
+
+func read(ctx context.Context, data []byte, lim Limits, fhir bool) (*etree.Element, error) {
 	if lim.MaxBytes > 0 && int64(len(data)) > lim.MaxBytes {
 		return nil, Fail(CodeTooCostly, "", "the body has %d bytes; at most %d are accepted", len(data), lim.MaxBytes)
 	}
-	return build(data, lim)
+	if lim.MaxAttributes <= 0 {
+		lim.MaxAttributes = DefaultMaxAttributes
+	}
+	b := &builder{ctx: ctx, lim: lim, fhir: fhir, dec: xml.NewDecoder(bytes.NewReader(bytes.TrimPrefix(data, utf8BOM))), names: map[string]string{}}
+	b.dec.Strict = true
+	return b.build()
 }
 
-// build turns the token stream into an etree tree, checking well-formedness (with line numbers),
-// DOCTYPE, depth and element count as it goes.
-func build(data []byte, lim Limits) (*etree.Element, error) {
-	dec := xml.NewDecoder(bytes.NewReader(data))
-	dec.Strict = true
-	var (
-		root  *etree.Element
-		stack []*etree.Element
-		count int
-	)
-	malformed := func(msg string) error {
-		line, _ := dec.InputPos()
-		return Fail(CodeStructure, "", "the body is not well-formed XML: line %d: %s", line, msg)
-	}
+// builder turns the token stream into an etree tree, checking well-formedness (with line numbers),
+// DOCTYPE, the limits and — for FHIR — namespaces as it goes.
+type builder struct {
+	ctx  context.Context
+	lim  Limits
+	fhir bool // check and normalise FHIR namespaces
+	dec  *xml.Decoder
+
+	root   *etree.Element
+	stack  []frame
+	binds  []binding // namespace declarations in scope, innermost last
+	rootNS string    // the namespace FHIR elements are in: FHIR's, or none for a document without
+	count  int
+	tokens int
+	names  map[string]string // tag and attribute names, each kept once
+}
+
+// frame is an open element.
+type frame struct {
+	el    *etree.Element
+	name  xml.Name // as written, for the end tag
+	ns    string
+	xhtml bool // a narrative's div or inside one
+	binds int  // len(builder.binds) before the element's own declarations
+}
+
+type binding struct{ prefix, uri string }
+
+func (b *builder) build() (*etree.Element, error) {
 	for {
-		tok, err := dec.RawToken()
+		if b.tokens%checkEvery == 0 {
+			if err := b.ctx.Err(); err != nil {
+				return nil, Wrap(err, CodeTimeout, "reading the body stopped: the request ended")
+			}
+		}
+		b.tokens++
+		tok, err := b.dec.RawToken()
 		if err == io.EOF {
 			switch {
-			case root == nil:
+			case b.root == nil:
 				return nil, Fail(CodeStructure, "", "the body holds no XML element")
-			case len(stack) > 0:
-				return nil, malformed("unexpected end of input inside <" + stack[len(stack)-1].FullTag() + ">")
+			case len(b.stack) > 0:
+				return nil, b.malformed("unexpected end of input inside <" + b.stack[len(b.stack)-1].el.FullTag() + ">")
 			}
-			return root, nil
+			return b.root, nil
 		}
 		if err != nil {
 			return nil, Fail(CodeStructure, "", "the body is not well-formed XML: %s", xmlReason(err))
 		}
 		switch t := tok.(type) {
 		case xml.Directive:
-			kind := strings.Fields(string(t))
 			name := "directive"
-			if len(kind) > 0 {
+			if kind := strings.Fields(string(t[:min(len(t), 16)])); len(kind) > 0 && declarations[kind[0]] {
 				name = kind[0]
 			}
 			return nil, Fail(CodeSecurity, "", "XML %s declarations are not accepted", name)
 		case xml.StartElement:
-			count++
-			if lim.MaxDepth > 0 && len(stack) >= lim.MaxDepth {
-				return nil, Fail(CodeTooCostly, "", "elements are nested more than %d levels deep", lim.MaxDepth)
+			if err := b.start(t); err != nil {
+				return nil, err
 			}
-			if lim.MaxElements > 0 && count > lim.MaxElements {
-				return nil, Fail(CodeTooCostly, "", "the body has more than %d elements", lim.MaxElements)
-			}
-			var e *etree.Element
-			switch {
-			case len(stack) > 0:
-				e = stack[len(stack)-1].CreateElement(rawName(t.Name))
-			case root == nil:
-				e = etree.NewElement(rawName(t.Name))
-				root = e
-			default:
-				return nil, malformed("a second root element")
-			}
-			for _, a := range t.Attr {
-				e.CreateAttr(rawName(a.Name), a.Value)
-			}
-			stack = append(stack, e)
 		case xml.EndElement:
-			if len(stack) == 0 || stack[len(stack)-1].FullTag() != rawName(t.Name) {
-				return nil, malformed("unexpected end element </" + rawName(t.Name) + ">")
+			if len(b.stack) == 0 || b.stack[len(b.stack)-1].name != t.Name {
+				return nil, b.malformed("unexpected end element </" + rawName(t.Name) + ">")
 			}
-			stack = stack[:len(stack)-1]
+			top := b.stack[len(b.stack)-1]
+			b.binds = b.binds[:top.binds]
+			b.stack = b.stack[:len(b.stack)-1]
 		case xml.CharData:
-			if len(stack) > 0 {
-				stack[len(stack)-1].CreateText(string(t))
-			} else if len(bytes.TrimSpace(t)) > 0 {
-				if root == nil {
-					return nil, Fail(CodeStructure, "", "the body holds no XML element")
+			if len(b.stack) == 0 {
+				if len(bytes.TrimSpace(t)) > 0 {
+					if b.root == nil {
+						return nil, Fail(CodeStructure, "", "the body holds no XML element")
+					}
+					return nil, b.malformed("text outside the root element")
 				}
-				return nil, malformed("text outside the root element")
+				continue
 			}
+			top := b.stack[len(b.stack)-1]
+			if b.fhir && !top.xhtml && len(bytes.TrimSpace(t)) == 0 {
+				continue // indentation between FHIR elements
+			}
+			top.el.CreateText(string(t))
 		}
 	}
+}
+
+func (b *builder) malformed(msg string) error {
+	line, _ := b.dec.InputPos()
+	return Fail(CodeStructure, "", "the body is not well-formed XML: line %d: %s", line, msg)
+}
+
+// start opens an element: limits, namespace, attributes.
+func (b *builder) start(t xml.StartElement) error {
+	b.count++
+	if b.lim.MaxDepth > 0 && len(b.stack) >= b.lim.MaxDepth {
+		return Fail(CodeTooCostly, "", "elements are nested more than %d levels deep", b.lim.MaxDepth)
+	}
+	if b.lim.MaxElements > 0 && b.count > b.lim.MaxElements {
+		return Fail(CodeTooCostly, "", "the body has more than %d elements", b.lim.MaxElements)
+	}
+	if len(b.stack) == 0 && b.root != nil {
+		return b.malformed("a second root element")
+	}
+	if len(t.Attr) > b.lim.MaxAttributes {
+		return Fail(CodeTooCostly, b.path(t.Name.Local), "the element %s has %d attributes; at most %d are accepted", Quote(rawName(t.Name)), len(t.Attr), b.lim.MaxAttributes)
+	}
+	f := frame{binds: len(b.binds)}
+	for _, a := range t.Attr {
+		switch {
+		case a.Name.Space == "xmlns":
+			b.binds = append(b.binds, binding{a.Name.Local, a.Value})
+		case a.Name.Space == "" && a.Name.Local == "xmlns":
+			b.binds = append(b.binds, binding{"", a.Value})
+		}
+	}
+	space, local := t.Name.Space, t.Name.Local
+	if b.fhir {
+		var err error
+		if f.ns, f.xhtml, err = b.namespace(t.Name); err != nil {
+			return err
+		}
+		if !f.xhtml {
+			space = "" // FHIR's prefix, normalised away
+		}
+		local = b.intern(local)
+	}
+	tag := rawName(t.Name) // as written; etree splits off the prefix
+	if b.fhir {
+		tag = local
+	}
+	var e *etree.Element
+	if len(b.stack) > 0 {
+		e = b.stack[len(b.stack)-1].el.CreateElement(tag)
+	} else {
+		e = etree.NewElement(tag)
+		b.root = e
+	}
+	if b.fhir {
+		e.Space, e.Tag = space, local
+	}
+	e.Attr = make([]etree.Attr, 0, len(t.Attr))
+	for _, a := range t.Attr {
+		if b.fhir && !f.xhtml && isDeclaration(a.Name) && (a.Value == Namespace || a.Value == "" && b.rootNS == "") {
+			continue // the writer declares FHIR's namespace once on the root
+		}
+		key := b.intern(a.Name.Local)
+		if a.Name.Space != "" {
+			key = a.Name.Space + ":" + key
+		}
+		e.CreateAttr(key, b.internValue(a.Value))
+	}
+	f.el, f.name = e, t.Name
+	b.stack = append(b.stack, f)
+	return nil
+}
+
+func isDeclaration(n xml.Name) bool {
+	return n.Space == "xmlns" || (n.Space == "" && n.Local == "xmlns")
+}
+
+// namespace resolves an element's namespace and checks it: the root is FHIR's (or in none, as
+// some clients write it) and so is every element after it, except the div of a narrative (text)
+// and what it holds, which are XHTML.
+func (b *builder) namespace(n xml.Name) (ns string, xhtml bool, err error) {
+	if strings.Contains(n.Local, ":") {
+		return "", false, Fail(CodeStructure, b.path(n.Local), "the element name %s is not a qualified name (prefix:name)", Quote(rawName(n)))
+	}
+	ns = b.lookup(n.Space)
+	if n.Space != "" && ns == "" {
+		return "", false, Fail(CodeStructure, b.path(n.Local), "the element %s uses the prefix %s, which is not declared", Quote(rawName(n)), Quote(n.Space))
+	}
+	if len(b.stack) == 0 {
+		if ns != "" && ns != Namespace {
+			return "", false, Fail(CodeStructure, shortName(n.Local), "the root element is in namespace %s; FHIR XML uses %q", Quote(ns), Namespace)
+		}
+		b.rootNS = ns
+		return ns, false, nil
+	}
+	parent := b.stack[len(b.stack)-1]
+	narrative := !parent.xhtml && parent.el.Tag == "text" && n.Local == "div"
+	switch {
+	case parent.xhtml && ns == XHTMLNamespace, narrative && ns == XHTMLNamespace:
+		return ns, true, nil
+	case parent.xhtml:
+		return "", false, Fail(CodeStructure, b.path(n.Local), "the element %s inside a narrative is %s; narrative XHTML is in %q", Quote(rawName(n)), inNamespace(ns), XHTMLNamespace)
+	case narrative:
+		return "", false, Fail(CodeStructure, b.path(n.Local), "a narrative's div is %s; it is in the XHTML namespace %q", inNamespace(ns), XHTMLNamespace)
+	case ns == Namespace, ns == "" && b.rootNS == "":
+		return ns, false, nil
+	}
+	return "", false, Fail(CodeStructure, b.path(n.Local), "the element %s is %s; FHIR elements are in %q, and XHTML only in a narrative's div (text/div)", Quote(rawName(n)), inNamespace(ns), Namespace)
+}
+
+func inNamespace(ns string) string {
+	if ns == "" {
+		return "in no namespace"
+	}
+	return "in namespace " + Quote(ns)
+}
+
+// lookup is the namespace a prefix ("" for the default) is bound to, "" when none.
+func (b *builder) lookup(prefix string) string {
+	if prefix == "xml" {
+		return xmlNamespace
+	}
+	for i := len(b.binds) - 1; i >= 0; i-- {
+		if b.binds[i].prefix == prefix {
+			return b.binds[i].uri
+		}
+	}
+	return ""
+}
+
+// intern keeps one copy of each tag and attribute name, which repeat throughout a document.
+func (b *builder) intern(s string) string {
+	if v, ok := b.names[s]; ok {
+		return v
+	}
+	if len(b.names) < 4096 {
+		b.names[s] = s
+	}
+	return s
+}
+
+// internValue keeps one copy of short attribute values, which repeat (codes, systems, profiles).
+func (b *builder) internValue(s string) string {
+	if len(s) > 64 {
+		return s
+	}
+	return b.intern(s)
+}
+
+// path locates the element named local that is about to open, FHIRPath-like: tags with their
+// index among same-named siblings, resource elements (Bundle.entry[2].resource) standing for
+// themselves, as in Bundle.entry[2].resource.name[0].
+func (b *builder) path(local string) string {
+	if len(b.stack) == 0 {
+		return shortName(local)
+	}
+	var sb strings.Builder
+	sb.WriteString(shortName(b.stack[0].el.Tag))
+	for i := 1; i <= len(b.stack); i++ {
+		parent := b.stack[i-1].el
+		var tag string
+		var self *etree.Element
+		if i < len(b.stack) {
+			self = b.stack[i].el
+			tag = self.Tag
+		} else {
+			tag = local
+		}
+		if b.fhir && isResourceName(tag) && !b.stack[i-1].xhtml {
+			continue // Bundle.entry[2].resource is the resource itself
+		}
+		sb.WriteString(".")
+		sb.WriteString(shortName(tag))
+		if tag == "resource" {
+			continue
+		}
+		n := 0
+		for _, c := range parent.Child {
+			if el, ok := c.(*etree.Element); ok && el != self && el.Tag == tag {
+				n++
+			} else if ok && el == self {
+				break
+			}
+		}
+		sb.WriteString("[" + strconv.Itoa(n) + "]")
+	}
+	return sb.String()
+}
+
+// shortName is an XML name for a location: cut to MaxQuoted bytes with an ellipsis when longer.
+func shortName(s string) string {
+	if len(s) <= MaxQuoted {
+		return s
+	}
+	cut := MaxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// isResourceName reports whether a tag names a resource type rather than an element: resource
+// types start upper-case, FHIR elements lower-case.
+func isResourceName(tag string) bool {
+	return tag != "" && tag[0] >= 'A' && tag[0] <= 'Z'
 }
 
 func rawName(n xml.Name) string {
@@ -142,36 +386,4 @@ func xmlReason(err error) string {
 		return fmt.Sprintf("line %d: %s", se.Line, se.Msg)
 	}
 	return "malformed input"
-}
-
-// normalize drops prefixes and declarations bound to the FHIR namespace (the writer declares it
-// once on the root), comments, and whitespace-only text outside narrative.
-func normalize(e *etree.Element) {
-	ns := e.NamespaceURI()
-	if ns == XHTMLNamespace {
-		return
-	}
-	for i := len(e.Child) - 1; i >= 0; i-- {
-		switch c := e.Child[i].(type) {
-		case *etree.CharData:
-			if strings.TrimSpace(c.Data) == "" {
-				e.RemoveChildAt(i)
-			}
-		case *etree.Element:
-			normalize(c)
-		case *etree.Comment, *etree.ProcInst:
-			e.RemoveChildAt(i)
-		}
-	}
-	if ns == Namespace {
-		e.Space = ""
-	}
-	attrs := e.Attr[:0]
-	for _, a := range e.Attr {
-		if (a.Space == "xmlns" || (a.Space == "" && a.Key == "xmlns")) && a.Value == Namespace {
-			continue
-		}
-		attrs = append(attrs, a)
-	}
-	e.Attr = attrs
 }

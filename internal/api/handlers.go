@@ -47,7 +47,7 @@ func (s *Server) body(w http.ResponseWriter, r *http.Request) (*etree.Element, e
 	if err != nil {
 		return nil, err
 	}
-	return fhir.Parse(data, s.Limits)
+	return fhir.ParseContext(r.Context(), data, s.Limits)
 }
 
 func (s *Server) postBundle(w http.ResponseWriter, r *http.Request) error {

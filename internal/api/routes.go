@@ -16,6 +16,7 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/metadata", s.handle(s.metadata))
 	r.Route("/{tenant}", func(r chi.Router) {
 		r.Use(s.unlockedTenant)
+		r.Use(s.admit)
 		r.Post("/Bundle", s.handle(s.postBundle))
 		r.Delete("/Bundle/{id}", s.handle(s.deleteBundle))
 		r.Get("/TI", s.handle(s.tiAction))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,9 +17,6 @@ import (
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
 )
-
-// idPattern accepts FHIR ids and the ids RED itself hands out (which may contain '$' and '_').
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9\-.$_]{1,64}$`)
 
 // entry is one entry of a posted bundle on its way to storage.
 type entry struct {
@@ -56,6 +52,10 @@ func (s *Service) PostBundle(ctx context.Context, b *etree.Element) (*etree.Elem
 	default:
 		issues = append(issues, errorAt(fhir.CodeNotSupported, "Bundle.type", "Bundle.type %q is not accepted: send history (a KBV AWS Patientenakte), transaction or batch", bt))
 	}
+	bundleID := fhir.ChildValue(b, "id")
+	if bundleID == "." || bundleID == ".." { // a DELETE of the bundle could not name it
+		issues = append(issues, errorAt(fhir.CodeValue, "Bundle.id", "%s", fhir.IDRule))
+	}
 	entries, more := s.readEntries(b, bt)
 	issues = append(issues, more...)
 	if len(entries) == 0 && len(issues) == 0 {
@@ -64,8 +64,7 @@ func (s *Service) PostBundle(ctx context.Context, b *etree.Element) (*etree.Elem
 	if hasErrors(issues) && (bt == "batch" || len(entries) == 0) {
 		return nil, fhir.Reject(issues)
 	}
-	bundleID := fhir.ChildValue(b, "id")
-	if bundleID == "" || !idPattern.MatchString(bundleID) {
+	if !fhir.ValidID(bundleID) { // RED's bundles may come without a usable id: red makes one up
 		bundleID = newID()
 	}
 	if bt == "batch" {
@@ -162,6 +161,10 @@ func (s *Service) readEntries(b *etree.Element, bundleType string) ([]*entry, fh
 			typ, id, ok := localRef(reqURL)
 			if !ok {
 				issues = append(issues, errorAt(fhir.CodeValue, at+".request.url", "a DELETE entry names the resource as Type/id"))
+				continue
+			}
+			if !fhir.ValidID(id) {
+				issues = append(issues, errorAt(fhir.CodeValue, at+".request.url", "%s", fhir.IDRule))
 				continue
 			}
 			e.typ, e.id = typ, id

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
+
+	"github.com/redclone/red/fhir"
 )
 
 // localRef reads a reference to a resource red could hold: "Type/id", "Type/id/_history/n", or an
@@ -22,7 +24,9 @@ func localRef(ref string) (typ, id string, ok bool) {
 		return "", "", false
 	}
 	typ, id = parts[n-2], parts[n-1]
-	if typ == "" || typ[0] < 'A' || typ[0] > 'Z' || !idPattern.MatchString(id) {
+	// . and .. are no ids, but a reference naming one is local all the same: it is refused for
+	// naming nothing, as a reference to any other id red does not have
+	if typ == "" || typ[0] < 'A' || typ[0] > 'Z' || !fhir.ValidID(id) && id != "." && id != ".." {
 		return "", "", false
 	}
 	return typ, id, true

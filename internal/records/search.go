@@ -291,8 +291,8 @@ func checkParams(typ string, k kind, q url.Values) error {
 	var issues fhir.Issues
 	for name, vals := range q {
 		if _, ok := lookupParam(k, name); !ok && !contains(control, name) && name != "_id" {
-			issues = append(issues, fhir.Issue{Severity: fhir.SeverityError, Code: fhir.CodeNotSupported, Expression: name,
-				Diagnostics: "unknown search parameter " + strconv.Quote(name) + " for " + typ + "; supported: " + strings.Join(known(k), ", ")})
+			issues = append(issues, fhir.Issue{Severity: fhir.SeverityError, Code: fhir.CodeNotSupported, Expression: echo(name),
+				Diagnostics: "unknown search parameter " + fhir.Quote(name) + " for " + typ + "; supported: " + strings.Join(known(k), ", ")})
 			continue
 		}
 		for _, v := range vals {
@@ -319,6 +319,15 @@ func checkParams(typ string, k kind, q url.Values) error {
 		return fhir.Reject(issues)
 	}
 	return nil
+}
+
+// echo is a parameter name the client sent, as the location of an issue: as it is when short and
+// plain, else escaped and cut short (fhir.Quote).
+func echo(name string) string {
+	if len(name) <= fhir.MaxQuoted && strconv.Quote(name) == `"`+name+`"` {
+		return name
+	}
+	return fhir.Quote(name)
 }
 
 func known(k kind) []string {
