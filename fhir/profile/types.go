@@ -5,10 +5,24 @@ package profile
 // documentation, no mappings, no mustSupport.
 
 // Tables is every profile and value set the generator read.
+//
+// A canonical may be there in several versions (KBV Basis 1.1.3 for AWS, 1.7.0 for the
+// e-prescription): Profiles and ValueSets are ordered by URL and, for one URL, by the order the
+// definitions were read, the first being what an unversioned canonical means outside a package.
+// References in the tables (type and target profiles, bound value sets) name the version they
+// resolve to wherever more than one version of the canonical is there.
 type Tables struct {
 	Source    string          // where the definitions came from (package names and versions)
 	Profiles  []*StructureDef // profiles of resources and data types, and extensions
 	ValueSets []*ValueSet     // value sets with their expansion (when it could be computed)
+	Packages  []Package       // the FHIR packages read, with their dependencies
+}
+
+// Package is a FHIR package the tables were read from: its definitions resolve the canonicals
+// they do not version (e.g. an extension's url in an instance) within Closure.
+type Package struct {
+	ID      string   // name|version
+	Closure []string // the package and the packages it depends on that were read, transitively
 }
 
 // StructureDef is one profile or extension definition with its differential merged over the
@@ -20,10 +34,11 @@ type StructureDef struct {
 	Kind      string   // resource, complex-type, primitive-type, logical
 	Type      string   // the constrained type: Patient, Extension, Identifier, …
 	Base      string   // baseDefinition as written (canonical, maybe with |version)
-	Chain     []string // ancestor profiles merged in, nearest first (only those present)
+	Chain     []string // ancestor profiles merged in, nearest first (only those present; |version where several are)
 	Contexts  []Context
 	Elements  []*ElementDef // in differential order, ancestors' elements first
 	CoreBased bool          // the chain ends in a FHIR core definition (its cardinalities are not in the tables)
+	Package   string        // the FHIR package (name|version) it was read from; "" for a folder that is none
 }
 
 // Context is where an extension may be used.

@@ -36,8 +36,9 @@ type Options struct {
 // Validator checks resources against a set of generated tables.
 type Validator struct {
 	t         *Tables
-	profiles  map[string]*compiled // by canonical URL without version
-	valueSets map[string]*codeIndex
+	profiles  map[string][]*compiled  // by canonical URL, its versions in the tables' order
+	valueSets map[string][]*codeIndex // likewise
+	closures  map[string]map[string]bool
 }
 
 type compiled struct {
@@ -112,30 +113,65 @@ func Validate(res *etree.Element, at string, opts Options) fhir.Issues {
 
 // New prepares tables for validation.
 func New(t *Tables) *Validator {
-	v := &Validator{t: t, profiles: map[string]*compiled{}, valueSets: map[string]*codeIndex{}}
+	v := &Validator{t: t, profiles: map[string][]*compiled{}, valueSets: map[string][]*codeIndex{},
+		closures: map[string]map[string]bool{}}
 	for _, vs := range t.ValueSets {
 		ci := &codeIndex{vs: vs, pairs: map[Code]bool{}, codeOnly: map[string]bool{}}
 		for _, c := range vs.Codes {
 			ci.pairs[c] = true
 			ci.codeOnly[c.Code] = true
 		}
-		v.valueSets[vs.URL] = ci
+		v.valueSets[vs.URL] = append(v.valueSets[vs.URL], ci)
 	}
+	for _, p := range t.Packages {
+		m := map[string]bool{}
+		for _, id := range p.Closure {
+			m[id] = true
+		}
+		v.closures[p.ID] = m
+	}
+	var all []*compiled
 	for _, sd := range t.Profiles {
-		v.profiles[sd.URL] = compile(sd)
+		c := compile(sd)
+		v.profiles[sd.URL] = append(v.profiles[sd.URL], c)
+		all = append(all, c)
 	}
-	for _, c := range v.profiles {
+	for _, c := range all {
 		v.link(c.root)
 	}
 	return v
 }
 
-// Profile returns the table of a profile by canonical URL (with or without |version).
+// Profile returns the table of a profile by canonical URL, with or without |version (see
+// PickVersion; unversioned: the first version in the tables).
 func (v *Validator) Profile(canonical string) *StructureDef {
-	if c := v.profiles[stripVersion(canonical)]; c != nil {
+	if c := v.profile(canonical, ""); c != nil {
 		return c.sd
 	}
 	return nil
+}
+
+// profile finds the profile a canonical means (see PickVersion), in the context of the FHIR
+// package pkg ("" for none): an unversioned canonical means the version of pkg's dependencies.
+func (v *Validator) profile(canonical, pkg string) *compiled {
+	url, version := SplitCanonical(canonical)
+	cands := v.profiles[url]
+	if len(cands) == 1 && version == "" {
+		return cands[0]
+	}
+	var inContext func(*compiled) bool
+	if cl := v.closures[pkg]; cl != nil {
+		inContext = func(c *compiled) bool { return cl[c.sd.Package] }
+	}
+	c, _ := PickVersion(cands, version, func(c *compiled) string { return c.sd.Version }, inContext)
+	return c
+}
+
+// valueSet finds the value set a binding names (see PickVersion).
+func (v *Validator) valueSet(canonical string) *codeIndex {
+	url, version := SplitCanonical(canonical)
+	ci, _ := PickVersion(v.valueSets[url], version, func(ci *codeIndex) string { return ci.vs.Version }, nil)
+	return ci
 }
 
 func compile(sd *StructureDef) *compiled {
@@ -231,14 +267,14 @@ func (v *Validator) linkChecks(n *node, d *ElementDef) {
 	}
 	n.multiTyped = len(d.Types) > 1
 	if b := d.Binding; b != nil && b.Strength == "required" && b.ValueSet != "" {
-		if ci := v.valueSets[stripVersion(b.ValueSet)]; ci != nil && ci.vs.Expanded {
+		if ci := v.valueSet(b.ValueSet); ci != nil && ci.vs.Expanded {
 			n.vs, n.vsName = ci, stripVersion(b.ValueSet)
 		}
 	}
 	n.ref = v.refTargets(d)
 	for _, t := range d.Types {
 		for _, p := range t.Profiles {
-			if c := v.profiles[stripVersion(p)]; c != nil {
+			if c := v.profile(p, ""); c != nil {
 				n.typeCands = append(n.typeCands, typeCand{code: t.Code, c: c})
 			}
 		}
@@ -263,12 +299,11 @@ func (v *Validator) refTargets(d *ElementDef) *refCheck {
 	rc := &refCheck{}
 	var names []string
 	for _, tp := range targets {
-		tp = stripVersion(tp)
-		typ, ok := strings.CutPrefix(tp, "http://hl7.org/fhir/StructureDefinition/")
+		typ, ok := strings.CutPrefix(stripVersion(tp), "http://hl7.org/fhir/StructureDefinition/")
 		if ok {
 			names = append(names, typ)
 		} else {
-			c := v.profiles[tp]
+			c := v.profile(tp, "")
 			if c == nil {
 				return nil
 			}
@@ -287,10 +322,8 @@ func (v *Validator) refTargets(d *ElementDef) *refCheck {
 }
 
 func stripVersion(u string) string {
-	if i := strings.IndexByte(u, '|'); i >= 0 {
-		return u[:i]
-	}
-	return u
+	url, _ := SplitCanonical(u)
+	return url
 }
 
 // run is one validation: its issues, what was validated already and where the walk is.
@@ -323,8 +356,8 @@ type seg struct {
 }
 
 type seenKey struct {
-	el  *etree.Element
-	url string
+	el *etree.Element
+	c  *compiled
 }
 
 func newRun(v *Validator, at string, opts Options) *run {
@@ -377,9 +410,9 @@ func tagIndex(parent, el *etree.Element) (int, int) {
 	return i, n
 }
 
-// once reports whether el is validated against the profile url for the first time in this run.
-func (r *run) once(el *etree.Element, url string) bool {
-	k := seenKey{el, url}
+// once reports whether el is validated against the profile c for the first time in this run.
+func (r *run) once(el *etree.Element, c *compiled) bool {
+	k := seenKey{el, c}
 	if r.seenM != nil {
 		if r.seenM[k] {
 			return false
@@ -434,7 +467,7 @@ func (v *Validator) ValidateAgainst(el *etree.Element, canonical, at string, opt
 		at = el.Tag
 	}
 	r := newRun(v, at, opts)
-	c := v.profiles[stripVersion(canonical)]
+	c := v.profile(canonical, "")
 	if c == nil {
 		r.add(fhir.SeverityInformation, fhir.CodeInformational, "", "profile %s is not known here; not checked against it", canonical)
 		return r.issues
@@ -482,23 +515,26 @@ func (r *run) add(sev fhir.Severity, code fhir.IssueCode, extra, format string, 
 // resource validates res (at the current location) by its meta.profile, then the resources
 // inside it.
 func (r *run) resource(res *etree.Element) {
-	checked := false
+	checked, pkg := false, "" // pkg: the FHIR package of the first profile checked against
 	for _, t := range tokens(child(res, "meta")) {
 		p, ok := t.(*etree.Element)
 		if !ok || p.Tag != "profile" {
 			continue
 		}
 		canon := attr(p, "value")
-		url, version, _ := strings.Cut(canon, "|")
-		c := r.v.profiles[url]
-		switch {
-		case c == nil:
+		c := r.v.profile(canon, "")
+		switch cands := r.v.profiles[stripVersion(canon)]; {
+		case len(cands) == 0:
 			r.add(fhir.SeverityInformation, fhir.CodeInformational, ".meta.profile",
 				"profile %s is not known here; the resource is not checked against it", canon)
 			continue
-		case version != "" && c.sd.Version != "" && version != c.sd.Version:
+		case c == nil:
+			var vs []string
+			for _, c := range cands {
+				vs = append(vs, c.sd.Version)
+			}
 			r.add(fhir.SeverityInformation, fhir.CodeInformational, ".meta.profile",
-				"profile %s is known here only in version %s; the resource is not checked against it", canon, c.sd.Version)
+				"profile %s is known here only in version %s; the resource is not checked against it", canon, strings.Join(vs, ", "))
 			continue
 		case c.sd.Type != res.Tag:
 			r.add(fhir.SeverityError, fhir.CodeStructure, "",
@@ -506,12 +542,14 @@ func (r *run) resource(res *etree.Element) {
 			continue
 		}
 		r.against(res, c)
-		checked = true
+		if !checked {
+			checked, pkg = true, c.sd.Package
+		}
 	}
 	if checked {
 		depth, typ := r.rootDepth, r.rootTyp
 		r.rootDepth, r.rootTyp = len(r.path), res.Tag
-		r.extensions(res)
+		r.extensions(res, pkg)
 		r.rootDepth, r.rootTyp = depth, typ
 	}
 	if r.opts.TopOnly {
@@ -548,7 +586,7 @@ func (r *run) resource(res *etree.Element) {
 // against validates el (a resource or a data type instance, at the current location) against one
 // profile, once.
 func (r *run) against(el *etree.Element, c *compiled) {
-	if !r.once(el, c.sd.URL) {
+	if !r.once(el, c) {
 		return
 	}
 	depth, typ := r.rootDepth, r.rootTyp
@@ -1091,7 +1129,7 @@ func (r *run) typeProfiles(el *etree.Element, n *node) {
 
 // dataType validates a data type instance (an extension included) against a profile of it, once.
 func (r *run) dataType(el *etree.Element, c *compiled) {
-	if !r.once(el, c.sd.URL) {
+	if !r.once(el, c) {
 		return
 	}
 	if c.sd.Type == "Extension" && len(c.sd.Contexts) > 0 {
@@ -1101,9 +1139,10 @@ func (r *run) dataType(el *etree.Element, c *compiled) {
 }
 
 // extensions finds the extensions anywhere in el (not in the resources inside it) whose url is an
-// extension definition in the tables, and validates them against it, their context included.
-// Extensions a profile slice already matched were validated then.
-func (r *run) extensions(el *etree.Element) {
+// extension definition in the tables, and validates them against it, their context included; of
+// several versions the one of the FHIR package pkg (that of the resource's profile) and its
+// dependencies. Extensions a profile slice already matched were validated then.
+func (r *run) extensions(el *etree.Element, pkg string) {
 	for _, t := range el.Child {
 		k, ok := t.(*etree.Element)
 		if !ok || k.Tag == "resource" || k.Tag == "contained" || k.Tag == "div" {
@@ -1111,11 +1150,11 @@ func (r *run) extensions(el *etree.Element) {
 		}
 		r.push(seg{name: k.Tag, parent: el, el: k})
 		if k.Tag == "extension" || k.Tag == "modifierExtension" {
-			if c := r.v.profiles[attr(k, "url")]; c != nil && c.sd.Type == "Extension" {
+			if c := r.v.profile(attr(k, "url"), pkg); c != nil && c.sd.Type == "Extension" {
 				r.dataType(k, c)
 			}
 		}
-		r.extensions(k)
+		r.extensions(k, pkg)
 		r.pop()
 	}
 }

@@ -1,9 +1,16 @@
 // Command gen reads FHIR StructureDefinitions (profiles and extensions), ValueSets and CodeSystems
-// in XML from one or more folders and writes the Go tables of package profile: per profile its
-// elements (merged over the ancestors present), slicing with per-slice discriminator values,
-// bindings with required value sets expanded over the code systems present, and invariants.
+// from one or more folders and writes the Go tables of package profile: per profile its elements
+// (merged over the ancestors present), slicing with per-slice discriminator values, bindings with
+// required value sets expanded over the code systems present, and invariants.
 //
 //	go run ./fhir/profile/gen -defs DIR [-defs DIR2] -out fhir/profile/tables_gen.go
+//
+// A folder is read for its XML files (as the KBV publishes its validation packages); a FHIR
+// package below it (a folder with a package.json, as published on the FHIR package registries)
+// is read for its JSON files too, its examples aside. Every version of a canonical read is kept:
+// a reference naming a version resolves to it (or to the highest of its major.minor), an
+// unversioned one to the version of the referring package's dependencies, else to the version
+// read first (so the folders given first win for definitions outside packages).
 //
 // The definitions carry differentials only; FHIR core is not read, so core cardinalities and core
 // invariants are not part of the tables.
@@ -14,10 +21,8 @@ import (
 	"flag"
 	"fmt"
 	"go/format"
-	"io/fs"
 	"log"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -35,7 +40,7 @@ func (d *dirs) Set(v string) error { *d = append(*d, v); return nil }
 
 func main() {
 	var defs dirs
-	flag.Var(&defs, "defs", "folder of definitions (XML), searched recursively; may be given more than once")
+	flag.Var(&defs, "defs", "folder of definitions (XML; FHIR packages in JSON), searched recursively; may be given more than once")
 	out := flag.String("out", "fhir/profile/tables_gen.go", "Go file to write")
 	source := flag.String("source", "", "source description for the header comment (default: the package names found)")
 	flag.Parse()
@@ -68,60 +73,77 @@ type rawSD struct {
 	sd   *profile.StructureDef
 	diff []*profile.ElementDef
 	file string
+	from origin
+}
+
+// rawVS is a ValueSet as read.
+type rawVS struct {
+	root               *etree.Element
+	url, version, name string
+	from               origin
 }
 
 type codeSystem struct {
-	url      string
+	version  string
 	complete bool
 	codes    []string
+	from     origin
 }
 
+func (r *rawSD) ver() string      { return r.sd.Version }
+func (r *rawSD) src() origin      { return r.from }
+func (v *rawVS) ver() string      { return v.version }
+func (v *rawVS) src() origin      { return v.from }
+func (c *codeSystem) ver() string { return c.version }
+func (c *codeSystem) src() origin { return c.from }
+
+// gen holds the definitions read. Several versions of a canonical are kept (e.g. KBV Basis 1.1.3
+// for AWS next to 1.7.0 for the e-prescription), each list in reading order.
 type gen struct {
-	sds      map[string]*rawSD // by url
-	order    []string
-	vsRaw    map[string]*etree.Element
-	vsMeta   map[string][2]string // url → version, name
-	cs       map[string]*codeSystem
-	publish  map[string]bool // publishers / package hints for the header
+	sds      map[string][]*rawSD // by url
+	vss      map[string][]*rawVS
+	css      map[string][]*codeSystem
+	pkgs     []*pkgInfo
+	seq      int
 	warnings []string
 }
 
 func newGen() *gen {
-	return &gen{sds: map[string]*rawSD{}, vsRaw: map[string]*etree.Element{}, vsMeta: map[string][2]string{},
-		cs: map[string]*codeSystem{}, publish: map[string]bool{}}
+	return &gen{sds: map[string][]*rawSD{}, vss: map[string][]*rawVS{}, css: map[string][]*codeSystem{}}
 }
 
-func (g *gen) readDir(dir string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() || !strings.EqualFold(filepath.Ext(p), ".xml") {
-			return nil
-		}
-		doc := etree.NewDocument()
-		if err := doc.ReadFromFile(p); err != nil {
-			g.warnings = append(g.warnings, fmt.Sprintf("%s: %v", p, err))
-			return nil
-		}
-		root := doc.Root()
-		if root == nil {
-			return nil
-		}
-		switch root.Tag {
-		case "StructureDefinition":
-			g.readSD(root, p)
-		case "ValueSet":
-			u := val(root, "url")
-			if _, dup := g.vsRaw[u]; !dup {
-				g.vsRaw[u] = root
-				g.vsMeta[u] = [2]string{val(root, "version"), val(root, "name")}
+// readResource keeps a StructureDefinition, ValueSet or CodeSystem; a second copy of a canonical
+// in the same version is left out.
+func (g *gen) readResource(root *etree.Element, file string, from origin) {
+	u, v := val(root, "url"), val(root, "version")
+	switch root.Tag {
+	case "StructureDefinition":
+		if r := g.readSD(root, file, from); r != nil {
+			if dup(g.sds[u], v) {
+				g.warnings = append(g.warnings, "duplicate "+u+"|"+v+" in "+file)
+			} else {
+				g.sds[u] = append(g.sds[u], r)
 			}
-		case "CodeSystem":
-			g.readCS(root)
 		}
-		return nil
-	})
+	case "ValueSet":
+		if !dup(g.vss[u], v) {
+			g.vss[u] = append(g.vss[u], &rawVS{root: root, url: u, version: v, name: val(root, "name"), from: from})
+		}
+	case "CodeSystem":
+		if !dup(g.css[u], v) {
+			g.css[u] = append(g.css[u], readCS(root, from))
+		}
+	}
+}
+
+// dup reports whether a canonical was read in that version already.
+func dup[T versioned](have []T, version string) bool {
+	for _, h := range have {
+		if h.ver() == version {
+			return true
+		}
+	}
+	return false
 }
 
 func val(e *etree.Element, tag string) string {
@@ -139,8 +161,8 @@ func vals(e *etree.Element, tag string) []string {
 	return out
 }
 
-func (g *gen) readCS(root *etree.Element) {
-	cs := &codeSystem{url: val(root, "url"), complete: val(root, "content") == "complete"}
+func readCS(root *etree.Element, from origin) *codeSystem {
+	cs := &codeSystem{version: val(root, "version"), complete: val(root, "content") == "complete", from: from}
 	var walk func(e *etree.Element)
 	walk = func(e *etree.Element) {
 		for _, c := range e.SelectElements("concept") {
@@ -149,34 +171,29 @@ func (g *gen) readCS(root *etree.Element) {
 		}
 	}
 	walk(root)
-	if _, dup := g.cs[cs.url]; !dup {
-		g.cs[cs.url] = cs
-	}
+	return cs
 }
 
-func (g *gen) readSD(root *etree.Element, file string) {
+// readSD reads a profile or extension definition; nil for logical models and specialisations
+// (they are not profiles of an instance).
+func (g *gen) readSD(root *etree.Element, file string, from origin) *rawSD {
 	sd := &profile.StructureDef{
 		URL: val(root, "url"), Version: val(root, "version"), Name: val(root, "name"),
 		Kind: val(root, "kind"), Type: val(root, "type"), Base: val(root, "baseDefinition"),
 	}
 	if val(root, "derivation") != "constraint" {
-		return // logical models and specialisations are not profiles of an instance
+		return nil
 	}
 	for _, c := range root.SelectElements("context") {
 		sd.Contexts = append(sd.Contexts, profile.Context{Type: val(c, "type"), Expression: val(c, "expression")})
 	}
-	r := &rawSD{sd: sd, file: file}
+	r := &rawSD{sd: sd, file: file, from: from}
 	if d := root.SelectElement("differential"); d != nil {
 		for _, e := range d.SelectElements("element") {
 			r.diff = append(r.diff, readElement(e))
 		}
 	}
-	if _, dup := g.sds[sd.URL]; dup {
-		g.warnings = append(g.warnings, "duplicate "+sd.URL+" in "+file)
-		return
-	}
-	g.sds[sd.URL] = r
-	g.order = append(g.order, sd.URL)
+	return r
 }
 
 func readElement(e *etree.Element) *profile.ElementDef {
@@ -235,22 +252,21 @@ func node(e *etree.Element, name string) profile.Node {
 }
 
 func stripVersion(u string) string {
-	if i := strings.IndexByte(u, '|'); i >= 0 {
-		return u[:i]
-	}
-	return u
+	url, _ := profile.SplitCanonical(u)
+	return url
 }
 
-// merged returns the profile's elements merged over its ancestors present.
-func (g *gen) merged(url string, seen map[string]bool) ([]*profile.ElementDef, []string) {
-	r := g.sds[url]
-	if r == nil || seen[url] {
+// merged returns the profile's elements merged over its ancestors present, and the ancestors.
+func (g *gen) merged(r *rawSD, seen map[*rawSD]bool) ([]*profile.ElementDef, []string) {
+	if r == nil || seen[r] {
 		return nil, nil
 	}
-	seen[url] = true
-	base, chain := g.merged(stripVersion(r.sd.Base), seen)
-	if g.sds[stripVersion(r.sd.Base)] != nil {
-		chain = append([]string{stripVersion(r.sd.Base)}, chain...)
+	seen[r] = true
+	var base []*profile.ElementDef
+	var chain []string
+	if br := g.sd(r.sd.Base, r.from.pkg); br != nil {
+		base, chain = g.merged(br, seen)
+		chain = append([]string{g.key(br)}, chain...)
 	}
 	out := make([]*profile.ElementDef, 0, len(base)+len(r.diff))
 	byID := map[string]*profile.ElementDef{}
@@ -349,21 +365,35 @@ func sliceOf(seg string) string {
 
 func (g *gen) build() *profile.Tables {
 	t := &profile.Tables{}
-	sort.Strings(g.order)
-	merged := map[string][]*profile.ElementDef{}
-	for _, u := range g.order {
-		els, chain := g.merged(u, map[string]bool{})
-		r := g.sds[u]
-		r.sd.Chain = chain
-		root := u
-		for _, c := range chain {
-			root = c
+	g.linkPackages()
+	g.pinReferences()
+	var all []*rawSD
+	for _, rs := range g.sds {
+		all = append(all, rs...)
+	}
+	// by URL, the versions of one in reading order: the first is what an unversioned canonical
+	// outside a package means
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].sd.URL != all[j].sd.URL {
+			return all[i].sd.URL < all[j].sd.URL
 		}
-		r.sd.CoreBased = strings.HasPrefix(g.sds[root].sd.Base, "http://hl7.org/fhir/StructureDefinition/")
+		return all[i].from.seq < all[j].from.seq
+	})
+	for _, r := range all {
+		els, chain := g.merged(r, map[*rawSD]bool{})
+		r.sd.Chain = chain
+		root := r
+		for _, c := range chain {
+			root = g.sd(c, nil)
+		}
+		r.sd.CoreBased = strings.HasPrefix(root.sd.Base, "http://hl7.org/fhir/StructureDefinition/")
 		r.sd.Elements = complete(els)
-		merged[u] = r.sd.Elements
+		if r.from.pkg != nil {
+			r.sd.Package = r.from.pkg.String()
+		}
 		t.Profiles = append(t.Profiles, r.sd)
 	}
+	t.Packages = g.packages()
 	for _, p := range t.Profiles {
 		g.resolveSlices(p)
 	}
@@ -551,7 +581,7 @@ func (g *gen) discValues(p *profile.StructureDef, idx map[string]*profile.Elemen
 		}
 		for _, t := range anc.Types {
 			for _, tp := range t.Profiles {
-				r := g.sds[stripVersion(tp)]
+				r := g.sd(tp, nil)
 				if r == nil || r.sd.Elements == nil {
 					continue
 				}
@@ -567,7 +597,7 @@ func (g *gen) discValues(p *profile.StructureDef, idx map[string]*profile.Elemen
 	// the slice's type profile
 	for _, t := range e.Types {
 		for _, tp := range t.Profiles {
-			r := g.sds[stripVersion(tp)]
+			r := g.sd(tp, nil)
 			if r == nil {
 				continue
 			}
@@ -690,16 +720,20 @@ func collect(n profile.Node, segs []string, out *[]string) {
 
 // expandAll expands every value set read.
 func (g *gen) expandAll() []*profile.ValueSet {
-	var urls []string
-	for u := range g.vsRaw {
-		urls = append(urls, u)
+	var all []*rawVS
+	for _, vs := range g.vss {
+		all = append(all, vs...)
 	}
-	sort.Strings(urls)
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].url != all[j].url {
+			return all[i].url < all[j].url
+		}
+		return all[i].from.seq < all[j].from.seq
+	})
 	var out []*profile.ValueSet
-	for _, u := range urls {
-		m := g.vsMeta[u]
-		vs := &profile.ValueSet{URL: u, Version: m[0], Name: m[1]}
-		codes, why := g.expand(u, map[string]bool{})
+	for _, v := range all {
+		vs := &profile.ValueSet{URL: v.url, Version: v.version, Name: v.name}
+		codes, why := g.expand(v, map[*rawVS]bool{})
 		if why != "" {
 			vs.NotExpanded = why
 		} else {
@@ -711,15 +745,20 @@ func (g *gen) expandAll() []*profile.ValueSet {
 	return out
 }
 
-func (g *gen) expand(u string, seen map[string]bool) ([]profile.Code, string) {
-	root := g.vsRaw[stripVersion(u)]
-	if root == nil {
-		return nil, "value set " + u + " not present"
+// valueSet is the value set a reference resolves to from package from (nil when none read
+// matches).
+func (g *gen) valueSet(ref string, from *pkgInfo) *rawVS {
+	url, version := profile.SplitCanonical(ref)
+	v, _ := pick(g.vss[url], version, from)
+	return v
+}
+
+func (g *gen) expand(v *rawVS, seen map[*rawVS]bool) ([]profile.Code, string) {
+	if seen[v] {
+		return nil, "value set " + v.url + " includes itself"
 	}
-	if seen[u] {
-		return nil, "value set " + u + " includes itself"
-	}
-	seen[u] = true
+	seen[v] = true
+	root := v.root
 	compose := root.SelectElement("compose")
 	if compose == nil {
 		return nil, "no compose"
@@ -740,7 +779,11 @@ func (g *gen) expand(u string, seen map[string]bool) ([]profile.Code, string) {
 		var fromVS []profile.Code
 		vsRefs := vals(inc, "valueSet")
 		for i, ref := range vsRefs {
-			c, why := g.expand(ref, seen)
+			inner := g.valueSet(ref, v.from.pkg)
+			if inner == nil {
+				return nil, "value set " + ref + " not present"
+			}
+			c, why := g.expand(inner, seen)
 			if why != "" {
 				return nil, why
 			}
@@ -760,7 +803,7 @@ func (g *gen) expand(u string, seen map[string]bool) ([]profile.Code, string) {
 				out = append(out, profile.Code{System: sys, Code: val(c, "code")})
 			}
 		} else {
-			cs := g.cs[sys]
+			cs, _ := pick(g.css[sys], val(inc, "version"), v.from.pkg)
 			if cs == nil {
 				return nil, "code system " + sys + " not present"
 			}
@@ -821,9 +864,9 @@ func intersect(a, b []profile.Code) []profile.Code {
 func stats(t *profile.Tables) string {
 	var els, slices, bindings, required, constraints, exp, notExp, unresolved int
 	var checking, absent, unexpandable int
-	vsByURL := map[string]*profile.ValueSet{}
+	vsByURL := map[string][]*profile.ValueSet{}
 	for _, v := range t.ValueSets {
-		vsByURL[v.URL] = v
+		vsByURL[v.URL] = append(vsByURL[v.URL], v)
 	}
 	for _, p := range t.Profiles {
 		for _, e := range p.Elements {
@@ -838,7 +881,9 @@ func stats(t *profile.Tables) string {
 				bindings++
 				if e.Binding.Strength == "required" {
 					required++
-					switch v := vsByURL[stripVersion(e.Binding.ValueSet)]; {
+					url, version := profile.SplitCanonical(e.Binding.ValueSet)
+					v, _ := profile.PickVersion(vsByURL[url], version, func(v *profile.ValueSet) string { return v.Version }, nil)
+					switch {
 					case v == nil:
 						absent++
 					case v.Expanded:
@@ -875,6 +920,9 @@ func emit(t *profile.Tables) ([]byte, error) {
 		if len(p.Chain) > 0 {
 			fmt.Fprintf(&b, "Chain: %s,\n", strs(p.Chain))
 		}
+		if p.Package != "" {
+			fmt.Fprintf(&b, "Package: %q,\n", p.Package)
+		}
 		list(&b, p.Contexts, "Contexts: []Context{", "},\n", func(c profile.Context) string {
 			return fmt.Sprintf("{Type: %q, Expression: %q},", c.Type, c.Expression)
 		})
@@ -895,7 +943,11 @@ func emit(t *profile.Tables) ([]byte, error) {
 		})
 		b.WriteString("},\n")
 	}
-	b.WriteString("},\n}\n")
+	b.WriteString("},\n")
+	list(&b, t.Packages, "Packages: []Package{\n", "},\n", func(p profile.Package) string {
+		return fmt.Sprintf("{ID: %q, Closure: %s},\n", p.ID, strs(p.Closure))
+	})
+	b.WriteString("}\n")
 	src, err := format.Source(b.Bytes())
 	if err != nil {
 		_ = os.WriteFile(os.TempDir()+"/tables_gen.unformatted.go", b.Bytes(), 0o644)
