@@ -22,7 +22,10 @@
 //     reject unmatched elements; value and pattern discriminators match primitive values or complex
 //     values (a Coding, a CodeableConcept the element must contain);
 //   - a required binding to a value set that was not read, or that includes a code system that was
-//     not read or not published with its codes (ICD-10-GM, PZN), does not check codes;
+//     not read or not published with its codes (ICD-10-GM, PZN), does not check codes; nor does one
+//     a package makes to a value set read only outside its dependencies (the KBV key tables
+//     KBV_VS_SFHIR_* that the e-prescription binds are known here only from AWS, in older
+//     versions);
 //   - a reference whose target profile was not read, or that cannot be resolved to a type
 //     (urn:uuid without a resolver), is not checked for its type.
 //

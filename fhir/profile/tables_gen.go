@@ -3,7 +3,7 @@
 // Source: HL7 Deutschland de.basisprofil.r4 0.9.11, HL7 Deutschland de.basisprofil.r4 0.9.12, HL7 Deutschland de.basisprofil.r4 0.9.13, KBV AWS 1.2.0, KBV Basis 1.1.3, KBV FOR 1.0.2, KBV MIO Impfpass 1.00.000
 // (StructureDefinitions, ValueSets and CodeSystems as published by the KBV and HL7 Deutschland;
 // regenerate with `make profiles DEFS=folder`).
-// Contents: 277 profiles, 11791 elements, 1324 slices (8 without a resolvable discriminator), 175 bindings (139 required: 51 check codes, 68 to a value set not read, 20 to one not expandable), 113 constraints, 61 value sets expanded, 26 not expandable.
+// Contents: 277 profiles, 11791 elements, 1324 slices (8 without a resolvable discriminator), 175 bindings (139 required: 51 check codes, 68 to a value set not read, 0 to one read only outside the binding package's dependencies, 20 to one not expandable), 113 constraints, 61 value sets expanded, 26 not expandable.
 
 package profile
 

@@ -82,6 +82,10 @@ type Node struct {
 type Binding struct {
 	Strength string // required, extensible, preferred, example
 	ValueSet string // canonical, possibly with |version
+	// Outside: the value set was read, but only outside the dependencies of the package that
+	// binds it (a KBV key table the package does not ship, known here from another package in an
+	// older version): its codes are not checked.
+	Outside bool
 }
 
 // Slicing of a repeating element.

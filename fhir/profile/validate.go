@@ -266,7 +266,7 @@ func (v *Validator) linkChecks(n *node, d *ElementDef) {
 		}
 	}
 	n.multiTyped = len(d.Types) > 1
-	if b := d.Binding; b != nil && b.Strength == "required" && b.ValueSet != "" {
+	if b := d.Binding; b != nil && b.Strength == "required" && b.ValueSet != "" && !b.Outside {
 		if ci := v.valueSet(b.ValueSet); ci != nil && ci.vs.Expanded {
 			n.vs, n.vsName = ci, stripVersion(b.ValueSet)
 		}
@@ -846,11 +846,24 @@ func hasValue(el *etree.Element, segs []string, want []string) bool {
 		}
 	}
 	for _, t := range el.Child {
-		if k, ok := t.(*etree.Element); ok && matchesName(k.Tag, segs[0]) && hasValue(k, segs[1:], want) {
+		if k, ok := t.(*etree.Element); ok && matchesName(k.Tag, segs[0]) && hasValue(inside(k), segs[1:], want) {
 			return true
 		}
 	}
 	return false
+}
+
+// inside is the resource in a resource container (entry.resource, contained), which a path
+// steps into as FHIRPath does (entry.resource.meta is the resource's meta); other elements are
+// themselves.
+func inside(el *etree.Element) *etree.Element {
+	switch el.Tag {
+	case "resource", "contained", "outcome": // the resource containers of FHIR R4
+		if inner := resourceIn(el); inner != nil && inner.Tag != "" && isUpper(inner.Tag[0]) {
+			return inner
+		}
+	}
+	return el
 }
 
 // patternAt reports whether an element at the path segs below el contains one of the patterns.
@@ -864,14 +877,15 @@ func patternAt(el *etree.Element, segs []string, patterns []Node) bool {
 		return false
 	}
 	for _, t := range el.Child {
-		if k, ok := t.(*etree.Element); ok && matchesName(k.Tag, segs[0]) && patternAt(k, segs[1:], patterns) {
+		if k, ok := t.(*etree.Element); ok && matchesName(k.Tag, segs[0]) && patternAt(inside(k), segs[1:], patterns) {
 			return true
 		}
 	}
 	return false
 }
 
-// firstAt is the first element at the path segs below el (el itself for no segs).
+// firstAt is the first element at the path segs below el (el itself for no segs), stepping into
+// resource containers on the way.
 func firstAt(el *etree.Element, segs []string) *etree.Element {
 	cur := el
 	for _, s := range segs {
@@ -879,7 +893,7 @@ func firstAt(el *etree.Element, segs []string) *etree.Element {
 			continue
 		}
 		var next *etree.Element
-		for _, t := range cur.Child {
+		for _, t := range inside(cur).Child {
 			if k, ok := t.(*etree.Element); ok && matchesName(k.Tag, s) {
 				next = k
 				break

@@ -6,13 +6,13 @@ import (
 )
 
 // PickVersion chooses, among the versions of one canonical (cands, first the one an unversioned
-// reference means when nothing else decides), the one a reference naming version means. As the
-// HL7 validator resolves a versioned canonical, a version matches itself and, failing that, the
-// versions of its major.minor: 1.3 (as the KBV writes meta.profile) and 1.3.0 match 1.3.3, the
-// AWS profiles' base KBV_PR_Base_Patient|1.1.0 is KBV Basis 1.1.3. Of those that match it is the
-// exact one, else one in context (e.g. of the referring package and its dependencies), else the
-// highest; for an unversioned reference one in context, else the first. ok is false when none
-// matches.
+// reference means outside a context), the one a reference naming version means. As the HL7
+// validator resolves a versioned canonical, a version matches itself and, failing that, the
+// versions of its major.minor: 1.3 (as the KBV writes meta.profile) and 1.3.0 match 1.3.3, the AWS
+// profiles' base KBV_PR_Base_Patient|1.1.0 is KBV Basis 1.1.3. Of those that match it is the exact
+// one, else one in context, else the highest. An unversioned reference made in a context (a
+// package and its dependencies; inContext not nil) means the first version in context and nothing
+// else: a package does not see definitions it does not depend on. ok is false when none matches.
 func PickVersion[T any](cands []T, version string, ver func(T) string, inContext func(T) bool) (best T, ok bool) {
 	bestScore, bestVer := -1, ""
 	for _, c := range cands {
@@ -20,11 +20,15 @@ func PickVersion[T any](cands []T, version string, ver func(T) string, inContext
 		if version != "" && v != version && majorMinor(v) != majorMinor(version) {
 			continue
 		}
+		in := inContext != nil && inContext(c)
+		if version == "" && inContext != nil && !in {
+			continue
+		}
 		score := 0
 		if version != "" && v == version {
 			score += 2
 		}
-		if inContext != nil && inContext(c) {
+		if in {
 			score++
 		}
 		if score > bestScore || (score == bestScore && version != "" && newerVersion(v, bestVer)) {

@@ -94,3 +94,35 @@ func TestVersionSelection(t *testing.T) {
 		t.Errorf("2 is no major.minor of 2.0.0: %v", p)
 	}
 }
+
+// A Bundle's entries sliced by resource.meta.profile (as KBV_PR_ERP_Bundle slices them): the path
+// steps into the resource inside entry.resource. A binding marked Outside does not check codes.
+func TestEntrySlicesAndOutsideBinding(t *testing.T) {
+	v := New(&Tables{Profiles: []*StructureDef{
+		{URL: "https://example.org/bundle", Version: "1.0.0", Kind: "resource", Type: "Bundle", Elements: []*ElementDef{
+			{ID: "Bundle", Path: "Bundle", Min: -1},
+			{ID: "Bundle.type", Path: "Bundle.type", Min: -1, Binding: &Binding{Strength: "required", ValueSet: "https://example.org/vs", Outside: true}},
+			{ID: "Bundle.entry", Path: "Bundle.entry", Min: -1, Slicing: &Slicing{Discriminators: []Discriminator{{Type: "value", Path: "resource.meta.profile"}}, Rules: "closed"}},
+			{ID: "Bundle.entry:patient", Path: "Bundle.entry", SliceName: "patient", Min: 1, Max: "1", Match: &SliceMatch{
+				Discriminators: []DiscValue{{Type: "value", Path: "resource.meta.profile", Values: []string{"https://example.org/patient|1.0"}}}}},
+		}},
+	}, ValueSets: []*ValueSet{{URL: "https://example.org/vs", Expanded: true, Codes: []Code{{"https://example.org/cs", "document"}}}}})
+	bundle := func(profile string) string {
+		return `<Bundle xmlns="http://hl7.org/fhir"><meta><profile value="https://example.org/bundle"/></meta><type value="collection"/>` +
+			`<entry><resource><Patient><meta><profile value="` + profile + `"/></meta></Patient></resource></entry></Bundle>`
+	}
+	if is := v.Validate(parse(t, bundle("https://example.org/patient|1.0")), "", Options{}); len(errorsOf(is)) != 0 {
+		t.Errorf("matching entry: %v", is)
+	}
+	want := []string{"error structure Bundle.entry[0]", "error required Bundle.entry"}
+	if got := found(errorsOf(v.Validate(parse(t, bundle("https://example.org/other")), "", Options{}))); !slices.Equal(got, want) {
+		t.Errorf("entry of another profile: %q, want %q", got, want)
+	}
+}
+
+// errorsOf are the errors (and fatal issues) among is.
+func errorsOf(is fhir.Issues) fhir.Issues {
+	return slices.DeleteFunc(slices.Clone(is), func(i fhir.Issue) bool {
+		return i.Severity != fhir.SeverityError && i.Severity != fhir.SeverityFatal
+	})
+}

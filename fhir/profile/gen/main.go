@@ -487,8 +487,15 @@ func (g *gen) resolveSlices(p *profile.StructureDef) {
 			switch d.Type {
 			case "value", "pattern":
 				dv.Values = g.discValues(p, idx, e, d.Path)
+				segs := pathSegs(d.Path)
 				if len(dv.Values) == 0 {
-					dv.Patterns = nodesUnder(idx, e.ID, d.Path)
+					dv.Patterns = nodesUnder(idx, e.ID, segs)
+				}
+				if len(dv.Values) == 0 && len(dv.Patterns) == 0 {
+					g.typeProfilesOnPath(idx, e, segs, func(ridx map[string]*profile.ElementDef, root string, rest []string) bool {
+						dv.Patterns = nodesUnder(ridx, root, rest)
+						return len(dv.Patterns) > 0
+					})
 				}
 				if len(dv.Values) == 0 && len(dv.Patterns) == 0 {
 					m.Unresolved = "no fixed or pattern value at " + d.Path
@@ -556,10 +563,7 @@ func typeCode(s string) string {
 // discValues finds the fixed or pattern values at path (relative to the slice e): in the slice's
 // own elements, in a pattern higher up, or in the slice's type profile.
 func (g *gen) discValues(p *profile.StructureDef, idx map[string]*profile.ElementDef, e *profile.ElementDef, path string) []string {
-	segs := strings.Split(path, ".")
-	if path == "$this" {
-		segs = nil
-	}
+	segs := pathSegs(path)
 	if v := valuesUnder(idx, e.ID, segs); len(v) > 0 {
 		return v
 	}
@@ -594,22 +598,43 @@ func (g *gen) discValues(p *profile.StructureDef, idx map[string]*profile.Elemen
 			}
 		}
 	}
-	// the slice's type profile
-	for _, t := range e.Types {
-		for _, tp := range t.Profiles {
-			r := g.sd(tp, nil)
-			if r == nil {
+	// the type profile of the slice or of an element on the path below it
+	var out []string
+	g.typeProfilesOnPath(idx, e, segs, func(ridx map[string]*profile.ElementDef, root string, rest []string) bool {
+		out = valuesUnder(ridx, root, rest)
+		return len(out) > 0
+	})
+	return out
+}
+
+// pathSegs splits a discriminator path (none for $this).
+func pathSegs(path string) []string {
+	if path == "$this" {
+		return nil
+	}
+	return strings.Split(path, ".")
+}
+
+// typeProfilesOnPath offers f, until it reports a find, the type profiles of the slice e and of
+// the elements on the discriminator path segs below it (entry.resource for the path
+// resource.meta.profile), each with its element index, its root and the rest of the path.
+func (g *gen) typeProfilesOnPath(idx map[string]*profile.ElementDef, e *profile.ElementDef, segs []string,
+	f func(ridx map[string]*profile.ElementDef, root string, rest []string) bool) {
+	for k := 0; k <= len(segs); k++ {
+		el := e
+		if k > 0 {
+			if el = idx[e.ID+"."+strings.Join(segs[:k], ".")]; el == nil {
 				continue
 			}
-			if r.sd.Elements == nil {
-				continue
-			}
-			if v := valuesUnder(elementIndex(r.sd), r.sd.Type, segs); len(v) > 0 {
-				return v
+		}
+		for _, t := range el.Types {
+			for _, tp := range t.Profiles {
+				if r := g.sd(tp, nil); r != nil && r.sd.Elements != nil && f(elementIndex(r.sd), r.sd.Type, segs[k:]) {
+					return
+				}
 			}
 		}
 	}
-	return nil
 }
 
 // valuesUnder looks for fixed/pattern values at base+segs: at every element below base (slices
@@ -642,14 +667,10 @@ func valuesUnder(idx map[string]*profile.ElementDef, base string, segs []string)
 	return slices.Compact(out)
 }
 
-// nodesUnder finds the complex fixed or pattern values (a Coding, a CodeableConcept) at path below
-// the slice base: the value stated at base+path itself, at a slice of it, or inside a value stated
-// higher up (base.code's pattern for path code.coding).
-func nodesUnder(idx map[string]*profile.ElementDef, base, path string) []profile.Node {
-	var segs []string
-	if path != "$this" {
-		segs = strings.Split(path, ".")
-	}
+// nodesUnder finds the complex fixed or pattern values (a Coding, a CodeableConcept) at the path
+// segs below the slice base: the value stated at base+path itself, at a slice of it, or inside a
+// value stated higher up (base.code's pattern for path code.coding).
+func nodesUnder(idx map[string]*profile.ElementDef, base string, segs []string) []profile.Node {
 	var out []profile.Node
 	for id, el := range idx {
 		v := el.Fixed
@@ -863,7 +884,7 @@ func intersect(a, b []profile.Code) []profile.Code {
 // stats summarises the tables (also written into the header comment).
 func stats(t *profile.Tables) string {
 	var els, slices, bindings, required, constraints, exp, notExp, unresolved int
-	var checking, absent, unexpandable int
+	var checking, absent, outside, unexpandable int
 	vsByURL := map[string][]*profile.ValueSet{}
 	for _, v := range t.ValueSets {
 		vsByURL[v.URL] = append(vsByURL[v.URL], v)
@@ -884,6 +905,8 @@ func stats(t *profile.Tables) string {
 					url, version := profile.SplitCanonical(e.Binding.ValueSet)
 					v, _ := profile.PickVersion(vsByURL[url], version, func(v *profile.ValueSet) string { return v.Version }, nil)
 					switch {
+					case e.Binding.Outside:
+						outside++
 					case v == nil:
 						absent++
 					case v.Expanded:
@@ -903,8 +926,8 @@ func stats(t *profile.Tables) string {
 			notExp++
 		}
 	}
-	return fmt.Sprintf("%d profiles, %d elements, %d slices (%d without a resolvable discriminator), %d bindings (%d required: %d check codes, %d to a value set not read, %d to one not expandable), %d constraints, %d value sets expanded, %d not expandable",
-		len(t.Profiles), els, slices, unresolved, bindings, required, checking, absent, unexpandable, constraints, exp, notExp)
+	return fmt.Sprintf("%d profiles, %d elements, %d slices (%d without a resolvable discriminator), %d bindings (%d required: %d check codes, %d to a value set not read, %d to one read only outside the binding package's dependencies, %d to one not expandable), %d constraints, %d value sets expanded, %d not expandable",
+		len(t.Profiles), els, slices, unresolved, bindings, required, checking, absent, outside, unexpandable, constraints, exp, notExp)
 }
 
 // emit writes the tables as Go source.
@@ -995,7 +1018,11 @@ func emitElement(b *bytes.Buffer, e *profile.ElementDef) {
 		fmt.Fprintf(b, ", MaxLength: %d", e.MaxLength)
 	}
 	if e.Binding != nil {
-		fmt.Fprintf(b, ", Binding: &Binding{Strength: %q, ValueSet: %q}", e.Binding.Strength, e.Binding.ValueSet)
+		fmt.Fprintf(b, ", Binding: &Binding{Strength: %q, ValueSet: %q", e.Binding.Strength, e.Binding.ValueSet)
+		if e.Binding.Outside {
+			b.WriteString(", Outside: true")
+		}
+		b.WriteString("}")
 	}
 	if s := e.Slicing; s != nil {
 		b.WriteString(", Slicing: &Slicing{Discriminators: []Discriminator{")
