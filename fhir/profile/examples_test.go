@@ -16,8 +16,15 @@ import (
 // exampleList is testdata/kbv-aws-1.2.0-examples.tsv: per KBV example file, the error
 // expressions fhir/profile is expected to report (the profiles forbid them).
 func exampleList(t *testing.T) map[string][]string {
+	return expectations(t, "testdata/kbv-aws-1.2.0-examples.tsv", 4)
+}
+
+// expectations reads a list of examples (tab-separated, ncols columns, # comments): per first
+// column the error expressions of the last, ' ; '-separated, each optionally followed by
+// =what forbids it; '-' for none.
+func expectations(t *testing.T, path string, ncols int) map[string][]string {
 	t.Helper()
-	f, err := os.Open("testdata/kbv-aws-1.2.0-examples.tsv")
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,12 +37,12 @@ func exampleList(t *testing.T) map[string][]string {
 			continue
 		}
 		cols := strings.Split(line, "\t")
-		if len(cols) != 4 {
-			t.Fatalf("examples list: %q has %d columns", line, len(cols))
+		if len(cols) != ncols {
+			t.Fatalf("%s: %q has %d columns", path, line, len(cols))
 		}
 		var exprs []string
-		if cols[3] != "-" {
-			for _, e := range strings.Split(cols[3], " ; ") {
+		if last := cols[ncols-1]; last != "-" {
+			for _, e := range strings.Split(last, " ; ") {
 				expr, _, _ := strings.Cut(e, "=")
 				exprs = append(exprs, expr)
 			}
