@@ -12,7 +12,9 @@
 // 1.7.0 for the e-prescription): meta.profile's version picks one as the HL7 validator does (1.3
 // and 1.3.0 mean 1.3.3: the same major.minor), the tables' own references were resolved by the
 // generator within each package's dependencies, and an extension in an instance is validated
-// against the version of its resource profile's package. The published definitions carry
+// against the version of its resource profile's package. A package's definitions see only the
+// package and its dependencies, those read outside packages (AWS with KBV Basis 1.1.3 and
+// de.basisprofil.r4 0.9.x) only each other: adding a package changes nothing others check. The published definitions carry
 // differentials only: each profile's differential is merged over those of its ancestors that
 // were read. What lies beyond the definitions read is not checked, and nothing is
 // invented in its place:
@@ -24,9 +26,8 @@
 //     values (a Coding, a CodeableConcept the element must contain);
 //   - a required binding to a value set that was not read, or that includes a code system that was
 //     not read or not published with its codes (ICD-10-GM, PZN), does not check codes; nor does one
-//     a package makes to a value set read only outside its dependencies (the KBV key tables
-//     KBV_VS_SFHIR_* that the e-prescription binds are known here only from AWS, in older
-//     versions);
+//     to a value set read only outside the profile's scope (the KBV key tables KBV_VS_SFHIR_*
+//     that the e-prescription binds are known here only from AWS, in older versions);
 //   - a reference whose target profile was not read, or that cannot be resolved to a type
 //     (urn:uuid without a resolver), is not checked for its type.
 //

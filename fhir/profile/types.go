@@ -10,7 +10,8 @@ package profile
 // e-prescription): Profiles and ValueSets are ordered by URL and, for one URL, by the order the
 // definitions were read, the first being what an unversioned canonical means outside a package.
 // References in the tables (type and target profiles, bound value sets) name the version they
-// resolve to wherever more than one version of the canonical is there.
+// resolve to wherever more than one version of the canonical is there; they are resolved in the
+// scope of the profile's package (see Scope).
 type Tables struct {
 	Source    string          // where the definitions came from (package names and versions)
 	Profiles  []*StructureDef // profiles of resources and data types, and extensions
@@ -82,10 +83,6 @@ type Node struct {
 type Binding struct {
 	Strength string // required, extensible, preferred, example
 	ValueSet string // canonical, possibly with |version
-	// Outside: the value set was read, but only outside the dependencies of the package that
-	// binds it (a KBV key table the package does not ship, known here from another package in an
-	// older version): its codes are not checked.
-	Outside bool
 }
 
 // Slicing of a repeating element.
@@ -143,6 +140,7 @@ type ValueSet struct {
 	URL         string
 	Version     string
 	Name        string
+	Package     string // as StructureDef.Package
 	Expanded    bool
 	NotExpanded string // why not
 	Codes       []Code
@@ -152,4 +150,24 @@ type ValueSet struct {
 type Code struct {
 	System string
 	Code   string
+}
+
+// Scope tells which definitions the references of a profile read from package pkg may resolve to
+// (see PickVersion): those of the package and the packages it depends on; for a profile read
+// outside packages (pkg ""), those read outside packages. So a package does not meet definitions
+// it does not depend on (the e-prescription does not meet the older KBV key tables of AWS), nor
+// does AWS meet the packages read after it.
+func (t *Tables) Scope(pkg string) func(defPkg string) bool {
+	if pkg == "" {
+		return func(defPkg string) bool { return defPkg == "" }
+	}
+	in := map[string]bool{}
+	for _, p := range t.Packages {
+		if p.ID == pkg {
+			for _, id := range p.Closure {
+				in[id] = true
+			}
+		}
+	}
+	return func(defPkg string) bool { return in[defPkg] }
 }

@@ -41,6 +41,20 @@ type Validator struct {
 	closures  map[string]map[string]bool
 }
 
+// scope is what the references of a package's definitions may resolve to (see Tables.Scope).
+type scope struct {
+	closure map[string]bool // nil: outside packages
+}
+
+func (v *Validator) scope(pkg string) scope { return scope{v.closures[pkg]} }
+
+func (s scope) has(pkg string) bool {
+	if s.closure == nil {
+		return pkg == ""
+	}
+	return s.closure[pkg]
+}
+
 type compiled struct {
 	sd   *StructureDef
 	root *node
@@ -137,7 +151,7 @@ func New(t *Tables) *Validator {
 		all = append(all, c)
 	}
 	for _, c := range all {
-		v.link(c.root)
+		v.link(c.root, v.scope(c.sd.Package))
 	}
 	return v
 }
@@ -145,32 +159,36 @@ func New(t *Tables) *Validator {
 // Profile returns the table of a profile by canonical URL, with or without |version (see
 // PickVersion; unversioned: the first version in the tables).
 func (v *Validator) Profile(canonical string) *StructureDef {
-	if c := v.profile(canonical, ""); c != nil {
+	if c := v.profile(canonical, nil); c != nil {
 		return c.sd
 	}
 	return nil
 }
 
-// profile finds the profile a canonical means (see PickVersion), in the context of the FHIR
-// package pkg ("" for none): an unversioned canonical means the version of pkg's dependencies.
-func (v *Validator) profile(canonical, pkg string) *compiled {
+// profile finds the profile a canonical means (see PickVersion): within sc when given (a
+// reference of the tables, an extension of an instance), else any (an instance's meta.profile).
+func (v *Validator) profile(canonical string, sc *scope) *compiled {
 	url, version := SplitCanonical(canonical)
 	cands := v.profiles[url]
-	if len(cands) == 1 && version == "" {
+	if len(cands) == 1 && version == "" { // the common case, without a function value
+		if sc != nil && !sc.has(cands[0].sd.Package) {
+			return nil
+		}
 		return cands[0]
 	}
-	var inContext func(*compiled) bool
-	if cl := v.closures[pkg]; cl != nil {
-		inContext = func(c *compiled) bool { return cl[c.sd.Package] }
+	var inScope func(*compiled) bool
+	if sc != nil {
+		inScope = func(c *compiled) bool { return sc.has(c.sd.Package) }
 	}
-	c, _ := PickVersion(cands, version, func(c *compiled) string { return c.sd.Version }, inContext)
+	c, _ := PickVersion(cands, version, func(c *compiled) string { return c.sd.Version }, inScope)
 	return c
 }
 
-// valueSet finds the value set a binding names (see PickVersion).
-func (v *Validator) valueSet(canonical string) *codeIndex {
+// valueSet finds the value set a binding of the tables names, within sc (see PickVersion).
+func (v *Validator) valueSet(canonical string, sc scope) *codeIndex {
 	url, version := SplitCanonical(canonical)
-	ci, _ := PickVersion(v.valueSets[url], version, func(ci *codeIndex) string { return ci.vs.Version }, nil)
+	ci, _ := PickVersion(v.valueSets[url], version, func(ci *codeIndex) string { return ci.vs.Version },
+		func(ci *codeIndex) bool { return sc.has(ci.vs.Package) })
 	return ci
 }
 
@@ -216,8 +234,9 @@ func compile(sd *StructureDef) *compiled {
 }
 
 // link works out, for n and the nodes below it, what validation needs from the other tables:
-// value sets, reference target types, type profiles, slice discriminators.
-func (v *Validator) link(n *node) {
+// value sets, reference target types, type profiles, slice discriminators, resolving references
+// within sc, the scope of the profile's package.
+func (v *Validator) link(n *node, sc scope) {
 	if prefix, ok := strings.CutSuffix(n.name, "[x]"); ok {
 		n.choice = prefix
 	}
@@ -249,32 +268,32 @@ func (v *Validator) link(n *node) {
 		n.slicesIn = ": " + strings.Join(names, ", ")
 	}
 	if d != nil {
-		v.linkChecks(n, d)
+		v.linkChecks(n, d, sc)
 	}
 	for _, c := range n.children {
-		v.link(c)
+		v.link(c, sc)
 	}
 	for _, s := range n.slices {
-		v.link(s)
+		v.link(s, sc)
 	}
 }
 
-func (v *Validator) linkChecks(n *node, d *ElementDef) {
+func (v *Validator) linkChecks(n *node, d *ElementDef, sc scope) {
 	if strings.HasSuffix(d.Path, "[x]") && len(d.Types) > 0 {
 		for _, t := range d.Types {
 			n.typeCodes = append(n.typeCodes, t.Code)
 		}
 	}
 	n.multiTyped = len(d.Types) > 1
-	if b := d.Binding; b != nil && b.Strength == "required" && b.ValueSet != "" && !b.Outside {
-		if ci := v.valueSet(b.ValueSet); ci != nil && ci.vs.Expanded {
+	if b := d.Binding; b != nil && b.Strength == "required" && b.ValueSet != "" {
+		if ci := v.valueSet(b.ValueSet, sc); ci != nil && ci.vs.Expanded {
 			n.vs, n.vsName = ci, stripVersion(b.ValueSet)
 		}
 	}
-	n.ref = v.refTargets(d)
+	n.ref = v.refTargets(d, &sc)
 	for _, t := range d.Types {
 		for _, p := range t.Profiles {
-			if c := v.profile(p, ""); c != nil {
+			if c := v.profile(p, &sc); c != nil {
 				n.typeCands = append(n.typeCands, typeCand{code: t.Code, c: c})
 			}
 		}
@@ -286,7 +305,7 @@ func (v *Validator) linkChecks(n *node, d *ElementDef) {
 // refTargets are the resource types a Reference element may point to; nil when the element is no
 // Reference, allows any resource, or names a target profile not in the tables (its type is
 // unknown: nothing is checked).
-func (v *Validator) refTargets(d *ElementDef) *refCheck {
+func (v *Validator) refTargets(d *ElementDef, sc *scope) *refCheck {
 	var targets []string
 	for _, t := range d.Types {
 		if t.Code == "Reference" {
@@ -303,7 +322,7 @@ func (v *Validator) refTargets(d *ElementDef) *refCheck {
 		if ok {
 			names = append(names, typ)
 		} else {
-			c := v.profile(tp, "")
+			c := v.profile(tp, sc)
 			if c == nil {
 				return nil
 			}
@@ -467,7 +486,7 @@ func (v *Validator) ValidateAgainst(el *etree.Element, canonical, at string, opt
 		at = el.Tag
 	}
 	r := newRun(v, at, opts)
-	c := v.profile(canonical, "")
+	c := v.profile(canonical, nil)
 	if c == nil {
 		r.add(fhir.SeverityInformation, fhir.CodeInformational, "", "profile %s is not known here; not checked against it", canonical)
 		return r.issues
@@ -522,7 +541,7 @@ func (r *run) resource(res *etree.Element) {
 			continue
 		}
 		canon := attr(p, "value")
-		c := r.v.profile(canon, "")
+		c := r.v.profile(canon, nil)
 		switch cands := r.v.profiles[stripVersion(canon)]; {
 		case len(cands) == 0:
 			r.add(fhir.SeverityInformation, fhir.CodeInformational, ".meta.profile",
@@ -549,7 +568,8 @@ func (r *run) resource(res *etree.Element) {
 	if checked {
 		depth, typ := r.rootDepth, r.rootTyp
 		r.rootDepth, r.rootTyp = len(r.path), res.Tag
-		r.extensions(res, pkg)
+		sc := r.v.scope(pkg)
+		r.extensions(res, &sc)
 		r.rootDepth, r.rootTyp = depth, typ
 	}
 	if r.opts.TopOnly {
@@ -1153,10 +1173,10 @@ func (r *run) dataType(el *etree.Element, c *compiled) {
 }
 
 // extensions finds the extensions anywhere in el (not in the resources inside it) whose url is an
-// extension definition in the tables, and validates them against it, their context included; of
-// several versions the one of the FHIR package pkg (that of the resource's profile) and its
-// dependencies. Extensions a profile slice already matched were validated then.
-func (r *run) extensions(el *etree.Element, pkg string) {
+// extension definition in the tables within sc (the scope of the resource profile's package), and
+// validates them against it, their context included. Extensions a profile slice already matched
+// were validated then.
+func (r *run) extensions(el *etree.Element, sc *scope) {
 	for _, t := range el.Child {
 		k, ok := t.(*etree.Element)
 		if !ok || k.Tag == "resource" || k.Tag == "contained" || k.Tag == "div" {
@@ -1164,11 +1184,11 @@ func (r *run) extensions(el *etree.Element, pkg string) {
 		}
 		r.push(seg{name: k.Tag, parent: el, el: k})
 		if k.Tag == "extension" || k.Tag == "modifierExtension" {
-			if c := r.v.profile(attr(k, "url"), pkg); c != nil && c.sd.Type == "Extension" {
+			if c := r.v.profile(attr(k, "url"), sc); c != nil && c.sd.Type == "Extension" {
 				r.dataType(k, c)
 			}
 		}
-		r.extensions(k, pkg)
+		r.extensions(k, sc)
 		r.pop()
 	}
 }

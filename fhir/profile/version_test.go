@@ -2,6 +2,7 @@ package profile
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/redclone/red/fhir"
@@ -48,6 +49,10 @@ var versionTables = &Tables{
 			{ID: "Extension", Path: "Extension", Min: -1},
 			{ID: "Extension.value[x]", Path: "Extension.value[x]", Min: -1, Fixed: &Value{Type: "String", Node: Node{Value: "two"}}},
 		}},
+		{URL: "https://example.org/only-base", Version: "2.0.0", Kind: "complex-type", Type: "Extension", Package: "base|2.0.0", Elements: []*ElementDef{
+			{ID: "Extension", Path: "Extension", Min: -1},
+			{ID: "Extension.value[x]", Path: "Extension.value[x]", Min: -1, Fixed: &Value{Type: "String", Node: Node{Value: "two"}}},
+		}},
 		{URL: "https://example.org/app", Version: "1.3.3", Kind: "resource", Type: "Patient", Package: "app|1.0.0",
 			Elements: []*ElementDef{{ID: "Patient", Path: "Patient", Min: -1}}},
 		{URL: "https://example.org/loose", Version: "1.0.0", Kind: "resource", Type: "Patient",
@@ -60,7 +65,7 @@ var versionTables = &Tables{
 }
 
 // meta.profile names a version (1.3 is 1.3.3); an extension in an instance is validated against
-// the version of its resource profile's package.
+// the version of its resource profile's package, not at all when none is in its scope.
 func TestVersionSelection(t *testing.T) {
 	v := New(versionTables)
 	patient := func(profile, value string) string {
@@ -83,6 +88,15 @@ func TestVersionSelection(t *testing.T) {
 			t.Errorf("%s with %s: %q, want %q\n%v", c.profile, c.value, got, c.want, is)
 		}
 	}
+	onlyBase := func(profile string) string {
+		return strings.Replace(patient(profile, "one"), "https://example.org/ext", "https://example.org/only-base", 1)
+	}
+	if is := v.Validate(parse(t, onlyBase("loose")), "", Options{}); len(is) != 0 {
+		t.Errorf("an extension of a package, in a resource of a profile outside packages: %v", is)
+	}
+	if is := v.Validate(parse(t, onlyBase("app")), "", Options{}); len(errorsOf(is)) != 1 {
+		t.Errorf("an extension of a package, in a resource of a package depending on it: %v", is)
+	}
 	is := v.Validate(parse(t, patient("app|1.2", "x")), "", Options{})
 	if len(is) != 1 || is[0].Severity != fhir.SeverityInformation || is[0].Diagnostics != "profile https://example.org/app|1.2 is known here only in version 1.3.3; the resource is not checked against it" {
 		t.Errorf("other version: %v", is)
@@ -96,17 +110,19 @@ func TestVersionSelection(t *testing.T) {
 }
 
 // A Bundle's entries sliced by resource.meta.profile (as KBV_PR_ERP_Bundle slices them): the path
-// steps into the resource inside entry.resource. A binding marked Outside does not check codes.
-func TestEntrySlicesAndOutsideBinding(t *testing.T) {
+// steps into the resource inside entry.resource. A package's binding to a value set read only
+// outside its dependencies does not check codes.
+func TestEntrySlicesAndScope(t *testing.T) {
 	v := New(&Tables{Profiles: []*StructureDef{
-		{URL: "https://example.org/bundle", Version: "1.0.0", Kind: "resource", Type: "Bundle", Elements: []*ElementDef{
+		{URL: "https://example.org/bundle", Version: "1.0.0", Kind: "resource", Type: "Bundle", Package: "app|1.0.0", Elements: []*ElementDef{
 			{ID: "Bundle", Path: "Bundle", Min: -1},
-			{ID: "Bundle.type", Path: "Bundle.type", Min: -1, Binding: &Binding{Strength: "required", ValueSet: "https://example.org/vs", Outside: true}},
+			{ID: "Bundle.type", Path: "Bundle.type", Min: -1, Binding: &Binding{Strength: "required", ValueSet: "https://example.org/vs"}},
 			{ID: "Bundle.entry", Path: "Bundle.entry", Min: -1, Slicing: &Slicing{Discriminators: []Discriminator{{Type: "value", Path: "resource.meta.profile"}}, Rules: "closed"}},
 			{ID: "Bundle.entry:patient", Path: "Bundle.entry", SliceName: "patient", Min: 1, Max: "1", Match: &SliceMatch{
 				Discriminators: []DiscValue{{Type: "value", Path: "resource.meta.profile", Values: []string{"https://example.org/patient|1.0"}}}}},
 		}},
-	}, ValueSets: []*ValueSet{{URL: "https://example.org/vs", Expanded: true, Codes: []Code{{"https://example.org/cs", "document"}}}}})
+	}, ValueSets: []*ValueSet{{URL: "https://example.org/vs", Expanded: true, Codes: []Code{{"https://example.org/cs", "document"}}}},
+		Packages: []Package{{ID: "app|1.0.0", Closure: []string{"app|1.0.0"}}}})
 	bundle := func(profile string) string {
 		return `<Bundle xmlns="http://hl7.org/fhir"><meta><profile value="https://example.org/bundle"/></meta><type value="collection"/>` +
 			`<entry><resource><Patient><meta><profile value="` + profile + `"/></meta></Patient></resource></entry></Bundle>`

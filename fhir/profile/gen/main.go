@@ -257,16 +257,16 @@ func stripVersion(u string) string {
 }
 
 // merged returns the profile's elements merged over its ancestors present, and the ancestors.
-func (g *gen) merged(r *rawSD, seen map[*rawSD]bool) ([]*profile.ElementDef, []string) {
+func (g *gen) merged(r *rawSD, seen map[*rawSD]bool) ([]*profile.ElementDef, []*rawSD) {
 	if r == nil || seen[r] {
 		return nil, nil
 	}
 	seen[r] = true
 	var base []*profile.ElementDef
-	var chain []string
+	var chain []*rawSD
 	if br := g.sd(r.sd.Base, r.from.pkg); br != nil {
 		base, chain = g.merged(br, seen)
-		chain = append([]string{g.key(br)}, chain...)
+		chain = append([]*rawSD{br}, chain...)
 	}
 	out := make([]*profile.ElementDef, 0, len(base)+len(r.diff))
 	byID := map[string]*profile.ElementDef{}
@@ -381,10 +381,10 @@ func (g *gen) build() *profile.Tables {
 	})
 	for _, r := range all {
 		els, chain := g.merged(r, map[*rawSD]bool{})
-		r.sd.Chain = chain
 		root := r
 		for _, c := range chain {
-			root = g.sd(c, nil)
+			r.sd.Chain = append(r.sd.Chain, g.key(c))
+			root = c
 		}
 		r.sd.CoreBased = strings.HasPrefix(root.sd.Base, "http://hl7.org/fhir/StructureDefinition/")
 		r.sd.Elements = complete(els)
@@ -394,8 +394,8 @@ func (g *gen) build() *profile.Tables {
 		t.Profiles = append(t.Profiles, r.sd)
 	}
 	t.Packages = g.packages()
-	for _, p := range t.Profiles {
-		g.resolveSlices(p)
+	for _, r := range all {
+		g.resolveSlices(r.sd, r.from.pkg)
 	}
 	t.ValueSets = g.expandAll()
 	pubs := map[string]bool{}
@@ -444,7 +444,7 @@ func elementIndex(p *profile.StructureDef) map[string]*profile.ElementDef {
 }
 
 // resolveSlices works out, for every slice, what its discriminators expect.
-func (g *gen) resolveSlices(p *profile.StructureDef) {
+func (g *gen) resolveSlices(p *profile.StructureDef, from *pkgInfo) {
 	idx := elementIndex(p)
 	for _, e := range p.Elements {
 		if e.SliceName == "" || !strings.HasSuffix(e.ID, ":"+e.SliceName) {
@@ -486,13 +486,13 @@ func (g *gen) resolveSlices(p *profile.StructureDef) {
 			dv := profile.DiscValue{Type: d.Type, Path: d.Path}
 			switch d.Type {
 			case "value", "pattern":
-				dv.Values = g.discValues(p, idx, e, d.Path)
+				dv.Values = g.discValues(idx, e, d.Path, from)
 				segs := pathSegs(d.Path)
 				if len(dv.Values) == 0 {
 					dv.Patterns = nodesUnder(idx, e.ID, segs)
 				}
 				if len(dv.Values) == 0 && len(dv.Patterns) == 0 {
-					g.typeProfilesOnPath(idx, e, segs, func(ridx map[string]*profile.ElementDef, root string, rest []string) bool {
+					g.typeProfilesOnPath(idx, e, segs, from, func(ridx map[string]*profile.ElementDef, root string, rest []string) bool {
 						dv.Patterns = nodesUnder(ridx, root, rest)
 						return len(dv.Patterns) > 0
 					})
@@ -562,7 +562,7 @@ func typeCode(s string) string {
 
 // discValues finds the fixed or pattern values at path (relative to the slice e): in the slice's
 // own elements, in a pattern higher up, or in the slice's type profile.
-func (g *gen) discValues(p *profile.StructureDef, idx map[string]*profile.ElementDef, e *profile.ElementDef, path string) []string {
+func (g *gen) discValues(idx map[string]*profile.ElementDef, e *profile.ElementDef, path string, from *pkgInfo) []string {
 	segs := pathSegs(path)
 	if v := valuesUnder(idx, e.ID, segs); len(v) > 0 {
 		return v
@@ -585,13 +585,13 @@ func (g *gen) discValues(p *profile.StructureDef, idx map[string]*profile.Elemen
 		}
 		for _, t := range anc.Types {
 			for _, tp := range t.Profiles {
-				r := g.sd(tp, nil)
+				r := g.sd(tp, from)
 				if r == nil || r.sd.Elements == nil {
 					continue
 				}
 				ridx := elementIndex(r.sd)
 				if re := ridx[r.sd.Type+"."+strings.Join(segs2[k:], ".")]; re != nil {
-					if v := g.discValues(r.sd, ridx, re, path); len(v) > 0 {
+					if v := g.discValues(ridx, re, path, from); len(v) > 0 {
 						return v
 					}
 				}
@@ -600,7 +600,7 @@ func (g *gen) discValues(p *profile.StructureDef, idx map[string]*profile.Elemen
 	}
 	// the type profile of the slice or of an element on the path below it
 	var out []string
-	g.typeProfilesOnPath(idx, e, segs, func(ridx map[string]*profile.ElementDef, root string, rest []string) bool {
+	g.typeProfilesOnPath(idx, e, segs, from, func(ridx map[string]*profile.ElementDef, root string, rest []string) bool {
 		out = valuesUnder(ridx, root, rest)
 		return len(out) > 0
 	})
@@ -618,7 +618,7 @@ func pathSegs(path string) []string {
 // typeProfilesOnPath offers f, until it reports a find, the type profiles of the slice e and of
 // the elements on the discriminator path segs below it (entry.resource for the path
 // resource.meta.profile), each with its element index, its root and the rest of the path.
-func (g *gen) typeProfilesOnPath(idx map[string]*profile.ElementDef, e *profile.ElementDef, segs []string,
+func (g *gen) typeProfilesOnPath(idx map[string]*profile.ElementDef, e *profile.ElementDef, segs []string, from *pkgInfo,
 	f func(ridx map[string]*profile.ElementDef, root string, rest []string) bool) {
 	for k := 0; k <= len(segs); k++ {
 		el := e
@@ -629,7 +629,7 @@ func (g *gen) typeProfilesOnPath(idx map[string]*profile.ElementDef, e *profile.
 		}
 		for _, t := range el.Types {
 			for _, tp := range t.Profiles {
-				if r := g.sd(tp, nil); r != nil && r.sd.Elements != nil && f(elementIndex(r.sd), r.sd.Type, segs[k:]) {
+				if r := g.sd(tp, from); r != nil && r.sd.Elements != nil && f(elementIndex(r.sd), r.sd.Type, segs[k:]) {
 					return
 				}
 			}
@@ -754,6 +754,9 @@ func (g *gen) expandAll() []*profile.ValueSet {
 	var out []*profile.ValueSet
 	for _, v := range all {
 		vs := &profile.ValueSet{URL: v.url, Version: v.version, Name: v.name}
+		if v.from.pkg != nil {
+			vs.Package = v.from.pkg.String()
+		}
 		codes, why := g.expand(v, map[*rawVS]bool{})
 		if why != "" {
 			vs.NotExpanded = why
@@ -890,6 +893,7 @@ func stats(t *profile.Tables) string {
 		vsByURL[v.URL] = append(vsByURL[v.URL], v)
 	}
 	for _, p := range t.Profiles {
+		inScope := t.Scope(p.Package)
 		for _, e := range p.Elements {
 			els++
 			if e.SliceName != "" && e.Match != nil {
@@ -903,9 +907,10 @@ func stats(t *profile.Tables) string {
 				if e.Binding.Strength == "required" {
 					required++
 					url, version := profile.SplitCanonical(e.Binding.ValueSet)
-					v, _ := profile.PickVersion(vsByURL[url], version, func(v *profile.ValueSet) string { return v.Version }, nil)
+					v, _ := profile.PickVersion(vsByURL[url], version, func(v *profile.ValueSet) string { return v.Version },
+						func(v *profile.ValueSet) bool { return inScope(v.Package) })
 					switch {
-					case e.Binding.Outside:
+					case v == nil && len(vsByURL[url]) > 0:
 						outside++
 					case v == nil:
 						absent++
@@ -958,6 +963,9 @@ func emit(t *profile.Tables) ([]byte, error) {
 	b.WriteString("},\nValueSets: []*ValueSet{\n")
 	for _, v := range t.ValueSets {
 		fmt.Fprintf(&b, "{URL: %q, Version: %q, Name: %q, Expanded: %v", v.URL, v.Version, v.Name, v.Expanded)
+		if v.Package != "" {
+			fmt.Fprintf(&b, ", Package: %q", v.Package)
+		}
 		if v.NotExpanded != "" {
 			fmt.Fprintf(&b, ", NotExpanded: %q", v.NotExpanded)
 		}
@@ -1018,11 +1026,7 @@ func emitElement(b *bytes.Buffer, e *profile.ElementDef) {
 		fmt.Fprintf(b, ", MaxLength: %d", e.MaxLength)
 	}
 	if e.Binding != nil {
-		fmt.Fprintf(b, ", Binding: &Binding{Strength: %q, ValueSet: %q", e.Binding.Strength, e.Binding.ValueSet)
-		if e.Binding.Outside {
-			b.WriteString(", Outside: true")
-		}
-		b.WriteString("}")
+		fmt.Fprintf(b, ", Binding: &Binding{Strength: %q, ValueSet: %q}", e.Binding.Strength, e.Binding.ValueSet)
 	}
 	if s := e.Slicing; s != nil {
 		b.WriteString(", Slicing: &Slicing{Discriminators: []Discriminator{")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"sort"
 
 	"github.com/redclone/red/fhir/profile"
@@ -14,17 +13,26 @@ type versioned interface {
 }
 
 // pick chooses among the versions read of a canonical (in reading order) the one a reference
-// made in package from (nil outside a package) means (see profile.PickVersion): the package and
-// its dependencies are the context, an unversioned reference resolves only within them.
+// made in package from means (see profile.PickVersion). The package and its dependencies are the
+// context; outside packages (from nil) the definitions read outside packages are: an unversioned
+// reference resolves only within its context, so that adding a package changes nothing that
+// others check (AWS does not meet de.basisprofil.r4 1.5.2; the e-prescription, whose packages
+// do not ship the KBV key tables KBV_VS_SFHIR_*, does not meet AWS's older ones).
 func pick[T versioned](cands []T, version string, from *pkgInfo) (T, bool) {
+	return profile.PickVersion(cands, version, T.ver, func(c T) bool { return inScope(from, c.src().pkg) })
+}
+
+// inScope reports whether a definition of package pkg is in the context of package from.
+func inScope(from, pkg *pkgInfo) bool {
 	if from == nil {
-		return profile.PickVersion(cands, version, T.ver, nil)
+		return pkg == nil
 	}
-	return profile.PickVersion(cands, version, T.ver, func(c T) bool { return from.closure[c.src().pkg] })
+	return from.closure[pkg]
 }
 
 // pinned is a reference as the tables write it: when more than one version of the canonical was
-// read, with the version it resolves to from package from; otherwise as written.
+// read, with the version it resolves to from package from; otherwise as written (the validator
+// resolves it in the same context, that of the profile's package).
 func pinned[T versioned](all map[string][]T, ref string, from *pkgInfo) string {
 	url, version := profile.SplitCanonical(ref)
 	cands := all[url]
@@ -55,10 +63,7 @@ func (g *gen) key(r *rawSD) string {
 
 // pinReferences writes the version into the references of every differential (type profiles,
 // target profiles, bound value sets) that could mean more than one version read, resolved from
-// the package that states them: a profile inherits them as resolved. A reference a package makes
-// to a canonical read only outside its dependencies is not followed: such a type profile is left
-// out (with a warning), such a value set marked Outside (a KBV key table the package does not
-// ship: an older one of another package would reject codes added since).
+// the package that states them: a profile inherits them as resolved.
 func (g *gen) pinReferences() {
 	for _, rs := range g.sds {
 		for _, r := range rs {
@@ -66,44 +71,19 @@ func (g *gen) pinReferences() {
 			for _, e := range r.diff {
 				for i := range e.Types {
 					t := &e.Types[i]
-					t.Profiles = g.pinProfiles(t.Profiles, from, r)
-					t.TargetProfile = g.pinProfiles(t.TargetProfile, from, r)
+					for j, p := range t.Profiles {
+						t.Profiles[j] = pinned(g.sds, p, from)
+					}
+					for j, p := range t.TargetProfile {
+						t.TargetProfile[j] = pinned(g.sds, p, from)
+					}
 				}
 				if b := e.Binding; b != nil && b.ValueSet != "" {
-					if resolvable(g.vss, b.ValueSet, from) {
-						b.ValueSet = pinned(g.vss, b.ValueSet, from)
-					} else {
-						b.Outside = true
-					}
+					b.ValueSet = pinned(g.vss, b.ValueSet, from)
 				}
 			}
 		}
 	}
-}
-
-// pinProfiles pins the profile references refs made in r (from its package from).
-func (g *gen) pinProfiles(refs []string, from *pkgInfo, r *rawSD) []string {
-	out := refs[:0]
-	for _, p := range refs {
-		if !resolvable(g.sds, p, from) {
-			g.warnings = append(g.warnings, fmt.Sprintf("%s|%s (package %s) names %s, read only outside the package's dependencies: left out", r.sd.URL, r.sd.Version, from, p))
-			continue
-		}
-		out = append(out, pinned(g.sds, p, from))
-	}
-	return out
-}
-
-// resolvable reports whether a reference made in package from resolves, or cannot be followed
-// anyway (nothing of that canonical was read); false when only versions outside from's
-// dependencies were read.
-func resolvable[T versioned](all map[string][]T, ref string, from *pkgInfo) bool {
-	url, version := profile.SplitCanonical(ref)
-	if len(all[url]) == 0 {
-		return true
-	}
-	_, ok := pick(all[url], version, from)
-	return ok || version != ""
 }
 
 // packages lists the packages read with their closures, for the tables.
