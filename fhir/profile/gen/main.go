@@ -931,7 +931,7 @@ func stats(t *profile.Tables) string {
 			notExp++
 		}
 	}
-	return fmt.Sprintf("%d profiles, %d elements, %d slices (%d without a resolvable discriminator), %d bindings (%d required: %d check codes, %d to a value set not read, %d to one read only outside the binding package's dependencies, %d to one not expandable), %d constraints, %d value sets expanded, %d not expandable",
+	return fmt.Sprintf("%d profiles, %d elements, %d slices (%d without a resolvable discriminator), %d bindings (%d required: %d check codes, %d to a value set not read, %d to one read only outside the profile's scope, %d to one not expandable), %d constraints, %d value sets expanded, %d not expandable",
 		len(t.Profiles), els, slices, unresolved, bindings, required, checking, absent, outside, unexpandable, constraints, exp, notExp)
 }
 

@@ -24,7 +24,9 @@ import (
 //     de.basisprofil.r4 1.5.2, each a folder with its .tgz unpacked (public repository
 //     gematik/app-referencevalidator, valmodule-erp/src/main/resources/erp/src-package/, commit
 //     5314d58d8efb1c43dfe7b268acdc83a6a8fb9498; the e-prescription 1.3.3 and its FOR 1.2.1 as the
-//     KBV publishes them, whose XML form johannesbremer/kbv-mirror holds in part).
+//     KBV publishes them, whose XML form johannesbremer/kbv-mirror holds in part);
+//  9. to 12. from the same folder the packages of the e-prescription's profiles in version 1.1.0:
+//     kbv.ita.erp 1.1.2, kbv.ita.for 1.1.0, kbv.basis 1.3.0 and de.basisprofil.r4 1.3.2.
 func TestTablesUpToDate(t *testing.T) {
 	defs := os.Getenv("KBV_DEFS")
 	if defs == "" {
