@@ -41,9 +41,24 @@ func BenchmarkKBVCheck(b *testing.B) {
 	}
 }
 
+// BenchmarkTables prepares the tables (each profile is built on first use).
 func BenchmarkTables(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		New(generated)
+	}
+}
+
+// BenchmarkTablesAll prepares the tables and builds every profile, as New did before profiles
+// were built on first use.
+func BenchmarkTablesAll(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		v := New(generated)
+		for _, cs := range v.profiles {
+			for _, c := range cs {
+				c.tree()
+			}
+		}
 	}
 }

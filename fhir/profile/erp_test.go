@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -137,4 +138,31 @@ func TestERPNegativeExamples(t *testing.T) {
 		}
 	}
 	t.Logf("%d broken bundles: %d refused by the profile tables, %d not", len(bundles), refused, len(bundles)-refused)
+}
+
+// The profiles of a new Validator are built on first use: validating from several goroutines at
+// once gives what validating one after another does (run with -race to see the building is safe).
+func TestERPConcurrentFirstUse(t *testing.T) {
+	bundles := erpBundles(t, erpValidDir)
+	var names []string
+	for n := range bundles {
+		names = append(names, n)
+	}
+	inv := newFHIRPathInvariants()
+	want := map[string]string{}
+	for _, n := range names {
+		want[n] = fmt.Sprint(New(generated).Validate(bundles[n], "", Options{Invariants: inv}))
+	}
+	v := New(generated)
+	var wg sync.WaitGroup
+	got := make([]string, len(names))
+	for i, n := range names {
+		wg.Go(func() { got[i] = fmt.Sprint(v.Validate(bundles[n], "", Options{Invariants: inv})) })
+	}
+	wg.Wait()
+	for i, n := range names {
+		if got[i] != want[n] {
+			t.Errorf("%s: concurrently %s, alone %s", n, got[i], want[n])
+		}
+	}
 }

@@ -55,13 +55,26 @@ func (s scope) has(pkg string) bool {
 	return s.closure[pkg]
 }
 
+// compiled is a profile prepared for validation. Its tree of nodes is built and linked on first
+// use (tree): preparing the tables costs little, and only the profiles in use are built.
 type compiled struct {
 	sd   *StructureDef
+	v    *Validator
+	once sync.Once
 	root *node
 }
 
+// tree is the profile's root node, built on first use.
+func (c *compiled) tree() *node {
+	c.once.Do(func() {
+		c.root = buildTree(c.sd)
+		c.v.link(c.root, c.v.scope(c.sd.Package))
+	})
+	return c.root
+}
+
 // node is an element of a profile with its children and slices, and what validating an instance
-// of it needs, worked out once when the tables are prepared.
+// of it needs, worked out once, when the profile is first used.
 type node struct {
 	def      *ElementDef
 	name     string // last path segment: identifier, value[x], valueQuantity
@@ -102,10 +115,27 @@ type discMatch struct {
 	segs []string // Path split; nil for $this
 }
 
+// codeIndex is a value set's expansion, indexed on first use.
 type codeIndex struct {
 	vs       *ValueSet
+	once     sync.Once
 	pairs    map[Code]bool
 	codeOnly map[string]bool
+}
+
+// has reports whether the expansion holds code in system sys (in any system when sys is "").
+func (ci *codeIndex) has(sys, code string) bool {
+	ci.once.Do(func() {
+		ci.pairs, ci.codeOnly = make(map[Code]bool, len(ci.vs.Codes)), make(map[string]bool, len(ci.vs.Codes))
+		for _, c := range ci.vs.Codes {
+			ci.pairs[c] = true
+			ci.codeOnly[c.Code] = true
+		}
+	})
+	if sys == "" {
+		return ci.codeOnly[code]
+	}
+	return ci.pairs[Code{System: sys, Code: code}]
 }
 
 var (
@@ -125,17 +155,12 @@ func Validate(res *etree.Element, at string, opts Options) fhir.Issues {
 	return Default().Validate(res, at, opts)
 }
 
-// New prepares tables for validation.
+// New prepares tables for validation (each profile and value set is made ready on first use).
 func New(t *Tables) *Validator {
 	v := &Validator{t: t, profiles: map[string][]*compiled{}, valueSets: map[string][]*codeIndex{},
 		closures: map[string]map[string]bool{}}
 	for _, vs := range t.ValueSets {
-		ci := &codeIndex{vs: vs, pairs: map[Code]bool{}, codeOnly: map[string]bool{}}
-		for _, c := range vs.Codes {
-			ci.pairs[c] = true
-			ci.codeOnly[c.Code] = true
-		}
-		v.valueSets[vs.URL] = append(v.valueSets[vs.URL], ci)
+		v.valueSets[vs.URL] = append(v.valueSets[vs.URL], &codeIndex{vs: vs})
 	}
 	for _, p := range t.Packages {
 		m := map[string]bool{}
@@ -144,14 +169,8 @@ func New(t *Tables) *Validator {
 		}
 		v.closures[p.ID] = m
 	}
-	var all []*compiled
 	for _, sd := range t.Profiles {
-		c := compile(sd)
-		v.profiles[sd.URL] = append(v.profiles[sd.URL], c)
-		all = append(all, c)
-	}
-	for _, c := range all {
-		v.link(c.root, v.scope(c.sd.Package))
+		v.profiles[sd.URL] = append(v.profiles[sd.URL], &compiled{sd: sd, v: v})
 	}
 	return v
 }
@@ -192,7 +211,8 @@ func (v *Validator) valueSet(canonical string, sc scope) *codeIndex {
 	return ci
 }
 
-func compile(sd *StructureDef) *compiled {
+// buildTree builds a profile's tree of nodes from its elements.
+func buildTree(sd *StructureDef) *node {
 	nodes := make(map[string]*node, len(sd.Elements))
 	get := func(id string) *node {
 		n := nodes[id]
@@ -202,7 +222,7 @@ func compile(sd *StructureDef) *compiled {
 		}
 		return n
 	}
-	c := &compiled{sd: sd}
+	var root *node
 	for _, e := range sd.Elements {
 		n := get(e.ID)
 		n.def = e
@@ -211,7 +231,7 @@ func compile(sd *StructureDef) *compiled {
 		name, slice, isSlice := strings.Cut(last, ":")
 		n.name = name
 		if len(segs) == 1 {
-			c.root = n
+			root = n
 			continue
 		}
 		parent := strings.Join(segs[:len(segs)-1], ".")
@@ -227,10 +247,10 @@ func compile(sd *StructureDef) *compiled {
 		p := get(parent)
 		p.children = append(p.children, n)
 	}
-	if c.root == nil {
-		c.root = &node{def: &ElementDef{ID: sd.Type, Path: sd.Type, Min: -1}, name: sd.Type}
+	if root == nil {
+		root = &node{def: &ElementDef{ID: sd.Type, Path: sd.Type, Min: -1}, name: sd.Type}
 	}
-	return c
+	return root
 }
 
 // link works out, for n and the nodes below it, what validation needs from the other tables:
@@ -495,7 +515,7 @@ func (v *Validator) ValidateAgainst(el *etree.Element, canonical, at string, opt
 		r.against(el, c)
 	} else {
 		r.rootDepth, r.rootTyp = 0, c.sd.Type
-		r.walk(el, c.root)
+		r.walk(el, c.tree())
 	}
 	return dedupe(r.issues)
 }
@@ -611,7 +631,7 @@ func (r *run) against(el *etree.Element, c *compiled) {
 	}
 	depth, typ := r.rootDepth, r.rootTyp
 	r.rootDepth, r.rootTyp = len(r.path), el.Tag
-	r.walk(el, c.root)
+	r.walk(el, c.tree())
 	r.rootDepth, r.rootTyp = depth, typ
 }
 
@@ -1043,7 +1063,7 @@ func showNode(n Node) string {
 func (r *run) binding(el *etree.Element, n *node) {
 	ci := n.vs
 	if v, ok := attrOK(el, "value"); ok { // code
-		if !ci.codeOnly[v] {
+		if !ci.has("", v) {
 			r.add(fhir.SeverityError, fhir.CodeInvalid, "", "code %q is not in the required value set %s", v, n.vsName)
 		}
 		return
@@ -1068,12 +1088,7 @@ func (r *run) binding(el *etree.Element, n *node) {
 }
 
 func codeIn(ci *codeIndex, c *etree.Element) bool {
-	code := childValue(c, "code")
-	sys := childValue(c, "system")
-	if sys == "" {
-		return ci.codeOnly[code]
-	}
-	return ci.pairs[Code{System: sys, Code: code}]
+	return ci.has(childValue(c, "system"), childValue(c, "code"))
 }
 
 // references checks a Reference's target type against the allowed target profiles' types. A
@@ -1169,7 +1184,7 @@ func (r *run) dataType(el *etree.Element, c *compiled) {
 	if c.sd.Type == "Extension" && len(c.sd.Contexts) > 0 {
 		r.extensionContext(c.sd)
 	}
-	r.walk(el, c.root)
+	r.walk(el, c.tree())
 }
 
 // extensions finds the extensions anywhere in el (not in the resources inside it) whose url is an
