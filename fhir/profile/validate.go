@@ -303,6 +303,19 @@ func (v *Validator) linkChecks(n *node, d *ElementDef, sc scope) {
 		for _, t := range d.Types {
 			n.typeCodes = append(n.typeCodes, t.Code)
 		}
+		// A profile may narrow a choice element's types and slice it by type into another one
+		// as well (KBV Basis Diagnosis: onset[x] Period, slice onsetDateTime dateTime): the
+		// slices' types are allowed too.
+		for _, sl := range n.slices {
+			if sl.def == nil {
+				continue
+			}
+			for _, t := range sl.def.Types {
+				if !slices.Contains(n.typeCodes, t.Code) {
+					n.typeCodes = append(n.typeCodes, t.Code)
+				}
+			}
+		}
 	}
 	n.multiTyped = len(d.Types) > 1
 	if b := d.Binding; b != nil && b.Strength == "required" && b.ValueSet != "" {
