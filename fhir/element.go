@@ -36,16 +36,22 @@ func ChildValue(e *etree.Element, path ...string) string {
 	return Value(e)
 }
 
-// ResourceOf returns the single resource element inside a <resource> container.
+// ResourceOf returns the single element inside a resource container (entry.resource,
+// contained, …); nil when there is not exactly one. It allocates nothing.
 func ResourceOf(container *etree.Element) *etree.Element {
 	if container == nil {
 		return nil
 	}
-	kids := container.ChildElements()
-	if len(kids) != 1 {
-		return nil
+	var only *etree.Element
+	for _, t := range container.Child {
+		if k, ok := t.(*etree.Element); ok {
+			if only != nil {
+				return nil
+			}
+			only = k
+		}
 	}
-	return kids[0]
+	return only
 }
 
 // SetMeta writes meta.versionId and meta.lastUpdated, keeping meta's other children in FHIR order

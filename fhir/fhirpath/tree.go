@@ -91,7 +91,7 @@ func isResource(el *etree.Element) bool { return fhir.IsResourceType(el.Tag) && 
 // contained) gives the resource inside it.
 func child(el *etree.Element, typ string) Item {
 	if !isResource(el) {
-		if inner := onlyChild(el); inner != nil && isResource(inner) {
+		if inner := fhir.ResourceOf(el); inner != nil && isResource(inner) {
 			el = inner
 		}
 	}
@@ -99,20 +99,6 @@ func child(el *etree.Element, typ string) Item {
 		typ = el.Tag
 	}
 	return Item{kind: kNode, el: el, typ: typ}
-}
-
-// onlyChild is el's single child element, or nil.
-func onlyChild(el *etree.Element) *etree.Element {
-	var only *etree.Element
-	for _, t := range el.Child {
-		if c, ok := t.(*etree.Element); ok {
-			if only != nil {
-				return nil
-			}
-			only = c
-		}
-	}
-	return only
 }
 
 // attrItem gives the XML attribute id or url of el as a string, if it is there.

@@ -537,7 +537,7 @@ func (v *Validator) ValidateAgainst(el *etree.Element, canonical, at string, opt
 func bundleResolver(b *etree.Element, next func(string) *etree.Element) func(string) *etree.Element {
 	m := map[string]*etree.Element{}
 	for _, e := range b.SelectElements("entry") {
-		res := resourceIn(child(e, "resource"))
+		res := fhir.ResourceOf(child(e, "resource"))
 		if res == nil {
 			continue
 		}
@@ -616,7 +616,7 @@ func (r *run) resource(res *etree.Element) {
 		var inner *etree.Element
 		switch e.Tag {
 		case "entry":
-			inner = resourceIn(child(e, "resource"))
+			inner = fhir.ResourceOf(child(e, "resource"))
 			if inner == nil {
 				continue
 			}
@@ -626,7 +626,7 @@ func (r *run) resource(res *etree.Element) {
 			r.pop()
 			r.pop()
 		case "contained":
-			if inner = resourceIn(e); inner == nil {
+			if inner = fhir.ResourceOf(e); inner == nil {
 				continue
 			}
 			r.push(seg{name: "contained", parent: res, el: e, force: true})
@@ -815,7 +815,7 @@ func (r *run) matches(el *etree.Element, name string, ds []discMatch) bool {
 			if target == nil {
 				return false
 			}
-			if inner := resourceIn(target); inner != nil && child(inner, "meta") != nil {
+			if inner := fhir.ResourceOf(target); inner != nil && child(inner, "meta") != nil {
 				target = inner
 			}
 			ok := false
@@ -868,7 +868,7 @@ func hasType(el *etree.Element, choice string, types []string) bool {
 // typeOf is the type the tag of a choice element shows (valueQuantity → Quantity) or, for a
 // resource container, the resource type; "" when not to be told from the instance.
 func typeOf(el *etree.Element, choice string) string {
-	if inner := resourceIn(el); inner != nil && inner.Tag != "" && isUpper(inner.Tag[0]) {
+	if inner := fhir.ResourceOf(el); inner != nil && inner.Tag != "" && isUpper(inner.Tag[0]) {
 		return inner.Tag
 	}
 	if choice != "" && strings.HasPrefix(el.Tag, choice) {
@@ -912,7 +912,7 @@ func hasValue(el *etree.Element, segs []string, want []string) bool {
 func inside(el *etree.Element) *etree.Element {
 	switch el.Tag {
 	case "resource", "contained", "outcome": // the resource containers of FHIR R4
-		if inner := resourceIn(el); inner != nil && inner.Tag != "" && isUpper(inner.Tag[0]) {
+		if inner := fhir.ResourceOf(el); inner != nil && inner.Tag != "" && isUpper(inner.Tag[0]) {
 			return inner
 		}
 	}
@@ -1168,7 +1168,7 @@ func (r *run) typeProfiles(el *etree.Element, n *node) {
 		}
 		c := tc.c
 		if c.sd.Kind == "resource" {
-			target := resourceIn(el)
+			target := fhir.ResourceOf(el)
 			if target == nil || target.Tag != c.sd.Type {
 				r.add(fhir.SeverityError, fhir.CodeStructure, "", "expected a resource of type %s (profile %s)", c.sd.Type, c.sd.URL)
 			} else {
@@ -1328,20 +1328,3 @@ func tokens(el *etree.Element) []etree.Token {
 }
 
 func childValue(el *etree.Element, tag string) string { return attr(child(el, tag), "value") }
-
-// resourceIn is the single element inside a resource container (nil when there is not exactly one).
-func resourceIn(container *etree.Element) *etree.Element {
-	if container == nil {
-		return nil
-	}
-	var found *etree.Element
-	for _, t := range container.Child {
-		if k, ok := t.(*etree.Element); ok {
-			if found != nil {
-				return nil
-			}
-			found = k
-		}
-	}
-	return found
-}
