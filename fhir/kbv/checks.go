@@ -10,17 +10,29 @@ import (
 	"github.com/redclone/red/fhir/ident"
 )
 
-// MaxLen reports a value longer than n characters (not bytes).
+// MaxLen reports a value longer than n characters (not bytes): a text limit of the KBV's forms
+// (KBV_PR_FOR_*) and the KVDT. An error for a resource the profile tables did not check (the forms'
+// profiles are not among them); plausibility for one they checked against its AWS profile, which
+// states the limits it has itself.
 func (c *Cursor) MaxLen(n int) {
 	if v := c.Value(); utf8.RuneCountInString(v) > n {
-		c.Errorf(fhir.CodeValue, "at most %d characters are allowed, found %d", n, utf8.RuneCountInString(v))
+		sev := fhir.SeverityError
+		if c.rep.profiled {
+			sev = c.rep.plausibility()
+		}
+		c.rep.add(fhir.CodeValue, sev, c.path, "at most %d characters are allowed, found %d", n, utf8.RuneCountInString(v))
 	}
 }
 
-// NotEmpty reports a present element whose value is empty or only blanks.
+// NotEmpty reports a present element whose value is empty (FHIR core: a value is never empty) or
+// only blanks (plausibility).
 func (c *Cursor) NotEmpty() {
-	if c.Exists() && strings.TrimSpace(c.Value()) == "" {
+	switch {
+	case !c.Exists():
+	case c.Value() == "":
 		c.Errorf(fhir.CodeRequired, "a value is required")
+	case strings.TrimSpace(c.Value()) == "":
+		c.Warnf(fhir.CodeRequired, "the value is only blanks")
 	}
 }
 
@@ -76,7 +88,7 @@ func (c *Cursor) Identifier() {
 		return
 	}
 	if err := ident.Check(sys.Value(), val.Value()); err != nil {
-		val.Errorf(fhir.CodeValue, "%s", err.Error())
+		val.Number(err)
 	}
 }
 
@@ -105,8 +117,9 @@ func (c *Cursor) Date(dateOnly bool) (time.Time, bool) {
 	return t, true
 }
 
-// NotFuture reports a date after now. A date without time is compared with today's date in
-// Germany; a date-time without zone gets the widest zone's slack.
+// NotFuture reports a date after now (plausibility: a warning, an error in strict mode). A date
+// without time is compared with today's date in Germany; a date-time without zone gets the widest
+// zone's slack.
 func (c *Cursor) NotFuture(dateOnly bool) {
 	t, ok := c.Date(dateOnly)
 	if !ok {
@@ -117,14 +130,14 @@ func (c *Cursor) NotFuture(dateOnly bool) {
 	case !strings.Contains(v, "T"):
 		today := c.rep.now.In(berlin).Format("2006-01-02")
 		if v[:min(len(v), 10)] > today[:min(len(v), 10)] {
-			c.Errorf(fhir.CodeValue, "the date lies in the future")
+			c.Warnf(fhir.CodeValue, "the date lies in the future")
 		}
 	case !hasZone(v):
 		if t.After(c.rep.now.Add(14 * time.Hour)) {
-			c.Errorf(fhir.CodeValue, "the date lies in the future")
+			c.Warnf(fhir.CodeValue, "the date lies in the future")
 		}
 	case t.After(c.rep.now):
-		c.Errorf(fhir.CodeValue, "the date lies in the future")
+		c.Warnf(fhir.CodeValue, "the date lies in the future")
 	}
 }
 
@@ -140,8 +153,9 @@ var berlin = func() *time.Location {
 	return time.FixedZone("CET", 3600)
 }()
 
-// Period checks a Period: both ends well-formed and the start not after the end. Where one end
-// is a date without time, the calendar dates as written are compared.
+// Period checks a Period: both ends well-formed and the start not after the end (the FHIR core
+// invariant per-1; until the profile tables cover FHIR core). Where one end is a date without
+// time, the calendar dates as written are compared.
 func (c *Cursor) Period() {
 	if !c.Exists() {
 		return
@@ -163,11 +177,25 @@ func (c *Cursor) Period() {
 	}
 }
 
+// dateTimeLayouts are the dateTime layouts ParseDate tries, the usual ones first.
+var dateTimeLayouts = []string{"2006-01-02T15:04:05Z07:00", "2006-01-02T15:04:05.999999999Z07:00", "2006-01-02T15:04:05",
+	"2006-01-02T15:04:05Z0700", "2006-01-02T15:04:05.999999999Z0700", "2006-01-02T15:04", "2006-01-02T15:04Z07:00",
+	"2006-01-02T15:04Z0700"}
+
 // ParseDate reads a FHIR date or dateTime value, tolerating "+0200" offsets.
 func ParseDate(v string) (time.Time, error) {
-	layouts := []string{"2006", "2006-01", "2006-01-02", "2006-01-02T15:04", "2006-01-02T15:04Z07:00", "2006-01-02T15:04:05", "2006-01-02T15:04:05Z07:00", "2006-01-02T15:04:05Z0700", "2006-01-02T15:04:05.999999999Z07:00", "2006-01-02T15:04:05.999999999Z0700", "2006-01-02T15:04Z0700"}
+	// A date has one layout; a value matches at most the layouts that read it alike, so the likely
+	// ones go first.
+	switch len(v) {
+	case 4:
+		return time.Parse("2006", v)
+	case 7:
+		return time.Parse("2006-01", v)
+	case 10:
+		return time.Parse("2006-01-02", v)
+	}
 	var err error
-	for _, l := range layouts {
+	for _, l := range dateTimeLayouts {
 		var t time.Time
 		if t, err = time.Parse(l, v); err == nil {
 			return t, nil

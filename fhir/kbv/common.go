@@ -12,4 +12,5 @@ func common(c *Cursor) {
 		id.Errorf(fhir.CodeValue, "%s", fhir.IDRule)
 	}
 	c.One("meta").One("lastUpdated").Date(false)
+	coreRules(c)
 }

@@ -3,6 +3,7 @@ package kbv
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redclone/red/fhir"
@@ -114,7 +115,7 @@ var (
 	// coverageIDKinds are the AWS slices of Coverage.identifier.
 	coverageIDKinds = []personIDKind{
 		{name: "KVNR", typeSystem: personDeIDType, typeCode: "KVZ10", systems: personKVNRSystems, check: ident.KVNR},
-		{name: "KVNR", typeSystem: personDeIDType, typeCode: "GKV", systems: personKVNRSystems, check: ident.KVNR, retired: "KVZ10"},
+		{name: "KVNR", typeSystem: personDeIDType, typeCode: "GKV", systems: personKVNRSystems, check: ident.KVNR},
 		{name: "PKV-Versichertennummer", typeSystem: personDeIDType, typeCode: "PKV"},
 		{name: "KVK-Versichertennummer", typeSystem: personKBVIDType, typeCode: "kvk", systems: personKVKSystems},
 		{name: "Pseudo-KVNR", typeSystem: personKBVIDType, typeCode: "PseudoversichertenID", systems: []string{"http://fhir.de/NamingSystem/gkv/pseudo-kvid"}},
@@ -125,20 +126,34 @@ var (
 	}
 )
 
+// A Coverage checked against KBV_PR_AW_Krankenversicherungsverhaeltnis by the profile tables
+// (c.rep.profiled) gets here what the tables do not cover: the insurance type's codes
+// (versicherungsart-de-basis is not among the value sets read), the GKV extensions whose
+// definitions or value sets were not read, the KVZ10 identifier the e-prescription uses, and
+// plausibility. Any other Coverage (the e-prescription's KBV_PR_FOR_Coverage, a profile the tables
+// do not hold) gets all rules here, until the profile tables cover those profiles.
 func coverage(c *Cursor) {
-	c.Forbid("policyHolder", "subscriberId", "dependent", "relationship", "class", "order", "network", "costToBeneficiary", "subrogation", "contract")
+	aws := c.rep.profiled
+	if !aws {
+		c.Forbid("policyHolder", "subscriberId", "dependent", "relationship", "class", "order", "network", "costToBeneficiary", "subrogation", "contract")
+	}
 
+	// FHIR core: status, beneficiary and payor are required.
 	status := c.One("status")
 	switch {
 	case !status.Exists():
 		status.Errorf(fhir.CodeRequired, "the status is required (active or cancelled)")
-	case status.Value() != "active" && status.Value() != "cancelled":
+	case aws && !coverageStatus[status.Value()]:
+		status.Errorf(fhir.CodeValue, "%q is not a status of an insurance relationship; allowed are %s", status.Value(), orList(sortedCodes(coverageStatus)))
+	case !aws && status.Value() != "active" && status.Value() != "cancelled":
 		status.Errorf(fhir.CodeValue, "an insurance relationship is active or cancelled, not %q", status.Value())
 	}
 
-	typ := coverageType(c)
+	typ := coverageType(c, aws)
 
-	c.Max("identifier", 1)
+	if !aws {
+		c.Max("identifier", 1)
+	}
 	personIdentifiers(c.All("identifier"), coverageIDKinds, true)
 
 	ben := c.One("beneficiary")
@@ -152,9 +167,13 @@ func coverage(c *Cursor) {
 		case sub.Count("reference") > 0:
 			personReference(sub, "Patient", "RelatedPerson")
 		case sub.Count("identifier") > 0:
-			personIdentifier(sub.One("identifier"), coverageSubscriberKinds, true)
+			if aws {
+				sub.One("identifier").Identifier()
+			} else {
+				personIdentifier(sub.One("identifier"), coverageSubscriberKinds, true)
+			}
 			if sub.Count("display") == 0 {
-				personMissing(sub, "display").Errorf(fhir.CodeRequired, "the main insured person's name (display) is required with the HauptversichertenID")
+				personMissing(sub, "display").Warnf(fhir.CodeRequired, "the main insured person's name (display) should be given with the HauptversichertenID")
 			}
 		default:
 			sub.Errorf(fhir.CodeRequired, "the main insured person needs a reference or a HauptversichertenID with name")
@@ -163,13 +182,18 @@ func coverage(c *Cursor) {
 
 	c.One("period").Period()
 
-	coveragePayor(c, typ)
-	coverageExtensions(c, typ)
+	coveragePayor(c, typ, aws)
+	coverageExtensions(c, typ, aws)
 }
 
+// coverageStatus is FHIR core's FinancialResourceStatusCodes.
+var coverageStatus = codes("active", "cancelled", "draft", "entered-in-error")
+
 // coverageType checks Coverage.type (one coding from versicherungsart-de-basis or, for SKT and
-// UK, KBV_CS_FOR_Payor_Type_KBV) and returns the code when it is valid.
-func coverageType(c *Cursor) string {
+// UK, KBV_CS_FOR_Payor_Type_KBV) and returns the code when it is valid. The codes are checked
+// until the profile tables cover versicherungsart-de-basis; the rest only where the tables did not
+// check the resource.
+func coverageType(c *Cursor, aws bool) string {
 	t := c.One("type")
 	if !t.Exists() {
 		t.Errorf(fhir.CodeRequired, "the insurance type is required (GKV, PKV, BG, SEL, …)")
@@ -177,19 +201,25 @@ func coverageType(c *Cursor) string {
 	}
 	cds := t.All("coding")
 	if len(cds) == 0 {
-		personMissing(t, "coding").Errorf(fhir.CodeRequired, "the insurance type needs a coding from %s", coverageVersicherungsart)
+		if !aws {
+			personMissing(t, "coding").Errorf(fhir.CodeRequired, "the insurance type needs a coding from %s", coverageVersicherungsart)
+		}
 		return ""
 	}
-	t.Max("coding", 1)
+	if !aws {
+		t.Max("coding", 1)
+		cds[0].Require("system", "code")
+	}
 	cd := cds[0]
-	cd.Require("system", "code")
 	sys, code := cd.One("system"), cd.One("code")
 	set, ok := coverageTypes[sys.Value()]
 	switch {
 	case !sys.Exists() || !code.Exists():
 		return ""
 	case !ok:
-		sys.Errorf(fhir.CodeValue, "the insurance type is coded with %s (or %s for SKT and UK)", coverageVersicherungsart, coveragePayorTypeKBV)
+		if !aws {
+			sys.Errorf(fhir.CodeValue, "the insurance type is coded with %s (or %s for SKT and UK)", coverageVersicherungsart, coveragePayorTypeKBV)
+		}
 		return ""
 	case !set[code.Value()]:
 		code.Errorf(fhir.CodeValue, "code %q is not in %s", code.Value(), sys.Value())
@@ -199,27 +229,29 @@ func coverageType(c *Cursor) string {
 }
 
 // coveragePayor checks the payor (Kostenträger): one, with the IK of the health insurance and its
-// name; the alternative IK only for BG and UK.
-func coveragePayor(c *Cursor, typ string) {
+// name.
+func coveragePayor(c *Cursor, typ string, aws bool) {
 	payors := c.All("payor")
 	if len(payors) == 0 {
 		personMissing(c, "payor").Errorf(fhir.CodeRequired, "the payor (Kostenträger) is required")
 		return
 	}
-	if len(payors) > 1 {
+	if len(payors) > 1 && !aws {
 		payors[1].Errorf(fhir.CodeStructure, "an insurance relationship has one payor, found %d", len(payors))
 	}
 	p := payors[0]
 	name := p.One("display")
 	if !name.Exists() {
-		name.Errorf(fhir.CodeRequired, "the payor's name (Kostenträgername) is required")
+		if !aws {
+			name.Errorf(fhir.CodeRequired, "the payor's name (Kostenträgername) is required")
+		}
 	} else {
 		name.NotEmpty()
 		name.MaxLen(coverageMaxPayorName)
 	}
 	id := p.One("identifier")
 	if !id.Exists() {
-		if typ != "SEL" {
+		if typ != "SEL" && !aws {
 			id.Errorf(fhir.CodeRequired, "the payor's IK (Institutionskennzeichen) is required")
 		}
 		if p.Count("reference") > 0 {
@@ -227,48 +259,55 @@ func coveragePayor(c *Cursor, typ string) {
 		}
 		return
 	}
-	coverageIK(id, "payor's IK")
+	coverageIK(id, "payor's IK", aws)
 	alt := id.Extension(coverageExtAlternativeIK)
-	if len(alt) > 1 {
+	if len(alt) > 1 && !aws {
 		alt[1].Errorf(fhir.CodeStructure, "the alternative IK may be given only once")
 	}
 	for _, e := range alt {
-		if typ != "" && typ != "BG" && typ != "UK" {
-			e.Errorf(fhir.CodeInvariant, "an alternative IK (of the accident insurance) is only given for insurance type BG or UK")
-		}
 		v := e.One("valueIdentifier")
 		if !v.Exists() {
-			e.Errorf(fhir.CodeRequired, "the alternative IK extension needs a valueIdentifier")
+			if !aws {
+				e.Errorf(fhir.CodeRequired, "the alternative IK extension needs a valueIdentifier")
+			}
 			continue
 		}
-		coverageIK(v, "alternative IK")
+		coverageIK(v, "alternative IK", aws)
 	}
 }
 
-// coverageIK checks an Identifier that must be an IK: system and nine digits with check digit.
-func coverageIK(id *Cursor, what string) {
+// coverageIK checks an Identifier that must be an IK: its system (where the profile tables did not
+// check it: identifier-iknr fixes it) and nine digits with check digit.
+func coverageIK(id *Cursor, what string, aws bool) {
 	sys, val := id.One("system"), id.One("value")
 	switch {
+	case aws:
 	case !sys.Exists():
 		sys.Errorf(fhir.CodeRequired, "the %s needs the system %s", what, personIKSystems[0])
 	case !slices.Contains(personIKSystems, sys.Value()):
 		sys.Errorf(fhir.CodeValue, "the %s has the system %s", what, personIKSystems[0])
 	}
 	if !val.Exists() {
-		val.Errorf(fhir.CodeRequired, "the %s's value is required", what)
+		if !aws {
+			val.Errorf(fhir.CodeRequired, "the %s's value is required", what)
+		}
 		return
 	}
 	if err := ident.IK(val.Value()); err != nil {
-		val.Errorf(fhir.CodeValue, "%s", err.Error())
+		val.Number(err)
 	}
 }
 
 // coverageExtensions checks the GKV extensions: each at most once, values from their KBV key
-// tables, the card data required for insured persons of GKV, BG, SKT, UK and PKV.
-func coverageExtensions(c *Cursor, typ string) {
+// tables (where the profile tables do not: besondere-personengruppe and the VSDM extensions are
+// not among the definitions read, KBV_VS_SFHIR_KBV_VERSICHERTENSTATUS not among the value sets),
+// and, for the e-prescription's KBV_PR_FOR_Coverage, the card data it requires of insured
+// persons of GKV, BG, SKT, UK and PKV. KBV_PR_AW_Krankenversicherungsverhaeltnis does not require
+// them (0..1 each).
+func coverageExtensions(c *Cursor, typ string, aws bool) {
 	one := func(url string) *Cursor {
 		exts := c.Extension(url)
-		if len(exts) > 1 {
+		if len(exts) > 1 && !aws {
 			exts[1].Errorf(fhir.CodeStructure, "the extension %s may occur only once", url)
 		}
 		if len(exts) == 0 {
@@ -292,19 +331,24 @@ func coverageExtensions(c *Cursor, typ string) {
 	}
 	dmp := one(coverageExtDMP)
 	if dmp != nil {
+		// Checked here for every Coverage: the profile tables hold version 1.03 of the key table
+		// (fhir/kbv/validate leaves its finding out), the eGK the version in force.
 		dmp.ValueCoding(coverageCSDMP, coverageDMPCodes(c.Now()))
 	}
 	wop := one(coverageExtWOP)
-	if wop != nil {
+	if wop != nil && !aws {
 		wop.ValueCoding(coverageCSWOP, coverageWOP)
 	}
-	if coverageWithCardData[typ] {
-		need(va, coverageExtVersichertenart, "Versichertenart")
-		need(pg, coverageExtPersonengruppe, "besondere Personengruppe")
-		need(dmp, coverageExtDMP, "DMP-Kennzeichen")
-	}
-	if typ == "GKV" {
-		need(wop, coverageExtWOP, "Wohnortprinzip (WOP)")
+	if pickFOR(c, "KBV_PR_FOR_Coverage") {
+		// The invariants of KBV_PR_FOR_Coverage (until the profile tables cover KBV FOR).
+		if coverageWithCardData[typ] {
+			need(va, coverageExtVersichertenart, "Versichertenart")
+			need(pg, coverageExtPersonengruppe, "besondere Personengruppe")
+			need(dmp, coverageExtDMP, "DMP-Kennzeichen")
+		}
+		if typ == "GKV" {
+			need(wop, coverageExtWOP, "Wohnortprinzip (WOP)")
+		}
 	}
 
 	if z := one(coverageExtZuzahlung); z != nil {
@@ -331,7 +375,11 @@ func coverageExtensions(c *Cursor, typ string) {
 	if o := one(coverageExtOnline); o != nil {
 		coverageOnlineCheck(o)
 	}
-	for _, url := range []string{coverageExtVersionVSDM, coverageExtGenerationEGK, coverageExtSKT} {
+	urls := []string{coverageExtVersionVSDM, coverageExtGenerationEGK}
+	if !aws {
+		urls = append(urls, coverageExtSKT)
+	}
+	for _, url := range urls {
 		if e := one(url); e != nil {
 			if v := e.One("valueString"); !v.Exists() {
 				e.Errorf(fhir.CodeRequired, "the extension %s needs a valueString", url)
@@ -340,6 +388,16 @@ func coverageExtensions(c *Cursor, typ string) {
 			}
 		}
 	}
+}
+
+// pickFOR reports whether the resource claims the KBV form profile name in meta.profile.
+func pickFOR(c *Cursor, name string) bool {
+	for _, p := range c.rep.declared(c) {
+		if canon, _, _ := strings.Cut(p, "|"); canon == kbvSD+name {
+			return true
+		}
+	}
+	return false
 }
 
 // coverageZuzahlung: status (exempt from co-payment: true/false) required, gueltigBis (a date) only
@@ -417,13 +475,18 @@ func coverageOnlineCheck(o *Cursor) {
 		}
 	}
 	for _, r := range res {
-		v := r.One("valueCode")
-		switch {
-		case !v.Exists():
-			r.Errorf(fhir.CodeRequired, "ergebnis needs a valueCode")
-		case !coverageOnlineErgebnis[v.Value()]:
-			v.Errorf(fhir.CodeValue, "the result of the online check is 1 to 6, not %q", v.Value())
-		}
+		valueCode(r, coverageOnlineErgebnis, "ergebnis needs a valueCode", "the result of the online check is 1 to 6, not %q")
+	}
+}
+
+// valueCode checks an extension's valueCode: present (else missing is reported) and in set (else
+// wrong, a format with the code's %q).
+func valueCode(e *Cursor, set CodeSet, missing, wrong string) {
+	switch v := e.One("valueCode"); {
+	case !v.Exists():
+		e.Errorf(fhir.CodeRequired, "%s", missing)
+	case !set[v.Value()]:
+		v.Errorf(fhir.CodeValue, wrong, v.Value())
 	}
 }
 

@@ -11,11 +11,10 @@ import (
 
 // DocumentReference: KBV_PR_AW_Anlage, a document (PDF, image, form, data file) in the patient
 // file. RED carries the document itself base64-encoded in content.attachment.data (the profile
-// itself wants a url instead); both are accepted.
+// itself wants a url instead); both are accepted. The profile is checked by fhir/profile; here are
+// the rules every document meets, what the profile tables do not cover yet, and plausibility.
 
 func init() { register("DocumentReference", documentReference) }
-
-const anlageIdentifiertyp = kbvCS + "KBV_CS_AW_Anlage_Identifiertyp"
 
 var (
 	// anlagetypen is KBV_VS_AW_Anlagetyp: all of KBV_CS_AW_Anlagetyp, all of
@@ -85,135 +84,70 @@ var (
 
 	documentStatus = codes("current", "superseded", "entered-in-error")
 
-	// Spezifikationsversion formats required by the Anlage invariants.
-	musterVersion = regexp.MustCompile(`^[1-4][qQ][0-9]{4}$`)
-	dotVersion    = regexp.MustCompile(`^[0-9]\.[0-9]\.[0-9]$`)
-	mimeType      = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]*/[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]*(\s*;.*)?$`)
+	mimeType = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]*/[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]*(\s*;.*)?$`)
 )
 
 func documentReference(c *Cursor) {
-	_, foreign := pickProfile(c, "KBV_PR_AW_Anlage")
-
+	// FHIR core: status and content are required, status from its code list.
 	c.Require("status", "content")
-	status := c.One("status")
-	codeIn(status, documentStatus, "document status")
+	codeIn(c.One("status"), documentStatus, "document status")
 	for _, content := range c.All("content") {
 		content.Require("attachment")
-		anlageAttachment(content.One("attachment"), !foreign)
-		if !foreign {
-			content.Forbid("format")
-		}
+		anlageAttachment(content.One("attachment"))
 	}
 	notFuture(c.One("date"), false)
-	if foreign {
+	name, foreign := pickProfile(c, "KBV_PR_AW_Anlage")
+	if foreign || name == "" {
 		refTo(c.One("subject"), "Patient")
 		return
 	}
 
-	// Invariant EnteredInError.
-	if status.Value() == "entered-in-error" {
-		status.Errorf(fhir.CodeInvariant, "a document in the patient file cannot have status entered-in-error; delete it instead")
-	}
-	c.Require("identifier", "type", "category", "date")
-	c.Forbid("docStatus", "author", "authenticator", "custodian", "relatesTo", "securityLabel")
-	c.Max("content", 1)
+	// KBV_PR_AW_Anlage binds type to KBV_VS_AW_Anlagetyp (until the profile tables cover it: the
+	// value set is not among the definitions read).
+	codingIn(firstChild(c, "type", "coding"), anlagetypen)
 
-	// masterIdentifier: the specification version of the document.
-	master := c.One("masterIdentifier")
-	if master.Exists() {
-		master.Forbid("use", "system", "period", "assigner")
-		master.Require("type", "value")
-		singleCoding(master.One("type"), anlageIdentifiertyp, codes("Spezifikationsversion"))
-		master.One("value").NotEmpty()
-	}
-
-	// identifier: the document's name.
-	id := c.One("identifier")
-	id.Forbid("use", "system", "period", "assigner")
-	id.Require("type", "value")
-	singleCoding(id.One("type"), anlageIdentifiertyp, codes("Bezeichnung"))
-	id.One("value").NotEmpty()
-
-	typ := c.One("type")
-	typ.Require("coding")
-	typeCoding := typ.One("coding")
-	codingIn(typeCoding, anlagetypen)
-	singleCoding(c.One("category"), kbvCS+"KBV_CS_AW_Ressourcentyp", codes("Anlage"))
-
-	// Invariants SpezifikationsVersionKBVMuster, -DPE and -NFD.
-	if typeCoding.One("system").Value() == kbvCS+"KBV_CS_AW_Anlagetyp" {
+	// The invariants SpezifikationsVersionKBVMuster, -DPE and -NFD hold for a form without
+	// masterIdentifier (an empty result, as FHIRPath reads it); the KBV's validator reads that as
+	// a violation.
+	if typeCoding := firstChild(c, "type", "coding"); typeCoding.One("system").Value() == kbvCS+"KBV_CS_AW_Anlagetyp" {
 		code := typeCoding.One("code").Value()
-		version := master.One("value")
+		master := c.One("masterIdentifier")
 		switch {
-		case strings.HasPrefix(code, "KV-Muster") && !musterVersion.MatchString(version.Value()):
-			specVersion(master, version, "for a KBV form the specification version is written like 1Q2024 (quarter 1 to 4, Q, year)")
-		case (strings.HasPrefix(code, "DPE") || strings.HasPrefix(code, "NFD")) && !dotVersion.MatchString(version.Value()):
-			specVersion(master, version, "for DPE and NFD documents the specification version is written like 1.0.0")
+		case master.Exists():
+		case strings.HasPrefix(code, "KV-Muster"):
+			master.Errorf(fhir.CodeInvariant, "masterIdentifier is required: for a KBV form the specification version is written like 1Q2024 (quarter 1 to 4, Q, year)")
+		case strings.HasPrefix(code, "DPE") || strings.HasPrefix(code, "NFD"):
+			master.Errorf(fhir.CodeInvariant, "masterIdentifier is required: for DPE and NFD documents the specification version is written like 1.0.0")
 		}
 	}
 
-	// Invariant NotAllOrNothingHASOne: exactly one of patient, encounter and related resource.
-	ctx := c.One("context")
-	ctx.Forbid("event", "period", "facilityType", "practiceSetting", "sourcePatientInfo")
-	subject, enc, related := c.One("subject"), ctx.One("encounter"), ctx.One("related")
-	refTo(subject, "Patient")
-	refTo(enc, "Encounter")
-	refTo(related) // the profile allows some forty target profiles of many types
-	n := 0
-	for _, r := range []*Cursor{subject, enc, related} {
-		if r.Count("reference") > 0 {
-			n++
+	// RED's tolerance: the document inline (data) instead of the url the profile requires.
+	for _, content := range c.All("content") {
+		a := content.One("attachment")
+		if a.Exists() && a.Count("data") == 0 && a.Count("url") == 0 {
+			absentAt(a, ".data").Errorf(fhir.CodeRequired, "the document is required, inline in data (base64) or by url")
 		}
 	}
-	switch {
-	case n == 0:
-		c.Errorf(fhir.CodeInvariant, "the document must belong to exactly one of the patient (subject), an encounter (context.encounter) or another entry (context.related); none is given")
-	case n > 1:
-		c.Errorf(fhir.CodeInvariant, "the document must belong to exactly one of the patient (subject), an encounter (context.encounter) or another entry (context.related); %d are given", n)
-	}
 }
 
-// specVersion reports a Spezifikationsversion that the document type requires in another form.
-func specVersion(master, version *Cursor, msg string) {
-	switch {
-	case !master.Exists():
-		master.Errorf(fhir.CodeInvariant, "masterIdentifier is required: %s", msg)
-	case version.Exists():
-		version.Errorf(fhir.CodeInvariant, "%s", msg)
-	}
-}
-
-// anlageAttachment checks a document's Attachment: a content type, the document either inline (valid
-// base64, a PDF really starting like one) or by url, and for the Anlage profile a title.
-func anlageAttachment(a *Cursor, anlage bool) {
+// anlageAttachment checks a document's Attachment: a content type written as a MIME type, the data
+// valid base64 (FHIR core) and, for a PDF, really starting like one (plausibility).
+func anlageAttachment(a *Cursor) {
 	if !a.Exists() {
 		return
 	}
-	a.Require("contentType")
 	ct := a.One("contentType")
 	if ct.Exists() && !mimeType.MatchString(ct.Value()) {
 		ct.Errorf(fhir.CodeValue, "a content type is a MIME type like application/pdf")
 	}
-	data, url := a.One("data"), a.One("url")
-	if !data.Exists() && !url.Exists() {
-		absentAt(a, ".data").Errorf(fhir.CodeRequired, "the document is required, inline in data (base64) or by url")
-	}
-	if data.Exists() {
+	if data := a.One("data"); data.Exists() {
 		raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(data.Value()), ""))
 		switch {
 		case err != nil || data.Value() == "":
 			data.Errorf(fhir.CodeValue, "data must be the document encoded in base64")
 		case mediaType(ct.Value()) == "application/pdf" && !bytes.HasPrefix(raw, []byte("%PDF")):
-			data.Errorf(fhir.CodeValue, "the content type says PDF but the data does not start with %%PDF")
+			data.Warnf(fhir.CodeValue, "the content type says PDF but the data does not start with %%PDF")
 		}
-	}
-	if url.Exists() {
-		url.NotEmpty()
-	}
-	if anlage {
-		a.Forbid("language")
-		a.Require("title")
-		a.One("title").NotEmpty()
 	}
 	notFuture(a.One("creation"), false)
 }

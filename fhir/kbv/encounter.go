@@ -7,93 +7,52 @@ import (
 	"strings"
 	"time"
 
+	"github.com/beevik/etree"
+
 	"github.com/redclone/red/fhir"
 )
 
-// Encounter: KBV_PR_AW_Begegnung, one contact of the patient with the practice.
+// Encounter: KBV_PR_AW_Begegnung, one contact of the patient with the practice. The profile is
+// checked by fhir/profile; here are the rules every encounter meets, what the profile tables do
+// not cover yet, and plausibility.
 
 func init() { register("Encounter", encounter) }
 
 const (
 	kbvSD = "https://fhir.kbv.de/StructureDefinition/"
 	kbvCS = "https://fhir.kbv.de/CodeSystem/"
-	ucum  = "http://unitsofmeasure.org"
-	anrNS = "https://fhir.kbv.de/NamingSystem/KBV_NS_Base_ANR"
 
-	extAbrechnungsrelevant = kbvSD + "KBV_EX_AW_istAbrechnungsrelevant"
-	extAdditionalComment   = kbvSD + "KBV_EX_Base_Additional_Comment"
-	extBegegnungsinfo      = kbvSD + "KBV_EX_AW_Begegnung_Spezielle_Begegnungsinformationen"
+	extAdditionalComment = kbvSD + "KBV_EX_Base_Additional_Comment"
 )
 
 // vermittlungsart is KBV_VS_AW_Vermittlungsart: the TSS placement kinds an encounter may carry.
 var vermittlungsart = codes("1", "2", "3")
 
-// encounterStatus is the R4 encounter-status code list, for encounters of other profiles.
+// encounterStatus is the R4 encounter-status code list (a required binding of FHIR core).
 var encounterStatus = codes("planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled", "entered-in-error", "unknown")
 
 func encounter(c *Cursor) {
-	if _, foreign := pickProfile(c, "KBV_PR_AW_Begegnung"); foreign {
-		// Another Encounter profile (a home visit, a hospital stay): only what every encounter needs.
-		c.Require("status", "class")
-		codeIn(c.One("status"), encounterStatus, "encounter status")
-		refTo(c.One("subject"), "Patient")
-		periodPast(c.One("period"), false)
-		return
-	}
-
-	c.Require("status", "class", "subject", "participant", "period", "serviceProvider")
-	c.Forbid("identifier", "statusHistory", "classHistory", "serviceType", "priority", "episodeOfCare",
-		"appointment", "length", "reasonCode", "reasonReference", "diagnosis", "account", "hospitalization", "location")
-
-	fixedValue(c.One("status"), "finished", "an encounter recorded in the patient file has status finished")
-	c.One("class").Coding("http://terminology.hl7.org/CodeSystem/v3-ActCode", codes("AMB"))
-
-	if t := c.One("type"); t.Exists() {
-		singleCoding(t, kbvCS+"KBV_CS_AW_TSVG_Vermittlungsart", vermittlungsart)
-	}
-	refTo(c.One("subject"), "Patient")
-	if b := c.One("basedOn"); b.Exists() {
-		refTo(b, "ServiceRequest")
-	}
-	if p := c.One("partOf"); p.Exists() {
-		refTo(p, "Encounter")
-	}
-
-	part := c.One("participant")
-	part.Forbid("type", "period")
-	part.Require("individual")
-	if ind := part.One("individual"); ind.Exists() {
-		id := ind.One("identifier")
-		if ind.Count("reference") == 0 && !id.Exists() {
-			ind.Require("reference")
-		}
-		// The profile names KBV_PR_AW_BehandelnderFunktion; KBV's own example refers to the Practitioner.
-		if ind.Count("reference") > 0 {
-			refTo(ind, "PractitionerRole", "Practitioner")
-		}
-		if id.Exists() {
-			id.Require("system")
-			fixedValue(id.One("system"), anrNS, "the identifier of the treating doctor is the LANR")
+	// FHIR core: status and class are required, status from its code list.
+	// (until the profile tables cover FHIR core)
+	c.Require("status", "class")
+	codeIn(c.One("status"), encounterStatus, "encounter status")
+	periodPast(c.One("period"), false)
+	for _, p := range c.All("participant") {
+		for _, id := range p.One("individual").All("identifier") {
 			id.Identifier()
 		}
 	}
-
-	period := c.One("period")
-	period.Require("start")
-	periodPast(period, false)
-
-	refTo(c.One("serviceProvider"), "Organization")
-
-	for _, e := range c.Extension(extBegegnungsinfo) {
-		if typ := subExtension(e, "typ", true); typ.Exists() {
-			if v := extValue(typ, "valueCodeableConcept"); v.Exists() {
-				v.Forbid("coding")
-				v.Require("text")
-				v.One("text").NotEmpty()
-			}
-		}
-		if inhalt := subExtension(e, "inhalt", true); inhalt.Exists() {
-			extValue(inhalt, "valueString").NotEmpty()
+	name, foreign := pickProfile(c, "KBV_PR_AW_Begegnung")
+	if foreign || name == "" {
+		// Another Encounter profile (a home visit, a hospital stay), or none.
+		refTo(c.One("subject"), "Patient")
+		return
+	}
+	// KBV_PR_AW_Begegnung binds type to KBV_VS_AW_Vermittlungsart
+	// (until the profile tables cover KBV_VS_AW_Vermittlungsart: it is not among the value sets read).
+	for _, cd := range firstChild(c, "type").All("coding") {
+		if code := cd.One("code"); code.Exists() && !vermittlungsart[code.Value()] {
+			code.Errorf(fhir.CodeValue, "%q is not a Vermittlungsart of %s; allowed are %s", code.Value(), kbvCS+"KBV_CS_AW_TSVG_Vermittlungsart", orList(sortedCodes(vermittlungsart)))
 		}
 	}
 }
@@ -119,20 +78,21 @@ func firstChild(c *Cursor, tags ...string) *Cursor {
 }
 
 // pickProfile returns which of the known KBV profiles (names like "KBV_PR_AW_Begegnung") the
-// resource claims in meta.profile, any version. foreign is true when it claims profiles but none
-// of the known ones: the caller then applies only the rules every resource of its type meets.
+// resource claims in meta.profile (or was given by Options.Profile) and the profile tables checked
+// it against. foreign is true when it claims profiles but none of those: the caller then applies
+// only the rules every resource of its type meets. Claiming none, it gets the rules of its type's
+// usual profile.
 func pickProfile(c *Cursor, known ...string) (name string, foreign bool) {
-	metas := c.All("meta") // a second meta is reported by the checks every resource gets
-	if len(metas) == 0 {
-		return "", false
-	}
-	ps := metas[0].All("profile")
+	ps := c.rep.declared(c)
 	if len(ps) == 0 {
 		return "", false
 	}
 	for _, p := range ps {
-		canon, _, _ := strings.Cut(p.Value(), "|")
+		canon, _, _ := strings.Cut(p, "|")
 		if n, ok := strings.CutPrefix(canon, kbvSD); ok && slices.Contains(known, n) {
+			if !c.rep.profiled {
+				return "", true // a version the tables do not hold: not checked against it
+			}
 			return n, false
 		}
 	}
@@ -142,13 +102,130 @@ func pickProfile(c *Cursor, known ...string) (name string, foreign bool) {
 var (
 	relativeRef = regexp.MustCompile(`^([A-Z][A-Za-z]+)/[A-Za-z0-9\-.$_]{1,64}(/_history/[A-Za-z0-9\-.$_]{1,64})?$`)
 	absoluteRef = regexp.MustCompile(`^https?://\S+/([A-Z][A-Za-z]+)/[A-Za-z0-9\-.$_]{1,64}(/_history/[A-Za-z0-9\-.$_]{1,64})?$`)
-	uuidRef     = regexp.MustCompile(`^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	otherRef    = regexp.MustCompile(`^(urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|urn:oid:[0-2](\.(0|[1-9][0-9]*))+|#[A-Za-z0-9\-.]{1,64})$`)
 )
 
-// refTo checks a present Reference: it must carry a reference written as Type/id,
-// Type/id/_history/version, an absolute URL ending in one of these, or urn:uuid:…, and the type
-// must be one of types (any type when types is empty). Whether the target exists is checked
-// where references are resolved, not here.
+// refType returns the resource type a reference names ("" for urn:uuid:…, urn:oid:… and #id) and
+// whether it is written so that red can resolve it.
+func refType(v string) (string, bool) {
+	if m := relativeRef.FindStringSubmatch(v); m != nil {
+		return m[1], true
+	}
+	if m := absoluteRef.FindStringSubmatch(v); m != nil {
+		return m[1], true
+	}
+	return "", otherRef.MatchString(v)
+}
+
+// repeatingTags are the elements whose location carries an index even when there is only one
+// (as fhir/profile writes them).
+var repeatingTags = codes("extension", "modifierExtension", "identifier", "coding", "contained", "given", "prefix",
+	"suffix", "line", "telecom", "address", "name", "contact", "category", "component", "performer", "link", "note",
+	"reasonCode", "reasonReference", "qualification", "item", "diagnosis", "insurance", "content", "partOf", "basedOn",
+	"supportingInfo", "target")
+
+// coreRules checks what FHIR core says of every element, which the profile tables do not cover
+// (until the profile tables cover FHIR core): an element has a value or content (ele-1);
+// booleans, numbers and dates are written as FHIR writes them; and every reference (not in the
+// resources contained in it) is written so that red can resolve it: Type/id,
+// Type/id/_history/version, an absolute URL ending in one of these, urn:uuid: with a UUID,
+// urn:oid:, or #id of a contained resource.
+func coreRules(c *Cursor) {
+	coreWalk(c, c.el)
+}
+
+func coreWalk(root *Cursor, el *etree.Element) {
+	for _, tok := range el.Child {
+		k, ok := tok.(*etree.Element)
+		if !ok || k.Tag == "contained" || k.Tag == "text" {
+			continue
+		}
+		value := k.SelectAttr("value") != nil
+		switch {
+		case !value && !hasChildElement(k) && k.SelectAttr("url") == nil:
+			kc := &Cursor{el: k, path: locate(root, k), rep: root.rep}
+			kc.Errorf(fhir.CodeRequired, "%s has neither a value nor content (FHIR ele-1)", k.Tag)
+			continue
+		case value && primitiveTags[k.Tag]:
+			primitive(&Cursor{el: k, path: locate(root, k), rep: root.rep})
+		}
+		coreWalk(root, k)
+	}
+}
+
+func hasChildElement(el *etree.Element) bool {
+	for _, tok := range el.Child {
+		if _, ok := tok.(*etree.Element); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// locate is the location of el below root's element, written as the rest of red writes them: an
+// index where the element repeats (or repeats in FHIR everywhere, repeatingTags). Computed only
+// for an element that is checked, so that walking costs no strings.
+func locate(root *Cursor, el *etree.Element) string {
+	var parts []string
+	for e := el; e != nil && e != root.el; e = e.Parent() {
+		part := "." + e.Tag
+		if p := e.Parent(); p != nil {
+			n, i := 0, 0
+			for _, tok := range p.Child {
+				if k, ok := tok.(*etree.Element); ok && k.Tag == e.Tag {
+					if k == e {
+						i = n
+					}
+					n++
+				}
+			}
+			if repeatingTags[e.Tag] || n > 1 {
+				part += "[" + strconv.Itoa(i) + "]"
+			}
+		}
+		parts = append(parts, part)
+	}
+	slices.Reverse(parts)
+	return root.path + strings.Join(parts, "")
+}
+
+// primitiveTags are the elements whose value primitive checks.
+var primitiveTags = codes("reference", "valueBoolean", "focal", "allowedBoolean", "valueDecimal", "valueInteger",
+	"valueUnsignedInt", "valuePositiveInt", "valueDate", "valueDateTime")
+
+// primitive checks the value of an element whose type its name tells: a reference, a value[x]
+// of type boolean, integer, decimal, date or dateTime, and a few booleans.
+func primitive(c *Cursor) {
+	tag, v := c.el.Tag, c.Value()
+	switch {
+	case tag == "reference":
+		switch _, ok := refType(strings.TrimSpace(v)); {
+		case strings.TrimSpace(v) == "":
+			c.Errorf(fhir.CodeRequired, "a reference value is required")
+		case !ok:
+			c.Errorf(fhir.CodeValue, "a reference is written Type/id, Type/id/_history/version, an absolute URL ending in Type/id, or urn:uuid: followed by a UUID")
+		}
+	case tag == "valueBoolean" || tag == "focal" || tag == "allowedBoolean":
+		booleanValue(c)
+	case tag == "valueDecimal":
+		decimalValue(c)
+	case tag == "valueInteger" || tag == "valueUnsignedInt" || tag == "valuePositiveInt":
+		if !integerValue.MatchString(v) || (tag == "valuePositiveInt" && strings.Trim(v, "0") == "") || (tag != "valueInteger" && strings.HasPrefix(v, "-")) {
+			c.Errorf(fhir.CodeValue, "a whole number is written with digits only (FHIR %s)", strings.TrimPrefix(tag, "value"))
+		}
+	case tag == "valueDate":
+		c.Date(true)
+	case tag == "valueDateTime":
+		c.Date(false)
+	}
+}
+
+var integerValue = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+
+// refTo checks a present Reference of a resource the profile tables did not check: it must carry
+// a reference, and the type it names must be one of types (any type when types is empty). How it
+// is written is checked for every reference (refFormats); whether the target exists is checked
+// where references are resolved.
 func refTo(c *Cursor, types ...string) {
 	if !c.Exists() {
 		return
@@ -158,31 +235,9 @@ func refTo(c *Cursor, types ...string) {
 	if !r.Exists() {
 		return
 	}
-	v := strings.TrimSpace(r.Value())
-	if v == "" {
-		r.Errorf(fhir.CodeRequired, "a reference value is required")
-		return
+	if typ, ok := refType(strings.TrimSpace(r.Value())); ok && typ != "" && len(types) > 0 && !slices.Contains(types, typ) {
+		r.Errorf(fhir.CodeValue, "must refer to %s, not to %s", orList(types), typ)
 	}
-	if uuidRef.MatchString(v) {
-		return
-	}
-	m := relativeRef.FindStringSubmatch(v)
-	if m == nil {
-		m = absoluteRef.FindStringSubmatch(v)
-	}
-	if m == nil {
-		r.Errorf(fhir.CodeValue, "a reference is written Type/id, Type/id/_history/version, an absolute URL ending in Type/id, or urn:uuid: followed by a UUID")
-		return
-	}
-	if len(types) > 0 && !slices.Contains(types, m[1]) {
-		r.Errorf(fhir.CodeValue, "must refer to %s, not to %s", orList(types), m[1])
-	}
-}
-
-// requiredRef requires parent.tag (at most once) and checks it with refTo.
-func requiredRef(parent *Cursor, tag string, types ...string) {
-	parent.Require(tag)
-	refTo(parent.One(tag), types...)
 }
 
 // orList writes "a", "a or b", "a, b or c".
@@ -219,16 +274,6 @@ func sortedCodes(set CodeSet) []string {
 	return out
 }
 
-// singleCoding checks a CodeableConcept that carries exactly one coding from system (allowed codes
-// only, any code when allowed is nil).
-func singleCoding(cc *Cursor, system string, allowed CodeSet) {
-	if !cc.Exists() {
-		return
-	}
-	cc.Require("coding")
-	cc.One("coding").Coding(system, allowed)
-}
-
 // codingIn checks a present Coding whose system must be one of the keys of bySystem, with its
 // code in that system's set (any code when the set is nil).
 func codingIn(c *Cursor, bySystem map[string]CodeSet) {
@@ -253,12 +298,6 @@ func codingIn(c *Cursor, bySystem map[string]CodeSet) {
 	if code.Exists() && set != nil && !set[code.Value()] {
 		code.Errorf(fhir.CodeValue, "code %q is not in %s", code.Value(), sys.Value())
 	}
-}
-
-// subExtension returns the sub-extension url of a complex extension, reporting a missing
-// required one and a repeated one. The returned cursor may be absent.
-func subExtension(ext *Cursor, url string, required bool) *Cursor {
-	return extensionOnce(ext, url, url, required)
 }
 
 // extensionOnce returns the one extension of c with url (name is how messages call it), reporting
@@ -335,24 +374,13 @@ func positiveWhole(c *Cursor) (int, bool) {
 	return n, true
 }
 
-// moneyValue checks a Money: value required and a decimal; currency required, and EUR when eur.
-func moneyValue(c *Cursor, eur bool) {
-	if !c.Exists() {
-		return
-	}
-	c.Require("value", "currency")
-	decimalValue(c.One("value"))
-	if eur {
-		fixedValue(c.One("currency"), "EUR", "amounts are in euro")
-	}
-}
-
 // zoneSlack is how far a value without a time zone (a date, or a dateTime written without
 // offset) may lie ahead of the server's clock and still be today somewhere.
 const zoneSlack = 14 * time.Hour
 
-// notFuture parses a present date or dateTime and reports one that lies in the future. A value without
-// a time zone is in the future only when it is after now in every time zone.
+// notFuture parses a present date or dateTime and reports one that lies in the future (plausibility:
+// a warning, an error in strict mode). A value without a time zone is in the future only when it
+// is after now in every time zone.
 func notFuture(c *Cursor, dateOnly bool) (time.Time, bool) {
 	t, ok := c.Date(dateOnly)
 	if !ok {
@@ -363,7 +391,7 @@ func notFuture(c *Cursor, dateOnly bool) (time.Time, bool) {
 		limit = limit.Add(zoneSlack)
 	}
 	if t.After(limit) {
-		c.Errorf(fhir.CodeValue, "the date lies in the future")
+		c.Warnf(fhir.CodeValue, "the date lies in the future")
 	}
 	return t, true
 }
@@ -388,8 +416,9 @@ func latestInstant(v string, t time.Time) time.Time {
 	return t
 }
 
-// periodPast checks a Period whose start must not lie in the future (and its end neither unless
-// endMayBeFuture): both well-formed, and the start not after the end.
+// periodPast checks a Period whose start should not lie in the future (and its end neither unless
+// endMayBeFuture; plausibility): both well-formed, and the start not after the end (the FHIR core
+// invariant per-1; until the profile tables cover FHIR core).
 func periodPast(p *Cursor, endMayBeFuture bool) {
 	if !p.Exists() {
 		return

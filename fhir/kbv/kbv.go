@@ -1,11 +1,21 @@
-// Package kbv checks resources against the KBV AWS 1.2.0 profile rules ("as if entered by hand"):
-// required elements and cardinalities, identifier formats and check digits, required code
-// bindings, plausible dates and text lengths. Rules are data plus small checks per resource type.
+// Package kbv holds the hand-written rules for resources "as if entered by hand" that the KBV
+// profiles cannot state, or that the profile tables of fhir/profile cannot check yet: identifier
+// numbers (format and check digit of KVNR, LANR, BSNR, IK, PZN, …), plausible dates and values,
+// consistency between elements, the FHIR core rules the tables leave out, and RED's own needs (an
+// id to store under). The profiles themselves are checked by fhir/kbv/validate, which runs these
+// rules after them.
+//
+// Findings come in three kinds. Errors are rules: RED's needs, FHIR core, and profile rules the
+// tables do not cover yet (each marked "until the profile tables cover …"). Plausibility findings
+// (Warnf: a date in the future, a practice site without phone number) are warnings, errors in
+// strict mode. Identifier numbers (Number) are plausibility too, except in e-prescriptions and KBV
+// forms (meta.profile KBV_PR_ERP_* or KBV_PR_FOR_*), where a wrong number is always an error.
 package kbv
 
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/beevik/etree"
@@ -32,22 +42,105 @@ func Known(typ string) bool {
 	return ok
 }
 
-// Check validates res, reporting every issue with a location under at (for example
-// "Bundle.entry[3].resource"). now is the clock for plausibility of dates. Resource types without
-// rules get only the checks every resource gets.
+// Mode is how plausibility findings count.
+type Mode uint8
+
+const (
+	// ModeProfile (the default): the profiles decide what is refused; plausibility findings are
+	// warnings that come back with the successful answer.
+	ModeProfile Mode = iota
+	// ModeStrict: plausibility findings are errors too.
+	ModeStrict
+)
+
+// ParseMode reads a mode as the --validation flag and the tenant setting write it.
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "profile":
+		return ModeProfile, nil
+	case "strict":
+		return ModeStrict, nil
+	}
+	return ModeProfile, fmt.Errorf("validation mode %q: use profile or strict", s)
+}
+
+func (m Mode) String() string {
+	if m == ModeStrict {
+		return "strict"
+	}
+	return "profile"
+}
+
+// Options of a check.
+type Options struct {
+	// Now is the clock for the plausibility of dates.
+	Now time.Time
+	// Mode says whether plausibility findings are warnings or errors.
+	Mode Mode
+	// Profile is, for a resource whose meta.profile names none, the profile fhir/kbv/validate
+	// chose for it: its rules apply as if meta.profile named it. Generic applies only the rules
+	// every resource of its type meets; "" (as Check) the rules of the type's usual AWS profile.
+	Profile string
+	// Profiled says that fhir/profile checked the resource against its profile with the tables:
+	// the rules of that profile the tables check are then left to them.
+	Profiled bool
+}
+
+// Generic is Options.Profile for a resource without meta.profile and no obvious profile.
+const Generic = "generic"
+
+// Check validates res with the hand-written rules in the default mode, reporting every issue
+// with a location under at (for example "Bundle.entry[3].resource"). now is the clock for the
+// plausibility of dates.
 func Check(res *etree.Element, at string, now time.Time) fhir.Issues {
-	rep := &report{now: now}
+	return CheckWith(res, at, Options{Now: now})
+}
+
+// CheckWith validates res with the hand-written rules. Resource types without rules get only
+// the checks every resource gets.
+func CheckWith(res *etree.Element, at string, opts Options) fhir.Issues {
+	rep := &report{now: opts.Now, strict: opts.Mode == ModeStrict, profile: opts.Profile, profiled: opts.Profiled}
 	c := &Cursor{el: res, path: at, rep: rep}
+	rep.prescription = prescription(c)
 	common(c)
 	if r, ok := byType[res.Tag]; ok {
 		r(c)
 	}
-	return rep.issues
+	return dedupe(rep.issues)
+}
+
+// dedupe drops repeated findings (the rules every element gets and a type's rules may both
+// check a value).
+func dedupe(is fhir.Issues) fhir.Issues {
+	seen := make(map[fhir.Issue]bool, len(is))
+	out := is[:0]
+	for _, i := range is {
+		if !seen[i] {
+			seen[i] = true
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// prescription reports whether the resource belongs to an e-prescription or a KBV form: its
+// meta.profile names a KBV_PR_ERP_* or KBV_PR_FOR_* profile.
+func prescription(c *Cursor) bool {
+	for _, v := range metaProfiles(c.el) {
+		if strings.HasPrefix(v, kbvSD+"KBV_PR_ERP_") || strings.HasPrefix(v, kbvSD+"KBV_PR_FOR_") {
+			return true
+		}
+	}
+	return false
 }
 
 type report struct {
-	now    time.Time
-	issues fhir.Issues
+	now          time.Time
+	strict       bool   // plausibility findings are errors
+	prescription bool   // identifier numbers are errors
+	profile      string // the profile chosen for a resource without meta.profile
+	profiled     bool   // the profile tables checked the resource
+	issues       fhir.Issues
 }
 
 // Cursor is a position in a resource: an element (possibly absent) and its location.
@@ -154,9 +247,51 @@ func (c *Cursor) Errorf(code fhir.IssueCode, format string, args ...any) {
 	c.rep.add(code, fhir.SeverityError, c.path, format, args...)
 }
 
-// Warnf reports a warning at the cursor; warnings never stop a bundle.
+// Warnf reports a plausibility finding at the cursor: a warning, which does not stop a bundle,
+// or an error in strict mode.
 func (c *Cursor) Warnf(code fhir.IssueCode, format string, args ...any) {
-	c.rep.add(code, fhir.SeverityWarning, c.path, format, args...)
+	c.rep.add(code, c.rep.plausibility(), c.path, format, args...)
+}
+
+// Number reports what is wrong with an identifier number at the cursor (its format or check
+// digit, err from package ident): an error in an e-prescription or KBV form, else a plausibility
+// finding. The profiles do not check these numbers.
+func (c *Cursor) Number(err error) {
+	sev := c.rep.plausibility()
+	if c.rep.prescription {
+		sev = fhir.SeverityError
+	}
+	c.rep.add(fhir.CodeValue, sev, c.path, "%s", err.Error())
+}
+
+// declared are the profiles the resource claims in meta.profile (of its first meta; a second one
+// is reported by the checks every resource gets), or the one chosen for it.
+func (r *report) declared(root *Cursor) []string {
+	out := metaProfiles(root.el)
+	if len(out) == 0 && r.profile != "" {
+		out = append(out, r.profile)
+	}
+	return out
+}
+
+// metaProfiles are the canonicals in res's meta.profile (of its first meta).
+func metaProfiles(res *etree.Element) []string {
+	var out []string
+	if res != nil {
+		if meta := res.SelectElement("meta"); meta != nil {
+			for _, p := range meta.SelectElements("profile") {
+				out = append(out, fhir.Value(p))
+			}
+		}
+	}
+	return out
+}
+
+func (r *report) plausibility() fhir.Severity {
+	if r.strict {
+		return fhir.SeverityError
+	}
+	return fhir.SeverityWarning
 }
 
 func (r *report) add(code fhir.IssueCode, sev fhir.Severity, at, format string, args ...any) {

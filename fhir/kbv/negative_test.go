@@ -12,6 +12,7 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/kbv"
+	"github.com/redclone/red/fhir/kbv/validate"
 	"github.com/redclone/red/internal/fixture"
 )
 
@@ -108,7 +109,7 @@ func personsBundleCheck(b *etree.Element, now time.Time) (fhir.Issues, map[int]*
 			continue
 		}
 		checked[i] = res
-		all = append(all, kbv.Check(res, fmt.Sprintf("Bundle.entry[%d].resource", i), now)...)
+		all = append(all, validate.Resource(res, fmt.Sprintf("Bundle.entry[%d].resource", i), kbv.Options{Now: now})...)
 	}
 	return all, checked
 }

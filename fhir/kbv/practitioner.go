@@ -54,21 +54,32 @@ func practitionerEFN(s string) error {
 	return nil
 }
 
+// A Practitioner checked against KBV_PR_AW_Behandelnder or _Mitarbeiter by the profile tables
+// (c.rep.profiled) gets here what the tables do not cover: the identifier and name slices of KBV
+// Basis (not among the definitions read), the German name and address parts, and plausibility.
+// Any other Practitioner (the e-prescription's KBV_PR_FOR_Practitioner, a profile the tables do
+// not hold) gets all rules here, until the profile tables cover those profiles.
 func practitioner(c *Cursor) {
+	aws := c.rep.profiled
 	if practitionerIsStaff(c) {
-		practitionerStaff(c)
+		practitionerStaff(c, aws)
 		return
 	}
-	c.Forbid("birthDate", "photo", "communication")
+	if !aws {
+		c.Forbid("birthDate", "photo", "communication")
+	}
 
-	// Qualifications first: the qualification type decides which number is required.
+	// Qualifications first: the e-prescription's qualification type decides which number is
+	// required (KBV_PR_FOR_Practitioner).
 	qualType, asv := "", false
-	for _, q := range c.All("qualification") {
-		t, a := practitionerQualification(q)
-		if t != "" {
-			qualType = t
+	if !aws {
+		for _, q := range c.All("qualification") {
+			t, a := practitionerQualification(q)
+			if t != "" {
+				qualType = t
+			}
+			asv = asv || a
 		}
-		asv = asv || a
 	}
 
 	ids := c.All("identifier")
@@ -110,28 +121,35 @@ func practitioner(c *Cursor) {
 			ids[max(lanr, zanr)].Errorf(fhir.CodeInvariant, "a midwife (qualification type 02) has neither LANR nor ZANR")
 		}
 	}
-	if len(ids) == 0 && qualType != "02" {
+	if len(ids) == 0 && qualType != "02" && !aws {
 		personMissing(c, "identifier").Errorf(fhir.CodeRequired, "a practitioner needs an identifier (the LANR, for a dentist the ZANR)")
 	}
 
 	names := c.All("name")
 	switch {
 	case len(names) == 0:
-		personMissing(c, "name").Errorf(fhir.CodeRequired, "the practitioner's name is required")
-	case len(names) > 2:
+		if !aws {
+			personMissing(c, "name").Errorf(fhir.CodeRequired, "the practitioner's name is required")
+		}
+	case len(names) > 2 && !aws:
 		personMissing(c, "name").Errorf(fhir.CodeStructure, "a practitioner has one name and at most a birth name, found %d names", len(names))
 	}
 	personNames(c, names, true)
+	// The name slices of KBV_PR_AW_Behandelnder exclude a period (until the profile tables cover
+	// their discriminator, stated in KBV Basis).
 	for _, n := range names {
 		n.Forbid("period")
 	}
-
-	c.Max("address", 1)
+	if !aws {
+		c.Max("address", 1)
+	}
 	for _, a := range c.All("address") {
 		personAddress(a)
 	}
 	for _, t := range c.All("telecom") {
-		t.Forbid("use", "rank", "period")
+		if !aws {
+			t.Forbid("use", "rank", "period")
+		}
 		personTelecom(t)
 	}
 	personGender(c.One("gender"))
@@ -191,8 +209,13 @@ func practitionerQualification(q *Cursor) (qualType string, asv bool) {
 	return "", false
 }
 
-// practitionerIsStaff reports whether the practitioner is practice staff (KBV_PR_AW_Mitarbeiter).
+// practitionerIsStaff reports whether the practitioner is practice staff (KBV_PR_AW_Mitarbeiter):
+// it claims that profile (or it was chosen for it), or, claiming none, has the qualification code
+// KBV_CS_AW_Ressourcentyp#Mitarbeiter.
 func practitionerIsStaff(c *Cursor) bool {
+	if name, foreign := pickProfile(c, "KBV_PR_AW_Behandelnder", "KBV_PR_AW_Mitarbeiter"); name != "" || foreign {
+		return name == "KBV_PR_AW_Mitarbeiter"
+	}
 	for _, q := range c.All("qualification") {
 		for _, cd := range q.One("code").All("coding") {
 			if cd.One("system").Value() == practitionerCSRessource && cd.One("code").Value() == "Mitarbeiter" {
@@ -205,39 +228,51 @@ func practitionerIsStaff(c *Cursor) bool {
 
 // practitionerStaff checks KBV_PR_AW_Mitarbeiter: at most one identifier (value only), a name,
 // exactly one qualification (the fixed Mitarbeiter code), no birth date, photo or language.
-func practitionerStaff(c *Cursor) {
-	c.Forbid("active", "birthDate", "photo", "communication")
-	c.Max("identifier", 1)
+func practitionerStaff(c *Cursor, aws bool) {
+	if !aws {
+		c.Forbid("active", "birthDate", "photo", "communication")
+		c.Max("identifier", 1)
+	}
 	for _, id := range c.All("identifier") {
-		id.Forbid("use", "type", "period", "assigner")
-		id.Require("value")
+		if !aws {
+			id.Forbid("use", "type", "period", "assigner")
+			id.Require("value")
+		}
 		id.One("value").NotEmpty()
 		id.Identifier()
 	}
 	names := c.All("name")
-	if len(names) == 0 {
+	if len(names) == 0 && !aws {
 		personMissing(c, "name").Errorf(fhir.CodeRequired, "the staff member's name is required")
 	}
-	c.Max("name", 1)
+	if !aws {
+		c.Max("name", 1)
+	}
 	for _, n := range names {
 		personName(n, false)
 	}
-	c.Max("address", 1)
+	if !aws {
+		c.Max("address", 1)
+	}
 	for _, a := range c.All("address") {
 		personAddress(a)
 	}
 	for _, t := range c.All("telecom") {
-		t.Forbid("use", "rank", "period")
+		if !aws {
+			t.Forbid("use", "rank", "period")
+		}
 		personTelecom(t)
 	}
 	personGender(c.One("gender"))
-	c.Max("qualification", 1)
-	for _, q := range c.All("qualification") {
-		q.Forbid("identifier", "period", "issuer")
-		code := q.One("code")
-		code.Max("coding", 1)
-		for _, cd := range code.All("coding") {
-			cd.Coding(practitionerCSRessource, codes("Mitarbeiter"))
+	if !aws {
+		c.Max("qualification", 1)
+		for _, q := range c.All("qualification") {
+			q.Forbid("identifier", "period", "issuer")
+			code := q.One("code")
+			code.Max("coding", 1)
+			for _, cd := range code.All("coding") {
+				cd.Coding(practitionerCSRessource, codes("Mitarbeiter"))
+			}
 		}
 	}
 }

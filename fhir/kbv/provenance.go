@@ -1,5 +1,7 @@
 package kbv
 
+import "github.com/redclone/red/fhir"
+
 // Provenance: KBV_PR_AW_Provenienz, who recorded which entries of the patient file; RED uses it
 // to assign entries to users and user groups.
 
@@ -13,48 +15,28 @@ var dataOperations = codes("OPERATE", "CREATE", "DELETE", "EXECUTE", "READ", "UP
 	"RESUME", "SUSPEND")
 
 func provenance(c *Cursor) {
-	_, foreign := pickProfile(c, "KBV_PR_AW_Provenienz")
+	// FHIR core: target and recorded are required, an agent names who, a signature its type,
+	// time and signer.
 	c.Require("target", "recorded")
-	for _, t := range c.All("target") {
-		refTo(t)
-	}
 	notFuture(c.One("recorded"), false)
-	if foreign {
-		return
-	}
-
-	c.Forbid("occurredPeriod", "occurredDateTime", "policy", "location", "reason", "entity")
-	c.Require("activity")
-	if act := c.One("activity"); act.Exists() {
-		act.Require("coding")
-		coding := act.One("coding")
-		if coding.Exists() {
-			coding.Require("system", "code")
-			if coding.One("system").Value() == dataOperation {
-				coding.Coding(dataOperation, dataOperations)
-			}
-		}
-	}
-
-	if agent := c.One("agent"); agent.Exists() {
-		agent.Forbid("type")
+	for _, agent := range c.All("agent") {
 		agent.Require("who")
-		refTo(agent.One("who"), "PractitionerRole", "Practitioner")
-		refTo(agent.One("onBehalfOf"), "PractitionerRole", "Organization")
-		for _, role := range agent.All("role") {
-			role.Require("coding")
-			if coding := role.One("coding"); coding.Exists() {
-				coding.Require("system", "code")
-			}
+	}
+	for _, coding := range firstChild(c, "activity").All("coding") {
+		if code := coding.One("code"); coding.One("system").Value() == dataOperation && code.Exists() && !dataOperations[code.Value()] {
+			code.Errorf(fhir.CodeValue, "code %q is not in %s", code.Value(), dataOperation)
 		}
 	}
-
 	for _, sig := range c.All("signature") {
 		sig.Require("type", "when", "who")
 		notFuture(sig.One("when"), false)
-		refTo(sig.One("who"))
-		if sig.Count("data") > 0 {
-			sig.Require("sigFormat")
+		if sig.Count("data") > 0 && sig.Count("sigFormat") == 0 {
+			sig.Warnf(fhir.CodeRequired, "a signature with data should say its format (sigFormat)")
+		}
+	}
+	if name, foreign := pickProfile(c, "KBV_PR_AW_Provenienz"); foreign || name == "" {
+		for _, t := range c.All("target") {
+			refTo(t)
 		}
 	}
 }

@@ -12,30 +12,41 @@ import (
 // BenchmarkPostBundle posts a 10-resource patient bundle over HTTP to a running red — parse,
 // check, seal, tokens, atomic commit — on each backend. Each iteration creates 10 new patients.
 func BenchmarkPostBundle(b *testing.B) {
+	onEachBackend(b, func(b *testing.B, in *instance) {
+		srv := in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
+		template := string(patientsBundle(b))
+		entry := template[strings.Index(template, "<entry>") : strings.Index(template, "</entry>")+len("</entry>")]
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			var sb strings.Builder
+			sb.WriteString(`<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>`)
+			for j := 0; j < 10; j++ {
+				sb.WriteString(strings.Replace(entry, `<id value="60151"/>`, fmt.Sprintf(`<id value="b%d-%d"/>`, i, j), 1))
+			}
+			sb.WriteString(`</Bundle>`)
+			if status, body := srv.do(b, "POST", "/praxis/Bundle", fhirXML, []byte(sb.String())); status != http.StatusOK {
+				b.Fatal(status, body)
+			}
+		}
+		b.ReportMetric(float64(b.N*10)/b.Elapsed().Seconds(), "resources/s")
+	})
+}
+
+// onEachBackend runs f on the embedded store and on PostgreSQL, each time with a fresh instance
+// holding the tenant praxis and its user anna (password pw).
+func onEachBackend[T interface {
+	testing.TB
+	Run(string, func(T)) bool
+}](t T, f func(T, *instance)) {
 	for _, backend := range []string{"sqlite", "postgres"} {
-		b.Run(backend, func(b *testing.B) {
+		t.Run(backend, func(t T) {
 			url := ""
 			if backend == "postgres" {
-				url = pgtest.URL(b)
+				url = pgtest.URL(t)
 			}
-			in := newInstance(b, url)
+			in := newInstance(t, url)
 			in.initTenant("praxis", "anna", "pw")
-			srv := in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
-			template := string(patientsBundle(b))
-			entry := template[strings.Index(template, "<entry>") : strings.Index(template, "</entry>")+len("</entry>")]
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				var sb strings.Builder
-				sb.WriteString(`<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>`)
-				for j := 0; j < 10; j++ {
-					sb.WriteString(strings.Replace(entry, `<id value="60151"/>`, fmt.Sprintf(`<id value="b%d-%d"/>`, i, j), 1))
-				}
-				sb.WriteString(`</Bundle>`)
-				if status, body := srv.do(b, "POST", "/praxis/Bundle", fhirXML, []byte(sb.String())); status != http.StatusOK {
-					b.Fatal(status, body)
-				}
-			}
-			b.ReportMetric(float64(b.N*10)/b.Elapsed().Seconds(), "resources/s")
+			f(t, in)
 		})
 	}
 }

@@ -1,9 +1,10 @@
-// Package cli is the red command line: init, user add, passwd, serve and demo, wired to the store,
-// the vault and the API.
+// Package cli is the red command line: init, user add, passwd, config, serve and demo, wired to the
+// store, the vault and the API.
 package cli
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -69,7 +70,7 @@ func newRoot(stdio IO) *cobra.Command {
 	for _, name := range []string{"kdf-time", "kdf-memory", "kdf-threads"} {
 		_ = pf.MarkHidden(name)
 	}
-	root.AddCommand(e.initCmd(), e.userCmd(), e.passwdCmd(), e.serveCmd(), e.demoCmd(), e.tiSimCmd())
+	root.AddCommand(e.initCmd(), e.userCmd(), e.passwdCmd(), e.configCmd(), e.serveCmd(), e.demoCmd(), e.tiSimCmd())
 	return root
 }
 
@@ -198,4 +199,36 @@ func (e *env) credential(ctx context.Context, st storage.Store, tenant, user str
 		return c, errLogin
 	}
 	return c, err
+}
+
+// login opens the store, which must hold red's data, and reads user's password for tenant (from
+// pwFile, RED_PASSWORD or a prompt).
+func (e *env) login(ctx context.Context, tenant, user, pwFile string) (storage.Store, []byte, error) {
+	st, err := e.openStore(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	pw, err := e.password(passwordSource{file: pwFile, envVar: "RED_PASSWORD", prompt: "Password of " + user + " in " + tenant}, false)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, pw, nil
+}
+
+// unlock logs user in to tenant: the vault unsealed with the user's credential and pw, or
+// errLogin for a wrong user or password.
+func (e *env) unlock(ctx context.Context, st storage.Store, tenant, user string, pw []byte) (*vault.Vault, error) {
+	cred, err := e.credential(ctx, st, tenant, user)
+	if err != nil {
+		return nil, err
+	}
+	v := vault.New(tenant, rand.Reader)
+	if err := v.Unseal(user, cred.Blob, pw); err != nil {
+		if errors.Is(err, vault.ErrBadPassword) {
+			return nil, errLogin
+		}
+		return nil, err
+	}
+	return v, nil
 }

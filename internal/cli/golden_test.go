@@ -16,8 +16,10 @@ import (
 )
 
 // goldenTypes are the resource types with golden HTTP exchanges under testdata/http/<Type>/: each
-// directory holds valid.xml (a KBV AWS Patientenakte that creates the type and what it needs) and
-// broken-*.xml (the same bundle with one defect a person could type). Every directory uses its own
+// directory holds valid.xml (a KBV AWS Patientenakte that creates the type and what it needs),
+// broken-*.xml (the same bundle with one defect a person could type, which the profiles or red's
+// rules refuse) and warn-*.xml (one implausible value, which red stores with a warning in the
+// default validation mode). Every directory uses its own
 // ids, so a directory's goldens do not depend on the others; the types whose search lists the whole
 // tenant (?page=1) come first, before other directories add resources of their type.
 var goldenTypes = []struct {
@@ -42,8 +44,8 @@ var goldenTypes = []struct {
 }
 
 // TestGoldenHTTP posts each type's valid bundle to one real server, reads the resource, reads its
-// version 1, runs the type's RED search and posts every broken bundle, comparing each answer with
-// testdata/http/<Type>/<case>.golden (go test -run Golden -update rewrites them).
+// version 1, runs the type's RED search and posts every broken and every warned bundle, comparing
+// each answer with testdata/http/<Type>/<case>.golden (go test -run Golden -update rewrites them).
 func TestGoldenHTTP(t *testing.T) {
 	in := newInstance(t, "")
 	in.initTenant("praxis", "anna", "pw")
@@ -107,6 +109,25 @@ func TestGoldenHTTP(t *testing.T) {
 					mustContain(t, "outcome", got, "<OperationOutcome", `<severity value="error"/>`)
 					if after := storeState(t, srv, gt.search, body); after != before {
 						t.Errorf("the rejected bundle changed the store:\nbefore:\n%s\nafter:\n%s", before, after)
+					}
+					fixture.Golden(t, filepath.Join(dir, name+".golden"), []byte(got))
+				})
+			}
+
+			warned, err := filepath.Glob(filepath.Join(dir, "warn-*.xml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, path := range warned {
+				name := strings.TrimSuffix(filepath.Base(path), ".xml")
+				t.Run("stores "+name+" with a warning", func(t *testing.T) {
+					status, got := exchangeGolden(t, srv, "POST", "/praxis/Bundle", readFile(t, path))
+					if status != http.StatusOK {
+						t.Errorf("status %d, want 200", status)
+					}
+					mustContain(t, "transaction-response", got, `<severity value="warning"/>`)
+					if strings.Contains(got, `<severity value="error"/>`) {
+						t.Errorf("a warned bundle has errors:\n%s", got)
 					}
 					fixture.Golden(t, filepath.Join(dir, name+".golden"), []byte(got))
 				})

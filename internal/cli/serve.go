@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -34,6 +32,7 @@ type serveOptions struct {
 	idleLock             time.Duration
 	maxBody              int64
 	ti                   tiOptions
+	validation           validationFlag
 }
 
 func (o *serveOptions) flags(c *cobra.Command) {
@@ -41,6 +40,7 @@ func (o *serveOptions) flags(c *cobra.Command) {
 	f.IntVar(&o.port, "port", DefaultPort, "port on 127.0.0.1 (0 picks a free one)")
 	f.DurationVar(&o.idleLock, "idle-lock", 0, "wipe the keys and stop listening after this much inactivity (0: never)")
 	f.Int64Var(&o.maxBody, "max-body", fhir.DefaultLimits.MaxBytes, "largest request body in bytes")
+	f.Var(&o.validation, "validation", "profile (default): plausibility findings are warnings; strict: they refuse the bundle (overrides the tenant's setting, red config)")
 	o.ti.flags(c)
 }
 
@@ -57,15 +57,11 @@ func (e *env) serveCmd() *cobra.Command {
 				return err
 			}
 			defer signed.Close()
-			st, err := e.openStore(ctx, false)
+			st, pw, err := e.login(ctx, o.tenant, o.user, o.pwFile)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			pw, err := e.password(passwordSource{file: o.pwFile, envVar: "RED_PASSWORD", prompt: "Password of " + o.user + " in " + o.tenant}, false)
-			if err != nil {
-				return err
-			}
 			return e.serve(ctx, st, o, signed, pw, func(base string, _ *simulators) {
 				fmt.Fprintf(e.io.Out, "red: tenant %s unlocked; listening on %s/%s\n", o.tenant, base, o.tenant)
 			})
@@ -89,18 +85,15 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 		// often costs a few MB and saves about a quarter of the CPU per bundle (BenchmarkLoad)
 		debug.SetGCPercent(400)
 	}
-	cred, err := e.credential(ctx, st, o.tenant, o.user)
+	v, err := e.unlock(ctx, st, o.tenant, o.user, pw)
 	if err != nil {
 		return err
 	}
-	v := vault.New(o.tenant, rand.Reader)
-	if err := v.Unseal(o.user, cred.Blob, pw); err != nil {
-		if errors.Is(err, vault.ErrBadPassword) {
-			return errLogin
-		}
+	defer v.Lock()
+	mode, from, err := validationMode(ctx, v.Barrier(st), o.validation)
+	if err != nil {
 		return err
 	}
-	defer v.Lock()
 
 	sims, err := startSimulators(o.ti.simDir, o.ti, [3]int{})
 	if err != nil {
@@ -128,7 +121,8 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	last.Store(time.Now().UnixNano())
 	limits := fhir.DefaultLimits
 	limits.MaxBytes = o.maxBody
-	recs := &records.Service{Tenant: o.tenant, Store: v.Barrier(st)}
+	recs := &records.Service{Tenant: o.tenant, Store: v.Barrier(st), Validation: mode}
+	fmt.Fprintf(e.io.Out, "red: validation %s (%s)\n", mode, from)
 	handler := (&api.Server{
 		Tenant:  o.tenant,
 		Records: recs,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/kbv"
+	"github.com/redclone/red/fhir/kbv/validate"
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
 )
@@ -241,7 +242,7 @@ type pin struct {
 // resolve references, version, write (narrative, meta, search values), commit.
 func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, issues fhir.Issues, now time.Time) ([]fhir.Outcome, error) {
 	p := newPlan(bundleID, entries, now)
-	issues = append(issues, p.check()...)
+	issues = append(issues, p.check(s.Validation)...)
 	var err error
 	if p.heads, err = s.heads(ctx, entries, bundleID); err != nil {
 		return nil, err
@@ -282,12 +283,13 @@ func newPlan(bundleID string, entries []*entry, now time.Time) *plan {
 	return p
 }
 
-// check validates every resource as if entered by hand.
-func (p *plan) check() fhir.Issues {
+// check validates every resource as if entered by hand: against its profile, then red's rules of
+// plausibility, judged as mode says.
+func (p *plan) check(mode kbv.Mode) fhir.Issues {
 	var issues fhir.Issues
 	for _, e := range p.entries {
 		if e.res != nil {
-			issues = append(issues, kbv.Check(e.res, e.at, p.now)...)
+			issues = append(issues, validate.Resource(e.res, e.at, kbv.Options{Now: p.now, Mode: mode})...)
 		}
 	}
 	return issues

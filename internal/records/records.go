@@ -14,6 +14,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/fhir/kbv"
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
 )
@@ -36,6 +37,9 @@ type Service struct {
 	Store  Store // the tenant's vault barrier
 	// Now is the clock; time.Now when nil. It is read once per request.
 	Now func() time.Time
+	// Validation says whether plausibility findings (a wrong check digit, a date in the future)
+	// are warnings (kbv.ModeProfile, the default) or errors (kbv.ModeStrict).
+	Validation kbv.Mode
 }
 
 func (s *Service) now() time.Time {
