@@ -49,6 +49,33 @@ var Systems = map[string]func(string) error{
 	"http://fhir.de/NamingSystem/gkv/kvk-versichertennummer": digits("a KVK-Versichertennummer is six to twelve digits", 6, 12),
 }
 
+// aliases are the other names of an identifier system, each with the name Canonical gives it: the
+// legacy NamingSystem URLs (which KBV AWS 1.2.0 and KBV ERP 1.0 fix in their profiles) and the
+// urn:oid forms, for the current http://fhir.de/sid/ and KBV URLs.
+var aliases = map[string]string{
+	"http://fhir.de/NamingSystem/gkv/kvid-10":                "http://fhir.de/sid/gkv/kvid-10",
+	"urn:oid:1.2.276.0.76.4.8":                               "http://fhir.de/sid/gkv/kvid-10",
+	"http://fhir.de/NamingSystem/kbv/lanr":                   "https://fhir.kbv.de/NamingSystem/KBV_NS_Base_ANR",
+	"urn:oid:1.2.276.0.76.4.16":                              "https://fhir.kbv.de/NamingSystem/KBV_NS_Base_ANR",
+	"http://fhir.de/NamingSystem/kbv/bsnr":                   "https://fhir.kbv.de/NamingSystem/KBV_NS_Base_BSNR",
+	"urn:oid:1.2.276.0.76.4.17":                              "https://fhir.kbv.de/NamingSystem/KBV_NS_Base_BSNR",
+	"http://fhir.de/NamingSystem/arge-ik/iknr":               "http://fhir.de/sid/arge-ik/iknr",
+	"urn:oid:1.2.276.0.76.4.5":                               "http://fhir.de/sid/arge-ik/iknr",
+	"http://fhir.de/NamingSystem/bundesaerztekammer/efn":     "http://fhir.de/sid/bundesaerztekammer/efn",
+	"http://fhir.de/NamingSystem/gkv/kvk-versichertennummer": "http://fhir.de/sid/gkv/kvk-versichertennummer",
+	"https://gematik.de/fhir/NamingSystem/PrescriptionID":    "https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_PrescriptionId",
+}
+
+// Canonical is the one name of identifier system for all its names (see aliases): a search for a
+// KVNR under http://fhir.de/sid/gkv/kvid-10 finds one stored under the NamingSystem URL, and the
+// other way round. A system without other names is returned as it is.
+func Canonical(system string) string {
+	if c, ok := aliases[system]; ok {
+		return c
+	}
+	return system
+}
+
 // Check checks value with the check for system, and returns nil for systems it does not know.
 func Check(system, value string) error {
 	check, ok := Systems[system]

@@ -1112,10 +1112,10 @@ func (r *run) references(el *etree.Element, rc *refCheck) {
 	if ref == "" || ref[0] == '#' {
 		return
 	}
-	typ, resolved := "", false
+	typ := ""
 	if r.resolve != nil {
 		if res := r.resolve(ref); res != nil {
-			typ, resolved = res.Tag, true
+			typ = res.Tag
 		}
 	}
 	if typ == "" && !strings.HasPrefix(ref, "urn:") {
@@ -1124,11 +1124,7 @@ func (r *run) references(el *etree.Element, rc *refCheck) {
 	if typ == "" || slices.Contains(rc.types, typ) {
 		return
 	}
-	if resolved {
-		r.add(fhir.SeverityError, fhir.CodeStructure, ".reference", "reference to a resource of type %s is not allowed here; the profile allows only %s", typ, rc.names)
-		return
-	}
-	r.add(fhir.SeverityError, fhir.CodeStructure, ".reference", "reference %q is to a resource of type %s (not resolved here); the profile allows only %s", ref, typ, rc.names)
+	r.add(fhir.SeverityError, fhir.CodeStructure, ".reference", "reference to a resource of type %s is not allowed here; the profile allows only %s", typ, rc.names)
 }
 
 // refType is the resource type named by a literal reference (Type/id, Type/id/_history/v, or an

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/fhir/ident"
 	"github.com/redclone/red/internal/records"
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
@@ -156,7 +157,7 @@ func demoPatients() map[string]string {
 	out := map[string]string{}
 	for _, p := range b.FindElements("entry/resource/Patient") {
 		for _, id := range p.SelectElements("identifier") {
-			if fhir.ChildValue(id, "system") == "http://fhir.de/sid/gkv/kvid-10" {
+			if ident.Canonical(fhir.ChildValue(id, "system")) == "http://fhir.de/sid/gkv/kvid-10" {
 				out[fhir.ChildValue(id, "value")] = fmt.Sprintf("Patient/%s %s %s", fhir.ChildValue(p, "id"), fhir.ChildValue(p, "name", "given"), fhir.ChildValue(p, "name", "family"))
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/fhir/ident"
 	"github.com/redclone/red/fhir/kbv"
 )
 
@@ -45,7 +46,7 @@ func identifierParam(index string, paths ...string) param {
 			var out []string
 			for _, p := range paths {
 				for _, id := range res.FindElements(p) {
-					sys, val := fhir.ChildValue(id, "system"), fhir.ChildValue(id, "value")
+					sys, val := ident.Canonical(fhir.ChildValue(id, "system")), fhir.ChildValue(id, "value")
 					if val == "" {
 						continue
 					}
@@ -59,6 +60,7 @@ func identifierParam(index string, paths ...string) param {
 		},
 		lookup: func(q string, _ time.Time) ([]string, bool, error) {
 			if sys, val, ok := strings.Cut(q, "|"); ok {
+				sys = ident.Canonical(sys)
 				if val == "" {
 					return []string{sys + "|*"}, true, nil
 				}

@@ -212,9 +212,8 @@ func practitionerForRole(i fhir.Issue) bool {
 }
 
 // referencedType finds the type a reference names in fhir/profile's finding about a reference
-// target ("reference to a Practitioner is not allowed here; …", or "… is to a resource of type
-// Practitioner …").
-var referencedType = regexp.MustCompile(`(?:^reference to a |to a resource of type )([A-Z][A-Za-z]+)`)
+// target ("reference to a resource of type Practitioner is not allowed here; …").
+var referencedType = regexp.MustCompile(`^reference to a resource of type ([A-Z][A-Za-z]+)`)
 
 // withoutIndices drops the [n] of a location: content[0].attachment → content.attachment.
 func withoutIndices(e string) string { return indices.ReplaceAllString(e, "") }

@@ -186,16 +186,13 @@ func TestChangedRules(t *testing.T) {
 }
 
 // TestPrescriptionNumbers: in an e-prescription (KBV_PR_ERP_*, and the KBV_PR_FOR_* profiles of
-// its persons) a wrong number is an error in every mode, and the unknown profile is information.
+// its persons) a wrong number is an error in every mode.
 func TestPrescriptionNumbers(t *testing.T) {
 	med := parse(t, `<Medication xmlns="http://hl7.org/fhir"><id value="m1"/><meta><profile value="`+kbvSD+`KBV_PR_ERP_Medication_PZN|1.1.0"/></meta>`+
 		`<code><coding><system value="http://fhir.de/CodeSystem/ifa/pzn"/><code value="12345679"/></coding><text value="Ibuprofen"/></code></Medication>`)
 	got := validate.Resource(med, at, kbv.Options{Now: now})
 	if !has(got, finding{fhir.SeverityError, ".code.coding[0].code"}) {
 		t.Errorf("PZN check digit in an e-prescription: want an error, got:%s", list(got))
-	}
-	if !has(got, finding{fhir.SeverityInformation, ".meta.profile"}) {
-		t.Errorf("the e-prescription profile is not in the tables: want an information issue, got:%s", list(got))
 	}
 	pat := load(t, "persons/patient.xml")
 	change{path: "meta/profile", set: kbvSD + "KBV_PR_FOR_Patient|1.1.0"}.apply(t, pat)
