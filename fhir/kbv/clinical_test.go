@@ -374,14 +374,14 @@ func TestMedicationRejects(t *testing.T) {
 		{"rejects a package unit longer than 12 characters", med, []clinicalEdit{clSet("amount/numerator/unit", "Filmtabletten")}, fhir.CodeValue, ".amount.numerator.unit"},
 		{"rejects ingredients, which the profile excludes", med, []clinicalEdit{clAdd(".", `<ingredient><itemCodeableConcept><text value="Ramipril"/></itemCodeableConcept></ingredient>`)}, fhir.CodeStructure, ".ingredient"},
 
-		{"rejects a long-term medication given as a code", stmt, []clinicalEdit{clAdd(".", `<medicationCodeableConcept><text value="Ramipril"/></medicationCodeableConcept>`)}, fhir.CodeStructure, ".medicationCodeableConcept[0]"},
+		{"rejects a long-term medication given as a code", stmt, []clinicalEdit{clAdd(".", `<medicationCodeableConcept><text value="Ramipril"/></medicationCodeableConcept>`)}, fhir.CodeStructure, ".medicationCodeableConcept"},
 		{"rejects a long-term medication without medication", stmt, []clinicalEdit{clDel("medicationReference")}, fhir.CodeRequired, ".medication[x]"},
 		{"rejects a structured dosage", stmt, []clinicalEdit{clAdd(".", `<dosage><text value="1-0-0"/></dosage>`)}, fhir.CodeStructure, ".dosage"},
 		{"rejects an unknown status", stmt, []clinicalEdit{clSet("status", "taking")}, fhir.CodeValue, ".status"},
 		{"rejects a long-term medication without patient", stmt, []clinicalEdit{clDel("subject")}, fhir.CodeRequired, ".subject"},
 		{"rejects a period without start", stmt, []clinicalEdit{clDel("effectivePeriod/start")}, fhir.CodeRequired, ".effectivePeriod.start"},
 		{"rejects a medication reference to a substance", stmt, []clinicalEdit{clSet("medicationReference/reference", "Substance/S1")}, fhir.CodeStructure, ".medicationReference.reference"},
-		{"rejects an effective date instead of a period", stmt, []clinicalEdit{clAdd(".", `<effectiveDateTime value="2025-01-01"/>`)}, fhir.CodeStructure, ".effectiveDateTime[0]"},
+		{"rejects an effective date instead of a period", stmt, []clinicalEdit{clAdd(".", `<effectiveDateTime value="2025-01-01"/>`)}, fhir.CodeStructure, ".effectiveDateTime"},
 		{"rejects a note with author", stmt, []clinicalEdit{clAdd("note", `<authorString value="Dr. X"/>`)}, fhir.CodeStructure, ".note[0].author[x]"},
 
 		{"rejects a prescription with status draft", req, []clinicalEdit{clSet("status", "draft")}, fhir.CodeValue, ".status"},

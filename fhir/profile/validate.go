@@ -721,7 +721,8 @@ func (r *run) walkChild(parent *etree.Element, c *node) {
 					break
 				}
 			}
-			if matched[i] == nil && c.closed {
+			// A choice of a type the profile does not allow is reported once, by checkElement.
+			if matched[i] == nil && c.closed && (c.typeCodes == nil || hasType(k, c.choice, c.typeCodes)) {
 				r.push(seg{name: k.Tag, parent: parent, el: k, force: c.repeats})
 				r.add(fhir.SeverityError, fhir.CodeStructure, "",
 					"%s matches none of the slices the profile allows here (closed slicing%s)", k.Tag, c.slicesIn)
