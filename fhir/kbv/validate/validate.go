@@ -7,8 +7,8 @@
 //
 // Which profile: the ones the resource names in meta.profile. A resource without meta.profile
 // (PVS often omit it; RED accepts that) is checked against the KBV AWS profile of its type when
-// the tables leave no doubt which one that is (see Choose). A profile the tables do not hold (an
-// e-prescription's KBV_PR_ERP_*, another version) is an information issue, never an error.
+// the tables leave no doubt which one that is (see Choose). A profile the tables do not hold (a
+// foreign one, another version) is an information issue, never an error.
 //
 // RED writes some elements itself, so their absence is no error here: the narrative (text), which
 // red replaces, and meta.versionId and meta.lastUpdated, which red sets on every write.
