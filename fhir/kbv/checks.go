@@ -97,6 +97,84 @@ var (
 	dateTimePattern = regexp.MustCompile(`^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]((0\d|1[0-3]):?[0-5]\d|14:?00))?)?)?)?$`)
 )
 
+// isDate reports whether v is written as a FHIR date: YYYY, YYYY-MM or YYYY-MM-DD, month 01–12,
+// day 01–31 (datePattern, without a regular expression: dates are checked on every resource).
+func isDate(v string) bool {
+	switch {
+	case len(v) < 4 || !digits(v[:4]):
+		return false
+	case len(v) == 4:
+		return true
+	case len(v) < 7 || v[4] != '-' || !inRange(v[5:7], 1, 12):
+		return false
+	case len(v) == 7:
+		return true
+	}
+	return len(v) == 10 && v[7] == '-' && inRange(v[8:10], 1, 31)
+}
+
+// isDateTime reports whether v is written as a FHIR dateTime (as RED sends it, dateTimePattern):
+// a date, or YYYY-MM-DDThh:mm with optional :ss and fraction and an optional zone Z, ±hh:mm or
+// ±hhmm up to 14:00.
+func isDateTime(v string) bool {
+	if len(v) <= 10 {
+		return isDate(v)
+	}
+	if !isDate(v[:10]) || len(v) < 16 || v[10] != 'T' || !inRange(v[11:13], 0, 23) || v[13] != ':' || !inRange(v[14:16], 0, 59) {
+		return false
+	}
+	rest := v[16:]
+	if len(rest) >= 3 && rest[0] == ':' {
+		if !inRange(rest[1:3], 0, 59) {
+			return false
+		}
+		rest = rest[3:]
+		if len(rest) > 0 && rest[0] == '.' {
+			n := 1
+			for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+				n++
+			}
+			if n == 1 {
+				return false
+			}
+			rest = rest[n:]
+		}
+	}
+	switch {
+	case rest == "" || rest == "Z":
+		return true
+	case rest[0] != '+' && rest[0] != '-':
+		return false
+	}
+	hh, mm, ok := "", "", false
+	switch len(rest) {
+	case 6:
+		hh, mm, ok = rest[1:3], rest[4:6], rest[3] == ':'
+	case 5:
+		hh, mm, ok = rest[1:3], rest[3:5], true
+	}
+	return ok && (inRange(hh, 0, 13) && inRange(mm, 0, 59) || hh == "14" && mm == "00")
+}
+
+// digits reports whether s is all ASCII digits.
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// inRange reports whether s is two digits between lo and hi.
+func inRange(s string, lo, hi int) bool {
+	if len(s) != 2 || !digits(s) {
+		return false
+	}
+	n := int(s[0]-'0')*10 + int(s[1]-'0')
+	return n >= lo && n <= hi
+}
+
 // Date parses a FHIR date or dateTime (RED also sends offsets without a colon, "+0200"). It
 // returns the earliest instant the value can mean and whether it parsed; a bad value is reported.
 func (c *Cursor) Date(dateOnly bool) (time.Time, bool) {
@@ -104,7 +182,7 @@ func (c *Cursor) Date(dateOnly bool) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	v := c.Value()
-	ok := datePattern.MatchString(v) || (!dateOnly && dateTimePattern.MatchString(v))
+	ok := isDate(v) || (!dateOnly && isDateTime(v))
 	t, err := ParseDate(v)
 	if !ok || err != nil {
 		if dateOnly {
