@@ -121,7 +121,7 @@ func Choose(res *etree.Element) Choice {
 	have := valuesAt(res, kindPaths[res.Tag])
 	var marked, unmarked []string
 	for _, n := range names {
-		ms := markers(kbvSD + n)
+		ms := markers(n)
 		if len(ms) == 0 {
 			unmarked = append(unmarked, n)
 			continue
@@ -144,11 +144,11 @@ func Choose(res *etree.Element) Choice {
 
 var (
 	markersOnce sync.Once
-	markerSets  map[string][]string // profile URL → its fixed codes at its type's kind element
+	markerSets  map[string][]string // profile name → its fixed codes at its type's kind element
 )
 
-// markers are the codes a profile fixes at its type's kind element.
-func markers(canonical string) []string {
+// markers are the codes the KBV profile name fixes at its type's kind element.
+func markers(name string) []string {
 	markersOnce.Do(func() {
 		markerSets = map[string][]string{}
 		for typ, names := range awsProfiles {
@@ -163,13 +163,13 @@ func markers(canonical string) []string {
 				}
 				for _, e := range sd.Elements {
 					if e.Path == typ+"."+kind && e.Fixed != nil && e.Fixed.Node.Value != "" {
-						markerSets[sd.URL] = append(markerSets[sd.URL], e.Fixed.Node.Value)
+						markerSets[n] = append(markerSets[n], e.Fixed.Node.Value)
 					}
 				}
 			}
 		}
 	})
-	return markerSets[canonical]
+	return markerSets[name]
 }
 
 // valuesAt collects the value attributes at a dotted path below el.
