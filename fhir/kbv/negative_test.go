@@ -67,8 +67,8 @@ var personsNegatives = []struct {
 	{35, 6, "identifier[0].value", fhir.CodeValue, "LANR with a letter"},
 	{36, 6, "identifier[0].value", fhir.CodeValue, "LANR with eight digits"},
 	{37, 6, "identifier[0].value", fhir.CodeValue, "LANR with ten digits"},
-	{38, 6, "identifier[1]", fhir.CodeInvariant, "practitioner with LANR and ZANR"},
-	{39, 6, "identifier[0].type.coding[0].code", fhir.CodeValue, "identifier type LÜNR instead of LANR"},
+	{38, 6, "", fhir.CodeInvariant, "practitioner with LANR and ZANR"},
+	{39, 6, "identifier[0]", fhir.CodeStructure, "identifier type LÜNR instead of LANR"},
 }
 
 // personsNegativeBaseline is a defect every negative bundle shares besides its own: the payor IK

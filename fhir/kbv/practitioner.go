@@ -1,50 +1,55 @@
 package kbv
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/ident"
 )
 
-// Practitioner: KBV_PR_AW_Behandelnder (doctor, psychotherapist; by resource type also the
-// KBV_PR_FOR_Practitioner of the e-prescription, whose qualification types and identifiers are
-// accepted too) and KBV_PR_AW_Mitarbeiter (practice staff, recognised by its qualification
-// code KBV_CS_AW_Ressourcentyp#Mitarbeiter).
+// Practitioner: KBV_PR_AW_Behandelnder (doctor, psychotherapist), KBV_PR_AW_Mitarbeiter (practice
+// staff, recognised by its qualification code KBV_CS_AW_Ressourcentyp#Mitarbeiter) and, by resource
+// type, the e-prescription's KBV_PR_FOR_Practitioner.
+//
+// The profile tables check these profiles' structure: the identifier and name slices, the
+// qualification types of the e-prescription and which number each asks for (the invariants of
+// KBV_PR_FOR_Practitioner), the professional title and its length. validate checks every
+// Practitioner against them: against the profile it names or, naming none, against
+// KBV_PR_AW_Behandelnder or KBV_PR_AW_Mitarbeiter. The rules here add what the profiles cannot say:
+// the identifier numbers' format and check digit, the German name and address parts, plausibility.
 
 func init() { register("Practitioner", practitioner) }
 
 const (
-	practitionerCSFachgruppe  = "https://fhir.kbv.de/CodeSystem/KBV_CS_SFHIR_BAR2_ARZTNRFACHGRUPPE"
-	practitionerCSQualType    = "https://fhir.kbv.de/CodeSystem/KBV_CS_FOR_Qualification_Type"
-	practitionerCSBeruf       = "https://fhir.kbv.de/CodeSystem/KBV_CS_FOR_Berufsbezeichnung"
-	practitionerNSASV         = "https://fhir.kbv.de/NamingSystem/KBV_NS_FOR_Fachgruppennummer_ASV"
-	practitionerCSRessource   = "https://fhir.kbv.de/CodeSystem/KBV_CS_AW_Ressourcentyp"
-	practitionerMaxBerufsText = 100
+	practitionerNSASV       = "https://fhir.kbv.de/NamingSystem/KBV_NS_FOR_Fachgruppennummer_ASV"
+	practitionerCSRessource = "https://fhir.kbv.de/CodeSystem/KBV_CS_AW_Ressourcentyp"
 )
 
+// practitionerIDKinds are the identifiers with a number to check: LANR, ZANR, EFN and
+// Telematik-ID (which one, by the identifier's type code, else by its system).
+var practitionerIDKinds = []personIDKind{
+	{name: "LANR", typeCode: "LANR", systems: personLANRSystems, check: ident.LANR},
+	{name: "ZANR", typeCode: "ZANR", systems: personZANRSystems, check: ident.ZANR},
+	{name: "EFN", typeCode: "DN", systems: personEFNSystems, check: practitionerEFN},
+	{name: "Telematik-ID", typeCode: "PRN", systems: personTISystems},
+}
+
 var (
-	// practitionerIDKinds: AWS slices ANR and EFN, plus the ZANR and Telematik-ID the
-	// e-prescription profile allows.
-	practitionerIDKinds = []personIDKind{
-		{name: "LANR", typeSystem: personV2IDType, typeCode: "LANR", systems: personLANRSystems, check: ident.LANR},
-		{name: "ZANR", typeSystem: personDeIDType, typeCode: "ZANR", systems: personZANRSystems, check: ident.ZANR},
-		{name: "EFN", typeSystem: personV2IDType, typeCode: "DN", systems: personEFNSystems, check: practitionerEFN},
-		{name: "Telematik-ID", typeSystem: personV2IDType, typeCode: "PRN", systems: personTISystems},
-	}
-
-	// KBV_CS_FOR_Qualification_Type: 00 Arzt, 01 Zahnarzt, 02 Hebamme, 03 Arzt in Weiterbildung,
-	// 04 Arzt als Vertreter.
-	practitionerQualTypes = codes("00", "01", "02", "03", "04")
-
-	// KBV_CS_SFHIR_BAR2_ARZTNRFACHGRUPPE covers every two-digit code 00–99 (digits 8 and 9 of the LANR).
-	practitionerFachgruppe = regexp.MustCompile(`^[0-9]{2}$`)
+	// practitionerNineDigits is what the invariants lanr-1 and zanr-2 of KBV_PR_AW_Behandelnder's
+	// LANR and ZANR ask of the value (warnings): nine digits in a row, with more around them allowed.
+	practitionerNineDigits = regexp.MustCompile(`[0-9]{9}`)
 	// An ASV-Fachgruppennummer is nine digits.
 	practitionerASV = regexp.MustCompile(`^[0-9]{9}$`)
 )
 
-var errPractitionerEFN = fmt.Errorf("%w: an EFN (einheitliche Fortbildungsnummer) is fifteen digits", ident.ErrFormat)
+var (
+	errPractitionerEFN = fmt.Errorf("%w: an EFN (einheitliche Fortbildungsnummer) is fifteen digits", ident.ErrFormat)
+	errPractitionerASV = fmt.Errorf("%w: an ASV-Fachgruppennummer is nine digits", ident.ErrFormat)
+)
 
 // practitionerEFN checks the format of an EFN (no check-digit rule is used here).
 func practitionerEFN(s string) error {
@@ -54,159 +59,81 @@ func practitionerEFN(s string) error {
 	return nil
 }
 
-// A Practitioner checked against KBV_PR_AW_Behandelnder or _Mitarbeiter by the profile tables
-// (c.rep.profiled) gets here what the tables do not cover: the identifier and name slices of KBV
-// Basis (not among the definitions read), the German name and address parts, and plausibility.
-// Any other Practitioner (the e-prescription's KBV_PR_FOR_Practitioner, a profile the tables do
-// not hold) gets all rules here, until the profile tables cover those profiles.
 func practitioner(c *Cursor) {
-	aws := c.rep.profiled
 	if practitionerIsStaff(c) {
-		practitionerStaff(c, aws)
+		practitionerStaff(c)
 		return
 	}
-	if !aws {
-		c.Forbid("birthDate", "photo", "communication")
+	for _, id := range c.All("identifier") {
+		practitionerNumber(id)
 	}
-
-	// Qualifications first: the e-prescription's qualification type decides which number is
-	// required (KBV_PR_FOR_Practitioner).
-	qualType, asv := "", false
-	if !aws {
-		for _, q := range c.All("qualification") {
-			t, a := practitionerQualification(q)
-			if t != "" {
-				qualType = t
-			}
-			asv = asv || a
-		}
-	}
-
-	ids := c.All("identifier")
-	kinds := personIdentifiers(ids, practitionerIDKinds, true)
-	lanr, zanr := -1, -1
-	for i, k := range kinds {
-		if k == nil {
-			continue
-		}
-		switch k.name {
-		case "LANR":
-			if lanr >= 0 {
-				ids[i].Errorf(fhir.CodeStructure, "a practitioner has only one LANR")
-			} else {
-				lanr = i
-			}
-		case "ZANR":
-			if zanr >= 0 {
-				ids[i].Errorf(fhir.CodeStructure, "a practitioner has only one ZANR")
-			} else {
-				zanr = i
+	// The ASV-Fachgruppennummer of an e-prescription (KBV_PR_FOR_Practitioner), a number the
+	// profile states no format for.
+	for _, q := range c.All("qualification") {
+		for _, cd := range q.One("code").All("coding") {
+			v := cd.One("code")
+			if cd.One("system").Value() == practitionerNSASV && v.Exists() && !practitionerASV.MatchString(v.Value()) {
+				v.Number(errPractitionerASV)
 			}
 		}
 	}
-	if lanr >= 0 && zanr >= 0 {
-		ids[max(lanr, zanr)].Errorf(fhir.CodeInvariant, "a practitioner has either a LANR (doctor) or a ZANR (dentist), not both")
-	}
-	switch qualType {
-	case "00", "03", "04":
-		if lanr < 0 && !asv {
-			personMissing(c, "identifier").Errorf(fhir.CodeInvariant, "a doctor (qualification type %s) needs a LANR", qualType)
-		}
-	case "01":
-		if zanr < 0 {
-			personMissing(c, "identifier").Errorf(fhir.CodeInvariant, "a dentist (qualification type 01) needs a ZANR")
-		}
-	case "02":
-		if lanr >= 0 || zanr >= 0 {
-			ids[max(lanr, zanr)].Errorf(fhir.CodeInvariant, "a midwife (qualification type 02) has neither LANR nor ZANR")
-		}
-	}
-	if len(ids) == 0 && qualType != "02" && !aws {
-		personMissing(c, "identifier").Errorf(fhir.CodeRequired, "a practitioner needs an identifier (the LANR, for a dentist the ZANR)")
-	}
-
-	names := c.All("name")
-	switch {
-	case len(names) == 0:
-		if !aws {
-			personMissing(c, "name").Errorf(fhir.CodeRequired, "the practitioner's name is required")
-		}
-	case len(names) > 2 && !aws:
-		personMissing(c, "name").Errorf(fhir.CodeStructure, "a practitioner has one name and at most a birth name, found %d names", len(names))
-	}
-	personNames(c, names, true)
-	// The name slices of KBV_PR_AW_Behandelnder exclude a period (until the profile tables cover
-	// their discriminator, stated in KBV Basis).
-	for _, n := range names {
-		n.Forbid("period")
-	}
-	if !aws {
-		c.Max("address", 1)
-	}
+	personNames(c, c.All("name"), true)
 	for _, a := range c.All("address") {
 		personAddress(a)
 	}
 	for _, t := range c.All("telecom") {
-		if !aws {
-			t.Forbid("use", "rank", "period")
-		}
 		personTelecom(t)
 	}
 	personGender(c.One("gender"))
 }
 
-// practitionerQualification checks one qualification and returns its KBV qualification type
-// (00–04, "" if it is none) and whether it is an ASV-Fachgruppennummer.
-func practitionerQualification(q *Cursor) (qualType string, asv bool) {
-	q.Forbid("period", "issuer")
-	code := q.One("code")
-	if !code.Exists() {
-		code.Errorf(fhir.CodeRequired, "a qualification needs its code")
-		return "", false
+// practitionerNumber checks the number of a LANR, ZANR, EFN or Telematik-ID (format and check
+// digit; any other identifier by its system). In an AWS practitioner the tables checked, a LANR or
+// ZANR without nine digits in a row is left to the profile's invariant, which says so already.
+func practitionerNumber(id *Cursor) {
+	val := id.One("value")
+	v := val.Value()
+	if strings.TrimSpace(v) == "" {
+		return
 	}
-	cds := code.All("coding")
-	if len(cds) == 0 {
-		personMissing(code, "coding").Errorf(fhir.CodeRequired, "a qualification needs a coding (Fachgruppe of %s)", practitionerCSFachgruppe)
-		return "", false
-	}
-	code.Max("coding", 1)
-	cd := cds[0]
-	cd.Require("system", "code")
-	sys, v := cd.One("system"), cd.One("code")
-	if !sys.Exists() || !v.Exists() {
-		return "", false
-	}
-	switch sys.Value() {
-	case practitionerCSFachgruppe:
-		if !practitionerFachgruppe.MatchString(v.Value()) {
-			v.Errorf(fhir.CodeValue, "a Fachgruppe of %s is two digits, not %q", practitionerCSFachgruppe, v.Value())
-		}
-	case practitionerCSQualType:
-		if !practitionerQualTypes[v.Value()] {
-			v.Errorf(fhir.CodeValue, "code %q is not in %s", v.Value(), practitionerCSQualType)
-			return "", false
-		}
-		return v.Value(), false
-	case practitionerCSBeruf:
-		if v.Value() != "Berufsbezeichnung" {
-			v.Errorf(fhir.CodeValue, "code %q is not in %s", v.Value(), practitionerCSBeruf)
-		}
-		text := code.One("text")
-		if !text.Exists() {
-			text.Errorf(fhir.CodeRequired, "the professional title (Berufsbezeichnung) goes into the text")
-		} else {
-			text.NotEmpty()
-			text.MaxLen(practitionerMaxBerufsText)
-		}
-	case practitionerNSASV:
-		if !practitionerASV.MatchString(v.Value()) {
-			v.Errorf(fhir.CodeValue, "an ASV-Fachgruppennummer is nine digits")
-		}
-		return "", true
+	kind, byType := practitionerIDKind(id)
+	var err error
+	switch {
+	case kind == nil || kind.check == nil:
+		err = ident.Check(id.One("system").Value(), v)
 	default:
-		sys.Errorf(fhir.CodeValue, "a qualification is coded with %s (Fachgruppe) or the KBV qualification types", practitionerCSFachgruppe)
+		err = kind.check(v)
 	}
-	return "", false
+	if err == nil {
+		return
+	}
+	if byType && (kind.name == "LANR" || kind.name == "ZANR") && errors.Is(err, ident.ErrFormat) &&
+		id.rep.profiled && !id.rep.prescription && !practitionerNineDigits.MatchString(v) {
+		return
+	}
+	val.Number(err)
+}
+
+// practitionerIDKind recognises an identifier by its type code or, without a known one, by its
+// system; byType says it was the type code (by which the profiles slice the identifiers).
+func practitionerIDKind(id *Cursor) (kind *personIDKind, byType bool) {
+	if typ := id.Element().SelectElement("type"); typ != nil {
+		for _, cd := range typ.SelectElements("coding") {
+			code := fhir.ChildValue(cd, "code")
+			for i := range practitionerIDKinds {
+				if practitionerIDKinds[i].typeCode == code {
+					return &practitionerIDKinds[i], true
+				}
+			}
+		}
+	}
+	sys := fhir.ChildValue(id.Element(), "system")
+	for i := range practitionerIDKinds {
+		if slices.Contains(practitionerIDKinds[i].systems, sys) {
+			return &practitionerIDKinds[i], false
+		}
+	}
+	return nil, false
 }
 
 // practitionerIsStaff reports whether the practitioner is practice staff (KBV_PR_AW_Mitarbeiter):
@@ -226,53 +153,21 @@ func practitionerIsStaff(c *Cursor) bool {
 	return false
 }
 
-// practitionerStaff checks KBV_PR_AW_Mitarbeiter: at most one identifier (value only), a name,
-// exactly one qualification (the fixed Mitarbeiter code), no birth date, photo or language.
-func practitionerStaff(c *Cursor, aws bool) {
-	if !aws {
-		c.Forbid("active", "birthDate", "photo", "communication")
-		c.Max("identifier", 1)
-	}
+// practitionerStaff checks practice staff (KBV_PR_AW_Mitarbeiter) beyond the profile: the
+// identifier's number by its system, the name, address and contact parts.
+func practitionerStaff(c *Cursor) {
 	for _, id := range c.All("identifier") {
-		if !aws {
-			id.Forbid("use", "type", "period", "assigner")
-			id.Require("value")
-		}
 		id.One("value").NotEmpty()
 		id.Identifier()
 	}
-	names := c.All("name")
-	if len(names) == 0 && !aws {
-		personMissing(c, "name").Errorf(fhir.CodeRequired, "the staff member's name is required")
-	}
-	if !aws {
-		c.Max("name", 1)
-	}
-	for _, n := range names {
+	for _, n := range c.All("name") {
 		personName(n, false)
-	}
-	if !aws {
-		c.Max("address", 1)
 	}
 	for _, a := range c.All("address") {
 		personAddress(a)
 	}
 	for _, t := range c.All("telecom") {
-		if !aws {
-			t.Forbid("use", "rank", "period")
-		}
 		personTelecom(t)
 	}
 	personGender(c.One("gender"))
-	if !aws {
-		c.Max("qualification", 1)
-		for _, q := range c.All("qualification") {
-			q.Forbid("identifier", "period", "issuer")
-			code := q.One("code")
-			code.Max("coding", 1)
-			for _, cd := range code.All("coding") {
-				cd.Coding(practitionerCSRessource, codes("Mitarbeiter"))
-			}
-		}
-	}
 }
