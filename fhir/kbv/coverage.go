@@ -10,8 +10,8 @@ import (
 	"github.com/redclone/red/fhir/ident"
 )
 
-// Coverage: KBV_PR_AW_Krankenversicherungsverhaeltnis, with the GKV extensions and payor rules
-// of KBV_PR_FOR_Coverage (the insurance data read from the eGK or typed in from the card).
+// Coverage: KBV_PR_AW_Krankenversicherungsverhaeltnis and the e-prescription's
+// KBV_PR_FOR_Coverage (the insurance data read from the eGK or typed in from the card).
 
 func init() { register("Coverage", coverage) }
 
@@ -70,11 +70,6 @@ var (
 
 	// coverageOnlineErgebnis: result of the online check of the eGK (VSDM Prüfungsnachweis 1–6).
 	coverageOnlineErgebnis = codes("1", "2", "3", "4", "5", "6")
-
-	// coverageWithCardData are the insurance types whose insured carry the GKV card data
-	// (Versichertenart, besondere Personengruppe, DMP): KBV_PR_FOR_Coverage invariants
-	// Versichertenart-Pflicht, Besondere-Personengruppe-Pflicht, DMP-Pflicht, IK-zustaendige-Krankenkasse.
-	coverageWithCardData = codes("GKV", "BG", "SKT", "UK", "PKV")
 )
 
 // coverageDMPTable is one version of KBV_CS_SFHIR_KBV_DMP with the day it took effect.
@@ -126,15 +121,20 @@ var (
 	}
 )
 
-// A Coverage checked against KBV_PR_AW_Krankenversicherungsverhaeltnis by the profile tables
-// (c.rep.profiled) gets here what the tables do not cover: the insurance type's codes
-// (versicherungsart-de-basis is not among the value sets read), the GKV extensions whose
-// definitions or value sets were not read, the KVZ10 identifier the e-prescription uses, and
-// plausibility. Any other Coverage (the e-prescription's KBV_PR_FOR_Coverage, a profile the tables
-// do not hold) gets all rules here, until the profile tables cover those profiles.
+// A Coverage checked by the profile tables (c.rep.profiled: KBV_PR_AW_Krankenversicherungsverhaeltnis,
+// KBV_PR_FOR_Coverage) gets here what the profiles cannot state: the codes of the key tables the
+// tables do not hold (versicherungsart-de-basis, Versichertenart, besondere Personengruppe, the
+// DMP key table in force, WOP for KBV_PR_FOR_Coverage, the online check's result), identifier
+// numbers, dates, consistency and plausibility. One its profile tables do not hold gets also the
+// structure of KBV_PR_FOR_Coverage here. The card data KBV_PR_FOR_Coverage requires of insured
+// persons of GKV, BG, SKT, UK and PKV are its invariants; KBV_PR_AW_Krankenversicherungsverhaeltnis
+// does not require them (0..1 each), and neither requires the WOP.
 func coverage(c *Cursor) {
-	aws := c.rep.profiled
-	if !aws {
+	profiled := c.rep.profiled
+	// KBV_PR_FOR_Coverage binds the type to a value set the tables hold and states the payor's
+	// name's limit (the tables hold the versions in use).
+	forCov := pickFOR(c, "KBV_PR_FOR_Coverage")
+	if !profiled {
 		c.Forbid("policyHolder", "subscriberId", "dependent", "relationship", "class", "order", "network", "costToBeneficiary", "subrogation", "contract")
 	}
 
@@ -143,15 +143,15 @@ func coverage(c *Cursor) {
 	switch {
 	case !status.Exists():
 		status.Errorf(fhir.CodeRequired, "the status is required (active or cancelled)")
-	case aws && !coverageStatus[status.Value()]:
+	case profiled && !coverageStatus[status.Value()]:
 		status.Errorf(fhir.CodeValue, "%q is not a status of an insurance relationship; allowed are %s", status.Value(), orList(sortedCodes(coverageStatus)))
-	case !aws && status.Value() != "active" && status.Value() != "cancelled":
+	case !profiled && status.Value() != "active" && status.Value() != "cancelled":
 		status.Errorf(fhir.CodeValue, "an insurance relationship is active or cancelled, not %q", status.Value())
 	}
 
-	typ := coverageType(c, aws)
+	typ := coverageType(c, profiled, forCov)
 
-	if !aws {
+	if !profiled {
 		c.Max("identifier", 1)
 	}
 	personIdentifiers(c.All("identifier"), coverageIDKinds, true)
@@ -167,7 +167,7 @@ func coverage(c *Cursor) {
 		case sub.Count("reference") > 0:
 			personReference(sub, "Patient", "RelatedPerson")
 		case sub.Count("identifier") > 0:
-			if aws {
+			if profiled {
 				sub.One("identifier").Identifier()
 			} else {
 				personIdentifier(sub.One("identifier"), coverageSubscriberKinds, true)
@@ -182,18 +182,19 @@ func coverage(c *Cursor) {
 
 	c.One("period").Period()
 
-	coveragePayor(c, typ, aws)
-	coverageExtensions(c, typ, aws)
+	coveragePayor(c, typ, profiled, forCov)
+	coverageExtensions(c, profiled, forCov)
 }
 
 // coverageStatus is FHIR core's FinancialResourceStatusCodes.
 var coverageStatus = codes("active", "cancelled", "draft", "entered-in-error")
 
 // coverageType checks Coverage.type (one coding from versicherungsart-de-basis or, for SKT and
-// UK, KBV_CS_FOR_Payor_Type_KBV) and returns the code when it is valid. The codes are checked
-// until the profile tables cover versicherungsart-de-basis; the rest only where the tables did not
-// check the resource.
-func coverageType(c *Cursor, aws bool) string {
+// UK, KBV_CS_FOR_Payor_Type_KBV) and returns the code when it is valid. The codes are checked here
+// but for KBV_PR_FOR_Coverage, whose value set the tables hold (versicherungsart-de-basis, which
+// KBV_PR_AW_Krankenversicherungsverhaeltnis binds, they do not); the rest only where the tables did
+// not check the resource.
+func coverageType(c *Cursor, profiled, forCov bool) string {
 	t := c.One("type")
 	if !t.Exists() {
 		t.Errorf(fhir.CodeRequired, "the insurance type is required (GKV, PKV, BG, SEL, …)")
@@ -201,12 +202,12 @@ func coverageType(c *Cursor, aws bool) string {
 	}
 	cds := t.All("coding")
 	if len(cds) == 0 {
-		if !aws {
+		if !profiled {
 			personMissing(t, "coding").Errorf(fhir.CodeRequired, "the insurance type needs a coding from %s", coverageVersicherungsart)
 		}
 		return ""
 	}
-	if !aws {
+	if !profiled {
 		t.Max("coding", 1)
 		cds[0].Require("system", "code")
 	}
@@ -217,41 +218,45 @@ func coverageType(c *Cursor, aws bool) string {
 	case !sys.Exists() || !code.Exists():
 		return ""
 	case !ok:
-		if !aws {
+		if !profiled {
 			sys.Errorf(fhir.CodeValue, "the insurance type is coded with %s (or %s for SKT and UK)", coverageVersicherungsart, coveragePayorTypeKBV)
 		}
 		return ""
 	case !set[code.Value()]:
-		code.Errorf(fhir.CodeValue, "code %q is not in %s", code.Value(), sys.Value())
+		if !forCov {
+			code.Errorf(fhir.CodeValue, "code %q is not in %s", code.Value(), sys.Value())
+		}
 		return ""
 	}
 	return code.Value()
 }
 
 // coveragePayor checks the payor (Kostenträger): one, with the IK of the health insurance and its
-// name.
-func coveragePayor(c *Cursor, typ string, aws bool) {
+// name (at most 45 characters: KBV_PR_FOR_Coverage states it, the AWS profile does not).
+func coveragePayor(c *Cursor, typ string, profiled, forCov bool) {
 	payors := c.All("payor")
 	if len(payors) == 0 {
 		personMissing(c, "payor").Errorf(fhir.CodeRequired, "the payor (Kostenträger) is required")
 		return
 	}
-	if len(payors) > 1 && !aws {
+	if len(payors) > 1 && !profiled {
 		payors[1].Errorf(fhir.CodeStructure, "an insurance relationship has one payor, found %d", len(payors))
 	}
 	p := payors[0]
 	name := p.One("display")
 	if !name.Exists() {
-		if !aws {
+		if !profiled {
 			name.Errorf(fhir.CodeRequired, "the payor's name (Kostenträgername) is required")
 		}
 	} else {
 		name.NotEmpty()
-		name.MaxLen(coverageMaxPayorName)
+		if !forCov {
+			name.MaxLen(coverageMaxPayorName)
+		}
 	}
 	id := p.One("identifier")
 	if !id.Exists() {
-		if typ != "SEL" && !aws {
+		if typ != "SEL" && !profiled {
 			id.Errorf(fhir.CodeRequired, "the payor's IK (Institutionskennzeichen) is required")
 		}
 		if p.Count("reference") > 0 {
@@ -259,36 +264,36 @@ func coveragePayor(c *Cursor, typ string, aws bool) {
 		}
 		return
 	}
-	coverageIK(id, "payor's IK", aws)
+	coverageIK(id, "payor's IK", profiled)
 	alt := id.Extension(coverageExtAlternativeIK)
-	if len(alt) > 1 && !aws {
+	if len(alt) > 1 && !profiled {
 		alt[1].Errorf(fhir.CodeStructure, "the alternative IK may be given only once")
 	}
 	for _, e := range alt {
 		v := e.One("valueIdentifier")
 		if !v.Exists() {
-			if !aws {
+			if !profiled {
 				e.Errorf(fhir.CodeRequired, "the alternative IK extension needs a valueIdentifier")
 			}
 			continue
 		}
-		coverageIK(v, "alternative IK", aws)
+		coverageIK(v, "alternative IK", profiled)
 	}
 }
 
 // coverageIK checks an Identifier that must be an IK: its system (where the profile tables did not
 // check it: identifier-iknr fixes it) and nine digits with check digit.
-func coverageIK(id *Cursor, what string, aws bool) {
+func coverageIK(id *Cursor, what string, profiled bool) {
 	sys, val := id.One("system"), id.One("value")
 	switch {
-	case aws:
+	case profiled:
 	case !sys.Exists():
 		sys.Errorf(fhir.CodeRequired, "the %s needs the system %s", what, personIKSystems[0])
 	case !slices.Contains(personIKSystems, sys.Value()):
 		sys.Errorf(fhir.CodeValue, "the %s has the system %s", what, personIKSystems[0])
 	}
 	if !val.Exists() {
-		if !aws {
+		if !profiled {
 			val.Errorf(fhir.CodeRequired, "the %s's value is required", what)
 		}
 		return
@@ -298,16 +303,15 @@ func coverageIK(id *Cursor, what string, aws bool) {
 	}
 }
 
-// coverageExtensions checks the GKV extensions: each at most once, values from their KBV key
-// tables (where the profile tables do not: besondere-personengruppe and the VSDM extensions are
-// not among the definitions read, KBV_VS_SFHIR_KBV_VERSICHERTENSTATUS not among the value sets),
-// and, for the e-prescription's KBV_PR_FOR_Coverage, the card data it requires of insured
-// persons of GKV, BG, SKT, UK and PKV. KBV_PR_AW_Krankenversicherungsverhaeltnis does not require
-// them (0..1 each).
-func coverageExtensions(c *Cursor, typ string, aws bool) {
+// coverageExtensions checks the GKV extensions: each at most once (where no profile said so) and
+// the values from their KBV key tables that the profile tables do not check: the key tables of
+// Versichertenart and besondere Personengruppe are not among the value sets read, the DMP key
+// table in force is newer than theirs, and the WOP's value set is checked for
+// KBV_PR_AW_Krankenversicherungsverhaeltnis only (KBV_PR_FOR_Coverage's package does not hold it).
+func coverageExtensions(c *Cursor, profiled, forCov bool) {
 	one := func(url string) *Cursor {
 		exts := c.Extension(url)
-		if len(exts) > 1 && !aws {
+		if len(exts) > 1 && !profiled {
 			exts[1].Errorf(fhir.CodeStructure, "the extension %s may occur only once", url)
 		}
 		if len(exts) == 0 {
@@ -315,47 +319,27 @@ func coverageExtensions(c *Cursor, typ string, aws bool) {
 		}
 		return exts[0]
 	}
-	need := func(e *Cursor, url, what string) {
-		if e == nil {
-			personMissing(c, "extension").Errorf(fhir.CodeRequired, "the %s (extension %s) is required for insurance type %s", what, url, typ)
-		}
-	}
 
-	va := one(coverageExtVersichertenart)
-	if va != nil {
+	if va := one(coverageExtVersichertenart); va != nil {
 		va.ValueCoding(coverageCSVersichertenart, coverageVersichertenart)
 	}
-	pg := one(coverageExtPersonengruppe)
-	if pg != nil {
+	if pg := one(coverageExtPersonengruppe); pg != nil {
 		pg.ValueCoding(coverageCSPersonengruppe, coveragePersonengruppe)
 	}
-	dmp := one(coverageExtDMP)
-	if dmp != nil {
+	if dmp := one(coverageExtDMP); dmp != nil {
 		// Checked here for every Coverage: the profile tables hold version 1.03 of the key table
 		// (fhir/kbv/validate leaves its finding out), the eGK the version in force.
 		dmp.ValueCoding(coverageCSDMP, coverageDMPCodes(c.Now()))
 	}
-	wop := one(coverageExtWOP)
-	if wop != nil && !aws {
+	if wop := one(coverageExtWOP); wop != nil && (!profiled || forCov) {
 		wop.ValueCoding(coverageCSWOP, coverageWOP)
-	}
-	if pickFOR(c, "KBV_PR_FOR_Coverage") {
-		// The invariants of KBV_PR_FOR_Coverage (until the profile tables cover KBV FOR).
-		if coverageWithCardData[typ] {
-			need(va, coverageExtVersichertenart, "Versichertenart")
-			need(pg, coverageExtPersonengruppe, "besondere Personengruppe")
-			need(dmp, coverageExtDMP, "DMP-Kennzeichen")
-		}
-		if typ == "GKV" {
-			need(wop, coverageExtWOP, "Wohnortprinzip (WOP)")
-		}
 	}
 
 	if z := one(coverageExtZuzahlung); z != nil {
-		coverageZuzahlung(z)
+		coverageZuzahlung(z, profiled)
 	}
 	if r := one(coverageExtRuhend); r != nil {
-		coverageRuhend(r)
+		coverageRuhend(r, profiled)
 	}
 	if k := one(coverageExtKostenerst); k != nil {
 		for _, sub := range []string{"aerztlicheVersorgung", "zahnaerztlicheVersorgung", "stationaererBereich", "veranlassteLeistungen"} {
@@ -373,10 +357,10 @@ func coverageExtensions(c *Cursor, typ string, aws bool) {
 		}
 	}
 	if o := one(coverageExtOnline); o != nil {
-		coverageOnlineCheck(o)
+		coverageOnlineCheck(o, profiled)
 	}
 	urls := []string{coverageExtVersionVSDM, coverageExtGenerationEGK}
-	if !aws {
+	if !profiled {
 		urls = append(urls, coverageExtSKT)
 	}
 	for _, url := range urls {
@@ -400,15 +384,17 @@ func pickFOR(c *Cursor, name string) bool {
 	return false
 }
 
-// coverageZuzahlung: status (exempt from co-payment: true/false) required, gueltigBis (a date) only
-// for an exemption.
-func coverageZuzahlung(z *Cursor) {
+// coverageZuzahlung: status (exempt from co-payment: true/false) required (where no profile said
+// so: the extension's slice status is 1..1), gueltigBis (a date) only for an exemption.
+func coverageZuzahlung(z *Cursor, profiled bool) {
 	st := z.Extension("status")
-	if len(st) == 0 {
-		personMissing(z, "extension").Errorf(fhir.CodeRequired, "the co-payment status needs its sub-extension status (valueBoolean)")
-	}
-	if len(st) > 1 {
-		st[1].Errorf(fhir.CodeStructure, "the co-payment status may be given only once")
+	if !profiled {
+		if len(st) == 0 {
+			personMissing(z, "extension").Errorf(fhir.CodeRequired, "the co-payment status needs its sub-extension status (valueBoolean)")
+		}
+		if len(st) > 1 {
+			st[1].Errorf(fhir.CodeStructure, "the co-payment status may be given only once")
+		}
 	}
 	// The exemption's end is only checked against a well-formed status.
 	known, exempt := false, false
@@ -431,15 +417,21 @@ func coverageZuzahlung(z *Cursor) {
 }
 
 // coverageRuhend: art (1 vollständig, 2 eingeschränkt) and dauer (a period with start) required.
-func coverageRuhend(r *Cursor) {
+// The extension's definition states all but the periods' order (the slices art and dauer 1..1,
+// dauer's start 1..1, art's code 1..1 and its values, ruhend-1, a warning): where no profile said
+// so, they are checked here.
+func coverageRuhend(r *Cursor, profiled bool) {
 	art, dauer := r.Extension("art"), r.Extension("dauer")
-	if len(art) == 0 || len(dauer) == 0 {
+	if !profiled && (len(art) == 0 || len(dauer) == 0) {
 		personMissing(r, "extension").Errorf(fhir.CodeRequired, "a suspended entitlement needs its sub-extensions art and dauer")
 	}
 	for _, a := range art {
 		v := a.One("valueCoding")
 		if !v.Exists() {
 			a.Errorf(fhir.CodeRequired, "art needs a valueCoding")
+			continue
+		}
+		if profiled {
 			continue
 		}
 		code := v.One("code")
@@ -456,15 +448,19 @@ func coverageRuhend(r *Cursor) {
 			d.Errorf(fhir.CodeRequired, "dauer needs a valuePeriod")
 			continue
 		}
-		p.Require("start")
+		if !profiled {
+			p.Require("start")
+		}
 		p.Period()
 	}
 }
 
-// coverageOnlineCheck: timestamp and result (1–6) of the online check of the eGK.
-func coverageOnlineCheck(o *Cursor) {
+// coverageOnlineCheck: timestamp and result (1–6) of the online check of the eGK. The extension's
+// definition requires the sub-extensions (where no profile said so, they are checked here); the
+// result's codes are not bound.
+func coverageOnlineCheck(o *Cursor, profiled bool) {
 	ts, res := o.Extension("timestamp"), o.Extension("ergebnis")
-	if len(ts) == 0 || len(res) == 0 {
+	if !profiled && (len(ts) == 0 || len(res) == 0) {
 		personMissing(o, "extension").Errorf(fhir.CodeRequired, "the online check of the eGK needs its sub-extensions timestamp and ergebnis")
 	}
 	for _, t := range ts {

@@ -1,6 +1,7 @@
 package kbv_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +19,7 @@ func TestCoverage(t *testing.T) {
 	)
 	before106 := time.Date(2024, 9, 30, 12, 0, 0, 0, time.UTC)
 	cardReadBefore106 := personsEdits(personsSet(einlese+"/valueDateTime", "2024-09-02"), personsSet(online+"/extension[1]/valueDateTime", "2024-09-02T08:00:00+02:00"))
-	alternativeIK := `<extension url="https://fhir.kbv.de/StructureDefinition/KBV_EX_FOR_Alternative_IK"><valueIdentifier><system value="http://fhir.de/NamingSystem/arge-ik/iknr"/><value value="260326822"/></valueIdentifier></extension>`
-	forCoverage := personsFOR("KBV_PR_FOR_Coverage")
+	alternativeIK := fmt.Sprintf(coverageAlternativeIK, "http://fhir.de/NamingSystem/arge-ik/iknr", "260326822")
 	personsRun(t, "coverage.xml", []personsCase{
 		// GKV card data and their key tables.
 		{name: "rejects DMP-Kennzeichen outside the key table",
@@ -60,8 +60,8 @@ func TestCoverage(t *testing.T) {
 		{name: "rejects WOP 1000",
 			edit: personsSet(wop+"/valueCoding/code", "1000"),
 			errs: personsErr(fhir.CodeInvalid, "Coverage.extension[3].valueCoding")},
-		// KBV_PR_AW_Krankenversicherungsverhaeltnis 1.2.0 has the card data 0..1; the e-prescription's
-		// KBV_PR_FOR_Coverage requires them.
+		// KBV_PR_AW_Krankenversicherungsverhaeltnis 1.2.0 has the card data 0..1 (the e-prescription's
+		// KBV_PR_FOR_Coverage requires them: TestCoverageFOR).
 		{name: "accepts GKV coverage without Versichertenart (AWS: 0..1)",
 			edit: personsRemove(va)},
 		{name: "accepts GKV coverage without besondere Personengruppe (AWS: 0..1)",
@@ -70,25 +70,6 @@ func TestCoverage(t *testing.T) {
 			edit: personsRemove(dmp)},
 		{name: "accepts GKV coverage without WOP (AWS: 0..1)",
 			edit: personsRemove(wop)},
-		{name: "rejects e-prescription GKV coverage without Versichertenart",
-			edit: personsEdits(forCoverage, personsRemove(va)),
-			errs: personsErr(fhir.CodeRequired, "Coverage.extension")},
-		{name: "rejects e-prescription GKV coverage without besondere Personengruppe",
-			edit: personsEdits(forCoverage, personsRemove(pg)),
-			errs: personsErr(fhir.CodeRequired, "Coverage.extension")},
-		{name: "rejects e-prescription GKV coverage without DMP-Kennzeichen",
-			edit: personsEdits(forCoverage, personsRemove(dmp)),
-			errs: personsErr(fhir.CodeRequired, "Coverage.extension")},
-		{name: "rejects e-prescription GKV coverage without WOP",
-			edit: personsEdits(forCoverage, personsRemove(wop)),
-			errs: personsErr(fhir.CodeRequired, "Coverage.extension")},
-		{name: "accepts e-prescription PKV coverage without WOP",
-			edit: personsEdits(forCoverage, personsSet("type/coding/code", "PKV"), personsRemove(wop))},
-		{name: "rejects e-prescription PKV coverage without Versichertenart",
-			edit: personsEdits(forCoverage, personsSet("type/coding/code", "PKV"), personsRemove(va)),
-			errs: personsErr(fhir.CodeRequired, "Coverage.extension")},
-		{name: "accepts e-prescription self-payer without card data and IK",
-			edit: personsEdits(forCoverage, personsSet("type/coding/code", "SEL"), personsRemove(wop), personsRemove(dmp), personsRemove(pg), personsRemove(va), personsRemove(payorID))},
 		{name: "rejects self-payer without IK (AWS: payor.identifier 1..1)",
 			edit: personsEdits(personsSet("type/coding/code", "SEL"), personsRemove(wop), personsRemove(dmp), personsRemove(pg), personsRemove(va), personsRemove(payorID)),
 			errs: personsErr(fhir.CodeRequired, "Coverage.payor.identifier")},
@@ -116,9 +97,9 @@ func TestCoverage(t *testing.T) {
 		{name: "rejects suspended entitlement without period",
 			edit: personsAdd("", `<extension url="http://fhir.de/StructureDefinition/gkv/ruhender-leistungsanspruch"><extension url="art"><valueCoding><code value="1"/></valueCoding></extension></extension>`),
 			errs: personsErr(fhir.CodeRequired, "Coverage.extension[9].extension")},
-		{name: "rejects suspended entitlement of kind 3",
+		{name: "warns about suspended entitlement of kind 3 (its invariant ruhend-1 is a warning)",
 			edit: personsAdd("", `<extension url="http://fhir.de/StructureDefinition/gkv/ruhender-leistungsanspruch"><extension url="art"><valueCoding><code value="3"/></valueCoding></extension><extension url="dauer"><valuePeriod><start value="2025-01-01"/></valuePeriod></extension></extension>`),
-			errs: personsErr(fhir.CodeValue, "Coverage.extension[9].extension[0].valueCoding.code")},
+			warn: personsErr(fhir.CodeInvariant, "Coverage.extension[9].extension[0].valueCoding.code")},
 
 		// Insurance type.
 		{name: "rejects insurance type gkv in lower case",
@@ -133,8 +114,6 @@ func TestCoverage(t *testing.T) {
 		{name: "rejects UK from versicherungsart-de-basis",
 			edit: personsSet("type/coding/code", "UK"),
 			errs: personsErr(fhir.CodeValue, "Coverage.type.coding[0].code")},
-		{name: "accepts e-prescription UK from the KBV payor types with an alternative IK",
-			edit: personsEdits(forCoverage, personsSet("type/coding/system", "https://fhir.kbv.de/CodeSystem/KBV_CS_FOR_Payor_Type_KBV"), personsSet("type/coding/code", "UK"), personsAdd(payorID, alternativeIK))},
 		{name: "rejects the KBV payor types in an AWS coverage (type.coding.system is fixed)",
 			edit: personsEdits(personsSet("type/coding/system", "https://fhir.kbv.de/CodeSystem/KBV_CS_FOR_Payor_Type_KBV"), personsSet("type/coding/code", "UK")),
 			errs: personsErr(fhir.CodeValue, "Coverage.type.coding[0].system")},
@@ -181,16 +160,10 @@ func TestCoverage(t *testing.T) {
 		{name: "warns about alternative IK with wrong check digit",
 			edit: personsEdits(personsSet("type/coding/code", "BG"), personsAdd(payorID, strings.Replace(alternativeIK, "260326822", "260326821", 1))),
 			warn: personsErr(fhir.CodeValue, "Coverage.payor[0].identifier.extension[0].valueIdentifier.value")},
-		{name: "rejects alternative IK with wrong check digit in an e-prescription",
-			edit: personsEdits(forCoverage, personsSet("type/coding/code", "BG"), personsAdd(payorID, strings.Replace(alternativeIK, "260326822", "260326821", 1))),
-			errs: personsErr(fhir.CodeValue, "Coverage.payor[0].identifier.extension[0].valueIdentifier.value")},
 
 		// Other elements.
 		{name: "accepts status draft (FHIR core; the AWS profile does not restrict it)",
 			edit: personsSet("status", "draft")},
-		{name: "rejects status draft in an e-prescription",
-			edit: personsEdits(forCoverage, personsSet("status", "draft")),
-			errs: personsErr(fhir.CodeValue, "Coverage.status")},
 		{name: "accepts status cancelled",
 			edit: personsSet("status", "cancelled")},
 		{name: "rejects missing status",
@@ -231,5 +204,75 @@ func TestCoverage(t *testing.T) {
 		{name: "rejects coverage class",
 			edit: personsAdd("", `<class><type><text value="Tarif"/></type><value value="A"/></class>`),
 			errs: personsErr(fhir.CodeStructure, "Coverage.class")},
+	})
+}
+
+// coverageAlternativeIK is the payor's alternative IK (KBV_EX_FOR_Alternative_IK), taking the
+// system and the number.
+const coverageAlternativeIK = `<extension url="https://fhir.kbv.de/StructureDefinition/KBV_EX_FOR_Alternative_IK"><valueIdentifier><system value="%s"/><value value="%s"/></valueIdentifier></extension>`
+
+// TestCoverageFOR: the e-prescription's insurance relationship (KBV_PR_FOR_Coverage 1.2), from
+// gematik's examples. Its invariants require the card data of insured persons of GKV, BG, SKT, UK
+// and PKV; none requires the WOP.
+func TestCoverageFOR(t *testing.T) {
+	// Extension positions in coverage-for.xml (1-based for edits, 0-based in locations):
+	// 1 besondere-personengruppe, 2 dmp-kennzeichen, 3 wop, 4 versichertenart.
+	const (
+		pg, dmp, wop, va = "extension[1]", "extension[2]", "extension[3]", "extension[4]"
+		payorID          = "payor/identifier"
+		kbvPayorType     = "https://fhir.kbv.de/CodeSystem/KBV_CS_FOR_Payor_Type_KBV"
+	)
+	alternativeIK := fmt.Sprintf(coverageAlternativeIK, "http://fhir.de/sid/arge-ik/iknr", "260326822")
+	personsRun(t, "coverage-for.xml", []personsCase{
+		{name: "rejects GKV coverage without Versichertenart",
+			edit: personsRemove(va),
+			errs: personsErr(fhir.CodeInvariant, "Coverage")},
+		{name: "rejects GKV coverage without besondere Personengruppe",
+			edit: personsRemove(pg),
+			errs: personsErr(fhir.CodeInvariant, "Coverage")},
+		{name: "rejects GKV coverage without DMP-Kennzeichen",
+			edit: personsRemove(dmp),
+			errs: personsErr(fhir.CodeInvariant, "Coverage")},
+		{name: "accepts GKV coverage without WOP (0..1, no invariant requires it)",
+			edit: personsRemove(wop)},
+		{name: "rejects PKV coverage without Versichertenart",
+			edit: personsEdits(personsSet("type/coding/code", "PKV"), personsRemove(va)),
+			errs: personsErr(fhir.CodeInvariant, "Coverage")},
+		{name: "accepts self-payer without card data and IK",
+			edit: personsEdits(personsSet("type/coding/code", "SEL"), personsRemove(va), personsRemove(wop), personsRemove(dmp), personsRemove(pg), personsRemove(payorID))},
+		{name: "rejects WOP 40 (the tables do not check the WOP here)",
+			edit: personsSet(wop+"/valueCoding/code", "40"),
+			errs: personsErr(fhir.CodeValue, "Coverage.extension[2].valueCoding.code")},
+		{name: "rejects DMP-Kennzeichen outside the key table",
+			edit: personsSet(dmp+"/valueCoding/code", "asthma"),
+			errs: personsErr(fhir.CodeValue, "Coverage.extension[1].valueCoding.code")},
+		{name: "accepts DMP combination code from October 2024",
+			edit: personsSet(dmp+"/valueCoding/code", "42")},
+		{name: "rejects besondere Personengruppe 10",
+			edit: personsSet(pg+"/valueCoding/code", "10"),
+			errs: personsErr(fhir.CodeValue, "Coverage.extension[0].valueCoding.code")},
+		{name: "accepts UK from the KBV payor types with an alternative IK",
+			edit: personsEdits(personsSet("type/coding/system", kbvPayorType), personsSet("type/coding/code", "UK"), personsAdd(payorID, alternativeIK))},
+		{name: "rejects alternative IK for GKV (only BG and UK carry it)",
+			edit: personsAdd(payorID, alternativeIK),
+			errs: personsErr(fhir.CodeInvariant, "Coverage")},
+		{name: "rejects alternative IK with wrong check digit",
+			edit: personsEdits(personsSet("type/coding/code", "BG"), personsAdd(payorID, strings.Replace(alternativeIK, "260326822", "260326821", 1))),
+			errs: personsErr(fhir.CodeValue, "Coverage.payor[0].identifier.extension[0].valueIdentifier.value")},
+		{name: "rejects payor IK with wrong check digit",
+			edit: personsSet(payorID+"/value", "104212058"),
+			errs: personsErr(fhir.CodeValue, "Coverage.payor[0].identifier.value")},
+		{name: "rejects payor name longer than 45 characters (maxLength 45)",
+			edit: personsSet("payor/display", strings.Repeat("Krankenkasse ", 4)),
+			errs: personsErr(fhir.CodeValue, "Coverage.payor.display")},
+		{name: "rejects UK from versicherungsart-de-basis",
+			edit: personsSet("type/coding/code", "UK"),
+			errs: personsErr(fhir.CodeInvalid, "Coverage.type")},
+		{name: "rejects status draft (fixed to active)",
+			edit: personsSet("status", "draft"),
+			errs: personsErr(fhir.CodeValue, "Coverage.status")},
+		{name: "rejects a main insured person (subscriber 0..0)",
+			edit: personsAdd("", `<subscriber><reference value="Patient/p2"/></subscriber>`),
+			errs: personsErr(fhir.CodeStructure, "Coverage.subscriber")},
 	})
 }

@@ -7,8 +7,8 @@ import (
 	"github.com/redclone/red/fhir/ident"
 )
 
-// Organization: KBV_PR_AW_Betriebsstaette (the practice site; by resource type also the
-// KBV_PR_FOR_Organization of the e-prescription). An Organization that declares the profile
+// Organization: KBV_PR_AW_Betriebsstaette (the practice site) and the e-prescription's
+// KBV_PR_FOR_Organization (the prescribing site). An Organization that declares the profile
 // KBV_PR_AW_Organisation (any other organisation: health insurance, hospital, …) gets the
 // lighter rules of that profile.
 
@@ -37,41 +37,70 @@ var (
 	organizationHierarchie = codes("BSNR", "NBSNR")
 )
 
-// An Organization checked against KBV_PR_AW_Betriebsstaette or _Organisation by the profile tables
-// (c.rep.profiled) gets here what the tables do not cover: the identifier and address slices of
-// KBV Basis (not among the definitions read), and plausibility. Any other Organization (the
-// e-prescription's KBV_PR_FOR_Organization, a profile the tables do not hold, or none) gets all
-// rules here, until the profile tables cover those profiles.
+// An Organization checked by the profile tables (c.rep.profiled: KBV_PR_AW_Betriebsstaette,
+// KBV_PR_AW_Organisation, the e-prescription's KBV_PR_FOR_Organization) gets here what the
+// profiles cannot state: identifier numbers (format and check digit), the identifier types a
+// site carries, plausibility (a phone number, the lengths the profile does not state) and the
+// details of contact points and addresses. One its profile tables do not hold (or none) gets
+// also the structure of a practice site here: the site hierarchy, its numbers, name and one
+// address.
 func organization(c *Cursor) {
-	aws := c.rep.profiled
-	if !aws {
+	profiled := c.rep.profiled
+	if !profiled {
 		c.Forbid("active", "type", "alias", "partOf", "contact", "endpoint")
 	}
 	if organizationIsOther(c) {
-		organizationOther(c, aws)
+		organizationOther(c, profiled)
 		return
 	}
-
-	// KBV_PR_AW_Betriebsstaette requires the site hierarchy once (the slice betriebsstaetten-
-	// hierarchie, 1..1; until the profile tables check it: they lose the slices of an element its
-	// differential does not state); other profiles do not, but a site should say it.
-	hier := c.Extension(organizationExtHierarchie)
-	switch {
-	case len(hier) == 0 && aws:
-		personMissing(c, "extension").Errorf(fhir.CodeRequired, "a practice site says whether it is the main site (BSNR) or a secondary site (NBSNR): the extension %s is required", organizationExtHierarchie)
-	case len(hier) == 0:
-		personMissing(c, "extension").Warnf(fhir.CodeRequired, "a practice site should say whether it is the main site (BSNR) or a secondary site (NBSNR), extension %s", organizationExtHierarchie)
-	case len(hier) > 1:
-		hier[1].Errorf(fhir.CodeStructure, "the extension %s may occur only once", organizationExtHierarchie)
-	}
-	if !aws {
-		for _, h := range hier {
-			valueCode(h, organizationHierarchie, "the site hierarchy needs a valueCode: BSNR or NBSNR", "the site hierarchy is BSNR (main site) or NBSNR (secondary site), not %q")
-		}
-	}
+	// KBV_PR_FOR_Organization states the name's limit and the phone number itself (the tables
+	// hold the versions in use).
+	forOrg := pickFOR(c, "KBV_PR_FOR_Organization")
 
 	ids := c.All("identifier")
 	kinds := personIdentifiers(ids, organizationIDKinds, true)
+	if !profiled {
+		organizationSite(c, ids, kinds)
+	}
+
+	organizationName(c, profiled, !forOrg)
+
+	phone := false
+	for _, t := range c.All("telecom") {
+		if !profiled {
+			t.Forbid("period")
+		}
+		personTelecom(t)
+		phone = phone || t.One("system").Value() == "phone"
+	}
+	if !phone && !forOrg {
+		personMissing(c, "telecom").Warnf(fhir.CodeRequired, "a practice site should have a phone number")
+	}
+
+	addrs := c.All("address")
+	if !profiled {
+		if len(addrs) == 0 {
+			personMissing(c, "address").Errorf(fhir.CodeRequired, "the practice site's address is required")
+		}
+		c.Max("address", 1)
+	}
+	for _, a := range addrs {
+		personAddress(a)
+	}
+}
+
+// organizationSite checks, for a practice site its profile tables do not hold, what
+// KBV_PR_AW_Betriebsstaette and KBV_PR_FOR_Organization state: the site hierarchy at most once and
+// BSNR or NBSNR, one BSNR at most (and one with a hierarchy), and a number besides a Telematik-ID.
+func organizationSite(c *Cursor, ids []*Cursor, kinds []*personIDKind) {
+	hier := c.Extension(organizationExtHierarchie)
+	if len(hier) > 1 {
+		hier[1].Errorf(fhir.CodeStructure, "the extension %s may occur only once", organizationExtHierarchie)
+	}
+	for _, h := range hier {
+		valueCode(h, organizationHierarchie, "the site hierarchy needs a valueCode: BSNR or NBSNR", "the site hierarchy is BSNR (main site) or NBSNR (secondary site), not %q")
+	}
+
 	bsnr, numbered := -1, false
 	for i, k := range kinds {
 		if k == nil {
@@ -85,67 +114,34 @@ func organization(c *Cursor) {
 				bsnr = i
 			}
 			numbered = true
-		case "KZV-Abrechnungsnummer":
-			if aws {
-				// KBV_PR_AW_Betriebsstaette excludes it (the slice KZV-Abrechnungsnummer, 0..0;
-				// until the profile tables cover its discriminator, stated in KBV Basis).
-				ids[i].Errorf(fhir.CodeStructure, "a KZV-Abrechnungsnummer is not allowed in KBV_PR_AW_Betriebsstaette")
-			}
-			numbered = true
-		case "IK", "Standortnummer":
+		case "IK", "KZV-Abrechnungsnummer", "Standortnummer":
 			numbered = true
 		}
 	}
 	switch {
 	case len(ids) == 0:
-		if !aws {
-			personMissing(c, "identifier").Errorf(fhir.CodeRequired, "a practice site needs its BSNR (or IK, KZV-Abrechnungsnummer or Standortnummer)")
-		}
-	case (len(hier) > 0 || aws) && bsnr < 0:
-		// KBV_PR_AW_Betriebsstaette: the slice Betriebsstaettennummer is 1..1 (until the profile
-		// tables cover its discriminator, stated in KBV Basis).
+		personMissing(c, "identifier").Errorf(fhir.CodeRequired, "a practice site needs its BSNR (or IK, KZV-Abrechnungsnummer or Standortnummer)")
+	case len(hier) > 0 && bsnr < 0:
 		personMissing(c, "identifier").Errorf(fhir.CodeRequired, "a practice site (main or secondary) needs its BSNR")
 	case !numbered:
 		personMissing(c, "identifier").Errorf(fhir.CodeRequired, "a practice site needs a BSNR, IK, KZV-Abrechnungsnummer or Standortnummer besides a Telematik-ID")
 	}
-
-	organizationName(c, aws)
-
-	phone := false
-	for _, t := range c.All("telecom") {
-		if !aws {
-			t.Forbid("period")
-		}
-		personTelecom(t)
-		phone = phone || t.One("system").Value() == "phone"
-	}
-	if !phone {
-		personMissing(c, "telecom").Warnf(fhir.CodeRequired, "a practice site should have a phone number")
-	}
-
-	addrs := c.All("address")
-	if !aws {
-		if len(addrs) == 0 {
-			personMissing(c, "address").Errorf(fhir.CodeRequired, "the practice site's address is required")
-		}
-		c.Max("address", 1)
-	}
-	for _, a := range addrs {
-		personAddress(a)
-	}
 }
 
-// organizationName: the name is required and at most 60 characters.
-func organizationName(c *Cursor, aws bool) {
+// organizationName: the name is required (where no profile said so) and at most 60 characters
+// (limit: where the profile does not state it; KBV_PR_AW_Betriebsstaette and _Organisation do not).
+func organizationName(c *Cursor, profiled, limit bool) {
 	name := c.One("name")
 	if !name.Exists() {
-		if !aws {
+		if !profiled {
 			name.Errorf(fhir.CodeRequired, "the name is required")
 		}
 		return
 	}
 	name.NotEmpty()
-	name.MaxLen(organizationMaxName)
+	if limit {
+		name.MaxLen(organizationMaxName)
+	}
 }
 
 // organizationIsOther reports whether the Organization declares KBV_PR_AW_Organisation, or has no
@@ -162,16 +158,16 @@ func organizationIsOther(c *Cursor) bool {
 
 // organizationOther checks KBV_PR_AW_Organisation: a name, identifiers with a type and a valid
 // value for their system, addresses and contact points like everyone's.
-func organizationOther(c *Cursor, aws bool) {
-	organizationName(c, aws)
+func organizationOther(c *Cursor, profiled bool) {
+	organizationName(c, profiled, true)
 	for _, id := range c.All("identifier") {
-		if !aws {
+		if !profiled {
 			id.Forbid("period")
 		}
 		if id.Count("type") == 0 {
-			// The slices of KBV_PR_AW_Organisation require it (until the profile tables cover
-			// their discriminator, stated in KBV Basis).
-			personMissing(id, "type").Errorf(fhir.CodeRequired, "the identifier's type is required")
+			// The profile's identifier slicing is open (by type.coding.code): an identifier without
+			// type belongs to no slice, and nobody can tell which number it is.
+			personMissing(id, "type").Warnf(fhir.CodeRequired, "the identifier should have a type: without it, it is no IK, BSNR, VKNR or KZV-Abrechnungsnummer")
 		}
 		if !id.One("value").Exists() {
 			personMissing(id, "value").Errorf(fhir.CodeRequired, "the identifier's value is required")
