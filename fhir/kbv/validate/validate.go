@@ -103,12 +103,11 @@ func metaProfiles(res *etree.Element) []*etree.Element {
 // inTables reports whether fhir/profile checks a resource of type typ against the profile
 // canonical (with an optional |version) names, and returns its URL.
 func inTables(canonical, typ string) (string, bool) {
-	url, version, _ := strings.Cut(canonical, "|")
-	sd := profile.Default().Profile(url)
-	if sd == nil || sd.Type != typ || (version != "" && sd.Version != "" && version != sd.Version) {
+	sd := profile.Default().Profile(canonical) // picks the version as fhir/profile does (1.2 → 1.2.1)
+	if sd == nil || sd.Type != typ {
 		return "", false
 	}
-	return url, true
+	return sd.URL, true
 }
 
 // against validates res, which names no profile, against canonical as if its meta.profile named
