@@ -148,6 +148,9 @@ func TestOrganizationFOR(t *testing.T) {
 		{name: "rejects part of another organization",
 			edit: personsAdd("", `<partOf><reference value="Organization/o9"/></partOf>`),
 			errs: personsErr(fhir.CodeStructure, "Organization.partOf")},
+		{name: "rejects a second BSNR",
+			edit: personsAdd("", `<identifier><type><coding><system value="http://terminology.hl7.org/CodeSystem/v2-0203"/><code value="BSNR"/></coding></type><system value="https://fhir.kbv.de/NamingSystem/KBV_NS_Base_BSNR"/><value value="031234567"/></identifier>`),
+			errs: []personsIssue{{fhir.CodeInvariant, "Organization"}, {fhir.CodeStructure, "Organization.identifier"}}},
 	})
 }
 
