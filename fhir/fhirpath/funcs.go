@@ -69,6 +69,7 @@ func init() {
 		"startsWith":  {min: 1, max: 1, call: stringFn(func(s string, a []string) Item { return boolItem(strings.HasPrefix(s, a[0])) })},
 		"endsWith":    {min: 1, max: 1, call: stringFn(func(s string, a []string) Item { return boolItem(strings.HasSuffix(s, a[0])) })},
 		"contains":    {min: 1, max: 1, call: stringFn(func(s string, a []string) Item { return boolItem(strings.Contains(s, a[0])) })},
+		"indexOf":     {min: 1, max: 1, call: stringFn(func(s string, a []string) Item { return intItem(int64(runeIndex(s, a[0]))) })},
 		"matches":     {min: 1, max: 1, call: fnMatches},
 		"substring":   {min: 1, max: 2, call: fnSubstring},
 		"trace":       {min: 1, max: 2, call: fnTrace},
@@ -226,6 +227,15 @@ func (s *scope) stringArg(in Collection, arg node) (string, bool, error) {
 
 // stringFn makes a function of a single string input and string arguments; it is empty
 // when the input or an argument is.
+// runeIndex is the position, in characters, of sub's first occurrence in s, or -1 (indexOf()).
+func runeIndex(s, sub string) int {
+	i := strings.Index(s, sub)
+	if i < 0 {
+		return -1
+	}
+	return utf8.RuneCountInString(s[:i])
+}
+
 func stringFn(f func(s string, args []string) Item) func(*scope, Collection, *funcNode) (Collection, error) {
 	return func(s *scope, in Collection, n *funcNode) (Collection, error) {
 		str, ok, err := inputString(in)
