@@ -207,7 +207,8 @@ func personsEdits(edits ...personsEdit) personsEdit {
 func personsErr(code fhir.IssueCode, at string) []personsIssue { return []personsIssue{{code, at}} }
 
 // personsFOR makes the fixture claim the e-prescription's profile name (KBV_PR_FOR_Patient, …)
-// instead of its AWS profile: the profile tables do not hold it, so fhir/kbv's rules for it apply.
+// instead of its AWS profile. The profile tables hold FOR 1.1.0, so an AWS fixture claiming it
+// fails the FOR profile's structure: e-prescription cases want a FOR fixture (as patient-for.xml).
 func personsFOR(name string) personsEdit {
 	return personsSet("meta/profile", "https://fhir.kbv.de/StructureDefinition/"+name+"|1.1.0")
 }
@@ -488,4 +489,16 @@ func TestPatient(t *testing.T) {
 			edit: personsAdd("", `<generalPractitioner><reference value="urn:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427"/></generalPractitioner>`)},
 	})
 
+	// The e-prescription's KBV_PR_FOR_Patient (FOR 1.1.0), on the patient of gematik's examples.
+	personsRun(t, "patient-for.xml", []personsCase{
+		{name: "rejects KVNR with wrong check digit in an e-prescription",
+			edit: personsSet("identifier/value", "T110397982"),
+			errs: personsErr(fhir.CodeValue, "Patient.identifier[0].value")},
+		{name: "rejects gender in an e-prescription (KBV_PR_FOR_Patient: 0..0)",
+			edit: personsAdd("", `<gender value="female"/>`),
+			errs: personsErr(fhir.CodeStructure, "Patient.gender")},
+		{name: "rejects a birth name in an e-prescription (KBV_PR_FOR_Patient: name 1..1, geburtsname 0..0)",
+			edit: personsAdd("", `<name><use value="maiden"/><family value="Gabler"/></name>`),
+			errs: []personsIssue{{fhir.CodeStructure, "Patient.name"}, {fhir.CodeStructure, "Patient.name"}}},
+	})
 }
