@@ -1,10 +1,12 @@
 package kbv
 
 import (
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/ident"
@@ -55,7 +57,9 @@ var (
 	personEFNSystems  = []string{"http://fhir.de/sid/bundesaerztekammer/efn", "http://fhir.de/NamingSystem/bundesaerztekammer/efn"}
 )
 
-// KBV text limits (KBV_PR_FOR_Patient/_Practitioner/_Organization; KVDT field lengths).
+// KBV text limits (KVDT field lengths). The KBV profiles state them for the parts of their name
+// and address slices, where the tables report them (personScope.parts); elsewhere they are
+// plausibility.
 const (
 	personMaxNachname     = 45
 	personMaxNamenszusatz = 20
@@ -76,8 +80,10 @@ var (
 	// patientIDKinds are the identifiers a patient may carry (the AWS slices pid,
 	// versichertenId_GKV, versichertennummer_pkv, reisepassnummer, versichertennummer_kvk).
 	patientIDKinds = []personIDKind{
-		{name: "KVNR", typeSystem: personDeIDType, typeCode: "KVZ10", systems: personKVNRSystems, check: ident.KVNR},
-		{name: "KVNR", typeSystem: personDeIDType, typeCode: "GKV", systems: personKVNRSystems, check: ident.KVNR},
+		// kvid-1 of identifier-kvid-10 (a warning), -for-laengeVersichertenId… of the
+		// e-prescription (errors).
+		{name: "KVNR", typeSystem: personDeIDType, typeCode: "KVZ10", systems: personKVNRSystems, check: ident.KVNR, formatByProfile: true},
+		{name: "KVNR", typeSystem: personDeIDType, typeCode: "GKV", systems: personKVNRSystems, check: ident.KVNR, formatByProfile: true},
 		{name: "PKV-Versichertennummer", typeSystem: personDeIDType, typeCode: "PKV"},
 		{name: "Patientennummer", typeSystem: personV2IDType, typeCode: "MR"},
 		{name: "Reisepassnummer", typeSystem: personV2IDType, typeCode: "PPN"},
@@ -102,44 +108,58 @@ var (
 // personMaxAge is how far back a birth date is still plausible.
 const personMaxAge = 150
 
-// A Patient checked against KBV_PR_AW_Patient by the profile tables (c.rep.profiled) gets here
-// what the tables do not cover: the identifier, name and address slices of KBV_PR_Base_Patient
-// (KBV Basis is not among the definitions read, so the tables cannot tell the slices apart), the
-// German name and address parts, value sets that were not read, and plausibility. Any other
-// Patient (the e-prescription's KBV_PR_FOR_Patient, a profile the tables do not hold) gets all
-// rules here, until the profile tables cover those profiles.
+// A Patient the profile tables checked (c.rep.profiled: against KBV_PR_AW_Patient, or the
+// e-prescription's KBV_PR_FOR_Patient) gets here what the profiles cannot say: the check digits of
+// its numbers (and their format where the profile does not state it), plausible dates and
+// lengths, consistency between elements, FHIR core rules the tables leave out, and the marital
+// status's codes (its value set was not read). Findings the profile does not make are
+// plausibility: warnings, errors in strict mode. A Patient the tables did not check (its
+// meta.profile names a profile they do not hold) gets the rules of the KBV profiles here instead,
+// as errors.
 func patient(c *Cursor) {
-	aws := c.rep.profiled
-	// Identifiers: each of a known kind, at most one KVNR (the AWS slices pid,
-	// versichertenId_GKV, versichertennummer_pkv, reisepassnummer, versichertennummer_kvk).
-	if c.Count("identifier") == 0 && !aws {
-		personMissing(c, "identifier").Errorf(fhir.CodeRequired, "a patient needs at least one identifier (KVNR, patient number, PKV number or passport number)")
-	}
+	profiled := c.rep.profiled
 	ids := c.All("identifier")
-	kvnr := 0
-	for i, k := range personIdentifiers(ids, patientIDKinds, true) {
-		if k != nil && k.name == "KVNR" {
-			kvnr++
-			if kvnr > 1 {
-				ids[i].Errorf(fhir.CodeStructure, "a patient has only one KVNR")
+	if profiled {
+		for _, id := range ids {
+			patientNumber(id)
+		}
+	} else {
+		// Each identifier of a known kind, at most one KVNR (the AWS slices pid,
+		// versichertenId_GKV, versichertennummer_pkv, reisepassnummer, versichertennummer_kvk).
+		if len(ids) == 0 {
+			personMissing(c, "identifier").Errorf(fhir.CodeRequired, "a patient needs at least one identifier (KVNR, patient number, PKV number or passport number)")
+		}
+		kvnr := 0
+		for i, k := range personIdentifiers(ids, patientIDKinds, true) {
+			if k != nil && k.name == "KVNR" {
+				kvnr++
+				if kvnr > 1 {
+					ids[i].Errorf(fhir.CodeStructure, "a patient has only one KVNR")
+				}
 			}
 		}
 	}
 
 	// Names: closed slicing by use (official, usual, maiden), at most three, one per use.
 	names := c.All("name")
-	switch {
-	case len(names) == 0:
-		personMissing(c, "name").Errorf(fhir.CodeRequired, "the patient's name is required")
-	case len(names) > 3 && !aws:
-		personMissing(c, "name").Errorf(fhir.CodeStructure, "a patient has at most three names (official, usual and maiden name), found %d", len(names))
+	if profiled {
+		patientNames(c, names)
+	} else {
+		switch {
+		case len(names) == 0:
+			personMissing(c, "name").Errorf(fhir.CodeRequired, "the patient's name is required")
+		case len(names) > 3:
+			personMissing(c, "name").Errorf(fhir.CodeStructure, "a patient has at most three names (official, usual and maiden name), found %d", len(names))
+		}
+		personNames(c, names, true)
 	}
-	personNames(c, names, true)
 
-	personGender(c.One("gender"))
+	// The profiles bind the differentiation of gender other and state pat-de-1 for the
+	// patient's own gender.
+	personGenderIn(c.One("gender"), personScope{profiled: profiled, kbv: profiled})
 	patientBirthDate(c)
 
-	if !aws {
+	if !profiled {
 		// deceased only as a date-time (AWS closes the type slicing).
 		c.Forbid("deceasedBoolean", "multipleBirthBoolean", "multipleBirthInteger", "managingOrganization", "link")
 	}
@@ -154,21 +174,24 @@ func patient(c *Cursor) {
 	}
 
 	for _, a := range c.All("address") {
-		personAddress(a)
+		// The profiles slice the addresses by type: street address (both) and post box (postal).
+		typ := a.One("type").Value()
+		kbv := profiled && (typ == "both" || typ == "postal")
+		personAddressIn(a, personScope{profiled: profiled, kbv: kbv, parts: kbv})
 	}
 	for _, t := range c.All("telecom") {
 		personTelecom(t)
 	}
 
 	if ms := c.One("maritalStatus"); ms.Exists() {
-		patientMaritalStatusCheck(ms, aws)
+		patientMaritalStatusCheck(ms, profiled)
 	}
 	for _, ct := range c.All("contact") {
-		patientContact(ct, aws)
+		patientContact(ct, profiled)
 	}
 	for _, cm := range c.All("communication") {
 		cm.Require("language") // FHIR core
-		if !aws {
+		if !profiled {
 			cm.Require("preferred")
 			if lang := cm.One("language"); lang.Exists() {
 				lang.Require("coding")
@@ -179,7 +202,7 @@ func patient(c *Cursor) {
 			}
 		}
 	}
-	if !aws {
+	if !profiled {
 		c.Max("generalPractitioner", 1)
 	}
 	for _, gp := range c.All("generalPractitioner") {
@@ -191,23 +214,64 @@ func patient(c *Cursor) {
 				id.Identifier()
 			}
 		default:
-			gp.Errorf(fhir.CodeRequired, "the general practitioner needs a reference or a LANR")
+			personScope{profiled: profiled}.rule(gp, fhir.CodeRequired, "the general practitioner needs a reference or a LANR")
 		}
 	}
 }
 
+// patientNumber checks the number of an identifier of a Patient the profile tables checked: the
+// check digit, and the format where the profile does not state it. The tables report the rest:
+// the identifier's kind (the closed slicing by type), its system, value and period.
+func patientNumber(id *Cursor) {
+	val := id.One("value")
+	val.NotEmpty()
+	v := val.Value()
+	if strings.TrimSpace(v) == "" {
+		return
+	}
+	k := personKind(id, patientIDKinds)
+	check := func(v string) error { return ident.Check(id.One("system").Value(), v) }
+	if k != nil && k.check != nil {
+		check = k.check
+	}
+	if err := check(v); err != nil && !(k != nil && k.formatByProfile && errors.Is(err, ident.ErrFormat)) {
+		val.Number(err)
+	}
+}
+
+// patientNames checks the names of a Patient the profile tables checked. The profiles slice them
+// by use (official; usual, the master data; maiden, the birth name) and state each slice's
+// cardinalities and the academic title's qualifier, the official and birth name's KBV lengths
+// too: the tables report those, and that a name of another use matches no slice.
+func patientNames(c *Cursor, names []*Cursor) {
+	official := false
+	for _, n := range names {
+		use := n.One("use").Value()
+		official = official || use == "official"
+		kbv := personNameUses[use]
+		personNameIn(n, false, personScope{profiled: true, kbv: kbv, parts: kbv && use != "usual"})
+	}
+	// AWS allows a patient without official name (the e-prescription requires it: the tables
+	// report that): plausibility.
+	if len(names) > 0 && !official && !c.rep.prescription {
+		personMissing(c, "name").Warnf(fhir.CodeInvariant, "one name should be the official name (use official)")
+	}
+}
+
 // patientBirthDate checks birthDate: present (or marked unknown with data-absent-reason, as the
-// AWS requirements catalogue asks and KBV_PR_Base_Patient requires; until the profile tables cover
-// KBV Basis), a real date, and plausibly neither in the future nor more than 150 years ago.
+// AWS requirements catalogue asks and the profiles require; the tables report a missing one), a
+// real date, and plausibly neither in the future nor more than 150 years ago.
 func patientBirthDate(c *Cursor) {
 	bd := c.One("birthDate")
 	switch {
 	case !bd.Exists():
-		bd.Errorf(fhir.CodeRequired, "the date of birth is required; if it is wholly unknown, mark it with the data-absent-reason extension")
+		if !c.rep.profiled {
+			bd.Errorf(fhir.CodeRequired, "the date of birth is required; if it is wholly unknown, mark it with the data-absent-reason extension")
+		}
 		return
 	case bd.Element().SelectAttr("value") == nil:
 		if len(bd.Extension(personExtAbsent)) == 0 && len(bd.Element().ChildElements()) > 0 { // empty: ele-1
-			bd.Errorf(fhir.CodeRequired, "the date of birth needs a value or a data-absent-reason extension")
+			personScope{profiled: c.rep.profiled}.rule(bd, fhir.CodeRequired, "the date of birth needs a value or a data-absent-reason extension")
 		}
 		return
 	}
@@ -235,15 +299,15 @@ func sameDayOrLater(t, b time.Time) bool {
 	return y1 > y2 || (y1 == y2 && (m1 > m2 || (m1 == m2 && d1 >= d2)))
 }
 
-// patientMaritalStatusCheck checks the marital status's code (until the profile tables cover its
-// value set: the tables bind it to none they hold).
-func patientMaritalStatusCheck(ms *Cursor, aws bool) {
-	if !aws {
+// patientMaritalStatusCheck checks the marital status's code: the AWS profile binds it (required)
+// to a value set the tables do not hold, so they do not check it.
+func patientMaritalStatusCheck(ms *Cursor, profiled bool) {
+	if !profiled {
 		ms.Require("coding")
 		ms.Max("coding", 1)
 	}
 	for _, cd := range ms.All("coding") {
-		if !aws {
+		if !profiled {
 			cd.Require("system", "code")
 		}
 		sys, code := cd.One("system"), cd.One("code")
@@ -264,9 +328,11 @@ func patientMaritalStatusCheck(ms *Cursor, aws bool) {
 }
 
 // patientContact checks a contact person: closed slicing by relationship (CP confidant, BP bill
-// recipient), with name, telecom and address checked like the patient's own.
-func patientContact(ct *Cursor, aws bool) {
-	if !aws {
+// recipient), with name, telecom and address checked like the patient's own. The profiles give a
+// contact's name, address and gender no KBV slices: only their types' rules (humanname-de-basis,
+// address-de-basis, the extension gender-amtlich-de), which the tables check.
+func patientContact(ct *Cursor, profiled bool) {
+	if !profiled {
 		ct.Forbid("period")
 		rel := ct.All("relationship")
 		if len(rel) == 0 {
@@ -283,18 +349,53 @@ func patientContact(ct *Cursor, aws bool) {
 			}
 		}
 	}
+	scope := personScope{profiled: profiled}
 	if n := ct.One("name"); n.Exists() {
-		personName(n, false)
+		personNameIn(n, false, scope)
 	}
 	for _, t := range ct.All("telecom") {
 		personTelecom(t)
 	}
 	if a := ct.One("address"); a.Exists() {
-		personAddress(a)
+		personAddressIn(a, scope)
 	}
-	personGender(ct.One("gender"))
+	personGenderIn(ct.One("gender"), scope)
 	if org := ct.One("organization"); org.Exists() {
 		personReference(org, "Organization")
+	}
+}
+
+// personScope says how the hand-written rules check a name, address or gender: which of their
+// rules the profile tables checked already, and how the rest counts. The zero value: every rule,
+// as errors (what Practitioner, Organization and a Patient the tables did not check get).
+type personScope struct {
+	// profiled: the tables checked the resource, and the element against its type's profile
+	// (humanname-de-basis, address-de-basis, the extension gender-amtlich-de): what they do not
+	// report is plausibility, a warning.
+	profiled bool
+	// kbv: they checked the element against a slice of the KBV profiles (a patient's name by
+	// use, address by type, own gender), which states its cardinalities, fixed codes and the
+	// academic title's qualifier: the hand-written rules leave those to them.
+	kbv bool
+	// parts: that slice states the parts of the name or address too (the extensions of family
+	// and line): their KBV lengths, and that a Namenszusatz has a value.
+	parts bool
+}
+
+// rule reports a hand-written rule's finding at c: an error where the rule stands in for a profile
+// the tables did not check, plausibility where they checked it and found nothing.
+func (s personScope) rule(c *Cursor, code fhir.IssueCode, format string, args ...any) {
+	if s.profiled {
+		c.Warnf(code, format, args...)
+	} else {
+		c.Errorf(code, format, args...)
+	}
+}
+
+// maxLen checks a KBV length the profile does not state (MaxLen) or leaves it to the tables.
+func (s personScope) maxLen(c *Cursor, n int) {
+	if !s.parts {
+		c.MaxLen(n)
 	}
 }
 
@@ -311,6 +412,9 @@ type personIDKind struct {
 	typeCode   string
 	systems    []string
 	check      func(string) error
+	// formatByProfile: the profiles state the number's format (an invariant of its slice, or they
+	// reject the identifier), so for a resource the tables checked only its check digit is left.
+	formatByProfile bool
 }
 
 // personIdentifiers checks each identifier against the allowed kinds and returns the kind each
@@ -362,39 +466,25 @@ func personIdentifier(id *Cursor, kinds []personIDKind, typeRequired bool) *pers
 	return kind
 }
 
-// personIDKindOf recognises an identifier's kind by its type coding and reports a missing or
-// unknown type. Without a type, the kind is inferred from the system, if it is unambiguous.
+// personIDKindOf recognises an identifier's kind (personKind) and reports a missing or unknown
+// type.
 func personIDKindOf(id *Cursor, kinds []personIDKind, typeRequired bool) *personIDKind {
 	typ := id.One("type")
-	if !typ.Exists() || typ.Count("coding") == 0 {
-		if typeRequired {
-			what := make([]string, 0, len(kinds))
-			for _, k := range kinds {
-				if !slices.Contains(what, k.typeCode) {
-					what = append(what, k.typeCode)
-				}
-			}
-			typ.Errorf(fhir.CodeRequired, "the identifier's type is required (one of %s)", strings.Join(what, ", "))
-		}
-		sys := id.One("system").Value()
-		for i := range kinds {
-			if kinds[i].systems != nil && slices.Contains(kinds[i].systems, sys) {
-				return &kinds[i]
+	untyped := !typ.Exists() || typ.Count("coding") == 0
+	if untyped && typeRequired {
+		what := make([]string, 0, len(kinds))
+		for _, k := range kinds {
+			if !slices.Contains(what, k.typeCode) {
+				what = append(what, k.typeCode)
 			}
 		}
-		return nil
+		typ.Errorf(fhir.CodeRequired, "the identifier's type is required (one of %s)", strings.Join(what, ", "))
 	}
-	codings := typ.All("coding")
-	for _, cd := range codings {
-		s, code := cd.One("system").Value(), cd.One("code").Value()
-		for i := range kinds {
-			if kinds[i].typeSystem == s && kinds[i].typeCode == code {
-				return &kinds[i]
-			}
-		}
+	if k := personKind(id, kinds); k != nil || untyped {
+		return k
 	}
 	// Not recognised: say what is wrong with the first coding.
-	cd := codings[0]
+	cd := typ.All("coding")[0]
 	cd.Require("system", "code")
 	s, code := cd.One("system"), cd.One("code")
 	allowed := []string{}
@@ -413,6 +503,30 @@ func personIDKindOf(id *Cursor, kinds []personIDKind, typeRequired bool) *person
 		code.Errorf(fhir.CodeValue, "identifier type %q is not allowed here; allowed are %s", code.Value(), strings.Join(allowed, ", "))
 	default:
 		s.Errorf(fhir.CodeValue, "the identifier type's code system is not one for these identifiers (allowed types: %s)", strings.Join(allowed, ", "))
+	}
+	return nil
+}
+
+// personKind is the kind of identifier an identifier's type coding names; without a type, the
+// kind its system belongs to, if that is unambiguous. nil when neither tells.
+func personKind(id *Cursor, kinds []personIDKind) *personIDKind {
+	typ := id.One("type")
+	if !typ.Exists() || typ.Count("coding") == 0 {
+		sys := id.One("system").Value()
+		for i := range kinds {
+			if kinds[i].systems != nil && slices.Contains(kinds[i].systems, sys) {
+				return &kinds[i]
+			}
+		}
+		return nil
+	}
+	for _, cd := range typ.All("coding") {
+		s, code := cd.One("system").Value(), cd.One("code").Value()
+		for i := range kinds {
+			if kinds[i].typeSystem == s && kinds[i].typeCode == code {
+				return &kinds[i]
+			}
+		}
 	}
 	return nil
 }
@@ -447,100 +561,121 @@ func personNames(c *Cursor, names []*Cursor, givenRequired bool) {
 	}
 }
 
-// personName checks a HumanName: family required, its parts (Nachname, Vorsatzwort,
+// personName checks a HumanName (personNameIn) with every rule, as errors.
+func personName(n *Cursor, givenRequired bool) { personNameIn(n, givenRequired, personScope{}) }
+
+// personNameParts are the parts of a family name (humanname-de-basis), with their KBV lengths.
+var personNameParts = []struct {
+	url, what string
+	max       int
+}{
+	{personExtOwnName, "Nachname", personMaxNachname},
+	{personExtOwnPrefix, "Vorsatzwort", personMaxVorsatzwort},
+	{personExtNamenszusatz, "Namenszusatz", personMaxNamenszusatz},
+}
+
+// personNameIn checks a HumanName: family required, its parts (Nachname, Vorsatzwort,
 // Namenszusatz) within the KBV lengths and contained in family, one given name (all first names
-// in one element), at most one academic title marked with the qualifier AC.
-func personName(n *Cursor, givenRequired bool) {
+// in one element), at most one academic title marked with the qualifier AC. givenRequired: a
+// first name is required.
+func personNameIn(n *Cursor, givenRequired bool, s personScope) {
 	fam := n.One("family")
 	if !fam.Exists() {
-		fam.Errorf(fhir.CodeRequired, "the family name is required")
+		if !s.kbv {
+			s.rule(fam, fhir.CodeRequired, "the family name is required")
+		}
 	} else {
 		fam.NotEmpty()
-		parts := []struct {
-			url, what string
-			max       int
-		}{
-			{personExtOwnName, "Nachname", personMaxNachname},
-			{personExtOwnPrefix, "Vorsatzwort", personMaxVorsatzwort},
-			{personExtNamenszusatz, "Namenszusatz", personMaxNamenszusatz},
-		}
 		anyPart := false
-		for _, p := range parts {
+		for _, p := range personNameParts {
 			exts := fam.Extension(p.url)
-			if len(exts) > 1 {
-				exts[1].Errorf(fhir.CodeStructure, "the %s may be given only once", p.what)
+			// humanname-de-basis allows one Namenszusatz.
+			if len(exts) > 1 && !(s.profiled && p.url == personExtNamenszusatz) {
+				s.rule(exts[1], fhir.CodeStructure, "the %s may be given only once", p.what)
 			}
 			for _, e := range exts {
 				anyPart = true
 				v := e.One("valueString")
 				if !v.Exists() {
-					e.Errorf(fhir.CodeRequired, "the %s extension needs a valueString", p.what)
+					if !(s.parts && p.url == personExtNamenszusatz) {
+						e.Errorf(fhir.CodeRequired, "the %s extension needs a valueString", p.what) // FHIR core ext-1
+					}
 					continue
 				}
 				v.NotEmpty()
-				v.MaxLen(p.max)
-				if s := strings.TrimSpace(v.Value()); s != "" && !strings.Contains(fam.Value(), s) {
-					fam.Errorf(fhir.CodeInvariant, "the family name must contain the %s given in its extension", p.what)
+				s.maxLen(v, p.max)
+				if t := strings.TrimSpace(v.Value()); t != "" && !strings.Contains(fam.Value(), t) {
+					s.rule(fam, fhir.CodeInvariant, "the family name must contain the %s given in its extension", p.what)
 				}
 			}
 		}
 		if !anyPart {
-			fam.MaxLen(personMaxNachname)
+			fam.MaxLen(personMaxNachname) // no profile states it for family itself
 		}
 	}
 	givens := n.All("given")
-	if givenRequired && len(givens) == 0 {
-		personMissing(n, "given").Errorf(fhir.CodeRequired, "the first name is required")
-	}
-	if len(givens) > 1 {
-		givens[1].Errorf(fhir.CodeStructure, "all first names go into one given element")
+	if !s.kbv {
+		if givenRequired && len(givens) == 0 {
+			s.rule(personMissing(n, "given"), fhir.CodeRequired, "the first name is required")
+		}
+		if len(givens) > 1 {
+			s.rule(givens[1], fhir.CodeStructure, "all first names go into one given element")
+		}
 	}
 	for _, g := range givens {
 		g.NotEmpty()
-		g.MaxLen(personMaxGiven)
+		s.maxLen(g, personMaxGiven)
 	}
 	prefixes := n.All("prefix")
-	if len(prefixes) > 1 {
-		prefixes[1].Errorf(fhir.CodeStructure, "all academic titles go into one prefix element")
+	if len(prefixes) > 1 && !s.kbv {
+		s.rule(prefixes[1], fhir.CodeStructure, "all academic titles go into one prefix element")
 	}
 	for _, p := range prefixes {
 		p.NotEmpty()
-		p.MaxLen(personMaxPrefix)
+		s.maxLen(p, personMaxPrefix)
+		if s.kbv {
+			continue
+		}
 		q := p.Extension(personExtQualifier)
 		if len(q) == 0 {
-			p.Errorf(fhir.CodeRequired, "an academic title needs the extension %s with the code AC", personExtQualifier)
+			s.rule(p, fhir.CodeRequired, "an academic title needs the extension %s with the code AC", personExtQualifier)
 		}
 		for _, e := range q {
 			if v := e.One("valueCode"); v.Value() != "AC" {
-				v.Errorf(fhir.CodeValue, "the name prefix qualifier is AC (academic title)")
+				s.rule(v, fhir.CodeValue, "the name prefix qualifier is AC (academic title)")
 			}
 		}
 	}
 }
 
-// personAddress checks an address (address-de-basis, KBV Strassenanschrift/Postfach): the parts
-// in line extensions within the KBV lengths and contained in the line, city required, postal
-// code 5 digits in Germany, country a DEÜV Anlage 8 code.
-func personAddress(a *Cursor) {
+// personAddress checks an address (personAddressIn) with every rule, as errors.
+func personAddress(a *Cursor) { personAddressIn(a, personScope{}) }
+
+// personAddressParts are the parts of an address line (address-de-basis), with their KBV lengths.
+var personAddressParts = []struct {
+	url, what string
+	max       int
+}{
+	{personExtStreet, "street name", personMaxStreet},
+	{personExtHouseNumber, "house number", personMaxHouseNumber},
+	{personExtLocator, "address supplement", personMaxLocator},
+	{personExtPostBox, "post box", personMaxPostBox},
+}
+
+// personAddressIn checks an address (address-de-basis, KBV Strassenanschrift/Postfach): the
+// parts in line extensions within the KBV lengths and contained in the line, street address or
+// post box, city required, postal code 5 digits in Germany, country a DEÜV Anlage 8 code.
+func personAddressIn(a *Cursor, s personScope) {
 	typ := a.One("type")
 	if typ.Exists() && !personAddressTypes[typ.Value()] {
-		typ.Errorf(fhir.CodeValue, "an address type is both (street address), postal (post box) or physical, not %q", typ.Value())
+		typ.Errorf(fhir.CodeValue, "an address type is both (street address), postal (post box) or physical, not %q", typ.Value()) // FHIR core
 	}
 	var street, postBox bool
 	for _, line := range a.All("line") {
 		line.NotEmpty()
-		parts := []struct {
-			url, what string
-			max       int
-		}{
-			{personExtStreet, "street name", personMaxStreet},
-			{personExtHouseNumber, "house number", personMaxHouseNumber},
-			{personExtLocator, "address supplement", personMaxLocator},
-			{personExtPostBox, "post box", personMaxPostBox},
-		}
-		for _, p := range parts {
+		for _, p := range personAddressParts {
 			exts := line.Extension(p.url)
-			if len(exts) > 1 {
+			if len(exts) > 1 && !s.profiled { // address-de-basis: each part once per line
 				exts[1].Errorf(fhir.CodeStructure, "the %s may be given only once per line", p.what)
 			}
 			for _, e := range exts {
@@ -552,19 +687,21 @@ func personAddress(a *Cursor) {
 				}
 				v := e.One("valueString")
 				if !v.Exists() {
-					e.Errorf(fhir.CodeRequired, "the %s extension needs a valueString", p.what)
+					e.Errorf(fhir.CodeRequired, "the %s extension needs a valueString", p.what) // FHIR core ext-1
 					continue
 				}
 				v.NotEmpty()
-				v.MaxLen(p.max)
-				if s := strings.TrimSpace(v.Value()); s != "" && !strings.Contains(line.Value(), s) {
+				s.maxLen(v, p.max)
+				if t := strings.TrimSpace(v.Value()); t != "" && !strings.Contains(line.Value(), t) {
 					line.Warnf(fhir.CodeInvariant, "the address line should contain the %s given in its extension", p.what)
 				}
 			}
 		}
 	}
-	// address-de-basis states the first two as warnings (add-6, add-4).
+	// address-de-basis states the first two as warnings (add-6, add-4); the KBV street address
+	// forbids the post box, the KBV post box the street and house number.
 	switch {
+	case s.kbv:
 	case street && postBox:
 		a.Warnf(fhir.CodeInvariant, "an address is either a street address or a post box, not both")
 	case postBox && (typ.Value() == "both" || typ.Value() == "physical"):
@@ -575,25 +712,27 @@ func personAddress(a *Cursor) {
 
 	city := a.One("city")
 	if !city.Exists() {
-		city.Errorf(fhir.CodeRequired, "the city is required")
+		s.rule(city, fhir.CodeRequired, "the city is required")
 	} else {
 		city.NotEmpty()
-		city.MaxLen(personMaxCity)
+		s.maxLen(city, personMaxCity)
 	}
+	// The AWS slices state the country's length (3), the e-prescription's do not.
 	country := a.One("country")
-	if country.Exists() && !personCountry.MatchString(country.Value()) {
-		country.Errorf(fhir.CodeValue, "the country is a code of DEÜV Anlage 8: one to three capital letters, D for Germany")
+	v := country.Value()
+	if country.Exists() && !personCountry.MatchString(v) && !(s.parts && !a.rep.prescription && utf8.RuneCountInString(v) > 3) {
+		s.rule(country, fhir.CodeValue, "the country is a code of DEÜV Anlage 8: one to three capital letters, D for Germany")
 	}
 	plz := a.One("postalCode")
 	switch {
 	case plz.Exists():
 		plz.NotEmpty()
-		plz.MaxLen(personMaxPostalCode)
-		if country.Value() == "D" && plz.Value() != "" && !personGermanPLZ.MatchString(plz.Value()) {
+		s.maxLen(plz, personMaxPostalCode)
+		if v == "D" && plz.Value() != "" && !personGermanPLZ.MatchString(plz.Value()) {
 			plz.Warnf(fhir.CodeValue, "a German postal code is five digits")
 		}
-	case country.Value() == "D":
-		plz.Errorf(fhir.CodeRequired, "the postal code is required for an address in Germany")
+	case v == "D":
+		s.rule(plz, fhir.CodeRequired, "the postal code is required for an address in Germany")
 	}
 }
 
@@ -627,20 +766,29 @@ func personTelecom(t *Cursor) {
 	}
 }
 
-// personGender checks administrative gender and its German differentiation: the extension
-// gender-amtlich-de (D divers, X unbestimmt) belongs to gender other, and other needs it (pat-de-1).
-func personGender(g *Cursor) {
+// personGender checks a gender (personGenderIn) with every rule, as errors.
+func personGender(g *Cursor) { personGenderIn(g, personScope{}) }
+
+// personGenderIn checks administrative gender and its German differentiation: the extension
+// gender-amtlich-de (D divers, X unbestimmt) belongs to gender other (pat-de-1 of AWS), and other
+// needs it (pat-de-1 of de.basisprofil 1.5). Where the tables checked the resource, they check the
+// extension's code against its definition; in a KBV slice (kbv) also that it occurs once and only
+// with gender other.
+func personGenderIn(g *Cursor, s personScope) {
 	if !g.Exists() {
 		return
 	}
 	if !personGenders[g.Value()] {
-		g.Errorf(fhir.CodeValue, "the gender is male, female, other or unknown")
+		g.Errorf(fhir.CodeValue, "the gender is male, female, other or unknown") // FHIR core
 	}
 	exts := g.Extension(personExtGender)
-	if len(exts) > 1 {
-		exts[1].Errorf(fhir.CodeStructure, "the extension %s may occur only once", personExtGender)
+	if len(exts) > 1 && !s.kbv {
+		s.rule(exts[1], fhir.CodeStructure, "the extension %s may occur only once", personExtGender)
 	}
 	for _, e := range exts {
+		if s.profiled {
+			break
+		}
 		// Checked here rather than with ValueCoding, whose message would repeat the person's code.
 		v := e.One("valueCoding")
 		if !v.Exists() {
@@ -658,9 +806,9 @@ func personGender(g *Cursor) {
 	}
 	switch {
 	case g.Value() == "other" && len(exts) == 0:
-		g.Errorf(fhir.CodeInvariant, "gender other needs the extension %s (D divers or X unbestimmt)", personExtGender)
-	case g.Value() != "other" && len(exts) > 0:
-		exts[0].Errorf(fhir.CodeInvariant, "the extension %s is only allowed with gender other", personExtGender)
+		s.rule(g, fhir.CodeInvariant, "gender other needs the extension %s (D divers or X unbestimmt)", personExtGender)
+	case g.Value() != "other" && len(exts) > 0 && !s.kbv:
+		s.rule(exts[0], fhir.CodeInvariant, "the extension %s is only allowed with gender other", personExtGender)
 	}
 }
 
