@@ -1,7 +1,6 @@
 package kbv
 
 import (
-	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -92,13 +91,8 @@ func (c *Cursor) Identifier() {
 	}
 }
 
-var (
-	datePattern     = regexp.MustCompile(`^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$`)
-	dateTimePattern = regexp.MustCompile(`^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]((0\d|1[0-3]):?[0-5]\d|14:?00))?)?)?)?$`)
-)
-
 // isDate reports whether v is written as a FHIR date: YYYY, YYYY-MM or YYYY-MM-DD, month 01–12,
-// day 01–31 (datePattern, without a regular expression: dates are checked on every resource).
+// day 01–31 (without a regular expression: dates are checked on every resource).
 func isDate(v string) bool {
 	switch {
 	case len(v) < 4 || !digits(v[:4]):
@@ -113,7 +107,7 @@ func isDate(v string) bool {
 	return len(v) == 10 && v[7] == '-' && inRange(v[8:10], 1, 31)
 }
 
-// isDateTime reports whether v is written as a FHIR dateTime (as RED sends it, dateTimePattern):
+// isDateTime reports whether v is written as a FHIR dateTime (as RED sends it):
 // a date, or YYYY-MM-DDThh:mm with optional :ss and fraction and an optional zone Z, ±hh:mm or
 // ±hhmm up to 14:00.
 func isDateTime(v string) bool {

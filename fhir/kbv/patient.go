@@ -166,7 +166,7 @@ func patient(c *Cursor) {
 	if dec := c.One("deceasedDateTime"); dec.Exists() {
 		dec.NotFuture(false)
 		v := dec.Value()
-		if t, err := ParseDate(v); err == nil && (datePattern.MatchString(v) || dateTimePattern.MatchString(v)) {
+		if t, err := ParseDate(v); err == nil && isDateTime(v) {
 			if b, ok := patientBirth(c); ok && !sameDayOrLater(t, b) {
 				dec.Warnf(fhir.CodeInvariant, "the date of death lies before the date of birth")
 			}
@@ -284,7 +284,7 @@ func patientBirthDate(c *Cursor) {
 // patientBirth is the patient's (earliest possible) birth instant, if well-formed.
 func patientBirth(c *Cursor) (time.Time, bool) {
 	v := c.One("birthDate").Value()
-	if v == "" || !datePattern.MatchString(v) {
+	if v == "" || !isDate(v) {
 		return time.Time{}, false
 	}
 	t, err := ParseDate(v)

@@ -206,13 +206,6 @@ func personsEdits(edits ...personsEdit) personsEdit {
 
 func personsErr(code fhir.IssueCode, at string) []personsIssue { return []personsIssue{{code, at}} }
 
-// personsFOR makes the fixture claim the e-prescription's profile name (KBV_PR_FOR_Patient, …)
-// instead of its AWS profile. The profile tables hold FOR 1.1.0, so an AWS fixture claiming it
-// fails the FOR profile's structure: e-prescription cases want a FOR fixture (as patient-for.xml).
-func personsFOR(name string) personsEdit {
-	return personsSet("meta/profile", "https://fhir.kbv.de/StructureDefinition/"+name+"|1.1.0")
-}
-
 const (
 	personsQualifier = `<extension url="http://hl7.org/fhir/StructureDefinition/iso21090-EN-qualifier"><valueCode value="AC"/></extension>`
 	personsAmtlich   = `<extension url="http://fhir.de/StructureDefinition/gender-amtlich-de"><valueCoding><system value="http://fhir.de/CodeSystem/gender-amtlich-de"/><code value="%s"/></valueCoding></extension>`
