@@ -86,37 +86,39 @@ func (g *gen) tree(sd *profile.StructureDef) *node {
 		return t
 	}
 	byID := map[string]*node{}
-	get := func(id string) *node {
-		n := byID[id]
-		if n == nil {
-			n = &node{pkg: sd.Package}
-			byID[id] = n
+	// at is the node of an element id, made and linked to its parent (or, for a slice, to the
+	// element it slices) when it is not there yet: a differential need not define the elements
+	// between the ones it constrains.
+	var at func(id string) *node
+	at = func(id string) *node {
+		if n := byID[id]; n != nil {
+			return n
 		}
-		return n
-	}
-	root := get(sd.Type)
-	root.name = sd.Type
-	for _, e := range sd.Elements {
-		n := get(e.ID)
-		n.def = e
-		i := strings.LastIndexByte(e.ID, '.')
+		n := &node{name: id, pkg: sd.Package}
+		byID[id] = n
+		i := strings.LastIndexByte(id, '.')
 		if i < 0 {
-			continue
+			return n
 		}
-		parent, last := e.ID[:i], e.ID[i+1:]
+		parent, last := id[:i], id[i+1:]
 		name, slice, isSlice := strings.Cut(last, ":")
 		n.name = name
-		if isSlice {
-			base := parent + "." + name
-			if j := strings.LastIndexByte(slice, '/'); j >= 0 { // a reslice
-				base += ":" + slice[:j]
-			}
-			b := get(base)
-			b.slices = append(b.slices, n)
-			continue
+		if !isSlice {
+			p := at(parent)
+			p.children = append(p.children, n)
+			return n
 		}
-		p := get(parent)
-		p.children = append(p.children, n)
+		base := parent + "." + name
+		if j := strings.LastIndexByte(slice, '/'); j >= 0 { // a reslice
+			base += ":" + slice[:j]
+		}
+		b := at(base)
+		b.slices = append(b.slices, n)
+		return n
+	}
+	root := at(sd.Type)
+	for _, e := range sd.Elements {
+		at(e.ID).def = e
 	}
 	g.trees[sd] = root
 	return root
@@ -185,7 +187,7 @@ func (g *gen) fill(el *etree.Element, ns []*node, typ, parentKey string) {
 	if typ == "Extension" && child(el, "extension") == nil && !hasChoice(el, "value") {
 		g.group(el, key, typ, "value[x]", groupOf(ns, "value[x]"), 1)
 	}
-	if isEmpty(el) {
+	if lacksContent(el, key) {
 		for _, alt := range content[key] {
 			if allowed(ns, alt) {
 				for _, name := range alt {
@@ -296,9 +298,13 @@ func (g *gen) group(el *etree.Element, key, typ, name string, nodes []*node, atL
 	if hi == 0 {
 		return
 	}
-	if name == "url" && typ == "Extension" || name == "id" && !isResource(el) {
-		if _, ok := attrOK(el, name); !ok && lo > 0 {
-			el.CreateAttr(name, g.primitive(key, name, nodes, "string"))
+	if name == "url" && typ == "Extension" || name == "id" && !isResource(el) { // XML attributes
+		if _, ok := attrOK(el, name); !ok && (lo > 0 || name == "url") {
+			v := fixedAt(nodes, nil)
+			if v == "" {
+				v = g.primitive(key, name, nodes, "string")
+			}
+			el.CreateAttr(name, v)
 		}
 		return
 	}
@@ -396,6 +402,22 @@ func bounds(nodes []*node) (lo, hi int) {
 		}
 	}
 	return lo, hi
+}
+
+// lacksContent reports whether el, of type key, has none of the elements content names for its
+// type (an Identifier without system and value, with a type only) or, for other types, nothing.
+func lacksContent(el *etree.Element, key string) bool {
+	if isEmpty(el) {
+		return true
+	}
+	for _, alt := range content[key] {
+		for _, name := range alt {
+			if len(children(el, name)) > 0 {
+				return false
+			}
+		}
+	}
+	return content[key] != nil
 }
 
 // allowed reports whether the definitions ns allow each of the child elements names.
