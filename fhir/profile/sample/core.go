@@ -510,8 +510,8 @@ var coreRequired = map[string][]string{
 }
 
 // content is what an element of a data type gets when nothing else gave it content (FHIR wants
-// an element to have a value or children): the first alternative whose elements the definitions
-// do not forbid.
+// an element to have a value or children) or none of the elements named here: the first
+// alternative whose elements the definitions do not forbid.
 var content = map[string][][]string{
 	"CodeableConcept": {{"coding"}, {"text"}},
 	"Coding":          {{"system", "code"}},
