@@ -2,9 +2,110 @@ package sample
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/beevik/etree"
 )
+
+// invariants makes el meet the invariants of its definitions where adding one optional child
+// element the invariant names does: first one with the value the invariant compares it with
+// (clinicalStatus.coding.code='active'), then any it names.
+func (g *gen) invariants(el *etree.Element, ns []*node, key string) {
+	iv := g.opts.Invariants
+	if iv == nil {
+		return
+	}
+	holds := func(expr string) bool {
+		ok, err := iv.Check(expr, el)
+		return err == nil && ok
+	}
+	for _, n := range ns {
+		if n.def == nil {
+			continue
+		}
+		for _, c := range n.def.Constraints {
+			if c.Severity != "error" || holds(c.Expression) {
+				continue
+			}
+			for _, r := range repairs(c.Expression, childGroups(ns)) {
+				if len(children(el, r.group.name)) > 0 {
+					continue
+				}
+				if _, hi := bounds(r.group.nodes); hi == 0 {
+					continue
+				}
+				var k *etree.Element
+				if r.path == nil {
+					k = g.add(el, key, r.group.name, r.group.nodes, nil)
+				} else {
+					k = el.CreateElement(r.group.name)
+					setAt(k, r.path, r.value)
+					g.fill(k, r.group.nodes, g.typeOf(k.Tag, r.group.name, r.group.nodes, key), key)
+				}
+				if holds(c.Expression) {
+					break
+				}
+				el.RemoveChild(k)
+			}
+		}
+	}
+}
+
+// repair is a child element to add for an invariant: of the group, with value at path below it
+// (no path: as generated).
+type repair struct {
+	group group
+	path  []string
+	value string
+}
+
+// comparison is a path compared with a string literal in a FHIRPath expression.
+var comparison = regexp.MustCompile(`([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*)\s*=\s*'([^']*)'`)
+
+// repairs are the child elements (of the groups gs) an invariant's expression names: those it
+// compares with a literal, with that value, then every one it names.
+func repairs(expr string, gs []group) []repair {
+	var rs []repair
+	for _, m := range comparison.FindAllStringSubmatchIndex(expr, -1) {
+		if m[0] > 0 && (expr[m[0]-1] == '.' || expr[m[0]-1] == ')' || expr[m[0]-1] == '%') {
+			continue // a path from something other than the element itself
+		}
+		segs := strings.Split(expr[m[2]:m[3]], ".")
+		i := slices.IndexFunc(gs, func(g group) bool { return g.name == segs[0] })
+		if i >= 0 && len(segs) > 1 {
+			rs = append(rs, repair{gs[i], segs[1:], expr[m[4]:m[5]]})
+		}
+	}
+	for _, g := range gs {
+		if mentions(expr, strings.TrimSuffix(g.name, "[x]")) {
+			rs = append(rs, repair{group: g})
+		}
+	}
+	return rs
+}
+
+// mentions reports whether the FHIRPath expression names the element name (as a path step).
+func mentions(expr, name string) bool {
+	for i := 0; ; {
+		j := strings.Index(expr[i:], name)
+		if j < 0 {
+			return false
+		}
+		j += i
+		before := j == 0 || !isIdent(expr[j-1])
+		after := j+len(name) == len(expr) || !isIdent(expr[j+len(name)])
+		if before && after {
+			return true
+		}
+		i = j + len(name)
+	}
+}
+
+func isIdent(b byte) bool {
+	return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
+}
 
 // ownMatch is an invariant that matches an element's own value with a regular expression:
 // matches('…') or $this.matches('…').
