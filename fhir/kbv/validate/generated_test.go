@@ -36,20 +36,20 @@ type hint struct {
 // are checked by fhir/kbv), and a Bundle's entries are not typed by its profile (invariants ask
 // for the resources by meta.profile).
 var generatedHints = map[string]hint{
-	"KBV_PR_AW_Abrechnung_privat": {why: "KBV_VS_AW_Abrechnung_Art_Privat is not in the tables",
+	"KBV_PR_AW_Abrechnung_privat": {why: "subType binds KBV_VS_AW_Abrechnung_Art_Privat, not in the tables: a private kind",
 		set: [][2]string{{"subType/coding/system", kbvCS + "KBV_CS_AW_Abrechnung_Art"}, {"subType/coding/code", "Privat"}}},
-	"KBV_PR_AW_Abrechnung_vertragsaerztlich": {why: "KBV_VS_AW_Kostentraeger-Abrechnungsbereich is not in the tables",
+	"KBV_PR_AW_Abrechnung_vertragsaerztlich": {why: "kostentraeger-Abrechnungsbereich binds KBV_VS_AW_Kostentraeger-Abrechnungsbereich, not in the tables: one of its codes",
 		set: [][2]string{
 			{"extension/extension[@url='kostentraeger-Abrechnungsbereich']/valueCodeableConcept/coding/system", kbvCS + "KBV_CS_AW_Kostentraeger-Abrechnungsbereich"},
 			{"extension/extension[@url='kostentraeger-Abrechnungsbereich']/valueCodeableConcept/coding/code", "90"},
 		}},
-	"KBV_PR_AW_Anlage": {why: "KBV_VS_AW_Anlagetyp is not in the tables",
+	"KBV_PR_AW_Anlage": {why: "type binds KBV_VS_AW_Anlagetyp, not in the tables: one of its codes",
 		set: [][2]string{{"type/coding/system", kbvCS + "KBV_CS_AW_Anlagetyp"}, {"type/coding/code", "Arztbrief"}}},
-	"KBV_PR_AW_Bundle_Adressbuch":          {why: "Allowed2: entries of KBV AWS profiles only", contents: "KBV_PR_AW_Organisation"},
-	"KBV_PR_AW_Bundle_Behandlungsbaustein": {why: "the entries are not typed", contents: "KBV_PR_AW_Behandlungsbaustein_Definition"},
-	"KBV_PR_AW_Bundle_Patientenakte":       {why: "Allowed1: a KBV_PR_AW_Patient", contents: "KBV_PR_AW_Patient"},
-	"KBV_PR_AW_Bundle_Sprechstundenbedarf": {why: "Allowed1: a KBV_PR_AW_Anforderung_Sprechstundenbedarf", contents: "KBV_PR_AW_Anforderung_Sprechstundenbedarf"},
-	"KBV_PR_AW_Bundle_Termin":              {why: "Allowed1: a KBV_PR_AW_Termin", contents: "KBV_PR_AW_Termin"},
+	"KBV_PR_AW_Bundle_Adressbuch":          {why: "entries are untyped; invariant Allowed2 wants KBV AWS resources", contents: "KBV_PR_AW_Organisation"},
+	"KBV_PR_AW_Bundle_Behandlungsbaustein": {why: "entries are untyped: a building block", contents: "KBV_PR_AW_Behandlungsbaustein_Definition"},
+	"KBV_PR_AW_Bundle_Patientenakte":       {why: "entries are untyped; invariant Allowed1 wants a KBV_PR_AW_Patient", contents: "KBV_PR_AW_Patient"},
+	"KBV_PR_AW_Bundle_Sprechstundenbedarf": {why: "entries are untyped; invariant Allowed1 wants a KBV_PR_AW_Anforderung_Sprechstundenbedarf", contents: "KBV_PR_AW_Anforderung_Sprechstundenbedarf"},
+	"KBV_PR_AW_Bundle_Termin":              {why: "entries are untyped; invariant Allowed1 wants a KBV_PR_AW_Termin", contents: "KBV_PR_AW_Termin"},
 }
 
 // generate builds the minimal instance of the AWS profile name (with its hint) as it is posted:
@@ -107,7 +107,7 @@ func TestGeneratedAWSInstances(t *testing.T) {
 		}
 		got := errorsAt(Resource(res, "", kbv.Options{Now: generatedNow}))
 		if !slices.Equal(got, want[name]) {
-			t.Errorf("%s: errors %q, want %q\n%s", name, got, want[name], fhir.Document(res))
+			t.Errorf("%s: errors %q, want %q (hint: %q)\n%s", name, got, want[name], generatedHints[name].why, fhir.Document(res))
 		}
 		if len(got) == 0 {
 			clean++
