@@ -197,7 +197,9 @@ var coverageStatus = codes("active", "cancelled", "draft", "entered-in-error")
 func coverageType(c *Cursor, profiled, forCov bool) string {
 	t := c.One("type")
 	if !t.Exists() {
-		t.Errorf(fhir.CodeRequired, "the insurance type is required (GKV, PKV, BG, SEL, …)")
+		// KBV_PR_AW_Krankenversicherungsverhaeltnis leaves the type optional (0..1, as FHIR
+		// core); without it red cannot tell GKV from PKV: plausibility.
+		t.Warnf(fhir.CodeRequired, "the insurance type should be given (GKV, PKV, BG, SEL, …)")
 		return ""
 	}
 	cds := t.All("coding")
