@@ -19,7 +19,7 @@ func (c *Cursor) MaxLen(n int) {
 		if c.rep.profiled {
 			sev = c.rep.plausibility()
 		}
-		c.rep.add(fhir.CodeValue, sev, c.path, "at most %d characters are allowed, found %d", n, utf8.RuneCountInString(v))
+		c.rep.add(fhir.CodeValue, sev, c.Path(), "at most %d characters are allowed, found %d", n, utf8.RuneCountInString(v))
 	}
 }
 

@@ -62,17 +62,17 @@ func encounter(c *Cursor) {
 // DocumentReference, Medication*, Provenance).
 
 // absentAt is a cursor for a location where nothing is (for reporting a missing slice).
-func absentAt(c *Cursor, suffix string) *Cursor { return &Cursor{path: c.path + suffix, rep: c.rep} }
+func absentAt(c *Cursor, suffix string) *Cursor { return &Cursor{path: c.Path() + suffix, rep: c.rep} }
 
 // firstChild walks down tags like One does, but without reporting repeated elements: for a
 // second look at an element whose cardinality One already checked.
 func firstChild(c *Cursor, tags ...string) *Cursor {
 	for _, t := range tags {
-		k := &Cursor{path: c.path + "." + t, rep: c.rep}
+		var el *etree.Element
 		if c.el != nil {
-			k.el = c.el.SelectElement(t)
+			el = c.el.SelectElement(t)
 		}
-		c = k
+		c = c.child(el, t, -1)
 	}
 	return c
 }
@@ -143,11 +143,11 @@ func coreWalk(root *Cursor, el *etree.Element) {
 		value := k.SelectAttr("value") != nil
 		switch {
 		case !value && !hasChildElement(k) && k.SelectAttr("url") == nil:
-			kc := &Cursor{el: k, path: locate(root, k), rep: root.rep}
+			kc := &Cursor{el: k, root: root, rep: root.rep}
 			kc.Errorf(fhir.CodeRequired, "%s has neither a value nor content (FHIR ele-1)", k.Tag)
 			continue
 		case value && primitiveTags[k.Tag]:
-			primitive(&Cursor{el: k, path: locate(root, k), rep: root.rep})
+			primitive(&Cursor{el: k, root: root, rep: root.rep})
 		}
 		coreWalk(root, k)
 	}
@@ -186,7 +186,7 @@ func locate(root *Cursor, el *etree.Element) string {
 		parts = append(parts, part)
 	}
 	slices.Reverse(parts)
-	return root.path + strings.Join(parts, "")
+	return root.Path() + strings.Join(parts, "")
 }
 
 // primitiveTags are the elements whose value primitive checks.

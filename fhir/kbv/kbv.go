@@ -143,15 +143,40 @@ type report struct {
 	issues       fhir.Issues
 }
 
-// Cursor is a position in a resource: an element (possibly absent) and its location.
+// Cursor is a position in a resource: an element (possibly absent) and its location. The
+// location is written out only when a rule reports there: most cursors never need it.
 type Cursor struct {
 	el   *etree.Element
-	path string
+	path string // the location, once known; else it follows from the fields below
 	rep  *report
+
+	parent *Cursor // a child's location: parent's, "." tag, and "[index]" when index ≥ 0
+	tag    string
+	index  int
+	root   *Cursor // a location found by locate(root, el)
+}
+
+// child is a cursor for el, the child tag of c (index < 0: without an index).
+func (c *Cursor) child(el *etree.Element, tag string, index int) *Cursor {
+	return &Cursor{el: el, rep: c.rep, parent: c, tag: tag, index: index}
 }
 
 // Path is the cursor's location expression.
-func (c *Cursor) Path() string { return c.path }
+func (c *Cursor) Path() string {
+	if c.path == "" {
+		switch {
+		case c.parent != nil:
+			p := c.parent.Path() + "." + c.tag
+			if c.index >= 0 {
+				p += "[" + strconv.Itoa(c.index) + "]"
+			}
+			c.path = p
+		case c.root != nil:
+			c.path = locate(c.root, c.el)
+		}
+	}
+	return c.path
+}
 
 // Element is the element under the cursor, nil when absent.
 func (c *Cursor) Element() *etree.Element { return c.el }
@@ -168,18 +193,18 @@ func (c *Cursor) Value() string { return fhir.Value(c.el) }
 // One moves to a child that may occur at most once; a second occurrence is reported.
 // The returned cursor may be absent (Exists false) but is never nil.
 func (c *Cursor) One(tag string) *Cursor {
-	p := c.path + "." + tag
 	if c.el == nil {
-		return &Cursor{path: p, rep: c.rep}
+		return c.child(nil, tag, -1)
 	}
 	kids := c.el.SelectElements(tag)
-	if len(kids) > 1 {
-		c.rep.add(fhir.CodeStructure, fhir.SeverityError, p, "%s may occur only once, found %d", tag, len(kids))
-	}
 	if len(kids) == 0 {
-		return &Cursor{path: p, rep: c.rep}
+		return c.child(nil, tag, -1)
 	}
-	return &Cursor{el: kids[0], path: p, rep: c.rep}
+	k := c.child(kids[0], tag, -1)
+	if len(kids) > 1 {
+		c.rep.add(fhir.CodeStructure, fhir.SeverityError, k.Path(), "%s may occur only once, found %d", tag, len(kids))
+	}
+	return k
 }
 
 // All moves to every child named tag, each located with its index.
@@ -190,7 +215,7 @@ func (c *Cursor) All(tag string) []*Cursor {
 	kids := c.el.SelectElements(tag)
 	out := make([]*Cursor, len(kids))
 	for i, k := range kids {
-		out[i] = &Cursor{el: k, path: c.path + "." + tag + "[" + strconv.Itoa(i) + "]", rep: c.rep}
+		out[i] = c.child(k, tag, i)
 	}
 	return out
 }
@@ -221,7 +246,7 @@ func (c *Cursor) Require(tags ...string) {
 	}
 	for _, t := range tags {
 		if c.el.SelectElement(t) == nil {
-			c.rep.add(fhir.CodeRequired, fhir.SeverityError, c.path+"."+t, "%s is required", t)
+			c.rep.add(fhir.CodeRequired, fhir.SeverityError, c.Path()+"."+t, "%s is required", t)
 		}
 	}
 }
@@ -229,7 +254,7 @@ func (c *Cursor) Require(tags ...string) {
 // Max reports more than n children named tag.
 func (c *Cursor) Max(tag string, n int) {
 	if k := c.Count(tag); k > n {
-		c.rep.add(fhir.CodeStructure, fhir.SeverityError, c.path+"."+tag, "%s may occur at most %d times, found %d", tag, n, k)
+		c.rep.add(fhir.CodeStructure, fhir.SeverityError, c.Path()+"."+tag, "%s may occur at most %d times, found %d", tag, n, k)
 	}
 }
 
@@ -237,20 +262,20 @@ func (c *Cursor) Max(tag string, n int) {
 func (c *Cursor) Forbid(tags ...string) {
 	for _, t := range tags {
 		if c.Count(t) > 0 {
-			c.rep.add(fhir.CodeStructure, fhir.SeverityError, c.path+"."+t, "%s is not allowed in this profile", t)
+			c.rep.add(fhir.CodeStructure, fhir.SeverityError, c.Path()+"."+t, "%s is not allowed in this profile", t)
 		}
 	}
 }
 
 // Errorf reports an error at the cursor.
 func (c *Cursor) Errorf(code fhir.IssueCode, format string, args ...any) {
-	c.rep.add(code, fhir.SeverityError, c.path, format, args...)
+	c.rep.add(code, fhir.SeverityError, c.Path(), format, args...)
 }
 
 // Warnf reports a plausibility finding at the cursor: a warning, which does not stop a bundle,
 // or an error in strict mode.
 func (c *Cursor) Warnf(code fhir.IssueCode, format string, args ...any) {
-	c.rep.add(code, c.rep.plausibility(), c.path, format, args...)
+	c.rep.add(code, c.rep.plausibility(), c.Path(), format, args...)
 }
 
 // Number reports what is wrong with an identifier number at the cursor (its format or check
@@ -261,7 +286,7 @@ func (c *Cursor) Number(err error) {
 	if c.rep.prescription {
 		sev = fhir.SeverityError
 	}
-	c.rep.add(fhir.CodeValue, sev, c.path, "%s", err.Error())
+	c.rep.add(fhir.CodeValue, sev, c.Path(), "%s", err.Error())
 }
 
 // declared are the profiles the resource claims in meta.profile (of its first meta; a second one

@@ -401,7 +401,7 @@ func (s personScope) maxLen(c *Cursor, n int) {
 
 // personMissing is a cursor for the absent child tag of c, to report at the child's location.
 func personMissing(c *Cursor, tag string) *Cursor {
-	return &Cursor{path: c.path + "." + tag, rep: c.rep}
+	return c.child(nil, tag, -1)
 }
 
 // personIDKind is one kind of identifier a resource may carry: its type coding, the identifier
