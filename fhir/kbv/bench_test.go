@@ -57,7 +57,7 @@ func BenchmarkPatientenakte(b *testing.B) {
 	b.Run("validate.Resource", all(func(r *etree.Element, at string) { validate.Resource(r, at, opts) }))
 	// The share of each part of validate.Resource: the profile with its invariants, and the rules
 	// left to fhir/kbv for a resource the profile tables checked.
-	popts := profile.Options{Invariants: validate.Invariants{Now: now}, TopOnly: true}
+	popts := validate.ProfileOptions(now)
 	b.Run("profile.Validate", all(func(r *etree.Element, at string) { profile.Validate(r, at, popts) }))
 	b.Run("kbv.CheckWith-profiled", all(func(r *etree.Element, at string) {
 		kbv.CheckWith(r, at, kbv.Options{Now: now, Profiled: true})

@@ -99,22 +99,69 @@ func pickProfile(c *Cursor, known ...string) (name string, foreign bool) {
 	return "", true
 }
 
-var (
-	relativeRef = regexp.MustCompile(`^([A-Z][A-Za-z]+)/[A-Za-z0-9\-.$_]{1,64}(/_history/[A-Za-z0-9\-.$_]{1,64})?$`)
-	absoluteRef = regexp.MustCompile(`^https?://\S+/([A-Z][A-Za-z]+)/[A-Za-z0-9\-.$_]{1,64}(/_history/[A-Za-z0-9\-.$_]{1,64})?$`)
-	otherRef    = regexp.MustCompile(`^(urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|urn:oid:[0-2](\.(0|[1-9][0-9]*))+|#[A-Za-z0-9\-.]{1,64})$`)
-)
+// otherRef is the form of the references that name no type: urn:uuid:, urn:oid: and #id.
+var otherRef = regexp.MustCompile(`^(urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|urn:oid:[0-2](\.(0|[1-9][0-9]*))+|#[A-Za-z0-9\-.]{1,64})$`)
 
 // refType returns the resource type a reference names ("" for urn:uuid:…, urn:oid:… and #id) and
-// whether it is written so that red can resolve it.
+// whether it is written so that red can resolve it: Type/id or Type/id/_history/version, alone
+// or at the end of an http(s) URL. (Read without regular expressions: every reference of every
+// resource comes here.)
 func refType(v string) (string, bool) {
-	if m := relativeRef.FindStringSubmatch(v); m != nil {
-		return m[1], true
+	if strings.HasPrefix(v, "urn:") || strings.HasPrefix(v, "#") {
+		return "", otherRef.MatchString(v)
 	}
-	if m := absoluteRef.FindStringSubmatch(v); m != nil {
-		return m[1], true
+	base, abs := strings.CutPrefix(v, "https://")
+	if !abs {
+		base, abs = strings.CutPrefix(v, "http://")
 	}
-	return "", otherRef.MatchString(v)
+	if abs && strings.ContainsAny(base, " \t\n\r\f\v") {
+		return "", false
+	}
+	segs := strings.Split(base, "/")
+	for _, tail := range []int{4, 2} {
+		switch {
+		case abs && len(segs) <= tail, !abs && len(segs) != tail:
+			continue
+		case tail == 4 && (segs[len(segs)-2] != "_history" || !refID(segs[len(segs)-1])):
+			continue
+		case abs && strings.Join(segs[:len(segs)-tail], "/") == "":
+			continue
+		}
+		if t := segs[len(segs)-tail:]; refTypeName(t[0]) && refID(t[1]) {
+			return t[0], true
+		}
+	}
+	return "", false
+}
+
+// refTypeName reports whether s can be a resource type: a capital letter and at least one more
+// letter.
+func refTypeName(s string) bool {
+	if len(s) < 2 || s[0] < 'A' || s[0] > 'Z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// refID reports whether s can be the id or version in a reference: 1 to 64 letters, digits,
+// '-', '.', '$' or '_'.
+func refID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '.', c == '$', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // repeatingTags are the elements whose location carries an index even when there is only one
@@ -210,7 +257,7 @@ func primitive(c *Cursor) {
 	case tag == "valueDecimal":
 		decimalValue(c)
 	case tag == "valueInteger" || tag == "valueUnsignedInt" || tag == "valuePositiveInt":
-		if !integerValue.MatchString(v) || (tag == "valuePositiveInt" && strings.Trim(v, "0") == "") || (tag != "valueInteger" && strings.HasPrefix(v, "-")) {
+		if !isInteger(v) || (tag == "valuePositiveInt" && strings.Trim(v, "0") == "") || (tag != "valueInteger" && strings.HasPrefix(v, "-")) {
 			c.Errorf(fhir.CodeValue, "a whole number is written with digits only (FHIR %s)", strings.TrimPrefix(tag, "value"))
 		}
 	case tag == "valueDate":
@@ -220,7 +267,12 @@ func primitive(c *Cursor) {
 	}
 }
 
-var integerValue = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+// isInteger reports whether v is written as a FHIR integer: an optional minus, then 0 or digits
+// without a leading zero.
+func isInteger(v string) bool {
+	v = strings.TrimPrefix(v, "-")
+	return v != "" && digits(v) && (v == "0" || v[0] != '0')
+}
 
 // refTo checks a present Reference of a resource the profile tables did not check: it must carry
 // a reference, and the type it names must be one of types (any type when types is empty). How it

@@ -399,3 +399,15 @@ func TestAttributeElements(t *testing.T) {
 			want: []string{"error required PlanDefinition.action.id"}},
 	})
 }
+
+// TestSupplied: an element the caller writes itself may be absent — below the resource only.
+func TestSupplied(t *testing.T) {
+	res := parse(t, with(coverage, `<versionId value="1"/>`, ""))
+	opts := Options{Supplied: []string{"meta.versionId", "text"}}
+	if got := found(Validate(res, "", opts)); len(got) != 0 {
+		t.Errorf("meta.versionId supplied: got %q, want none", got)
+	}
+	if got := found(Validate(res, "", Options{Supplied: []string{"versionId"}})); !slices.Equal(got, []string{"error required Coverage.meta.versionId"}) {
+		t.Errorf("a data type's element (Meta.versionId) is not the resource's: got %q", got)
+	}
+}

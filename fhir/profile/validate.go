@@ -31,6 +31,9 @@ type Options struct {
 	Resolve func(ref string) *etree.Element
 	// TopOnly validates only res itself, not the resources inside it (Bundle entries, contained).
 	TopOnly bool
+	// Supplied names the elements of a resource, by path below it ("text", "meta.versionId"),
+	// whose absence is no error because the caller writes them itself.
+	Supplied []string
 }
 
 // Validator checks resources against a set of generated tables.
@@ -701,8 +704,8 @@ func (r *run) walkChild(parent *etree.Element, c *node) {
 	def := c.def
 	if def != nil && (def.Min > 0 || (def.Max != "" && def.Max != "*")) {
 		n := len(kids)
-		if n == 0 && isAttribute(parent, c.name) {
-			n = 1 // Element.id and Extension.url are XML attributes
+		if n == 0 && (isAttribute(parent, c.name) || r.supplied(def.Path)) {
+			n = 1 // Element.id and Extension.url are XML attributes; the caller writes the supplied
 		}
 		r.cardinality(n, def.Min, def.Max, c.name, "")
 	}
@@ -765,6 +768,17 @@ func (r *run) walkSlice(k *etree.Element, s *node) {
 
 // cardinality checks the number of instances of the element name (a slice of it when slice is
 // set) below the current location.
+// supplied reports whether the element at the definition path (Patient.meta.versionId) is one
+// of Options.Supplied below a resource (not below a data type: CodeableConcept.text is no
+// resource's text).
+func (r *run) supplied(path string) bool {
+	if len(r.opts.Supplied) == 0 {
+		return false
+	}
+	typ, below, ok := strings.Cut(path, ".")
+	return ok && resourceTypes[typ] && slices.Contains(r.opts.Supplied, below)
+}
+
 func (r *run) cardinality(n, min int, max, name, slice string) {
 	if min > 0 && n < min {
 		r.add(fhir.SeverityError, fhir.CodeRequired, "."+name, "%s is required at least %d time(s) by the profile, found %d", what(name, slice), min, n)

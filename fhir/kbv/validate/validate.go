@@ -43,7 +43,7 @@ func Resource(res *etree.Element, at string, opts kbv.Options) fhir.Issues {
 	if at == "" {
 		at = res.Tag
 	}
-	popts := profile.Options{Invariants: Invariants{Now: opts.Now}, TopOnly: true}
+	popts := ProfileOptions(opts.Now)
 	var issues fhir.Issues
 	opts.Profile = ""
 	var checked []string // the profiles res is checked against, without version
@@ -143,6 +143,18 @@ func metaIndex(res *etree.Element) int {
 	return 0
 }
 
+// ProfileOptions are the options of fhir/profile that Resource validates with: invariants read
+// now as today, res alone (not the resources inside it), red's supplied elements.
+func ProfileOptions(now time.Time) profile.Options {
+	return profile.Options{Invariants: Invariants{Now: now}, TopOnly: true, Supplied: supplied}
+}
+
+// supplied are the elements red writes itself, whose absence the profile need not report: the
+// narrative (replaced on every write), meta with versionId and lastUpdated (set on every write),
+// and the id, whose absence the hand-written rules report with red's reason (it is the identity
+// the resource is stored under).
+var supplied = []string{"id", "text", "meta", "meta.versionId", "meta.lastUpdated"}
+
 // tolerance is a profile finding red does not count because RED's API accepts what the profile
 // forbids: the profile, the finding's location below the resource without indices, its code, and
 // a text its message contains ("" for any).
@@ -164,20 +176,14 @@ var redTolerances = []tolerance{
 	{kbvSD + "KBV_PR_AW_Krankenversicherungsverhaeltnis", "extension.valueCoding", fhir.CodeInvalid, "https://fhir.kbv.de/ValueSet/KBV_VS_SFHIR_KBV_DMP"},
 }
 
-// tolerate drops the findings about what red writes itself — the narrative (replaced on every
-// write), meta.versionId and meta.lastUpdated (set on every write), meta itself when absent, and a
-// missing id, which the hand-written rules report with red's reason (it is the identity the
-// resource is stored under) — and those RED's API tolerates for the profiles checked.
+// tolerate drops the findings below what red writes itself (supplied: a narrative or meta given
+// badly is replaced) and those RED's API tolerates for the profiles checked.
 func tolerate(is fhir.Issues, at string, checked []string, mode kbv.Mode) fhir.Issues {
 	out := is[:0]
 next:
 	for _, i := range is {
 		e, ok := strings.CutPrefix(i.Expression, at)
-		switch {
-		case !ok:
-		case under(e, ".text"), under(e, ".meta.versionId"), under(e, ".meta.lastUpdated"):
-			continue
-		case i.Code == fhir.CodeRequired && (e == ".meta" || e == ".id"):
+		if ok && (under(e, ".text") || under(e, ".meta.versionId") || under(e, ".meta.lastUpdated")) {
 			continue
 		}
 		if i.Severity == fhir.SeverityError && mode != kbv.ModeStrict && practitionerForRole(i) {
