@@ -38,4 +38,7 @@ func init() {
 }
 
 // IsResourceType reports whether name is a FHIR R4 resource type.
-func IsResourceType(name string) bool { return resourceTypes[name] }
+// Element names start in lower case, so most answers need no lookup.
+func IsResourceType(name string) bool {
+	return name != "" && name[0] >= 'A' && name[0] <= 'Z' && resourceTypes[name]
+}

@@ -244,7 +244,7 @@ func isType(c Collection, typ string) (Collection, error) {
 	case 0:
 		return nil, nil
 	case 1:
-		return single(boolItem(hasType(c[0], typ))), nil
+		return boolColl((hasType(c[0], typ))), nil
 	}
 	return nil, fmt.Errorf("is %s: %d items where one is expected", typ, len(c))
 }

@@ -38,7 +38,7 @@ var functions map[string]*function
 func init() {
 	functions = map[string]*function{
 		"empty": {call: func(_ *scope, in Collection, _ *funcNode) (Collection, error) {
-			return single(boolItem(len(in) == 0)), nil
+			return boolColl((len(in) == 0)), nil
 		}},
 		"exists": {max: 1, call: fnExists},
 		"count": {call: func(_ *scope, in Collection, _ *funcNode) (Collection, error) {
@@ -49,7 +49,7 @@ func init() {
 		"last":     {call: func(_ *scope, in Collection, _ *funcNode) (Collection, error) { return in[max(len(in)-1, 0):], nil }},
 		"distinct": {call: func(_ *scope, in Collection, _ *funcNode) (Collection, error) { return union(in, nil), nil }},
 		"isDistinct": {call: func(_ *scope, in Collection, _ *funcNode) (Collection, error) {
-			return single(boolItem(len(union(in, nil)) == len(in))), nil
+			return boolColl((len(union(in, nil)) == len(in))), nil
 		}},
 		"hasValue":    {call: fnHasValue},
 		"children":    {call: eachItem(children)},
@@ -103,8 +103,9 @@ var unsupported = map[string]string{
 // being the focus.
 func lambda(s *scope, in Collection, arg node, each func(i int, r Collection) error) error {
 	for i, it := range in {
-		inner := &scope{env: s.env, this: single(it), index: i}
-		r, err := arg.eval(inner, single(it))
+		one := single(it)
+		inner := &scope{env: s.env, this: one, index: i}
+		r, err := arg.eval(inner, one)
 		if err != nil {
 			return err
 		}
@@ -126,11 +127,11 @@ func criterion(s *scope, in Collection, arg node, each func(i int, b, known bool
 
 func fnExists(s *scope, in Collection, n *funcNode) (Collection, error) {
 	if len(n.args) == 0 {
-		return single(boolItem(len(in) > 0)), nil
+		return boolColl((len(in) > 0)), nil
 	}
 	found := false
 	err := criterion(s, in, n.args[0], func(_ int, b, known bool) { found = found || b && known })
-	return single(boolItem(found)), err
+	return boolColl((found)), err
 }
 
 func fnWhere(s *scope, in Collection, n *funcNode) (Collection, error) {
@@ -155,7 +156,7 @@ func fnSelect(s *scope, in Collection, n *funcNode) (Collection, error) {
 func fnAll(s *scope, in Collection, n *funcNode) (Collection, error) {
 	all := true
 	err := criterion(s, in, n.args[0], func(_ int, b, known bool) { all = all && b && known })
-	return single(boolItem(all)), err
+	return boolColl((all)), err
 }
 
 func fnNot(_ *scope, in Collection, _ *funcNode) (Collection, error) {
@@ -163,7 +164,7 @@ func fnNot(_ *scope, in Collection, _ *funcNode) (Collection, error) {
 	if err != nil || !known {
 		return nil, err
 	}
-	return single(boolItem(!b)), nil
+	return boolColl((!b)), nil
 }
 
 func fnHasValue(_ *scope, in Collection, _ *funcNode) (Collection, error) {
@@ -171,7 +172,7 @@ func fnHasValue(_ *scope, in Collection, _ *funcNode) (Collection, error) {
 	if len(in) == 1 {
 		_, ok = prim(in[0])
 	}
-	return single(boolItem(ok)), nil
+	return boolColl((ok)), nil
 }
 
 // fnIif evaluates its criterion and the chosen branch on the input collection, with $this
@@ -281,7 +282,7 @@ func fnMatches(s *scope, in Collection, n *funcNode) (Collection, error) {
 			return nil, err
 		}
 	}
-	return single(boolItem(re.MatchString(str))), nil
+	return boolColl((re.MatchString(str))), nil
 }
 
 // compileRegexp compiles a matches() pattern: unanchored, with . matching newlines.

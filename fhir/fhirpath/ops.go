@@ -30,9 +30,9 @@ func (n binNode) eval(s *scope, focus Collection) (Collection, error) {
 		if !known {
 			return nil, nil
 		}
-		return single(boolItem(eq == (n.op == "="))), nil
+		return boolColl((eq == (n.op == "="))), nil
 	case "~", "!~":
-		return single(boolItem(equivalentColl(l, r) == (n.op == "~"))), nil
+		return boolColl((equivalentColl(l, r) == (n.op == "~"))), nil
 	case "<", ">", "<=", ">=":
 		return order(n.op, l, r)
 	case "|":
@@ -58,9 +58,9 @@ func (n binNode) logic(s *scope, focus Collection) (Collection, error) {
 	}
 	switch {
 	case n.op == "and" && lk && !l, n.op == "or" && lk && l:
-		return single(boolItem(l)), nil
+		return boolColl((l)), nil
 	case n.op == "implies" && lk && !l:
-		return single(boolItem(true)), nil
+		return boolColl((true)), nil
 	}
 	r, rk, err := n.operand(s, focus, n.r, "right")
 	if err != nil {
@@ -89,7 +89,7 @@ func (n binNode) logic(s *scope, focus Collection) (Collection, error) {
 	if !known {
 		return nil, nil
 	}
-	return single(boolItem(v)), nil
+	return boolColl((v)), nil
 }
 
 // operand evaluates one side of a logical operator as a boolean.
@@ -177,7 +177,7 @@ func order(op string, l, r Collection) (Collection, error) {
 	default:
 		v = c >= 0
 	}
-	return single(boolItem(v)), nil
+	return boolColl((v)), nil
 }
 
 // union is |: the items of both without duplicates.
@@ -208,7 +208,7 @@ func member(x, c Collection) (Collection, error) {
 	case 0:
 		return nil, nil
 	case 1:
-		return single(boolItem(containsItem(c, x[0]))), nil
+		return boolColl((containsItem(c, x[0]))), nil
 	}
 	return nil, fmt.Errorf("in: %d items on the left where one is expected", len(x))
 }

@@ -189,7 +189,7 @@ func (p *parser) prefix() (node, error) {
 		}
 		switch t.text {
 		case "true", "false":
-			return litNode{single(boolItem(t.text == "true"))}, nil
+			return litNode{boolColl((t.text == "true"))}, nil
 		}
 		return memberNode{t.text}, nil
 	case tOp:

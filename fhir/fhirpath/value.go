@@ -63,6 +63,17 @@ func intItem(i int64) Item      { return Item{kind: kInt, i: i} }
 func stringItem(s string) Item  { return Item{kind: kString, s: s} }
 func single(it Item) Collection { return Collection{it} }
 
+// trueColl and falseColl are the results of a boolean test, shared: a collection is never
+// changed in place once made (append copies a full one).
+var trueColl, falseColl = Collection{boolItem(true)}, Collection{boolItem(false)}
+
+func boolColl(b bool) Collection {
+	if b {
+		return trueColl
+	}
+	return falseColl
+}
+
 // prim is the primitive value of an item: a value as it is, an element's value attribute
 // typed by what the element's type says (kText when it is unknown). ok is false for an
 // element without a value attribute.

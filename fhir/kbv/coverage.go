@@ -378,7 +378,7 @@ func coverageExtensions(c *Cursor, profiled, forCov bool) {
 
 // pickFOR reports whether the resource claims the KBV form profile name in meta.profile.
 func pickFOR(c *Cursor, name string) bool {
-	for _, p := range c.rep.declared(c) {
+	for _, p := range c.rep.declared() {
 		if canon, _, _ := strings.Cut(p, "|"); canon == kbvSD+name {
 			return true
 		}

@@ -83,7 +83,7 @@ func firstChild(c *Cursor, tags ...string) *Cursor {
 // only the rules every resource of its type meets. Claiming none, it gets the rules of its type's
 // usual profile.
 func pickProfile(c *Cursor, known ...string) (name string, foreign bool) {
-	ps := c.rep.declared(c)
+	ps := c.rep.declared()
 	if len(ps) == 0 {
 		return "", false
 	}
@@ -190,11 +190,15 @@ func coreWalk(root *Cursor, el *etree.Element) {
 		value := k.SelectAttr("value") != nil
 		switch {
 		case !value && !hasChildElement(k) && k.SelectAttr("url") == nil:
-			kc := &Cursor{el: k, root: root, rep: root.rep}
+			kc := &Cursor{el: k, parent: root, index: located, rep: root.rep}
 			kc.Errorf(fhir.CodeRequired, "%s has neither a value nor content (FHIR ele-1)", k.Tag)
 			continue
-		case value && primitiveTags[k.Tag]:
-			primitive(&Cursor{el: k, root: root, rep: root.rep})
+		case value:
+			switch k.Tag {
+			case "reference", "valueBoolean", "focal", "allowedBoolean", "valueDecimal", "valueInteger",
+				"valueUnsignedInt", "valuePositiveInt", "valueDate", "valueDateTime":
+				primitive(&Cursor{el: k, parent: root, index: located, rep: root.rep})
+			}
 		}
 		coreWalk(root, k)
 	}
@@ -235,10 +239,6 @@ func locate(root *Cursor, el *etree.Element) string {
 	slices.Reverse(parts)
 	return root.Path() + strings.Join(parts, "")
 }
-
-// primitiveTags are the elements whose value primitive checks.
-var primitiveTags = codes("reference", "valueBoolean", "focal", "allowedBoolean", "valueDecimal", "valueInteger",
-	"valueUnsignedInt", "valuePositiveInt", "valueDate", "valueDateTime")
 
 // primitive checks the value of an element whose type its name tells: a reference, a value[x]
 // of type boolean, integer, decimal, date or dateTime, and a few booleans.

@@ -99,9 +99,13 @@ func Check(res *etree.Element, at string, now time.Time) fhir.Issues {
 // CheckWith validates res with the hand-written rules. Resource types without rules get only
 // the checks every resource gets.
 func CheckWith(res *etree.Element, at string, opts Options) fhir.Issues {
-	rep := &report{now: opts.Now, strict: opts.Mode == ModeStrict, profile: opts.Profile, profiled: opts.Profiled}
+	rep := &report{now: opts.Now, strict: opts.Mode == ModeStrict, profiled: opts.Profiled}
+	meta := metaProfiles(res)
+	rep.profiles, rep.prescription = meta, prescription(meta)
+	if len(meta) == 0 && opts.Profile != "" {
+		rep.profiles = []string{opts.Profile}
+	}
 	c := &Cursor{el: res, path: at, rep: rep}
-	rep.prescription = prescription(c)
 	common(c)
 	if r, ok := byType[res.Tag]; ok {
 		r(c)
@@ -125,8 +129,8 @@ func dedupe(is fhir.Issues) fhir.Issues {
 
 // prescription reports whether the resource belongs to an e-prescription or a KBV form: its
 // meta.profile names a KBV_PR_ERP_* or KBV_PR_FOR_* profile.
-func prescription(c *Cursor) bool {
-	for _, v := range metaProfiles(c.el) {
+func prescription(profiles []string) bool {
+	for _, v := range profiles {
 		if strings.HasPrefix(v, kbvSD+"KBV_PR_ERP_") || strings.HasPrefix(v, kbvSD+"KBV_PR_FOR_") {
 			return true
 		}
@@ -138,7 +142,7 @@ type report struct {
 	now          time.Time
 	strict       bool   // plausibility findings are errors
 	prescription bool   // identifier numbers are errors
-	profile      string // the profile chosen for a resource without meta.profile
+	profiles     []string // meta.profile, or the profile chosen for a resource without it
 	profiled     bool   // the profile tables checked the resource
 	issues       fhir.Issues
 }
@@ -150,11 +154,13 @@ type Cursor struct {
 	path string // the location, once known; else it follows from the fields below
 	rep  *report
 
-	parent *Cursor // a child's location: parent's, "." tag, and "[index]" when index ≥ 0
-	tag    string
+	parent *Cursor // a child's location: parent's, "." tag, and "[index]" when index ≥ 0; with
+	tag    string  // index located, the location locate finds for el below parent
 	index  int
-	root   *Cursor // a location found by locate(root, el)
 }
+
+// located is the index of a cursor whose location locate finds.
+const located = -2
 
 // child is a cursor for el, the child tag of c (index < 0: without an index).
 func (c *Cursor) child(el *etree.Element, tag string, index int) *Cursor {
@@ -165,14 +171,15 @@ func (c *Cursor) child(el *etree.Element, tag string, index int) *Cursor {
 func (c *Cursor) Path() string {
 	if c.path == "" {
 		switch {
-		case c.parent != nil:
+		case c.parent == nil:
+		case c.index == located:
+			c.path = locate(c.parent, c.el)
+		default:
 			p := c.parent.Path() + "." + c.tag
 			if c.index >= 0 {
 				p += "[" + strconv.Itoa(c.index) + "]"
 			}
 			c.path = p
-		case c.root != nil:
-			c.path = locate(c.root, c.el)
 		}
 	}
 	return c.path
@@ -214,8 +221,10 @@ func (c *Cursor) All(tag string) []*Cursor {
 	}
 	kids := c.el.SelectElements(tag)
 	out := make([]*Cursor, len(kids))
+	cs := make([]Cursor, len(kids)) // one allocation for all
 	for i, k := range kids {
-		out[i] = c.child(k, tag, i)
+		cs[i] = Cursor{el: k, rep: c.rep, parent: c, tag: tag, index: i}
+		out[i] = &cs[i]
 	}
 	return out
 }
@@ -291,13 +300,7 @@ func (c *Cursor) Number(err error) {
 
 // declared are the profiles the resource claims in meta.profile (of its first meta; a second one
 // is reported by the checks every resource gets), or the one chosen for it.
-func (r *report) declared(root *Cursor) []string {
-	out := metaProfiles(root.el)
-	if len(out) == 0 && r.profile != "" {
-		out = append(out, r.profile)
-	}
-	return out
-}
+func (r *report) declared() []string { return r.profiles }
 
 // metaProfiles are the canonicals in res's meta.profile (of its first meta).
 func metaProfiles(res *etree.Element) []string {

@@ -148,7 +148,7 @@ func organizationName(c *Cursor, profiled, limit bool) {
 // obvious profile (meta.profile names none, and fhir/kbv/validate found none for it): it then gets
 // the lighter rules every organisation meets.
 func organizationIsOther(c *Cursor) bool {
-	for _, v := range c.rep.declared(c) {
+	for _, v := range c.rep.declared() {
 		if v == organizationProfileOther || strings.HasPrefix(v, organizationProfileOther+"|") || v == Generic {
 			return true
 		}

@@ -85,6 +85,7 @@ type node struct {
 	children []*node
 	slices   []*node
 	repeats  bool // instances are written with an index (see repeating)
+	absent   bool // something to report when there is no instance: the element or a slice is required
 	sliced   bool // the element has slices or a slicing
 	unres    bool // one of its slices cannot be matched
 	closed   bool // closed slicing (and every slice can be matched)
@@ -285,6 +286,10 @@ func (v *Validator) link(n *node, sc scope) {
 		}
 	}
 	n.closed = !n.unres && d != nil && d.Slicing != nil && d.Slicing.Rules == "closed"
+	n.absent = d != nil && d.Min > 0
+	for _, s := range n.slices {
+		n.absent = n.absent || s.def != nil && s.def.Min > 0
+	}
 	if len(n.slices) == 0 {
 		n.slicesIn = ", no slices defined"
 	} else {
@@ -415,10 +420,25 @@ type seenKey struct {
 	c  *compiled
 }
 
+// runs keeps runs for reuse: a validation is short, and a run with its path buffer is most of
+// what it would allocate.
+var runs = sync.Pool{New: func() any { return new(run) }}
+
 func newRun(v *Validator, at string, opts Options) *run {
-	r := &run{v: v, opts: opts, resolve: opts.Resolve, base: at}
+	r := runs.Get().(*run)
+	*r = run{v: v, opts: opts, resolve: opts.Resolve, base: at, seen: r.seen[:0]}
 	r.path = r.pathBuf[:0]
 	return r
+}
+
+// done returns r's issues (each reported once) and puts r back for reuse, holding on to nothing
+// of the document.
+func (r *run) done() fhir.Issues {
+	is := dedupe(r.issues)
+	clear(r.seen)
+	*r = run{seen: r.seen[:0]}
+	runs.Put(r)
+	return is
 }
 
 func (r *run) push(s seg) { r.path = append(r.path, s) }
@@ -508,7 +528,7 @@ func (v *Validator) Validate(res *etree.Element, at string, opts Options) fhir.I
 		r.resolve = bundleResolver(res, opts.Resolve)
 	}
 	r.resource(res)
-	return dedupe(r.issues)
+	return r.done()
 }
 
 // ValidateAgainst checks el against one profile of the tables regardless of its meta.profile: a
@@ -523,17 +543,16 @@ func (v *Validator) ValidateAgainst(el *etree.Element, canonical, at string, opt
 	}
 	r := newRun(v, at, opts)
 	c := v.profile(canonical, nil)
-	if c == nil {
+	switch {
+	case c == nil:
 		r.add(fhir.SeverityInformation, fhir.CodeInformational, "", "profile %s is not known here; not checked against it", canonical)
-		return r.issues
-	}
-	if c.sd.Kind == "resource" {
+	case c.sd.Kind == "resource":
 		r.against(el, c)
-	} else {
+	default:
 		r.rootDepth, r.rootTyp = 0, c.sd.Type
 		r.walk(el, c.tree())
 	}
-	return dedupe(r.issues)
+	return r.done()
 }
 
 // bundleResolver resolves references by the entries' fullUrl (and Type/id), then by next.
@@ -656,9 +675,28 @@ func (r *run) walk(el *etree.Element, n *node) {
 	if n.checks {
 		r.checkElement(el, n)
 	}
-	for _, c := range n.children {
-		r.walkChild(el, c)
+	var tbuf [32]string
+	tags := tbuf[:0]
+	for _, t := range el.Child {
+		if k, ok := t.(*etree.Element); ok {
+			tags = append(tags, k.Tag)
+		}
 	}
+	for _, c := range n.children {
+		if c.absent || present(tags, c) {
+			r.walkChild(el, c)
+		}
+	}
+}
+
+// present reports whether an instance of c is among the element names tags.
+func present(tags []string, c *node) bool {
+	for _, t := range tags {
+		if c.choice == "" && t == c.name || c.choice != "" && len(t) > len(c.choice) && strings.HasPrefix(t, c.choice) && isUpper(t[len(c.choice)]) {
+			return true
+		}
+	}
+	return false
 }
 
 // instances appends to dst the children of parent that the element definition c stands for.
@@ -704,7 +742,7 @@ func (r *run) walkChild(parent *etree.Element, c *node) {
 	def := c.def
 	if def != nil && (def.Min > 0 || (def.Max != "" && def.Max != "*")) {
 		n := len(kids)
-		if n == 0 && (isAttribute(parent, c.name) || r.supplied(def.Path)) {
+		if n == 0 && def.Min > 0 && (isAttribute(parent, c.name) || r.supplied(def.Path)) {
 			n = 1 // Element.id and Extension.url are XML attributes; the caller writes the supplied
 		}
 		r.cardinality(n, def.Min, def.Max, c.name, "")
@@ -766,8 +804,6 @@ func (r *run) walkSlice(k *etree.Element, s *node) {
 	}
 }
 
-// cardinality checks the number of instances of the element name (a slice of it when slice is
-// set) below the current location.
 // supplied reports whether the element at the definition path (Patient.meta.versionId) is one
 // of Options.Supplied below a resource (not below a data type: CodeableConcept.text is no
 // resource's text).
@@ -779,6 +815,8 @@ func (r *run) supplied(path string) bool {
 	return ok && resourceTypes[typ] && slices.Contains(r.opts.Supplied, below)
 }
 
+// cardinality checks the number of instances of the element name (a slice of it when slice is
+// set) below the current location.
 func (r *run) cardinality(n, min int, max, name, slice string) {
 	if min > 0 && n < min {
 		r.add(fhir.SeverityError, fhir.CodeRequired, "."+name, "%s is required at least %d time(s) by the profile, found %d", what(name, slice), min, n)

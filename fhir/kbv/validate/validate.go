@@ -146,7 +146,7 @@ func metaIndex(res *etree.Element) int {
 // ProfileOptions are the options of fhir/profile that Resource validates with: invariants read
 // now as today, res alone (not the resources inside it), red's supplied elements.
 func ProfileOptions(now time.Time) profile.Options {
-	return profile.Options{Invariants: Invariants{Now: now}, TopOnly: true, Supplied: supplied}
+	return profile.Options{Invariants: NewInvariants(now), TopOnly: true, Supplied: supplied}
 }
 
 // supplied are the elements red writes itself, whose absence the profile need not report: the
@@ -237,6 +237,17 @@ func under(e, p string) bool {
 // is safe for concurrent use.
 type Invariants struct {
 	Now time.Time
+
+	clock []fhirpath.Option // Now as the evaluation's clock, made once (see NewInvariants)
+}
+
+// NewInvariants is Invariants{Now: now} with its clock option made once, for many evaluations.
+func NewInvariants(now time.Time) Invariants {
+	iv := Invariants{Now: now}
+	if !now.IsZero() {
+		iv.clock = []fhirpath.Option{fhirpath.WithClock(func() time.Time { return now })}
+	}
+	return iv
 }
 
 // compiled is an expression's compilation, kept by its text.
@@ -258,7 +269,10 @@ func (iv Invariants) Check(expr string, el *etree.Element) (bool, error) {
 	if cc.err != nil {
 		return false, cc.err
 	}
-	if iv.Now.IsZero() {
+	switch {
+	case iv.clock != nil:
+		return cc.expr.Bool(el, iv.clock...)
+	case iv.Now.IsZero():
 		return cc.expr.Bool(el)
 	}
 	now := iv.Now
