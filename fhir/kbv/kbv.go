@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/beevik/etree"
@@ -106,6 +107,7 @@ func CheckWith(res *etree.Element, at string, opts Options) fhir.Issues {
 		rep.profiles = []string{opts.Profile}
 	}
 	c := &Cursor{el: res, path: at, rep: rep}
+	defer rep.release()
 	common(c)
 	if r, ok := byType[res.Tag]; ok {
 		r(c)
@@ -116,6 +118,9 @@ func CheckWith(res *etree.Element, at string, opts Options) fhir.Issues {
 // dedupe drops repeated findings (the rules every element gets and a type's rules may both
 // check a value).
 func dedupe(is fhir.Issues) fhir.Issues {
+	if len(is) < 2 {
+		return is
+	}
 	seen := make(map[fhir.Issue]bool, len(is))
 	out := is[:0]
 	for _, i := range is {
@@ -140,11 +145,13 @@ func prescription(profiles []string) bool {
 
 type report struct {
 	now          time.Time
-	strict       bool   // plausibility findings are errors
-	prescription bool   // identifier numbers are errors
+	strict       bool     // plausibility findings are errors
+	prescription bool     // identifier numbers are errors
 	profiles     []string // meta.profile, or the profile chosen for a resource without it
-	profiled     bool   // the profile tables checked the resource
+	profiled     bool     // the profile tables checked the resource
 	issues       fhir.Issues
+	blocks       []*cursorBlock // where the check's cursors live
+	used         int            // cursors taken from the last block
 }
 
 // Cursor is a position in a resource: an element (possibly absent) and its location. The
@@ -164,7 +171,34 @@ const located = -2
 
 // child is a cursor for el, the child tag of c (index < 0: without an index).
 func (c *Cursor) child(el *etree.Element, tag string, index int) *Cursor {
-	return &Cursor{el: el, rep: c.rep, parent: c, tag: tag, index: index}
+	k := c.rep.cursor()
+	*k = Cursor{el: el, rep: c.rep, parent: c, tag: tag, index: index}
+	return k
+}
+
+// cursorBlock is memory for the cursors of a check, reused from check to check: a check makes a
+// few dozen cursors per resource, none of which outlives it.
+type cursorBlock [256]Cursor
+
+var cursorBlocks = sync.Pool{New: func() any { return new(cursorBlock) }}
+
+// cursor hands out a cursor from the check's blocks.
+func (r *report) cursor() *Cursor {
+	if len(r.blocks) == 0 || r.used == len(cursorBlock{}) {
+		r.blocks = append(r.blocks, cursorBlocks.Get().(*cursorBlock))
+		r.used = 0
+	}
+	r.used++
+	return &r.blocks[len(r.blocks)-1][r.used-1]
+}
+
+// release gives the check's blocks back, emptied.
+func (r *report) release() {
+	for _, b := range r.blocks {
+		clear(b[:])
+		cursorBlocks.Put(b)
+	}
+	r.blocks = nil
 }
 
 // Path is the cursor's location expression.
@@ -203,13 +237,19 @@ func (c *Cursor) One(tag string) *Cursor {
 	if c.el == nil {
 		return c.child(nil, tag, -1)
 	}
-	kids := c.el.SelectElements(tag)
-	if len(kids) == 0 {
-		return c.child(nil, tag, -1)
+	var first *etree.Element
+	n := 0
+	for _, t := range c.el.Child {
+		if e, ok := t.(*etree.Element); ok && e.Tag == tag {
+			if n == 0 {
+				first = e
+			}
+			n++
+		}
 	}
-	k := c.child(kids[0], tag, -1)
-	if len(kids) > 1 {
-		c.rep.add(fhir.CodeStructure, fhir.SeverityError, k.Path(), "%s may occur only once, found %d", tag, len(kids))
+	k := c.child(first, tag, -1)
+	if n > 1 {
+		c.rep.add(fhir.CodeStructure, fhir.SeverityError, k.Path(), "%s may occur only once, found %d", tag, n)
 	}
 	return k
 }
@@ -219,12 +259,20 @@ func (c *Cursor) All(tag string) []*Cursor {
 	if c.el == nil {
 		return nil
 	}
-	kids := c.el.SelectElements(tag)
-	out := make([]*Cursor, len(kids))
-	cs := make([]Cursor, len(kids)) // one allocation for all
-	for i, k := range kids {
-		cs[i] = Cursor{el: k, rep: c.rep, parent: c, tag: tag, index: i}
-		out[i] = &cs[i]
+	n := 0
+	for _, t := range c.el.Child {
+		if e, ok := t.(*etree.Element); ok && e.Tag == tag {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]*Cursor, 0, n)
+	for _, t := range c.el.Child {
+		if e, ok := t.(*etree.Element); ok && e.Tag == tag {
+			out = append(out, c.child(e, tag, len(out)))
+		}
 	}
 	return out
 }
@@ -239,10 +287,17 @@ func (c *Cursor) Count(tag string) int {
 
 // Extension returns the extensions with url.
 func (c *Cursor) Extension(url string) []*Cursor {
+	if c.el == nil {
+		return nil
+	}
 	var out []*Cursor
-	for _, e := range c.All("extension") {
-		if e.el.SelectAttrValue("url", "") == url {
-			out = append(out, e)
+	i := 0
+	for _, t := range c.el.Child {
+		if e, ok := t.(*etree.Element); ok && e.Tag == "extension" {
+			if e.SelectAttrValue("url", "") == url {
+				out = append(out, c.child(e, "extension", i))
+			}
+			i++
 		}
 	}
 	return out
