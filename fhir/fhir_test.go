@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +199,20 @@ func TestReadXML(t *testing.T) {
 	}
 	if _, err := fhir.ReadXML([]byte("<a><b><c/></b></a>"), fhir.Limits{MaxDepth: 2}); err == nil || issueOf(t, err).Code != fhir.CodeTooCostly {
 		t.Errorf("depth: %v", err)
+	}
+}
+
+func TestIssuesUnique(t *testing.T) {
+	a := fhir.Issue{Severity: fhir.SeverityError, Code: fhir.CodeRequired, Expression: "Patient.name", Diagnostics: "x"}
+	b := fhir.Issue{Severity: fhir.SeverityWarning, Code: fhir.CodeValue, Expression: "Patient.birthDate", Diagnostics: "y"}
+	for _, tc := range []struct{ in, want fhir.Issues }{
+		{nil, nil},
+		{fhir.Issues{a}, fhir.Issues{a}},
+		{fhir.Issues{a, b, a, b, a}, fhir.Issues{a, b}},
+		{fhir.Issues{b, a}, fhir.Issues{b, a}},
+	} {
+		if got := slices.Clone(tc.in).Unique(); !slices.Equal(got, tc.want) {
+			t.Errorf("%v.Unique() = %v, want %v", tc.in, got, tc.want)
+		}
 	}
 }

@@ -56,6 +56,22 @@ type Issue struct {
 // Issues is an error carrying every finding of one request. Messages never quote person data.
 type Issues []Issue
 
+// Unique drops repeated issues, keeping the first of each in order; it reuses is.
+func (is Issues) Unique() Issues {
+	if len(is) < 2 {
+		return is
+	}
+	seen := make(map[Issue]bool, len(is))
+	out := is[:0]
+	for _, i := range is {
+		if !seen[i] {
+			seen[i] = true
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 func (is Issues) Error() string {
 	parts := make([]string, 0, len(is))
 	for _, i := range is {

@@ -122,12 +122,12 @@ func refType(v string) (string, bool) {
 		switch {
 		case abs && len(segs) <= tail, !abs && len(segs) != tail:
 			continue
-		case tail == 4 && (segs[len(segs)-2] != "_history" || !refID(segs[len(segs)-1])):
+		case tail == 4 && (segs[len(segs)-2] != "_history" || !fhir.ValidID(segs[len(segs)-1])):
 			continue
 		case abs && strings.Join(segs[:len(segs)-tail], "/") == "":
 			continue
 		}
-		if t := segs[len(segs)-tail:]; refTypeName(t[0]) && refID(t[1]) {
+		if t := segs[len(segs)-tail:]; refTypeName(t[0]) && fhir.ValidID(t[1]) {
 			return t[0], true
 		}
 	}
@@ -142,22 +142,6 @@ func refTypeName(s string) bool {
 	}
 	for i := 1; i < len(s); i++ {
 		if c := s[i] | 0x20; c < 'a' || c > 'z' {
-			return false
-		}
-	}
-	return true
-}
-
-// refID reports whether s can be the id or version in a reference: 1 to 64 letters, digits,
-// '-', '.', '$' or '_'.
-func refID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '.', c == '$', c == '_':
-		default:
 			return false
 		}
 	}

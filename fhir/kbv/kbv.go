@@ -112,24 +112,7 @@ func CheckWith(res *etree.Element, at string, opts Options) fhir.Issues {
 	if r, ok := byType[res.Tag]; ok {
 		r(c)
 	}
-	return dedupe(rep.issues)
-}
-
-// dedupe drops repeated findings (the rules every element gets and a type's rules may both
-// check a value).
-func dedupe(is fhir.Issues) fhir.Issues {
-	if len(is) < 2 {
-		return is
-	}
-	seen := make(map[fhir.Issue]bool, len(is))
-	out := is[:0]
-	for _, i := range is {
-		if !seen[i] {
-			seen[i] = true
-			out = append(out, i)
-		}
-	}
-	return out
+	return rep.issues.Unique() // the rules every element gets and a type's rules may both check a value
 }
 
 // prescription reports whether the resource belongs to an e-prescription or a KBV form: its

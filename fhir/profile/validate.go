@@ -434,7 +434,7 @@ func newRun(v *Validator, at string, opts Options) *run {
 // done returns r's issues (each reported once) and puts r back for reuse, holding on to nothing
 // of the document.
 func (r *run) done() fhir.Issues {
-	is := dedupe(r.issues)
+	is := r.issues.Unique() // a slice and its base may state the same rule
 	clear(r.seen)
 	*r = run{seen: r.seen[:0]}
 	runs.Put(r)
@@ -1316,25 +1316,6 @@ func (r *run) extensionContext(sd *StructureDef) {
 		}
 	}
 	r.add(fhir.SeverityError, fhir.CodeStructure, "", "extension %s is not allowed at %s; its contexts: %s", sd.URL, parent, strings.Join(ctx, ", "))
-}
-
-// dedupe drops repeated issues (a slice and its base may state the same rule).
-func dedupe(is fhir.Issues) fhir.Issues {
-	if len(is) <= 1 {
-		if len(is) == 0 {
-			return nil
-		}
-		return is
-	}
-	seen := make(map[fhir.Issue]bool, len(is))
-	out := is[:0]
-	for _, i := range is {
-		if !seen[i] {
-			seen[i] = true
-			out = append(out, i)
-		}
-	}
-	return out
 }
 
 // attr is the value of el's attribute key ("" when absent or el is nil).
