@@ -1,0 +1,199 @@
+// Package erp is the practice's e-prescription workflow, as RED's $createerptask, $processerp
+// and Task polling offer it: a practice system queues prescriptions (KBV bundles) to be signed
+// later; a batch signs all of them with the physician's HBA in one signature request
+// (Stapelsignatur) and hands each to the E-Rezept-Fachdienst; the practice system then polls the
+// Tasks with their AccessCode.
+//
+// Each prescription is one sealed record, stored through the vault's barrier (type red:erp, id
+// the MedicationRequest's id, which identifies the request later), walking a persisted state
+// machine:
+//
+//	pending → created (Task at the Fachdienst: PrescriptionId, AccessCode)
+//	        → signed (the completed KBV bundle, QES of the HBA)
+//	        → activated (the Fachdienst holds it; the Task is ready)
+//
+// Every step is stored before the next call to the TI, and a step that fails leaves the record
+// where it was, with the reason, so that the next batch resumes it: a batch cut by a crash, a
+// Konnektor or Fachdienst that is down or hangs, or a wrong PIN, neither drops a prescription
+// nor creates a second activated Task for it. A Task created at the Fachdienst whose answer was
+// lost stays a draft there, never activated; an activation whose answer was lost is recognised
+// on the retry (the Fachdienst refuses to activate a Task twice and names its status).
+package erp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/vault"
+	"github.com/redclone/red/storage"
+	"github.com/redclone/red/ti/fachdienst"
+	"github.com/redclone/red/ti/konnektor"
+)
+
+// recordType is the storage type of a prescription's record: no FHIR type, so the API's reads
+// and searches never reach it.
+const recordType = "red:erp"
+
+// State is where a prescription is in the workflow.
+type State string
+
+// The states, in order.
+const (
+	Pending   State = "pending"
+	Created   State = "created"
+	Signed    State = "signed"
+	Activated State = "activated"
+)
+
+// Prescription is one queued prescription and how far it got.
+type Prescription struct {
+	ID       string `json:"id"` // the MedicationRequest's id
+	State    State  `json:"state"`
+	Reason   string `json:"reason,omitempty"` // why the last step failed ("" when it did not)
+	FlowType int    `json:"flowType"`
+	Bundle   []byte `json:"bundle"` // the KBV bundle as queued; completed when signed
+
+	Patient    Person `json:"patient"`
+	Medication string `json:"medication"` // the medication's display text
+
+	TaskID     string    `json:"taskId,omitempty"` // the PrescriptionId
+	AccessCode string    `json:"accessCode,omitempty"`
+	Signed     []byte    `json:"signed,omitempty"`    // the CAdES enveloping signature (DER)
+	SignedDay  string    `json:"signedDay,omitempty"` // YYYY-MM-DD in Germany: authoredOn
+	Queued     time.Time `json:"queued"`
+	Activated  time.Time `json:"activated,omitzero"`
+
+	version int64 // the record's version as read
+}
+
+// Person is who a prescription is for, as RED's <Prescriptions> answer names them.
+type Person struct {
+	Family   string `json:"family"`
+	Given    string `json:"given"`
+	Birthday string `json:"birthday"` // YYYY-MM-DD
+}
+
+// Fachdienst is what the workflow needs of the E-Rezept-Fachdienst (*fachdienst.Client).
+type Fachdienst interface {
+	Create(ctx context.Context, flowType int) (fachdienst.Task, error)
+	Activate(ctx context.Context, taskID, accessCode string, signedBundle []byte) (fachdienst.Task, error)
+}
+
+// Signer signs documents with a card in one request (*konnektor.Client).
+type Signer interface {
+	SignDocuments(ctx context.Context, cardHandle string, docs []konnektor.Document) ([]konnektor.Signature, error)
+}
+
+// Store is the vault's barrier as the workflow uses it.
+type Store interface {
+	Commit(ctx context.Context, writes []vault.Write) error
+	Current(ctx context.Context, typ, id string) (vault.Resource, error)
+	Find(ctx context.Context, q vault.Query) (vault.Page, error)
+}
+
+// Service runs the workflow of one tenant.
+type Service struct {
+	Store      Store
+	Fachdienst Fachdienst
+	Signer     Signer
+	Now        func() time.Time // nil: time.Now
+}
+
+func (s *Service) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
+
+// Queue stores a prescription as pending ($createerptask): a new one, or, for an id queued
+// before and not yet signed, its new content. A prescription that is already signed or
+// activated cannot change.
+func (s *Service) Queue(ctx context.Context, p Prescription) error {
+	if !fhir.ValidID(p.ID) {
+		return fhir.Fail(fhir.CodeValue, "MedicationRequest.id", "the MedicationRequest needs an id: it identifies the prescription later (%s)", fhir.IDRule)
+	}
+	old, err := s.Get(ctx, p.ID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return err
+	case old.State != Pending:
+		return fhir.Fail(fhir.CodeConflict, "MedicationRequest.id", "this prescription is %s already and cannot change; queue a new MedicationRequest", old.State)
+	default:
+		p.version, p.Queued = old.version, old.Queued
+	}
+	p.State, p.Reason = Pending, ""
+	if p.Queued.IsZero() {
+		p.Queued = s.now().UTC()
+	}
+	return s.save(ctx, &p)
+}
+
+// Get reads one prescription by its MedicationRequest id.
+func (s *Service) Get(ctx context.Context, id string) (Prescription, error) {
+	r, err := s.Store.Current(ctx, recordType, id)
+	if err != nil {
+		return Prescription{}, err
+	}
+	if r.Deleted {
+		return Prescription{}, storage.ErrNotFound
+	}
+	return decode(r)
+}
+
+func decode(r vault.Resource) (Prescription, error) {
+	var p Prescription
+	if err := json.Unmarshal(r.Body, &p); err != nil {
+		return p, fmt.Errorf("erp: a prescription's record is unreadable: %w", err)
+	}
+	p.version = r.Version
+	return p, nil
+}
+
+// save writes p's next version over the one read; its index: its state, and when activated the
+// time tokens the Task polling finds it by.
+func (s *Service) save(ctx context.Context, p *Prescription) error {
+	body, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	index := []vault.Term{{Index: "state", Value: string(p.State)}}
+	if p.State == Activated {
+		for _, tok := range timeTokens(p.Activated) {
+			index = append(index, vault.Term{Index: "at", Value: tok})
+		}
+	}
+	w := vault.Write{Type: recordType, ID: p.ID, Expect: p.version, Updated: s.now().UTC(), Body: body, Index: index}
+	if err := s.Store.Commit(ctx, []vault.Write{w}); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return fhir.Fail(fhir.CodeConflict, "", "another request changed this prescription at the same moment; nothing was changed — try again")
+		}
+		return err
+	}
+	p.version++
+	return nil
+}
+
+// Open lists the prescriptions not yet activated (pending, created or signed).
+func (s *Service) Open(ctx context.Context) ([]Prescription, error) {
+	page, err := s.Store.Find(ctx, vault.Query{Type: recordType, All: [][]vault.Term{{
+		{Index: "state", Value: string(Pending)}, {Index: "state", Value: string(Created)}, {Index: "state", Value: string(Signed)},
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Prescription, 0, len(page.Resources))
+	for _, r := range page.Resources {
+		p, err := decode(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

@@ -1,0 +1,99 @@
+package erp
+
+import (
+	"context"
+	"time"
+
+	"github.com/redclone/red/internal/vault"
+)
+
+// PageSize is how many Tasks one page of the polling holds (RED: at most 10).
+const PageSize = 10
+
+// The granularities of the time tokens an activated prescription is indexed by, coarsest first:
+// a range of minutes is covered by few tokens (whole years, months, days and hours, and the
+// minutes at its ends), so the store finds exactly the Tasks of a range, counted and paged,
+// without opening any other.
+var units = []struct {
+	layout  string
+	aligned func(t time.Time) bool
+	next    func(t time.Time) time.Time
+}{
+	{"2006", func(t time.Time) bool { return t.Month() == 1 && t.Day() == 1 && t.Hour() == 0 && t.Minute() == 0 },
+		func(t time.Time) time.Time { return t.AddDate(1, 0, 0) }},
+	{"200601", func(t time.Time) bool { return t.Day() == 1 && t.Hour() == 0 && t.Minute() == 0 },
+		func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }},
+	{"20060102", func(t time.Time) bool { return t.Hour() == 0 && t.Minute() == 0 },
+		func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }},
+	{"2006010215", func(t time.Time) bool { return t.Minute() == 0 },
+		func(t time.Time) time.Time { return t.Add(time.Hour) }},
+	{"200601021504", func(time.Time) bool { return true },
+		func(t time.Time) time.Time { return t.Add(time.Minute) }},
+}
+
+// timeTokens are the tokens of the minute t (in Germany) at every granularity.
+func timeTokens(t time.Time) []string {
+	t = t.In(berlin)
+	out := make([]string, len(units))
+	for i, u := range units {
+		out[i] = t.Format(u.layout)
+	}
+	return out
+}
+
+// cover is the fewest tokens whose minutes are exactly from lo to hi, both included (in
+// Germany, whole minutes). Days are calendar days: one that is 23 or 25 hours long (daylight
+// saving) is one token all the same.
+func cover(lo, hi time.Time) []string {
+	lo = lo.In(berlin).Truncate(time.Minute)
+	hi = hi.In(berlin).Truncate(time.Minute)
+	var out []string
+	for cur := lo; !cur.After(hi); {
+		for _, u := range units {
+			if end := u.next(cur); u.aligned(cur) && !end.After(hi.Add(time.Minute)) {
+				out = append(out, cur.Format(u.layout))
+				cur = end
+				break
+			}
+		}
+	}
+	return out
+}
+
+// earliest is where a polling range without lower bound starts: before red existed.
+var earliest = time.Date(2020, 1, 1, 0, 0, 0, 0, berlin)
+
+// Tasks lists the activated prescriptions whose activation lies from from to to (both included,
+// whole minutes; a zero bound is open), page by page (1-based, PageSize each), with their number
+// in all. The order is the store's stable one.
+func (s *Service) Tasks(ctx context.Context, from, to time.Time, page int) ([]Prescription, int, error) {
+	if from.IsZero() {
+		from = earliest
+	}
+	if to.IsZero() {
+		to = s.now()
+	}
+	if page < 1 {
+		page = 1
+	}
+	var terms []vault.Term
+	for _, tok := range cover(from, to) {
+		terms = append(terms, vault.Term{Index: "at", Value: tok})
+	}
+	if len(terms) == 0 {
+		return nil, 0, nil
+	}
+	res, err := s.Store.Find(ctx, vault.Query{Type: recordType, All: [][]vault.Term{terms}, Offset: (page - 1) * PageSize, Limit: PageSize})
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]Prescription, 0, len(res.Resources))
+	for _, r := range res.Resources {
+		p, err := decode(r)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, p)
+	}
+	return out, res.Total, nil
+}
