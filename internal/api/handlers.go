@@ -152,6 +152,16 @@ func (s *Server) signPDF(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// tasks answers GET /{tenant}/Task, the e-prescription Task polling, in RED's simplified shape.
+func (s *Server) tasks(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.TI.Tasks(r.Context(), r.URL.Query())
+	if err != nil {
+		return err
+	}
+	writeBody(w, a.Status, "application/xml; charset=UTF-8", a.Body)
+	return nil
+}
+
 // tiAction runs GET or POST /{tenant}/TI?action=….
 func (s *Server) tiAction(w http.ResponseWriter, r *http.Request) error {
 	if m := telematik.Method(r.URL.Query().Get("action")); m != "" && m != r.Method {

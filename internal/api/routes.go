@@ -21,6 +21,7 @@ func (s *Server) Handler() http.Handler {
 		r.Delete("/Bundle/{id}", s.handle(s.deleteBundle))
 		r.Get("/TI", s.handle(s.tiAction))
 		r.Post("/TI", s.handle(s.tiAction))
+		r.Get("/Task", s.handle(s.tasks))
 		r.Get("/{type}", s.handle(s.search))
 		r.Get("/{type}/{id}", s.handle(s.read))
 		r.Get("/{type}/{id}/_history/{version}", s.handle(s.readVersion))

@@ -123,11 +123,13 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	limits.MaxBytes = o.maxBody
 	recs := &records.Service{Tenant: o.tenant, Store: v.Barrier(st), Validation: mode}
 	fmt.Fprintf(e.io.Out, "red: validation %s (%s)\n", mode, from)
+	ti := telematikService(o.ti, sims, o.user, recs, signed)
+	ti.Prescriptions = recs.Store
 	handler := (&api.Server{
 		Tenant:  o.tenant,
 		Records: recs,
 		Tenants: st,
-		TI:      telematikService(o.ti, sims, o.user, recs, signed),
+		TI:      ti,
 		Limits:  limits,
 		Log:     slog.New(slog.NewTextHandler(e.io.Err, nil)),
 		Port:    port,

@@ -337,3 +337,56 @@ func TestTISimCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The deferred prescription workflow end to end over HTTP, against the simulators: two
+// prescriptions are queued ($createerptask), the same MedicationRequest queued again replaces
+// its pending one, $processerp signs both with the HBA in one request and activates them at the
+// Fachdienst, and the Task polling lists each with its AccessCode and MedicationRequest.
+func TestPrescriptionWorkflow(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "fhir", "ident", "testdata", "gematik", "eRezept-Examples", "End-to-End-Examples",
+		"7_01.10.2025", "PZN-Verordnung", "PZN-Verordnung_1", "PZN_Nr1_VerordnungArzt.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := tiServer(t)
+	queue := func(id string) (int, string) {
+		b := strings.ReplaceAll(string(raw), "e930cdee-9eb5-4b44-88b5-2a18b69f3b9a", id)
+		b = regexp.MustCompile(`<value value="[A-Z][0-9]{9}"\s*/>`).ReplaceAllString(b, `<value value="M123456785"/>`)
+		return srv.do(t, "POST", "/praxis/TI?action=$createerptask", "application/fhir+xml", []byte(b))
+	}
+	for _, id := range []string{"mr-1", "mr-2", "mr-1"} {
+		if status, body := queue(id); status != 201 || !strings.Contains(body, "MedicationRequest/"+id) {
+			t.Fatalf("queue %s: %d\n%s", id, status, body)
+		}
+	}
+	status, body := srv.do(t, "POST", "/praxis/TI?action=$createerptask", "application/fhir+xml", []byte(`<Bundle xmlns="http://hl7.org/fhir"><type value="collection"/></Bundle>`))
+	if status != 400 || !strings.Contains(body, "Bundle.type") {
+		t.Errorf("a bundle that is no prescription: %d\n%s", status, body)
+	}
+	status, body = srv.do(t, "GET", "/praxis/TI?action=$processerp&card=HBA-16", "", nil)
+	if status != 200 {
+		t.Fatalf("$processerp: %d\n%s", status, body)
+	}
+	if n := strings.Count(body, "<url>"); n != 2 || strings.Contains(body, "<reason>") {
+		t.Fatalf("$processerp: %d prescriptions through, want 2:\n%s", n, body)
+	}
+	mustContain(t, "$processerp", body, "<Prescriptions>", "<lastname>", "<birthday>", "<url>{", "Task/160.", "/$accept?ac=")
+	status, body = srv.do(t, "GET", "/praxis/Task?from=202001010000&page=1", "", nil)
+	if status != 200 {
+		t.Fatalf("Task polling: %d\n%s", status, body)
+	}
+	mustContain(t, "Task polling", body, `<total value="2"/>`, "<entry>\n    <Task>", "MedicationRequest/mr-1", "MedicationRequest/mr-2", "GEM_ERP_NS_AccessCode", `<status value="ready"/>`)
+	if strings.Contains(body, "xmlns") {
+		t.Errorf("RED's Task bundle has no namespace:\n%s", body)
+	}
+	if status, body := srv.do(t, "GET", "/praxis/Task?from=2026", "", nil); status != 400 || !strings.Contains(body, "YYYYMMDDHHmm") {
+		t.Errorf("a malformed bound: %d\n%s", status, body)
+	}
+	if status, _ := queue("mr-1"); status != 409 {
+		t.Errorf("queueing an activated prescription again: %d, want 409", status)
+	}
+	// nothing pending: a second batch signs nothing
+	if _, body := srv.do(t, "GET", "/praxis/TI?action=$processerp&card=HBA-16", "", nil); strings.Contains(body, "<prescription>") {
+		t.Errorf("second batch:\n%s", body)
+	}
+}

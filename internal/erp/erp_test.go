@@ -1,11 +1,13 @@
 package erp
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -33,6 +35,7 @@ const hba = "HBA-16"
 
 // world is a tenant's store and the TI simulators, over real HTTP on loopback.
 type world struct {
+	db    string // the store's file
 	store *vault.Barrier
 	fd    *fachdienst.Client
 	k     *konnektor.Client
@@ -41,7 +44,8 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "red.db"))
+	db := filepath.Join(t.TempDir(), "red.db")
+	st, err := sqlite.Open(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +78,7 @@ func newWorld(t *testing.T) *world {
 	t.Cleanup(kSrv.Close)
 	t.Cleanup(fSrv.Close)
 	return &world{
+		db:    db,
 		store: v.Barrier(st),
 		fd:    &fachdienst.Client{BaseURL: fSrv.URL, Identity: fachdienst.Identity{ProfessionOID: fachdienst.OIDPraxisArzt, ID: "1-SMC-B-Testkarte-883110000177002"}},
 		k:     &konnektor.Client{BaseURL: kSrv.URL, Context: konnektor.Context{MandantID: "Mandant1", ClientSystemID: "red", WorkplaceID: "AP1", UserID: "anna"}},
@@ -194,9 +199,23 @@ func TestProcessActivatesEveryPrescription(t *testing.T) {
 		t.Errorf("%d Tasks created, want 3", fd.created)
 	}
 	p, _ := s.Get(t.Context(), "mr-1")
-	today := time.Now().In(berlin).Format(time.DateOnly)
+	today := time.Now().In(Berlin).Format(time.DateOnly)
 	if b := string(p.Bundle); !strings.Contains(b, `<value value="`+p.TaskID+`"/>`) || !strings.Contains(b, `<authoredOn value="`+today+`"/>`) {
 		t.Errorf("the signed bundle does not carry the PrescriptionId and the signing day")
+	}
+	// the store holds none of it in plaintext: not the patient, the KVNR, the medication, the
+	// PrescriptionId or the AccessCode
+	raw, err := os.ReadFile(w.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wal, err := os.ReadFile(w.db + "-wal"); err == nil {
+		raw = append(raw, wal...)
+	}
+	for _, secret := range []string{"Königsstein", "M123456785", "Sumatriptan", p.TaskID, p.AccessCode, "mr-1"} {
+		if bytes.Contains(raw, []byte(secret)) {
+			t.Errorf("the database holds %q in plaintext", secret)
+		}
 	}
 	// nothing open any more: a second batch does nothing
 	if again, err := s.Process(t.Context(), hba); err != nil || len(again) != 0 || fd.created != 3 {
@@ -293,7 +312,7 @@ func (f *failAfter) Commit(ctx context.Context, w []vault.Write) error {
 
 func TestCover(t *testing.T) {
 	at := func(s string) time.Time {
-		v, err := time.ParseInLocation("200601021504", s, berlin)
+		v, err := time.ParseInLocation("200601021504", s, Berlin)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -347,7 +366,7 @@ func TestTasksPollsByActivationTime(t *testing.T) {
 	var now time.Time
 	s := &Service{Store: w.store, Now: func() time.Time { return now }}
 	ctx := t.Context()
-	start := time.Date(2026, 12, 7, 9, 0, 0, 0, berlin)
+	start := time.Date(2026, 12, 7, 9, 0, 0, 0, Berlin)
 	for i := range 25 { // one activated Task every 10 minutes from 09:00
 		now = start.Add(time.Duration(i) * 10 * time.Minute)
 		p := Prescription{ID: fmt.Sprintf("mr-%02d", i), State: Activated, TaskID: fmt.Sprintf("160.000.000.000.%03d.00", i), Activated: now}

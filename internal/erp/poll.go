@@ -33,7 +33,7 @@ var units = []struct {
 
 // timeTokens are the tokens of the minute t (in Germany) at every granularity.
 func timeTokens(t time.Time) []string {
-	t = t.In(berlin)
+	t = t.In(Berlin)
 	out := make([]string, len(units))
 	for i, u := range units {
 		out[i] = t.Format(u.layout)
@@ -45,8 +45,8 @@ func timeTokens(t time.Time) []string {
 // Germany, whole minutes). Days are calendar days: one that is 23 or 25 hours long (daylight
 // saving) is one token all the same.
 func cover(lo, hi time.Time) []string {
-	lo = lo.In(berlin).Truncate(time.Minute)
-	hi = hi.In(berlin).Truncate(time.Minute)
+	lo = lo.In(Berlin).Truncate(time.Minute)
+	hi = hi.In(Berlin).Truncate(time.Minute)
 	var out []string
 	for cur := lo; !cur.After(hi); {
 		for _, u := range units {
@@ -61,7 +61,7 @@ func cover(lo, hi time.Time) []string {
 }
 
 // earliest is where a polling range without lower bound starts: before red existed.
-var earliest = time.Date(2020, 1, 1, 0, 0, 0, 0, berlin)
+var earliest = time.Date(2020, 1, 1, 0, 0, 0, 0, Berlin)
 
 // Tasks lists the activated prescriptions whose activation lies from from to to (both included,
 // whole minutes; a zero bound is open), page by page (1-based, PageSize each), with their number

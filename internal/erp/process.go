@@ -15,8 +15,8 @@ import (
 	"github.com/redclone/red/ti/konnektor"
 )
 
-// berlin is the time zone of the signing day (authoredOn) and of the Task polling's bounds.
-var berlin = func() *time.Location {
+// Berlin is the time zone of the signing day (authoredOn) and of the Task polling's bounds.
+var Berlin = func() *time.Location {
 	if l, err := time.LoadLocation("Europe/Berlin"); err == nil {
 		return l
 	}
@@ -33,7 +33,7 @@ func (s *Service) Process(ctx context.Context, hba string) ([]Prescription, erro
 	if err != nil {
 		return nil, err
 	}
-	today := s.now().In(berlin).Format(time.DateOnly)
+	today := s.now().In(Berlin).Format(time.DateOnly)
 	for i := range ps {
 		if ps[i].State == Pending {
 			if err := s.create(ctx, &ps[i]); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/erp"
 	"github.com/redclone/red/ti/admission"
 	"github.com/redclone/red/ti/epa"
 	"github.com/redclone/red/ti/fachdienst"
@@ -39,6 +40,17 @@ type Service struct {
 	Patients   Patients
 	Timeout    time.Duration // per TI call; DefaultTimeout when 0
 	SignedPDFs *SignedPDFs   // where $signpdf may save signatures (filepath); nil: nowhere
+	// Prescriptions keeps the tenant's e-prescriptions (the vault's barrier); nil: the
+	// e-prescription actions are not available.
+	Prescriptions erp.Store
+	Now           func() time.Time // nil: time.Now
+}
+
+func (s *Service) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
 }
 
 // Answer is what an action returns: an HTTP status and an XML body in RED's shape.
@@ -54,16 +66,18 @@ type action struct {
 
 // actions are RED's /TI actions; names not in RED's documentation follow its style.
 var actions = map[string]action{
-	"$getcards":     {"GET", (*Service).getCards},
-	"$telematikids": {"GET", (*Service).telematikIDs},
-	"$getpinstatus": {"GET", (*Service).getPinStatus},
-	"$verifypin":    {"GET", (*Service).verifyPin},
-	"$changepin":    {"GET", (*Service).changePin},
-	"$unblockpin":   {"GET", (*Service).unblockPin},
-	"$getepastatus": {"GET", (*Service).getEpaStatus},
-	"$epaupload":    {"POST", (*Service).epaUpload},
-	"$egkfetch":     {"GET", (*Service).egkFetch},
-	"$openpatient":  {"GET", (*Service).openPatient},
+	"$getcards":      {"GET", (*Service).getCards},
+	"$telematikids":  {"GET", (*Service).telematikIDs},
+	"$getpinstatus":  {"GET", (*Service).getPinStatus},
+	"$verifypin":     {"GET", (*Service).verifyPin},
+	"$changepin":     {"GET", (*Service).changePin},
+	"$unblockpin":    {"GET", (*Service).unblockPin},
+	"$getepastatus":  {"GET", (*Service).getEpaStatus},
+	"$epaupload":     {"POST", (*Service).epaUpload},
+	"$egkfetch":      {"GET", (*Service).egkFetch},
+	"$openpatient":   {"GET", (*Service).openPatient},
+	"$createerptask": {"POST", (*Service).createERPTask},
+	"$processerp":    {"GET", (*Service).processERP},
 }
 
 // Actions lists the /TI actions, sorted.

@@ -1,0 +1,293 @@
+package telematik
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/beevik/etree"
+
+	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/fhir/kbv"
+	"github.com/redclone/red/fhir/kbv/validate"
+	"github.com/redclone/red/internal/erp"
+	"github.com/redclone/red/ti/konnektor"
+)
+
+// prescriptions is the tenant's e-prescription workflow, acting as the practice whose SMC-B is
+// inserted (for $processerp) or without the TI (queueing, polling).
+func (s *Service) prescriptions(ctx context.Context, withTI bool) (*erp.Service, error) {
+	if s.Prescriptions == nil {
+		return nil, fhir.Fail(fhir.CodeNotSupported, "action", "e-prescriptions are not available on this server")
+	}
+	e := &erp.Service{Store: s.Prescriptions, Signer: s.Konnektor, Now: s.Now}
+	if withTI {
+		_, id, err := s.institution(ctx, false)
+		if err != nil {
+			return nil, err
+		}
+		fd := *s.Fachdienst
+		fd.Identity = id
+		e.Fachdienst = &fd
+	}
+	return e, nil
+}
+
+// createERPTask answers $createerptask: the KBV bundle (KBV_PR_ERP_Bundle, a document) is
+// validated as if typed by hand and queued for signing, identified by its MedicationRequest's
+// id; the same id again replaces a prescription not yet signed. The answer (201) is an
+// OperationOutcome naming the queued MedicationRequest, with the validation's warnings.
+func (s *Service) createERPTask(ctx context.Context, _ url.Values, body *etree.Element) (Answer, error) {
+	e, err := s.prescriptions(ctx, false)
+	if err != nil {
+		return Answer{}, err
+	}
+	p, warnings, err := prescriptionOf(body, s.now())
+	if err != nil {
+		return Answer{}, err
+	}
+	if err := e.Queue(ctx, p); err != nil {
+		return Answer{}, err
+	}
+	out := append(fhir.Issues{{Severity: fhir.SeverityInformation, Code: fhir.CodeInformational, Expression: "MedicationRequest.id",
+		Diagnostics: "queued for signing as MedicationRequest/" + p.ID + "; $processerp signs and sends it"}}, warnings...)
+	return Answer{http.StatusCreated, fhir.OperationOutcome(out)}, nil
+}
+
+// prescriptionOf validates a KBV prescription bundle and reads what the workflow keeps of it.
+func prescriptionOf(b *etree.Element, now time.Time) (erp.Prescription, fhir.Issues, error) {
+	if b == nil || b.Tag != "Bundle" || fhir.ChildValue(b, "type") != "document" {
+		return erp.Prescription{}, nil, fhir.Fail(fhir.CodeInvalid, "Bundle.type", "send the prescription as a KBV_PR_ERP_Bundle (a Bundle of type document)")
+	}
+	var issues fhir.Issues
+	var p erp.Prescription
+	var rx, med, patient, coverage *etree.Element
+	for i, e := range b.SelectElements("entry") {
+		res := fhir.ResourceOf(e.SelectElement("resource"))
+		if res == nil {
+			continue
+		}
+		issues = append(issues, validate.Resource(res, fmt.Sprintf("Bundle.entry[%d].resource", i), kbv.Options{Now: now})...)
+		switch res.Tag {
+		case "MedicationRequest":
+			rx = res
+		case "Medication":
+			med = res
+		case "Patient":
+			patient = res
+		case "Coverage":
+			coverage = res
+		}
+	}
+	if rx == nil {
+		issues = append(issues, fhir.Issue{Severity: fhir.SeverityError, Code: fhir.CodeRequired, Expression: "Bundle.entry", Diagnostics: "the bundle has no MedicationRequest"})
+	}
+	var errs, warnings fhir.Issues
+	for _, i := range issues {
+		if i.Severity == fhir.SeverityError || i.Severity == fhir.SeverityFatal {
+			errs = append(errs, i)
+		} else {
+			warnings = append(warnings, i)
+		}
+	}
+	if len(errs) > 0 {
+		return p, nil, fhir.Reject(errs)
+	}
+	p.ID = fhir.ChildValue(rx, "id")
+	p.Bundle = fhir.Marshal(b)
+	p.FlowType = flowType(b, coverage)
+	p.Medication = medicationName(med)
+	if patient != nil {
+		p.Patient = erp.Person{Family: fhir.ChildValue(patient, "name", "family"), Given: fhir.ChildValue(patient, "name", "given"), Birthday: fhir.ChildValue(patient, "birthDate")}
+	}
+	return p, warnings, nil
+}
+
+// flowType is the Task's flow type: the one the bundle's PrescriptionId names when the practice
+// system set one (169 and 209: direct assignment), else 200 for private insurance and 160.
+func flowType(b, coverage *etree.Element) int {
+	id := fhir.ChildValue(b, "identifier", "value")
+	if f, _, ok := strings.Cut(id, "."); ok {
+		if n, err := strconv.Atoi(f); err == nil && (n == 169 || n == 209 || n == 160 || n == 200) {
+			return n
+		}
+	}
+	if coverage != nil && fhir.ChildValue(coverage, "type", "coding", "code") == "PKV" {
+		return 200
+	}
+	return 160
+}
+
+// medicationName is the medication's display text: its code's text (trade name, free text) or,
+// for a compounded one, its ingredients' text.
+func medicationName(med *etree.Element) string {
+	if med == nil {
+		return ""
+	}
+	if t := fhir.ChildValue(med, "code", "text"); t != "" {
+		return t
+	}
+	var parts []string
+	for _, ing := range med.SelectElements("ingredient") {
+		if t := fhir.ChildValue(ing, "itemCodeableConcept", "text"); t != "" {
+			parts = append(parts, t)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// processERP answers $processerp: the pending prescriptions are signed with the HBA (cardname
+// or card; one PIN entry for the batch, none when Komfortsignatur is on) and sent to the
+// Fachdienst. The answer is RED's <Prescriptions>, one <person> per patient; a prescription that
+// did not get through carries <status> and <reason> and is taken up again by the next call.
+func (s *Service) processERP(ctx context.Context, q url.Values, _ *etree.Element) (Answer, error) {
+	e, err := s.prescriptions(ctx, true)
+	if err != nil {
+		return Answer{}, err
+	}
+	card, err := s.card(ctx, q, konnektor.CardHBA)
+	if err != nil {
+		return Answer{}, err
+	}
+	if err := s.unlockQES(ctx, card.Handle); err != nil {
+		return Answer{}, err
+	}
+	ps, err := e.Process(ctx, card.Handle)
+	if err != nil {
+		return Answer{}, fhir.Wrap(err, fhir.CodeTransient, "the batch stopped; what it did is kept, call $processerp again: %s", err.Error())
+	}
+	return Answer{http.StatusOK, prescriptionsAnswer(ps)}, nil
+}
+
+// unlockQES asks for the HBA's signature PIN unless it is verified or Komfortsignatur is on.
+func (s *Service) unlockQES(ctx context.Context, handle string) error {
+	var st konnektor.PinStatus
+	if err := s.call(ctx, "Konnektor", func(ctx context.Context) (err error) {
+		st, err = s.Konnektor.GetPinStatus(ctx, handle, konnektor.PinQES)
+		return err
+	}); err != nil {
+		return err
+	}
+	if st.State == konnektor.PinVerified {
+		return nil
+	}
+	if mode, _ := s.signatureMode(ctx, handle); mode == konnektor.ModeComfort {
+		return nil
+	}
+	var r konnektor.PinResponse
+	if err := s.call(ctx, "Konnektor", func(ctx context.Context) (err error) {
+		r, err = s.Konnektor.VerifyPin(ctx, handle, konnektor.PinQES)
+		return err
+	}); err != nil {
+		return err
+	}
+	if r.Result != konnektor.PinOK {
+		return fhir.Fail(fhir.CodeSecurity, "card", "the HBA's signature PIN was not entered right (%s): nothing was signed", r.Result)
+	}
+	return nil
+}
+
+// prescriptionsAnswer is RED's <Prescriptions>: per patient their person and prescriptions, each
+// with its name and the Data Matrix content.
+func prescriptionsAnswer(ps []erp.Prescription) *etree.Element {
+	root := etree.NewElement("Prescriptions")
+	people := map[erp.Person]*etree.Element{}
+	for _, p := range ps {
+		list, ok := people[p.Patient]
+		if !ok {
+			person := root.CreateElement("person")
+			who := person.CreateElement("person")
+			text(who, "lastname", p.Patient.Family)
+			text(who, "firstname", p.Patient.Given)
+			text(who, "birthday", p.Patient.Birthday)
+			list = person.CreateElement("prescriptions")
+			people[p.Patient] = list
+		}
+		rx := list.CreateElement("prescription")
+		text(rx, "name", p.Medication)
+		text(rx, "id", p.ID)
+		if p.State == erp.Activated {
+			text(rx, "url", DataMatrix(p.TaskID, p.AccessCode))
+			continue
+		}
+		text(rx, "status", string(p.State))
+		text(rx, "reason", p.Reason)
+	}
+	return root
+}
+
+// DataMatrix is the content of a prescription's Data Matrix code, as gematik defines it.
+func DataMatrix(prescriptionID, accessCode string) string {
+	b, _ := json.Marshal(struct {
+		URLs []string `json:"urls"`
+	}{[]string{"Task/" + prescriptionID + "/$accept?ac=" + accessCode}})
+	return string(b)
+}
+
+// Tasks answers GET /{tenant}/Task?from=YYYYMMDDHHmm&to=YYYYMMDDHHmm&page=N: the activated
+// prescriptions in RED's simplified Bundle (no namespace, <Task> directly in <entry>), ten per
+// page. Each Task carries its PrescriptionId and AccessCode, the originating MedicationRequest
+// (basedOn), authoredOn (the signing day) and its status as red knows it (ready once activated).
+func (s *Service) Tasks(ctx context.Context, q url.Values) (Answer, error) {
+	e, err := s.prescriptions(ctx, false)
+	if err != nil {
+		return Answer{}, err
+	}
+	from, err := bound(q, "from")
+	if err != nil {
+		return Answer{}, err
+	}
+	to, err := bound(q, "to")
+	if err != nil {
+		return Answer{}, err
+	}
+	page := 1
+	if v := q.Get("page"); v != "" {
+		if page, err = strconv.Atoi(v); err != nil || page < 1 {
+			return Answer{}, fhir.Fail(fhir.CodeValue, "page", "page is a whole number from 1")
+		}
+	}
+	ps, total, err := e.Tasks(ctx, from, to, page)
+	if err != nil {
+		return Answer{}, err
+	}
+	b := etree.NewElement("Bundle")
+	b.CreateElement("id").CreateAttr("value", "ID")
+	b.CreateElement("type").CreateAttr("value", "searchset")
+	b.CreateElement("total").CreateAttr("value", strconv.Itoa(total))
+	for _, p := range ps {
+		t := b.CreateElement("entry").CreateElement("Task")
+		t.CreateElement("id").CreateAttr("value", p.TaskID)
+		taskID(t, "https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_PrescriptionId", p.TaskID)
+		taskID(t, "https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_AccessCode", p.AccessCode)
+		t.CreateElement("basedOn").CreateElement("reference").CreateAttr("value", "MedicationRequest/"+p.ID)
+		t.CreateElement("status").CreateAttr("value", "ready")
+		t.CreateElement("authoredOn").CreateAttr("value", p.SignedDay)
+	}
+	return Answer{http.StatusOK, b}, nil
+}
+
+func taskID(t *etree.Element, system, value string) {
+	id := t.CreateElement("identifier")
+	id.CreateElement("use").CreateAttr("value", "official")
+	id.CreateElement("system").CreateAttr("value", system)
+	id.CreateElement("value").CreateAttr("value", value)
+}
+
+// bound reads a polling bound YYYYMMDDHHmm (in Germany); absent: zero (open).
+func bound(q url.Values, name string) (time.Time, error) {
+	v := q.Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.ParseInLocation("200601021504", v, erp.Berlin)
+	if err != nil || len(v) != 12 {
+		return time.Time{}, fhir.Fail(fhir.CodeValue, name, "%s is written YYYYMMDDHHmm, e.g. 202612071530", name)
+	}
+	return t, nil
+}
