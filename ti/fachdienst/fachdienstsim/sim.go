@@ -136,6 +136,26 @@ func refuse(w http.ResponseWriter, _ *http.Request, why guard.Refusal) {
 // Certificate is the certificate receipts are signed with.
 func (s *Simulator) Certificate() *x509.Certificate { return s.cfg.Certificate }
 
+// Tasks returns every Task the simulator holds, oldest first, as the Fachdienst renders it
+// with AccessCode and Secret: for tests that check what the calls (and faults) left behind.
+func (s *Simulator) Tasks() []fachdienst.Task {
+	s.mu.Lock()
+	recs := make([]*taskRecord, 0, len(s.tasks))
+	for _, t := range s.tasks {
+		recs = append(recs, t) // records are replaced on change, never changed in place
+	}
+	s.mu.Unlock()
+	sortResults(recs, false, func(a, b *taskRecord) int { return a.AuthoredOn.Compare(b.AuthoredOn) }, func(t *taskRecord) string { return t.ID })
+	out := make([]fachdienst.Task, 0, len(recs))
+	for _, rec := range recs {
+		view := taskView{accessCode: true, secret: true, confirmation: true, receipt: true}
+		if t, err := fachdienst.ParseTask(renderTask(rec, view)); err == nil { // it always has its id
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // ServeHTTP routes the Fachdienst's endpoints for clients on loopback (see package guard):
 // requests naming another host, from a browser page of another origin or site, and bodies that
 // are not FHIR XML are refused; bodies are bounded to 1 MB.
