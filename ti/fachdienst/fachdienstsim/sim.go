@@ -7,6 +7,23 @@
 // It serves the inner FHIR API without VAU tunnel and IDP: the caller's profession OID and
 // Telematik-ID (or KVNR) come in the headers fachdienst.HeaderProfessionOID and
 // fachdienst.HeaderIDNumber instead of the access token.
+//
+// # Fault injection
+//
+// To test how clients live through outages, the simulator fails, hangs or loses the answer of
+// the next calls on demand ([Simulator.Inject], [Simulator.ClearFaults], [Simulator.Faults]), or
+// over HTTP on its own listener, without identity headers:
+//
+//	POST /sim/faults {"op": "activate", "kind": "drop-answer", "count": 1}
+//	POST /sim/faults {"kind": "fail", "status": 503, "count": -1}
+//	GET /sim/faults     the pending faults with the calls each still applies to
+//	DELETE /sim/faults  clears them and ends the calls that hang (without an answer)
+//
+// op is one of the [Op] values (absent: every call), kind one of [Fail], [Hang] and
+// [DropAnswer], count the number of matching calls (absent: 1; negative: until cleared) and
+// status the answer of fail (absent: 503). A call takes the first pending fault that applies to
+// it. Faults live in memory only, not in the state directory. [Simulator.Tasks] shows every
+// Task, for checking what a call did although its answer was lost.
 package fachdienstsim
 
 import (
@@ -77,6 +94,8 @@ type Simulator struct {
 	randMu sync.Mutex // Config.Rand need not be safe for concurrent use
 	rand   io.Reader
 
+	faults faults // injected by tests and tools
+
 	handler http.Handler // route behind the loopback guard
 }
 
@@ -119,8 +138,11 @@ func New(cfg Config) (*Simulator, error) {
 	return s, nil
 }
 
-// fhirTypes are the media types of request bodies: FHIR XML.
-func fhirTypes(*http.Request) []string {
+// fhirTypes are the media types of request bodies: FHIR XML, JSON for /sim/faults.
+func fhirTypes(r *http.Request) []string {
+	if r.URL.Path == pathFaults {
+		return []string{"application/json"}
+	}
 	return []string{"application/fhir+xml", "application/xml+fhir"}
 }
 
@@ -136,14 +158,50 @@ func refuse(w http.ResponseWriter, _ *http.Request, why guard.Refusal) {
 // Certificate is the certificate receipts are signed with.
 func (s *Simulator) Certificate() *x509.Certificate { return s.cfg.Certificate }
 
+// Tasks returns every Task the simulator holds, oldest first, as the Fachdienst renders it
+// with AccessCode and Secret: for tests that check what the calls (and faults) left behind.
+func (s *Simulator) Tasks() []fachdienst.Task {
+	s.mu.Lock()
+	recs := make([]*taskRecord, 0, len(s.tasks))
+	for _, t := range s.tasks {
+		recs = append(recs, t) // records are replaced on change, never changed in place
+	}
+	s.mu.Unlock()
+	sortResults(recs, false, func(a, b *taskRecord) int { return a.AuthoredOn.Compare(b.AuthoredOn) }, func(t *taskRecord) string { return t.ID })
+	out := make([]fachdienst.Task, 0, len(recs))
+	for _, rec := range recs {
+		view := taskView{accessCode: true, secret: true, confirmation: true, receipt: true}
+		if t, err := fachdienst.ParseTask(renderTask(rec, view)); err == nil { // it always has its id
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // ServeHTTP routes the Fachdienst's endpoints for clients on loopback (see package guard):
 // requests naming another host, from a browser page of another origin or site, and bodies that
-// are not FHIR XML are refused; bodies are bounded to 1 MB.
+// are not FHIR XML (JSON for /sim/faults) are refused; bodies are bounded to 1 MB.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
 }
 
+// pathFaults is the endpoint of fault injection.
+const pathFaults = "/sim/faults"
+
 func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == pathFaults {
+		s.serveFaults(w, r)
+		return
+	}
+	if f, cleared, ok := s.takeFault(opOf(r)); ok {
+		s.injure(w, r, f, cleared)
+		return
+	}
+	s.answer(w, r)
+}
+
+// answer serves a call of the Fachdienst.
+func (s *Simulator) answer(w http.ResponseWriter, r *http.Request) {
 	if err := s.route(w, r); err != nil {
 		writeError(w, err)
 	}
