@@ -101,6 +101,19 @@ type Service struct {
 	Fachdienst Fachdienst
 	Signer     Signer
 	Now        func() time.Time // nil: time.Now
+	Timeout    time.Duration    // bounds each call to the TI; DefaultTimeout when 0
+}
+
+// DefaultTimeout bounds one call to the Fachdienst or the Konnektor.
+const DefaultTimeout = 30 * time.Second
+
+// bounded is ctx limited to one TI call's time.
+func (s *Service) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	t := s.Timeout
+	if t <= 0 {
+		t = DefaultTimeout
+	}
+	return context.WithTimeout(ctx, t)
 }
 
 func (s *Service) now() time.Time {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -36,6 +37,7 @@ const hba = "HBA-16"
 // world is a tenant's store and the TI simulators, over real HTTP on loopback.
 type world struct {
 	db    string // the store's file
+	sim   *fachdienstsim.Simulator
 	store *vault.Barrier
 	fd    *fachdienst.Client
 	k     *konnektor.Client
@@ -79,6 +81,7 @@ func newWorld(t *testing.T) *world {
 	t.Cleanup(fSrv.Close)
 	return &world{
 		db:    db,
+		sim:   fs,
 		store: v.Barrier(st),
 		fd:    &fachdienst.Client{BaseURL: fSrv.URL, Identity: fachdienst.Identity{ProfessionOID: fachdienst.OIDPraxisArzt, ID: "1-SMC-B-Testkarte-883110000177002"}},
 		k:     &konnektor.Client{BaseURL: kSrv.URL, Context: konnektor.Context{MandantID: "Mandant1", ClientSystemID: "red", WorkplaceID: "AP1", UserID: "anna"}},
@@ -395,5 +398,72 @@ func TestTasksPollsByActivationTime(t *testing.T) {
 		if total != tc.total || len(got) != tc.on {
 			t.Errorf("Tasks(%v, %v, page %d): %d on the page of %d, want %d of %d", tc.from, tc.to, tc.page, len(got), total, tc.on, tc.total)
 		}
+	}
+}
+
+// TestProcessSurvivesFachdienstFaults runs batches against a Fachdienst that fails, hangs or
+// loses its answers (the simulator's fault injection), then a batch against a healthy one: after
+// every fault plan the simulator holds exactly one activated Task per prescription, and red's
+// Task polling lists each of them.
+func TestProcessSurvivesFachdienstFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		plan []fachdienstsim.Fault
+	}{
+		{"creating fails twice", []fachdienstsim.Fault{{Op: fachdienstsim.OpCreate, Kind: fachdienstsim.Fail, Count: 2}}},
+		{"a creation's answer is lost", []fachdienstsim.Fault{{Op: fachdienstsim.OpCreate, Kind: fachdienstsim.DropAnswer}}},
+		{"creating hangs", []fachdienstsim.Fault{{Op: fachdienstsim.OpCreate, Kind: fachdienstsim.Hang}}},
+		{"activating fails", []fachdienstsim.Fault{{Op: fachdienstsim.OpActivate, Kind: fachdienstsim.Fail, Status: 500}}},
+		{"two activations' answers are lost", []fachdienstsim.Fault{{Op: fachdienstsim.OpActivate, Kind: fachdienstsim.DropAnswer, Count: 2}}},
+		{"activating hangs", []fachdienstsim.Fault{{Op: fachdienstsim.OpActivate, Kind: fachdienstsim.Hang}}},
+		{"everything fails", []fachdienstsim.Fault{{Kind: fachdienstsim.Fail, Count: -1}}},
+		{"mixed", []fachdienstsim.Fault{{Op: fachdienstsim.OpCreate, Kind: fachdienstsim.DropAnswer}, {Op: fachdienstsim.OpActivate, Kind: fachdienstsim.Fail},
+			{Op: fachdienstsim.OpActivate, Kind: fachdienstsim.DropAnswer}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.fd.HTTP = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+			s := &Service{Store: w.store, Fachdienst: w.fd, Signer: w.k, Timeout: 300 * time.Millisecond}
+			ids := []string{"mr-1", "mr-2", "mr-3"}
+			for _, id := range ids {
+				if err := s.Queue(t.Context(), prescription(t, id)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, f := range tc.plan {
+				if err := w.sim.Inject(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := s.Process(t.Context(), hba); err != nil {
+				t.Fatal(err)
+			}
+			w.sim.ClearFaults()
+			if _, err := s.Process(t.Context(), hba); err != nil {
+				t.Fatal(err)
+			}
+			ready := map[string]int{}
+			for _, task := range w.sim.Tasks() {
+				if task.Status == fachdienst.StatusReady {
+					ready[task.ID]++
+				}
+			}
+			if len(ready) != len(ids) {
+				t.Errorf("%d Tasks are activated at the Fachdienst, want %d", len(ready), len(ids))
+			}
+			for _, id := range ids {
+				p, err := s.Get(t.Context(), id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.State != Activated || ready[p.TaskID] != 1 {
+					t.Errorf("%s: %s (%s), its Task %s ready %d times", id, p.State, p.Reason, p.TaskID, ready[p.TaskID])
+				}
+			}
+			listed, total, err := s.Tasks(t.Context(), time.Time{}, time.Time{}, 1)
+			if err != nil || total != len(ids) || len(listed) != len(ids) {
+				t.Errorf("Task polling: %d of %d, %v", len(listed), total, err)
+			}
+		})
 	}
 }

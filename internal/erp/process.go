@@ -56,7 +56,9 @@ func (s *Service) Process(ctx context.Context, hba string) ([]Prescription, erro
 
 // create asks the Fachdienst for a Task and stores its PrescriptionId and AccessCode.
 func (s *Service) create(ctx context.Context, p *Prescription) error {
-	t, err := s.Fachdienst.Create(ctx, p.FlowType)
+	cctx, cancel := s.bounded(ctx)
+	t, err := s.Fachdienst.Create(cctx, p.FlowType)
+	cancel()
 	if err != nil {
 		p.Reason = "the E-Rezept-Fachdienst did not create the Task: " + err.Error()
 		return s.save(ctx, p)
@@ -89,7 +91,10 @@ func (s *Service) sign(ctx context.Context, ps []Prescription, hba, today string
 	if len(docs) == 0 {
 		return nil
 	}
-	sigs, err := s.Signer.SignDocuments(ctx, hba, docs)
+	// The PIN is typed at the terminal meanwhile: the signature gets the whole batch's time.
+	sctx, cancel := context.WithTimeout(ctx, max(s.Timeout, DefaultTimeout)*time.Duration(1+len(docs)/10))
+	sigs, err := s.Signer.SignDocuments(sctx, hba, docs)
+	cancel()
 	if err == nil && len(sigs) != len(docs) {
 		err = fmt.Errorf("the Konnektor returned %d signatures for %d prescriptions", len(sigs), len(docs))
 	}
@@ -112,7 +117,9 @@ func (s *Service) sign(ctx context.Context, ps []Prescription, hba, today string
 // activate hands the signed prescription to the Fachdienst. An activation whose answer was lost
 // is recognised on the retry: the Fachdienst refuses a second one, naming the Task's status.
 func (s *Service) activate(ctx context.Context, p *Prescription) error {
-	_, err := s.Fachdienst.Activate(ctx, p.TaskID, p.AccessCode, p.Signed)
+	actx, cancel := s.bounded(ctx)
+	_, err := s.Fachdienst.Activate(actx, p.TaskID, p.AccessCode, p.Signed)
+	cancel()
 	if err != nil && !activatedBefore(err) {
 		p.Reason = "the E-Rezept-Fachdienst did not activate the Task: " + err.Error()
 		return s.save(ctx, p)
