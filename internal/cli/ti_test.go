@@ -363,7 +363,10 @@ func TestPrescriptionWorkflow(t *testing.T) {
 	if status != 400 || !strings.Contains(body, "Bundle.type") {
 		t.Errorf("a bundle that is no prescription: %d\n%s", status, body)
 	}
-	status, body = srv.do(t, "GET", "/praxis/TI?action=$processerp&card=HBA-16", "", nil)
+	if status, body := srv.do(t, "GET", "/praxis/TI?action=$processerp&card=SMC-B-15", "", nil); status != 403 || !strings.Contains(body, "HBA") {
+		t.Errorf("signing with an SMC-B: %d\n%s", status, body)
+	}
+	status, body = srv.do(t, "GET", "/praxis/TI?action=$processerp&hbaiccsn=80276883110000177001", "", nil)
 	if status != 200 {
 		t.Fatalf("$processerp: %d\n%s", status, body)
 	}

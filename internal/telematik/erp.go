@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/redclone/red/fhir/kbv"
 	"github.com/redclone/red/fhir/kbv/validate"
 	"github.com/redclone/red/internal/erp"
+	"github.com/redclone/red/ti/fachdienst"
 	"github.com/redclone/red/ti/konnektor"
 )
 
@@ -141,8 +143,8 @@ func medicationName(med *etree.Element) string {
 	return strings.Join(parts, ", ")
 }
 
-// processERP answers $processerp: the pending prescriptions are signed with the HBA (cardname
-// or card; one PIN entry for the batch, none when Komfortsignatur is on) and sent to the
+// processERP answers $processerp: the pending prescriptions are signed with the HBA (card,
+// cardname or hbaiccsn; one PIN entry for the batch, none when Komfortsignatur is on) and sent to the
 // Fachdienst. The answer is RED's <Prescriptions>, one <person> per patient; a prescription that
 // did not get through carries <status> and <reason> and is taken up again by the next call.
 func (s *Service) processERP(ctx context.Context, q url.Values, _ *etree.Element) (Answer, error) {
@@ -150,18 +152,48 @@ func (s *Service) processERP(ctx context.Context, q url.Values, _ *etree.Element
 	if err != nil {
 		return Answer{}, err
 	}
-	card, err := s.card(ctx, q, konnektor.CardHBA)
+	hba, err := s.physicianHBA(ctx, q)
 	if err != nil {
 		return Answer{}, err
 	}
-	if err := s.unlockQES(ctx, card.Handle); err != nil {
-		return Answer{}, err
-	}
-	ps, err := e.Process(ctx, card.Handle)
+	ps, err := e.Process(ctx, hba)
 	if err != nil {
 		return Answer{}, fhir.Wrap(err, fhir.CodeTransient, "the batch stopped; what it did is kept, call $processerp again: %s", err.Error())
 	}
 	return Answer{http.StatusOK, prescriptionsAnswer(ps)}, nil
+}
+
+// physicianHBA is the handle of the HBA the request names (card, cardname or hbaiccsn), once
+// it is known to be a physician's and its signature PIN is entered: only a physician's HBA signs
+// prescriptions.
+func (s *Service) physicianHBA(ctx context.Context, q url.Values) (string, error) {
+	if iccsn := q.Get("hbaiccsn"); iccsn != "" && q.Get("card") == "" && q.Get("cardname") == "" {
+		cards, err := s.cardsOf(ctx, "", konnektor.CardHBA)
+		if err != nil {
+			return "", err
+		}
+		q = url.Values{"card": {""}}
+		for _, c := range cards {
+			if c.ICCSN == iccsn {
+				q.Set("card", c.Handle)
+			}
+		}
+		if q.Get("card") == "" {
+			return "", fhir.Fail(fhir.CodeNotFound, "hbaiccsn", "no HBA with this ICCSN is inserted")
+		}
+	}
+	card, err := s.card(ctx, q, konnektor.CardHBA)
+	if err != nil {
+		return "", err
+	}
+	cert, err := s.certificate(ctx, card.Handle, konnektor.CertAUT)
+	if err != nil {
+		return "", err
+	}
+	if a := professionOf(cert); !slices.Contains(a.ProfessionOIDs, fachdienst.OIDArzt) && !slices.Contains(a.ProfessionOIDs, fachdienst.OIDZahnarzt) {
+		return "", fhir.Fail(fhir.CodeForbidden, "card", "only a physician's or dentist's HBA signs prescriptions")
+	}
+	return card.Handle, s.unlockQES(ctx, card.Handle)
 }
 
 // unlockQES asks for the HBA's signature PIN unless it is verified or Komfortsignatur is on.
