@@ -27,6 +27,8 @@ type Records interface {
 type Telematik interface {
 	Do(ctx context.Context, action string, q url.Values, body *etree.Element) (telematik.Answer, error)
 	SignPDF(ctx context.Context, q url.Values, body []byte) (telematik.Answer, error)
+	// CreateERP signs and sends one prescription (POST /{tenant}/Bundle?action=$createerp).
+	CreateERP(ctx context.Context, q url.Values, body *etree.Element) (telematik.Answer, error)
 	// Tasks answers the e-prescription Task polling (GET /{tenant}/Task).
 	Tasks(ctx context.Context, q url.Values) (telematik.Answer, error)
 }

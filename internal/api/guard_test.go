@@ -48,6 +48,11 @@ func (s *stubTI) SignPDF(context.Context, url.Values, []byte) (telematik.Answer,
 	return telematik.Answer{Status: http.StatusOK, Body: etree.NewElement("ConnectorResponse")}, nil
 }
 
+func (s *stubTI) CreateERP(context.Context, url.Values, *etree.Element) (telematik.Answer, error) {
+	s.calls.Add(1)
+	return telematik.Answer{Status: http.StatusOK, Body: etree.NewElement("Prescription")}, nil
+}
+
 func (s *stubTI) Tasks(context.Context, url.Values) (telematik.Answer, error) {
 	s.calls.Add(1)
 	return telematik.Answer{Status: http.StatusOK, Body: etree.NewElement("Bundle")}, nil

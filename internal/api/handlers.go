@@ -55,8 +55,10 @@ func (s *Server) postBundle(w http.ResponseWriter, r *http.Request) error {
 	case "":
 	case "$signpdf":
 		return s.signPDF(w, r)
+	case "$createerp":
+		return s.createERP(w, r)
 	default:
-		return fhir.Fail(fhir.CodeNotSupported, "action", "unknown Bundle action %q; known: $signpdf", action)
+		return fhir.Fail(fhir.CodeNotSupported, "action", "unknown Bundle action %q; known: $createerp, $signpdf", action)
 	}
 	b, err := s.body(w, r)
 	if err != nil {
@@ -145,6 +147,20 @@ func (s *Server) signPDF(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a, err := s.TI.SignPDF(r.Context(), r.URL.Query(), data)
+	if err != nil {
+		return err
+	}
+	writeBody(w, a.Status, "application/xml; charset=UTF-8", a.Body)
+	return nil
+}
+
+// createERP signs and sends one prescription at once.
+func (s *Server) createERP(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.body(w, r)
+	if err != nil {
+		return err
+	}
+	a, err := s.TI.CreateERP(r.Context(), r.URL.Query(), b)
 	if err != nil {
 		return err
 	}

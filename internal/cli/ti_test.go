@@ -388,6 +388,18 @@ func TestPrescriptionWorkflow(t *testing.T) {
 	if status, _ := queue("mr-1"); status != 409 {
 		t.Errorf("queueing an activated prescription again: %d, want 409", status)
 	}
+	// direct: $createerp signs and sends one prescription at once, with the practice's SMC-B by
+	// RED's spelling smbiccsn
+	b := strings.ReplaceAll(string(raw), "e930cdee-9eb5-4b44-88b5-2a18b69f3b9a", "mr-3")
+	b = regexp.MustCompile(`<value value="[A-Z][0-9]{9}"\s*/>`).ReplaceAllString(b, `<value value="M123456785"/>`)
+	status, body = srv.do(t, "POST", "/praxis/Bundle?action=$createerp&cardname=Dr.%20med.%20Hanna%20Berger%20TEST-ONLY&smbiccsn=80276883110000177002", "application/fhir+xml", []byte(b))
+	if status != 200 {
+		t.Fatalf("$createerp: %d\n%s", status, body)
+	}
+	mustContain(t, "$createerp", body, "<Prescription>", "<id>mr-3</id>", "<taskid>160.", "<accesscode>", "<url>{")
+	if _, body := srv.do(t, "GET", "/praxis/Task", "", nil); !strings.Contains(body, `<total value="3"/>`) {
+		t.Errorf("after $createerp the polling lists 3 Tasks:\n%s", body)
+	}
 	// nothing pending: a second batch signs nothing
 	if _, body := srv.do(t, "GET", "/praxis/TI?action=$processerp&card=HBA-16", "", nil); strings.Contains(body, "<prescription>") {
 		t.Errorf("second batch:\n%s", body)

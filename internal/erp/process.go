@@ -23,15 +23,19 @@ var Berlin = func() *time.Location {
 	return time.FixedZone("CET", 3600)
 }()
 
-// Process runs one batch ($processerp): every open prescription is taken as far as it goes —
+// Process runs one batch ($processerp): every open prescription (or only those named by ids) is
+// taken as far as it goes —
 // pending ones are created at the Fachdienst, the created ones signed with the HBA hba in one
 // request, the signed ones activated. It returns the open prescriptions as they are afterwards
 // (activated, or with the reason they stopped). A step's failure stops that prescription, not
 // the batch; only a failure to store a step's result ends the batch (its error is returned).
-func (s *Service) Process(ctx context.Context, hba string) ([]Prescription, error) {
+func (s *Service) Process(ctx context.Context, hba string, ids ...string) ([]Prescription, error) {
 	ps, err := s.Open(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if len(ids) > 0 {
+		ps = slices.DeleteFunc(ps, func(p Prescription) bool { return !slices.Contains(ids, p.ID) })
 	}
 	today := s.now().In(Berlin).Format(time.DateOnly)
 	for i := range ps {

@@ -21,12 +21,15 @@ var pharmacyOIDs = map[string]bool{fachdienst.OIDOeffentlicheApotheke: true, "1.
 // institution finds the SMC-B of a pharmacy (pharmacy true) or of a practice, with the identity
 // its certificate names. RED's role rules: pharmacy actions need a pharmacy SMC-B, practice
 // actions a practice's.
-func (s *Service) institution(ctx context.Context, pharmacy bool) (konnektor.Card, fachdienst.Identity, error) {
+func (s *Service) institution(ctx context.Context, pharmacy bool, iccsn ...string) (konnektor.Card, fachdienst.Identity, error) {
 	cards, err := s.cardsOf(ctx, "", konnektor.CardSMCB)
 	if err != nil {
 		return konnektor.Card{}, fachdienst.Identity{}, err
 	}
 	for _, c := range cards {
+		if len(iccsn) > 0 && iccsn[0] != "" && c.ICCSN != iccsn[0] {
+			continue
+		}
 		cert, err := s.certificate(ctx, c.Handle, konnektor.CertAUT)
 		if err != nil {
 			return konnektor.Card{}, fachdienst.Identity{}, err

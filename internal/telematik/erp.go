@@ -22,14 +22,19 @@ import (
 )
 
 // prescriptions is the tenant's e-prescription workflow, acting as the practice whose SMC-B is
-// inserted (for $processerp) or without the TI (queueing, polling).
-func (s *Service) prescriptions(ctx context.Context, withTI bool) (*erp.Service, error) {
+// inserted (for signing; smcbiccsn, or RED's spelling smbiccsn, picks one of several) or without
+// the TI (queueing, polling: q nil).
+func (s *Service) prescriptions(ctx context.Context, q url.Values) (*erp.Service, error) {
 	if s.Prescriptions == nil {
 		return nil, fhir.Fail(fhir.CodeNotSupported, "action", "e-prescriptions are not available on this server")
 	}
-	e := &erp.Service{Store: s.Prescriptions, Signer: s.Konnektor, Now: s.Now}
-	if withTI {
-		_, id, err := s.institution(ctx, false)
+	e := &erp.Service{Store: s.Prescriptions, Signer: s.Konnektor, Now: s.Now, Timeout: s.Timeout}
+	if q != nil {
+		iccsn := q.Get("smcbiccsn")
+		if iccsn == "" {
+			iccsn = q.Get("smbiccsn")
+		}
+		_, id, err := s.institution(ctx, false, iccsn)
 		if err != nil {
 			return nil, err
 		}
@@ -45,7 +50,7 @@ func (s *Service) prescriptions(ctx context.Context, withTI bool) (*erp.Service,
 // id; the same id again replaces a prescription not yet signed. The answer (201) is an
 // OperationOutcome naming the queued MedicationRequest, with the validation's warnings.
 func (s *Service) createERPTask(ctx context.Context, _ url.Values, body *etree.Element) (Answer, error) {
-	e, err := s.prescriptions(ctx, false)
+	e, err := s.prescriptions(ctx, nil)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -59,6 +64,48 @@ func (s *Service) createERPTask(ctx context.Context, _ url.Values, body *etree.E
 	out := append(fhir.Issues{{Severity: fhir.SeverityInformation, Code: fhir.CodeInformational, Expression: "MedicationRequest.id",
 		Diagnostics: "queued for signing as MedicationRequest/" + p.ID + "; $processerp signs and sends it"}}, warnings...)
 	return Answer{http.StatusCreated, fhir.OperationOutcome(out)}, nil
+}
+
+// CreateERP answers POST /{tenant}/Bundle?action=$createerp: the prescription is validated,
+// queued and at once signed with the HBA (cardname, card or hbaiccsn; the practice's SMC-B by
+// smcbiccsn, also spelled smbiccsn) and activated. The answer (200) is <Prescription> with the
+// MedicationRequest's id, the Task's id (the PrescriptionId), its AccessCode and the Data Matrix
+// content. A prescription that did not get through stays queued for $processerp: the answer is
+// then an error naming the reason.
+func (s *Service) CreateERP(ctx context.Context, q url.Values, body *etree.Element) (Answer, error) {
+	e, err := s.prescriptions(ctx, q)
+	if err != nil {
+		return Answer{}, err
+	}
+	hba, err := s.physicianHBA(ctx, q)
+	if err != nil {
+		return Answer{}, err
+	}
+	p, _, err := prescriptionOf(body, s.now())
+	if err != nil {
+		return Answer{}, err
+	}
+	if err := e.Queue(ctx, p); err != nil {
+		return Answer{}, err
+	}
+	ps, err := e.Process(ctx, hba, p.ID)
+	if err != nil {
+		return Answer{}, fhir.Wrap(err, fhir.CodeTransient, "the prescription is queued; $processerp takes it up again: %s", err.Error())
+	}
+	if len(ps) != 1 || ps[0].State != erp.Activated {
+		reason := "it was not processed"
+		if len(ps) == 1 {
+			reason = ps[0].Reason
+		}
+		return Answer{}, fhir.Fail(fhir.CodeTransient, "", "the prescription is queued, not yet at the Fachdienst (%s); $processerp takes it up again", reason)
+	}
+	p = ps[0]
+	out := etree.NewElement("Prescription")
+	text(out, "id", p.ID)
+	text(out, "taskid", p.TaskID)
+	text(out, "accesscode", p.AccessCode)
+	text(out, "url", DataMatrix(p.TaskID, p.AccessCode))
+	return Answer{http.StatusOK, out}, nil
 }
 
 // prescriptionOf validates a KBV prescription bundle and reads what the workflow keeps of it.
@@ -148,7 +195,7 @@ func medicationName(med *etree.Element) string {
 // Fachdienst. The answer is RED's <Prescriptions>, one <person> per patient; a prescription that
 // did not get through carries <status> and <reason> and is taken up again by the next call.
 func (s *Service) processERP(ctx context.Context, q url.Values, _ *etree.Element) (Answer, error) {
-	e, err := s.prescriptions(ctx, true)
+	e, err := s.prescriptions(ctx, q)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -266,7 +313,7 @@ func DataMatrix(prescriptionID, accessCode string) string {
 // page. Each Task carries its PrescriptionId and AccessCode, the originating MedicationRequest
 // (basedOn), authoredOn (the signing day) and its status as red knows it (ready once activated).
 func (s *Service) Tasks(ctx context.Context, q url.Values) (Answer, error) {
-	e, err := s.prescriptions(ctx, false)
+	e, err := s.prescriptions(ctx, nil)
 	if err != nil {
 		return Answer{}, err
 	}
