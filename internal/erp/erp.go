@@ -102,6 +102,9 @@ type Service struct {
 	Signer     Signer
 	Now        func() time.Time // nil: time.Now
 	Timeout    time.Duration    // bounds each call to the TI; DefaultTimeout when 0
+	// Progress, when set, is told every step a batch stored (a prescription as it is now), for
+	// a live view of the batch; it must not block.
+	Progress func(Prescription)
 }
 
 // DefaultTimeout bounds one call to the Fachdienst or the Konnektor.
@@ -189,6 +192,9 @@ func (s *Service) save(ctx context.Context, p *Prescription) error {
 		return err
 	}
 	p.version++
+	if s.Progress != nil {
+		s.Progress(*p)
+	}
 	return nil
 }
 

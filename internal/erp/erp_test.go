@@ -467,3 +467,18 @@ func TestProcessSurvivesFachdienstFaults(t *testing.T) {
 		})
 	}
 }
+
+func TestProgressReportsEveryStep(t *testing.T) {
+	w := newWorld(t)
+	var steps []State
+	s := &Service{Store: w.store, Fachdienst: w.fd, Signer: w.k, Progress: func(p Prescription) { steps = append(steps, p.State) }}
+	if err := s.Queue(t.Context(), prescription(t, "mr-1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Process(t.Context(), hba); err != nil {
+		t.Fatal(err)
+	}
+	if want := []State{Pending, Created, Signed, Activated}; !slices.Equal(steps, want) {
+		t.Errorf("progress %v, want %v", steps, want)
+	}
+}
