@@ -43,7 +43,7 @@ type world struct {
 	k     *konnektor.Client
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := context.Background()
 	db := filepath.Join(t.TempDir(), "red.db")
@@ -89,7 +89,7 @@ func newWorld(t *testing.T) *world {
 }
 
 // prescription is the example with MedicationRequest id, for the eGK holder M123456785.
-func prescription(t *testing.T, id string) Prescription {
+func prescription(t testing.TB, id string) Prescription {
 	t.Helper()
 	b, err := fhir.Parse(fixture.Read(t, example), fhir.DefaultLimits)
 	if err != nil {
