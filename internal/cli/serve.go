@@ -124,7 +124,7 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	recs := &records.Service{Tenant: o.tenant, Store: v.Barrier(st), Validation: mode}
 	fmt.Fprintf(e.io.Out, "red: validation %s (%s)\n", mode, from)
 	ti := telematikService(o.ti, sims, o.user, recs, signed)
-	ti.Prescriptions = recs.Store
+	ti.Prescriptions, ti.Records = recs.Store, recs
 	handler := (&api.Server{
 		Tenant:  o.tenant,
 		Records: recs,

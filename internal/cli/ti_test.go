@@ -359,6 +359,13 @@ func TestPrescriptionWorkflow(t *testing.T) {
 			t.Fatalf("queue %s: %d\n%s", id, status, body)
 		}
 	}
+	// the prescription's persons are stored like posted data: read and found
+	if status, body := srv.do(t, "GET", "/praxis/Patient/9774f67f-a238-4daf-b4e6-679deeef3811", "", nil); status != 200 || !strings.Contains(body, "KBV_PR_FOR_Patient") {
+		t.Errorf("the prescription's patient: %d\n%s", status, body)
+	}
+	if status, body := srv.do(t, "GET", "/praxis/Coverage?beneficiary=Patient/9774f67f-a238-4daf-b4e6-679deeef3811", "", nil); status != 200 || !strings.Contains(body, `<total value="1"/>`) {
+		t.Errorf("the prescription's coverage: %d\n%s", status, body)
+	}
 	status, body := srv.do(t, "POST", "/praxis/TI?action=$createerptask", "application/fhir+xml", []byte(`<Bundle xmlns="http://hl7.org/fhir"><type value="collection"/></Bundle>`))
 	if status != 400 || !strings.Contains(body, "Bundle.type") {
 		t.Errorf("a bundle that is no prescription: %d\n%s", status, body)

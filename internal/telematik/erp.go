@@ -58,6 +58,9 @@ func (s *Service) createERPTask(ctx context.Context, _ url.Values, body *etree.E
 	if err != nil {
 		return Answer{}, err
 	}
+	if err := s.storePersons(ctx, body); err != nil {
+		return Answer{}, err
+	}
 	if err := e.Queue(ctx, p); err != nil {
 		return Answer{}, err
 	}
@@ -85,6 +88,9 @@ func (s *Service) CreateERP(ctx context.Context, q url.Values, body *etree.Eleme
 	if err != nil {
 		return Answer{}, err
 	}
+	if err := s.storePersons(ctx, body); err != nil {
+		return Answer{}, err
+	}
 	if err := e.Queue(ctx, p); err != nil {
 		return Answer{}, err
 	}
@@ -106,6 +112,39 @@ func (s *Service) CreateERP(ctx context.Context, q url.Values, body *etree.Eleme
 	text(out, "accesscode", p.AccessCode)
 	text(out, "url", DataMatrix(p.TaskID, p.AccessCode))
 	return Answer{http.StatusOK, out}, nil
+}
+
+// personTypes are the resources of a prescription stored like any posted data.
+var personTypes = []string{"Patient", "Coverage", "Practitioner", "PractitionerRole", "Organization"}
+
+// storePersons stores the prescription's patient, coverage, practitioner and organization like
+// any posted data (same records, versions and search indexes): as a transaction of updates.
+func (s *Service) storePersons(ctx context.Context, b *etree.Element) error {
+	if s.Records == nil {
+		return nil
+	}
+	tx := etree.NewElement("Bundle")
+	tx.CreateAttr("xmlns", fhir.Namespace)
+	tx.CreateElement("type").CreateAttr("value", "transaction")
+	for _, e := range b.SelectElements("entry") {
+		res := fhir.ResourceOf(e.SelectElement("resource"))
+		if res == nil || !slices.Contains(personTypes, res.Tag) {
+			continue
+		}
+		entry := tx.CreateElement("entry")
+		if u := fhir.ChildValue(e, "fullUrl"); u != "" {
+			entry.CreateElement("fullUrl").CreateAttr("value", u)
+		}
+		entry.CreateElement("resource").AddChild(res.Copy())
+		req := entry.CreateElement("request")
+		req.CreateElement("method").CreateAttr("value", "PUT")
+		req.CreateElement("url").CreateAttr("value", res.Tag+"/"+fhir.ChildValue(res, "id"))
+	}
+	if len(tx.SelectElements("entry")) == 0 {
+		return nil
+	}
+	_, err := s.Records.PostBundle(ctx, tx)
+	return err
 }
 
 // prescriptionOf validates a KBV prescription bundle and reads what the workflow keeps of it.

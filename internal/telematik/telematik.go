@@ -32,6 +32,11 @@ type Patients interface {
 	Read(ctx context.Context, typ, id string) (*etree.Element, error)
 }
 
+// Records stores posted data (records.Service): an e-prescription's persons are stored so.
+type Records interface {
+	PostBundle(ctx context.Context, b *etree.Element) (*etree.Element, error)
+}
+
 // Service performs the actions against one Konnektor, one Fachdienst and one ePA.
 type Service struct {
 	Konnektor  *konnektor.Client
@@ -43,6 +48,7 @@ type Service struct {
 	// Prescriptions keeps the tenant's e-prescriptions (the vault's barrier); nil: the
 	// e-prescription actions are not available.
 	Prescriptions erp.Store
+	Records       Records          // where a prescription's persons are stored; nil: not stored
 	Now           func() time.Time // nil: time.Now
 }
 
