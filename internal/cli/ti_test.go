@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"rsc.io/pdf"
+
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/internal/cli"
 	"github.com/redclone/red/ti/cms"
@@ -399,11 +401,20 @@ func TestPrescriptionWorkflow(t *testing.T) {
 	// RED's spelling smbiccsn
 	b := strings.ReplaceAll(string(raw), "e930cdee-9eb5-4b44-88b5-2a18b69f3b9a", "mr-3")
 	b = regexp.MustCompile(`<value value="[A-Z][0-9]{9}"\s*/>`).ReplaceAllString(b, `<value value="M123456785"/>`)
-	status, body = srv.do(t, "POST", "/praxis/Bundle?action=$createerp&cardname=Dr.%20med.%20Hanna%20Berger%20TEST-ONLY&smbiccsn=80276883110000177002", "application/fhir+xml", []byte(b))
+	status, body = srv.do(t, "POST", "/praxis/Bundle?action=$createerp&cardname=Dr.%20med.%20Hanna%20Berger%20TEST-ONLY&smbiccsn=80276883110000177002&patientdocument=true", "application/fhir+xml", []byte(b))
 	if status != 200 {
 		t.Fatalf("$createerp: %d\n%s", status, body)
 	}
-	mustContain(t, "$createerp", body, "<Prescription>", "<id>mr-3</id>", "<taskid>160.", "<accesscode>", "<url>{")
+	mustContain(t, "$createerp", body, "<Prescription>", "<id>mr-3</id>", "<taskid>160.", "<accesscode>", "<url>{", "<patientdocument>")
+	// the Patientenausdruck is a PDF a reader opens (its code is decoded in package printout's tests)
+	doc := regexp.MustCompile(`<patientdocument>([^<]+)</patientdocument>`).FindStringSubmatch(body)
+	pdfBytes, err := base64.StdEncoding.DecodeString(doc[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := pdf.NewReader(bytes.NewReader(pdfBytes), int64(len(pdfBytes))); err != nil || r.NumPage() != 1 {
+		t.Errorf("the Patientenausdruck does not open as a one-page PDF: %v", err)
+	}
 	if _, body := srv.do(t, "GET", "/praxis/Task", "", nil); !strings.Contains(body, `<total value="3"/>`) {
 		t.Errorf("after $createerp the polling lists 3 Tasks:\n%s", body)
 	}

@@ -2,7 +2,7 @@ package telematik
 
 import (
 	"context"
-	"encoding/json"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -17,6 +17,7 @@ import (
 	"github.com/redclone/red/fhir/kbv"
 	"github.com/redclone/red/fhir/kbv/validate"
 	"github.com/redclone/red/internal/erp"
+	"github.com/redclone/red/internal/printout"
 	"github.com/redclone/red/ti/fachdienst"
 	"github.com/redclone/red/ti/konnektor"
 )
@@ -73,7 +74,8 @@ func (s *Service) createERPTask(ctx context.Context, _ url.Values, body *etree.E
 // queued and at once signed with the HBA (cardname, card or hbaiccsn; the practice's SMC-B by
 // smcbiccsn, also spelled smbiccsn) and activated. The answer (200) is <Prescription> with the
 // MedicationRequest's id, the Task's id (the PrescriptionId), its AccessCode and the Data Matrix
-// content. A prescription that did not get through stays queued for $processerp: the answer is
+// content; with patientdocument also the Patientenausdruck, a base64 PDF with the Data Matrix
+// code. A prescription that did not get through stays queued for $processerp: the answer is
 // then an error naming the reason.
 func (s *Service) CreateERP(ctx context.Context, q url.Values, body *etree.Element) (Answer, error) {
 	e, err := s.prescriptions(ctx, q)
@@ -110,7 +112,14 @@ func (s *Service) CreateERP(ctx context.Context, q url.Values, body *etree.Eleme
 	text(out, "id", p.ID)
 	text(out, "taskid", p.TaskID)
 	text(out, "accesscode", p.AccessCode)
-	text(out, "url", DataMatrix(p.TaskID, p.AccessCode))
+	text(out, "url", dataMatrix(p))
+	if q.Has("patientdocument") {
+		pdf, err := patientDocument(p, s.now())
+		if err != nil {
+			return Answer{}, fhir.Wrap(err, fhir.CodeProcessing, "the prescription is at the Fachdienst, but its printout failed: %s", err.Error())
+		}
+		text(out, "patientdocument", base64.StdEncoding.EncodeToString(pdf))
+	}
 	return Answer{http.StatusOK, out}, nil
 }
 
@@ -330,7 +339,7 @@ func prescriptionsAnswer(ps []erp.Prescription) *etree.Element {
 		text(rx, "name", p.Medication)
 		text(rx, "id", p.ID)
 		if p.State == erp.Activated {
-			text(rx, "url", DataMatrix(p.TaskID, p.AccessCode))
+			text(rx, "url", dataMatrix(p))
 			continue
 		}
 		text(rx, "status", string(p.State))
@@ -339,12 +348,32 @@ func prescriptionsAnswer(ps []erp.Prescription) *etree.Element {
 	return root
 }
 
-// DataMatrix is the content of a prescription's Data Matrix code, as gematik defines it.
-func DataMatrix(prescriptionID, accessCode string) string {
-	b, _ := json.Marshal(struct {
-		URLs []string `json:"urls"`
-	}{[]string{"Task/" + prescriptionID + "/$accept?ac=" + accessCode}})
-	return string(b)
+// dataMatrix is the content of a prescription's Data Matrix code, as gematik defines it.
+func dataMatrix(p erp.Prescription) string {
+	dm, err := printout.DataMatrix([]printout.Prescription{{PrescriptionID: p.TaskID, AccessCode: p.AccessCode, Medication: p.Medication}})
+	if err != nil {
+		return ""
+	}
+	return dm
+}
+
+// patientDocument is the Patientenausdruck of an activated prescription: an A4 PDF with its Data
+// Matrix code, the patient, the practice and the practitioner as the bundle names them.
+func patientDocument(p erp.Prescription, issued time.Time) ([]byte, error) {
+	sheet := printout.Sheet{Patient: strings.TrimSpace(p.Patient.Given + " " + p.Patient.Family), BirthDate: p.Patient.Birthday, Issued: issued,
+		Prescriptions: []printout.Prescription{{PrescriptionID: p.TaskID, AccessCode: p.AccessCode, Medication: p.Medication}}}
+	if b, err := fhir.Parse(p.Bundle, fhir.DefaultLimits); err == nil {
+		for _, e := range b.SelectElements("entry") {
+			switch r := fhir.ResourceOf(e.SelectElement("resource")); {
+			case r == nil:
+			case r.Tag == "Organization":
+				sheet.Practice = fhir.ChildValue(r, "name")
+			case r.Tag == "Practitioner":
+				sheet.Practitioner = strings.TrimSpace(fhir.ChildValue(r, "name", "prefix") + " " + fhir.ChildValue(r, "name", "given") + " " + fhir.ChildValue(r, "name", "family"))
+			}
+		}
+	}
+	return printout.PDF(sheet)
 }
 
 // Tasks answers GET /{tenant}/Task?from=YYYYMMDDHHmm&to=YYYYMMDDHHmm&page=N: the activated
