@@ -5,6 +5,7 @@ package api
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"net/url"
 
 	"github.com/beevik/etree"
@@ -33,6 +34,15 @@ type Telematik interface {
 	Tasks(ctx context.Context, q url.Values) (telematik.Answer, error)
 }
 
+// UI is the e-prescription signing page (package ui), served under /{tenant}/ui/ behind the
+// same guards as the API.
+type UI interface {
+	Page(w http.ResponseWriter, r *http.Request)  // GET /{tenant}/ui/
+	Asset(w http.ResponseWriter, r *http.Request) // GET /{tenant}/ui/app.js, app.css, icon.svg
+	State(w http.ResponseWriter, r *http.Request) // GET /{tenant}/ui/state
+	Sign(w http.ResponseWriter, r *http.Request)  // POST /{tenant}/ui/sign
+}
+
 // Tenants answers whether a tenant exists at all (for 404 versus 403).
 type Tenants interface {
 	Tenant(ctx context.Context, alias string) (storage.Tenant, error)
@@ -44,8 +54,10 @@ type Server struct {
 	Records Records
 	Tenants Tenants
 	TI      Telematik
-	Limits  fhir.Limits
-	Log     *slog.Logger
+	// UI, when set, is the signing page under /{tenant}/ui/.
+	UI     UI
+	Limits fhir.Limits
+	Log    *slog.Logger
 	// Port, when not 0, is the only port a Host header may name.
 	Port int
 	// Touch, when set, is called on every request (the idle lock's clock).

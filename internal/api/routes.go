@@ -22,9 +22,23 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/TI", s.handle(s.tiAction))
 		r.Post("/TI", s.handle(s.tiAction))
 		r.Get("/Task", s.handle(s.tasks))
+		if s.UI != nil {
+			r.Get("/ui", redirectToUI)
+			r.Get("/ui/", s.UI.Page)
+			r.Get("/ui/app.js", s.UI.Asset)
+			r.Get("/ui/app.css", s.UI.Asset)
+			r.Get("/ui/icon.svg", s.UI.Asset)
+			r.Get("/ui/state", s.UI.State)
+			r.Post("/ui/sign", s.UI.Sign)
+		}
 		r.Get("/{type}", s.handle(s.search))
 		r.Get("/{type}/{id}", s.handle(s.read))
 		r.Get("/{type}/{id}/_history/{version}", s.handle(s.readVersion))
 	})
 	return r
+}
+
+// redirectToUI sends /{tenant}/ui to the page, /{tenant}/ui/, whose assets are relative to it.
+func redirectToUI(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "ui/", http.StatusMovedPermanently)
 }

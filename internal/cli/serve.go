@@ -19,6 +19,7 @@ import (
 	"github.com/redclone/red/internal/guard"
 	"github.com/redclone/red/internal/records"
 	"github.com/redclone/red/internal/telematik"
+	"github.com/redclone/red/internal/ui"
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
 )
@@ -125,13 +126,20 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	fmt.Fprintf(e.io.Out, "red: validation %s (%s)\n", mode, from)
 	ti := telematikService(o.ti, sims, o.user, recs, signed)
 	ti.Prescriptions, ti.Records = recs.Store, recs
+	log := slog.New(slog.NewTextHandler(e.io.Err, nil))
+	page, err := ui.New(ui.Options{Tenant: o.tenant, TI: ti, Log: log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	handler := (&api.Server{
 		Tenant:  o.tenant,
 		Records: recs,
 		Tenants: st,
 		TI:      ti,
+		UI:      page,
 		Limits:  limits,
-		Log:     slog.New(slog.NewTextHandler(e.io.Err, nil)),
+		Log:     log,
 		Port:    port,
 		Touch:   func() { last.Store(time.Now().UnixNano()) },
 		Version: Version,
@@ -139,7 +147,10 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	srv := guard.APIBounds.Server(handler)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(guard.APIBounds.Listener(ln)) }()
-	ready("http://127.0.0.1:"+strconv.Itoa(port), sims)
+	defer e.writeClientToken(o.tenant, port, page.ClientToken())()
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	fmt.Fprintf(e.io.Out, "red: e-prescriptions to sign: %s/%s/ui/ (or red erp sign --tenant %s --port %d)\n", base, o.tenant, o.tenant, port)
+	ready(base, sims)
 
 	var idle <-chan time.Time
 	if o.idleLock > 0 {
@@ -150,15 +161,16 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	for {
 		select {
 		case <-ctx.Done():
-			err := shutdown(srv, v)
+			err := shutdown(srv, v, page)
 			fmt.Fprintln(e.io.Out, "red: server stopped; keys wiped and port closed")
 			return err
 		case err := <-served:
+			stopBatch(page)
 			v.Lock()
 			return fmt.Errorf("server stopped: %w", err)
 		case <-idle:
 			if time.Since(time.Unix(0, last.Load())) >= o.idleLock {
-				err := shutdown(srv, v)
+				err := shutdown(srv, v, page)
 				fmt.Fprintf(e.io.Out, "red: no requests for %s; keys wiped and port closed — log in again to continue\n", o.idleLock)
 				return err
 			}
@@ -166,11 +178,21 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	}
 }
 
-// shutdown stops accepting, lets running requests finish (10 s at most) and wipes the keys.
-func shutdown(srv *http.Server, v *vault.Vault) error {
+// shutdown stops a running e-prescription batch, stops accepting, lets running requests finish
+// (10 s at most) and wipes the keys.
+func shutdown(srv *http.Server, v *vault.Vault, page *ui.Handler) error {
+	stopBatch(page)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := srv.Shutdown(ctx)
 	v.Lock()
 	return err
+}
+
+// stopBatch cancels a running e-prescription batch and waits for it (5 s at most) to store
+// where it got, before the keys are wiped.
+func stopBatch(page *ui.Handler) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = page.Close(ctx)
 }

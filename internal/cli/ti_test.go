@@ -28,14 +28,21 @@ import (
 // simulator's URL.
 func tiServer(t *testing.T, extra ...string) (*server, string) {
 	t.Helper()
+	srv, konnektor, _ := tiInstance(t, extra...)
+	return srv, konnektor
+}
+
+// tiInstance is tiServer with its data location, for commands against the running server.
+func tiInstance(t *testing.T, extra ...string) (*server, string, *instance) {
+	t.Helper()
 	in := newInstance(t, "")
 	in.initTenant("praxis", "anna", "pw")
 	srv := in.serve(append([]string{"serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw")}, extra...)...)
 	m := regexp.MustCompile(`Konnektor simulator at (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(srv.output.String())
 	if m == nil {
-		return srv, ""
+		return srv, "", in
 	}
-	return srv, m[1]
+	return srv, m[1], in
 }
 
 func pinpad(t *testing.T, konnektor, card string, entries ...string) {

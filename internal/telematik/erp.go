@@ -2,6 +2,7 @@ package telematik
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -82,7 +83,7 @@ func (s *Service) CreateERP(ctx context.Context, q url.Values, body *etree.Eleme
 	if err != nil {
 		return Answer{}, err
 	}
-	hba, err := s.physicianHBA(ctx, q)
+	hba, err := s.physicianHBA(ctx, q, nil)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -247,7 +248,7 @@ func (s *Service) processERP(ctx context.Context, q url.Values, _ *etree.Element
 	if err != nil {
 		return Answer{}, err
 	}
-	hba, err := s.physicianHBA(ctx, q)
+	hba, err := s.physicianHBA(ctx, q, nil)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -260,8 +261,8 @@ func (s *Service) processERP(ctx context.Context, q url.Values, _ *etree.Element
 
 // physicianHBA is the handle of the HBA the request names (card, cardname or hbaiccsn), once
 // it is known to be a physician's and its signature PIN is entered: only a physician's HBA signs
-// prescriptions.
-func (s *Service) physicianHBA(ctx context.Context, q url.Values) (string, error) {
+// prescriptions. asking, when set, is called before the PIN is asked for at the card terminal.
+func (s *Service) physicianHBA(ctx context.Context, q url.Values, asking func()) (string, error) {
 	if iccsn := q.Get("hbaiccsn"); iccsn != "" && q.Get("card") == "" && q.Get("cardname") == "" {
 		cards, err := s.cardsOf(ctx, "", konnektor.CardHBA)
 		if err != nil {
@@ -285,14 +286,21 @@ func (s *Service) physicianHBA(ctx context.Context, q url.Values) (string, error
 	if err != nil {
 		return "", err
 	}
-	if a := professionOf(cert); !slices.Contains(a.ProfessionOIDs, fachdienst.OIDArzt) && !slices.Contains(a.ProfessionOIDs, fachdienst.OIDZahnarzt) {
+	if !prescribes(cert) {
 		return "", fhir.Fail(fhir.CodeForbidden, "card", "only a physician's or dentist's HBA signs prescriptions")
 	}
-	return card.Handle, s.unlockQES(ctx, card.Handle)
+	return card.Handle, s.unlockQES(ctx, card.Handle, asking)
 }
 
-// unlockQES asks for the HBA's signature PIN unless it is verified or Komfortsignatur is on.
-func (s *Service) unlockQES(ctx context.Context, handle string) error {
+// prescribes tells whether a card's certificate is a physician's or a dentist's.
+func prescribes(cert *x509.Certificate) bool {
+	a := professionOf(cert)
+	return slices.Contains(a.ProfessionOIDs, fachdienst.OIDArzt) || slices.Contains(a.ProfessionOIDs, fachdienst.OIDZahnarzt)
+}
+
+// unlockQES asks for the HBA's signature PIN unless it is verified or Komfortsignatur is on;
+// asking, when set, is called just before.
+func (s *Service) unlockQES(ctx context.Context, handle string, asking func()) error {
 	var st konnektor.PinStatus
 	if err := s.call(ctx, "Konnektor", func(ctx context.Context) (err error) {
 		st, err = s.Konnektor.GetPinStatus(ctx, handle, konnektor.PinQES)
@@ -305,6 +313,9 @@ func (s *Service) unlockQES(ctx context.Context, handle string) error {
 	}
 	if mode, _ := s.signatureMode(ctx, handle); mode == konnektor.ModeComfort {
 		return nil
+	}
+	if asking != nil {
+		asking()
 	}
 	var r konnektor.PinResponse
 	if err := s.call(ctx, "Konnektor", func(ctx context.Context) (err error) {
