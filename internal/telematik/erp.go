@@ -56,14 +56,8 @@ func (s *Service) createERPTask(ctx context.Context, _ url.Values, body *etree.E
 	if err != nil {
 		return Answer{}, err
 	}
-	p, warnings, err := prescriptionOf(body, s.now())
+	p, warnings, err := s.queue(ctx, e, body)
 	if err != nil {
-		return Answer{}, err
-	}
-	if err := s.storePersons(ctx, body); err != nil {
-		return Answer{}, err
-	}
-	if err := e.Queue(ctx, p); err != nil {
 		return Answer{}, err
 	}
 	out := append(fhir.Issues{{Severity: fhir.SeverityInformation, Code: fhir.CodeInformational, Expression: "MedicationRequest.id",
@@ -83,18 +77,12 @@ func (s *Service) CreateERP(ctx context.Context, q url.Values, body *etree.Eleme
 	if err != nil {
 		return Answer{}, err
 	}
+	p, _, err := s.queue(ctx, e, body) // before the PIN is asked for: bad data is refused first
+	if err != nil {
+		return Answer{}, err
+	}
 	hba, err := s.physicianHBA(ctx, q, nil)
 	if err != nil {
-		return Answer{}, err
-	}
-	p, _, err := prescriptionOf(body, s.now())
-	if err != nil {
-		return Answer{}, err
-	}
-	if err := s.storePersons(ctx, body); err != nil {
-		return Answer{}, err
-	}
-	if err := e.Queue(ctx, p); err != nil {
 		return Answer{}, err
 	}
 	ps, err := e.Process(ctx, hba, p.ID)
@@ -122,6 +110,19 @@ func (s *Service) CreateERP(ctx context.Context, q url.Values, body *etree.Eleme
 		text(out, "patientdocument", base64.StdEncoding.EncodeToString(pdf))
 	}
 	return Answer{http.StatusOK, out}, nil
+}
+
+// queue validates the prescription bundle, stores its persons and queues it; it returns the
+// prescription and the validation's warnings.
+func (s *Service) queue(ctx context.Context, e *erp.Service, body *etree.Element) (erp.Prescription, fhir.Issues, error) {
+	p, warnings, err := prescriptionOf(body, s.now())
+	if err != nil {
+		return p, nil, err
+	}
+	if err := s.storePersons(ctx, body); err != nil {
+		return p, nil, err
+	}
+	return p, warnings, e.Queue(ctx, p)
 }
 
 // personTypes are the resources of a prescription stored like any posted data.
