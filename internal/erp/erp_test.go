@@ -482,3 +482,21 @@ func TestProgressReportsEveryStep(t *testing.T) {
 		t.Errorf("progress %v, want %v", steps, want)
 	}
 }
+
+// TestFlowTypes: a direct assignment (169) is created, signed and activated as such.
+func TestFlowTypes(t *testing.T) {
+	w := newWorld(t)
+	s := &Service{Store: w.store, Fachdienst: w.fd, Signer: w.k}
+	p := prescription(t, "mr-169")
+	p.FlowType = 169
+	if err := s.Queue(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Process(t.Context(), hba); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(t.Context(), "mr-169")
+	if err != nil || got.State != Activated || !strings.HasPrefix(got.TaskID, "169.") {
+		t.Fatalf("%+v %v (%s)", got.State, err, got.Reason)
+	}
+}
