@@ -32,6 +32,8 @@ type Telematik interface {
 	CreateERP(ctx context.Context, q url.Values, body *etree.Element) (telematik.Answer, error)
 	// Tasks answers the e-prescription Task polling (GET /{tenant}/Task).
 	Tasks(ctx context.Context, q url.Values) (telematik.Answer, error)
+	// AbortTask cancels a prescription (GET /{tenant}/Task?action=$abort).
+	AbortTask(ctx context.Context, q url.Values) (telematik.Answer, error)
 }
 
 // UI is the e-prescription signing page (package ui), served under /{tenant}/ui/ behind the

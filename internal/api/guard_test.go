@@ -53,6 +53,11 @@ func (s *stubTI) CreateERP(context.Context, url.Values, *etree.Element) (telemat
 	return telematik.Answer{Status: http.StatusOK, Body: etree.NewElement("Prescription")}, nil
 }
 
+func (s *stubTI) AbortTask(context.Context, url.Values) (telematik.Answer, error) {
+	s.calls.Add(1)
+	return telematik.Answer{Status: http.StatusOK, Body: etree.NewElement("OperationOutcome")}, nil
+}
+
 func (s *stubTI) Tasks(context.Context, url.Values) (telematik.Answer, error) {
 	s.calls.Add(1)
 	return telematik.Answer{Status: http.StatusOK, Body: etree.NewElement("Bundle")}, nil

@@ -168,9 +168,23 @@ func (s *Server) createERP(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// tasks answers GET /{tenant}/Task, the e-prescription Task polling, in RED's simplified shape.
+// tasks answers GET /{tenant}/Task, the e-prescription Task polling, in RED's simplified shape,
+// and the practice's ?action=$abort.
 func (s *Server) tasks(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.TI.Tasks(r.Context(), r.URL.Query())
+	q := r.URL.Query()
+	switch action := q.Get("action"); action {
+	case "":
+	case "$abort":
+		a, err := s.TI.AbortTask(r.Context(), q)
+		if err != nil {
+			return err
+		}
+		writeXML(w, a.Status, a.Body)
+		return nil
+	default:
+		return fhir.Fail(fhir.CodeNotSupported, "action", "unknown Task action %q; known: $abort", action)
+	}
+	a, err := s.TI.Tasks(r.Context(), q)
 	if err != nil {
 		return err
 	}

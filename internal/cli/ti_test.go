@@ -425,6 +425,20 @@ func TestPrescriptionWorkflow(t *testing.T) {
 	if _, body := srv.do(t, "GET", "/praxis/Task", "", nil); !strings.Contains(body, `<total value="3"/>`) {
 		t.Errorf("after $createerp the polling lists 3 Tasks:\n%s", body)
 	}
+	// the practice aborts one: the polling lists it as cancelled
+	taskID := regexp.MustCompile(`<taskid>([0-9.]+)</taskid>`).FindStringSubmatch(body)
+	if taskID == nil {
+		t.Fatalf("no taskid in\n%s", body)
+	}
+	if status, body := srv.do(t, "GET", "/praxis/Task?action=$abort&prescriptionid="+taskID[1], "", nil); status != 200 {
+		t.Fatalf("$abort: %d\n%s", status, body)
+	}
+	if _, body := srv.do(t, "GET", "/praxis/Task", "", nil); strings.Count(body, `<status value="cancelled"/>`) != 1 || strings.Count(body, `<status value="ready"/>`) != 2 {
+		t.Errorf("after the abort:\n%s", body)
+	}
+	if status, _ := srv.do(t, "GET", "/praxis/Task?action=$abort&prescriptionid=160.000.000.000.999.00", "", nil); status != 404 {
+		t.Errorf("aborting an unknown prescription: %d", status)
+	}
 	// nothing pending: a second batch signs nothing
 	if _, body := srv.do(t, "GET", "/praxis/TI?action=$processerp&card=HBA-16", "", nil); strings.Contains(body, "<prescription>") {
 		t.Errorf("second batch:\n%s", body)

@@ -11,6 +11,7 @@
 //	pending → created (Task at the Fachdienst: PrescriptionId, AccessCode)
 //	        → signed (the completed KBV bundle, QES of the HBA)
 //	        → activated (the Fachdienst holds it; the Task is ready)
+//	        → cancelled (the practice aborted it: $abort)
 //
 // Every step is stored before the next call to the TI, and a step that fails leaves the record
 // where it was, with the reason, so that the next batch resumes it: a batch cut by a crash, a
@@ -47,6 +48,7 @@ const (
 	Created   State = "created"
 	Signed    State = "signed"
 	Activated State = "activated"
+	Cancelled State = "cancelled" // aborted by the practice after its activation
 )
 
 // Prescription is one queued prescription and how far it got.
@@ -81,6 +83,7 @@ type Person struct {
 type Fachdienst interface {
 	Create(ctx context.Context, flowType int) (fachdienst.Task, error)
 	Activate(ctx context.Context, taskID, accessCode string, signedBundle []byte) (fachdienst.Task, error)
+	Abort(ctx context.Context, taskID, accessCode, secret string) error
 }
 
 // Signer signs documents with a card in one request (*konnektor.Client).
@@ -179,7 +182,10 @@ func (s *Service) save(ctx context.Context, p *Prescription) error {
 		return err
 	}
 	index := []vault.Term{{Index: "state", Value: string(p.State)}}
-	if p.State == Activated {
+	if p.TaskID != "" {
+		index = append(index, vault.Term{Index: "task", Value: p.TaskID})
+	}
+	if p.State == Activated || p.State == Cancelled {
 		for _, tok := range timeTokens(p.Activated) {
 			index = append(index, vault.Term{Index: "at", Value: tok})
 		}
@@ -196,6 +202,42 @@ func (s *Service) save(ctx context.Context, p *Prescription) error {
 		s.Progress(*p)
 	}
 	return nil
+}
+
+// Abort cancels the activated prescription with the PrescriptionId taskID at the Fachdienst
+// (the practice's $abort, with the AccessCode red keeps) and marks it cancelled; the Task
+// polling lists it so. A prescription red does not know is not found; one the Fachdienst refuses
+// to abort (a pharmacy has it) keeps its state, and the Fachdienst's reason is returned.
+func (s *Service) Abort(ctx context.Context, taskID string) (Prescription, error) {
+	page, err := s.Store.Find(ctx, vault.Query{Type: recordType, All: [][]vault.Term{{{Index: "task", Value: taskID}}}})
+	if err != nil {
+		return Prescription{}, err
+	}
+	if len(page.Resources) != 1 {
+		return Prescription{}, fhir.Fail(fhir.CodeNotFound, "prescriptionid", "no prescription of this practice has this PrescriptionId")
+	}
+	p, err := decode(page.Resources[0])
+	if err != nil {
+		return p, err
+	}
+	if p.State == Cancelled {
+		return p, nil
+	}
+	if p.State != Activated {
+		return p, fhir.Fail(fhir.CodeConflict, "prescriptionid", "this prescription is %s, not activated: nothing to abort", p.State)
+	}
+	actx, cancel := s.bounded(ctx)
+	err = s.Fachdienst.Abort(actx, p.TaskID, p.AccessCode, "")
+	cancel()
+	var fe *fachdienst.Error
+	if errors.As(err, &fe) && fe.Status == 410 {
+		err = nil // aborted before: an earlier answer was lost
+	}
+	if err != nil {
+		return p, fhir.Wrap(err, fhir.CodeConflict, "the E-Rezept-Fachdienst did not abort the Task: %s", err.Error())
+	}
+	p.State, p.Reason = Cancelled, ""
+	return p, s.save(ctx, &p)
 }
 
 // Open lists the prescriptions not yet activated (pending, created or signed).

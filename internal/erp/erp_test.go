@@ -500,3 +500,55 @@ func TestFlowTypes(t *testing.T) {
 		t.Fatalf("%+v %v (%s)", got.State, err, got.Reason)
 	}
 }
+
+// TestAbort: the practice cancels an activated prescription; a lost answer is recognised on the
+// retry (the Fachdienst answers that the Task is gone); the polling lists it as cancelled.
+func TestAbort(t *testing.T) {
+	w := newWorld(t)
+	w.fd.HTTP = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	s := &Service{Store: w.store, Fachdienst: w.fd, Signer: w.k, Timeout: time.Second}
+	ctx := t.Context()
+	for _, id := range []string{"mr-1", "mr-2"} {
+		if err := s.Queue(ctx, prescription(t, id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Queue(ctx, prescription(t, "mr-3")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Process(ctx, hba, "mr-1", "mr-2"); err != nil {
+		t.Fatal(err)
+	}
+	one, _ := s.Get(ctx, "mr-1")
+	two, _ := s.Get(ctx, "mr-2")
+	if p, _ := s.Get(ctx, "mr-3"); p.State != Pending {
+		t.Errorf("a batch of named prescriptions took mr-3 too: %s", p.State)
+	}
+	if p, err := s.Abort(ctx, one.TaskID); err != nil || p.State != Cancelled {
+		t.Fatalf("abort: %v %s", err, p.State)
+	}
+	if p, err := s.Abort(ctx, one.TaskID); err != nil || p.State != Cancelled {
+		t.Errorf("aborting twice: %v %s", err, p.State)
+	}
+	if err := w.sim.Inject(fachdienstsim.Fault{Op: fachdienstsim.OpAbort, Kind: fachdienstsim.DropAnswer}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Abort(ctx, two.TaskID); err == nil {
+		t.Fatal("a lost answer: want an error")
+	}
+	if p, err := s.Abort(ctx, two.TaskID); err != nil || p.State != Cancelled {
+		t.Errorf("retry after a lost answer: %v %s", err, p.State)
+	}
+	if _, err := s.Abort(ctx, "160.000.000.000.999.00"); fhir.CodeOf(err) != fhir.CodeNotFound {
+		t.Errorf("an unknown PrescriptionId: %v", err)
+	}
+	for _, task := range w.sim.Tasks() {
+		if (task.ID == one.TaskID || task.ID == two.TaskID) && task.Status != fachdienst.StatusCancelled {
+			t.Errorf("Task %s is %s at the Fachdienst", task.ID, task.Status)
+		}
+	}
+	listed, total, err := s.Tasks(ctx, time.Time{}, time.Time{}, 1)
+	if err != nil || total != 2 || listed[0].State != Cancelled || listed[1].State != Cancelled {
+		t.Errorf("polling after the aborts: %d %v %+v", total, err, listed)
+	}
+}

@@ -63,7 +63,7 @@ func cover(lo, hi time.Time) []string {
 // earliest is where a polling range without lower bound starts: before red existed.
 var earliest = time.Date(2020, 1, 1, 0, 0, 0, 0, Berlin)
 
-// Tasks lists the activated prescriptions whose activation lies from from to to (both included,
+// Tasks lists the activated (or since cancelled) prescriptions whose activation lies from from to to (both included,
 // whole minutes; a zero bound is open), page by page (1-based, PageSize each), with their number
 // in all. The order is the store's stable one.
 func (s *Service) Tasks(ctx context.Context, from, to time.Time, page int) ([]Prescription, int, error) {

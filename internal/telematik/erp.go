@@ -391,7 +391,8 @@ func patientDocument(p erp.Prescription, issued time.Time) ([]byte, error) {
 // Tasks answers GET /{tenant}/Task?from=YYYYMMDDHHmm&to=YYYYMMDDHHmm&page=N: the activated
 // prescriptions in RED's simplified Bundle (no namespace, <Task> directly in <entry>), ten per
 // page. Each Task carries its PrescriptionId and AccessCode, the originating MedicationRequest
-// (basedOn), authoredOn (the signing day) and its status as red knows it (ready once activated).
+// (basedOn), authoredOn (the signing day) and its status as red knows it: ready once activated,
+// cancelled once the practice aborted it (a prescriber cannot read a Task at the Fachdienst).
 func (s *Service) Tasks(ctx context.Context, q url.Values) (Answer, error) {
 	e, err := s.prescriptions(ctx, nil)
 	if err != nil {
@@ -425,10 +426,33 @@ func (s *Service) Tasks(ctx context.Context, q url.Values) (Answer, error) {
 		taskID(t, "https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_PrescriptionId", p.TaskID)
 		taskID(t, "https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_AccessCode", p.AccessCode)
 		t.CreateElement("basedOn").CreateElement("reference").CreateAttr("value", "MedicationRequest/"+p.ID)
-		t.CreateElement("status").CreateAttr("value", "ready")
+		status := "ready"
+		if p.State == erp.Cancelled {
+			status = "cancelled"
+		}
+		t.CreateElement("status").CreateAttr("value", status)
 		t.CreateElement("authoredOn").CreateAttr("value", p.SignedDay)
 	}
 	return Answer{http.StatusOK, b}, nil
+}
+
+// AbortTask answers GET /{tenant}/Task?action=$abort&prescriptionid=…: the practice cancels
+// one of its activated prescriptions at the Fachdienst (RED: 200). The Task polling then lists it
+// as cancelled.
+func (s *Service) AbortTask(ctx context.Context, q url.Values) (Answer, error) {
+	id := q.Get("prescriptionid")
+	if id == "" {
+		return Answer{}, fhir.Fail(fhir.CodeRequired, "prescriptionid", "name the prescription: prescriptionid (its PrescriptionId)")
+	}
+	e, err := s.prescriptions(ctx, q)
+	if err != nil {
+		return Answer{}, err
+	}
+	if _, err := e.Abort(ctx, id); err != nil {
+		return Answer{}, err
+	}
+	return Answer{http.StatusOK, fhir.OperationOutcome(fhir.Issues{{Severity: fhir.SeverityInformation, Code: fhir.CodeInformational,
+		Expression: "prescriptionid", Diagnostics: "the prescription is cancelled at the E-Rezept-Fachdienst"}})}, nil
 }
 
 func taskID(t *etree.Element, system, value string) {
