@@ -444,3 +444,66 @@ func TestPrescriptionWorkflow(t *testing.T) {
 		t.Errorf("second batch:\n%s", body)
 	}
 }
+
+// TestPrescriptionVariants: gematik's End-to-End prescriptions (PZN, Wirkstoff, Rezeptur,
+// Freitext, Mehrfachverordnung, PKV, Unfall, …) are queued and signed in one batch, and each is
+// activated at the Fachdienst simulator with its own Task.
+func TestPrescriptionVariants(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "fhir", "ident", "testdata", "gematik", "eRezept-Examples", "End-to-End-Examples", "7_01.10.2025", "*", "*", "*_VerordnungArzt.xml"))
+	if err != nil || len(files) < 20 {
+		t.Fatalf("%d examples, %v", len(files), err)
+	}
+	srv, _ := tiServer(t)
+	ids := map[string]string{}
+	for i, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := fhir.Parse(raw, fhir.DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := fmt.Sprintf("mr-%02d", i)
+		fhir.SetValue(b.FindElement("entry/resource/MedicationRequest/id"), id)
+		for _, v := range b.FindElements("entry/resource/Patient/identifier/value") {
+			fhir.SetValue(v, "M123456785") // a KVNR with a right check digit
+		}
+		// A Mehrfachverordnung's redemption period, written for the example's day, moves along
+		// to today's, as a practice system writes it on the day it prescribes.
+		authored, _ := time.Parse(time.DateOnly, fhir.ChildValue(b.FindElement("entry/resource/MedicationRequest"), "authoredOn"))
+		shift := time.Since(authored).Truncate(24 * time.Hour)
+		for _, p := range b.FindElements("entry/resource/MedicationRequest/extension/extension[@url='Zeitraum']/valuePeriod/*") {
+			if d, err := time.Parse(time.DateOnly, fhir.Value(p)); err == nil {
+				fhir.SetValue(p, d.Add(shift).Format(time.DateOnly))
+			}
+		}
+		name, _ := filepath.Rel(filepath.Join("..", "..", "fhir", "ident", "testdata", "gematik", "eRezept-Examples", "End-to-End-Examples", "7_01.10.2025"), f)
+		status, body := srv.do(t, "POST", "/praxis/TI?action=$createerptask", "application/fhir+xml", fhir.Marshal(b))
+		if strings.HasPrefix(name, "PKV/Freitext-Verordnung") {
+			// its LANR 987789324 has a wrong check digit: an error in an e-prescription
+			if status != 400 || !strings.Contains(body, "check digit") {
+				t.Errorf("%s: %d, want 400 for the LANR's check digit\n%s", name, status, body)
+			}
+			continue
+		}
+		if status != 201 {
+			t.Errorf("%s: %d\n%s", name, status, body)
+			continue
+		}
+		ids[id] = name
+	}
+	status, body := srv.do(t, "GET", "/praxis/TI?action=$processerp&card=HBA-16", "", nil)
+	if status != 200 {
+		t.Fatalf("$processerp: %d\n%s", status, body)
+	}
+	for _, m := range regexp.MustCompile(`(?s)<prescription>.*?</prescription>`).FindAllString(body, -1) {
+		if strings.Contains(m, "<reason>") {
+			id := regexp.MustCompile(`<id>([^<]+)</id>`).FindStringSubmatch(m)[1]
+			t.Errorf("%s not activated: %s", ids[id], regexp.MustCompile(`<reason>([^<]*)</reason>`).FindStringSubmatch(m)[1])
+		}
+	}
+	if n := strings.Count(body, "<url>"); n != len(ids) {
+		t.Errorf("%d of %d prescriptions activated", n, len(ids))
+	}
+}
