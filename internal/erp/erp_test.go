@@ -38,6 +38,7 @@ const hba = "HBA-16"
 type world struct {
 	db    string // the store's file
 	sim   *fachdienstsim.Simulator
+	ksim  *konnektorsim.Simulator
 	store *vault.Barrier
 	fd    *fachdienst.Client
 	k     *konnektor.Client
@@ -82,6 +83,7 @@ func newWorld(t testing.TB) *world {
 	return &world{
 		db:    db,
 		sim:   fs,
+		ksim:  ks,
 		store: v.Barrier(st),
 		fd:    &fachdienst.Client{BaseURL: fSrv.URL, Identity: fachdienst.Identity{ProfessionOID: fachdienst.OIDPraxisArzt, ID: "1-SMC-B-Testkarte-883110000177002"}},
 		k:     &konnektor.Client{BaseURL: kSrv.URL, Context: konnektor.Context{MandantID: "Mandant1", ClientSystemID: "red", WorkplaceID: "AP1", UserID: "anna"}},
@@ -550,5 +552,48 @@ func TestAbort(t *testing.T) {
 	listed, total, err := s.Tasks(ctx, time.Time{}, time.Time{}, 1)
 	if err != nil || total != 2 || listed[0].State != Cancelled || listed[1].State != Cancelled {
 		t.Errorf("polling after the aborts: %d %v %+v", total, err, listed)
+	}
+}
+
+// TestOnePINEntryPerBatch: a batch is one signature request — one PIN entry at the terminal for
+// all its prescriptions (Stapelsignatur), none while Komfortsignatur is on.
+func TestOnePINEntryPerBatch(t *testing.T) {
+	w := newWorld(t)
+	s := &Service{Store: w.store, Fachdienst: w.fd, Signer: w.k}
+	ctx := t.Context()
+	batch := func(ids ...string) int {
+		for _, id := range ids {
+			if err := s.Queue(ctx, prescription(t, id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := w.ksim.PinPrompts(hba)
+		ps, err := s.Process(ctx, hba)
+		if err != nil || len(ps) != len(ids) {
+			t.Fatalf("%v, %d", err, len(ps))
+		}
+		for _, p := range ps {
+			if p.State != Activated {
+				t.Fatalf("%s: %s (%s)", p.ID, p.State, p.Reason)
+			}
+		}
+		return w.ksim.PinPrompts(hba) - before
+	}
+	if n := batch("mr-1", "mr-2", "mr-3"); n != 1 {
+		t.Errorf("a batch of 3 asked for the PIN %d times, want once", n)
+	}
+	if _, err := w.k.ActivateComfortSignature(ctx, hba); err != nil {
+		t.Fatal(err)
+	}
+	m, err := w.k.GetSignatureMode(ctx, hba)
+	if err != nil || m.Session == nil || m.Session.Mode != konnektor.ModeComfort {
+		t.Fatalf("Komfortsignatur: %+v %v", m, err)
+	}
+	left := m.Session.CountRemaining
+	if n := batch("mr-4", "mr-5"); n != 0 {
+		t.Errorf("with Komfortsignatur the batch asked for the PIN %d times", n)
+	}
+	if m, err := w.k.GetSignatureMode(ctx, hba); err != nil || m.Session.CountRemaining != left-2 {
+		t.Errorf("Komfortsignatur count: %+v %v, want %d left", m.Session, err, left-2)
 	}
 }
