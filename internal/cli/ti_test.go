@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -505,5 +506,52 @@ func TestPrescriptionVariants(t *testing.T) {
 	}
 	if n := strings.Count(body, "<url>"); n != len(ids) {
 		t.Errorf("%d of %d prescriptions activated", n, len(ids))
+	}
+}
+
+// RED's 0234: a new medication for a known patient — the bundle leaves out the patient and the
+// coverage red stored with an earlier prescription; red completes it from the stored records,
+// signs and activates it. A person neither in the bundle nor stored is refused.
+func TestPrescriptionForKnownPatient(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "fhir", "ident", "testdata", "gematik", "eRezept-Examples", "End-to-End-Examples",
+		"7_01.10.2025", "PZN-Verordnung", "PZN-Verordnung_1", "PZN_Nr1_VerordnungArzt.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := tiServer(t)
+	bundle := func(id string, drop ...string) []byte {
+		b, err := fhir.Parse(raw, fhir.DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fhir.SetValue(b.FindElement("entry/resource/MedicationRequest/id"), id)
+		for _, v := range b.FindElements("entry/resource/Patient/identifier/value") {
+			fhir.SetValue(v, "M123456785")
+		}
+		for _, e := range b.SelectElements("entry") {
+			if r := fhir.ResourceOf(e.SelectElement("resource")); r != nil && slices.Contains(drop, r.Tag) {
+				b.RemoveChild(e)
+			}
+		}
+		return fhir.Marshal(b)
+	}
+	if status, body := srv.do(t, "POST", "/praxis/TI?action=$createerptask", "application/fhir+xml", bundle("mr-first")); status != 201 {
+		t.Fatalf("first prescription: %d\n%s", status, body)
+	}
+	if status, body := srv.do(t, "POST", "/praxis/TI?action=$createerptask", "application/fhir+xml", bundle("mr-known", "Patient", "Coverage")); status != 201 {
+		t.Fatalf("for the known patient: %d\n%s", status, body)
+	}
+	status, body := srv.do(t, "GET", "/praxis/TI?action=$processerp&card=HBA-16", "", nil)
+	if status != 200 || strings.Count(body, "<url>") != 2 || strings.Contains(body, "<reason>") {
+		t.Fatalf("$processerp: %d\n%s", status, body)
+	}
+	// the patient is stored once, not again from the completed bundle
+	if _, body := srv.do(t, "GET", "/praxis/Patient/9774f67f-a238-4daf-b4e6-679deeef3811", "", nil); !strings.Contains(body, `<versionId value="1"/>`) {
+		t.Errorf("the known patient was written again:\n%s", body)
+	}
+	// unknown persons are refused
+	unknown := strings.ReplaceAll(string(bundle("mr-unknown", "Patient")), "9774f67f-a238-4daf-b4e6-679deeef3811", "0000aaaa-0000-0000-0000-000000000000")
+	if status, body := srv.do(t, "POST", "/praxis/TI?action=$createerptask", "application/fhir+xml", []byte(unknown)); status != 400 || !strings.Contains(body, "neither in the bundle nor stored") {
+		t.Errorf("a patient neither posted nor stored: %d\n%s", status, body)
 	}
 }

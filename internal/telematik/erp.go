@@ -115,22 +115,108 @@ func (s *Service) CreateERP(ctx context.Context, q url.Values, body *etree.Eleme
 // queue validates the prescription bundle, stores its persons and queues it; it returns the
 // prescription and the validation's warnings.
 func (s *Service) queue(ctx context.Context, e *erp.Service, body *etree.Element) (erp.Prescription, fhir.Issues, error) {
+	posted := entryKeys(body)
+	if err := s.completeFromStore(ctx, body); err != nil {
+		return erp.Prescription{}, nil, err
+	}
 	p, warnings, err := prescriptionOf(body, s.now())
 	if err != nil {
 		return p, nil, err
 	}
-	if err := s.storePersons(ctx, body); err != nil {
+	if err := s.storePersons(ctx, body, posted); err != nil {
 		return p, nil, err
 	}
 	return p, warnings, e.Queue(ctx, p)
 }
 
+// entryKeys are the Type/id of a bundle's entries.
+func entryKeys(b *etree.Element) map[string]bool {
+	keys := map[string]bool{}
+	if b == nil {
+		return keys
+	}
+	for _, e := range b.SelectElements("entry") {
+		if r := fhir.ResourceOf(e.SelectElement("resource")); r != nil {
+			keys[r.Tag+"/"+fhir.ChildValue(r, "id")] = true
+		}
+	}
+	return keys
+}
+
+// completeFromStore adds to a prescription bundle the persons it refers to but does not carry
+// — a known patient, their stored coverage, the practice — from the stored records, so that a
+// practice system may send a new medication for a known patient (RED's 0234). The stored
+// resources come without red's narrative and with their references unpinned (Type/id), as the
+// KBV bundle writes them; a reference to a person neither in the bundle nor stored is refused.
+func (s *Service) completeFromStore(ctx context.Context, b *etree.Element) error {
+	if b == nil || b.Tag != "Bundle" || s.Patients == nil {
+		return nil
+	}
+	have := entryKeys(b)
+	base := ""
+	for _, e := range b.SelectElements("entry") {
+		if u := fhir.ChildValue(e, "fullUrl"); strings.HasPrefix(u, "http") {
+			if i := strings.LastIndex(strings.TrimSuffix(u, "/"), "/"); i > 0 {
+				if j := strings.LastIndex(u[:i], "/"); j > 0 {
+					base = u[:j+1]
+				}
+			}
+			break
+		}
+	}
+	var issues fhir.Issues
+	for i := 0; i < len(b.SelectElements("entry")); i++ { // entries added are searched too
+		e := b.SelectElements("entry")[i]
+		res := fhir.ResourceOf(e.SelectElement("resource"))
+		if res == nil {
+			continue
+		}
+		for _, ref := range res.FindElements(".//reference") {
+			typ, id, ok := strings.Cut(unpinned(fhir.Value(ref)), "/")
+			if !ok || !slices.Contains(personTypes, typ) || have[typ+"/"+id] {
+				continue
+			}
+			stored, err := s.Patients.Read(ctx, typ, id)
+			if err != nil {
+				issues = append(issues, fhir.Issue{Severity: fhir.SeverityError, Code: fhir.CodeInvalid, Expression: fmt.Sprintf("Bundle.entry[%d].resource", i),
+					Diagnostics: fmt.Sprintf("refers to a %s that is neither in the bundle nor stored", typ)})
+				have[typ+"/"+id] = true
+				continue
+			}
+			stored = stored.Copy()
+			if t := stored.SelectElement("text"); t != nil {
+				stored.RemoveChild(t)
+			}
+			for _, r := range stored.FindElements(".//reference") {
+				fhir.SetValue(r, unpinned(fhir.Value(r)))
+			}
+			entry := b.CreateElement("entry")
+			entry.CreateElement("fullUrl").CreateAttr("value", base+typ+"/"+id)
+			entry.CreateElement("resource").AddChild(stored)
+			have[typ+"/"+id] = true
+		}
+	}
+	if len(issues) > 0 {
+		return fhir.Reject(issues)
+	}
+	return nil
+}
+
+// unpinned is a reference without its version: Patient/1/_history/2 → Patient/1.
+func unpinned(ref string) string {
+	if i := strings.Index(ref, "/_history/"); i >= 0 {
+		return ref[:i]
+	}
+	return ref
+}
+
 // personTypes are the resources of a prescription stored like any posted data.
 var personTypes = []string{"Patient", "Coverage", "Practitioner", "PractitionerRole", "Organization"}
 
-// storePersons stores the prescription's patient, coverage, practitioner and organization like
-// any posted data (same records, versions and search indexes): as a transaction of updates.
-func (s *Service) storePersons(ctx context.Context, b *etree.Element) error {
+// storePersons stores the prescription's patient, coverage, practitioner and organization that
+// were posted (their Type/id in posted) like any posted data (same records, versions and search
+// indexes): as a transaction of updates.
+func (s *Service) storePersons(ctx context.Context, b *etree.Element, posted map[string]bool) error {
 	if s.Records == nil {
 		return nil
 	}
@@ -139,7 +225,7 @@ func (s *Service) storePersons(ctx context.Context, b *etree.Element) error {
 	tx.CreateElement("type").CreateAttr("value", "transaction")
 	for _, e := range b.SelectElements("entry") {
 		res := fhir.ResourceOf(e.SelectElement("resource"))
-		if res == nil || !slices.Contains(personTypes, res.Tag) {
+		if res == nil || !slices.Contains(personTypes, res.Tag) || !posted[res.Tag+"/"+fhir.ChildValue(res, "id")] {
 			continue
 		}
 		entry := tx.CreateElement("entry")
