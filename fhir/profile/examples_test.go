@@ -1,10 +1,10 @@
 package profile
 
 import (
-	"bufio"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/redclone/red/internal/fixture"
 )
 
 // exampleList is testdata/kbv-aws-1.2.0-examples.tsv: per KBV example file, the error
@@ -18,33 +18,16 @@ func exampleList(t *testing.T) map[string][]string {
 // =what forbids it; '-' for none.
 func expectations(t *testing.T, path string, ncols int) map[string][]string {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	want := map[string][]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		cols := strings.Split(line, "\t")
-		if len(cols) != ncols {
-			t.Fatalf("%s: %q has %d columns", path, line, len(cols))
-		}
+	for _, row := range fixture.Table(t, path, ncols) {
 		var exprs []string
-		if last := cols[ncols-1]; last != "-" {
+		if last := row[ncols-1]; last != "-" {
 			for _, e := range strings.Split(last, " ; ") {
 				expr, _, _ := strings.Cut(e, "=")
 				exprs = append(exprs, expr)
 			}
 		}
-		want[cols[0]] = exprs
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+		want[row[0]] = exprs
 	}
 	return want
 }

@@ -1,11 +1,11 @@
 package validate_test
 
 import (
-	"bufio"
-	"os"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/redclone/red/internal/fixture"
 )
 
 // forbidden is the reason every expected error of the KBV's examples must give: red refuses only
@@ -17,18 +17,9 @@ const forbidden = "forbidden by the profile: "
 // names.
 func TestKBVExamplesPostedList(t *testing.T) {
 	want := postedList(t)
-	f, err := os.Open("../../profile/testdata/kbv-aws-1.2.0-examples.tsv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var names []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if line := sc.Text(); line != "" && !strings.HasPrefix(line, "#") {
-			name, _, _ := strings.Cut(line, "\t")
-			names = append(names, name)
-		}
+	for _, row := range fixture.Table(t, "../../profile/testdata/kbv-aws-1.2.0-examples.tsv", 4) {
+		names = append(names, row[0])
 	}
 	var got []string
 	for name := range want {
@@ -46,22 +37,9 @@ func TestKBVExamplesPostedList(t *testing.T) {
 func postedList(t *testing.T) map[string][]string {
 	t.Helper()
 	const path = "testdata/kbv-aws-1.2.0-examples.tsv"
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	want := map[string][]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, errs, ok := strings.Cut(line, "\t")
-		if !ok || strings.Contains(errs, "\t") {
-			t.Fatalf("%s: %q is not two columns", path, line)
-		}
+	for _, row := range fixture.Table(t, path, 2) {
+		name, errs := row[0], row[1]
 		var exprs []string
 		if errs != "-" {
 			for _, e := range strings.Split(errs, " ; ") {
@@ -73,9 +51,6 @@ func postedList(t *testing.T) map[string][]string {
 			}
 		}
 		want[name] = exprs
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return want
 }

@@ -1,8 +1,6 @@
 package validate
 
 import (
-	"bufio"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"github.com/redclone/red/fhir/kbv"
 	"github.com/redclone/red/fhir/profile"
 	"github.com/redclone/red/fhir/profile/sample"
+	"github.com/redclone/red/internal/fixture"
 )
 
 // generatedNow is the clock the generated instances are validated with (their dates lie in
@@ -153,28 +152,11 @@ func errorsAt(is fhir.Issues) []string {
 // (code and expression, ' ; '-separated).
 func generatedExpectations(t *testing.T) map[string][]string {
 	t.Helper()
-	f, err := os.Open("testdata/generated-aws-1.2.0.tsv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	want := map[string][]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		cols := strings.Split(line, "\t")
-		if len(cols) != 3 {
-			t.Fatalf("generated-aws-1.2.0.tsv: %q has %d columns, want 3", line, len(cols))
-		}
-		errs := strings.Split(cols[1], " ; ")
+	for _, row := range fixture.Table(t, "testdata/generated-aws-1.2.0.tsv", 3) {
+		errs := strings.Split(row[1], " ; ")
 		slices.Sort(errs)
-		want[cols[0]] = errs
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+		want[row[0]] = errs
 	}
 	return want
 }
