@@ -3,7 +3,6 @@ package erp
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,8 +18,7 @@ import (
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/internal/fixture"
 	"github.com/redclone/red/internal/vault"
-	"github.com/redclone/red/storage"
-	"github.com/redclone/red/storage/sqlite"
+	"github.com/redclone/red/internal/vault/vaulttest"
 	"github.com/redclone/red/ti/fachdienst"
 	"github.com/redclone/red/ti/fachdienst/fachdienstsim"
 	"github.com/redclone/red/ti/konnektor"
@@ -46,24 +44,7 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	ctx := context.Background()
-	db := filepath.Join(t.TempDir(), "red.db")
-	st, err := sqlite.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.CreateTenant(ctx, storage.Tenant{Alias: "praxis", Created: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	blob, err := vault.NewCredential(rand.Reader, "praxis", "anna", []byte("pw"), vault.TestKDF)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := vault.New("praxis", rand.Reader)
-	if err := v.Unseal("anna", blob, []byte("pw")); err != nil {
-		t.Fatal(err)
-	}
+	store, db := vaulttest.Barrier(t)
 	dir := t.TempDir()
 	pki, err := simpki.Load(filepath.Join(dir, "pki"))
 	if err != nil {
@@ -84,7 +65,7 @@ func newWorld(t testing.TB) *world {
 		db:    db,
 		sim:   fs,
 		ksim:  ks,
-		store: v.Barrier(st),
+		store: store,
 		fd:    &fachdienst.Client{BaseURL: fSrv.URL, Identity: fachdienst.Identity{ProfessionOID: fachdienst.OIDPraxisArzt, ID: "1-SMC-B-Testkarte-883110000177002"}},
 		k:     &konnektor.Client{BaseURL: kSrv.URL, Context: konnektor.Context{MandantID: "Mandant1", ClientSystemID: "red", WorkplaceID: "AP1", UserID: "anna"}},
 	}

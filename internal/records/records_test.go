@@ -2,7 +2,6 @@ package records_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/url"
@@ -16,32 +15,14 @@ import (
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/ident"
 	"github.com/redclone/red/internal/records"
-	"github.com/redclone/red/internal/vault"
-	"github.com/redclone/red/storage"
-	"github.com/redclone/red/storage/sqlite"
+	"github.com/redclone/red/internal/vault/vaulttest"
 )
 
 func newService(t testing.TB) *records.Service {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "red.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.CreateTenant(ctx, storage.Tenant{Alias: "praxis", Created: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	blob, err := vault.NewCredential(rand.Reader, "praxis", "anna", []byte("pw"), vault.TestKDF)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := vault.New("praxis", rand.Reader)
-	if err := v.Unseal("anna", blob, []byte("pw")); err != nil {
-		t.Fatal(err)
-	}
+	b, _ := vaulttest.Barrier(t)
 	at := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
-	return &records.Service{Tenant: "praxis", Store: v.Barrier(st), Now: func() time.Time { return at }}
+	return &records.Service{Tenant: "praxis", Store: b, Now: func() time.Time { return at }}
 }
 
 func post(t testing.TB, s *records.Service, entries ...string) error {
