@@ -376,45 +376,17 @@ func (s *Service) physicianHBA(ctx context.Context, q url.Values, asking func())
 	if !prescribes(cert) {
 		return "", fhir.Fail(fhir.CodeForbidden, "card", "only a physician's or dentist's HBA signs prescriptions")
 	}
-	return card.Handle, s.unlockQES(ctx, card.Handle, asking)
+	res, err := s.unlockQES(ctx, card.Handle, asking)
+	if err == nil && res != konnektor.PinOK {
+		err = fhir.Fail(fhir.CodeSecurity, "card", "the HBA's signature PIN was not entered right (%s): nothing was signed", res)
+	}
+	return card.Handle, err
 }
 
 // prescribes tells whether a card's certificate is a physician's or a dentist's.
 func prescribes(cert *x509.Certificate) bool {
 	a := professionOf(cert)
 	return slices.Contains(a.ProfessionOIDs, fachdienst.OIDArzt) || slices.Contains(a.ProfessionOIDs, fachdienst.OIDZahnarzt)
-}
-
-// unlockQES asks for the HBA's signature PIN unless it is verified or Komfortsignatur is on;
-// asking, when set, is called just before.
-func (s *Service) unlockQES(ctx context.Context, handle string, asking func()) error {
-	var st konnektor.PinStatus
-	if err := s.call(ctx, "Konnektor", func(ctx context.Context) (err error) {
-		st, err = s.Konnektor.GetPinStatus(ctx, handle, konnektor.PinQES)
-		return err
-	}); err != nil {
-		return err
-	}
-	if st.State == konnektor.PinVerified {
-		return nil
-	}
-	if mode, _ := s.signatureMode(ctx, handle); mode == konnektor.ModeComfort {
-		return nil
-	}
-	if asking != nil {
-		asking()
-	}
-	var r konnektor.PinResponse
-	if err := s.call(ctx, "Konnektor", func(ctx context.Context) (err error) {
-		r, err = s.Konnektor.VerifyPin(ctx, handle, konnektor.PinQES)
-		return err
-	}); err != nil {
-		return err
-	}
-	if r.Result != konnektor.PinOK {
-		return fhir.Fail(fhir.CodeSecurity, "card", "the HBA's signature PIN was not entered right (%s): nothing was signed", r.Result)
-	}
-	return nil
 }
 
 // prescriptionsAnswer is RED's <Prescriptions>: per patient their person and prescriptions, each

@@ -53,27 +53,10 @@ func (s *Service) SignPDF(ctx context.Context, q url.Values, body []byte) (Answe
 	if !cardIs(card, konnektor.CardHBA) {
 		return signError("The card is not an HBA; only an HBA signs documents"), nil
 	}
-	var st konnektor.PinStatus
-	if err := s.call(ctx, "Konnektor", func(ctx context.Context) (err error) {
-		st, err = s.Konnektor.GetPinStatus(ctx, card.Handle, konnektor.PinQES)
-		return err
-	}); err != nil {
+	if res, err := s.unlockQES(ctx, card.Handle, nil); err != nil {
 		return Answer{}, err
-	}
-	if st.State != konnektor.PinVerified {
-		mode, _ := s.signatureMode(ctx, card.Handle)
-		if mode != konnektor.ModeComfort {
-			var r konnektor.PinResponse
-			if err := s.call(ctx, "Konnektor", func(ctx context.Context) (err error) {
-				r, err = s.Konnektor.VerifyPin(ctx, card.Handle, konnektor.PinQES)
-				return err
-			}); err != nil {
-				return Answer{}, err
-			}
-			if r.Result != konnektor.PinOK {
-				return signError("PIN.QES: " + string(r.Result)), nil
-			}
-		}
+	} else if res != konnektor.PinOK {
+		return signError("PIN.QES: " + string(res)), nil
 	}
 	var sigs []konnektor.Signature
 	if err := s.call(ctx, "Konnektor", func(ctx context.Context) (err error) {
@@ -141,6 +124,36 @@ func (s *Service) signatureMode(ctx context.Context, handle string) (string, err
 		return konnektor.ModePIN, err
 	}
 	return m.Session.Mode, nil
+}
+
+// unlockQES asks for the HBA's signature PIN at the card terminal (telling asking, when set,
+// that it does) unless the PIN is verified already or Komfortsignatur is on, and returns the
+// outcome: konnektor.PinOK when the card may sign.
+func (s *Service) unlockQES(ctx context.Context, handle string, asking func()) (konnektor.PinResult, error) {
+	var st konnektor.PinStatus
+	if err := s.call(ctx, "Konnektor", func(ctx context.Context) (err error) {
+		st, err = s.Konnektor.GetPinStatus(ctx, handle, konnektor.PinQES)
+		return err
+	}); err != nil {
+		return "", err
+	}
+	if st.State == konnektor.PinVerified {
+		return konnektor.PinOK, nil
+	}
+	if mode, _ := s.signatureMode(ctx, handle); mode == konnektor.ModeComfort {
+		return konnektor.PinOK, nil
+	}
+	if asking != nil {
+		asking()
+	}
+	var r konnektor.PinResponse
+	if err := s.call(ctx, "Konnektor", func(ctx context.Context) (err error) {
+		r, err = s.Konnektor.VerifyPin(ctx, handle, konnektor.PinQES)
+		return err
+	}); err != nil {
+		return "", err
+	}
+	return r.Result, nil
 }
 
 func shorten(s string, n int) string {
