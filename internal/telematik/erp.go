@@ -153,21 +153,19 @@ func (s *Service) completeFromStore(ctx context.Context, b *etree.Element) error
 		return nil
 	}
 	have := entryKeys(b)
-	base := ""
+	base := "" // the bundle's fullUrls up to Type/id, for the entries added
 	for _, e := range b.SelectElements("entry") {
-		if u := fhir.ChildValue(e, "fullUrl"); strings.HasPrefix(u, "http") {
-			if i := strings.LastIndex(strings.TrimSuffix(u, "/"), "/"); i > 0 {
-				if j := strings.LastIndex(u[:i], "/"); j > 0 {
-					base = u[:j+1]
-				}
+		if r := fhir.ResourceOf(e.SelectElement("resource")); r != nil {
+			if u, ok := strings.CutSuffix(fhir.ChildValue(e, "fullUrl"), r.Tag+"/"+fhir.ChildValue(r, "id")); ok && strings.HasPrefix(u, "http") {
+				base = u
+				break
 			}
-			break
 		}
 	}
 	var issues fhir.Issues
-	for i := 0; i < len(b.SelectElements("entry")); i++ { // entries added are searched too
-		e := b.SelectElements("entry")[i]
-		res := fhir.ResourceOf(e.SelectElement("resource"))
+	entries := b.SelectElements("entry")
+	for i := 0; i < len(entries); i++ { // entries added are searched too
+		res := fhir.ResourceOf(entries[i].SelectElement("resource"))
 		if res == nil {
 			continue
 		}
@@ -193,6 +191,7 @@ func (s *Service) completeFromStore(ctx context.Context, b *etree.Element) error
 			entry := b.CreateElement("entry")
 			entry.CreateElement("fullUrl").CreateAttr("value", base+typ+"/"+id)
 			entry.CreateElement("resource").AddChild(stored)
+			entries = append(entries, entry)
 			have[typ+"/"+id] = true
 		}
 	}
