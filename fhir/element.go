@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 
 	"github.com/beevik/etree"
@@ -52,6 +53,18 @@ func ResourceOf(container *etree.Element) *etree.Element {
 		}
 	}
 	return only
+}
+
+// IndexAfter is the position in el's children after the last one named one of tags (0: none): where
+// an element that follows them in FHIR order goes.
+func IndexAfter(el *etree.Element, tags ...string) int {
+	at := 0
+	for i, t := range el.Child {
+		if c, ok := t.(*etree.Element); ok && slices.Contains(tags, c.Tag) {
+			at = i + 1
+		}
+	}
+	return at
 }
 
 // SetMeta writes meta.versionId and meta.lastUpdated, keeping meta's other children in FHIR order

@@ -28,6 +28,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/beevik/etree"
+
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
@@ -68,6 +70,10 @@ type Prescription struct {
 	SignedDay  string    `json:"signedDay,omitempty"` // YYYY-MM-DD in Germany: authoredOn
 	Queued     time.Time `json:"queued"`
 	Activated  time.Time `json:"activated,omitzero"`
+	// TaskStatus is the Task's status at the Fachdienst as red last learnt it, once activated:
+	// ready, cancelled after the practice's $abort, or in-progress or completed when the
+	// Fachdienst named that status refusing an abort (a prescriber cannot read its Tasks).
+	TaskStatus fachdienst.Status `json:"taskStatus,omitempty"`
 
 	version int64 // the record's version as read
 }
@@ -105,6 +111,11 @@ type Service struct {
 	Signer     Signer
 	Now        func() time.Time // nil: time.Now
 	Timeout    time.Duration    // bounds each call to the TI; DefaultTimeout when 0
+	// Prepare, when set, is called on each bundle completed at signing, before it is signed: it
+	// fills in what the practice system could not know when it queued the prescription (the
+	// signing physician) and checks the bundle; an error keeps the prescription from being
+	// signed, with the error as its reason.
+	Prepare func(ctx context.Context, bundle *etree.Element) error
 	// Progress, when set, is told every step a batch stored (a prescription as it is now), for
 	// a live view of the batch; it must not block.
 	Progress func(Prescription)
@@ -234,9 +245,17 @@ func (s *Service) Abort(ctx context.Context, taskID string) (Prescription, error
 		err = nil // aborted before: an earlier answer was lost
 	}
 	if err != nil {
+		// a pharmacy has it (in-progress) or has dispensed it (completed): the refusal names
+		// the status, which the Task polling shows from now on
+		if st := namedStatus(err); (st == fachdienst.StatusInProgress || st == fachdienst.StatusCompleted) && st != p.TaskStatus {
+			p.TaskStatus = st
+			if serr := s.save(ctx, &p); serr != nil {
+				return p, serr
+			}
+		}
 		return p, fhir.Wrap(err, fhir.CodeConflict, "the E-Rezept-Fachdienst did not abort the Task: %s", err.Error())
 	}
-	p.State, p.Reason = Cancelled, ""
+	p.State, p.Reason, p.TaskStatus = Cancelled, "", fachdienst.StatusCancelled
 	return p, s.save(ctx, &p)
 }
 

@@ -81,7 +81,7 @@ func (s *Service) sign(ctx context.Context, ps []Prescription, hba, today string
 		if p.State != Created && (p.State != Signed || p.SignedDay == today) {
 			continue
 		}
-		doc, err := complete(p.Bundle, p.TaskID, today)
+		doc, err := s.complete(ctx, p.Bundle, p.TaskID, today)
 		if err != nil {
 			p.Reason = err.Error()
 			if err := s.save(ctx, p); err != nil {
@@ -128,7 +128,10 @@ func (s *Service) activate(ctx context.Context, p *Prescription) error {
 		p.Reason = "the E-Rezept-Fachdienst did not activate the Task: " + err.Error()
 		return s.save(ctx, p)
 	}
-	p.State, p.Reason, p.Activated = Activated, "", s.now().UTC()
+	p.State, p.Reason, p.Activated, p.TaskStatus = Activated, "", s.now().UTC(), fachdienst.StatusReady
+	if st := namedStatus(err); st != "" {
+		p.TaskStatus = st
+	}
 	return s.save(ctx, p)
 }
 
@@ -136,31 +139,35 @@ func (s *Service) activate(ctx context.Context, p *Prescription) error {
 // because it was activated (ready, or already accepted or completed by a pharmacy).
 func activatedBefore(err error) bool {
 	var fe *fachdienst.Error
-	if !errors.As(err, &fe) || fe.Status != 403 {
+	if !errors.As(err, &fe) || fe.Status != 403 || !strings.HasPrefix(fe.Text, "Task not in status draft") {
 		return false
 	}
-	status, ok := strings.CutPrefix(fe.Text, "Task not in status draft but in status ")
-	return ok && (status == string(fachdienst.StatusReady) || status == string(fachdienst.StatusInProgress) || status == string(fachdienst.StatusCompleted))
+	st := namedStatus(err)
+	return st == fachdienst.StatusReady || st == fachdienst.StatusInProgress || st == fachdienst.StatusCompleted
+}
+
+// namedStatus is the Task status a refusal of the Fachdienst names at the end of its text
+// ("… but in status ready", "… but is: in-progress"); "" when it names none.
+func namedStatus(err error) fachdienst.Status {
+	var fe *fachdienst.Error
+	if !errors.As(err, &fe) {
+		return ""
+	}
+	for _, st := range []fachdienst.Status{fachdienst.StatusDraft, fachdienst.StatusReady, fachdienst.StatusInProgress, fachdienst.StatusCompleted, fachdienst.StatusCancelled} {
+		if strings.HasSuffix(fe.Text, " "+string(st)) {
+			return st
+		}
+	}
+	return ""
 }
 
 // prescriptionIDSystem is the NamingSystem of the PrescriptionId (KBV ERP 1.1 and later).
 const prescriptionIDSystem = "https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_PrescriptionId"
 
-// indexAfter is the position after the last of el's children named one of tags (0: none).
-func indexAfter(el *etree.Element, tags ...string) int {
-	at := 0
-	for i, t := range el.Child {
-		if c, ok := t.(*etree.Element); ok && slices.Contains(tags, c.Tag) {
-			at = i + 1
-		}
-	}
-	return at
-}
-
 // complete writes the PrescriptionId the Fachdienst assigned into the KBV bundle's identifier and
-// the signing day into the MedicationRequest's authoredOn: a practice system cannot know either
-// when it queues the prescription.
-func complete(bundle []byte, prescriptionID, day string) ([]byte, error) {
+// the signing day into the MedicationRequest's authoredOn — a practice system cannot know either
+// when it queues the prescription — and hands the bundle to s.Prepare.
+func (s *Service) complete(ctx context.Context, bundle []byte, prescriptionID, day string) ([]byte, error) {
 	b, err := fhir.Parse(bundle, fhir.DefaultLimits)
 	if err != nil {
 		return nil, fmt.Errorf("the queued bundle is unreadable: %w", err)
@@ -168,7 +175,7 @@ func complete(bundle []byte, prescriptionID, day string) ([]byte, error) {
 	id := b.SelectElement("identifier")
 	if id == nil {
 		id = etree.NewElement("identifier")
-		b.InsertChildAt(indexAfter(b, "meta", "id"), id)
+		b.InsertChildAt(fhir.IndexAfter(b, "meta", "id"), id)
 		fhir.SetValue(id.CreateElement("system"), prescriptionIDSystem)
 	}
 	if v := id.SelectElement("value"); v != nil {
@@ -187,6 +194,11 @@ func complete(bundle []byte, prescriptionID, day string) ([]byte, error) {
 	}
 	if !found {
 		return nil, errors.New("the queued bundle has no MedicationRequest with authoredOn")
+	}
+	if s.Prepare != nil {
+		if err := s.Prepare(ctx, b); err != nil {
+			return nil, err
+		}
 	}
 	return fhir.Marshal(b), nil
 }

@@ -80,6 +80,6 @@ func (s *Service) SignPrescriptions(ctx context.Context, handle string, ids []st
 	if w.Signing != nil {
 		w.Signing()
 	}
-	e.Progress = w.Step
+	e.Progress, e.Prepare = w.Step, s.preparer(url.Values{}, hba)
 	return e.Process(ctx, hba, ids...)
 }

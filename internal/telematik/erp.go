@@ -15,8 +15,6 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
-	"github.com/redclone/red/fhir/kbv"
-	"github.com/redclone/red/fhir/kbv/validate"
 	"github.com/redclone/red/internal/erp"
 	"github.com/redclone/red/internal/printout"
 	"github.com/redclone/red/ti/fachdienst"
@@ -85,6 +83,7 @@ func (s *Service) CreateERP(ctx context.Context, q url.Values, body *etree.Eleme
 	if err != nil {
 		return Answer{}, err
 	}
+	e.Prepare = s.preparer(q, hba)
 	ps, err := e.Process(ctx, hba, p.ID)
 	if err != nil {
 		return Answer{}, fhir.Wrap(err, fhir.CodeTransient, "the prescription is queued; $processerp takes it up again: %s", err.Error())
@@ -146,8 +145,7 @@ func entryKeys(b *etree.Element) map[string]bool {
 // completeFromStore adds to a prescription bundle the persons it refers to but does not carry
 // — a known patient, their stored coverage, the practice — from the stored records, so that a
 // practice system may send a new medication for a known patient (RED's 0234). The stored
-// resources come without red's narrative and with their references unpinned (Type/id), as the
-// KBV bundle writes them; a reference to a person neither in the bundle nor stored is refused.
+// resources come as the KBV bundle writes them (asInBundle); a reference to a person neither in the bundle nor stored is refused.
 func (s *Service) completeFromStore(ctx context.Context, b *etree.Element) error {
 	if b == nil || b.Tag != "Bundle" || s.Patients == nil {
 		return nil
@@ -181,16 +179,9 @@ func (s *Service) completeFromStore(ctx context.Context, b *etree.Element) error
 				have[typ+"/"+id] = true
 				continue
 			}
-			stored = stored.Copy()
-			if t := stored.SelectElement("text"); t != nil {
-				stored.RemoveChild(t)
-			}
-			for _, r := range stored.FindElements(".//reference") {
-				fhir.SetValue(r, unpinned(fhir.Value(r)))
-			}
 			entry := b.CreateElement("entry")
 			entry.CreateElement("fullUrl").CreateAttr("value", base+typ+"/"+id)
-			entry.CreateElement("resource").AddChild(stored)
+			entry.CreateElement("resource").AddChild(asInBundle(stored))
 			entries = append(entries, entry)
 			have[typ+"/"+id] = true
 		}
@@ -199,6 +190,27 @@ func (s *Service) completeFromStore(ctx context.Context, b *etree.Element) error
 		return fhir.Reject(issues)
 	}
 	return nil
+}
+
+// asInBundle is a copy of a stored resource as a KBV bundle carries it: without what red wrote
+// into it (the narrative, meta.versionId and meta.lastUpdated, which the KBV profiles forbid) and
+// with its references unpinned (Type/id).
+func asInBundle(stored *etree.Element) *etree.Element {
+	res := stored.Copy()
+	if t := res.SelectElement("text"); t != nil {
+		res.RemoveChild(t)
+	}
+	if meta := res.SelectElement("meta"); meta != nil {
+		for _, tag := range []string{"versionId", "lastUpdated"} {
+			if m := meta.SelectElement(tag); m != nil {
+				meta.RemoveChild(m)
+			}
+		}
+	}
+	for _, r := range res.FindElements(".//reference") {
+		fhir.SetValue(r, unpinned(fhir.Value(r)))
+	}
+	return res
 }
 
 // unpinned is a reference without its version: Patient/1/_history/2 → Patient/1.
@@ -248,15 +260,14 @@ func prescriptionOf(b *etree.Element, now time.Time) (erp.Prescription, fhir.Iss
 	if b == nil || b.Tag != "Bundle" || fhir.ChildValue(b, "type") != "document" {
 		return erp.Prescription{}, nil, fhir.Fail(fhir.CodeInvalid, "Bundle.type", "send the prescription as a KBV_PR_ERP_Bundle (a Bundle of type document)")
 	}
-	var issues fhir.Issues
+	issues := prescriptionIssues(b, now, true)
 	var p erp.Prescription
 	var rx, med, patient, coverage *etree.Element
-	for i, e := range b.SelectElements("entry") {
+	for _, e := range b.SelectElements("entry") {
 		res := fhir.ResourceOf(e.SelectElement("resource"))
 		if res == nil {
 			continue
 		}
-		issues = append(issues, validate.Resource(res, fmt.Sprintf("Bundle.entry[%d].resource", i), kbv.Options{Now: now})...)
 		switch res.Tag {
 		case "MedicationRequest":
 			rx = res
@@ -338,6 +349,7 @@ func (s *Service) processERP(ctx context.Context, q url.Values, _ *etree.Element
 	if err != nil {
 		return Answer{}, err
 	}
+	e.Prepare = s.preparer(q, hba)
 	ps, err := e.Process(ctx, hba)
 	if err != nil {
 		return Answer{}, fhir.Wrap(err, fhir.CodeTransient, "the batch stopped; what it did is kept, call $processerp again: %s", err.Error())
@@ -449,7 +461,8 @@ func patientDocument(p erp.Prescription, issued time.Time) ([]byte, error) {
 // prescriptions in RED's simplified Bundle (no namespace, <Task> directly in <entry>), ten per
 // page. Each Task carries its PrescriptionId and AccessCode, the originating MedicationRequest
 // (basedOn), authoredOn (the signing day) and its status as red knows it: ready once activated,
-// cancelled once the practice aborted it (a prescriber cannot read a Task at the Fachdienst).
+// cancelled once the practice aborted it, in-progress or completed once the Fachdienst named that
+// status refusing the practice's $abort (a prescriber cannot read its Tasks at the Fachdienst).
 func (s *Service) Tasks(ctx context.Context, q url.Values) (Answer, error) {
 	e, err := s.prescriptions(ctx, nil)
 	if err != nil {
@@ -483,11 +496,14 @@ func (s *Service) Tasks(ctx context.Context, q url.Values) (Answer, error) {
 		taskID(t, "https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_PrescriptionId", p.TaskID)
 		taskID(t, "https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_AccessCode", p.AccessCode)
 		t.CreateElement("basedOn").CreateElement("reference").CreateAttr("value", "MedicationRequest/"+p.ID)
-		status := "ready"
-		if p.State == erp.Cancelled {
-			status = "cancelled"
+		status := p.TaskStatus
+		switch {
+		case p.State == erp.Cancelled:
+			status = fachdienst.StatusCancelled
+		case status == "":
+			status = fachdienst.StatusReady
 		}
-		t.CreateElement("status").CreateAttr("value", status)
+		t.CreateElement("status").CreateAttr("value", string(status))
 		t.CreateElement("authoredOn").CreateAttr("value", p.SignedDay)
 	}
 	return Answer{http.StatusOK, b}, nil

@@ -32,9 +32,11 @@ type Patients interface {
 	Read(ctx context.Context, typ, id string) (*etree.Element, error)
 }
 
-// Records stores posted data (records.Service): an e-prescription's persons are stored so.
+// Records stores posted data (records.Service): an e-prescription's persons are stored so, and
+// the physician who signs a prescription queued without one is found among them.
 type Records interface {
 	PostBundle(ctx context.Context, b *etree.Element) (*etree.Element, error)
+	Search(ctx context.Context, typ string, q url.Values) (fhir.SearchSet, error)
 }
 
 // Service performs the actions against one Konnektor, one Fachdienst and one ePA.
