@@ -212,3 +212,37 @@ func practitionerOf(t *testing.T, id, telematikID string) []byte {
 <qualification><code><coding><system value="https://fhir.kbv.de/CodeSystem/KBV_CS_FOR_Berufsbezeichnung"/><code value="Berufsbezeichnung"/></coding><text value="Hausärztin"/></code></qualification>
 </Practitioner></resource><request><method value="PUT"/><url value="Practitioner/` + id + `"/></request></entry></Bundle>`)
 }
+
+// TestPrescriptionWorkflowRules: what the E-Rezept-Fachdienst would refuse at signing is refused
+// when queued — a flow type that does not fit the coverage, a narcotic — and nothing is stored.
+func TestPrescriptionWorkflowRules(t *testing.T) {
+	srv, _ := tiServer(t)
+	cases := []struct {
+		name string
+		edit func(b *etree.Element)
+		want string
+	}{
+		{"private flow type for statutory insurance", func(b *etree.Element) {
+			fhir.SetValue(b.FindElement("identifier/value"), "200.000.000.000.001.47")
+		}, "Bundle.identifier.value"},
+		{"a narcotic", func(b *etree.Element) {
+			for _, x := range b.FindElements("entry/resource/Medication/extension") {
+				if x.SelectAttrValue("url", "") == "https://fhir.kbv.de/StructureDefinition/KBV_EX_ERP_Medication_Category" {
+					fhir.SetValue(x.FindElement("valueCoding/code"), "01")
+				}
+			}
+		}, "BtM"},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			id := "mr-rule-" + string(rune('a'+i))
+			status, body := srv.do(t, "POST", "/praxis/TI?action=$createerptask", "application/fhir+xml", prescription(t, id, c.edit))
+			if status != 400 || !strings.Contains(body, c.want) {
+				t.Errorf("%d, want 400 with %q:\n%s", status, c.want, body)
+			}
+		})
+	}
+	if _, body := srv.do(t, "GET", "/praxis/TI?action=$processerp&card=HBA-16", "", nil); strings.Contains(body, "<prescription>") {
+		t.Errorf("a refused prescription was queued:\n%s", body)
+	}
+}

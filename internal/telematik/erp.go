@@ -282,6 +282,7 @@ func prescriptionOf(b *etree.Element, now time.Time) (erp.Prescription, fhir.Iss
 	if rx == nil {
 		issues = append(issues, fhir.Issue{Severity: fhir.SeverityError, Code: fhir.CodeRequired, Expression: "Bundle.entry", Diagnostics: "the bundle has no MedicationRequest"})
 	}
+	issues = append(issues, workflowIssues(b)...)
 	var errs, warnings fhir.Issues
 	for _, i := range issues {
 		if i.Severity == fhir.SeverityError || i.Severity == fhir.SeverityFatal {
@@ -316,6 +317,46 @@ func flowType(b, coverage *etree.Element) int {
 		return 200
 	}
 	return 160
+}
+
+// medicationCategory is the extension naming a medication's category: 00 medicine, 01 narcotic
+// (BtM), 02 AMVV §3a (Thalidomid and alike, T-Rezept).
+const medicationCategory = "https://fhir.kbv.de/StructureDefinition/KBV_EX_ERP_Medication_Category"
+
+// workflowIssues are the E-Rezept-Fachdienst's rules for what it activates, checked when a
+// prescription is queued rather than failing at signing: the flow type a PrescriptionId names
+// fits the coverage (160 and 169 statutory, 200 and 209 private insurance), and narcotics (BtM)
+// and T-Rezept medicines are not prescribed electronically.
+func workflowIssues(b *etree.Element) fhir.Issues {
+	var issues fhir.Issues
+	named := 0
+	if f, _, ok := strings.Cut(fhir.ChildValue(b, "identifier", "value"), "."); ok {
+		named, _ = strconv.Atoi(f)
+	}
+	for i, e := range b.SelectElements("entry") {
+		res := fhir.ResourceOf(e.SelectElement("resource"))
+		at := fmt.Sprintf("Bundle.entry[%d].resource", i)
+		switch {
+		case res == nil:
+		case res.Tag == "Coverage":
+			pkv := fhir.ChildValue(res, "type", "coding", "code") == "PKV"
+			if pkv && (named == 160 || named == 169) || !pkv && (named == 200 || named == 209) {
+				issues = append(issues, fhir.Issue{Severity: fhir.SeverityError, Code: fhir.CodeValue, Expression: "Bundle.identifier.value",
+					Diagnostics: fmt.Sprintf("flow type %d does not fit the coverage (%s): 160 and 169 are for statutory insurance, 200 and 209 for private insurance (PKV)", named, at+".type")})
+			}
+		case res.Tag == "Medication":
+			for j, x := range res.SelectElements("extension") {
+				if x.SelectAttrValue("url", "") != medicationCategory {
+					continue
+				}
+				if code := fhir.ChildValue(x, "valueCoding", "code"); code == "01" || code == "02" {
+					issues = append(issues, fhir.Issue{Severity: fhir.SeverityError, Code: fhir.CodeValue, Expression: fmt.Sprintf("%s.extension[%d].valueCoding.code", at, j),
+						Diagnostics: "narcotics (BtM, 01) and medicines of AMVV §3a (T-Rezept, 02) are not prescribed electronically: the E-Rezept-Fachdienst refuses them"})
+				}
+			}
+		}
+	}
+	return issues
 }
 
 // medicationName is the medication's display text: its code's text (trade name, free text) or,
