@@ -326,16 +326,16 @@ func buildReply(q url.Values, params *etree.Element) (*etree.Element, fhir.Issue
 	if p.InfoText == "" && p.URL == "" && p.PickUpCodeHR == "" && p.PickUpCodeDMC == "" {
 		add(fhir.CodeRequired, "Parameters.parameter", "a reply says something: text, url or a pick-up code")
 	} else if err := p.Check(); err != nil {
+		expr, msg := "Parameters.parameter", err.Error()
 		var pp *fachdienst.PayloadProblem
-		expr := "Parameters.parameter"
-		if errors.As(err, &pp) {
+		if errors.As(err, &pp) && pp.Field != "" {
 			name := pp.Field
 			if name == "info_text" {
 				name = "text"
 			}
-			expr = "Parameters.parameter.where(name='" + name + "').value"
+			expr, msg = "Parameters.parameter.where(name='"+name+"').value", name+": "+pp.Reason
 		}
-		add(fhir.CodeValue, expr, "%s", err.Error())
+		add(fhir.CodeValue, expr, "%s", msg)
 	}
 	if len(is) > 0 {
 		return nil, is
