@@ -70,11 +70,13 @@ if ! start "$port"; then
 fi
 # The TI folder queues PIN entries at the Konnektor simulator's PIN pad (POST {konnektorURL}/sim/pinpad).
 konnektor=$(sed -n 's|.*Konnektor simulator at \(http://127\.0\.0\.1:[0-9]*\).*|\1|p' "$work/out" | head -n1)
+# The Pharmacy messages folder seeds an insured person's message at the E-Rezept-Fachdienst simulator.
+fachdienst=$(sed -n 's|.*E-Rezept-Fachdienst simulator at \(http://127\.0\.0\.1:[0-9]*\).*|\1|p' "$work/out" | head -n1)
 
 rc=0
 "$here/node_modules/.bin/newman" run "$here/red.postman_collection.json" \
   -e "$here/red.postman_environment.json" \
-  --env-var "baseURL=$base" --env-var "tenant=postman" --env-var "konnektorURL=$konnektor" \
+  --env-var "baseURL=$base" --env-var "tenant=postman" --env-var "konnektorURL=$konnektor" --env-var "fachdienstURL=$fachdienst" \
   --working-dir "$here" --color off || rc=$?
 [ -n "$keep" ] || exit "$rc"
 

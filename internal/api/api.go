@@ -34,6 +34,10 @@ type Telematik interface {
 	Tasks(ctx context.Context, q url.Values) (telematik.Answer, error)
 	// AbortTask cancels a prescription (GET /{tenant}/Task?action=$abort).
 	AbortTask(ctx context.Context, q url.Values) (telematik.Answer, error)
+	// Received answers the pharmacy's unread messages (GET /{tenant}/Communication?action=$received).
+	Received(ctx context.Context, q url.Values) (telematik.Answer, error)
+	// Reply sends a pharmacy's message to an insured person (POST /{tenant}/Communication?action=$reply).
+	Reply(ctx context.Context, q url.Values, body *etree.Element) (telematik.Answer, error)
 }
 
 // UI is the e-prescription signing page (package ui), served under /{tenant}/ui/ behind the

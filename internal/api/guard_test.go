@@ -58,6 +58,16 @@ func (s *stubTI) AbortTask(context.Context, url.Values) (telematik.Answer, error
 	return telematik.Answer{Status: http.StatusOK, Body: etree.NewElement("OperationOutcome")}, nil
 }
 
+func (s *stubTI) Received(context.Context, url.Values) (telematik.Answer, error) {
+	s.calls.Add(1)
+	return telematik.Answer{Status: http.StatusOK, Body: etree.NewElement("Bundle")}, nil
+}
+
+func (s *stubTI) Reply(context.Context, url.Values, *etree.Element) (telematik.Answer, error) {
+	s.calls.Add(1)
+	return telematik.Answer{Status: http.StatusCreated, Body: etree.NewElement("Communication")}, nil
+}
+
 func (s *stubTI) Tasks(context.Context, url.Values) (telematik.Answer, error) {
 	s.calls.Add(1)
 	return telematik.Answer{Status: http.StatusOK, Body: etree.NewElement("Bundle")}, nil

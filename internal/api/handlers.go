@@ -192,6 +192,40 @@ func (s *Server) tasks(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// communicationActions are the actions on /{tenant}/Communication with their methods.
+var communicationActions = map[string]string{"$received": http.MethodGet, "$reply": http.MethodPost}
+
+// communications answers the pharmacy's messages: GET ?action=$received, POST ?action=$reply.
+func (s *Server) communications(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	action := q.Get("action")
+	method, ok := communicationActions[action]
+	switch {
+	case action == "":
+		return fhir.Fail(fhir.CodeRequired, "action", "name an action: $received (GET) or $reply (POST)")
+	case !ok:
+		return fhir.Fail(fhir.CodeNotSupported, "action", "unknown Communication action %q; known: $received (GET), $reply (POST)", action)
+	case method != r.Method:
+		return fhir.Fail(fhir.CodeMethodNotAllowed, "", "%s is called with %s", action, method)
+	}
+	var a telematik.Answer
+	var err error
+	if action == "$received" {
+		a, err = s.TI.Received(r.Context(), q)
+	} else {
+		var body *etree.Element
+		if body, err = s.body(w, r); err != nil {
+			return err
+		}
+		a, err = s.TI.Reply(r.Context(), q, body)
+	}
+	if err != nil {
+		return err
+	}
+	writeXML(w, a.Status, a.Body)
+	return nil
+}
+
 // tiAction runs GET or POST /{tenant}/TI?action=….
 func (s *Server) tiAction(w http.ResponseWriter, r *http.Request) error {
 	if m := telematik.Method(r.URL.Query().Get("action")); m != "" && m != r.Method {

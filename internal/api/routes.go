@@ -22,6 +22,8 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/TI", s.handle(s.tiAction))
 		r.Post("/TI", s.handle(s.tiAction))
 		r.Get("/Task", s.handle(s.tasks))
+		r.Get("/Communication", s.handle(s.communications))
+		r.Post("/Communication", s.handle(s.communications))
 		if s.UI != nil {
 			r.Get("/ui", redirectToUI)
 			r.Get("/ui/", s.UI.Page)

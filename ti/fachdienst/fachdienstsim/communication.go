@@ -1,6 +1,7 @@
 package fachdienstsim
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -54,6 +55,9 @@ func (s *Simulator) postCommunication(w http.ResponseWriter, r *http.Request, wh
 		}
 	default:
 		return failDiag(http.StatusBadRequest, "Unsupported Communication profile", kind)
+	}
+	if err := checkCommunication(kind, body); err != nil {
+		return err
 	}
 	basedOn := fhir.ChildValue(body, "basedOn", "reference")
 	taskID := fachdienst.TaskIDOf(basedOn)
@@ -129,6 +133,45 @@ func (s *Simulator) postCommunication(w http.ResponseWriter, r *http.Request, wh
 	return nil
 }
 
+// recipientSystems is the identifier system of each profile's recipient: insured persons by
+// KVNR, pharmacies and payors by Telematik-ID.
+var recipientSystems = map[string]string{
+	commDispReq:        fachdienst.SystemTelematikID,
+	commDiGA:           fachdienst.SystemTelematikID,
+	commReply:          fachdienst.SystemKVNR,
+	commRepresentative: fachdienst.SystemKVNR,
+}
+
+// checkCommunication applies the profile's rules the Fachdienst checks before it looks at the
+// Task: the recipient's identifier system and, for a reply, its JSON payload (gemSpec_DM_eRp).
+func checkCommunication(kind string, c *etree.Element) error {
+	if system := fhir.ChildValue(c, "recipient", "identifier", "system"); system != recipientSystems[kind] {
+		return failDiag(http.StatusBadRequest, "parsing / validation error",
+			"Communication.recipient.identifier.system: "+kind+" is addressed by "+recipientSystems[kind])
+	}
+	if kind != commReply {
+		return nil
+	}
+	content := c.FindElement("payload/contentString")
+	if content == nil {
+		return failDiag(http.StatusBadRequest, "parsing / validation error", "Communication.payload.contentString: a reply carries its message")
+	}
+	if _, err := fachdienst.ParseReplyPayload(fhir.Value(content)); err != nil {
+		var p *fachdienst.PayloadProblem
+		if errors.As(err, &p) {
+			return failDiag(http.StatusBadRequest, p.Kind, p.Error())
+		}
+		return err
+	}
+	return nil
+}
+
+// receivedNull reports whether a received search value asks for unread messages: NULL, as
+// gemSpec asks for it, in any case and with or without the prefix eq (RED's form).
+func receivedNull(v string) bool {
+	return strings.EqualFold(strings.TrimPrefix(strings.ToLower(v), "eq"), "null")
+}
+
 // lastIndex is the child index of the last element named tag.
 func lastIndex(e *etree.Element, tag string) int {
 	els := e.SelectElements(tag)
@@ -164,7 +207,7 @@ func (s *Simulator) listCommunications(w http.ResponseWriter, r *http.Request, w
 		for _, v := range values {
 			switch name {
 			case "received":
-				if v == "NULL" {
+				if receivedNull(v) {
 					preds = append(preds, func(c *commRecord) bool { return c.Received == nil })
 					continue
 				}
