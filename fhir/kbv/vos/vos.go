@@ -469,9 +469,7 @@ func (c *converter) mapped() error {
 	} else {
 		c.r.Errors = append(c.r.Errors, issue(fhir.CodeRequired, "Bundle.timestamp", "the e-prescription's Composition needs its date: the VOS bundle has neither Composition.date nor Bundle.timestamp"))
 	}
-	if practitioner == nil {
-		c.r.Errors = append(c.r.Errors, issue(fhir.CodeRequired, rx.at+".requester", "the e-prescription's author is the prescribing practitioner: the prescription names none"))
-	} else {
+	if practitioner != nil { // else the validation reports the prescription's missing requester
 		author := cr.CreateElement("author")
 		o[author] = practitioner
 		ref := author.CreateElement("reference")
