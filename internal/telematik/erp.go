@@ -15,6 +15,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/fhir/kbv/vos"
 	"github.com/redclone/red/internal/erp"
 	"github.com/redclone/red/internal/printout"
 	"github.com/redclone/red/ti/fachdienst"
@@ -112,13 +113,28 @@ func (s *Service) CreateERP(ctx context.Context, q url.Values, body *etree.Eleme
 }
 
 // queue validates the prescription bundle, stores its persons and queues it; it returns the
-// prescription and the validation's warnings.
+// prescription and the validation's warnings. A VOS Speicherbundle (KBV_PR_VoS_Bundle_VoS_PVS)
+// is converted to the e-prescription bundle first (package vos), and every finding names its
+// place in the posted bundle.
 func (s *Service) queue(ctx context.Context, e *erp.Service, body *etree.Element) (erp.Prescription, fhir.Issues, error) {
-	posted := entryKeys(body)
-	if err := s.completeFromStore(ctx, body); err != nil {
-		return erp.Prescription{}, nil, err
+	var conv *vos.Result
+	if vos.Is(body) {
+		var err error
+		if conv, err = vos.Convert(body); err != nil {
+			return erp.Prescription{}, nil, err
+		}
+		body = conv.Bundle
 	}
-	p, warnings, err := prescriptionOf(body, s.now())
+	posted := entryKeys(body)
+	err := s.completeFromStore(ctx, body)
+	var p erp.Prescription
+	var warnings fhir.Issues
+	if err == nil {
+		p, warnings, err = prescriptionOf(body, s.now())
+	}
+	if conv != nil {
+		warnings, err = conv.Outcome(warnings, err)
+	}
 	if err != nil {
 		return p, nil, err
 	}
