@@ -60,7 +60,7 @@ func TestVOSPrescriptions(t *testing.T) {
 		if status != 400 {
 			t.Fatalf("%s with a VOS bundle lacking data: %d, want 400\n%s", action, status, body)
 		}
-		mustContain(t, action, body, "Bundle.entry[3].resource.birthDate", "Bundle.entry[1].resource.requester", "Bundle.entry[2].resource.code.coding[0].code")
+		mustContain(t, action, body, "Bundle.entry[3].resource.birthDate", "-erp-angabePruefnummerPflicht", "Bundle.entry[2].resource.code.coding[0].code")
 	}
 	if status, body := srv.do(t, "GET", "/praxis/Patient/vos-unstored-patient", "", nil); status != 404 {
 		t.Errorf("a refused VOS bundle's patient was stored: %d\n%s", status, body)

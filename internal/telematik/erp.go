@@ -15,6 +15,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/fhir/kbv/validate"
 	"github.com/redclone/red/fhir/kbv/vos"
 	"github.com/redclone/red/internal/erp"
 	"github.com/redclone/red/internal/printout"
@@ -276,7 +277,7 @@ func prescriptionOf(b *etree.Element, now time.Time) (erp.Prescription, fhir.Iss
 	if b == nil || b.Tag != "Bundle" || fhir.ChildValue(b, "type") != "document" {
 		return erp.Prescription{}, nil, fhir.Fail(fhir.CodeInvalid, "Bundle.type", "send the prescription as a KBV_PR_ERP_Bundle (a Bundle of type document)")
 	}
-	issues := prescriptionIssues(b, now, true)
+	issues := validate.Prescription(b, now, true)
 	var p erp.Prescription
 	var rx, med, patient, coverage *etree.Element
 	for _, e := range b.SelectElements("entry") {

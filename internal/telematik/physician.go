@@ -4,98 +4,17 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
-	"github.com/redclone/red/fhir/kbv"
 	"github.com/redclone/red/fhir/kbv/validate"
 	"github.com/redclone/red/ti/konnektor"
 )
 
-// erpBundleProfile is the profile of a prescription bundle.
-const erpBundleProfile = "https://fhir.kbv.de/StructureDefinition/KBV_PR_ERP_Bundle"
-
 // telematikIDSystem names a Telematik-ID, the identity on a card's certificate.
 const telematikIDSystem = "https://gematik.de/fhir/sid/telematik-id"
-
-// prescriptionIssues validates a prescription bundle as if typed by hand: the bundle itself
-// against KBV_PR_ERP_Bundle (its entries' slices, the invariants across them) and each entry
-// against its profile and red's rules. queued: the prescription waits for signing, and what red
-// writes then is not required yet — the PrescriptionId (Bundle.identifier) and, when the bundle
-// has no Practitioner, the signing physician (see physician).
-func prescriptionIssues(b *etree.Element, now time.Time, queued bool) fhir.Issues {
-	opts := kbv.Options{Now: now}
-	var issues fhir.Issues
-	if namesProfile(b, erpBundleProfile) {
-		issues = validate.Resource(b, "Bundle", opts)
-	} else {
-		issues = fhir.Issues{{Severity: fhir.SeverityError, Code: fhir.CodeRequired, Expression: "Bundle.meta.profile",
-			Diagnostics: "a prescription names its profile in meta.profile: " + erpBundleProfile + " with the version it follows"}}
-	}
-	for i, e := range b.SelectElements("entry") {
-		if res := fhir.ResourceOf(e.SelectElement("resource")); res != nil {
-			issues = append(issues, validate.Resource(res, fmt.Sprintf("Bundle.entry[%d].resource", i), opts)...)
-		}
-	}
-	if queued {
-		unsigned := !hasEntry(b, "Practitioner")
-		issues = slices.DeleteFunc(issues, func(i fhir.Issue) bool { return writtenAtSigning(i, unsigned) })
-	}
-	return issues.Unique()
-}
-
-// writtenAtSigning tells the findings about what red writes into a queued prescription when it
-// is signed: the PrescriptionId and, for a bundle without physician, the Practitioner entry, the
-// Composition's author and the MedicationRequest's requester.
-func writtenAtSigning(i fhir.Issue, noPhysician bool) bool {
-	if i.Severity != fhir.SeverityError {
-		return false
-	}
-	if i.Expression == "Bundle.identifier" || strings.HasPrefix(i.Expression, "Bundle.identifier.") {
-		return i.Code == fhir.CodeRequired
-	}
-	if !noPhysician {
-		return false
-	}
-	switch {
-	case i.Code == fhir.CodeInvariant:
-		return i.Expression == "Bundle" && strings.Contains(i.Diagnostics, "-erp-angabeVerantwortlichePersonPflicht")
-	case i.Code != fhir.CodeRequired:
-		return false
-	case i.Expression == "Bundle.entry":
-		return strings.Contains(i.Diagnostics, "AusstellendeVerschreibendeVerantwortlichePerson")
-	default:
-		return strings.HasSuffix(i.Expression, ".resource.author") || strings.HasSuffix(i.Expression, ".resource.requester")
-	}
-}
-
-// namesProfile tells whether res's meta.profile names canonical (in any version).
-func namesProfile(res *etree.Element, canonical string) bool {
-	meta := res.SelectElement("meta")
-	if meta == nil {
-		return false
-	}
-	for _, p := range meta.SelectElements("profile") {
-		if u, _, _ := strings.Cut(fhir.Value(p), "|"); u == canonical {
-			return true
-		}
-	}
-	return false
-}
-
-// hasEntry tells whether bundle b has an entry of type typ.
-func hasEntry(b *etree.Element, typ string) bool {
-	for _, e := range b.SelectElements("entry") {
-		if r := fhir.ResourceOf(e.SelectElement("resource")); r != nil && r.Tag == typ {
-			return true
-		}
-	}
-	return false
-}
 
 // preparer is what a batch signed with the HBA hba does to each completed bundle before it is
 // signed: a bundle queued without physician gets the one who signs — the stored Practitioner the
@@ -104,7 +23,7 @@ func hasEntry(b *etree.Element, typ string) bool {
 func (s *Service) preparer(q url.Values, hba string) func(ctx context.Context, b *etree.Element) error {
 	var signer *etree.Element // found once for the batch
 	return func(ctx context.Context, b *etree.Element) error {
-		if !hasEntry(b, "Practitioner") {
+		if !validate.HasEntry(b, "Practitioner") {
 			if signer == nil {
 				p, err := s.physician(ctx, q.Get("practitioner"), hba)
 				if err != nil {
@@ -115,7 +34,7 @@ func (s *Service) preparer(q url.Values, hba string) func(ctx context.Context, b
 			addPhysician(b, signer)
 		}
 		var errs fhir.Issues
-		for _, i := range prescriptionIssues(b, s.now(), false) {
+		for _, i := range validate.Prescription(b, s.now(), false) {
 			if i.Severity == fhir.SeverityError || i.Severity == fhir.SeverityFatal {
 				errs = append(errs, i)
 			}

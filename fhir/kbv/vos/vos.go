@@ -14,7 +14,8 @@
 // KBV_EX_ERP_Medication_Category, and the legal basis (KBV_EX_FOR_Legal_basis, on the VoS
 // Composition or Prescription) moves to the KBV_PR_ERP_Composition built from the prescription:
 // subject, author (the practitioner), custodian (the organization), date and the sections of the
-// prescription and its coverage. Extensions the ERP profiles have no place for
+// prescription and its coverage, and its author Device: the KBV Prüfnummer a KBV_PR_VoS_Device_PVS
+// carries (identifier KBV_NS_FOR_Pruefnummer). Extensions the ERP profiles have no place for
 // (KBV_EX_VoS_Medication_isOverTheCounter, KBV_EX_VoS_PrescriptionType, the BtM and T marks,
 // any other KBV_EX_VoS_*) and resources outside a prescription (documents, devices, findings,
 // medication plans) are left out, each with a warning.
@@ -48,6 +49,8 @@ const (
 	erpVersion    = "|1.3"
 	forVersion    = "|1.2"
 	legalBasis    = kbvSD + "KBV_EX_FOR_Legal_basis"
+	// pruefnummerSystem names the KBV Prüfnummer of the practice software.
+	pruefnummerSystem = "https://fhir.kbv.de/NamingSystem/KBV_NS_FOR_Pruefnummer"
 )
 
 // profiles maps the VoS resource profiles (name without base) onto the ERP and FOR profiles.
@@ -356,10 +359,24 @@ func (c *converter) mapped() error {
 	follow(practitioner)
 	follow(organization)
 
+	// the practice software's KBV Prüfnummer (KBV_PR_VoS_Device_PVS), which the Composition
+	// names as its author Device
+	var pruefnummer *etree.Element
+	for _, p := range c.entries {
+		if p.res != nil && p.res.Tag == "Device" && pruefnummer == nil {
+			for _, id := range p.res.SelectElements("identifier") {
+				if fhir.ChildValue(id, "system") == pruefnummerSystem {
+					pruefnummer = id
+				}
+			}
+		}
+	}
+
 	// the warnings for what stays behind
 	for i, p := range c.entries {
 		switch {
 		case p.res == nil || take[i] || (comp != nil && p.res == comp.res):
+		case p.res.Tag == "Device" && pruefnummer != nil && pruefnummer.Parent() == p.res:
 		case p.res.Tag == "PractitionerRole":
 			if p.res.FindElement("organization/identifier") != nil {
 				c.r.Warnings = append(c.r.Warnings, warning(p.at+".organization.identifier", "the ASV team number has no place in red's mapping onto the e-prescription: left out"))
@@ -476,6 +493,17 @@ func (c *converter) mapped() error {
 		o[ref] = practitioner.SelectElement("reference")
 		fhir.SetValue(ref, c.relative(fhir.ChildValue(practitioner, "reference")))
 		fhir.SetValue(author.CreateElement("type"), "Practitioner")
+	}
+	if pruefnummer != nil { // else the validation reports the missing Prüfnummer
+		author := cr.CreateElement("author")
+		o[author] = pruefnummer.Parent()
+		fhir.SetValue(author.CreateElement("type"), "Device")
+		id := o.copyInto(author, pruefnummer)
+		for _, k := range id.ChildElements() {
+			if k.Tag != "system" && k.Tag != "value" {
+				id.RemoveChild(k)
+			}
+		}
 	}
 	fhir.SetValue(cr.CreateElement("title"), "elektronische Arzneimittelverordnung")
 	if organization == nil {

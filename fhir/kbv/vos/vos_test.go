@@ -10,7 +10,6 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
-	"github.com/redclone/red/fhir/kbv"
 	"github.com/redclone/red/fhir/kbv/validate"
 	"github.com/redclone/red/fhir/kbv/vos"
 	"github.com/redclone/red/internal/fixture"
@@ -52,17 +51,15 @@ func TestConvert(t *testing.T) {
 	}
 }
 
-// validated validates the converted bundle's entries as red validates a posted e-prescription:
-// its warnings, and the error that refuses it.
+// validated validates the converted bundle as red validates a queued e-prescription: its
+// warnings, and the error that refuses it.
 func validated(b *etree.Element) (fhir.Issues, error) {
 	var errs, warnings fhir.Issues
-	for i, e := range b.SelectElements("entry") {
-		for _, is := range validate.Resource(fhir.ResourceOf(e.SelectElement("resource")), fmt.Sprintf("Bundle.entry[%d].resource", i), kbv.Options{Now: now}) {
-			if is.Severity == fhir.SeverityError {
-				errs = append(errs, is)
-			} else {
-				warnings = append(warnings, is)
-			}
+	for _, is := range validate.Prescription(b, now, true) {
+		if is.Severity == fhir.SeverityError {
+			errs = append(errs, is)
+		} else {
+			warnings = append(warnings, is)
 		}
 	}
 	if len(errs) > 0 {
