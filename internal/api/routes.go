@@ -22,6 +22,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/TI", s.handle(s.tiAction))
 		r.Post("/TI", s.handle(s.tiAction))
 		r.Get("/Task", s.handle(s.tasks))
+		r.Get("/Task/{id}", s.handle(s.pharmacyTask))
 		if s.UI != nil {
 			r.Get("/ui", redirectToUI)
 			r.Get("/ui/", s.UI.Page)
