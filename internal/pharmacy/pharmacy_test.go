@@ -438,7 +438,9 @@ func TestDispensation(t *testing.T) {
 			"Parameters.parameter[0].part[0].resource.whenHandedOver", "Parameters.parameter[0].part[0].resource.performer.actor.identifier"}},
 		{"no Medication", edit(func(p *etree.Element) { pm := p.FindElement("parameter"); pm.RemoveChild(pm.SelectElements("part")[1]) }),
 			[]string{"Parameters.parameter[0].part"}},
-		{"another pharmacy", edit(func(p *etree.Element) { fhir.SetValue(md(p).FindElement("performer/actor/identifier/value"), otherID.ID) }),
+		{"another pharmacy", edit(func(p *etree.Element) {
+			fhir.SetValue(md(p).FindElement("performer/actor/identifier/value"), otherID.ID)
+		}),
 			[]string{"Parameters.parameter[0].part[0].resource.performer.actor.identifier.value"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
