@@ -253,8 +253,8 @@ func (s *Service) rejectTask(ctx context.Context, q url.Values) (Answer, error) 
 // keeps and the practice's SMC-B).
 func (s *Service) abort(ctx context.Context, q url.Values) (Answer, error) {
 	id := q.Get("prescriptionid")
-	if err := pharmacy.CheckID(id, "prescriptionid"); err != nil {
-		return Answer{}, err
+	if id == "" { // a malformed one is nobody's: 404 from the practice's path, as before
+		return Answer{}, pharmacy.CheckID(id, "prescriptionid")
 	}
 	store, err := s.pharmacyAs(nil)
 	if err != nil {
