@@ -32,12 +32,17 @@ type Telematik interface {
 	CreateERP(ctx context.Context, q url.Values, body *etree.Element) (telematik.Answer, error)
 	// Tasks answers the e-prescription Task polling (GET /{tenant}/Task).
 	Tasks(ctx context.Context, q url.Values) (telematik.Answer, error)
-	// AbortTask cancels a prescription (GET /{tenant}/Task?action=$abort).
-	AbortTask(ctx context.Context, q url.Values) (telematik.Answer, error)
 	// Received answers the pharmacy's unread messages (GET /{tenant}/Communication?action=$received).
 	Received(ctx context.Context, q url.Values) (telematik.Answer, error)
 	// Reply sends a pharmacy's message to an insured person (POST /{tenant}/Communication?action=$reply).
 	Reply(ctx context.Context, q url.Values, body *etree.Element) (telematik.Answer, error)
+	// TaskAction runs GET /{tenant}/Task?action=$accept, $reject, $abort (a pharmacy's or a
+	// practice's) or $receipt.
+	TaskAction(ctx context.Context, action string, q url.Values) (telematik.Answer, error)
+	// PharmacyTask reads a pharmacy's prescription with its Task (GET /{tenant}/Task/{id}).
+	PharmacyTask(ctx context.Context, id string) (telematik.Answer, error)
+	// Dispense records a dispensation and closes the Task (POST /{tenant}/Bundle?action=$dispense).
+	Dispense(ctx context.Context, q url.Values, body *etree.Element) (telematik.Answer, error)
 }
 
 // UI is the e-prescription signing page (package ui), served under /{tenant}/ui/ behind the

@@ -53,7 +53,7 @@ func (s *stubTI) CreateERP(context.Context, url.Values, *etree.Element) (telemat
 	return telematik.Answer{Status: http.StatusOK, Body: etree.NewElement("Prescription")}, nil
 }
 
-func (s *stubTI) AbortTask(context.Context, url.Values) (telematik.Answer, error) {
+func (s *stubTI) TaskAction(context.Context, string, url.Values) (telematik.Answer, error) {
 	s.calls.Add(1)
 	return telematik.Answer{Status: http.StatusOK, Body: etree.NewElement("OperationOutcome")}, nil
 }
@@ -63,9 +63,19 @@ func (s *stubTI) Received(context.Context, url.Values) (telematik.Answer, error)
 	return telematik.Answer{Status: http.StatusOK, Body: etree.NewElement("Bundle")}, nil
 }
 
+func (s *stubTI) PharmacyTask(context.Context, string) (telematik.Answer, error) {
+	s.calls.Add(1)
+	return telematik.Answer{Status: http.StatusOK, Body: etree.NewElement("Bundle")}, nil
+}
+
 func (s *stubTI) Reply(context.Context, url.Values, *etree.Element) (telematik.Answer, error) {
 	s.calls.Add(1)
 	return telematik.Answer{Status: http.StatusCreated, Body: etree.NewElement("Communication")}, nil
+}
+
+func (s *stubTI) Dispense(context.Context, url.Values, *etree.Element) (telematik.Answer, error) {
+	s.calls.Add(1)
+	return telematik.Answer{Status: http.StatusOK, Body: etree.NewElement("Bundle")}, nil
 }
 
 func (s *stubTI) Tasks(context.Context, url.Values) (telematik.Answer, error) {

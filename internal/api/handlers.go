@@ -57,8 +57,10 @@ func (s *Server) postBundle(w http.ResponseWriter, r *http.Request) error {
 		return s.signPDF(w, r)
 	case "$createerp":
 		return s.createERP(w, r)
+	case "$dispense":
+		return s.dispense(w, r)
 	default:
-		return fhir.Fail(fhir.CodeNotSupported, "action", "unknown Bundle action %q; known: $createerp, $signpdf", action)
+		return fhir.Fail(fhir.CodeNotSupported, "action", "unknown Bundle action %q; known: $createerp, $dispense, $signpdf", action)
 	}
 	b, err := s.body(w, r)
 	if err != nil {
@@ -169,20 +171,16 @@ func (s *Server) createERP(w http.ResponseWriter, r *http.Request) error {
 }
 
 // tasks answers GET /{tenant}/Task, the e-prescription Task polling, in RED's simplified shape,
-// and the practice's ?action=$abort.
+// and the Task actions ?action=$accept, $reject, $abort, $receipt.
 func (s *Server) tasks(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	switch action := q.Get("action"); action {
-	case "":
-	case "$abort":
-		a, err := s.TI.AbortTask(r.Context(), q)
+	if action := q.Get("action"); action != "" {
+		a, err := s.TI.TaskAction(r.Context(), action, q)
 		if err != nil {
 			return err
 		}
-		writeXML(w, a.Status, a.Body)
+		writeAnswer(w, a)
 		return nil
-	default:
-		return fhir.Fail(fhir.CodeNotSupported, "action", "unknown Task action %q; known: $abort", action)
 	}
 	a, err := s.TI.Tasks(r.Context(), q)
 	if err != nil {
@@ -249,4 +247,38 @@ func (s *Server) tiAction(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeBody(w, a.Status, "application/xml; charset=UTF-8", a.Body)
 	return nil
+}
+
+// dispense records a pharmacy's dispensation and closes the Task (Bundle?action=$dispense).
+func (s *Server) dispense(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.body(w, r)
+	if err != nil {
+		return err
+	}
+	a, err := s.TI.Dispense(r.Context(), r.URL.Query(), b)
+	if err != nil {
+		return err
+	}
+	writeAnswer(w, a)
+	return nil
+}
+
+// pharmacyTask answers GET /{tenant}/Task/{id}: a pharmacy's prescription with its Task.
+func (s *Server) pharmacyTask(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.TI.PharmacyTask(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		return err
+	}
+	writeAnswer(w, a)
+	return nil
+}
+
+// writeAnswer writes a FHIR answer, or only the status when it has no body (204).
+func writeAnswer(w http.ResponseWriter, a telematik.Answer) {
+	if a.Body == nil {
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(a.Status)
+		return
+	}
+	writeXML(w, a.Status, a.Body)
 }

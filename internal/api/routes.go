@@ -24,6 +24,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/Task", s.handle(s.tasks))
 		r.Get("/Communication", s.handle(s.communications))
 		r.Post("/Communication", s.handle(s.communications))
+		r.Get("/Task/{id}", s.handle(s.pharmacyTask))
 		if s.UI != nil {
 			r.Get("/ui", redirectToUI)
 			r.Get("/ui/", s.UI.Page)

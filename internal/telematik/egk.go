@@ -9,7 +9,6 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
-	"github.com/redclone/red/ti/cms"
 	"github.com/redclone/red/ti/epa"
 	"github.com/redclone/red/ti/fachdienst"
 	"github.com/redclone/red/ti/konnektor"
@@ -60,8 +59,10 @@ func (s *Service) epaAs(ctx context.Context) (*epa.Client, error) {
 
 // egkFetch answers $egkfetch (pharmacy): reads the one inserted eGK (VSDM with online check),
 // asks the Fachdienst for that person's prescriptions with the proof of the check, accepts every
-// ready one and returns their prescription bundles together with the accepted Tasks. With
-// bundle=raw only the Fachdienst's Task list comes back, nothing is accepted.
+// ready one — kept exactly as $accept keeps it, so that $reject, $abort and $dispense work on it
+// — and returns the accepted Tasks (without their Secret) together with their prescription
+// bundles as $accept answers them. With bundle=raw only the Fachdienst's Task list comes back,
+// nothing is accepted.
 func (s *Service) egkFetch(ctx context.Context, q url.Values, _ *etree.Element) (Answer, error) {
 	smcb, id, err := s.institution(ctx, true)
 	if err != nil {
@@ -107,27 +108,26 @@ func (s *Service) egkFetch(ctx context.Context, q url.Values, _ *etree.Element) 
 		return Answer{http.StatusOK, out}, nil
 	}
 	fhir.SetValue(out.CreateElement("type"), "collection")
+	ph, err := s.pharmacyAs(&id)
+	if err != nil {
+		return Answer{}, err
+	}
 	for _, t := range tasks {
 		if t.Status != fachdienst.StatusReady {
 			continue
 		}
-		var acc fachdienst.Accepted
-		if err := s.call(ctx, "E-Rezept-Fachdienst", func(ctx context.Context) (err error) {
-			acc, err = fd.Accept(ctx, t.ID, t.AccessCode)
-			return err
-		}); err != nil {
-			return Answer{}, err
-		}
-		if err := addXML(out, acc.Task.XML); err != nil {
-			return Answer{}, err
-		}
-		info, err := cms.Inspect(acc.Bundle)
+		p, err := ph.Accept(ctx, t.ID, t.AccessCode) // kept as $accept keeps it
 		if err != nil {
-			return Answer{}, fhir.Fail(fhir.CodeProcessing, "", "the E-Rezept-Fachdienst sent a prescription that is not a signed bundle")
-		}
-		if err := addXML(out, info.Content); err != nil {
 			return Answer{}, err
 		}
+		if err := addXML(out, withoutSecret(p.Task)); err != nil {
+			return Answer{}, err
+		}
+		b, err := prescriptionAnswer(p)
+		if err != nil {
+			return Answer{}, err
+		}
+		out.CreateElement("entry").CreateElement("resource").AddChild(b)
 	}
 	return Answer{http.StatusOK, out}, nil
 }
