@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/internal/api"
+	"github.com/redclone/red/internal/fixture"
 	"github.com/redclone/red/internal/guard"
 	"github.com/redclone/red/internal/guard/guardtest"
 	"github.com/redclone/red/internal/telematik"
@@ -83,26 +82,8 @@ func (s *stubTI) Tasks(context.Context, url.Values) (telematik.Answer, error) {
 	return telematik.Answer{Status: http.StatusOK, Body: etree.NewElement("Bundle")}, nil
 }
 
-// logBuffer collects the server's log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor waits until the log holds want (a failure only when it never does).
-func (b *logBuffer) waitFor(t *testing.T, want string) string {
+// waitFor waits until the log b holds want (a failure only when it never does).
+func waitFor(t *testing.T, b *fixture.Buffer, want string) string {
 	t.Helper()
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
 		if s := b.String(); strings.Contains(s, want) {
@@ -115,9 +96,9 @@ func (b *logBuffer) waitFor(t *testing.T, want string) string {
 
 // newServer serves the API for tenant praxis with ti, logging at DEBUG into the returned buffer,
 // through a server and listener with bounds b.
-func newServer(t *testing.T, ti api.Telematik, b guard.Bounds) (*httptest.Server, *logBuffer) {
+func newServer(t *testing.T, ti api.Telematik, b guard.Bounds) (*httptest.Server, *fixture.Buffer) {
 	t.Helper()
-	log := &logBuffer{}
+	log := &fixture.Buffer{}
 	h := (&api.Server{
 		Tenant: "praxis",
 		TI:     ti,
@@ -200,7 +181,7 @@ func TestBrokenBodiesAreNoServerError(t *testing.T) {
 			}
 			defer c.Close()
 			tt.send(c)
-			lines := log.waitFor(t, "msg=request ")
+			lines := waitFor(t, log, "msg=request ")
 			if strings.Contains(lines, "level=ERROR") || strings.Contains(lines, "status=500") {
 				t.Errorf("logged as a server error:\n%s", lines)
 			}
@@ -225,7 +206,7 @@ func TestClientGoneDuringAnActionIsNoServerError(t *testing.T) {
 	fmt.Fprint(c, "GET /praxis/TI?action=$getcards HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 	<-ti.started
 	c.Close()
-	lines := log.waitFor(t, "msg=request ")
+	lines := waitFor(t, log, "msg=request ")
 	t.Run("logs no ERROR", func(t *testing.T) {
 		if strings.Contains(lines, "level=ERROR") || !strings.Contains(lines, `msg="client went away"`) {
 			t.Errorf("log:\n%s", lines)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/redclone/red/fhir/ident"
 	"github.com/redclone/red/internal/cli"
+	"github.com/redclone/red/internal/fixture"
 	"github.com/redclone/red/storage/postgres/pgtest"
 )
 
@@ -108,24 +109,7 @@ type server struct {
 	base   string // http://127.0.0.1:port
 	stop   func() error
 	done   chan error
-	output *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	output *fixture.Buffer
 }
 
 var listening = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
@@ -135,7 +119,7 @@ func (in *instance) serve(args ...string) *server {
 	in.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	s := &server{done: make(chan error, 1), output: &syncBuffer{}}
+	s := &server{done: make(chan error, 1), output: &fixture.Buffer{}}
 	go func() {
 		err := cli.Run(ctx, in.serving(append(args, "--port", "0")...), cli.IO{In: strings.NewReader(""), Out: pw, Err: s.output})
 		pw.Close()

@@ -18,8 +18,11 @@ import (
 
 	"rsc.io/pdf"
 
+	"github.com/beevik/etree"
+
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/internal/cli"
+	"github.com/redclone/red/internal/fixture"
 	"github.com/redclone/red/ti/cms"
 	"github.com/redclone/red/ti/fachdienst"
 	"github.com/redclone/red/ti/konnektor"
@@ -319,7 +322,7 @@ func TestEgkFetchAcceptsPrescriptions(t *testing.T) {
 func TestTISimCommand(t *testing.T) {
 	in := newInstance(t, "")
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &fixture.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- cli.Run(ctx, in.serving("ti-sim"), cli.IO{In: strings.NewReader(""), Out: out, Err: out})
@@ -513,27 +516,15 @@ func TestPrescriptionVariants(t *testing.T) {
 // coverage red stored with an earlier prescription; red completes it from the stored records,
 // signs and activates it. A person neither in the bundle nor stored is refused.
 func TestPrescriptionForKnownPatient(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "fhir", "ident", "testdata", "gematik", "eRezept-Examples", "End-to-End-Examples",
-		"7_01.10.2025", "PZN-Verordnung", "PZN-Verordnung_1", "PZN_Nr1_VerordnungArzt.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv, _ := tiServer(t)
 	bundle := func(id string, drop ...string) []byte {
-		b, err := fhir.Parse(raw, fhir.DefaultLimits)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fhir.SetValue(b.FindElement("entry/resource/MedicationRequest/id"), id)
-		for _, v := range b.FindElements("entry/resource/Patient/identifier/value") {
-			fhir.SetValue(v, "M123456785")
-		}
-		for _, e := range b.SelectElements("entry") {
-			if r := fhir.ResourceOf(e.SelectElement("resource")); r != nil && slices.Contains(drop, r.Tag) {
-				b.RemoveChild(e)
+		return prescription(t, id, func(b *etree.Element) {
+			for _, e := range b.SelectElements("entry") {
+				if r := fhir.ResourceOf(e.SelectElement("resource")); r != nil && slices.Contains(drop, r.Tag) {
+					b.RemoveChild(e)
+				}
 			}
-		}
-		return fhir.Marshal(b)
+		})
 	}
 	if status, body := srv.do(t, "POST", "/praxis/TI?action=$createerptask", "application/fhir+xml", bundle("mr-first")); status != 201 {
 		t.Fatalf("first prescription: %d\n%s", status, body)

@@ -1,7 +1,6 @@
 package telematik_test
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,24 +37,7 @@ type redServer struct {
 	t   testing.TB
 	url string
 	fd  *fachdienstsim.Simulator
-	log *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log *fixture.Buffer
 }
 
 func newRed(t testing.TB, cfg konnektorsim.Config, timeout time.Duration) *redServer {
@@ -87,7 +68,7 @@ func newRed(t testing.TB, cfg konnektorsim.Config, timeout time.Duration) *redSe
 		Prescriptions: store,
 		Timeout:       timeout,
 	}
-	log := &syncBuffer{}
+	log := &fixture.Buffer{}
 	srv := httptest.NewServer((&api.Server{Tenant: "praxis", Records: recs, TI: ti, Limits: fhir.DefaultLimits,
 		Log: slog.New(slog.NewTextHandler(log, nil))}).Handler())
 	t.Cleanup(srv.Close)
