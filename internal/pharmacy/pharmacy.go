@@ -25,6 +25,7 @@ package pharmacy
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -158,13 +159,8 @@ func CheckAccessCode(ac, param string) error {
 	if ac == "" {
 		return fhir.Fail(fhir.CodeRequired, param, "give the prescription's AccessCode: %s", param)
 	}
-	if len(ac) != 64 {
+	if _, err := hex.DecodeString(ac); err != nil || len(ac) != 64 {
 		return fhir.Fail(fhir.CodeValue, param, "an AccessCode is 64 hexadecimal digits")
-	}
-	for _, c := range ac {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return fhir.Fail(fhir.CodeValue, param, "an AccessCode is 64 hexadecimal digits")
-		}
 	}
 	return nil
 }
@@ -232,17 +228,7 @@ func (s *Service) commit(ctx context.Context, p *Prescription, w vault.Write) er
 
 // sameCode compares two codes in constant time, ignoring the case of hex digits.
 func sameCode(a, b string) bool {
-	return len(a) == len(b) && subtle.ConstantTimeCompare([]byte(lower(a)), []byte(lower(b))) == 1
-}
-
-func lower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'F' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
+	return subtle.ConstantTimeCompare([]byte(strings.ToLower(a)), []byte(strings.ToLower(b))) == 1
 }
 
 // Accept claims the prescription id with its AccessCode ac for the pharmacy and keeps it; a
@@ -270,7 +256,7 @@ func (s *Service) Accept(ctx context.Context, id, ac string) (Prescription, erro
 			return p, fhir.Fail(fhir.CodeForbidden, "accesscode", "the AccessCode does not match this prescription")
 		}
 	default: // new, or rejected before: a new claim
-		p = Prescription{ID: id, version: p.version, State: Claiming, AccessCode: lower(ac)}
+		p = Prescription{ID: id, version: p.version, State: Claiming, AccessCode: strings.ToLower(ac)}
 		if err := s.save(ctx, &p); err != nil {
 			return p, err
 		}
