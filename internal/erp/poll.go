@@ -83,7 +83,9 @@ func (s *Service) Tasks(ctx context.Context, from, to time.Time, page int) ([]Pr
 	if len(terms) == 0 {
 		return nil, 0, nil
 	}
-	res, err := s.Store.Find(ctx, vault.Query{Type: recordType, All: [][]vault.Term{terms}, Offset: (page - 1) * PageSize, Limit: PageSize})
+	// the cover's tokens are disjoint and a Task carries one token per granularity: it matches once
+	res, err := s.Store.Find(ctx, vault.Query{Type: recordType, All: [][]vault.Term{terms}, Disjoint: true,
+		Offset: (page - 1) * PageSize, Limit: PageSize})
 	if err != nil {
 		return nil, 0, err
 	}
