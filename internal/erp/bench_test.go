@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/internal/vault/vaulttest"
 	"github.com/redclone/red/storage/postgres"
@@ -97,19 +99,32 @@ func BenchmarkProcess100(b *testing.B) {
 func BenchmarkTaskPoll(b *testing.B) {
 	b.Run("SQLite", func(b *testing.B) {
 		store, _ := vaulttest.Barrier(b)
-		benchmarkTaskPoll(b, store)
+		benchmarkTaskPoll(b, store, func() {})
 	})
 	b.Run("PostgreSQL", func(b *testing.B) {
-		st, err := postgres.Open(b.Context(), pgtest.URL(b))
+		url := pgtest.URL(b)
+		st, err := postgres.Open(b.Context(), url)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = st.Close() })
-		benchmarkTaskPoll(b, vaulttest.On(b, st))
+		benchmarkTaskPoll(b, vaulttest.On(b, st), func() {
+			// the state autovacuum brings a table to within a minute of a bulk load: statistics,
+			// and a visibility map that lets index-only scans skip the heap
+			conn, err := pgx.Connect(b.Context(), url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close(b.Context())
+			if _, err := conn.Exec(b.Context(), "VACUUM ANALYZE"); err != nil {
+				b.Fatal(err)
+			}
+		})
 	})
 }
 
-func benchmarkTaskPoll(b *testing.B, store *vault.Barrier) {
+// benchmarkTaskPoll loads the prescriptions into store, calls settle and polls.
+func benchmarkTaskPoll(b *testing.B, store *vault.Barrier, settle func()) {
 	s := &Service{Store: store}
 	ctx := b.Context()
 	start := time.Date(2026, 11, 1, 0, 0, 0, 0, Berlin)
@@ -131,6 +146,7 @@ func benchmarkTaskPoll(b *testing.B, store *vault.Barrier) {
 			b.Fatal(err)
 		}
 	}
+	settle()
 	end := start.Add(30 * 24 * time.Hour)
 	s.Now = func() time.Time { return end }
 	for _, q := range []struct {
