@@ -381,7 +381,8 @@ func (s *Store) Version(ctx context.Context, tenant, typ string, id []byte, vers
 // matching ids come from the tokens index, one IN per group; only the page's rows are joined
 // with their sealed bytes.
 func (s *Store) Find(ctx context.Context, tenant string, q storage.Query) (storage.Page, error) {
-	if q.Disjoint && len(q.All) == 1 && len(q.All[0]) > 0 {
+	if len(q.All) == 1 && (len(q.All[0]) == 1 || q.Disjoint && len(q.All[0]) > 0) {
+		// one token is disjoint by itself, and its (token, id) order is the id order
 		return s.findDisjoint(ctx, tenant, q)
 	}
 	args := []any{tenant, q.Type}
@@ -416,8 +417,8 @@ func (s *Store) Find(ctx context.Context, tenant string, q storage.Query) (stora
 	return s.page(ctx, q.Type, query.String(), args...)
 }
 
-// findDisjoint answers a query with one group of disjoint tokens (storage.Query.Disjoint) from
-// the tokens index alone: Commit keeps tokens only for the current version of live resources,
+// findDisjoint answers a query with one group of disjoint tokens (storage.Query.Disjoint), or
+// with a single token, from the tokens index alone: Commit keeps tokens only for the current version of live resources,
 // and no resource carries two of the group's tokens, so the matches are the index entries as
 // they are — counted without DISTINCT and paged in the index's (token, id) order without
 // sorting. Only the page's rows are joined with heads and resources.
