@@ -70,6 +70,13 @@ type Query struct {
 	All [][][]byte
 	// Offset and Limit page the result in a stable order (by ID token). Limit 0 means no limit.
 	Offset, Limit int
+	// Disjoint declares that no resource carries two tokens of the one group (as the disjoint
+	// time ranges of a polling query: each resource has one token per granularity). With one
+	// group the store may then count the group's index entries as they are, without removing
+	// duplicates, and page them in an order of its own, stable while the data stay the same,
+	// instead of by ID token. Other queries ignore it. A query that declares it wrongly may
+	// count and list a resource twice.
+	Disjoint bool
 }
 
 // Page is the answer to a Query.

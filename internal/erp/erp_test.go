@@ -384,6 +384,39 @@ func TestTasksPollsByActivationTime(t *testing.T) {
 	}
 }
 
+// TestTasksCountsTheRepeatedHourOnce polls over the night daylight saving time ends, whose hour
+// from 02:00 passes twice: a range over both passes is covered by the hour's token and by minute
+// tokens that name both passes, and still lists each Task once.
+func TestTasksCountsTheRepeatedHourOnce(t *testing.T) {
+	w := newWorld(t)
+	s := &Service{Store: w.store}
+	ctx := t.Context()
+	first := time.Date(2026, 10, 25, 0, 0, 0, 0, time.UTC) // 02:00 CEST
+	for i, at := range []time.Time{first.Add(-time.Hour), first.Add(15 * time.Minute), first.Add(75 * time.Minute), first.Add(2 * time.Hour)} {
+		p := Prescription{ID: fmt.Sprintf("mr-%02d", i), State: Activated, TaskID: fmt.Sprintf("160.000.000.000.%03d.00", i), Activated: at}
+		if err := s.save(ctx, &p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to time.Time
+		total    int
+	}{
+		{"both passes of the hour", first, first.Add(119 * time.Minute), 2},
+		{"the first pass and part of the second", first, first.Add(90 * time.Minute), 2},
+		{"the night", first.Add(-2 * time.Hour), first.Add(3 * time.Hour), 4},
+	} {
+		got, total, err := s.Tasks(ctx, tc.from, tc.to, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if total != tc.total || len(got) != tc.total {
+			t.Errorf("%s: Tasks = %d of %d, want %d", tc.name, len(got), total, tc.total)
+		}
+	}
+}
+
 // TestProcessSurvivesFachdienstFaults runs batches against a Fachdienst that fails, hangs or
 // loses its answers (the simulator's fault injection), then a batch against a healthy one: after
 // every fault plan the simulator holds exactly one activated Task per prescription, and red's

@@ -2,6 +2,8 @@ package erp
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/redclone/red/internal/vault"
@@ -60,6 +62,20 @@ func cover(lo, hi time.Time) []string {
 	return out
 }
 
+// disjoint tells whether no Task carries two of the tokens of a cover: a Task's tokens are the
+// prefixes of its minute's, so two tokens share Tasks when one is a prefix of the other. Only a
+// cover over the hour that repeats when daylight saving time ends has such tokens (the hour's
+// and its minutes', which name both of its passes).
+func disjoint(toks []string) bool {
+	sorted := slices.Sorted(slices.Values(toks))
+	for i := 1; i < len(sorted); i++ {
+		if strings.HasPrefix(sorted[i], sorted[i-1]) {
+			return false
+		}
+	}
+	return true
+}
+
 // earliest is where a polling range without lower bound starts: before red existed.
 var earliest = time.Date(2020, 1, 1, 0, 0, 0, 0, Berlin)
 
@@ -76,14 +92,16 @@ func (s *Service) Tasks(ctx context.Context, from, to time.Time, page int) ([]Pr
 	if page < 1 {
 		page = 1
 	}
-	var terms []vault.Term
-	for _, tok := range cover(from, to) {
-		terms = append(terms, vault.Term{Index: "at", Value: tok})
-	}
-	if len(terms) == 0 {
+	toks := cover(from, to)
+	if len(toks) == 0 {
 		return nil, 0, nil
 	}
-	res, err := s.Store.Find(ctx, vault.Query{Type: recordType, All: [][]vault.Term{terms}, Offset: (page - 1) * PageSize, Limit: PageSize})
+	terms := make([]vault.Term, len(toks))
+	for i, tok := range toks {
+		terms[i] = vault.Term{Index: "at", Value: tok}
+	}
+	res, err := s.Store.Find(ctx, vault.Query{Type: recordType, All: [][]vault.Term{terms}, Disjoint: disjoint(toks),
+		Offset: (page - 1) * PageSize, Limit: PageSize})
 	if err != nil {
 		return nil, 0, err
 	}

@@ -67,6 +67,9 @@ type Query struct {
 	Type          string
 	All           [][]Term
 	Offset, Limit int // a page in the store's stable order; Limit 0: no limit
+	// Disjoint declares that no resource carries two terms of the one group, so that the store
+	// may count and page the index entries as they are (see storage.Query.Disjoint).
+	Disjoint bool
 }
 
 // Page answers a Query.
@@ -181,7 +184,7 @@ func (b *Barrier) Find(ctx context.Context, q Query) (Page, error) {
 	if b.v.Sealed() {
 		return Page{}, ErrSealed
 	}
-	sq := storage.Query{Type: q.Type, Offset: q.Offset, Limit: q.Limit, All: make([][][]byte, len(q.All))}
+	sq := storage.Query{Type: q.Type, Offset: q.Offset, Limit: q.Limit, Disjoint: q.Disjoint, All: make([][][]byte, len(q.All))}
 	for i, group := range q.All {
 		sq.All[i] = make([][]byte, 0, len(group))
 		for _, t := range group {

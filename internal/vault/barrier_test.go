@@ -433,7 +433,7 @@ func (s *throughBarrier) Heads(ctx context.Context, tenant string, keys []storag
 }
 
 func (s *throughBarrier) Find(ctx context.Context, tenant string, q storage.Query) (storage.Page, error) {
-	vq := vault.Query{Type: q.Type, Offset: q.Offset, Limit: q.Limit}
+	vq := vault.Query{Type: q.Type, Offset: q.Offset, Limit: q.Limit, Disjoint: q.Disjoint}
 	for _, g := range q.All {
 		vq.All = append(vq.All, terms(g))
 	}

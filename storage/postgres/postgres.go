@@ -332,6 +332,9 @@ func (s *Store) Version(ctx context.Context, tenant, typ string, id []byte, vers
 // joined with their sealed bytes.
 func (s *Store) Find(ctx context.Context, tenant string, q storage.Query) (storage.Page, error) {
 	if len(q.All) == 1 && len(q.All[0]) > 0 {
+		if q.Disjoint && len(q.All[0]) > 1 {
+			return s.findDisjoint(ctx, tenant, q)
+		}
 		return s.findOneGroup(ctx, tenant, q)
 	}
 	args := []any{tenant, q.Type}
@@ -384,6 +387,38 @@ func (s *Store) findOneGroup(ctx context.Context, tenant string, q storage.Query
 	LEFT JOIN heads h ON h.tenant = $1 AND h.type = $2 AND h.id = p.id AND NOT h.deleted
 	LEFT JOIN resources r ON r.tenant = $1 AND r.type = $2 AND r.id = p.id AND r.version = h.version
 	ORDER BY p.id`
+	return s.page(ctx, q.Type, sql, tenant, q.Type, q.All[0], int64(max(q.Offset, 0)), limit)
+}
+
+// findDisjoint answers a query with one group of disjoint tokens (storage.Query.Disjoint) from
+// the tokens index, like findOneGroup but without DISTINCT and without sorting the matches: no
+// resource carries two of the tokens, so each match is one index entry, and they are paged in
+// the order (token, id). PostgreSQL (before 17) does not read an index in that order for
+// token = ANY(…), so each token is counted and read by itself: the page comes from the one
+// or two tokens it falls into, read in id order from the index, skipping only the offset within.
+func (s *Store) findDisjoint(ctx context.Context, tenant string, q storage.Query) (storage.Page, error) {
+	var limit any // NULL: no limit
+	if q.Limit > 0 {
+		limit = int64(q.Limit)
+	}
+	sql := `WITH c AS MATERIALIZED (
+		SELECT u.token, (SELECT count(*) FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = u.token) AS n
+		FROM (SELECT DISTINCT unnest($3::bytea[])) u (token)
+	), s AS (
+		SELECT c.token, c.n, (sum(c.n) OVER (ORDER BY c.token) - c.n)::bigint AS before FROM c
+	), p AS (
+		SELECT s.token, x.id FROM s CROSS JOIN LATERAL (
+			SELECT t.id FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = s.token
+			ORDER BY t.id OFFSET greatest($4 - s.before, 0) LIMIT $4 + $5::bigint - greatest(s.before, $4)
+		) x
+		WHERE s.before + s.n > $4 AND s.before < $4 + $5::bigint IS NOT FALSE
+	)
+	SELECT (SELECT coalesce(sum(c.n), 0) FROM c)::bigint, p.id, h.version, r.updated, r.deleted, r.sealed
+	FROM (SELECT) one
+	LEFT JOIN p ON true
+	LEFT JOIN heads h ON h.tenant = $1 AND h.type = $2 AND h.id = p.id AND NOT h.deleted
+	LEFT JOIN resources r ON r.tenant = $1 AND r.type = $2 AND r.id = p.id AND r.version = h.version
+	ORDER BY p.token, p.id`
 	return s.page(ctx, q.Type, sql, tenant, q.Type, q.All[0], int64(max(q.Offset, 0)), limit)
 }
 

@@ -381,6 +381,10 @@ func (s *Store) Version(ctx context.Context, tenant, typ string, id []byte, vers
 // matching ids come from the tokens index, one IN per group; only the page's rows are joined
 // with their sealed bytes.
 func (s *Store) Find(ctx context.Context, tenant string, q storage.Query) (storage.Page, error) {
+	if len(q.All) == 1 && (len(q.All[0]) == 1 || q.Disjoint && len(q.All[0]) > 0) {
+		// one token is disjoint by itself, and its (token, id) order is the id order
+		return s.findDisjoint(ctx, tenant, q)
+	}
 	args := []any{tenant, q.Type}
 	var query strings.Builder
 	query.WriteString(`WITH m AS NOT MATERIALIZED (
@@ -401,11 +405,7 @@ func (s *Store) Find(ctx context.Context, tenant string, q storage.Query) (stora
 		}
 		query.WriteString("))")
 	}
-	limit := int64(-1) // no limit
-	if q.Limit > 0 {
-		limit = int64(q.Limit)
-	}
-	args = append(args, limit, int64(max(q.Offset, 0)))
+	args = append(args, limit(q), int64(max(q.Offset, 0)))
 	fmt.Fprintf(&query, `
 	)
 	SELECT c.n, p.id, p.version, r.updated, r.deleted, r.sealed
@@ -414,7 +414,46 @@ func (s *Store) Find(ctx context.Context, tenant string, q storage.Query) (stora
 	LEFT JOIN resources r ON r.tenant = ?1 AND r.type = ?2 AND r.id = p.id AND r.version = p.version
 	ORDER BY p.id`, len(args)-1, len(args))
 
-	rows, err := s.read.QueryContext(ctx, query.String(), args...)
+	return s.page(ctx, q.Type, query.String(), args...)
+}
+
+// findDisjoint answers a query with one group of disjoint tokens (storage.Query.Disjoint), or
+// with a single token, from the tokens index alone: Commit keeps tokens only for the current version of live resources,
+// and no resource carries two of the group's tokens, so the matches are the index entries as
+// they are — counted without DISTINCT and paged in the index's (token, id) order without
+// sorting. Only the page's rows are joined with heads and resources.
+func (s *Store) findDisjoint(ctx context.Context, tenant string, q storage.Query) (storage.Page, error) {
+	args := []any{tenant, q.Type}
+	in := make([]string, len(q.All[0]))
+	for i, token := range q.All[0] {
+		args = append(args, token)
+		in[i] = fmt.Sprintf("?%d", len(args))
+	}
+	args = append(args, limit(q), int64(max(q.Offset, 0)))
+	query := fmt.Sprintf(`WITH m AS NOT MATERIALIZED (
+		SELECT t.token, t.id FROM tokens t WHERE t.tenant = ?1 AND t.type = ?2 AND t.token IN (%s)
+	)
+	SELECT c.n, p.id, h.version, r.updated, r.deleted, r.sealed
+	FROM (SELECT count(*) AS n FROM m) c
+	LEFT JOIN (SELECT m.token, m.id FROM m ORDER BY m.token, m.id LIMIT ?%d OFFSET ?%d) p ON 1
+	LEFT JOIN heads h ON h.tenant = ?1 AND h.type = ?2 AND h.id = p.id AND h.deleted = 0
+	LEFT JOIN resources r ON r.tenant = ?1 AND r.type = ?2 AND r.id = p.id AND r.version = h.version
+	ORDER BY p.token, p.id`, strings.Join(in, ", "), len(args)-1, len(args))
+	return s.page(ctx, q.Type, query, args...)
+}
+
+// limit is q's limit in SQLite's terms: -1 for none.
+func limit(q storage.Query) int64 {
+	if q.Limit > 0 {
+		return int64(q.Limit)
+	}
+	return -1
+}
+
+// page runs a Find statement whose rows are (total, id, version, updated, deleted, sealed), with
+// one row carrying only the total when the page is empty.
+func (s *Store) page(ctx context.Context, typ, query string, args ...any) (storage.Page, error) {
+	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return storage.Page{}, translate("find", err)
 	}
@@ -437,7 +476,7 @@ func (s *Store) Find(ctx context.Context, tenant string, q storage.Query) (stora
 			continue // no match on this page: the one row carries only the total
 		}
 		page.Records = append(page.Records, storage.Record{
-			Type: q.Type, ID: id, Version: version.Int64, Updated: fromMicros(updated.Int64), Deleted: deleted.Bool, Sealed: sealed,
+			Type: typ, ID: id, Version: version.Int64, Updated: fromMicros(updated.Int64), Deleted: deleted.Bool, Sealed: sealed,
 		})
 	}
 	if err := rows.Err(); err != nil {

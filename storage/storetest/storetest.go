@@ -700,6 +700,91 @@ var findTests = []test{
 		wantIDs(t, s, mustFind(t, s, "other", storage.Query{Type: "Patient"}), 0)
 		wantIDs(t, s, mustFind(t, s, "other", storage.Query{Type: "Patient", All: groups("anna")}), 0)
 	}},
+	{"counts and pages the matches of a disjoint group once each, in a stable order", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		want := map[string]storage.Record{}
+		var changes []storage.Change
+		for i, tok := range strings.Fields("a c a a d c b a c a a c a d c a a c a c d a a c a") {
+			id := fmt.Sprintf("p%02d", i)
+			changes = append(changes, change("Patient", id, 0, id, "at:"+tok, "active", id))
+			want[id] = record("Patient", id, 1, id)
+		}
+		changes = append(changes,
+			change("Patient", "moved", 0, "moved v1", "at:a", "active"),
+			change("Patient", "gone", 0, "gone", "at:a", "active"),
+			change("Observation", "o1", 0, "o1", "at:a"),
+		)
+		mustCommit(t, s, "praxis", changes...)
+		mustCommit(t, s, "praxis", change("Patient", "moved", 1, "moved v2", "at:c", "active"), tombstone("Patient", "gone", 1))
+		want["moved"] = record("Patient", "moved", 2, "moved v2")
+		// in no order, with a token nobody carries and one named twice
+		all := [][][]byte{{[]byte("at:e"), []byte("at:c"), []byte("at:a"), []byte("at:b"), []byte("at:d"), []byte("at:b")}}
+		find := func(offset, limit int) storage.Page {
+			t.Helper()
+			page := mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: all, Disjoint: true, Offset: offset, Limit: limit})
+			if page.Total != len(want) {
+				t.Fatalf("Find(offset %d, limit %d): total %d, want %d", offset, limit, page.Total, len(want))
+			}
+			return page
+		}
+		full := find(0, 0)
+		seen := map[string]bool{}
+		for _, r := range full.Records {
+			if seen[string(r.ID)] {
+				t.Errorf("Find lists %q twice", r.ID)
+			}
+			seen[string(r.ID)] = true
+			if w, ok := want[string(r.ID)]; ok {
+				wantRecord(t, r, w)
+			} else {
+				t.Errorf("Find lists %q, which does not match", r.ID)
+			}
+		}
+		if len(seen) != len(want) {
+			t.Errorf("Find lists %d resources, want %d", len(seen), len(want))
+		}
+		order := idsOf(full)
+		if again := idsOf(find(0, 0)); !slices.Equal(again, order) {
+			t.Errorf("Find lists %q, then %q", order, again)
+		}
+		for _, limit := range []int{1, 3, 10, len(want), 100} {
+			for offset := 0; offset <= len(want)+limit; offset += limit {
+				wantIDs := order[min(offset, len(order)):min(offset+limit, len(order))]
+				if got := idsOf(find(offset, limit)); !slices.Equal(got, wantIDs) {
+					t.Errorf("Find(offset %d, limit %d) = %q, want %q", offset, limit, got, wantIDs)
+				}
+			}
+		}
+	}},
+	{"answers a query with one token or several groups alike, disjoint or not", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis",
+			change("Patient", "p1", 0, "x", "name:anna", "city:berlin"),
+			change("Patient", "p2", 0, "x", "name:anna", "city:hamburg"),
+			change("Patient", "p3", 0, "x", "name:bert", "city:berlin"),
+			change("Patient", "p4", 0, "x", "name:carl", "city:berlin"),
+		)
+		for _, tc := range []struct {
+			name string
+			all  [][][]byte
+			want []string
+		}{
+			{"one token", groups("city:berlin"), []string{"p1", "p3", "p4"}},
+			{"several groups", [][][]byte{{[]byte("name:anna"), []byte("name:bert")}, {[]byte("city:berlin")}}, []string{"p1", "p3"}},
+			{"no groups", nil, []string{"p1", "p2", "p3", "p4"}},
+			{"an empty group", [][][]byte{{}}, nil},
+		} {
+			inOrder(s, "Patient", tc.want)
+			for offset := range 4 {
+				q := storage.Query{Type: "Patient", All: tc.all, Disjoint: true, Offset: offset, Limit: 2}
+				page := mustFind(t, s, "praxis", q)
+				want := tc.want[min(offset, len(tc.want)):min(offset+2, len(tc.want))]
+				if got := idsOf(page); !slices.Equal(got, want) || page.Total != len(tc.want) {
+					t.Errorf("%s: Find(offset %d) = %q (total %d), want %q (total %d)", tc.name, offset, got, page.Total, want, len(tc.want))
+				}
+			}
+		}
+	}},
 }
 
 var roundTripTests = []test{

@@ -1,5 +1,5 @@
-// Package vaulttest gives tests a tenant's unsealed barrier over a fresh SQLite store (for tests
-// only).
+// Package vaulttest gives tests a tenant's unsealed barrier over a fresh SQLite store or a store
+// of their own (for tests only).
 package vaulttest
 
 import (
@@ -26,6 +26,14 @@ func Barrier(t testing.TB) (*vault.Barrier, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return On(t, st), db
+}
+
+// On creates the tenant "praxis" in st, unseals its vault for the user "anna" (with the fast
+// test KDF) and returns the barrier over st.
+func On(t testing.TB, st storage.Store) *vault.Barrier {
+	t.Helper()
+	ctx := context.Background()
 	if err := st.CreateTenant(ctx, storage.Tenant{Alias: "praxis", Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
@@ -37,5 +45,5 @@ func Barrier(t testing.TB) (*vault.Barrier, string) {
 	if err := v.Unseal("anna", blob, []byte("pw")); err != nil {
 		t.Fatal(err)
 	}
-	return v.Barrier(st), db
+	return v.Barrier(st)
 }
