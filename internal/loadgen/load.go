@@ -1,0 +1,143 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/url"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// Config is the shape of a load.
+type Config struct {
+	Red         string        // the red binary
+	Data        *Data         // the patients
+	Patients    int           // seeded before the phases
+	SeedClients int           // concurrent clients of the seed
+	Duration    time.Duration // of each phase
+	Repeat      int           // runs of each phase; the report gives their medians
+	Clients     []int         // the phases' numbers of concurrent clients
+	Progress    io.Writer     // a line per step
+}
+
+// Operations are the phases' requests, in the order they run.
+var Operations = []struct {
+	Name string
+	Next func(d *Data, patients int, fresh *atomic.Int64) func(rng *rand.Rand) (Request, bool)
+}{
+	{"read by id", func(_ *Data, n int, _ *atomic.Int64) func(*rand.Rand) (Request, bool) {
+		return func(rng *rand.Rand) (Request, bool) {
+			return Request{Method: "GET", Path: "/Patient/" + PatientID(rng.IntN(n))}, true
+		}
+	}},
+	{"search identifier=sys|val", func(_ *Data, n int, _ *atomic.Int64) func(*rand.Rand) (Request, bool) {
+		return func(rng *rand.Rand) (Request, bool) {
+			q := url.QueryEscape("http://fhir.de/sid/gkv/kvid-10|" + KVNR(rng.IntN(n)))
+			return Request{Method: "GET", Path: "/Patient?identifier=" + q}, true
+		}
+	}},
+	{"create (1-patient bundle)", func(d *Data, _ int, fresh *atomic.Int64) func(*rand.Rand) (Request, bool) {
+		return func(*rand.Rand) (Request, bool) {
+			return Request{Method: "POST", Path: "/Bundle", Body: d.Bundle(int(fresh.Add(1) - 1))}, true
+		}
+	}},
+}
+
+// StoreReport is what a load measured on one store.
+type StoreReport struct {
+	Store     string // "sqlite" or "postgres"
+	StartRSS  int64  // peak resident set from the server's start (unlocking included) until it listened
+	Seed      Result // one request per patient
+	SeedRSS   int64  // peak resident set from the server's start to the end of the seed
+	Phases    []PhaseReport
+	PhasesRSS int64 // peak resident set during all phases
+	RSSNote   string
+	LoadAvg   [2]string // at the start and the end
+}
+
+// PhaseReport is the runs of one operation at one number of clients.
+type PhaseReport struct {
+	Operation string
+	Clients   int
+	Runs      []Result
+	PeakRSS   int64 // during these runs
+}
+
+// Run starts red on the store (databaseURL "" is the embedded store), seeds it and runs every
+// phase, Repeat times each.
+func Run(ctx context.Context, c Config, store, databaseURL string) (rep StoreReport, err error) {
+	rep = StoreReport{Store: store}
+	rep.LoadAvg[0] = LoadAverage()
+	say := func(format string, args ...any) {
+		if c.Progress != nil {
+			fmt.Fprintf(c.Progress, "load %s: "+format+"\n", append([]any{store}, args...)...)
+		}
+	}
+	red, err := StartRed(ctx, c.Red, databaseURL)
+	if err != nil {
+		return rep, err
+	}
+	defer func() {
+		if stopErr := red.Stop(); err == nil && stopErr != nil {
+			err = fmt.Errorf("stop red: %w", stopErr)
+		}
+	}()
+	pid := red.Pid()
+	rep.StartRSS, _ = PeakRSS(pid)
+	say("red listening at %s (peak RSS so far %s); seeding %d patients with %d clients", red.Base, MB(rep.StartRSS), c.Patients, c.SeedClients)
+
+	client := NewClient(max(c.SeedClients, slicesMax(c.Clients)))
+	if err := Do(client, red.Base, Request{Method: "POST", Path: "/Bundle", Body: c.Data.SharedBundle()}); err != nil {
+		return rep, fmt.Errorf("shared bundle: %w", err)
+	}
+	rep.Seed = seed(ctx, client, red.Base, c)
+	rep.SeedRSS, _ = PeakRSS(pid)
+	if rep.Seed.Errors > 0 {
+		return rep, fmt.Errorf("seed: %d of %d bundles failed, the first: %s\n%s", rep.Seed.Errors, rep.Seed.Requests, rep.Seed.FirstErr, red.Log())
+	}
+	say("seeded in %s: %.0f bundles/s; peak RSS %s", rep.Seed.Elapsed.Round(time.Millisecond), rep.Seed.Rate(), MB(rep.SeedRSS))
+
+	if err := ResetPeakRSS(pid); err != nil {
+		rep.RSSNote = fmt.Sprintf("the peak resident set could not be reset (%v): every figure counts from red's start", err)
+	}
+	var fresh atomic.Int64
+	fresh.Store(int64(c.Patients))
+	for _, op := range Operations {
+		for _, n := range c.Clients {
+			before, _ := PeakRSS(pid)
+			_ = ResetPeakRSS(pid)
+			pr := PhaseReport{Operation: op.Name, Clients: n}
+			for k := range c.Repeat {
+				p := Phase{Clients: n, Duration: c.Duration, Next: op.Next(c.Data, c.Patients, &fresh)}
+				r := p.Run(ctx, client, red.Base)
+				if ctx.Err() != nil {
+					return rep, ctx.Err()
+				}
+				say("%s, %d clients, run %d/%d: %.0f/s, p50 %s, p99 %s, %d errors%s", op.Name, n, k+1, c.Repeat,
+					r.Rate(), ms(r.Latencies.Percentile(0.5)), ms(r.Latencies.Percentile(0.99)), r.Errors, firstErr(r))
+				pr.Runs = append(pr.Runs, r)
+			}
+			pr.PeakRSS, _ = PeakRSS(pid)
+			rep.PhasesRSS = max(rep.PhasesRSS, before, pr.PeakRSS)
+			rep.Phases = append(rep.Phases, pr)
+		}
+	}
+	rep.LoadAvg[1] = LoadAverage()
+	return rep, nil
+}
+
+// seed posts one Patientenakte per patient from c.SeedClients clients.
+func seed(ctx context.Context, client *http.Client, base string, c Config) Result {
+	var next atomic.Int64
+	p := Phase{Clients: c.SeedClients, Next: func(*rand.Rand) (Request, bool) {
+		i := int(next.Add(1) - 1)
+		if i >= c.Patients {
+			return Request{}, false
+		}
+		return Request{Method: "POST", Path: "/Bundle", Body: c.Data.Bundle(i)}, true
+	}}
+	return p.Run(ctx, client, base)
+}
