@@ -28,8 +28,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/redclone/red/fhir/ident"
 	"github.com/redclone/red/internal/cli"
+	"github.com/redclone/red/internal/loadgen"
 	"github.com/redclone/red/storage/postgres/pgtest"
 )
 
@@ -123,8 +123,8 @@ func BenchmarkLoad(b *testing.B) {
 	readLat := make([]time.Duration, reads)
 	for k := range readLat {
 		i := rng.IntN(patients)
-		status, body, d, err := call("GET", "/praxis/Patient/"+loadPatientID(i), nil)
-		if err != nil || status != http.StatusOK || !strings.Contains(string(body), `<id value="`+loadPatientID(i)+`"/>`) {
+		status, body, d, err := call("GET", "/praxis/Patient/"+loadgen.PatientID(i), nil)
+		if err != nil || status != http.StatusOK || !strings.Contains(string(body), `<id value="`+loadgen.PatientID(i)+`"/>`) {
 			b.Fatalf("read patient %d: %d %v\n%.2000s", i, status, err, body)
 		}
 		readLat[k] = d
@@ -136,9 +136,9 @@ func BenchmarkLoad(b *testing.B) {
 	identLat := make([]time.Duration, identSearches)
 	for k := range identLat {
 		i := rng.IntN(patients)
-		q := url.QueryEscape("http://fhir.de/sid/gkv/kvid-10|" + loadKVNR(i))
+		q := url.QueryEscape("http://fhir.de/sid/gkv/kvid-10|" + loadgen.KVNR(i))
 		status, body, d, err := call("GET", "/praxis/Patient?identifier="+q, nil)
-		if err != nil || status != http.StatusOK || loadTotal(body) != 1 || !strings.Contains(string(body), `<id value="`+loadPatientID(i)+`"/>`) {
+		if err != nil || status != http.StatusOK || loadTotal(body) != 1 || !strings.Contains(string(body), `<id value="`+loadgen.PatientID(i)+`"/>`) {
 			b.Fatalf("identifier search for patient %d: %d %v\n%.2000s", i, status, err, body)
 		}
 		identLat[k] = d
@@ -152,8 +152,8 @@ func BenchmarkLoad(b *testing.B) {
 	totals := make([]int, nameSearches)
 	entries := 0
 	for k := range nameLat {
-		p := data.patient(rng.IntN(patients))
-		word := strings.FieldsFunc(p.family, func(r rune) bool { return r == '-' || r == ' ' })[0]
+		p := data.Patient(rng.IntN(patients))
+		word := strings.FieldsFunc(p.Family, func(r rune) bool { return r == '-' || r == ' ' })[0]
 		n := min(3+rng.IntN(3), utf8.RuneCountInString(word))
 		prefix := string([]rune(word)[:n])
 		status, body, d, err := call("GET", "/praxis/Patient?name="+url.QueryEscape(prefix), nil)
@@ -202,8 +202,8 @@ func BenchmarkLoad(b *testing.B) {
 
 // loadIngest posts the shared bundle, then patients' bundles from clients goroutines, and reports
 // the ingest figures.
-func loadIngest(b *testing.B, data *loadData, call func(method, path string, body []byte) (int, []byte, time.Duration, error), patients, clients int, profDir string) {
-	if status, body, _, err := call("POST", "/praxis/Bundle", data.sharedBundle()); err != nil || status != http.StatusOK {
+func loadIngest(b *testing.B, data *loadgen.Data, call func(method, path string, body []byte) (int, []byte, time.Duration, error), patients, clients int, profDir string) {
+	if status, body, _, err := call("POST", "/praxis/Bundle", data.SharedBundle()); err != nil || status != http.StatusOK {
 		b.Fatalf("shared bundle: %d %v\n%s", status, err, body)
 	}
 	stopProfile := loadProfile(b, profDir, "ingest")
@@ -239,7 +239,7 @@ func loadIngest(b *testing.B, data *loadData, call func(method, path string, bod
 				if i >= patients {
 					return
 				}
-				status, body, d, err := call("POST", "/praxis/Bundle", data.bundle(i))
+				status, body, d, err := call("POST", "/praxis/Bundle", data.Bundle(i))
 				if err == nil && status == http.StatusOK && strings.Count(string(body), `<status value="201 Created"/>`) != 4 {
 					err = errors.New("not 4 resources created")
 				}
@@ -276,184 +276,14 @@ func loadIngest(b *testing.B, data *loadData, call func(method, path string, bod
 	b.Logf("ingest: per bundle %.2f ms CPU in this process (server and client), %.2f ms in PostgreSQL", loadMS(cpu)/float64(patients), loadMS(pg)/float64(patients))
 }
 
-// loadData renders the benchmark's patients from testdata/load.
-type loadData struct {
-	tmpl         map[string]string
-	surnames     []string
-	cumulative   []float64 // cumulative weights of surnames
-	female, male []string
-}
-
-func loadReadData(t testing.TB) *loadData {
+// loadReadData reads the benchmark's patients' templates from testdata/load.
+func loadReadData(t testing.TB) *loadgen.Data {
 	t.Helper()
-	dir := filepath.Join("..", "..", "testdata", "load")
-	d := &loadData{tmpl: map[string]string{}}
-	for _, name := range []string{"patient", "coverage", "encounter", "condition", "practitioner", "organization", "practitionerrole"} {
-		d.tmpl[name] = string(readFile(t, filepath.Join(dir, name+".xml")))
-	}
-	list := func(name string) []string {
-		var out []string
-		for _, l := range strings.Split(string(readFile(t, filepath.Join(dir, name))), "\n") {
-			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
-				out = append(out, l)
-			}
-		}
-		return out
-	}
-	d.surnames, d.female, d.male = list("surnames.txt"), list("given-female.txt"), list("given-male.txt")
-	// German surname frequencies fall off roughly like rank^-0.55 within the top 200
-	// (Müller is carried by about 17 times as many people as the 200th name).
-	sum := 0.0
-	for r := range d.surnames {
-		sum += math.Pow(float64(r+1), -0.55)
-		d.cumulative = append(d.cumulative, sum)
+	d, err := loadgen.ReadData(filepath.Join("..", "..", "testdata", "load"))
+	if err != nil {
+		t.Fatal(err)
 	}
 	return d
-}
-
-// loadPatient is what the benchmark needs to know about patient i.
-type loadPatient struct {
-	family, given, gender string
-}
-
-// patient draws patient i's names, deterministically, so later phases need not store them.
-func (d *loadData) patient(i int) loadPatient {
-	rng := rand.New(rand.NewPCG(uint64(i), 0x5eed))
-	return d.person(rng)
-}
-
-func (d *loadData) surname(rng *rand.Rand) string {
-	x := rng.Float64() * d.cumulative[len(d.cumulative)-1]
-	i, _ := slices.BinarySearch(d.cumulative, x)
-	return d.surnames[min(i, len(d.surnames)-1)]
-}
-
-func (d *loadData) person(rng *rand.Rand) loadPatient {
-	p := loadPatient{family: d.surname(rng), gender: "female"}
-	if rng.IntN(20) == 0 && !strings.Contains(p.family, "-") { // a double name now and then
-		if other := d.surname(rng); other != p.family && !strings.Contains(other, "-") {
-			p.family += "-" + other
-		}
-	}
-	names := d.female
-	if rng.IntN(2) == 0 {
-		p.gender, names = "male", d.male
-	}
-	p.given = names[rng.IntN(len(names))]
-	if rng.IntN(4) == 0 {
-		if second := names[rng.IntN(len(names))]; second != p.given {
-			p.given += " " + second
-		}
-	}
-	return p
-}
-
-func loadPatientID(i int) string { return "P" + strconv.Itoa(100000+i) }
-
-// loadKVNR is patient i's KVNR: a letter, eight digits unique to i, and the check digit.
-func loadKVNR(i int) string {
-	body := fmt.Sprintf("%c%08d", 'A'+(i*7)%26, (i*7919+12345678)%100_000_000)
-	for d := byte('0'); d <= '9'; d++ {
-		if k := body + string(d); ident.KVNR(k) == nil {
-			return k
-		}
-	}
-	panic("no KVNR check digit for " + body)
-}
-
-var (
-	loadStreets = []string{"Hauptstraße", "Schulstraße", "Gartenstraße", "Bahnhofstraße", "Dorfstraße", "Bergstraße", "Birkenweg", "Lindenstraße", "Kirchstraße", "Waldstraße", "Ringstraße", "Schillerstraße", "Goethestraße", "Am Markt", "Mühlenweg", "Jahnstraße"}
-	loadCities  = [][2]string{{"Berlin", "10115"}, {"Hamburg", "20095"}, {"München", "80331"}, {"Köln", "50667"}, {"Frankfurt am Main", "60311"}, {"Stuttgart", "70173"}, {"Düsseldorf", "40213"}, {"Leipzig", "04109"}, {"Dortmund", "44135"}, {"Essen", "45127"}, {"Bremen", "28195"}, {"Dresden", "01067"}, {"Hannover", "30159"}, {"Nürnberg", "90402"}, {"Jena", "07743"}, {"Musterstadt", "12345"}}
-	loadICD     = [][2]string{{"J06.9", "Akute Infektion der oberen Atemwege"}, {"I10.90", "Essentielle Hypertonie"}, {"E11.90", "Diabetes mellitus, Typ 2"}, {"M54.5", "Kreuzschmerz"}, {"J20.9", "Akute Bronchitis"}, {"K52.9", "Nichtinfektiöse Gastroenteritis"}, {"F32.9", "Depressive Episode"}, {"E78.0", "Reine Hypercholesterinämie"}, {"J45.9", "Asthma bronchiale"}, {"R51", "Kopfschmerz"}, {"Z00.0", "Ärztliche Allgemeinuntersuchung"}, {"M17.1", "Sonstige primäre Gonarthrose"}}
-	loadAnlass  = []string{"Kontrolle nach Infekt", "Routineuntersuchung", "Akute Beschwerden", "Wiederholungsrezept", "Befundbesprechung", "Impfung", "Vorsorge"}
-	loadNotes   = []string{"Beschwerden seit fünf Tagen.", "Kontrolle in vier Wochen.", "Medikation unverändert.", "Überweisung erwogen.", "Patient beschwerdefrei."}
-)
-
-const loadFHIRBase = "http://praxis.example/fhir/"
-
-// bundle renders patient i's Patientenakte: Patient, Coverage, Encounter and Condition.
-func (d *loadData) bundle(i int) []byte {
-	rng := rand.New(rand.NewPCG(uint64(i), 0x5eed))
-	p := d.person(rng)
-	pid, kvnr := loadPatientID(i), loadKVNR(i)
-	cid, eid, did := "V"+pid[1:], "E"+pid[1:], "C"+pid[1:]
-	contactNames := d.female
-	if p.gender == "female" {
-		contactNames = d.male
-	}
-	city := loadCities[rng.IntN(len(loadCities))]
-	birth := time.Date(1930, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, rng.IntN(93*365))
-	visit := time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC).AddDate(0, 0, rng.IntN(660))
-	startMin := 8*60 + 5*rng.IntN(108)
-	hhmm := func(m int) string { return fmt.Sprintf("%02d:%02d", m/60, m%60) }
-	icd := loadICD[rng.IntN(len(loadICD))]
-	marital := []string{"M", "S", "W", "D", "U"}[rng.IntN(5)]
-
-	patient := strings.NewReplacer(
-		"{{ID}}", pid, "{{MRN}}", strconv.Itoa(4711+i), "{{KVNR}}", kvnr,
-		"{{FAMILY}}", p.family, "{{GIVEN}}", p.given, "{{GENDER}}", p.gender,
-		"{{BIRTH}}", birth.Format(time.DateOnly),
-		"{{PHONE}}", fmt.Sprintf("0%d %d", 30+rng.IntN(9000), 100000+rng.IntN(9000000)),
-		"{{EMAIL}}", "patient"+strconv.Itoa(i)+"@example.org",
-		"{{STREET}}", loadStreets[rng.IntN(len(loadStreets))], "{{HOUSE}}", strconv.Itoa(1+rng.IntN(150)),
-		"{{CITY}}", city[0], "{{POSTAL}}", city[1], "{{MARITAL}}", marital,
-		"{{CONTACT_GIVEN}}", contactNames[rng.IntN(len(contactNames))],
-		"{{CONTACT_PHONE}}", fmt.Sprintf("+49 %d %d", 30+rng.IntN(900), 100000+rng.IntN(900000)),
-	).Replace(d.tmpl["patient"])
-	coverage := strings.NewReplacer(
-		"{{ID}}", cid, "{{KVNR}}", kvnr, "{{PATIENT}}", pid, "{{DISPLAY}}", p.given+" "+p.family,
-		"{{VERSICHERTENART}}", []string{"1", "1", "3", "5"}[rng.IntN(4)],
-		"{{EINLESEDATUM}}", visit.Format(time.DateOnly), "{{START}}", "2020-01-01",
-		"{{IK}}", "109500128", "{{KASSE}}", "AOK Musterland",
-	).Replace(d.tmpl["coverage"])
-	encounter := strings.NewReplacer(
-		"{{ID}}", eid, "{{PATIENT}}", pid, "{{ROLE}}", "r1", "{{LANR}}", "838382201", "{{ORGANIZATION}}", "o1",
-		"{{DATE}}", visit.Format(time.DateOnly), "{{DATE_DE}}", visit.Format("02.01.2006"),
-		"{{START}}", hhmm(startMin), "{{END}}", hhmm(startMin+10+5*rng.IntN(6)),
-		"{{ANLASS}}", loadAnlass[rng.IntN(len(loadAnlass))],
-	).Replace(d.tmpl["encounter"])
-	condition := strings.NewReplacer(
-		"{{ID}}", did, "{{PATIENT}}", pid, "{{ENCOUNTER}}", eid,
-		"{{ICD}}", icd[0], "{{ICD_TEXT}}", icd[1], "{{DAUER}}", strconv.FormatBool(rng.IntN(3) == 0),
-		"{{ONSET}}", visit.AddDate(0, 0, -rng.IntN(30)).Format(time.DateOnly), "{{DATE}}", visit.Format(time.DateOnly),
-		"{{NOTE}}", loadNotes[rng.IntN(len(loadNotes))],
-	).Replace(d.tmpl["condition"])
-
-	var sb strings.Builder
-	sb.Grow(12 << 10)
-	loadBundleStart(&sb, "akte-"+pid)
-	loadEntry(&sb, "Patient", pid, patient)
-	loadEntry(&sb, "Coverage", cid, coverage)
-	loadEntry(&sb, "Encounter", eid, encounter)
-	loadEntry(&sb, "Condition", did, condition)
-	sb.WriteString("</Bundle>\n")
-	return []byte(sb.String())
-}
-
-// sharedBundle holds the Practitioner, Organization and PractitionerRole (ids pr1, o1, r1) that
-// every patient's Encounter names.
-func (d *loadData) sharedBundle() []byte {
-	var sb strings.Builder
-	loadBundleStart(&sb, "praxis-stammdaten")
-	loadEntry(&sb, "Practitioner", "pr1", d.tmpl["practitioner"])
-	loadEntry(&sb, "Organization", "o1", d.tmpl["organization"])
-	loadEntry(&sb, "PractitionerRole", "r1", d.tmpl["practitionerrole"])
-	sb.WriteString("</Bundle>\n")
-	return []byte(sb.String())
-}
-
-func loadBundleStart(sb *strings.Builder, id string) {
-	sb.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Bundle xmlns="http://hl7.org/fhir"><id value="`)
-	sb.WriteString(id)
-	sb.WriteString(`"/><meta><profile value="https://fhir.kbv.de/StructureDefinition/KBV_PR_AW_Bundle_Patientenakte|1.2.0"/></meta><type value="history"/>` + "\n")
-}
-
-// loadEntry wraps a resource (a standalone document; its namespace declaration is the bundle's)
-// in a bundle entry with fullUrl and a PUT request, as RED's Patientenakte examples do.
-func loadEntry(sb *strings.Builder, typ, id, resource string) {
-	sb.WriteString(`<entry><fullUrl value="` + loadFHIRBase + typ + "/" + id + `"/><resource>`)
-	sb.WriteString(strings.Replace(strings.TrimSpace(resource), ` xmlns="http://hl7.org/fhir"`, "", 1))
-	sb.WriteString(`</resource><request><method value="PUT"/><url value="` + typ + "/" + id + `"/></request></entry>` + "\n")
 }
 
 // loadServe starts red serve like instance.serve, but keeps only the tail of the server's

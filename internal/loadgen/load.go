@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/url"
 	"net/http"
+	"net/url"
 	"sync/atomic"
 	"time"
 )

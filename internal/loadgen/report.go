@@ -36,8 +36,9 @@ func (p PhaseReport) medians() (rate float64, p50, p99 time.Duration, errs uint6
 
 // Markdown is the reports side by side as the issue tabulates them: a row per operation and
 // number of clients, a column per store (PostgreSQL first), then the seed and the peak resident
-// sets, and how the figures were taken.
-func Markdown(c Config, reps []StoreReport, started time.Time) string {
+// sets, and how the figures were taken: at started on machine (Machine()).
+func Markdown(c Config, reps []StoreReport, started time.Time, machine string) string {
+	reps = slices.Clone(reps)
 	slices.SortStableFunc(reps, func(a, b StoreReport) int { return strings.Compare(a.Store, b.Store) }) // postgres, sqlite
 	var sb strings.Builder
 	sb.WriteString("| operation | clients |")
@@ -73,7 +74,7 @@ func Markdown(c Config, reps []StoreReport, started time.Time) string {
 	fmt.Fprintf(&sb, "\n\nEach phase: %s of keep-alive clients on loopback, %d runs, medians of requests/s, p50 and p99 "+
 		"(each on its own); errors are the non-2xx answers of all runs; the MB are red's peak RSS (VmHWM) during the phase's runs. ",
 		c.Duration, c.Repeat)
-	fmt.Fprintf(&sb, "Measured %s on %s; load average (1 min)", started.Format("2006-01-02 15:04"), machine())
+	fmt.Fprintf(&sb, "Measured %s on %s; load average (1 min)", started.Format("2006-01-02 15:04"), machine)
 	for _, r := range reps {
 		fmt.Fprintf(&sb, ", %s: %s at the start, %s at the end", storeName(r.Store), r.LoadAvg[0], r.LoadAvg[1])
 	}
@@ -140,7 +141,7 @@ func slicesMax(xs []int) int {
 	return slices.Max(xs)
 }
 
-// machine names the processor count and Go version the figures were taken with.
-func machine() string {
+// Machine names the processor count and Go version the figures are taken with.
+func Machine() string {
 	return fmt.Sprintf("%d CPUs, %s", runtime.NumCPU(), runtime.Version())
 }

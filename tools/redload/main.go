@@ -101,7 +101,7 @@ func run() error {
 		}
 		reps = append(reps, rep)
 	}
-	table := loadgen.Markdown(c, reps, started)
+	table := loadgen.Markdown(c, reps, started, loadgen.Machine())
 	fmt.Print("\n" + table)
 	if *out != "" {
 		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
