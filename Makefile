@@ -40,6 +40,20 @@ postman/node_modules/.bin/newman: postman/package.json postman/package-lock.json
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
 
+# Measures red under load as issue #12 tabulates it: red started on a free loopback port with a
+# fresh tenant, seeded with LOAD_PATIENTS Patientenakten, then read, identifier-search and create
+# phases of LOAD_SECONDS at 1 and 8 keep-alive clients, three times each; medians, p50/p99,
+# errors and red's peak RSS as a Markdown table, also in bin/load-report.md. STORE=sqlite or
+# STORE=postgres runs one store (PostgreSQL: a throwaway database on RED_TEST_DATABASE_URL or
+# 127.0.0.1:5432); more flags of tools/redload in LOAD_ARGS.
+STORE         ?= both
+LOAD_SECONDS  ?= 20
+LOAD_PATIENTS ?= 10000
+LOAD_ARGS     ?=
+.PHONY: load
+load: build
+	$(GO) run ./tools/redload -red $(BIN) -store $(STORE) -seconds $(LOAD_SECONDS) -patients $(LOAD_PATIENTS) -out bin/load-report.md $(LOAD_ARGS)
+
 # Runs every Fuzz target of the module, each on its own for FUZZTIME; stops at the first
 # failure (the failing input lands in the package's testdata/fuzz). Targets are found with
 # go test -list in each package with test files, so new ones are picked up by themselves.

@@ -142,6 +142,14 @@ func createDatabase(ctx context.Context, serverURL string) (string, func() error
 	return u.String(), drop, nil
 }
 
+// PingPostgres reports whether the PostgreSQL server of serverURL answers.
+func PingPostgres(ctx context.Context, serverURL string) error {
+	if err := adminExec(ctx, serverURL, "SELECT 1"); err != nil {
+		return fmt.Errorf("PostgreSQL at %s: %w", redact(serverURL), err)
+	}
+	return nil
+}
+
 func adminExec(ctx context.Context, serverURL, sql string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -7,7 +7,8 @@
 //	go run ./tools/redload -store both -seconds 20
 //
 // PostgreSQL: a throwaway database on the server of -database-url (default RED_TEST_DATABASE_URL,
-// else postgres://postgres@127.0.0.1:5432/postgres), dropped afterwards.
+// else postgres://postgres@127.0.0.1:5432/postgres), dropped afterwards; with -store both and no
+// server answering, the embedded store alone is measured.
 package main
 
 import (
@@ -88,6 +89,12 @@ func run() error {
 		}
 	}
 
+	if *store == "both" {
+		if err := loadgen.PingPostgres(ctx, *dbURL); err != nil {
+			fmt.Fprintf(os.Stderr, "redload: %v\nredload: measuring the embedded store only (RED_TEST_DATABASE_URL or -database-url names a server)\n", err)
+			stores = []string{"sqlite"}
+		}
+	}
 	started := time.Now()
 	var reps []loadgen.StoreReport
 	for _, s := range stores {
