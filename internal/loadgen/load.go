@@ -51,7 +51,7 @@ type StoreReport struct {
 	Store     string // "sqlite" or "postgres"
 	StartRSS  int64  // peak resident set from the server's start (unlocking included) until it listened
 	Seed      Result // one request per patient
-	SeedRSS   int64  // peak resident set from the server's start to the end of the seed
+	SeedRSS   int64  // peak resident set during the seed
 	Phases    []PhaseReport
 	PhasesRSS int64 // peak resident set during all phases
 	RSSNote   string
@@ -88,6 +88,9 @@ func Run(ctx context.Context, c Config, store, databaseURL string) (rep StoreRep
 	pid := red.Pid()
 	rep.StartRSS, _ = PeakRSS(pid)
 	say("red listening at %s (peak RSS so far %s); seeding %d patients with %d clients", red.Base, MB(rep.StartRSS), c.Patients, c.SeedClients)
+	if err := ResetPeakRSS(pid); err != nil {
+		rep.RSSNote = fmt.Sprintf("the peak resident set could not be reset (%v): every peak counts from red's start", err)
+	}
 
 	client := NewClient(max(c.SeedClients, slicesMax(c.Clients)))
 	if err := Do(client, red.Base, Request{Method: "POST", Path: "/Bundle", Body: c.Data.SharedBundle()}); err != nil {
@@ -95,14 +98,12 @@ func Run(ctx context.Context, c Config, store, databaseURL string) (rep StoreRep
 	}
 	rep.Seed = seed(ctx, client, red.Base, c)
 	rep.SeedRSS, _ = PeakRSS(pid)
+	_ = ResetPeakRSS(pid)
 	if rep.Seed.Errors > 0 {
 		return rep, fmt.Errorf("seed: %d of %d bundles failed, the first: %s\n%s", rep.Seed.Errors, rep.Seed.Requests, rep.Seed.FirstErr, red.Log())
 	}
 	say("seeded in %s: %.0f bundles/s; peak RSS %s", rep.Seed.Elapsed.Round(time.Millisecond), rep.Seed.Rate(), MB(rep.SeedRSS))
 
-	if err := ResetPeakRSS(pid); err != nil {
-		rep.RSSNote = fmt.Sprintf("the peak resident set could not be reset (%v): every figure counts from red's start", err)
-	}
 	var fresh atomic.Int64
 	fresh.Store(int64(c.Patients))
 	for _, op := range Operations {

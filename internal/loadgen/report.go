@@ -67,7 +67,7 @@ func Markdown(c Config, reps []StoreReport, started time.Time, machine string) s
 		s := r.Seed
 		fmt.Fprintf(&sb, " %s res/s · p50 %s · p99 %s · %s |", thousands(4*s.Rate()), ms(s.Latencies.Percentile(0.5)), ms(s.Latencies.Percentile(0.99)), errorCount(s.Errors))
 	}
-	sb.WriteString("\n| peak RSS: start (unlock) · start + seed · phases | |")
+	sb.WriteString("\n| peak RSS: start (unlock) · seed · phases | |")
 	for _, r := range reps {
 		fmt.Fprintf(&sb, " %s · %s · %s |", MB(r.StartRSS), MB(r.SeedRSS), MB(r.PhasesRSS))
 	}
