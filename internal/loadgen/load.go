@@ -23,27 +23,29 @@ type Config struct {
 	Progress    io.Writer     // a line per step
 }
 
-// Operations are the phases' requests, in the order they run.
-var Operations = []struct {
-	Name string
-	Next func(d *Data, patients int, fresh *atomic.Int64) func(rng *rand.Rand) (Request, bool)
+// operations are the phases' requests, in the order they run.
+var operations = []struct {
+	name string
+	next func(t *target, rng *rand.Rand) Request
 }{
-	{"read by id", func(_ *Data, n int, _ *atomic.Int64) func(*rand.Rand) (Request, bool) {
-		return func(rng *rand.Rand) (Request, bool) {
-			return Request{Method: "GET", Path: "/Patient/" + PatientID(rng.IntN(n))}, true
-		}
+	{"read by id", func(t *target, rng *rand.Rand) Request {
+		return Request{Method: "GET", Path: "/Patient/" + PatientID(rng.IntN(t.patients))}
 	}},
-	{"search identifier=sys|val", func(_ *Data, n int, _ *atomic.Int64) func(*rand.Rand) (Request, bool) {
-		return func(rng *rand.Rand) (Request, bool) {
-			q := url.QueryEscape("http://fhir.de/sid/gkv/kvid-10|" + KVNR(rng.IntN(n)))
-			return Request{Method: "GET", Path: "/Patient?identifier=" + q}, true
-		}
+	{"search identifier=sys|val", func(t *target, rng *rand.Rand) Request {
+		q := url.QueryEscape("http://fhir.de/sid/gkv/kvid-10|" + KVNR(rng.IntN(t.patients)))
+		return Request{Method: "GET", Path: "/Patient?identifier=" + q}
 	}},
-	{"create (1-patient bundle)", func(d *Data, _ int, fresh *atomic.Int64) func(*rand.Rand) (Request, bool) {
-		return func(*rand.Rand) (Request, bool) {
-			return Request{Method: "POST", Path: "/Bundle", Body: d.Bundle(int(fresh.Add(1) - 1))}, true
-		}
+	{"create (1-patient bundle)", func(t *target, _ *rand.Rand) Request {
+		return Request{Method: "POST", Path: "/Bundle", Body: t.data.Bundle(int(t.fresh.Add(1) - 1))}
 	}},
+}
+
+// target is what the phases' requests are made from: the seeded patients 0 to patients-1, and the
+// next number of a patient not yet created.
+type target struct {
+	data     *Data
+	patients int
+	fresh    atomic.Int64
 }
 
 // StoreReport is what a load measured on one store.
@@ -104,20 +106,20 @@ func Run(ctx context.Context, c Config, store, databaseURL string) (rep StoreRep
 	}
 	say("seeded in %s: %.0f bundles/s; peak RSS %s", rep.Seed.Elapsed.Round(time.Millisecond), rep.Seed.Rate(), MB(rep.SeedRSS))
 
-	var fresh atomic.Int64
-	fresh.Store(int64(c.Patients))
-	for _, op := range Operations {
+	t := &target{data: c.Data, patients: c.Patients}
+	t.fresh.Store(int64(c.Patients))
+	for _, op := range operations {
 		for _, n := range c.Clients {
 			before, _ := PeakRSS(pid)
 			_ = ResetPeakRSS(pid)
-			pr := PhaseReport{Operation: op.Name, Clients: n}
+			pr := PhaseReport{Operation: op.name, Clients: n}
 			for k := range c.Repeat {
-				p := Phase{Clients: n, Duration: c.Duration, Next: op.Next(c.Data, c.Patients, &fresh)}
+				p := Phase{Clients: n, Duration: c.Duration, Next: func(rng *rand.Rand) (Request, bool) { return op.next(t, rng), true }}
 				r := p.Run(ctx, client, red.Base)
 				if ctx.Err() != nil {
 					return rep, ctx.Err()
 				}
-				say("%s, %d clients, run %d/%d: %.0f/s, p50 %s, p99 %s, %d errors%s", op.Name, n, k+1, c.Repeat,
+				say("%s, %d clients, run %d/%d: %.0f/s, p50 %s, p99 %s, %d errors%s", op.name, n, k+1, c.Repeat,
 					r.Rate(), ms(r.Latencies.Percentile(0.5)), ms(r.Latencies.Percentile(0.99)), r.Errors, firstErr(r))
 				pr.Runs = append(pr.Runs, r)
 			}
