@@ -1,6 +1,7 @@
 package fhirjson_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io/fs"
@@ -114,4 +115,51 @@ func TestRoundTripEveryExample(t *testing.T) {
 	if fhirFiles < 150 {
 		t.Fatalf("only %d FHIR examples found", fhirFiles)
 	}
+}
+
+// TestOfficialJSONExamples reads gematik's examples published in FHIR JSON and writes them back:
+// red's JSON must be theirs, member for member (numbers as written).
+func TestOfficialJSONExamples(t *testing.T) {
+	var n int
+	err := filepath.WalkDir("testdata/gematik", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
+			return err
+		}
+		n++
+		t.Run(strings.TrimPrefix(filepath.ToSlash(path), "testdata/gematik/"), func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := fhirjson.Unmarshal(context.Background(), data, fhir.DefaultLimits)
+			if err != nil {
+				t.Fatalf("from JSON: %v", err)
+			}
+			js, err := fhirjson.Marshal(res)
+			if err != nil {
+				t.Fatalf("to JSON: %v", err)
+			}
+			if diff := cmp.Diff(decode(t, data), decode(t, js)); diff != "" {
+				t.Fatalf("JSON → XML → JSON differs (-official +red):\n%s", diff)
+			}
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 30 {
+		t.Fatalf("only %d official JSON examples found", n)
+	}
+}
+
+func decode(tb testing.TB, data []byte) any {
+	tb.Helper()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		tb.Fatal(err)
+	}
+	return v
 }
