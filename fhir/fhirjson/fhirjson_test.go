@@ -163,3 +163,27 @@ func decode(tb testing.TB, data []byte) any {
 	}
 	return v
 }
+
+// TestPatientsJSON keeps testdata/bundles/patients.json (the README's JSON example) the JSON form
+// of patients.xml.
+func TestPatientsJSON(t *testing.T) {
+	x, err := os.ReadFile(moduleRoot + "/testdata/bundles/patients.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := fhir.Parse(x, fhir.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := fhirjson.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(moduleRoot + "/testdata/bundles/patients.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(decode(t, want), decode(t, js)); diff != "" {
+		t.Fatalf("patients.json is not patients.xml in JSON (-file +converted):\n%s", diff)
+	}
+}

@@ -44,7 +44,7 @@ func write(w http.ResponseWriter, status int, contentType string, body []byte) {
 // body reads a FHIR XML or JSON request body within the server's limits.
 func (s *Server) body(w http.ResponseWriter, r *http.Request) (*etree.Element, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	json := err == nil && slices.Contains(jsonTypes, mt)
+	json := err == nil && slices.Contains(jsonBodyTypes, mt)
 	if err != nil || !acceptedTypes[mt] && !json {
 		return nil, fhir.Fail(fhir.CodeUnsupportedMediaType, "", "send FHIR XML with Content-Type: application/fhir+xml; charset=UTF-8, or FHIR JSON with Content-Type: application/fhir+json")
 	}

@@ -26,10 +26,12 @@ const (
 	ModeStrict = "strict" // the FHIR specification's shapes for clients not written against RED
 )
 
-// The media types red reads and writes; _format also takes the short names xml and json.
+// The media types red writes; _format also takes the short names xml and json. Bodies in JSON
+// are read only with a FHIR JSON type (jsonBodyTypes): plain application/json stays a 415, as in RED.
 var (
-	xmlTypes  = []string{"application/fhir+xml", "application/xml+fhir", "application/xml", "text/xml"}
-	jsonTypes = []string{"application/fhir+json", "application/json+fhir", "application/json", "text/json"}
+	xmlTypes      = []string{"application/fhir+xml", "application/xml+fhir", "application/xml", "text/xml"}
+	jsonTypes     = []string{"application/fhir+json", "application/json+fhir", "application/json", "text/json"}
+	jsonBodyTypes = []string{"application/fhir+json", "application/json+fhir"}
 )
 
 // supported lists the formats for a 406 answer.
@@ -53,7 +55,7 @@ type formatWriter struct {
 func (w *formatWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // negotiate decides the answer's format once per request — _format wins over Accept; without
-// either, a JSON body gets a JSON answer; Prefer: handling=strict or lenient overrides the
+// either, or with only wildcards, a FHIR JSON body gets a JSON answer; Prefer: handling=strict or lenient overrides the
 // server's FHIR mode — and answers 406 when the client accepts nothing red writes. _format is
 // taken off the query so that the use cases never see it.
 func (s *Server) negotiate(next http.Handler) http.Handler {
@@ -100,23 +102,25 @@ func (s *Server) formatOf(r *http.Request) (format, error) {
 		}
 		return f, nil
 	}
-	accept := r.Header.Get("Accept")
-	if strings.TrimSpace(accept) == "" {
-		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		f.json = slices.Contains(jsonTypes, mt)
-		return f, nil
-	}
-	json, ok := preferJSON(accept)
+	json, wildcard, ok := preferJSON(r.Header.Get("Accept"))
 	if !ok {
 		return f, fhir.Fail(fhir.CodeNotAcceptable, "", "Accept names no format red writes; it writes %s", supported)
+	}
+	if wildcard {
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		json = slices.Contains(jsonBodyTypes, mt)
 	}
 	f.json = json
 	return f, nil
 }
 
-// preferJSON reads an Accept header: whether JSON is preferred (highest q, then first named) and
-// whether anything red writes is acceptable at all. Wildcards mean RED's XML.
-func preferJSON(accept string) (json, ok bool) {
+// preferJSON reads an Accept header: whether JSON is preferred (highest q, then first named),
+// whether the best match is a wildcard or no Accept at all (the body's format decides), and
+// whether anything red writes is acceptable.
+func preferJSON(accept string) (json, wildcard, ok bool) {
+	if strings.TrimSpace(accept) == "" {
+		return false, true, true
+	}
 	best := -1.0
 	for _, part := range strings.Split(accept, ",") {
 		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
@@ -129,14 +133,15 @@ func preferJSON(accept string) (json, ok bool) {
 				continue
 			}
 		}
+		wild := mt == "*/*" || mt == "application/*"
 		isJSON := slices.Contains(jsonTypes, mt)
-		isXML := slices.Contains(xmlTypes, mt) || mt == "*/*" || mt == "application/*" || mt == "text/*"
+		isXML := slices.Contains(xmlTypes, mt) || wild || mt == "text/*"
 		if q <= 0 || !isJSON && !isXML || q <= best {
 			continue
 		}
-		best, json, ok = q, isJSON, true
+		best, json, wildcard, ok = q, isJSON, wild, true
 	}
-	return json, ok
+	return json, wildcard, ok
 }
 
 // formatFor is the format of the answer written to w: the negotiated one, or — for an error
