@@ -34,6 +34,25 @@ type serveOptions struct {
 	maxBody              int64
 	ti                   tiOptions
 	validation           validationFlag
+	fhirMode             fhirModeFlag
+}
+
+// fhirModeFlag is --fhir-mode: red or strict.
+type fhirModeFlag string
+
+func (f *fhirModeFlag) String() string {
+	if *f == "" {
+		return api.ModeRED
+	}
+	return string(*f)
+}
+func (f *fhirModeFlag) Type() string { return "red|strict" }
+func (f *fhirModeFlag) Set(s string) error {
+	if s != api.ModeRED && s != api.ModeStrict {
+		return fmt.Errorf("--fhir-mode is red or strict, not %q", s)
+	}
+	*f = fhirModeFlag(s)
+	return nil
 }
 
 func (o *serveOptions) flags(c *cobra.Command) {
@@ -41,6 +60,7 @@ func (o *serveOptions) flags(c *cobra.Command) {
 	f.IntVar(&o.port, "port", DefaultPort, "port on 127.0.0.1 (0 picks a free one)")
 	f.DurationVar(&o.idleLock, "idle-lock", 0, "wipe the keys and stop listening after this much inactivity (0: never)")
 	f.Int64Var(&o.maxBody, "max-body", fhir.DefaultLimits.MaxBytes, "largest request body in bytes")
+	f.Var(&o.fhirMode, "fhir-mode", "red (default): RED's answers; strict: the FHIR specification's (standard searchset links, Task Bundles, OperationOutcome for every error, 201 Created); a request's Prefer: handling=strict or lenient overrides it")
 	f.Var(&o.validation, "validation", "profile (default): plausibility findings are warnings; strict: they refuse the bundle (overrides the tenant's setting, red config)")
 	o.ti.flags(c)
 }
@@ -143,6 +163,8 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 		Port:    port,
 		Touch:   func() { last.Store(time.Now().UnixNano()) },
 		Version: Version,
+		// FHIRMode: RED's shapes unless --fhir-mode strict
+		FHIRMode: string(o.fhirMode),
 	}).Handler()
 	srv := guard.APIBounds.Server(handler)
 	served := make(chan error, 1)
