@@ -90,9 +90,15 @@ func (e *env) importBundles(ctx context.Context, o importOptions, paths []string
 	}
 	limits := fhir.DefaultLimits
 	limits.MaxBytes = o.maxBody
+	store := v.Barrier(st)
+	before, err := readJournal(ctx, store)
+	if err != nil {
+		return err
+	}
 	rep := &importReport{path: o.report, dir: filepath.Join(e.dataDir, "imports"), tenant: o.tenant}
 	im := &importer{
-		recs:    &records.Service{Tenant: o.tenant, Store: v.Barrier(st), Validation: mode},
+		recs:    &records.Service{Tenant: o.tenant, Store: store, Validation: mode},
+		before:  before,
 		limits:  limits,
 		workers: o.workers,
 		batch:   o.batch,

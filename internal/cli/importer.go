@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,20 +18,46 @@ import (
 	"github.com/redclone/red/internal/vault"
 )
 
-// The import journal: one record per imported bundle, written through the vault's barrier in
-// the same commit as the bundle's resources, so that a bundle is either stored and journalled
-// or neither. Its id is the SHA-256 of the bundle's bytes (the store sees only the id's blind
-// token; the record, which names the source, is sealed); a rerun skips every bundle whose
-// record exists — after a kill, after a refusal elsewhere, or when the same bundle comes twice —
-// so that no resource gets a second version from the same bundle. Its storage type is no FHIR
-// resource type, so the API never reaches it.
+// The import journal: a record per committed batch, written through the vault's barrier in the
+// same commit as the batch's resources, listing the SHA-256 of each bundle's bytes and where it
+// came from — so a bundle is either stored and journalled or neither, and the store sees
+// neither (the record is sealed like a resource). An import reads the whole journal first and
+// skips every bundle whose bytes it lists — after a kill, or when the same bundle comes twice —
+// so that no resource gets a second version from the same bundle. A record per batch rather
+// than per bundle costs the commit one write instead of one per bundle. Its storage type is no
+// FHIR resource type, so the API never reaches it.
 const journalType = "red:import"
+
+// journalBatch is the body of a journal record.
+type journalBatch struct {
+	Imported time.Time      `json:"imported"`
+	Bundles  []journalEntry `json:"bundles"`
+}
 
 // journalEntry is what the journal keeps of an imported bundle.
 type journalEntry struct {
-	Source    string    `json:"source"`
-	Imported  time.Time `json:"imported"`
-	Resources int       `json:"resources"`
+	SHA256    string `json:"sha256"`
+	Source    string `json:"source"`
+	Resources int    `json:"resources"`
+}
+
+// readJournal returns the hashes of the bundles imported so far.
+func readJournal(ctx context.Context, store records.Store) (map[string]bool, error) {
+	page, err := store.Find(ctx, vault.Query{Type: journalType})
+	if err != nil {
+		return nil, err
+	}
+	done := map[string]bool{}
+	for _, r := range page.Resources {
+		var jb journalBatch
+		if err := json.Unmarshal(r.Body, &jb); err != nil {
+			return nil, fmt.Errorf("the import journal is unreadable: %w", err)
+		}
+		for _, e := range jb.Bundles {
+			done[e.SHA256] = true
+		}
+	}
+	return done, nil
 }
 
 // importer imports sources into one tenant: workers read, parse and prepare bundles in
@@ -56,7 +84,8 @@ type importer struct {
 	// progress, read by the progress view
 	done, imported, skipped, rejected, resources atomic.Int64
 
-	durable atomic.Int64 // sources before this index are committed or will write nothing
+	before  map[string]bool // hashes of the bundles the journal listed when the import began
+	durable atomic.Int64    // sources before this index are committed or will write nothing
 	// snaps holds the snapshot of each source handed out and not yet settled (at most window),
 	// at index i % window
 	snaps      []atomic.Int64
@@ -75,12 +104,12 @@ type prepared struct {
 	job
 	data    []byte
 	hash    string
-	skip    bool                // already imported
-	prep    *records.Prepared   // nil when refused
-	issues  fhir.Issues         // why it was refused
-	depends bool                // the refusal may depend on what other bundles store
-	err     error               // a failure that stops the import
-	writes  map[string]struct{} // resource keys the bundle writes
+	skip    bool              // already imported
+	prep    *records.Prepared // nil when refused
+	issues  fhir.Issues       // why it was refused
+	depends bool              // the refusal may depend on what other bundles store
+	err     error             // a failure that stops the import
+	writes  []string          // "Type/id" of each resource the bundle writes
 }
 
 // run imports sources and returns when all are done or on the first failure that is not a
@@ -125,7 +154,7 @@ func (im *importer) run(ctx context.Context, sources []importSource) error {
 		wg.Wait()
 		close(results)
 	}()
-	c := &committer{im: im, lastWrite: map[string]int{}}
+	c := &committer{im: im, lastWrite: map[string]int{}, seen: map[string]bool{}}
 	err := c.loop(ctx, len(sources), results, tickets)
 	cancel()
 	for range results { // let the workers end
@@ -145,12 +174,7 @@ func (im *importer) prepare(ctx context.Context, j job, data []byte) *prepared {
 	}
 	sum := sha256.Sum256(r.data)
 	r.hash = hex.EncodeToString(sum[:])
-	heads, err := im.recs.Store.Heads(ctx, []vault.Ref{{Type: journalType, ID: r.hash}})
-	if err != nil {
-		r.err = err
-		return r
-	}
-	if h := heads[0]; h.Version > 0 && !h.Deleted {
+	if im.before[r.hash] {
 		r.skip = true
 		return r
 	}
@@ -165,11 +189,10 @@ func (im *importer) prepare(ctx context.Context, j job, data []byte) *prepared {
 		}
 		return r
 	}
-	r.writes = make(map[string]struct{}, len(r.prep.Writes())+1)
-	for _, w := range r.prep.Writes() {
-		r.writes[w.Type+"/"+w.ID] = struct{}{}
+	r.writes = make([]string, len(r.prep.Writes()))
+	for i, w := range r.prep.Writes() {
+		r.writes[i] = w.Type + "/" + w.ID
 	}
-	r.writes[journalType+"/"+r.hash] = struct{}{}
 	return r
 }
 
@@ -178,7 +201,10 @@ func readIssues(err error, limit int64) fhir.Issues {
 	if errors.Is(err, errTooLarge) {
 		err = fhir.Fail(fhir.CodeTooCostly, "", "the bundle has more than %d bytes, the most a request body may have (--max-body)", limit)
 	} else {
-		err = fhir.Fail(fhir.CodeException, "", "the file cannot be read: %v", errors.Unwrap(err))
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			err = pe.Err // the path is the source's name, reported with it
+		}
+		err = fhir.Fail(fhir.CodeException, "", "the bundle cannot be read: %v", err)
 	}
 	is, _ := fhir.Explain(err)
 	return is
@@ -187,10 +213,11 @@ func readIssues(err error, limit int64) fhir.Issues {
 // committer takes prepared bundles in the sources' order and commits them in batches.
 type committer struct {
 	im        *importer
-	next      int            // index of the next source to settle
-	lastWrite map[string]int // resource key → index of the last bundle that wrote it (recent ones)
-	lastAny   int            // index of the last bundle that wrote anything, -1 for none
-	pending   []*prepared    // the batch
+	next      int             // index of the next source to settle
+	lastWrite map[string]int  // resource key → index of the last bundle that wrote it (recent ones)
+	lastAny   int             // index of the last bundle that wrote anything, -1 for none
+	pending   []*prepared     // the batch
+	seen      map[string]bool // hashes of the bundles journalled since the import began
 }
 
 func (c *committer) loop(ctx context.Context, n int, results <-chan *prepared, tickets <-chan struct{}) error {
@@ -247,13 +274,10 @@ func (c *committer) loop(ctx context.Context, n int, results <-chan *prepared, t
 // stale tells whether r was prepared before a bundle that may change its outcome was committed.
 func (c *committer) stale(r *prepared) bool {
 	switch {
-	case r.skip || r.err != nil:
+	case r.err != nil:
 		return false
 	case r.prep == nil:
 		return r.depends && c.lastAny >= int(r.snap)
-	}
-	if w, ok := c.lastWrite[journalType+"/"+r.hash]; ok && w >= int(r.snap) {
-		return true
 	}
 	for _, ref := range r.prep.Read() {
 		if w, ok := c.lastWrite[ref.Type+"/"+ref.ID]; ok && w >= int(r.snap) {
@@ -265,28 +289,40 @@ func (c *committer) stale(r *prepared) bool {
 
 // settle decides the fate of the next source: skipped, refused or added to the batch.
 func (c *committer) settle(ctx context.Context, r *prepared) error {
-	if c.stale(r) {
-		if err := c.flush(ctx); err != nil {
-			return err
+	if c.stale(r) && !c.imported(r) {
+		// prepared again against the store as it is, without the batch; when the batch may
+		// change the outcome, after committing the batch
+		r = c.im.prepare(ctx, job{i: r.i, src: r.src, snap: c.im.durable.Load()}, r.data)
+		if c.stale(r) {
+			if err := c.flush(ctx); err != nil {
+				return err
+			}
+			if !c.imported(r) {
+				r = c.im.prepare(ctx, job{i: r.i, src: r.src, snap: c.im.durable.Load()}, r.data)
+			}
 		}
-		r = c.im.prepare(ctx, job{i: r.i, src: r.src, snap: int64(r.i)}, r.data)
 	}
 	switch {
 	case r.err != nil:
 		return fmt.Errorf("%s: %w", r.src.name, r.err)
-	case r.skip:
+	case r.skip || c.imported(r):
 		c.im.skipped.Add(1)
 		c.im.done.Add(1)
 	case r.prep == nil:
 		c.refuse(r, r.issues)
 	default:
-		for k := range r.writes {
+		for _, k := range r.writes {
 			c.lastWrite[k] = r.i
 		}
 		c.lastAny = r.i
 		c.pending = append(c.pending, r)
 	}
 	return nil
+}
+
+// imported tells whether the journal lists r's bytes.
+func (c *committer) imported(r *prepared) bool {
+	return r.hash != "" && (c.im.before[r.hash] || c.seen[r.hash])
 }
 
 func (c *committer) refuse(r *prepared, issues fhir.Issues) {
@@ -309,7 +345,14 @@ func (c *committer) flush(ctx context.Context) error {
 	ctx = context.WithoutCancel(ctx)
 	err := c.commit(ctx, batch)
 	if fhir.CodeOf(err) == fhir.CodeConflict {
-		err = nil
+		// another writer: perhaps another import of the same bundles, which journalled them
+		var again map[string]bool
+		if again, err = readJournal(ctx, c.im.recs.Store); err != nil {
+			return err
+		}
+		for h := range again {
+			c.seen[h] = true
+		}
 		for _, r := range batch {
 			if err = c.commitAlone(ctx, r); err != nil {
 				break
@@ -326,20 +369,27 @@ func (c *committer) flush(ctx context.Context) error {
 
 func (c *committer) commit(ctx context.Context, batch []*prepared) error {
 	ps := make([]*records.Prepared, len(batch))
-	journal := make([]vault.Write, len(batch))
+	jb := journalBatch{Imported: c.im.now().UTC(), Bundles: make([]journalEntry, len(batch))}
 	resources := 0
-	at := c.im.now().UTC()
 	for i, r := range batch {
 		ps[i] = r.prep
-		body, err := json.Marshal(journalEntry{Source: r.src.name, Imported: at, Resources: r.prep.Resources()})
-		if err != nil {
-			return err
-		}
-		journal[i] = vault.Write{Type: journalType, ID: r.hash, Updated: at, Body: body}
+		jb.Bundles[i] = journalEntry{SHA256: r.hash, Source: r.src.name, Resources: r.prep.Resources()}
 		resources += r.prep.Resources()
 	}
-	if err := c.im.recs.CommitPrepared(ctx, ps, journal...); err != nil {
+	body, err := json.Marshal(jb)
+	if err != nil {
 		return err
+	}
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return err
+	}
+	record := vault.Write{Type: journalType, ID: hex.EncodeToString(id[:]), Updated: jb.Imported, Body: body}
+	if err := c.im.recs.CommitPrepared(ctx, ps, record); err != nil {
+		return err
+	}
+	for _, r := range batch {
+		c.seen[r.hash] = true
 	}
 	c.im.imported.Add(int64(len(batch)))
 	c.im.done.Add(int64(len(batch)))
@@ -356,7 +406,7 @@ func (c *committer) commitAlone(ctx context.Context, r *prepared) error {
 		switch {
 		case r.err != nil:
 			return fmt.Errorf("%s: %w", r.src.name, r.err)
-		case r.skip:
+		case r.skip || c.imported(r):
 			c.im.skipped.Add(1)
 			c.im.done.Add(1)
 			return nil
