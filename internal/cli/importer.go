@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,10 +67,10 @@ func readJournal(ctx context.Context, store records.Store) (map[string]bool, err
 // A bundle is prepared against the store as it was when the bundle was handed to a worker
 // (its snapshot: every source before it was done then). When a bundle the committer took after
 // that snapshot wrote something this one read (a resource, a reference target, the bundle's
-// record, the journal record), or when it was refused while such bundles were unsettled, the
-// committer commits its batch and prepares the bundle again. So every bundle ends exactly as if
-// the sources had been posted one after another, in order, and no batch holds two bundles
-// writing the same resource.
+// record), or when it was refused while such bundles were unsettled, the committer prepares it
+// again — first against the store as it is, and when the batch may matter, after committing the
+// batch. So every bundle ends exactly as if the sources had been posted one after another, in
+// order, and no batch holds two bundles writing the same resource.
 type importer struct {
 	recs    *records.Service
 	limits  fhir.Limits
@@ -184,8 +185,9 @@ func (im *importer) prepare(ctx context.Context, j job, data []byte) *prepared {
 		r.depends = true
 	}
 	if err != nil {
-		if r.issues, _ = fhir.Explain(err); r.issues == nil || ctx.Err() != nil {
-			r.err = err
+		var status int
+		if r.issues, status = fhir.Explain(err); r.issues == nil || status >= http.StatusInternalServerError || ctx.Err() != nil {
+			r.err = err // not the bundle's fault
 		}
 		return r
 	}

@@ -1,0 +1,166 @@
+package cli_test
+
+import (
+	"archive/zip"
+	"fmt"
+	"html"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// importArchive is a PVS's archive in the making: named bundles, valid and refused ones.
+type importArchive struct {
+	names   []string
+	bundles map[string][]byte
+	refused map[string]bool // names of the bundles red refuses
+}
+
+func (a *importArchive) add(name string, b []byte, refused bool) {
+	if a.bundles == nil {
+		a.bundles, a.refused = map[string][]byte{}, map[string]bool{}
+	}
+	a.names = append(a.names, name)
+	a.bundles[name], a.refused[name] = b, refused
+}
+
+// newImportArchive holds the shared bundle (when shared), patients from..to-1 of BenchmarkLoad's
+// data, and three bundles red refuses: a Patient without gender, a Condition whose Encounter is
+// nowhere, and a file that is no XML.
+func newImportArchive(t testing.TB, data *loadData, shared bool, from, to int) *importArchive {
+	a := &importArchive{}
+	if shared {
+		a.add("0-praxis.xml", data.sharedBundle(), false)
+	}
+	for i := from; i < to; i++ {
+		a.add(fmt.Sprintf("akten/%04d.xml", i), data.bundle(i), false)
+	}
+	noGender := regexp.MustCompile(`<gender value="(fe)?male"/>`).ReplaceAllString(string(data.bundle(to)), "")
+	a.add("akten/kaputt-1.xml", []byte(noGender), true)
+	noEncounter := regexp.MustCompile(`(?s)<entry><fullUrl value="[^"]*/Encounter/[^"]*"/>.*?</entry>\n`).ReplaceAllString(string(data.bundle(to+1)), "")
+	if noEncounter == string(data.bundle(to+1)) {
+		t.Fatal("the Encounter entry was not removed")
+	}
+	a.add("akten/kaputt-2.xml", []byte(noEncounter), true)
+	a.add("akten/kaputt-3.xml", []byte("Patient;Name;KVNR\n"), true)
+	return a
+}
+
+// folder writes the archive's bundles as files under dir.
+func (a *importArchive) folder(t testing.TB, dir string) string {
+	for _, name := range a.names {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, a.bundles[name], 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// zip writes the archive's bundles as the entries of a zip archive at path.
+func (a *importArchive) zip(t testing.TB, path string) string {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	for _, name := range a.names {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(a.bundles[name]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+var (
+	lastUpdated = regexp.MustCompile(`<lastUpdated value="[^"]*"/>|zuletzt bearbeitet [0-9.: ]+`)
+	diagnostics = regexp.MustCompile(`<diagnostics value="([^"]*)"/>`)
+	expression  = regexp.MustCompile(`<expression value="([^"]*)"/>`)
+)
+
+// TestImport imports a folder and a zip archive of valid and refused bundles on each store:
+// the report lists each refused bundle with the issues POST /{tenant}/Bundle answers for it,
+// every valid bundle's resources read as if posted, and a second import finds all done.
+func TestImport(t *testing.T) {
+	data := loadReadData(t)
+	onEachBackend(t, func(t *testing.T, in *instance) {
+		folder := newImportArchive(t, data, true, 0, 6)
+		archive := newImportArchive(t, data, false, 10, 16)
+		dir := folder.folder(t, filepath.Join(t.TempDir(), "export"))
+		zipPath := archive.zip(t, filepath.Join(t.TempDir(), "export.zip"))
+		report := filepath.Join(t.TempDir(), "report.txt")
+		out, err := in.run("import", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"), "--report", report, dir, zipPath)
+		if err == nil || !strings.Contains(err.Error(), "6 of 19 bundles refused") {
+			t.Fatalf("import: want 6 of 19 refused, got %v\n%s", err, out)
+		}
+		mustContain(t, "the import's summary", out, "13 of 19 bundles imported (51 resources)", "0 already imported, 6 refused", "report of the refused bundles: "+report)
+		rep := string(readFile(t, report))
+
+		// the same bundles posted, one after another, to a server of their own
+		posted := newInstance(t, "")
+		posted.initTenant("praxis", "anna", "pw")
+		ref := posted.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", posted.passwordFile("pw"))
+		srv := in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
+		for _, a := range []struct {
+			*importArchive
+			source func(name string) string
+		}{
+			{folder, func(name string) string { return filepath.Join(dir, filepath.FromSlash(name)) }},
+			{archive, func(name string) string { return zipPath + ":" + name }},
+		} {
+			for _, name := range a.names {
+				status, body := ref.do(t, "POST", "/praxis/Bundle", fhirXML, a.bundles[name])
+				listed := strings.Contains(rep, "refused "+a.source(name)+"\n")
+				if a.refused[name] != (status != http.StatusOK) || listed != a.refused[name] {
+					t.Fatalf("%s: POST answers %d, the report lists it: %v, want refused: %v\n%s\n%s", name, status, listed, a.refused[name], body, rep)
+				}
+				if a.refused[name] {
+					section := rep[strings.Index(rep, "refused "+a.source(name)+"\n"):]
+					if next := strings.Index(section[1:], "\nrefused "); next >= 0 {
+						section = section[:next+2]
+					}
+					for _, m := range diagnostics.FindAllStringSubmatch(body, -1) {
+						mustContain(t, "the report of "+name, section, ": "+html.UnescapeString(m[1])+"\n")
+					}
+					for _, m := range expression.FindAllStringSubmatch(body, -1) {
+						mustContain(t, "the report of "+name, section, " at "+html.UnescapeString(m[1])+": ")
+					}
+					continue
+				}
+				for _, m := range regexp.MustCompile(`<location value="([^"]*)/_history/1"/>`).FindAllStringSubmatch(body, -1) {
+					_, want := ref.do(t, "GET", "/praxis/"+m[1], "", nil)
+					status, got := srv.do(t, "GET", "/praxis/"+m[1], "", nil)
+					if status != http.StatusOK || lastUpdated.ReplaceAllString(got, "") != lastUpdated.ReplaceAllString(want, "") {
+						t.Fatalf("%s imported reads\n%s\nposted\n%s", m[1], got, want)
+					}
+				}
+			}
+		}
+		if err := srv.stop(); err != nil {
+			t.Fatal(err)
+		}
+
+		// again: everything imported is skipped, the refused are refused again
+		out, err = in.run("import", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"), dir, zipPath)
+		if err == nil {
+			t.Fatalf("the second import refused nothing:\n%s", out)
+		}
+		mustContain(t, "the second import's summary", out, "0 of 19 bundles imported (0 resources)", "13 already imported, 6 refused", filepath.Join(in.dir, "imports")+string(filepath.Separator))
+	})
+}
