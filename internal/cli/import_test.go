@@ -2,8 +2,10 @@ package cli_test
 
 import (
 	"archive/zip"
+	"encoding/hex"
 	"fmt"
 	"html"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -162,5 +164,64 @@ func TestImport(t *testing.T) {
 			t.Fatalf("the second import refused nothing:\n%s", out)
 		}
 		mustContain(t, "the second import's summary", out, "0 of 19 bundles imported (0 resources)", "13 already imported, 6 refused", filepath.Join(in.dir, "imports")+string(filepath.Separator))
+	})
+}
+
+// TestImportConfidentiality imports valid and refused bundles and finds none of their patients'
+// names and KVNRs in the raw database, in red's data directory (the report) or in red's output.
+func TestImportConfidentiality(t *testing.T) {
+	data := loadReadData(t)
+	const patients = 20
+	var secrets []string
+	for i := range patients + 2 { // the refused bundles hold patients 20 and 21
+		p := data.patient(i)
+		secrets = append(secrets, loadKVNR(i), p.given+" "+p.family)
+		if len(p.family) >= 5 {
+			secrets = append(secrets, p.family)
+		}
+	}
+	found := func(raw []byte) []string {
+		var out []string
+		lower := strings.ToLower(string(raw))
+		for _, s := range secrets {
+			if strings.Contains(string(raw), s) || strings.Contains(lower, hex.EncodeToString([]byte(s))) {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	onEachBackend(t, func(t *testing.T, in *instance) {
+		a := newImportArchive(t, data, true, 0, patients)
+		dir := a.folder(t, filepath.Join(t.TempDir(), "export"))
+		all := 0
+		for _, b := range a.bundles {
+			all += len(found(b))
+		}
+		if all < len(secrets) {
+			t.Fatalf("the check itself finds only %d secrets in the bundles", all)
+		}
+		out, err := in.run("import", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"), dir)
+		if err == nil || !strings.Contains(out, "21 of 24 bundles imported") {
+			t.Fatalf("import: %v\n%s", err, out)
+		}
+		if leaked := found([]byte(out + err.Error())); len(leaked) > 0 {
+			t.Errorf("red's output holds person data: %v", leaked)
+		}
+		checked := map[string]bool{}
+		_ = filepath.WalkDir(in.dir, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				checked[filepath.Base(filepath.Dir(path))+"/"+filepath.Ext(path)] = true
+				if leaked := found(readFile(t, path)); len(leaked) > 0 {
+					t.Errorf("%s holds person data: %v", path, leaked)
+				}
+			}
+			return err
+		})
+		if !checked["imports/.txt"] || in.dbURL == "" && !checked[filepath.Base(in.dir)+"/.db"] {
+			t.Errorf("the report or the database was not checked: %v", checked)
+		}
+		if in.dbURL != "" {
+			postgresLeaks(t, in.dbURL, found)
+		}
 	})
 }
