@@ -225,3 +225,48 @@ func TestImportConfidentiality(t *testing.T) {
 		}
 	})
 }
+
+// TestImportBesideServe imports while a running red serve stores the same patients' bundles on
+// the same data: batches that lose the race for a resource are prepared and committed again,
+// so the import ends without refusals and every resource has one version per bundle stored.
+func TestImportBesideServe(t *testing.T) {
+	const patients = 40
+	data := loadReadData(t)
+	onEachBackend(t, func(t *testing.T, in *instance) {
+		a := &importArchive{}
+		for i := range patients {
+			a.add(fmt.Sprintf("akten/%04d.xml", i), data.bundle(i), false)
+		}
+		dir := a.folder(t, filepath.Join(t.TempDir(), "export"))
+		srv := in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
+		if status, body := srv.do(t, "POST", "/praxis/Bundle", fhirXML, data.sharedBundle()); status != http.StatusOK {
+			t.Fatal(status, body)
+		}
+		posted := make(chan int, patients)
+		go func() {
+			defer close(posted)
+			for i := patients - 1; i >= 0; i-- { // from the other end, to meet the import halfway
+				status, body := srv.do(t, "POST", "/praxis/Bundle", fhirXML, data.bundle(i))
+				for try := 0; status == http.StatusConflict && try < 5; try++ { // the import was first: send again
+					status, body = srv.do(t, "POST", "/praxis/Bundle", fhirXML, data.bundle(i))
+				}
+				if status != http.StatusOK {
+					t.Errorf("POST patient %d: %d\n%s", i, status, body)
+					return
+				}
+				posted <- i
+			}
+		}()
+		out := in.mustRun("import", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"), "--batch", "4", dir)
+		mustContain(t, "the import's summary", out, fmt.Sprintf("%d of %d bundles imported", patients, patients), ", 0 refused")
+		for range posted {
+		}
+		for i := range patients {
+			pid := loadPatientID(i)
+			status, body := srv.do(t, "GET", "/praxis/Patient/"+pid, "", nil)
+			if status != http.StatusOK || !strings.Contains(body, `<versionId value="2"/>`) {
+				t.Fatalf("Patient %s, stored by red serve and by red import: %d\n%.1000s", pid, status, body)
+			}
+		}
+	})
+}
