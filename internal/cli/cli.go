@@ -1,5 +1,5 @@
-// Package cli is the red command line: init, user add, passwd, config, serve and demo, wired to the
-// store, the vault and the API.
+// Package cli is the red command line: init, user add, passwd, config, serve, import and demo,
+// wired to the store, the vault and the API.
 package cli
 
 import (

@@ -72,6 +72,9 @@ func (e *env) importBundles(ctx context.Context, o importOptions, paths []string
 		return err
 	}
 	defer closeSources()
+	if len(sources) == 0 {
+		return fmt.Errorf("no bundles to import under %s: red imports *.xml files, and the *.xml entries of *.zip archives", strings.Join(paths, ", "))
+	}
 	st, pw, err := e.login(ctx, o.tenant, o.user, o.pwFile)
 	if err != nil {
 		return err
