@@ -101,11 +101,7 @@ func (e *env) serveCmd() *cobra.Command {
 // the idle lock fires, with the keys wiped either way. signed is what prepareTI opened.
 func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signed *telematik.SignedPDFs, pw []byte, ready func(base string, sims *simulators)) error {
 	defer wipe(pw)
-	if os.Getenv("GOGC") == "" {
-		// parsing XML allocates much short-lived memory on a small live heap: collecting less
-		// often costs a few MB and saves about a quarter of the CPU per bundle (BenchmarkLoad)
-		debug.SetGCPercent(400)
-	}
+	tuneGC()
 	v, err := e.unlock(ctx, st, o.tenant, o.user, pw)
 	if err != nil {
 		return err
@@ -217,4 +213,13 @@ func stopBatch(page *ui.Handler) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = page.Close(ctx)
+}
+
+// tuneGC collects garbage less often unless GOGC says otherwise: parsing XML allocates much
+// short-lived memory on a small live heap, and collecting less often costs a few MB and saves
+// about a quarter of the CPU per bundle (BenchmarkLoad).
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 }
