@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redclone/red/internal/cli"
+	"github.com/redclone/red/internal/loadgen"
 	"github.com/redclone/red/storage/postgres/pgtest"
 )
 
@@ -67,7 +68,7 @@ func BenchmarkImport(b *testing.B) {
 
 // writeImportZip writes BenchmarkLoad's bundles as entries of a zip archive: the shared one
 // first, then patient 0 to n-1.
-func writeImportZip(t testing.TB, path string, data *loadData, n int) {
+func writeImportZip(t testing.TB, path string, data *loadgen.Data, n int) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -83,9 +84,9 @@ func writeImportZip(t testing.TB, path string, data *loadData, n int) {
 			t.Fatal(err)
 		}
 	}
-	add("0-praxis.xml", data.sharedBundle())
+	add("0-praxis.xml", data.SharedBundle())
 	for i := range n {
-		add(fmt.Sprintf("akten/%07d.xml", i), data.bundle(i))
+		add(fmt.Sprintf("akten/%07d.xml", i), data.Bundle(i))
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)

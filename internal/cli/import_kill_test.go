@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/redclone/red/internal/loadgen"
 )
 
 var importProgress = regexp.MustCompile(`^red: import (\d+)/(\d+) bundles`)
@@ -26,9 +28,9 @@ func TestImportResumesAfterKill(t *testing.T) {
 	onEachBackend(t, func(t *testing.T, in *instance) {
 		dir := filepath.Join(t.TempDir(), "export")
 		a := &importArchive{}
-		a.add("0-praxis.xml", data.sharedBundle(), false)
+		a.add("0-praxis.xml", data.SharedBundle(), false)
 		for i := range patients {
-			a.add(fmt.Sprintf("akten/%04d.xml", i), data.bundle(i), false)
+			a.add(fmt.Sprintf("akten/%04d.xml", i), data.Bundle(i), false)
 		}
 		a.folder(t, dir)
 		args := []string{"import", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw")}
@@ -78,7 +80,7 @@ func TestImportResumesAfterKill(t *testing.T) {
 			t.Fatalf("want %d patients, got\n%.1000s", patients, body)
 		}
 		for i := range patients {
-			pid := loadPatientID(i)
+			pid := loadgen.PatientID(i)
 			for _, ref := range []string{"Patient/" + pid, "Coverage/V" + pid[1:], "Encounter/E" + pid[1:], "Condition/C" + pid[1:]} {
 				status, body := srv.do(t, "GET", "/praxis/"+ref, "", nil)
 				if status != http.StatusOK || !strings.Contains(body, `<versionId value="1"/>`) {

@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/redclone/red/internal/loadgen"
 )
 
 // importArchive is a PVS's archive in the making: named bundles, valid and refused ones.
@@ -32,18 +34,18 @@ func (a *importArchive) add(name string, b []byte, refused bool) {
 // newImportArchive holds the shared bundle (when shared), patients from..to-1 of BenchmarkLoad's
 // data, and three bundles red refuses: a Patient without gender, a Condition whose Encounter is
 // nowhere, and a file that is no XML.
-func newImportArchive(t testing.TB, data *loadData, shared bool, from, to int) *importArchive {
+func newImportArchive(t testing.TB, data *loadgen.Data, shared bool, from, to int) *importArchive {
 	a := &importArchive{}
 	if shared {
-		a.add("0-praxis.xml", data.sharedBundle(), false)
+		a.add("0-praxis.xml", data.SharedBundle(), false)
 	}
 	for i := from; i < to; i++ {
-		a.add(fmt.Sprintf("akten/%04d.xml", i), data.bundle(i), false)
+		a.add(fmt.Sprintf("akten/%04d.xml", i), data.Bundle(i), false)
 	}
-	noGender := regexp.MustCompile(`<gender value="(fe)?male"/>`).ReplaceAllString(string(data.bundle(to)), "")
+	noGender := regexp.MustCompile(`<gender value="(fe)?male"/>`).ReplaceAllString(string(data.Bundle(to)), "")
 	a.add("akten/kaputt-1.xml", []byte(noGender), true)
-	noEncounter := regexp.MustCompile(`(?s)<entry><fullUrl value="[^"]*/Encounter/[^"]*"/>.*?</entry>\n`).ReplaceAllString(string(data.bundle(to+1)), "")
-	if noEncounter == string(data.bundle(to+1)) {
+	noEncounter := regexp.MustCompile(`(?s)<entry><fullUrl value="[^"]*/Encounter/[^"]*"/>.*?</entry>\n`).ReplaceAllString(string(data.Bundle(to+1)), "")
+	if noEncounter == string(data.Bundle(to+1)) {
 		t.Fatal("the Encounter entry was not removed")
 	}
 	a.add("akten/kaputt-2.xml", []byte(noEncounter), true)
@@ -174,10 +176,10 @@ func TestImportConfidentiality(t *testing.T) {
 	const patients = 20
 	var secrets []string
 	for i := range patients + 2 { // the refused bundles hold patients 20 and 21
-		p := data.patient(i)
-		secrets = append(secrets, loadKVNR(i), p.given+" "+p.family)
-		if len(p.family) >= 5 {
-			secrets = append(secrets, p.family)
+		p := data.Patient(i)
+		secrets = append(secrets, loadgen.KVNR(i), p.Given+" "+p.Family)
+		if len(p.Family) >= 5 {
+			secrets = append(secrets, p.Family)
 		}
 	}
 	found := func(raw []byte) []string {
@@ -235,20 +237,20 @@ func TestImportBesideServe(t *testing.T) {
 	onEachBackend(t, func(t *testing.T, in *instance) {
 		a := &importArchive{}
 		for i := range patients {
-			a.add(fmt.Sprintf("akten/%04d.xml", i), data.bundle(i), false)
+			a.add(fmt.Sprintf("akten/%04d.xml", i), data.Bundle(i), false)
 		}
 		dir := a.folder(t, filepath.Join(t.TempDir(), "export"))
 		srv := in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
-		if status, body := srv.do(t, "POST", "/praxis/Bundle", fhirXML, data.sharedBundle()); status != http.StatusOK {
+		if status, body := srv.do(t, "POST", "/praxis/Bundle", fhirXML, data.SharedBundle()); status != http.StatusOK {
 			t.Fatal(status, body)
 		}
 		posted := make(chan int, patients)
 		go func() {
 			defer close(posted)
 			for i := patients - 1; i >= 0; i-- { // from the other end, to meet the import halfway
-				status, body := srv.do(t, "POST", "/praxis/Bundle", fhirXML, data.bundle(i))
+				status, body := srv.do(t, "POST", "/praxis/Bundle", fhirXML, data.Bundle(i))
 				for try := 0; status == http.StatusConflict && try < 5; try++ { // the import was first: send again
-					status, body = srv.do(t, "POST", "/praxis/Bundle", fhirXML, data.bundle(i))
+					status, body = srv.do(t, "POST", "/praxis/Bundle", fhirXML, data.Bundle(i))
 				}
 				if status != http.StatusOK {
 					t.Errorf("POST patient %d: %d\n%s", i, status, body)
@@ -262,7 +264,7 @@ func TestImportBesideServe(t *testing.T) {
 		for range posted {
 		}
 		for i := range patients {
-			pid := loadPatientID(i)
+			pid := loadgen.PatientID(i)
 			status, body := srv.do(t, "GET", "/praxis/Patient/"+pid, "", nil)
 			if status != http.StatusOK || !strings.Contains(body, `<versionId value="2"/>`) {
 				t.Fatalf("Patient %s, stored by red serve and by red import: %d\n%.1000s", pid, status, body)
