@@ -107,11 +107,6 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 		return err
 	}
 	defer v.Lock()
-	// The key derivation's memory (64 MiB at vault.DefaultKDF) is garbage now, but a collection
-	// while it was in use set the next heap goal to GOGC (400 %) of it, about 320 MiB: the first
-	// seconds of work would grow the heap that far before the next collection (issue #12). A
-	// collection now bases the goal on what stays, and gives those pages back to the system.
-	debug.FreeOSMemory()
 	mode, from, err := validationMode(ctx, v.Barrier(st), o.validation)
 	if err != nil {
 		return err
