@@ -63,8 +63,8 @@ type Store struct {
 	finds  finds       // Find's statements, one per shape of query
 
 	ctx     context.Context // the writer's: without cancellation, which would cost SQLite's driver a goroutine per statement
-	queue   chan *commit // Commits waiting for the writer
-	closing sync.RWMutex // held to send to queue; Close takes it to set closed
+	queue   chan *commit    // Commits waiting for the writer
+	closing sync.RWMutex    // held to send to queue; Close takes it to set closed
 	closed  bool
 	stop    chan struct{} // closed by Close: the writer answers what is queued and ends
 	stopped chan struct{} // closed by the writer when it has ended
