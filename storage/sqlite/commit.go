@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	modernc "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
 	"github.com/redclone/red/storage"
 )
 
@@ -56,6 +59,9 @@ const (
 func (s *Store) Commit(ctx context.Context, tenant string, changes []storage.Change) error {
 	if len(changes) == 0 {
 		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	c := &commit{ctx: ctx, tenant: tenant, changes: changes, done: make(chan error, 1)}
 	s.closing.RLock()
@@ -155,14 +161,17 @@ func (s *Store) writeAlone(c *commit) error {
 	}
 	defer func() { _ = tx.Rollback() }()
 	w := s.writeStmts(ctx, tx)
-	if err := w.apply(ctx, c.tenant, c.changes); err != nil {
+	if _, err := w.apply(ctx, c.tenant, c.changes); err != nil {
 		return err
 	}
 	return translate("commit", tx.Commit())
 }
 
-// writeTogether writes the commits in one transaction, each in a savepoint, and returns
-// their outcomes; ok is false when the transaction failed as a whole and nothing is written.
+// writeTogether writes the commits in one transaction and returns their outcomes; ok is false
+// when the transaction failed as a whole and nothing is written. A commit fails alone, without
+// a savepoint to roll back to, because it fails before it writes: apply checks all versions
+// first, and a constraint that fails its first statement (a missing tenant) takes back only
+// that statement. Any other failure ends the batch, which is then written commit by commit.
 func (s *Store) writeTogether(batch []*commit) (errs []error, ok bool) {
 	ctx := s.ctx
 	tx, err := s.write.BeginTx(ctx, nil)
@@ -173,17 +182,9 @@ func (s *Store) writeTogether(batch []*commit) (errs []error, ok bool) {
 	w := s.writeStmts(ctx, tx)
 	errs = make([]error, len(batch))
 	for i, c := range batch {
-		if _, err := w.savepoint.ExecContext(ctx); err != nil {
-			return nil, false
-		}
-		if errs[i] = w.apply(ctx, c.tenant, c.changes); errs[i] != nil {
-			// SQLite rolls a transaction back by itself after some errors (I/O, a full
-			// disk): then the savepoint is gone with it and the batch is retried alone
-			if _, err := w.rollbackTo.ExecContext(ctx); err != nil {
-				return nil, false
-			}
-		}
-		if _, err := w.release.ExecContext(ctx); err != nil {
+		var wrote bool
+		wrote, errs[i] = w.apply(ctx, c.tenant, c.changes)
+		if errs[i] != nil && (wrote || !ownFailure(errs[i])) {
 			return nil, false
 		}
 	}
@@ -193,10 +194,22 @@ func (s *Store) writeTogether(batch []*commit) (errs []error, ok bool) {
 	return errs, true
 }
 
+// ownFailure tells whether err, the failure of a statement, ended only that statement and
+// leaves the transaction as it was: a version conflict or a violated constraint. After
+// others (I/O, a full disk) SQLite may have rolled back the whole transaction.
+func ownFailure(err error) bool {
+	var sqliteErr *modernc.Error
+	if errors.As(err, &sqliteErr) {
+		return sqliteErr.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+	}
+	return errors.Is(err, storage.ErrConflict)
+}
+
 // writeSQL are the statements of Commit, prepared once on the write connection.
 var writeSQL = struct {
-	insertHead, updateHead, insertResource, deleteTokens, insertToken, savepoint, rollbackTo, release string
+	head, insertHead, updateHead, insertResource, deleteTokens, insertToken string
 }{
+	head: "SELECT version FROM heads WHERE tenant = ? AND type = ? AND id = ?",
 	insertHead: `INSERT INTO heads (tenant, type, id, version, updated, deleted)
 		VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING`,
 	updateHead: `UPDATE heads SET version = ?, updated = ?, deleted = ?
@@ -205,15 +218,12 @@ var writeSQL = struct {
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 	deleteTokens: "DELETE FROM tokens WHERE tenant = ? AND type = ? AND id = ?",
 	insertToken:  "INSERT INTO tokens (tenant, type, id, token) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-	savepoint:    "SAVEPOINT batched",
-	rollbackTo:   "ROLLBACK TO batched",
-	release:      "RELEASE batched",
 }
 
 // writeStmts are the prepared statements of Commit, on the write connection (prepared in
 // Open) or bound to one transaction (writeStmts).
 type writeStmts struct {
-	insertHead, updateHead, insertResource, deleteTokens, insertToken, savepoint, rollbackTo, release *sql.Stmt
+	head, insertHead, updateHead, insertResource, deleteTokens, insertToken *sql.Stmt
 }
 
 // prepareWrites prepares the statements of Commit on db.
@@ -228,8 +238,7 @@ func prepareWrites(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 	}{
 		{&w.insertHead, writeSQL.insertHead}, {&w.updateHead, writeSQL.updateHead},
 		{&w.insertResource, writeSQL.insertResource}, {&w.deleteTokens, writeSQL.deleteTokens},
-		{&w.insertToken, writeSQL.insertToken}, {&w.savepoint, writeSQL.savepoint},
-		{&w.rollbackTo, writeSQL.rollbackTo}, {&w.release, writeSQL.release},
+		{&w.insertToken, writeSQL.insertToken}, {&w.head, writeSQL.head},
 	} {
 		if *p.stmt, err = db.PrepareContext(ctx, p.query); err != nil {
 			return nil, fmt.Errorf("sqlite: prepare: %w", err)
@@ -244,41 +253,57 @@ func (s *Store) writeStmts(ctx context.Context, tx *sql.Tx) *writeStmts {
 	return &writeStmts{
 		insertHead: tx.StmtContext(ctx, w.insertHead), updateHead: tx.StmtContext(ctx, w.updateHead),
 		insertResource: tx.StmtContext(ctx, w.insertResource), deleteTokens: tx.StmtContext(ctx, w.deleteTokens),
-		insertToken: tx.StmtContext(ctx, w.insertToken), savepoint: tx.StmtContext(ctx, w.savepoint),
-		rollbackTo: tx.StmtContext(ctx, w.rollbackTo), release: tx.StmtContext(ctx, w.release),
+		insertToken: tx.StmtContext(ctx, w.insertToken), head: tx.StmtContext(ctx, w.head),
 	}
 }
 
-// apply writes one commit's changes in the current transaction; the caller rolls back when it
-// fails. A lost race for a version is ErrConflict: the transaction holds the file's write
-// lock from its start, so the versions it checks cannot change before it commits.
-func (w *writeStmts) apply(ctx context.Context, tenant string, changes []storage.Change) error {
+// apply writes one commit's changes in the current transaction and tells whether it wrote
+// anything before it failed; the caller rolls back when it fails. A lost race for a version is
+// ErrConflict: the transaction holds the file's write lock from its start, so the versions it
+// checks cannot change before it commits. The versions of a commit of several changes are
+// checked before the first is written, so a conflict writes nothing.
+func (w *writeStmts) apply(ctx context.Context, tenant string, changes []storage.Change) (wrote bool, err error) {
+	if len(changes) > 1 {
+		written := make(map[string]int64, len(changes)) // versions the commit's earlier changes write
+		for _, c := range changes {
+			key := c.Type + "\x00" + string(c.ID)
+			version, ok := written[key]
+			if !ok {
+				err := w.head.QueryRowContext(ctx, tenant, c.Type, c.ID).Scan(&version)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return false, translate("commit", err)
+				}
+			}
+			if version != c.Expect {
+				return false, conflict(c)
+			}
+			written[key] = c.Expect + 1
+		}
+	}
 	for _, c := range changes {
 		updated := micros(c.Updated)
 		version := c.Expect + 1
-		var (
-			res sql.Result
-			err error
-		)
+		var res sql.Result
 		if c.Expect == 0 {
 			res, err = w.insertHead.ExecContext(ctx, tenant, c.Type, c.ID, updated, c.Deleted)
 		} else {
 			res, err = w.updateHead.ExecContext(ctx, version, updated, c.Deleted, tenant, c.Type, c.ID, c.Expect)
 		}
 		if err != nil {
-			return translate("commit", err)
+			return wrote, translate("commit", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return translate("commit", err)
+			return wrote, translate("commit", err)
 		} else if n != 1 {
-			return fmt.Errorf("sqlite: commit %s expecting version %d: %w", c.Type, c.Expect, storage.ErrConflict)
+			return wrote, conflict(c)
 		}
+		wrote = true
 		if _, err := w.insertResource.ExecContext(ctx, tenant, c.Type, c.ID, version, updated, c.Deleted, c.Sealed); err != nil {
-			return translate("commit", err)
+			return wrote, translate("commit", err)
 		}
 		if c.Expect != 0 {
 			if _, err := w.deleteTokens.ExecContext(ctx, tenant, c.Type, c.ID); err != nil {
-				return translate("commit", err)
+				return wrote, translate("commit", err)
 			}
 		}
 		if c.Deleted {
@@ -286,9 +311,14 @@ func (w *writeStmts) apply(ctx context.Context, tenant string, changes []storage
 		}
 		for _, token := range c.Tokens {
 			if _, err := w.insertToken.ExecContext(ctx, tenant, c.Type, c.ID, token); err != nil {
-				return translate("commit", err)
+				return wrote, translate("commit", err)
 			}
 		}
 	}
-	return nil
+	return wrote, nil
+}
+
+// conflict is the error of a change whose version check failed.
+func conflict(c storage.Change) error {
+	return fmt.Errorf("sqlite: commit %s expecting version %d: %w", c.Type, c.Expect, storage.ErrConflict)
 }

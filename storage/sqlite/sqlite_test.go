@@ -43,3 +43,25 @@ func open(t testing.TB, path string) storage.Store {
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+// A Commit after Close fails at once instead of waiting for a writer that has ended, and
+// Close may be called twice.
+func TestCommitAfterClose(t *testing.T) {
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "red.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateTenant(t.Context(), storage.Tenant{Alias: "praxis"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Commit(t.Context(), "praxis", []storage.Change{{Type: "Patient", ID: []byte("p1"), Sealed: []byte("x")}})
+	if err == nil {
+		t.Error("Commit after Close succeeded")
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}

@@ -51,6 +51,7 @@ func RunTests(t *testing.T, newStore func(t testing.TB) storage.Store) {
 		{"find", findTests},
 		{"round trips", roundTripTests},
 		{"concurrency", concurrencyTests},
+		{"concurrent commits", concurrentCommitTests},
 	}
 	for _, area := range areas {
 		t.Run(area.name, func(t *testing.T) {
