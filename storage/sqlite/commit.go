@@ -118,6 +118,12 @@ func (s *Store) writer() {
 		}
 		s.writeBatch(batch)
 		clear(batch)
+		if s.unchecked.Add(int64(n)) >= checkpointEvery {
+			select {
+			case s.wake <- struct{}{}:
+			default: // it is awake already
+			}
+		}
 	}
 }
 
