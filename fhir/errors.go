@@ -19,6 +19,7 @@ import (
 const (
 	CodeMethodNotAllowed     IssueCode = "method-not-allowed"
 	CodeUnsupportedMediaType IssueCode = "unsupported-media-type"
+	CodeNotAcceptable        IssueCode = "not-acceptable" // no answer format the client accepts
 )
 
 // codes is the one table from an error's code to the HTTP status it answers with — the whole
@@ -43,6 +44,7 @@ var codes = map[IssueCode]struct {
 	CodeDeleted:              {http.StatusGone, CodeDeleted},
 	CodeTooCostly:            {http.StatusRequestEntityTooLarge, CodeTooCostly},
 	CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, CodeNotSupported},
+	CodeNotAcceptable:        {http.StatusNotAcceptable, CodeNotSupported},
 	CodeProcessing:           {http.StatusUnprocessableEntity, CodeProcessing},
 	CodeException:            {http.StatusInternalServerError, CodeException},
 	CodeTransient:            {http.StatusBadGateway, CodeTransient},

@@ -75,4 +75,7 @@ type Server struct {
 	Touch func()
 	// Version is red's version for the CapabilityStatement.
 	Version string
+	// FHIRMode is ModeRED ("" too: RED's shapes) or ModeStrict (the FHIR specification's shapes,
+	// red serve --fhir-mode strict); a request's Prefer: handling=strict or lenient overrides it.
+	FHIRMode string
 }

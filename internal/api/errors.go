@@ -29,6 +29,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			issues = fhir.Issues{{Severity: fhir.SeverityFatal, Code: fhir.CodeException, Diagnostics: "internal error; the server log has the details under reference " + ref}}
 		}
 	}
+	if _, ok := w.(*formatWriter); !ok { // an error before negotiation: answered as asked if possible
+		w = &formatWriter{ResponseWriter: w, f: s.formatFor(w, r)}
+	}
 	writeXML(w, status, fhir.OperationOutcome(issues))
 }
 

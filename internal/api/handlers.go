@@ -3,12 +3,14 @@ package api
 import (
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/beevik/etree"
 	"github.com/go-chi/chi/v5"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/fhir/fhirjson"
 	"github.com/redclone/red/internal/records"
 	"github.com/redclone/red/internal/telematik"
 )
@@ -20,13 +22,15 @@ var acceptedTypes = map[string]bool{"application/fhir+xml": true, "application/x
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
+// writeXML answers with a FHIR resource in the negotiated format (negotiate.go).
 func writeXML(w http.ResponseWriter, status int, e *etree.Element) {
-	write(w, status, ContentType, fhir.Document(e))
+	writeFHIR(w, status, e)
 }
 
-// writeBody answers with RED's plain (non-FHIR) XML, such as ConnectorResponse.
+// writeBody answers with RED's plain (non-FHIR) XML, such as ConnectorResponse, or the negotiated
+// format's form of it (negotiate.go).
 func writeBody(w http.ResponseWriter, status int, contentType string, e *etree.Element) {
-	write(w, status, contentType, fhir.PlainDocument(e))
+	writePlain(w, status, contentType, e)
 }
 
 func write(w http.ResponseWriter, status int, contentType string, body []byte) {
@@ -37,15 +41,19 @@ func write(w http.ResponseWriter, status int, contentType string, body []byte) {
 	_, _ = w.Write(body)
 }
 
-// body reads a FHIR XML request body within the server's limits.
+// body reads a FHIR XML or JSON request body within the server's limits.
 func (s *Server) body(w http.ResponseWriter, r *http.Request) (*etree.Element, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || !acceptedTypes[mt] {
-		return nil, fhir.Fail(fhir.CodeUnsupportedMediaType, "", "send FHIR XML with Content-Type: application/fhir+xml; charset=UTF-8")
+	json := err == nil && slices.Contains(jsonBodyTypes, mt)
+	if err != nil || !acceptedTypes[mt] && !json {
+		return nil, fhir.Fail(fhir.CodeUnsupportedMediaType, "", "send FHIR XML with Content-Type: application/fhir+xml; charset=UTF-8, or FHIR JSON with Content-Type: application/fhir+json")
 	}
 	data, err := s.readBody(w, r)
 	if err != nil {
 		return nil, err
+	}
+	if json {
+		return fhirjson.Unmarshal(r.Context(), data, s.Limits)
 	}
 	return fhir.ParseContext(r.Context(), data, s.Limits)
 }
@@ -70,7 +78,7 @@ func (s *Server) postBundle(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeXML(w, http.StatusOK, resp)
+	s.writeBundleAnswer(w, b, resp)
 	return nil
 }
 

@@ -35,6 +35,7 @@ func (s *Server) capabilities() *etree.Element {
 	}
 	val(cs, "fhirVersion", "4.0.1")
 	val(cs, "format", "application/fhir+xml")
+	val(cs, "format", "application/fhir+json")
 	rest := cs.CreateElement("rest")
 	val(rest, "mode", "server")
 	val(rest, "documentation", "Paths are prefixed with the tenant alias: /{tenant}/{type}. POST /{tenant}/Bundle takes a KBV AWS Patientenakte bundle (type history), a transaction or a batch; DELETE /{tenant}/Bundle/{id} removes what that bundle created. Any other resource type a Patientenakte carries is stored and read by id.")

@@ -9,7 +9,7 @@ import (
 // Handler returns every route red serves.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverPanics, s.logRequests, s.loopbackOnly, s.touch)
+	r.Use(s.recoverPanics, s.logRequests, s.loopbackOnly, s.touch, s.negotiate)
 	r.NotFound(s.handle(notFound))
 	r.MethodNotAllowed(s.handle(methodNotAllowed))
 

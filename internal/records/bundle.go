@@ -2,10 +2,8 @@ package records
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +14,6 @@ import (
 	"github.com/redclone/red/fhir/kbv"
 	"github.com/redclone/red/fhir/kbv/validate"
 	"github.com/redclone/red/internal/vault"
-	"github.com/redclone/red/storage"
 )
 
 // entry is one entry of a posted bundle on its way to storage.
@@ -41,11 +38,30 @@ func (e *entry) key() string { return e.typ + "/" + e.id }
 // stored resources. When anything is wrong, nothing is stored and all problems come back at once.
 func (s *Service) PostBundle(ctx context.Context, b *etree.Element) (*etree.Element, error) {
 	now := s.now() // one clock read: every entry's lastUpdated is the answer's time
-	if b.Tag != "Bundle" {
-		return nil, fhir.Fail(fhir.CodeStructure, b.Tag, "expected a Bundle, got %s", b.Tag)
+	bt, bundleID, entries, issues, err := s.readBundle(b)
+	if err != nil {
+		return nil, err
 	}
-	var issues fhir.Issues
-	bt := fhir.ChildValue(b, "type")
+	if bt == "batch" {
+		return s.batch(ctx, bundleID, entries, now)
+	}
+	p, err := s.prepare(ctx, bundleID, entries, issues, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CommitPrepared(ctx, []*Prepared{p}); err != nil {
+		return nil, err
+	}
+	return p.Response(), nil
+}
+
+// readBundle reads a posted bundle's type, id and entries. Issues that leave nothing to check
+// further refuse the bundle at once (err); others come back to be reported with the checks'.
+func (s *Service) readBundle(b *etree.Element) (bt, bundleID string, entries []*entry, issues fhir.Issues, err error) {
+	if b.Tag != "Bundle" {
+		return "", "", nil, nil, fhir.Fail(fhir.CodeStructure, b.Tag, "expected a Bundle, got %s", b.Tag)
+	}
+	bt = fhir.ChildValue(b, "type")
 	switch bt {
 	case "history", "transaction", "batch":
 	case "":
@@ -53,7 +69,7 @@ func (s *Service) PostBundle(ctx context.Context, b *etree.Element) (*etree.Elem
 	default:
 		issues = append(issues, errorAt(fhir.CodeNotSupported, "Bundle.type", "Bundle.type %q is not accepted: send history (a KBV AWS Patientenakte), transaction or batch", bt))
 	}
-	bundleID := fhir.ChildValue(b, "id")
+	bundleID = fhir.ChildValue(b, "id")
 	if bundleID == "." || bundleID == ".." { // a DELETE of the bundle could not name it
 		issues = append(issues, errorAt(fhir.CodeValue, "Bundle.id", "%s", fhir.IDRule))
 	}
@@ -63,19 +79,12 @@ func (s *Service) PostBundle(ctx context.Context, b *etree.Element) (*etree.Elem
 		issues = append(issues, errorAt(fhir.CodeRequired, "Bundle.entry", "the bundle has no entries"))
 	}
 	if hasErrors(issues) && (bt == "batch" || len(entries) == 0) {
-		return nil, fhir.Reject(issues)
+		return "", "", nil, nil, fhir.Reject(issues)
 	}
 	if !fhir.ValidID(bundleID) { // RED's bundles may come without a usable id: red makes one up
 		bundleID = newID()
 	}
-	if bt == "batch" {
-		return s.batch(ctx, bundleID, entries, now)
-	}
-	outcomes, err := s.apply(ctx, bundleID, entries, issues, now)
-	if err != nil {
-		return nil, err
-	}
-	return fhir.TransactionResponse(bundleID, "transaction-response", now, outcomes), nil
+	return bt, bundleID, entries, issues, nil
 }
 
 func errorAt(code fhir.IssueCode, at, format string, args ...any) fhir.Issue {
@@ -238,37 +247,16 @@ type pin struct {
 }
 
 // apply checks entries and writes them as one atomic commit together with the bundle's record;
-// issues found earlier are reported together with the checks' findings. The steps: check,
-// resolve references, version, write (narrative, meta, search values), commit.
+// issues found earlier are reported together with the checks' findings.
 func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, issues fhir.Issues, now time.Time) ([]fhir.Outcome, error) {
-	p := newPlan(bundleID, entries, now)
-	issues = append(issues, p.check(s.Validation)...)
-	var err error
-	if p.heads, err = s.heads(ctx, entries, bundleID); err != nil {
-		return nil, err
-	}
-	issues = append(issues, p.resolve()...)
-	if hasErrors(issues) {
-		sort.SliceStable(issues, func(i, j int) bool { return entryIndex(issues[i].Expression) < entryIndex(issues[j].Expression) })
-		return nil, fhir.Reject(issues)
-	}
-	p.warnings = byEntry(issues)
-	p.version()
-	if p.patients, err = s.contextPatients(ctx, entries, p.inBundle); err != nil {
-		return nil, err
-	}
-	writes, outcomes := p.writes()
-	rec, err := s.bundleRecord(ctx, bundleID, p.heads[bundleType+"/"+bundleID], outcomes, now)
+	p, err := s.prepare(ctx, bundleID, entries, issues, now)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Store.Commit(ctx, append(writes, rec)); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return nil, fhir.Fail(fhir.CodeConflict, "", "another workstation changed one of these resources at the same moment; nothing was stored — send the bundle again")
-		}
+	if err := s.CommitPrepared(ctx, []*Prepared{p}); err != nil {
 		return nil, err
 	}
-	return outcomes, nil
+	return p.outcomes, nil
 }
 
 func newPlan(bundleID string, entries []*entry, now time.Time) *plan {
