@@ -16,16 +16,16 @@ import (
 // Group commit. SQLite has one writer per file, and each transaction ends with a flush of the
 // WAL to disk (synchronous=FULL), so writers that take turns pay one flush each and do not
 // scale. Instead every Commit hands its changes to the Store's one writer goroutine, which
-// takes all commits queued meanwhile and writes them in one IMMEDIATE transaction, each inside
-// its own savepoint: a commit that fails (a version conflict, a missing tenant) rolls back to
-// its savepoint and fails alone, the others are written, and the transaction ends with one
-// flush for all of them. Every caller is answered after the flush, so an acknowledged write is
+// takes all commits queued meanwhile and writes them in one IMMEDIATE transaction: a commit
+// that fails (a version conflict, a missing tenant) fails before it writes and alone, the
+// others are written (see writeTogether), and the transaction ends with one flush for all of
+// them. Every caller is answered after the flush, so an acknowledged write is
 // on disk: the WAL is synced before COMMIT returns, which keeps it through a process kill and
 // through a power loss. (synchronous=NORMAL would sync only at checkpoints and could lose the
 // last acknowledged writes at a power loss: a practice's records are worth the one flush that
 // batching shares among the commits in flight.)
 
-// maxBatch caps the commits and changes of one transaction, so that one transaction does not
+// maxBatchCommits and maxBatchChanges cap the commits and changes of one transaction, so that one transaction does not
 // hold the write lock for long and a huge batch is not slowed by its companions.
 const (
 	maxBatchCommits = 64
