@@ -75,4 +75,6 @@ type Server struct {
 	Touch func()
 	// Version is red's version for the CapabilityStatement.
 	Version string
+	// Subscriptions, when set, serves /{tenant}/Subscription (notifications).
+	Subscriptions Subscriptions
 }

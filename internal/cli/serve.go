@@ -34,6 +34,7 @@ type serveOptions struct {
 	maxBody              int64
 	ti                   tiOptions
 	validation           validationFlag
+	notify               notifyOptions
 }
 
 func (o *serveOptions) flags(c *cobra.Command) {
@@ -43,6 +44,7 @@ func (o *serveOptions) flags(c *cobra.Command) {
 	f.Int64Var(&o.maxBody, "max-body", fhir.DefaultLimits.MaxBytes, "largest request body in bytes")
 	f.Var(&o.validation, "validation", "profile (default): plausibility findings are warnings; strict: they refuse the bundle (overrides the tenant's setting, red config)")
 	o.ti.flags(c)
+	o.notify.flags(c)
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -122,11 +124,13 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	last.Store(time.Now().UnixNano())
 	limits := fhir.DefaultLimits
 	limits.MaxBytes = o.maxBody
-	recs := &records.Service{Tenant: o.tenant, Store: v.Barrier(st), Validation: mode}
+	log := slog.New(slog.NewTextHandler(e.io.Err, nil))
+	barrier := v.Barrier(st)
+	notes := o.notify.service(o.tenant, barrier, log)
+	recs := &records.Service{Tenant: o.tenant, Store: notes.Wrap(barrier), Validation: mode}
 	fmt.Fprintf(e.io.Out, "red: validation %s (%s)\n", mode, from)
 	ti := telematikService(o.ti, sims, o.user, recs, signed)
-	ti.Prescriptions, ti.Records = recs.Store, recs
-	log := slog.New(slog.NewTextHandler(e.io.Err, nil))
+	ti.Prescriptions, ti.Records, ti.Announce = recs.Store, recs, notes.Announce
 	page, err := ui.New(ui.Options{Tenant: o.tenant, TI: ti, Log: log})
 	if err != nil {
 		ln.Close()
@@ -143,6 +147,8 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 		Port:    port,
 		Touch:   func() { last.Store(time.Now().UnixNano()) },
 		Version: Version,
+
+		Subscriptions: notes,
 	}).Handler()
 	srv := guard.APIBounds.Server(handler)
 	served := make(chan error, 1)
@@ -150,6 +156,8 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	defer e.writeClientToken(o.tenant, port, page.ClientToken())()
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	fmt.Fprintf(e.io.Out, "red: e-prescriptions to sign: %s/%s/ui/ (or red erp sign --tenant %s --port %d)\n", base, o.tenant, o.tenant, port)
+	stopNotes := o.notify.run(ctx, notes)
+	defer stopNotes()
 	ready(base, sims)
 
 	var idle <-chan time.Time
