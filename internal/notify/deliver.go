@@ -21,8 +21,11 @@ import (
 
 // Delivery tunes the deliverer; each zero field takes its default.
 type Delivery struct {
-	Poll        time.Duration // how often the outbox is looked at without a local commit's wake-up (1 s)
-	Lease       time.Duration // how long a workstation holds a subscription's deliveries (15 s)
+	Poll time.Duration // how often the outbox is looked at without a local commit's wake-up (1 s)
+	// Lease is how long a workstation holds a subscription's deliveries (15 s): after a crash,
+	// another workstation takes over when it ends. It is renewed before a POST that might outlast
+	// it, so a Lease shorter than Timeout renews before every POST.
+	Lease       time.Duration
 	Timeout     time.Duration // one POST, connection to last byte (10 s)
 	Backoff     time.Duration // the wait after the first failed attempt, doubled after each (1 s)
 	MaxBackoff  time.Duration // the longest wait (5 min)
@@ -47,9 +50,6 @@ func (d Delivery) withDefaults() Delivery {
 	}
 	if d.Batch <= 0 {
 		d.Batch = 100
-	}
-	if d.Lease < 2*d.Timeout {
-		d.Lease = 2 * d.Timeout
 	}
 	return d
 }

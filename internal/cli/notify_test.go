@@ -1,0 +1,208 @@
+//go:build linux
+
+package cli_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redclone/red/storage/postgres/pgtest"
+)
+
+// hook is a webhook receiver on loopback that records every request; hold, when set, keeps a
+// request of that sequence number unanswered until release is closed.
+type hook struct {
+	mu      sync.Mutex
+	got     []received
+	hold    int
+	held    chan struct{} // closed when the held request arrived
+	release chan struct{}
+	url     string
+}
+
+type received struct {
+	id   string
+	seq  int
+	body string
+}
+
+func newHook(t testing.TB) *hook {
+	h := &hook{held: make(chan struct{}), release: make(chan struct{})}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		seq, _ := strconv.Atoi(r.Header.Get("X-Red-Sequence"))
+		h.mu.Lock()
+		h.got = append(h.got, received{r.Header.Get("webhook-id"), seq, string(body)})
+		hold := h.hold == seq
+		if hold {
+			h.hold = 0
+		}
+		h.mu.Unlock()
+		if hold {
+			close(h.held)
+			<-h.release
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(func() {
+		select {
+		case <-h.release:
+		default:
+			close(h.release)
+		}
+		srv.Close()
+	})
+	h.url = srv.URL + "/hook"
+	return h
+}
+
+func (h *hook) received() []received {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]received(nil), h.got...)
+}
+
+// waitFor waits until the receiver has seen sequence numbers 1 to n (30 s at most).
+func (h *hook) waitFor(t testing.TB, n int) []received {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		got := h.received()
+		seen := map[int]bool{}
+		for _, r := range got {
+			seen[r.seq] = true
+		}
+		if len(seen) >= n {
+			return got
+		}
+	}
+	t.Fatalf("the receiver saw %d requests, not all of 1 to %d", len(h.received()), n)
+	return nil
+}
+
+func subscriptionBody(criteria, endpoint string) []byte {
+	return []byte(`<Subscription xmlns="http://hl7.org/fhir"><status value="requested"/><reason value="PVS"/><criteria value="` + criteria + `"/>` +
+		`<channel><type value="rest-hook"/><endpoint value="` + endpoint + `"/><payload value="application/fhir+xml"/></channel></Subscription>`)
+}
+
+var secretValue = regexp.MustCompile(`<valueString value="(whsec_[^"]+)"/>`)
+
+// request sends one request to a red process.
+func request(t testing.TB, base, method, path string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", fhirXML)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func patientBundle(t testing.TB, id string, n int) []byte {
+	return []byte(`<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>` + patientEntry(t, id, 'N', n) + `</Bundle>`)
+}
+
+// red killed (SIGKILL) while a notification is on its way loses nothing: the next red sends it
+// again with the same webhook-id and sequence number, then the rest in order.
+func TestNotificationsSurviveKillDuringDelivery(t *testing.T) {
+	in := newInstance(t, pgtest.URL(t))
+	in.initTenant("praxis", "anna", "pw")
+	args := []string{"serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"), "--notify-lease", "1s", "--notify-poll", "100ms"}
+	h := newHook(t)
+	h.hold = 2
+	a := startProcess(t, in, args...)
+	status, body := request(t, a.base, "POST", "/praxis/Subscription", subscriptionBody("Patient", h.url))
+	if status != http.StatusCreated || !secretValue.MatchString(body) {
+		t.Fatalf("%d\n%s", status, body)
+	}
+	const n = 5
+	for i := 1; i <= n; i++ {
+		if status, body := request(t, a.base, "POST", "/praxis/Bundle", patientBundle(t, fmt.Sprintf("k%d", i), i)); status != http.StatusOK {
+			t.Fatalf("%d\n%s", status, body)
+		}
+	}
+	select {
+	case <-h.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the second notification never arrived")
+	}
+	if err := a.cmd.Process.Kill(); err != nil { // kill -9 while the POST waits for its answer
+		t.Fatal(err)
+	}
+	_ = a.cmd.Wait()
+	close(h.release)
+
+	startProcess(t, in, args...)
+	got := h.waitFor(t, n)
+	ids := map[int]string{}
+	last := 0
+	for _, r := range got {
+		if id, ok := ids[r.seq]; ok && id != r.id {
+			t.Errorf("sequence number %d came with webhook-ids %s and %s", r.seq, id, r.id)
+		}
+		ids[r.seq] = r.id
+		if r.seq < last {
+			t.Errorf("sequence number %d after %d", r.seq, last)
+		}
+		last = r.seq
+		if !strings.Contains(r.body, fmt.Sprintf(`<reference value="Patient/k%d/_history/1"/>`, r.seq)) {
+			t.Errorf("notification %d is about another change:\n%s", r.seq, r.body)
+		}
+	}
+	if len(ids) != n {
+		t.Errorf("sequence numbers %v, want 1 to %d", ids, n)
+	}
+	t.Logf("%d requests for %d notifications (the repeat after the kill included)", len(got), n)
+}
+
+// Two red serve on one PostgreSQL database: each notification is delivered once, in order, however
+// many workstations wrote the changes and run a deliverer.
+func TestTwoWorkstationsDeliverEachNotificationOnce(t *testing.T) {
+	in := newInstance(t, pgtest.URL(t))
+	in.initTenant("praxis", "anna", "pw")
+	args := []string{"serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"), "--notify-poll", "50ms"}
+	a, b := in.serve(args...), in.serve(args...)
+	h := newHook(t)
+	if status, body := a.do(t, "POST", "/praxis/Subscription", fhirXML, subscriptionBody("Patient", h.url)); status != http.StatusCreated {
+		t.Fatalf("%d\n%s", status, body)
+	}
+	const n = 40
+	var wg sync.WaitGroup
+	for i := 1; i <= n; i++ {
+		wg.Add(1)
+		go func(srv *server) {
+			defer wg.Done()
+			if status, body := srv.do(t, "POST", "/praxis/Bundle", fhirXML, patientBundle(t, fmt.Sprintf("w%d", i), 200+i)); status != http.StatusOK {
+				t.Errorf("%d\n%s", status, body)
+			}
+		}([]*server{a, b}[i%2])
+	}
+	wg.Wait()
+	got := h.waitFor(t, n)
+	time.Sleep(300 * time.Millisecond)
+	got = h.received()
+	if len(got) != n {
+		t.Errorf("%d requests for %d notifications", len(got), n)
+	}
+	for i, r := range got {
+		if r.seq != i+1 {
+			t.Errorf("request %d carries sequence number %d", i, r.seq)
+		}
+	}
+}
