@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,8 +25,8 @@ import (
 type Delivery struct {
 	Poll time.Duration // how often the outbox is looked at without a local commit's wake-up (1 s)
 	// Lease is how long a workstation holds a subscription's deliveries (15 s): after a crash,
-	// another workstation takes over when it ends. It is renewed before a POST that might outlast
-	// it, so a Lease shorter than Timeout renews before every POST.
+	// another workstation takes over when it ends. Each round renews it; a POST is started only
+	// while the lease has Timeout (or half the lease) left.
 	Lease       time.Duration
 	Timeout     time.Duration // one POST, connection to last byte (10 s)
 	Backoff     time.Duration // the wait after the first failed attempt, doubled after each (1 s)
@@ -101,11 +103,11 @@ func (s *Service) cursor(ctx context.Context, id string) (cursor, error) {
 func (s *Service) Run(ctx context.Context) {
 	s.init()
 	d := s.Delivery.withDefaults()
-	client := s.client(d)
+	r := &rounds{s: s, d: d, client: s.client(d), states: map[string]*state{}}
 	t := time.NewTicker(d.Poll)
 	defer t.Stop()
 	for {
-		if err := s.round(ctx, d, client); err != nil && ctx.Err() == nil && d.Log != nil && !errors.Is(err, vault.ErrSealed) {
+		if err := r.round(ctx); err != nil && ctx.Err() == nil && d.Log != nil && !errors.Is(err, vault.ErrSealed) {
 			d.Log.Warn("notify: delivery round failed", "error", err.Error())
 		}
 		select {
@@ -117,132 +119,259 @@ func (s *Service) Run(ctx context.Context) {
 	}
 }
 
-// round delivers what waits, subscription by subscription.
-func (s *Service) round(ctx context.Context, d Delivery, client *http.Client) error {
-	waiting, err := s.Store.Find(ctx, vault.Query{Type: notificationType, All: [][]vault.Term{{{Index: queueIndex, Value: anyQueue}}}, Limit: 1})
-	if err != nil || waiting.Total == 0 {
-		return err
-	}
-	subs, err := s.current(ctx)
-	if err != nil {
-		return err
-	}
-	for _, sub := range subs {
-		if err := s.deliver(ctx, d, client, sub); err != nil {
-			return err
-		}
-	}
-	return nil
+// rounds is the deliverer's memory between rounds.
+type rounds struct {
+	s      *Service
+	d      Delivery
+	client *http.Client
+	states map[string]*state // by subscription id
 }
 
-// deliver sends sub's waiting notifications in order while this workstation holds its lease.
-func (s *Service) deliver(ctx context.Context, d Delivery, client *http.Client, sub *subscription) error {
-	if sub.Status == statusOff {
-		return nil
+// state is what this workstation knows of one subscription's delivery.
+type state struct {
+	id  string // the subscription's
+	cur cursor
+	// pending are the numbered notifications not yet acknowledged, in order; valid only while
+	// cur is this workstation's latest (its version as written here).
+	pending []notification
+	loaded  bool // pending was read from the store since cur was
+	dirty   bool // cur changed here since it was last written
+}
+
+// round is one pass: read the cursors that changed elsewhere and the notifications not yet
+// numbered, take the leases, number the new notifications and write every cursor that changed —
+// all in one commit — then send each subscription's pending notifications in order, the
+// subscriptions side by side. What was acknowledged is written with the next round's commit (a
+// crash in between repeats it, with the same webhook-id): under load one commit serves many
+// notifications of many subscriptions.
+func (r *rounds) round(ctx context.Context) error {
+	s := r.s
+	subs, err := s.current(ctx)
+	if err != nil || len(subs) == 0 {
+		return err
 	}
-	cur, err := s.cursor(ctx, sub.ID)
+	if err := r.refresh(ctx, subs); err != nil {
+		return err
+	}
+	fresh, err := r.fresh(ctx, subs)
 	if err != nil {
 		return err
 	}
 	now := s.now()
-	switch {
-	case cur.Holder != s.holder && now.Before(cur.LeaseUntil):
-		return nil // another workstation delivers
-	case cur.failed(sub):
-		return nil // in error until reactivated
-	case cur.Error != "": // reactivated: resume at once
-		cur.Error, cur.ErrorAt, cur.Failures, cur.NextAttempt = "", 0, 0, time.Time{}
-	case now.Before(cur.NextAttempt):
-		return nil // backing off
-	}
-	queue, err := s.queue(ctx, sub.ID)
-	if err != nil || len(queue) == 0 {
-		return err
-	}
-	// take the lease and number what came since, in one versioned commit
-	cur.Holder, cur.LeaseUntil = s.holder, now.Add(d.Lease)
 	var writes []vault.Write
-	for i := range queue {
-		n := &queue[i]
-		if n.Seq > 0 {
+	var cursors []*state
+	var sending []*subscription
+	for _, sub := range subs {
+		st := r.states[sub.ID]
+		switch {
+		case sub.Status == statusOff:
 			continue
+		case st.cur.Holder != s.holder && now.Before(st.cur.LeaseUntil):
+			continue // another workstation delivers
+		case st.cur.failed(sub):
+			continue // in error until reactivated
+		case st.cur.Error != "": // reactivated: resume at once
+			st.cur.Error, st.cur.ErrorAt, st.cur.Failures, st.cur.NextAttempt, st.dirty = "", 0, 0, time.Time{}, true
 		}
-		if len(writes) == d.Batch {
-			queue = queue[:i]
-			break
+		if now.Before(st.cur.NextAttempt) {
+			if st.dirty {
+				cursors = append(cursors, st)
+			}
+			continue // backing off
 		}
-		cur.Seq++
-		n.Seq = cur.Seq
-		if n.PatientAt, err = s.patientVersion(ctx, n.Patient); err != nil {
-			return err
-		}
-		w, err := n.write(now)
-		if err != nil {
-			return err
-		}
-		writes = append(writes, w)
-	}
-	if ok, err := s.commitCursor(ctx, &cur, sub.ID, now, writes...); !ok || err != nil {
-		return err
-	}
-	for i := range writes {
-		queue[i+len(queue)-len(writes)].version++
-	}
-	for i := range queue {
-		n := &queue[i]
-		if ctx.Err() != nil {
-			return nil
-		}
-		now = s.now()
-		if cur.LeaseUntil.Sub(now) < d.Timeout+time.Second {
-			cur.LeaseUntil = now.Add(d.Lease)
-			if ok, err := s.commitCursor(ctx, &cur, sub.ID, now); !ok || err != nil {
+		if st.cur.Delivered < st.cur.Seq && !st.loaded {
+			if st.pending, err = r.numbered(ctx, sub.ID, st.cur); err != nil {
 				return err
 			}
+			st.loaded = true
 		}
-		n.Attempts++
-		failure := s.post(ctx, client, d, sub, n)
-		now = s.now()
-		if failure != "" {
-			cur.Failures++
-			cur.LastError = failure
-			cur.NextAttempt = now.Add(backoff(d, cur.Failures))
-			if cur.Failures >= d.MaxFailures {
-				cur.Error, cur.ErrorAt = fmt.Sprintf("%s (%d attempts in a row failed; set the Subscription active again to resume)", failure, cur.Failures), sub.version
+		news := fresh[sub.ID]
+		if len(news) == 0 && len(st.pending) == 0 {
+			if st.dirty {
+				cursors = append(cursors, st)
 			}
-			_, err := s.commitCursor(ctx, &cur, sub.ID, now)
+			continue
+		}
+		st.cur.Holder, st.cur.LeaseUntil, st.dirty = s.holder, now.Add(r.d.Lease), true
+		news = news[:min(len(news), r.d.Batch)]
+		if err := s.pinPatients(ctx, news); err != nil {
 			return err
 		}
-		n.Delivered = now
-		cur.Delivered, cur.Failures, cur.LastError, cur.NextAttempt = n.Seq, 0, "", time.Time{}
-		cur.LeaseUntil = now.Add(d.Lease)
-		w, err := n.write(now)
+		for _, n := range news {
+			st.cur.Seq++
+			n.Seq, st.dirty = st.cur.Seq, true
+			w, err := n.write(now)
+			if err != nil {
+				return err
+			}
+			n.version++
+			writes = append(writes, w)
+			st.pending = append(st.pending, *n)
+		}
+		cursors = append(cursors, st)
+		sending = append(sending, sub)
+	}
+	if ok, err := r.commit(ctx, now, cursors, writes); !ok || err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for _, sub := range sending {
+		wg.Go(func() { r.send(ctx, sub, r.states[sub.ID]) })
+	}
+	wg.Wait()
+	// failures are written at once, so that the error shows on read and other workstations back off
+	var failed []*state
+	for _, sub := range sending {
+		if st := r.states[sub.ID]; st.cur.Failures > 0 && st.dirty {
+			failed = append(failed, st)
+		}
+	}
+	_, err = r.commit(ctx, s.now(), failed, nil)
+	return err
+}
+
+// commit writes writes with the cursors of states that changed, versioned; false when another
+// workstation changed one of the cursors first: every cursor is read again next round.
+func (r *rounds) commit(ctx context.Context, now time.Time, states []*state, writes []vault.Write) (bool, error) {
+	var dirty []*state
+	for _, st := range states {
+		if st.dirty {
+			w, err := st.cur.write(st.id, now)
+			if err != nil {
+				return false, err
+			}
+			writes = append(writes, w)
+			dirty = append(dirty, st)
+		}
+	}
+	if len(writes) == 0 {
+		return true, nil
+	}
+	err := r.s.Store.Commit(ctx, writes)
+	if errors.Is(err, storage.ErrConflict) {
+		clear(r.states)
+		return false, nil
+	}
+	if err != nil {
+		clear(r.states)
+		return false, err
+	}
+	for _, st := range dirty {
+		st.cur.version++
+		st.dirty = false
+	}
+	return true, nil
+}
+
+// refresh reads the cursors that another workstation wrote since this one last knew them, in
+// one round trip for their versions.
+func (r *rounds) refresh(ctx context.Context, subs []*subscription) error {
+	refs := make([]vault.Ref, len(subs))
+	for i, sub := range subs {
+		refs[i] = vault.Ref{Type: cursorType, ID: sub.ID}
+	}
+	heads, err := r.s.Store.Heads(ctx, refs)
+	if err != nil {
+		return err
+	}
+	for i, sub := range subs {
+		if st := r.states[sub.ID]; st != nil && st.cur.version == heads[i].Version {
+			continue
+		}
+		cur, err := r.s.cursor(ctx, sub.ID)
 		if err != nil {
 			return err
 		}
-		if ok, err := s.commitCursor(ctx, &cur, sub.ID, now, w); !ok || err != nil {
-			return err
-		}
+		r.states[sub.ID] = &state{id: sub.ID, cur: cur}
 	}
 	return nil
 }
 
-// commitCursor writes cur with writes, versioned: false when another workstation changed the
-// cursor first (it holds the lease now).
-func (s *Service) commitCursor(ctx context.Context, cur *cursor, id string, now time.Time, writes ...vault.Write) (bool, error) {
-	cw, err := cur.write(id, now)
+// fresh reads the notifications not yet numbered of every subscription, in one query, in order
+// by subscription.
+func (r *rounds) fresh(ctx context.Context, subs []*subscription) (map[string][]*notification, error) {
+	group := make([]vault.Term, 0, len(subs))
+	for _, sub := range subs {
+		if sub.Status != statusOff {
+			group = append(group, vault.Term{Index: queueIndex, Value: sub.ID})
+		}
+	}
+	if len(group) == 0 {
+		return nil, nil
+	}
+	page, err := r.s.Store.Find(ctx, vault.Query{Type: notificationType, All: [][]vault.Term{group}})
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	err = s.Store.Commit(ctx, append(writes, cw))
-	if errors.Is(err, storage.ErrConflict) {
-		return false, nil
+	out := map[string][]*notification{}
+	for _, res := range page.Resources {
+		n, err := decodeNotification(res)
+		if err != nil {
+			return nil, err
+		}
+		out[n.Subscription] = append(out[n.Subscription], &n)
 	}
-	if err != nil {
-		return false, err
+	for _, ns := range out {
+		slices.SortFunc(ns, func(a, b *notification) int {
+			if c := a.At.Compare(b.At); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
 	}
-	cur.version++
-	return true, nil
+	return out, nil
+}
+
+// numbered reads a subscription's numbered notifications not yet acknowledged (after a restart,
+// a takeover or a failure), in order.
+func (r *rounds) numbered(ctx context.Context, id string, cur cursor) ([]notification, error) {
+	var out []notification
+	for from := cur.Delivered + 1; from <= cur.Seq; from += MaxEvents {
+		group := make([]vault.Term, 0, MaxEvents)
+		for n := from; n <= min(cur.Seq, from+MaxEvents-1); n++ {
+			group = append(group, vault.Term{Index: seqIndex, Value: seqValue(id, n)})
+		}
+		page, err := r.s.Store.Find(ctx, vault.Query{Type: notificationType, All: [][]vault.Term{group}})
+		if err != nil {
+			return nil, err
+		}
+		for _, res := range page.Resources {
+			n, err := decodeNotification(res)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, n)
+		}
+	}
+	slices.SortFunc(out, func(a, b notification) int { return int(a.Seq - b.Seq) })
+	return out, nil
+}
+
+// send posts st's pending notifications in order until one fails or the lease runs short.
+func (r *rounds) send(ctx context.Context, sub *subscription, st *state) {
+	for len(st.pending) > 0 && ctx.Err() == nil {
+		now := r.s.now()
+		if st.cur.LeaseUntil.Sub(now) < min(r.d.Timeout, r.d.Lease/2) {
+			return // the next round renews the lease first
+		}
+		n := st.pending[0]
+		failure := r.s.post(ctx, r.client, r.d, sub, &n)
+		if ctx.Err() != nil {
+			return
+		}
+		st.dirty = true
+		if failure != "" {
+			st.cur.Failures++
+			st.cur.LastError = failure
+			st.cur.NextAttempt = r.s.now().Add(backoff(r.d, st.cur.Failures))
+			if st.cur.Failures >= r.d.MaxFailures {
+				st.cur.Error, st.cur.ErrorAt = fmt.Sprintf("%s (%d attempts in a row failed; set the Subscription active again to resume)", failure, st.cur.Failures), sub.version
+			}
+			return
+		}
+		st.cur.Delivered, st.cur.Failures, st.cur.LastError, st.cur.NextAttempt = n.Seq, 0, "", time.Time{}
+		st.pending = st.pending[1:]
+	}
 }
 
 // queue is sub's undelivered notifications in order: the numbered ones by number, then the others
@@ -289,16 +418,30 @@ func decodeNotification(r vault.Resource) (notification, error) {
 	return n, nil
 }
 
-// patientVersion is the current version of patient ("Patient/id"), 0 for none.
-func (s *Service) patientVersion(ctx context.Context, patient string) (int64, error) {
-	if len(patient) <= len("Patient/") {
-		return 0, nil
+// pinPatients pins the current version of the patients of ns that were not written in their
+// notification's commit, in one round trip.
+func (s *Service) pinPatients(ctx context.Context, ns []*notification) error {
+	var refs []vault.Ref
+	var which []*notification
+	for _, n := range ns {
+		if id, ok := strings.CutPrefix(n.Patient, "Patient/"); ok && id != "" && n.PatientAt == 0 {
+			refs = append(refs, vault.Ref{Type: "Patient", ID: id})
+			which = append(which, n)
+		}
 	}
-	h, err := s.Store.Heads(ctx, []vault.Ref{{Type: "Patient", ID: patient[len("Patient/"):]}})
-	if err != nil || h[0].Deleted {
-		return 0, err
+	if len(refs) == 0 {
+		return nil
 	}
-	return h[0].Version, nil
+	heads, err := s.Store.Heads(ctx, refs)
+	if err != nil {
+		return err
+	}
+	for i, h := range heads {
+		if !h.Deleted {
+			which[i].PatientAt = h.Version
+		}
+	}
+	return nil
 }
 
 // backoff is the wait after the n-th failure in a row: Backoff doubled n-1 times, at most

@@ -59,9 +59,8 @@ const (
 
 // Index names of notification records.
 const (
-	queueIndex = "notify.queue" // value: the subscription id; carried until delivered
+	queueIndex = "notify.queue" // value: the subscription id; carried until numbered
 	seqIndex   = "notify.seq"   // value: subscription id "|" sequence number, once numbered
-	anyQueue   = "*"            // queueIndex value every undelivered notification carries
 )
 
 // Store is what notify needs of the vault's barrier.

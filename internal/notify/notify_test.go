@@ -589,4 +589,3 @@ func TestTwoDeliverersDeliverEachNotificationOnce(t *testing.T) {
 		}
 	}
 }
-

@@ -120,22 +120,27 @@ func matching(sub *subscription, writes []vault.Write, now time.Time) (notificat
 			n.Patient = records.PatientOf(w)
 		}
 	}
+	// a patient written in the same commit is pinned now; others when the notification is numbered
+	for _, w := range writes {
+		if n.Patient != "" && w.Type == "Patient" && "Patient/"+w.ID == n.Patient && !w.Deleted {
+			n.PatientAt = w.Expect + 1
+		}
+	}
 	return n, len(n.Focus) > 0
 }
 
-// write is n as the outbox record it is stored as: found by its subscription while undelivered,
-// by its sequence number once numbered.
+// write is n as the outbox record it is stored as: found by its subscription until numbered,
+// then by its sequence number.
 func (n notification) write(now time.Time) (vault.Write, error) {
 	body, err := json.Marshal(n)
 	if err != nil {
 		return vault.Write{}, err
 	}
 	w := vault.Write{Type: notificationType, ID: n.ID, Expect: n.version, Updated: now, Body: body}
-	if n.Delivered.IsZero() {
-		w.Index = append(w.Index, vault.Term{Index: queueIndex, Value: n.Subscription}, vault.Term{Index: queueIndex, Value: anyQueue})
-	}
-	if n.Seq > 0 {
-		w.Index = append(w.Index, vault.Term{Index: seqIndex, Value: seqValue(n.Subscription, n.Seq)})
+	if n.Seq == 0 {
+		w.Index = []vault.Term{{Index: queueIndex, Value: n.Subscription}}
+	} else {
+		w.Index = []vault.Term{{Index: seqIndex, Value: seqValue(n.Subscription, n.Seq)}}
 	}
 	return w, nil
 }

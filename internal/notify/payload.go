@@ -143,6 +143,34 @@ func (s *Service) patientIdentifier(ctx context.Context, patient string, version
 	if version == 0 {
 		return nil, nil
 	}
+	key := patient + "/_history/" + strconv.FormatInt(version, 10)
+	s.mu.Lock()
+	idn, ok := s.identifiers[key]
+	s.mu.Unlock()
+	if ok {
+		if idn == nil {
+			return nil, nil
+		}
+		return idn.Copy(), nil
+	}
+	idn, err := s.readIdentifier(ctx, patient, version)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.identifiers) >= 1024 || s.identifiers == nil { // a version's identifier never changes; the cache only bounds reads
+		s.identifiers = map[string]*etree.Element{}
+	}
+	s.identifiers[key] = idn
+	s.mu.Unlock()
+	if idn == nil {
+		return nil, nil
+	}
+	return idn.Copy(), nil
+}
+
+// readIdentifier reads what patientIdentifier gives.
+func (s *Service) readIdentifier(ctx context.Context, patient string, version int64) (*etree.Element, error) {
 	r, err := s.Store.Version(ctx, "Patient", strings.TrimPrefix(patient, "Patient/"), version)
 	if err != nil || r.Deleted {
 		return nil, err

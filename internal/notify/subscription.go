@@ -94,6 +94,10 @@ type Service struct {
 	kick   chan struct{}
 	holder string // this deliverer's name in leases
 	once   sync.Once
+	// identifiers caches patients' identifiers by "Patient/id/_history/n" for the payloads
+	// (several subscriptions notify of one patient's change); plaintext in memory only, like
+	// every opened record.
+	identifiers map[string]*etree.Element
 }
 
 func (s *Service) now() time.Time {
