@@ -33,6 +33,7 @@ type Delivery struct {
 	MaxBackoff  time.Duration // the longest wait (5 min)
 	MaxFailures int           // failed attempts in a row that put a subscription in error (15: about half an hour)
 	Batch       int           // notifications numbered per commit (100)
+	Gather      time.Duration // how long a wake-up waits for more commits before a round (10 ms)
 	Log         *slog.Logger  // nil: nothing is logged
 }
 
@@ -50,6 +51,7 @@ func (d Delivery) withDefaults() Delivery {
 	if d.MaxFailures <= 0 {
 		d.MaxFailures = 15
 	}
+	def(&d.Gather, 10*time.Millisecond)
 	if d.Batch <= 0 {
 		d.Batch = 100
 	}
@@ -115,6 +117,13 @@ func (s *Service) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-s.kick:
+			// gather what else is committed meanwhile: under load one round's commit then
+			// numbers many notifications
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d.Gather):
+			}
 		}
 	}
 }
