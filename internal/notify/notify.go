@@ -28,14 +28,16 @@
 // notification still goes out once. There is no row lock below the barrier; instead every
 // subscription has one cursor record (red:subscription-cursor) whose version the barrier checks
 // on every commit. A deliverer acts for a subscription only while it holds the cursor's lease:
-// it takes the lease with a versioned write (a conflict means another workstation took it first),
-// numbers the waiting notifications in that same commit (the sequence numbers a receiver sees,
-// without gaps), and after each acknowledged POST marks the notification delivered together with
-// the cursor, again versioned. A second workstation therefore never sends what the holder sends,
-// and a holder that lost its lease (it stalled for longer than the lease) finds out at its next
-// commit and stops. A deliverer killed between the POST and the commit leaves the notification
-// numbered but not delivered: when its lease ends, whoever takes it over sends it again, with the
-// same webhook-id and sequence number — at least once, and a duplicate is recognisable.
+// it takes or renews the lease with a versioned write (a conflict means another workstation
+// changed the cursor first, and this one reads it again and stands back), and in that same commit
+// numbers the new notifications — the sequence numbers a receiver sees, without gaps — and moves
+// them from the subscription's queue to its numbered log. It then sends them in order; what was
+// acknowledged is written to the cursor with the next round's commit (or at once after a
+// failure). A second workstation therefore never sends what the holder sends, and a holder that
+// lost its lease (it stalled longer than the lease) learns so at its next commit and stops. A
+// deliverer killed between a POST and its next commit leaves the notification numbered but not
+// acknowledged: when its lease ends, whoever takes the lease sends it again with the same
+// webhook-id and sequence number — at least once, and a repeat is recognisable.
 package notify
 
 import (
