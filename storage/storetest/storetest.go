@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -1090,18 +1091,7 @@ func BenchmarkCommit(b *testing.B, newStore func(t testing.TB) storage.Store) {
 // of 20), for a token one resource carries and for tokens 10 and 1,000 resources share.
 func BenchmarkFind(b *testing.B, newStore func(t testing.TB) storage.Store) {
 	s := newStore(b)
-	mustCreateTenant(b, s, "bench")
-	sealed := make([]byte, 2048)
-	const total = 10000
-	for from := uint64(0); from < total; from += 500 {
-		changes := make([]storage.Change, 0, 500)
-		for n := from; n < from+500; n++ {
-			changes = append(changes, benchChange(n, sealed))
-		}
-		if err := s.Commit(b.Context(), "bench", changes); err != nil {
-			b.Fatalf("Commit: %v", err)
-		}
-	}
+	benchLoad(b, s)
 	for _, bc := range []struct {
 		name  string
 		token []byte
@@ -1123,6 +1113,108 @@ func BenchmarkFind(b *testing.B, newStore func(t testing.TB) storage.Store) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkCommitParallel measures Commit by eight clients at once: each Commit writes a new Patient (2 KiB sealed, four tokens) and the record of the
+// bundle that brought it (256 bytes sealed, two tokens), as a one-patient transaction bundle
+// does.
+func BenchmarkCommitParallel(b *testing.B, newStore func(t testing.TB) storage.Store) {
+	s := newStore(b)
+	mustCreateTenant(b, s, "bench")
+	sealed := make([]byte, 2048)
+	var n atomic.Uint64
+	b.SetParallelism(clients(8))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			record := storage.Change{
+				Type: "Bundle", ID: binary.BigEndian.AppendUint64([]byte("bundle-"), i), Updated: base, Sealed: sealed[:256],
+				Tokens: [][]byte{fmt.Appendf(nil, "bundle:%d", i), []byte("transaction")},
+			}
+			if err := s.Commit(b.Context(), "bench", []storage.Change{benchChange(i, sealed), record}); err != nil {
+				b.Errorf("Commit: %v", err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(n.Load())/b.Elapsed().Seconds(), "bundles/s")
+}
+
+// BenchmarkCurrent measures Current (read by id) among 10,000 resources of one type, by one
+// client and by eight at once.
+func BenchmarkCurrent(b *testing.B, newStore func(t testing.TB) storage.Store) {
+	s := newStore(b)
+	benchLoad(b, s)
+	read := func(b *testing.B, n uint64) {
+		id := benchChange(n%benchTotal, nil).ID
+		r, err := s.Current(b.Context(), "bench", "Patient", id)
+		if err != nil || r.Version != 1 || len(r.Sealed) != 2048 {
+			b.Fatalf("Current = version %d, %d sealed bytes, %v", r.Version, len(r.Sealed), err)
+		}
+	}
+	b.Run("1 client", func(b *testing.B) {
+		n := uint64(0)
+		for b.Loop() {
+			n += 7919
+			read(b, n)
+		}
+	})
+	b.Run("8 clients", func(b *testing.B) {
+		var n atomic.Uint64
+		b.SetParallelism(clients(8))
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				read(b, n.Add(7919))
+			}
+		})
+	})
+}
+
+// BenchmarkFindParallel measures Find by a token one resource carries among 10,000 resources
+// of one type, by eight clients at once (an identifier search).
+func BenchmarkFindParallel(b *testing.B, newStore func(t testing.TB) storage.Store) {
+	s := newStore(b)
+	benchLoad(b, s)
+	var n atomic.Uint64
+	b.SetParallelism(clients(8))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			q := storage.Query{Type: "Patient", All: [][][]byte{{fmt.Appendf(nil, "id:%d", n.Add(7919)%benchTotal)}}, Limit: 20}
+			page, err := s.Find(b.Context(), "bench", q)
+			if err != nil || page.Total != 1 || len(page.Records) != 1 {
+				b.Errorf("Find = %d of %d, %v; want 1 of 1", len(page.Records), page.Total, err)
+				return
+			}
+		}
+	})
+}
+
+// clients is the parallelism that makes b.RunParallel run n goroutines (or the fewest above n).
+func clients(n int) int {
+	procs := runtime.GOMAXPROCS(0)
+	return (n + procs - 1) / procs
+}
+
+// benchTotal is the number of resources benchLoad writes.
+const benchTotal = 10000
+
+// benchLoad writes benchTotal Patients (benchChange 0 to benchTotal-1) to a new tenant "bench"
+// in batches of 500.
+func benchLoad(b *testing.B, s storage.Store) {
+	b.Helper()
+	mustCreateTenant(b, s, "bench")
+	sealed := make([]byte, 2048)
+	for from := uint64(0); from < benchTotal; from += 500 {
+		changes := make([]storage.Change, 0, 500)
+		for n := from; n < from+500; n++ {
+			changes = append(changes, benchChange(n, sealed))
+		}
+		if err := s.Commit(b.Context(), "bench", changes); err != nil {
+			b.Fatalf("Commit: %v", err)
+		}
 	}
 }
 
