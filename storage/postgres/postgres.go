@@ -8,8 +8,6 @@
 package postgres
 
 import (
-	"bytes"
-	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -52,6 +50,11 @@ type Store struct {
 	maintenance context.Context
 	stop        context.CancelFunc
 	running     sync.WaitGroup
+	committing  sync.WaitGroup // the committers
+	// group commit (see Commit): commits waiting for a transaction, and the committers running
+	mu         sync.Mutex
+	queue      []*pending
+	committers int
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -86,6 +89,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 
 // Close releases every connection.
 func (s *Store) Close() error {
+	s.committing.Wait()
 	s.stop()
 	s.running.Wait()
 	s.pool.Close()
@@ -196,67 +200,6 @@ func (s *Store) Credentials(ctx context.Context, tenant string) ([]storage.Crede
 		return c, err
 	})
 	return creds, translate("credentials", err)
-}
-
-// Commit implements storage.Store. The whole batch goes to the server in one round trip inside
-// one transaction. Changes are applied in (type, id) order so that concurrent batches lock heads
-// rows in the same order and cannot deadlock; changes to the same resource keep their order.
-func (s *Store) Commit(ctx context.Context, tenant string, changes []storage.Change) error {
-	if len(changes) == 0 {
-		return nil
-	}
-	ordered := slices.Clone(changes)
-	slices.SortStableFunc(ordered, func(a, b storage.Change) int {
-		return cmp.Or(strings.Compare(a.Type, b.Type), bytes.Compare(a.ID, b.ID))
-	})
-	batch := &pgx.Batch{}
-	batch.BeginTx(pgx.TxOptions{})
-	for _, c := range ordered {
-		updated := utcMicro(c.Updated)
-		version := c.Expect + 1
-		var head *pgx.QueuedQuery
-		if c.Expect == 0 {
-			head = batch.Queue(`INSERT INTO heads (tenant, type, id, version, updated, deleted)
-				VALUES ($1, $2, $3, 1, $4, $5) ON CONFLICT DO NOTHING`,
-				tenant, c.Type, c.ID, updated, c.Deleted)
-		} else {
-			head = batch.Queue(`UPDATE heads SET version = $5, updated = $6, deleted = $7
-				WHERE tenant = $1 AND type = $2 AND id = $3 AND version = $4`,
-				tenant, c.Type, c.ID, c.Expect, version, updated, c.Deleted)
-		}
-		typ, expect := c.Type, c.Expect
-		head.Exec(func(tag pgconn.CommandTag) error {
-			if tag.RowsAffected() != 1 {
-				return fmt.Errorf("postgres: commit %s expecting version %d: %w", typ, expect, storage.ErrConflict)
-			}
-			return nil
-		})
-		batch.Queue(`INSERT INTO resources (tenant, type, id, version, updated, deleted, sealed)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			tenant, c.Type, c.ID, version, updated, c.Deleted, c.Sealed)
-		if c.Expect != 0 {
-			batch.Queue("DELETE FROM tokens WHERE tenant = $1 AND type = $2 AND id = $3", tenant, c.Type, c.ID)
-		}
-		if !c.Deleted && len(c.Tokens) > 0 {
-			batch.Queue(`INSERT INTO tokens (tenant, type, id, token)
-				SELECT $1, $2, $3, unnest($4::bytea[]) ON CONFLICT DO NOTHING`,
-				tenant, c.Type, c.ID, c.Tokens)
-		}
-	}
-	results := s.pool.SendBatch(ctx, batch)
-	tx := results.Tx()
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := results.Close(); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return err
-		}
-		return translate("commit", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return translate("commit", err)
-	}
-	s.refreshStatistics(len(changes))
-	return nil
 }
 
 // refreshStatistics counts n committed changes and, when the count reaches the next threshold,
