@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -43,6 +44,9 @@ type pending struct {
 func (s *Store) Commit(ctx context.Context, tenant string, changes []storage.Change) error {
 	if len(changes) == 0 {
 		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("postgres: commit: %w", context.Cause(ctx))
 	}
 	p := &pending{tenant: tenant, changes: changes, done: make(chan error, 1)}
 	s.mu.Lock()
@@ -113,57 +117,34 @@ func (s *Store) commitGroup(ctx context.Context, group []*pending) {
 }
 
 // commitTx writes the changes of the commits in group in one transaction, all or none: the
-// statements go to the server in one round trip, the commit in a second. Changes are applied in
-// (tenant, type, id) order so that concurrent transactions lock heads rows in the same order and
-// cannot deadlock; changes to the same resource keep their order.
+// statements go to the server in one round trip, the commit in a second. The changes are
+// written in rounds of set-based statements (one for each table, whatever the number of
+// changes); a round holds each resource at most once, so a resource changed twice goes in two
+// rounds, in order. Within a round the changes are in (tenant, type, id) order, so that
+// concurrent transactions lock heads rows in the same order and cannot deadlock.
 func (s *Store) commitTx(ctx context.Context, group []*pending) error {
-	type item struct {
-		tenant string
-		storage.Change
-	}
-	var ordered []item
+	var ordered []change
 	for _, p := range group {
 		for _, c := range p.changes {
-			ordered = append(ordered, item{p.tenant, c})
+			ordered = append(ordered, change{p.tenant, c})
 		}
 	}
-	slices.SortStableFunc(ordered, func(a, b item) int {
+	slices.SortStableFunc(ordered, func(a, b change) int {
 		return cmp.Or(strings.Compare(a.tenant, b.tenant), strings.Compare(a.Type, b.Type), bytes.Compare(a.ID, b.ID))
 	})
 	batch := &pgx.Batch{}
 	batch.BeginTx(pgx.TxOptions{})
-	for _, c := range ordered {
-		tenant := c.tenant
-		updated := utcMicro(c.Updated)
-		version := c.Expect + 1
-		var head *pgx.QueuedQuery
-		if c.Expect == 0 {
-			head = batch.Queue(`INSERT INTO heads (tenant, type, id, version, updated, deleted)
-				VALUES ($1, $2, $3, 1, $4, $5) ON CONFLICT DO NOTHING`,
-				tenant, c.Type, c.ID, updated, c.Deleted)
-		} else {
-			head = batch.Queue(`UPDATE heads SET version = $5, updated = $6, deleted = $7
-				WHERE tenant = $1 AND type = $2 AND id = $3 AND version = $4`,
-				tenant, c.Type, c.ID, c.Expect, version, updated, c.Deleted)
-		}
-		typ, expect := c.Type, c.Expect
-		head.Exec(func(tag pgconn.CommandTag) error {
-			if tag.RowsAffected() != 1 {
-				return fmt.Errorf("postgres: commit %s expecting version %d: %w", typ, expect, storage.ErrConflict)
+	for len(ordered) > 0 {
+		var round, later []change
+		for i, c := range ordered {
+			if i > 0 && c.same(ordered[i-1]) {
+				later = append(later, c)
+			} else {
+				round = append(round, c)
 			}
-			return nil
-		})
-		batch.Queue(`INSERT INTO resources (tenant, type, id, version, updated, deleted, sealed)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			tenant, c.Type, c.ID, version, updated, c.Deleted, c.Sealed)
-		if c.Expect != 0 {
-			batch.Queue("DELETE FROM tokens WHERE tenant = $1 AND type = $2 AND id = $3", tenant, c.Type, c.ID)
 		}
-		if !c.Deleted && len(c.Tokens) > 0 {
-			batch.Queue(`INSERT INTO tokens (tenant, type, id, token)
-				SELECT $1, $2, $3, unnest($4::bytea[]) ON CONFLICT DO NOTHING`,
-				tenant, c.Type, c.ID, c.Tokens)
-		}
+		queueRound(batch, round)
+		ordered = later
 	}
 	results := s.pool.SendBatch(ctx, batch)
 	tx := results.Tx()
@@ -177,6 +158,125 @@ func (s *Store) commitTx(ctx context.Context, group []*pending) error {
 	if err := tx.Commit(ctx); err != nil {
 		return translate("commit", err)
 	}
-	s.refreshStatistics(len(ordered))
+	s.refreshStatistics(batchSize(group))
 	return nil
+}
+
+// batchSize is the number of changes in group.
+func batchSize(group []*pending) int {
+	n := 0
+	for _, p := range group {
+		n += len(p.changes)
+	}
+	return n
+}
+
+// change is a storage.Change of one tenant.
+type change struct {
+	tenant string
+	storage.Change
+}
+
+// same reports whether c and d change the same resource.
+func (c change) same(d change) bool {
+	return c.tenant == d.tenant && c.Type == d.Type && bytes.Equal(c.ID, d.ID)
+}
+
+// columns are changes as the arrays that set-based statements unnest.
+type columns struct {
+	// first and last: the change's tokens in the round's flattened list (1-based, inclusive)
+	first, last []int32
+	tenant  []string
+	typ     []string
+	id      [][]byte
+	expect  []int64
+	updated []time.Time
+	deleted []bool
+	sealed  [][]byte
+}
+
+func (c *columns) add(ch change, first, last int) {
+	c.first, c.last = append(c.first, int32(first)), append(c.last, int32(last))
+	c.tenant = append(c.tenant, ch.tenant)
+	c.typ = append(c.typ, ch.Type)
+	c.id = append(c.id, ch.ID)
+	c.expect = append(c.expect, ch.Expect)
+	c.updated = append(c.updated, utcMicro(ch.Updated))
+	c.deleted = append(c.deleted, ch.Deleted)
+	c.sealed = append(c.sealed, ch.Sealed)
+}
+
+// queueRound queues the statements that write round, changes to distinct resources: the old
+// tokens of updated resources go, heads are inserted or moved on (failing the batch with
+// storage.ErrConflict unless every one was at the expected version), the versions are
+// inserted, and the new tokens.
+func queueRound(batch *pgx.Batch, round []change) {
+	var all, creates, updates columns
+	// tokens, flattened, and their resources
+	var tokTenant, tokType []string
+	var tokID, tok [][]byte
+	for _, c := range round {
+		first := len(tok) + 1
+		if !c.Deleted { // tombstones are found by nothing
+			for _, t := range c.Tokens {
+				tokTenant, tokType, tokID, tok = append(tokTenant, c.tenant), append(tokType, c.Type), append(tokID, c.ID), append(tok, t)
+			}
+		}
+		all.add(c, first, len(tok))
+		if c.Expect == 0 {
+			creates.add(c, first, len(tok))
+		} else {
+			updates.add(c, first, len(tok))
+		}
+	}
+	expectRows := func(want int) func(pgconn.CommandTag) error {
+		return func(tag pgconn.CommandTag) error {
+			if got := tag.RowsAffected(); got != int64(want) {
+				return fmt.Errorf("postgres: commit: %d of %d resources not at the version expected: %w", int64(want)-got, want, storage.ErrConflict)
+			}
+			return nil
+		}
+	}
+	if len(updates.id) > 0 {
+		// before heads forgets them; a head not at the expected version fails the batch below
+		batch.Queue(`DELETE FROM tokens t
+			USING unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[]) u (tenant, type, id, expect)
+			JOIN heads h ON h.tenant = u.tenant AND h.type = u.type AND h.id = u.id AND h.version = u.expect
+			WHERE t.tenant = u.tenant AND t.type = u.type AND t.token = ANY (h.tokens) AND t.id = u.id`,
+			updates.tenant, updates.typ, updates.id, updates.expect)
+	}
+	// heads.tokens: the change's slice of the flattened tokens, NULL when it has none
+	if len(creates.id) > 0 {
+		batch.Queue(`INSERT INTO heads (tenant, type, id, version, updated, deleted, tokens)
+			SELECT c.tenant, c.type, c.id, 1, c.updated, c.deleted, CASE WHEN c.first <= c.last THEN ($6::bytea[])[c.first:c.last] END
+			FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[], $5::bool[], $7::int[], $8::int[]) c (tenant, type, id, updated, deleted, first, last)
+			ON CONFLICT DO NOTHING`,
+			creates.tenant, creates.typ, creates.id, creates.updated, creates.deleted, tok, creates.first, creates.last,
+		).Exec(expectRows(len(creates.id)))
+	}
+	if len(updates.id) > 0 {
+		batch.Queue(`UPDATE heads h SET version = u.expect + 1, updated = u.updated, deleted = u.deleted,
+				tokens = CASE WHEN u.first <= u.last THEN ($6::bytea[])[u.first:u.last] END
+			FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[], $5::bool[], $7::int[], $8::int[], $9::bigint[]) u (tenant, type, id, updated, deleted, first, last, expect)
+			WHERE h.tenant = u.tenant AND h.type = u.type AND h.id = u.id AND h.version = u.expect`,
+			updates.tenant, updates.typ, updates.id, updates.updated, updates.deleted, tok, updates.first, updates.last, updates.expect,
+		).Exec(expectRows(len(updates.id)))
+	}
+	batch.Queue(`INSERT INTO resources (tenant, type, id, version, updated, deleted, sealed)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[], $5::timestamptz[], $6::bool[], $7::bytea[])`,
+		all.tenant, all.typ, all.id, plusOne(all.expect), all.updated, all.deleted, all.sealed)
+	if len(tok) > 0 {
+		batch.Queue(`INSERT INTO tokens (tenant, type, id, token)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[]) ON CONFLICT DO NOTHING`,
+			tokTenant, tokType, tokID, tok)
+	}
+}
+
+// plusOne is each version after expect.
+func plusOne(expect []int64) []int64 {
+	out := make([]int64, len(expect))
+	for i, e := range expect {
+		out[i] = e + 1
+	}
+	return out
 }

@@ -10,6 +10,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -457,6 +458,114 @@ var commitTests = []test{
 		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p1"), record("Patient", "p1", 3, "v3"))
 		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("bert")}), 1, "p1")
 		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("anna")}), 0)
+	}},
+	{"applies a create, updates, a deletion and a revival of one resource in one batch in order", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis",
+			change("Patient", "p1", 0, "v1", "first", "kept"),
+			change("Patient", "p2", 0, "other", "kept"),
+			change("Patient", "p1", 1, "v2", "second", "kept"),
+			tombstone("Patient", "p1", 2),
+			change("Patient", "p1", 3, "v4", "fourth", "kept"),
+		)
+		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p1"), record("Patient", "p1", 4, "v4"))
+		wantRecord(t, mustVersion(t, s, "praxis", "Patient", "p1", 2), record("Patient", "p1", 2, "v2"))
+		if r := mustVersion(t, s, "praxis", "Patient", "p1", 3); !r.Deleted {
+			t.Errorf("version 3 = %+v, want the tombstone", r)
+		}
+		for _, tok := range []string{"first", "second"} {
+			wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups(tok)}), 0)
+		}
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("fourth")}), 1, "p1")
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("kept")}), 2, "p1", "p2")
+	}},
+	{"writes a batch of two thousand changes, or none of it when one conflicts", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		const n = 1000
+		var creates, updates []storage.Change
+		for i := range n {
+			creates = append(creates, change("Patient", fmt.Sprint("p", i), 0, "v1", fmt.Sprint("id:", i), fmt.Sprint("tenth:", i%10), "all"))
+			updates = append(updates, change("Patient", fmt.Sprint("p", i), 1, "v2", fmt.Sprint("id:", i), fmt.Sprint("half:", i%2)))
+		}
+		mustCommit(t, s, "praxis", append(slices.Clone(creates), updates...)...)
+		for i := range n {
+			creates[i] = change("Patient", fmt.Sprint("q", i), 0, "v1", "late")
+			updates[i].Expect, updates[i].Sealed, updates[i].Tokens = 2, []byte("v3"), [][]byte{[]byte("late")}
+		}
+		updates[n-1].Expect = 1 // stale: the whole batch fails
+		wantErr(t, s.Commit(t.Context(), "praxis", append(creates, updates...)), storage.ErrConflict)
+		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p7"), record("Patient", "p7", 2, "v2"))
+		wantNotFound(t, s, "praxis", "Patient", "q7")
+		for _, c := range []struct {
+			tokens string
+			total  int
+		}{{"all", 0}, {"tenth:3", 0}, {"half:1", n / 2}, {"id:999", 1}, {"late", 0}} {
+			if got := mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups(c.tokens), Limit: 1}).Total; got != c.total {
+				t.Errorf("Find(%s) total %d, want %d", c.tokens, got, c.total)
+			}
+		}
+	}},
+	{"answers each of many concurrent commits with its own outcome", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		const workers = 24
+		var setup []storage.Change
+		for w := range workers {
+			setup = append(setup, change("Patient", fmt.Sprint("own", w), 0, "v1", fmt.Sprint("own", w)))
+		}
+		mustCommit(t, s, "praxis", append(setup, change("Patient", "taken", 0, "v1"))...)
+		// worker w: w%3 == 0 creates a resource that exists (ErrConflict), 1 updates its own
+		// resource, 2 creates a new one; each commits its change with a new one beside it
+		results := make([]error, workers)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				<-start
+				fresh := change("Patient", fmt.Sprint("fresh", w), 0, "v1", "fresh")
+				var c storage.Change
+				switch w % 3 {
+				case 0:
+					c = change("Patient", "taken", 0, fmt.Sprint("worker ", w), "fresh")
+				case 1:
+					c = change("Patient", fmt.Sprint("own", w), 1, "v2", "updated")
+				default:
+					c = change("Patient", fmt.Sprint("new", w), 0, "v1", "fresh")
+				}
+				results[w] = s.Commit(t.Context(), "praxis", []storage.Change{fresh, c})
+			})
+		}
+		close(start)
+		wg.Wait()
+		var fresh, updated []string
+		for w, err := range results {
+			if w%3 == 0 {
+				wantErr(t, err, storage.ErrConflict)
+				wantNotFound(t, s, "praxis", "Patient", fmt.Sprint("fresh", w))
+				continue
+			}
+			if err != nil {
+				t.Errorf("worker %d: Commit: %v", w, err)
+			}
+			fresh = append(fresh, fmt.Sprint("fresh", w))
+			if w%3 == 1 {
+				updated = append(updated, fmt.Sprint("own", w))
+				wantRecord(t, mustCurrent(t, s, "praxis", "Patient", fmt.Sprint("own", w)), record("Patient", fmt.Sprint("own", w), 2, "v2"))
+			} else {
+				fresh = append(fresh, fmt.Sprint("new", w))
+			}
+		}
+		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "taken"), record("Patient", "taken", 1, "v1"))
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("fresh")}), len(fresh), fresh...)
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("updated")}), len(updated), updated...)
+	}},
+	{"refuses a commit whose context has ended and writes nothing", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if err := s.Commit(ctx, "praxis", []storage.Change{change("Patient", "p1", 0, "v1", "anna")}); !errors.Is(err, context.Canceled) {
+			t.Errorf("Commit error = %v, want context.Canceled", err)
+		}
+		wantNotFound(t, s, "praxis", "Patient", "p1")
 	}},
 	{"stores repeated tokens of one change once", func(t *testing.T, s storage.Store) {
 		mustCreateTenant(t, s, "praxis")
