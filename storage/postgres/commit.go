@@ -186,13 +186,13 @@ func (c change) same(d change) bool {
 type columns struct {
 	// first and last: the change's tokens in the round's flattened list (1-based, inclusive)
 	first, last []int32
-	tenant  []string
-	typ     []string
-	id      [][]byte
-	expect  []int64
-	updated []time.Time
-	deleted []bool
-	sealed  [][]byte
+	tenant      []string
+	typ         []string
+	id          [][]byte
+	expect      []int64
+	updated     []time.Time
+	deleted     []bool
+	sealed      [][]byte
 }
 
 func (c *columns) add(ch change, first, last int) {
