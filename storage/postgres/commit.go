@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/redclone/red/storage"
 )
@@ -116,8 +114,9 @@ func (s *Store) commitGroup(ctx context.Context, group []*pending) {
 	}
 }
 
-// commitTx writes the changes of the commits in group in one transaction, all or none: the
-// statements go to the server in one round trip, the commit in a second. The changes are
+// commitTx writes the changes of the commits in group in one transaction, all or none, in one
+// round trip: BEGIN, the statements and COMMIT go to the server at once (the statements fail
+// the transaction themselves when a version is not the one expected). The changes are
 // written in rounds of set-based statements (one for each table, whatever the number of
 // changes); a round holds each resource at most once, so a resource changed twice goes in two
 // rounds, in order. Within a round the changes are in (tenant, type, id) order, so that
@@ -133,7 +132,7 @@ func (s *Store) commitTx(ctx context.Context, group []*pending) error {
 		return cmp.Or(strings.Compare(a.tenant, b.tenant), strings.Compare(a.Type, b.Type), bytes.Compare(a.ID, b.ID))
 	})
 	batch := &pgx.Batch{}
-	batch.BeginTx(pgx.TxOptions{})
+	batch.Queue("BEGIN")
 	for len(ordered) > 0 {
 		var round, later []change
 		for i, c := range ordered {
@@ -146,16 +145,19 @@ func (s *Store) commitTx(ctx context.Context, group []*pending) error {
 		queueRound(batch, round)
 		ordered = later
 	}
-	results := s.pool.SendBatch(ctx, batch)
-	tx := results.Tx()
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := results.Close(); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return err
-		}
+	batch.Queue("COMMIT")
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
 		return translate("commit", err)
 	}
-	if err := tx.Commit(ctx); err != nil {
+	defer conn.Release()
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		// a failed statement skips the rest, COMMIT included: the transaction is open and failed
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			if _, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+				_ = conn.Conn().Close(context.WithoutCancel(ctx)) // the pool drops it
+			}
+		}
 		return translate("commit", err)
 	}
 	s.refreshStatistics(batchSize(group))
@@ -207,9 +209,9 @@ func (c *columns) add(ch change, first, last int) {
 }
 
 // queueRound queues the statements that write round, changes to distinct resources: the old
-// tokens of updated resources go, heads are inserted or moved on (failing the batch with
-// storage.ErrConflict unless every one was at the expected version), the versions are
-// inserted, and the new tokens.
+// tokens of updated resources go, heads are inserted or moved on (failing the transaction
+// with SQLSTATE RD409, storage.ErrConflict, unless every one was at the version expected), the
+// versions are inserted, and the new tokens.
 func queueRound(batch *pgx.Batch, round []change) {
 	var all, creates, updates columns
 	// tokens, flattened, and their resources
@@ -229,14 +231,6 @@ func queueRound(batch *pgx.Batch, round []change) {
 			updates.add(c, first, len(tok))
 		}
 	}
-	expectRows := func(want int) func(pgconn.CommandTag) error {
-		return func(tag pgconn.CommandTag) error {
-			if got := tag.RowsAffected(); got != int64(want) {
-				return fmt.Errorf("postgres: commit: %d of %d resources not at the version expected: %w", int64(want)-got, want, storage.ErrConflict)
-			}
-			return nil
-		}
-	}
 	if len(updates.id) > 0 {
 		// before heads forgets them; a head not at the expected version fails the batch below
 		batch.Queue(`DELETE FROM tokens t
@@ -247,20 +241,20 @@ func queueRound(batch *pgx.Batch, round []change) {
 	}
 	// heads.tokens: the change's slice of the flattened tokens, NULL when it has none
 	if len(creates.id) > 0 {
-		batch.Queue(`INSERT INTO heads (tenant, type, id, version, updated, deleted, tokens)
-			SELECT c.tenant, c.type, c.id, 1, c.updated, c.deleted, CASE WHEN c.first <= c.last THEN ($6::bytea[])[c.first:c.last] END
-			FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[], $5::bool[], $7::int[], $8::int[]) c (tenant, type, id, updated, deleted, first, last)
-			ON CONFLICT DO NOTHING`,
-			creates.tenant, creates.typ, creates.id, creates.updated, creates.deleted, tok, creates.first, creates.last,
-		).Exec(expectRows(len(creates.id)))
+		batch.Queue(`WITH h AS (INSERT INTO heads (tenant, type, id, version, updated, deleted, tokens)
+				SELECT c.tenant, c.type, c.id, 1, c.updated, c.deleted, CASE WHEN c.first <= c.last THEN ($6::bytea[])[c.first:c.last] END
+				FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[], $5::bool[], $7::int[], $8::int[]) c (tenant, type, id, updated, deleted, first, last)
+				ON CONFLICT DO NOTHING RETURNING 1)
+			SELECT red_expect((SELECT count(*) FROM h), $9)`,
+			creates.tenant, creates.typ, creates.id, creates.updated, creates.deleted, tok, creates.first, creates.last, int64(len(creates.id)))
 	}
 	if len(updates.id) > 0 {
-		batch.Queue(`UPDATE heads h SET version = u.expect + 1, updated = u.updated, deleted = u.deleted,
-				tokens = CASE WHEN u.first <= u.last THEN ($6::bytea[])[u.first:u.last] END
-			FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[], $5::bool[], $7::int[], $8::int[], $9::bigint[]) u (tenant, type, id, updated, deleted, first, last, expect)
-			WHERE h.tenant = u.tenant AND h.type = u.type AND h.id = u.id AND h.version = u.expect`,
-			updates.tenant, updates.typ, updates.id, updates.updated, updates.deleted, tok, updates.first, updates.last, updates.expect,
-		).Exec(expectRows(len(updates.id)))
+		batch.Queue(`WITH h AS (UPDATE heads h SET version = u.expect + 1, updated = u.updated, deleted = u.deleted,
+					tokens = CASE WHEN u.first <= u.last THEN ($6::bytea[])[u.first:u.last] END
+				FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[], $5::bool[], $7::int[], $8::int[], $9::bigint[]) u (tenant, type, id, updated, deleted, first, last, expect)
+				WHERE h.tenant = u.tenant AND h.type = u.type AND h.id = u.id AND h.version = u.expect RETURNING 1)
+			SELECT red_expect((SELECT count(*) FROM h), $10)`,
+			updates.tenant, updates.typ, updates.id, updates.updated, updates.deleted, tok, updates.first, updates.last, updates.expect, int64(len(updates.id)))
 	}
 	batch.Queue(`INSERT INTO resources (tenant, type, id, version, updated, deleted, sealed)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[], $5::timestamptz[], $6::bool[], $7::bytea[])`,

@@ -430,7 +430,8 @@ func translate(op string, err error) error {
 		switch pgErr.Code {
 		case "23505", // unique_violation
 			"40001", // serialization_failure
-			"40P01": // deadlock_detected
+			"40P01", // deadlock_detected
+			"RD409": // red_expect: not at the version expected (migrations/0002_commit.sql)
 			return fmt.Errorf("postgres: %s: %w: %w", op, storage.ErrConflict, err)
 		case "23503": // foreign_key_violation: the tenant does not exist
 			return fmt.Errorf("postgres: %s: %w: %w", op, storage.ErrNotFound, err)

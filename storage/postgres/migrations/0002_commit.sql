@@ -1,5 +1,6 @@
--- Commit writes each search token once in one index instead of two, and keeps sealed bytes in
--- the row. The database learns nothing it did not know: heads.tokens repeats, per resource, the
+-- Commit writes each search token once in one index instead of two, keeps sealed bytes in the
+-- row and checks versions in its statements.
+-- The database learns nothing it did not know: heads.tokens repeats, per resource, the
 -- tokens the tokens table already links to the resource's id token.
 
 -- heads.tokens holds the search tokens of the current version (NULL when it has none), so that
@@ -20,3 +21,15 @@ ALTER TABLE tokens ADD CONSTRAINT tokens_pkey PRIMARY KEY (tenant, type, token, 
 -- the table rather than going to TOAST (a second table and index written and read per version).
 ALTER TABLE resources SET (toast_tuple_target = 8160);
 ALTER TABLE resources ALTER COLUMN sealed SET STORAGE EXTERNAL;
+
+-- red_expect fails the statement that calls it, and with it the transaction, with SQLSTATE
+-- RD409 unless changed = expected: Commit checks in the statements themselves that every head
+-- was at the version expected, so that it can send BEGIN, its statements and COMMIT at once.
+CREATE FUNCTION red_expect(changed bigint, expected bigint) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF changed <> expected THEN
+        RAISE EXCEPTION '% of % resources not at the version expected', expected - changed, expected
+            USING ERRCODE = 'RD409';
+    END IF;
+END
+$$;
