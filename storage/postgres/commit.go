@@ -220,7 +220,10 @@ func queueRound(batch *pgx.Batch, round []change) {
 	for _, c := range round {
 		first := len(tok) + 1
 		if !c.Deleted { // tombstones are found by nothing
-			for _, t := range c.Tokens {
+			// each token once: the resource's old ones are gone, so no insert conflicts
+			tokens := slices.Clone(c.Tokens)
+			slices.SortFunc(tokens, bytes.Compare)
+			for _, t := range slices.CompactFunc(tokens, bytes.Equal) {
 				tokTenant, tokType, tokID, tok = append(tokTenant, c.tenant), append(tokType, c.Type), append(tokID, c.ID), append(tok, t)
 			}
 		}
@@ -261,7 +264,7 @@ func queueRound(batch *pgx.Batch, round []change) {
 		all.tenant, all.typ, all.id, plusOne(all.expect), all.updated, all.deleted, all.sealed)
 	if len(tok) > 0 {
 		batch.Queue(`INSERT INTO tokens (tenant, type, id, token)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[]) ON CONFLICT DO NOTHING`,
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[])`,
 			tokTenant, tokType, tokID, tok)
 	}
 }
