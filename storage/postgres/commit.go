@@ -14,9 +14,9 @@ import (
 	"github.com/redclone/red/storage"
 )
 
-// maxCommitters is the number of transactions Commit keeps in flight at once; commits that
-// arrive meanwhile wait and go together in the next one.
-const maxCommitters = 2
+// maxCommitters is the number of transactions Commit keeps in flight at once (at most the
+// pool's connections); commits that arrive meanwhile wait and go together in the next one.
+const maxCommitters = 4
 
 // maxGroup is the number of changes above which a waiting commit goes in a transaction of its
 // own rather than joining a group.
@@ -49,7 +49,7 @@ func (s *Store) Commit(ctx context.Context, tenant string, changes []storage.Cha
 	p := &pending{tenant: tenant, changes: changes, done: make(chan error, 1)}
 	s.mu.Lock()
 	s.queue = append(s.queue, p)
-	if s.committers < maxCommitters {
+	if s.committers < s.maxCommitters {
 		s.committers++
 		s.committing.Add(1)
 		go s.commitLoop(context.WithoutCancel(ctx))

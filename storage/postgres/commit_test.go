@@ -41,13 +41,13 @@ func TestCommitWithdrawn(t *testing.T) {
 	create := func(id string) []storage.Change {
 		return []storage.Change{{Type: "Patient", ID: []byte(id), Updated: time.Now(), Sealed: []byte(id), Tokens: [][]byte{[]byte("t")}}}
 	}
-	busy := make(chan error, maxCommitters)
-	for i := range maxCommitters {
+	busy := make(chan error, s.maxCommitters)
+	for i := range s.maxCommitters {
 		go func() { busy <- s.Commit(ctx, "praxis", create(string(rune('a'+i)))) }()
 	}
 	for { // until every committer has taken a commit and waits for the lock
 		s.mu.Lock()
-		waiting := s.committers == maxCommitters && len(s.queue) == 0
+		waiting := s.committers == s.maxCommitters && len(s.queue) == 0
 		s.mu.Unlock()
 		if waiting {
 			break
@@ -62,7 +62,7 @@ func TestCommitWithdrawn(t *testing.T) {
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for range maxCommitters {
+	for range s.maxCommitters {
 		if err := <-busy; err != nil {
 			t.Errorf("Commit under way: %v", err)
 		}
@@ -71,8 +71,8 @@ func TestCommitWithdrawn(t *testing.T) {
 		t.Errorf("Current of the withdrawn commit: %v, want ErrNotFound", err)
 	}
 	page, err := s.Find(ctx, "praxis", storage.Query{Type: "Patient", All: [][][]byte{{[]byte("t")}}})
-	if err != nil || page.Total != maxCommitters {
-		t.Errorf("Find total %d, %v; want %d", page.Total, err, maxCommitters)
+	if err != nil || page.Total != s.maxCommitters {
+		t.Errorf("Find total %d, %v; want %d", page.Total, err, s.maxCommitters)
 	}
 }
 

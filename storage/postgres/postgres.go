@@ -55,6 +55,8 @@ type Store struct {
 	mu         sync.Mutex
 	queue      []*pending
 	committers int
+	// maxCommitters is the constant, unless the pool has fewer connections
+	maxCommitters int
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -77,7 +79,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, maxCommitters: min(maxCommitters, int(pool.Config().MaxConns))}
 	s.maintenance, s.stop = context.WithCancel(context.Background())
 	s.nextAnalyze.Store(firstAnalyze)
 	if err := s.migrate(ctx); err != nil {
