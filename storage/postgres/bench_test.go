@@ -27,3 +27,7 @@ func BenchmarkCurrent(b *testing.B) {
 func BenchmarkFindParallel(b *testing.B) {
 	storetest.BenchmarkFindParallel(b, func(t testing.TB) storage.Store { return open(t, pgtest.URL(t)) })
 }
+
+func BenchmarkCommitLarge(b *testing.B) {
+	storetest.BenchmarkCommitLarge(b, func(t testing.TB) storage.Store { return open(t, pgtest.URL(t)) })
+}

@@ -1225,6 +1225,26 @@ func BenchmarkFind(b *testing.B, newStore func(t testing.TB) storage.Store) {
 	}
 }
 
+// BenchmarkCommitLarge measures Commit of batches of 1,000 new resources, as a bulk import
+// sends them, each with 2 KiB of sealed bytes and four tokens.
+func BenchmarkCommitLarge(b *testing.B, newStore func(t testing.TB) storage.Store) {
+	s := newStore(b)
+	mustCreateTenant(b, s, "bench")
+	sealed := benchSealed()
+	n := uint64(0)
+	for b.Loop() {
+		changes := make([]storage.Change, 1000)
+		for i := range changes {
+			changes[i] = benchChange(n, sealed)
+			n++
+		}
+		if err := s.Commit(b.Context(), "bench", changes); err != nil {
+			b.Fatalf("Commit: %v", err)
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "changes/s")
+}
+
 // BenchmarkCommitParallel measures Commit by eight clients at once: each Commit writes a new Patient (2 KiB sealed, four tokens) and the record of the
 // bundle that brought it (256 bytes sealed, two tokens), as a one-patient transaction bundle
 // does.
