@@ -30,15 +30,15 @@ type pending struct {
 }
 
 // Commit implements storage.Store with group commit: Commits that arrive while earlier ones are
-// being written wait and are then written together in one transaction (one round trip for the
-// statements, one WAL flush for the commit), as PostgreSQL would for concurrent transactions,
-// but without a transaction, a pipeline and a flush each. Each caller learns its own outcome:
+// being written wait and then go together in one transaction — one round trip, one WAL flush
+// and one set of statements for all of them instead of one each. Each caller learns its own outcome:
 // when anything in a group fails (a version conflict, a missing tenant), the group is rolled
 // back and each of its commits is retried in a transaction of its own, so one caller's failure
 // never fails another's commit. A caller answered nil has its changes durably committed
 // (synchronous_commit as the server has it). A caller whose ctx ends while its commit waits
-// withdraws it; once its transaction is under way, Commit still returns ctx's error at once,
-// and the changes may or may not be committed (as with any cancelled commit).
+// withdraws it and gets ctx's error; once its transaction is under way, Commit returns its
+// outcome (the transaction is not cancelled, as it may carry other callers' commits), so the
+// caller always learns whether its changes were written.
 func (s *Store) Commit(ctx context.Context, tenant string, changes []storage.Change) error {
 	if len(changes) == 0 {
 		return nil
@@ -65,13 +65,8 @@ func (s *Store) Commit(ctx context.Context, tenant string, changes []storage.Cha
 			s.queue = slices.Delete(s.queue, i, i+1)
 		}
 		s.mu.Unlock()
-		if i < 0 {
-			// taken already: the result may have arrived meanwhile
-			select {
-			case err := <-p.done:
-				return err
-			default:
-			}
+		if i < 0 { // under way: its outcome is known in a round trip
+			return <-p.done
 		}
 		return fmt.Errorf("postgres: commit: %w", context.Cause(ctx))
 	}
