@@ -78,4 +78,6 @@ type Server struct {
 	// FHIRMode is ModeRED ("" too: RED's shapes) or ModeStrict (the FHIR specification's shapes,
 	// red serve --fhir-mode strict); a request's Prefer: handling=strict or lenient overrides it.
 	FHIRMode string
+	// Subscriptions, when set, serves /{tenant}/Subscription (notifications).
+	Subscriptions Subscriptions
 }

@@ -25,6 +25,12 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/Communication", s.handle(s.communications))
 		r.Post("/Communication", s.handle(s.communications))
 		r.Get("/Task/{id}", s.handle(s.pharmacyTask))
+		r.Post("/Subscription", s.handle(s.createSubscription))
+		r.Get("/Subscription", s.handle(s.listSubscriptions))
+		r.Get("/Subscription/{id}", s.handle(s.readSubscription))
+		r.Put("/Subscription/{id}", s.handle(s.updateSubscription))
+		r.Delete("/Subscription/{id}", s.handle(s.deleteSubscription))
+		r.Get("/Subscription/{id}/$events", s.handle(s.subscriptionEvents))
 		if s.UI != nil {
 			r.Get("/ui", redirectToUI)
 			r.Get("/ui/", s.UI.Page)

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -46,7 +47,10 @@ func leaks(raw []byte) []string {
 	return found
 }
 
-func postPatients(t *testing.T, in *instance) {
+// postPatients posts the bundles to a red with a full-resource Subscription whose notifications
+// (the outbox) carry all of it; it returns the Subscription's webhook secret, which must not be
+// found in plaintext either.
+func postPatients(t *testing.T, in *instance) (webhookSecret string) {
 	all := append(patientsBundle(t), readFile(t, filepath.Join("..", "..", "testdata", "bundles", "patientenakte.xml"))...)
 	if found := leaks(all); len(found) != len(secrets) {
 		t.Fatalf("the check itself finds only %d of %d secrets in the bundle", len(found), len(secrets))
@@ -54,10 +58,21 @@ func postPatients(t *testing.T, in *instance) {
 	in.initTenant("praxis", "anna", "pw")
 	srv := in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
 	akte := readFile(t, filepath.Join("..", "..", "testdata", "bundles", "patientenakte.xml"))
+	h := newHook(t)
+	status, created := srv.do(t, "POST", "/praxis/Subscription", fhirXML, []byte(strings.Replace(string(subscriptionBody("Patient", h.url)),
+		`<payload value="application/fhir+xml"/>`, `<payload value="application/fhir+xml"><extension url="http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content"><valueCode value="full-resource"/></extension></payload>`, 1)))
+	m := secretValue.FindStringSubmatch(created)
+	if status != http.StatusCreated || m == nil {
+		t.Fatalf("%d\n%s", status, created)
+	}
 	for _, b := range [][]byte{patientsBundle(t), patientsBundle(t), akte} { // create, update, every type
 		if status, body := srv.do(t, "POST", "/praxis/Bundle", fhirXML, b); status != http.StatusOK {
 			t.Fatal(status, body)
 		}
+	}
+	// the notifications went out with the person data (full-resource): the outbox had them
+	if got := h.waitFor(t, 3); !strings.Contains(got[len(got)-1].body, "Musterfrau") {
+		t.Fatalf("the last notification lacks the patient:\n%s", got[len(got)-1].body)
 	}
 	// searches write nothing, but prove the tokens work before we look at the bytes
 	if _, body := srv.do(t, "GET", "/praxis/Patient?identifier=X110614233", "", nil); !strings.Contains(body, `<total value="1"/>`) {
@@ -69,6 +84,7 @@ func postPatients(t *testing.T, in *instance) {
 	if found := leaks([]byte(srv.output.String())); len(found) > 0 {
 		t.Errorf("the log holds person data: %v", found)
 	}
+	return m[1]
 }
 
 func TestConfidentialitySQLite(t *testing.T) {
@@ -79,7 +95,7 @@ func TestConfidentialitySQLite(t *testing.T) {
 	for _, v := range []string{"TMPDIR", "TMP", "TEMP"} {
 		t.Setenv(v, tmp)
 	}
-	postPatients(t, in)
+	secret := postPatients(t, in)
 	files, _ := filepath.Glob(filepath.Join(in.dir, "red.db*")) // ti-sim/ is the simulated remote services' state
 	if len(files) == 0 {
 		t.Fatal("no database files")
@@ -88,6 +104,9 @@ func TestConfidentialitySQLite(t *testing.T) {
 		raw := readFile(t, f)
 		if found := leaks(raw); len(found) > 0 {
 			t.Errorf("%s holds plaintext person data: %v", filepath.Base(f), found)
+		}
+		if strings.Contains(string(raw), secret) || strings.Contains(string(raw), secret[len("whsec_"):]) {
+			t.Errorf("%s holds the webhook secret in plaintext", filepath.Base(f))
 		}
 	}
 	if found := leaks(readFile(t, filepath.Join(in.dir, "red.db"))); len(found) > 0 {
@@ -106,8 +125,14 @@ func TestConfidentialitySQLite(t *testing.T) {
 func TestConfidentialityPostgres(t *testing.T) {
 	url := pgtest.URL(t)
 	in := newInstance(t, url)
-	postPatients(t, in)
-	postgresLeaks(t, url, leaks)
+	secret := []byte(postPatients(t, in)[len("whsec_"):])
+	postgresLeaks(t, url, func(raw []byte) []string {
+		found := leaks(raw)
+		if bytes.Contains(raw, secret) {
+			found = append(found, "the webhook secret")
+		}
+		return found
+	})
 }
 
 // postgresLeaks reports what leaks finds in the text and binary columns of every table of the

@@ -35,6 +35,7 @@ type serveOptions struct {
 	ti                   tiOptions
 	validation           validationFlag
 	fhirMode             fhirModeFlag
+	notify               notifyOptions
 }
 
 // fhirModeFlag is --fhir-mode: red or strict.
@@ -63,6 +64,7 @@ func (o *serveOptions) flags(c *cobra.Command) {
 	f.Var(&o.fhirMode, "fhir-mode", "red (default): RED's answers; strict: the FHIR specification's (standard searchset links, Task Bundles, OperationOutcome for every error, 201 Created); a request's Prefer: handling=strict or lenient overrides it")
 	f.Var(&o.validation, "validation", "profile (default): plausibility findings are warnings; strict: they refuse the bundle (overrides the tenant's setting, red config)")
 	o.ti.flags(c)
+	o.notify.flags(c)
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -138,11 +140,13 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	last.Store(time.Now().UnixNano())
 	limits := fhir.DefaultLimits
 	limits.MaxBytes = o.maxBody
-	recs := &records.Service{Tenant: o.tenant, Store: v.Barrier(st), Validation: mode}
+	log := slog.New(slog.NewTextHandler(e.io.Err, nil))
+	barrier := v.Barrier(st)
+	notes := o.notify.service(o.tenant, barrier, log)
+	recs := &records.Service{Tenant: o.tenant, Store: notes.Wrap(barrier), Validation: mode}
 	fmt.Fprintf(e.io.Out, "red: validation %s (%s)\n", mode, from)
 	ti := telematikService(o.ti, sims, o.user, recs, signed)
-	ti.Prescriptions, ti.Records = recs.Store, recs
-	log := slog.New(slog.NewTextHandler(e.io.Err, nil))
+	ti.Prescriptions, ti.Records, ti.Announce = recs.Store, recs, notes.Announce
 	page, err := ui.New(ui.Options{Tenant: o.tenant, TI: ti, Log: log})
 	if err != nil {
 		ln.Close()
@@ -161,6 +165,7 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 		Version: Version,
 		// FHIRMode: RED's shapes unless --fhir-mode strict
 		FHIRMode: string(o.fhirMode),
+		Subscriptions: notes,
 	}).Handler()
 	srv := guard.APIBounds.Server(handler)
 	served := make(chan error, 1)
@@ -168,6 +173,8 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	defer e.writeClientToken(o.tenant, port, page.ClientToken())()
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	fmt.Fprintf(e.io.Out, "red: e-prescriptions to sign: %s/%s/ui/ (or red erp sign --tenant %s --port %d)\n", base, o.tenant, o.tenant, port)
+	stopNotes := o.notify.run(ctx, notes)
+	defer stopNotes()
 	ready(base, sims)
 
 	var idle <-chan time.Time

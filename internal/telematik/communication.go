@@ -81,6 +81,15 @@ func (s *Service) Received(ctx context.Context, q url.Values) (Answer, error) {
 	slices.SortStableFunc(set.Entries, func(a, b fhir.Entry) int {
 		return sentOf(b.Resource).Compare(sentOf(a.Resource))
 	})
+	if s.Announce != nil && len(set.Entries) > 0 {
+		msgs := make([]*etree.Element, len(set.Entries))
+		for i, e := range set.Entries {
+			msgs[i] = e.Resource
+		}
+		// the answer goes out even when the announcement could not be stored: the messages are
+		// marked read at the Fachdienst already, and all=true fetches them again
+		_ = s.Announce(ctx, "message-received", msgs)
+	}
 	return Answer{http.StatusOK, set.Element()}, nil
 }
 

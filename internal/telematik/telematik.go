@@ -52,6 +52,9 @@ type Service struct {
 	Prescriptions erp.Store
 	Records       Records          // where a prescription's persons are stored; nil: not stored
 	Now           func() time.Time // nil: time.Now
+	// Announce, when set, is told of events red stores nothing for (package notify's Announce):
+	// the messages Received fetched, so that subscribers learn of them.
+	Announce func(ctx context.Context, event string, resources []*etree.Element) error
 }
 
 func (s *Service) now() time.Time {

@@ -10,10 +10,12 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -51,6 +53,7 @@ func RunTests(t *testing.T, newStore func(t testing.TB) storage.Store) {
 		{"find", findTests},
 		{"round trips", roundTripTests},
 		{"concurrency", concurrencyTests},
+		{"concurrent commits", concurrentCommitTests},
 	}
 	for _, area := range areas {
 		t.Run(area.name, func(t *testing.T) {
@@ -456,6 +459,114 @@ var commitTests = []test{
 		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p1"), record("Patient", "p1", 3, "v3"))
 		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("bert")}), 1, "p1")
 		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("anna")}), 0)
+	}},
+	{"applies a create, updates, a deletion and a revival of one resource in one batch in order", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis",
+			change("Patient", "p1", 0, "v1", "first", "kept"),
+			change("Patient", "p2", 0, "other", "kept"),
+			change("Patient", "p1", 1, "v2", "second", "kept"),
+			tombstone("Patient", "p1", 2),
+			change("Patient", "p1", 3, "v4", "fourth", "kept"),
+		)
+		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p1"), record("Patient", "p1", 4, "v4"))
+		wantRecord(t, mustVersion(t, s, "praxis", "Patient", "p1", 2), record("Patient", "p1", 2, "v2"))
+		if r := mustVersion(t, s, "praxis", "Patient", "p1", 3); !r.Deleted {
+			t.Errorf("version 3 = %+v, want the tombstone", r)
+		}
+		for _, tok := range []string{"first", "second"} {
+			wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups(tok)}), 0)
+		}
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("fourth")}), 1, "p1")
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("kept")}), 2, "p1", "p2")
+	}},
+	{"writes a batch of two thousand changes, or none of it when one conflicts", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		const n = 1000
+		var creates, updates []storage.Change
+		for i := range n {
+			creates = append(creates, change("Patient", fmt.Sprint("p", i), 0, "v1", fmt.Sprint("id:", i), fmt.Sprint("tenth:", i%10), "all"))
+			updates = append(updates, change("Patient", fmt.Sprint("p", i), 1, "v2", fmt.Sprint("id:", i), fmt.Sprint("half:", i%2)))
+		}
+		mustCommit(t, s, "praxis", append(slices.Clone(creates), updates...)...)
+		for i := range n {
+			creates[i] = change("Patient", fmt.Sprint("q", i), 0, "v1", "late")
+			updates[i].Expect, updates[i].Sealed, updates[i].Tokens = 2, []byte("v3"), [][]byte{[]byte("late")}
+		}
+		updates[n-1].Expect = 1 // stale: the whole batch fails
+		wantErr(t, s.Commit(t.Context(), "praxis", append(creates, updates...)), storage.ErrConflict)
+		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "p7"), record("Patient", "p7", 2, "v2"))
+		wantNotFound(t, s, "praxis", "Patient", "q7")
+		for _, c := range []struct {
+			tokens string
+			total  int
+		}{{"all", 0}, {"tenth:3", 0}, {"half:1", n / 2}, {"id:999", 1}, {"late", 0}} {
+			if got := mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups(c.tokens), Limit: 1}).Total; got != c.total {
+				t.Errorf("Find(%s) total %d, want %d", c.tokens, got, c.total)
+			}
+		}
+	}},
+	{"answers each of many concurrent commits with its own outcome", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		const workers = 24
+		var setup []storage.Change
+		for w := range workers {
+			setup = append(setup, change("Patient", fmt.Sprint("own", w), 0, "v1", fmt.Sprint("own", w)))
+		}
+		mustCommit(t, s, "praxis", append(setup, change("Patient", "taken", 0, "v1"))...)
+		// worker w: w%3 == 0 creates a resource that exists (ErrConflict), 1 updates its own
+		// resource, 2 creates a new one; each commits its change with a new one beside it
+		results := make([]error, workers)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				<-start
+				fresh := change("Patient", fmt.Sprint("fresh", w), 0, "v1", "fresh")
+				var c storage.Change
+				switch w % 3 {
+				case 0:
+					c = change("Patient", "taken", 0, fmt.Sprint("worker ", w), "fresh")
+				case 1:
+					c = change("Patient", fmt.Sprint("own", w), 1, "v2", "updated")
+				default:
+					c = change("Patient", fmt.Sprint("new", w), 0, "v1", "fresh")
+				}
+				results[w] = s.Commit(t.Context(), "praxis", []storage.Change{fresh, c})
+			})
+		}
+		close(start)
+		wg.Wait()
+		var fresh, updated []string
+		for w, err := range results {
+			if w%3 == 0 {
+				wantErr(t, err, storage.ErrConflict)
+				wantNotFound(t, s, "praxis", "Patient", fmt.Sprint("fresh", w))
+				continue
+			}
+			if err != nil {
+				t.Errorf("worker %d: Commit: %v", w, err)
+			}
+			fresh = append(fresh, fmt.Sprint("fresh", w))
+			if w%3 == 1 {
+				updated = append(updated, fmt.Sprint("own", w))
+				wantRecord(t, mustCurrent(t, s, "praxis", "Patient", fmt.Sprint("own", w)), record("Patient", fmt.Sprint("own", w), 2, "v2"))
+			} else {
+				fresh = append(fresh, fmt.Sprint("new", w))
+			}
+		}
+		wantRecord(t, mustCurrent(t, s, "praxis", "Patient", "taken"), record("Patient", "taken", 1, "v1"))
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("fresh")}), len(fresh), fresh...)
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "Patient", All: groups("updated")}), len(updated), updated...)
+	}},
+	{"refuses a commit whose context has ended and writes nothing", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if err := s.Commit(ctx, "praxis", []storage.Change{change("Patient", "p1", 0, "v1", "anna")}); !errors.Is(err, context.Canceled) {
+			t.Errorf("Commit error = %v, want context.Canceled", err)
+		}
+		wantNotFound(t, s, "praxis", "Patient", "p1")
 	}},
 	{"stores repeated tokens of one change once", func(t *testing.T, s storage.Store) {
 		mustCreateTenant(t, s, "praxis")
@@ -1071,7 +1182,7 @@ func raceBatches(t testing.TB, stores []storage.Store, workers, rounds int) {
 func BenchmarkCommit(b *testing.B, newStore func(t testing.TB) storage.Store) {
 	s := newStore(b)
 	mustCreateTenant(b, s, "bench")
-	sealed := make([]byte, 2048)
+	sealed := benchSealed()
 	n := uint64(0)
 	for b.Loop() {
 		changes := make([]storage.Change, 10)
@@ -1090,18 +1201,7 @@ func BenchmarkCommit(b *testing.B, newStore func(t testing.TB) storage.Store) {
 // of 20), for a token one resource carries and for tokens 10 and 1,000 resources share.
 func BenchmarkFind(b *testing.B, newStore func(t testing.TB) storage.Store) {
 	s := newStore(b)
-	mustCreateTenant(b, s, "bench")
-	sealed := make([]byte, 2048)
-	const total = 10000
-	for from := uint64(0); from < total; from += 500 {
-		changes := make([]storage.Change, 0, 500)
-		for n := from; n < from+500; n++ {
-			changes = append(changes, benchChange(n, sealed))
-		}
-		if err := s.Commit(b.Context(), "bench", changes); err != nil {
-			b.Fatalf("Commit: %v", err)
-		}
-	}
+	benchLoad(b, s)
 	for _, bc := range []struct {
 		name  string
 		token []byte
@@ -1124,6 +1224,137 @@ func BenchmarkFind(b *testing.B, newStore func(t testing.TB) storage.Store) {
 			}
 		})
 	}
+}
+
+// BenchmarkCommitLarge measures Commit of batches of 1,000 new resources, as a bulk import
+// sends them, each with 2 KiB of sealed bytes and four tokens.
+func BenchmarkCommitLarge(b *testing.B, newStore func(t testing.TB) storage.Store) {
+	s := newStore(b)
+	mustCreateTenant(b, s, "bench")
+	sealed := benchSealed()
+	n := uint64(0)
+	for b.Loop() {
+		changes := make([]storage.Change, 1000)
+		for i := range changes {
+			changes[i] = benchChange(n, sealed)
+			n++
+		}
+		if err := s.Commit(b.Context(), "bench", changes); err != nil {
+			b.Fatalf("Commit: %v", err)
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "changes/s")
+}
+
+// BenchmarkCommitParallel measures Commit by eight clients at once: each Commit writes a new Patient (2 KiB sealed, four tokens) and the record of the
+// bundle that brought it (256 bytes sealed, two tokens), as a one-patient transaction bundle
+// does.
+func BenchmarkCommitParallel(b *testing.B, newStore func(t testing.TB) storage.Store) {
+	s := newStore(b)
+	mustCreateTenant(b, s, "bench")
+	sealed := benchSealed()
+	var n atomic.Uint64
+	b.SetParallelism(clients(8))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			record := storage.Change{
+				Type: "Bundle", ID: binary.BigEndian.AppendUint64([]byte("bundle-"), i), Updated: base, Sealed: sealed[:256],
+				Tokens: [][]byte{fmt.Appendf(nil, "bundle:%d", i), []byte("transaction")},
+			}
+			if err := s.Commit(b.Context(), "bench", []storage.Change{benchChange(i, sealed), record}); err != nil {
+				b.Errorf("Commit: %v", err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(n.Load())/b.Elapsed().Seconds(), "bundles/s")
+}
+
+// BenchmarkCurrent measures Current (read by id) among 10,000 resources of one type, by one
+// client and by eight at once.
+func BenchmarkCurrent(b *testing.B, newStore func(t testing.TB) storage.Store) {
+	s := newStore(b)
+	benchLoad(b, s)
+	read := func(b *testing.B, n uint64) {
+		id := benchChange(n%benchTotal, nil).ID
+		r, err := s.Current(b.Context(), "bench", "Patient", id)
+		if err != nil || r.Version != 1 || len(r.Sealed) != 2048 {
+			b.Fatalf("Current = version %d, %d sealed bytes, %v", r.Version, len(r.Sealed), err)
+		}
+	}
+	b.Run("1 client", func(b *testing.B) {
+		n := uint64(0)
+		for b.Loop() {
+			n += 7919
+			read(b, n)
+		}
+	})
+	b.Run("8 clients", func(b *testing.B) {
+		var n atomic.Uint64
+		b.SetParallelism(clients(8))
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				read(b, n.Add(7919))
+			}
+		})
+	})
+}
+
+// BenchmarkFindParallel measures Find by a token one resource carries among 10,000 resources
+// of one type, by eight clients at once (an identifier search).
+func BenchmarkFindParallel(b *testing.B, newStore func(t testing.TB) storage.Store) {
+	s := newStore(b)
+	benchLoad(b, s)
+	var n atomic.Uint64
+	b.SetParallelism(clients(8))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			q := storage.Query{Type: "Patient", All: [][][]byte{{fmt.Appendf(nil, "id:%d", n.Add(7919)%benchTotal)}}, Limit: 20}
+			page, err := s.Find(b.Context(), "bench", q)
+			if err != nil || page.Total != 1 || len(page.Records) != 1 {
+				b.Errorf("Find = %d of %d, %v; want 1 of 1", len(page.Records), page.Total, err)
+				return
+			}
+		}
+	})
+}
+
+// clients is the parallelism that makes b.RunParallel run n goroutines (or the fewest above n).
+func clients(n int) int {
+	procs := runtime.GOMAXPROCS(0)
+	return (n + procs - 1) / procs
+}
+
+// benchTotal is the number of resources benchLoad writes.
+const benchTotal = 10000
+
+// benchLoad writes benchTotal Patients (benchChange 0 to benchTotal-1) to a new tenant "bench"
+// in batches of 500.
+func benchLoad(b *testing.B, s storage.Store) {
+	b.Helper()
+	mustCreateTenant(b, s, "bench")
+	sealed := benchSealed()
+	for from := uint64(0); from < benchTotal; from += 500 {
+		changes := make([]storage.Change, 0, 500)
+		for n := from; n < from+500; n++ {
+			changes = append(changes, benchChange(n, sealed))
+		}
+		if err := s.Commit(b.Context(), "bench", changes); err != nil {
+			b.Fatalf("Commit: %v", err)
+		}
+	}
+}
+
+// benchSealed is 2 KiB of sealed bytes for benchmarks: random, as ciphertext is, so that a
+// store that compresses or moves long values out of its rows pays what it pays in use.
+func benchSealed() []byte {
+	sealed := make([]byte, 2048)
+	r := rand.NewChaCha8([32]byte{})
+	_, _ = r.Read(sealed)
+	return sealed
 }
 
 // benchChange is resource n of a benchmark: a new Patient with four tokens.

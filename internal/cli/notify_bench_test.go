@@ -1,0 +1,118 @@
+package cli_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// BenchmarkNotify posts 10-patient bundles over HTTP to a running red with 0, 1 and 10
+// Subscriptions that each select every Patient (id-only), on each backend, and waits until every
+// notification was received by a webhook receiver on loopback. It reports the throughput in
+// resources/s (posting and delivering all: the goal is that 10 subscriptions cost at most 15 %
+// of the throughput without any) and, with subscriptions, the latency from the commit (the
+// POST's answer) to the first subscription's receipt, p50 and p99 in ms.
+func BenchmarkNotify(b *testing.B) {
+	onEachBackend(b, func(b *testing.B, in *instance) {
+		srv := in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
+		template := string(patientsBundle(b))
+		entry := template[strings.Index(template, "<entry>") : strings.Index(template, "</entry>")+len("</entry>")]
+		var ids []string
+		for _, want := range []int{0, 1, 10} {
+			var mu sync.Mutex
+			received := map[string]map[int]time.Time{} // path → sequence number → when
+			hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				seq, _ := strconv.Atoi(r.Header.Get("X-Red-Sequence"))
+				mu.Lock()
+				if received[r.URL.Path] == nil {
+					received[r.URL.Path] = map[int]time.Time{}
+				}
+				received[r.URL.Path][seq] = time.Now()
+				mu.Unlock()
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			for _, id := range ids { // the last level's, sending to its closed receiver
+				if status, body := srv.do(b, "DELETE", "/praxis/Subscription/"+id, "", nil); status != http.StatusNoContent {
+					b.Fatal(status, body)
+				}
+			}
+			ids = ids[:0]
+			for k := range want {
+				status, body := srv.do(b, "POST", "/praxis/Subscription", fhirXML, subscriptionBody("Patient", fmt.Sprintf("%s/hook/%d", hook.URL, k)))
+				if status != http.StatusCreated {
+					b.Fatal(status, body)
+				}
+				ids = append(ids, between(body, `<id value="`, `"`))
+			}
+			b.Run(fmt.Sprintf("subscriptions=%d", want), func(b *testing.B) {
+				mu.Lock()
+				clear(received)
+				mu.Unlock()
+				committed := make([]time.Time, b.N)
+				prefix := strconv.FormatInt(time.Now().UnixNano(), 36)
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					var sb strings.Builder
+					sb.WriteString(`<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>`)
+					for j := 0; j < 10; j++ {
+						sb.WriteString(strings.Replace(entry, `<id value="60151"/>`, fmt.Sprintf(`<id value="n%s-%d-%d"/>`, prefix, i, j), 1))
+					}
+					sb.WriteString(`</Bundle>`)
+					if status, body := srv.do(b, "POST", "/praxis/Bundle", fhirXML, []byte(sb.String())); status != http.StatusOK {
+						b.Fatal(status, body)
+					}
+					committed[i] = time.Now()
+				}
+				// every subscription received every bundle's notification
+				for deadline := time.Now().Add(2 * time.Minute); want > 0; time.Sleep(time.Millisecond) {
+					mu.Lock()
+					done := len(received) == want
+					for _, got := range received {
+						done = done && len(got) >= b.N
+					}
+					mu.Unlock()
+					if done {
+						break
+					}
+					if time.Now().After(deadline) {
+						b.Fatalf("not every notification arrived")
+					}
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(b.N*10)/b.Elapsed().Seconds(), "resources/s")
+				if want == 0 {
+					return
+				}
+				// the first subscription's sequence numbers follow the bundles: its notification n
+				// is about bundle n-1 (posted one after the other)
+				mu.Lock()
+				first := received["/hook/0"]
+				mu.Unlock()
+				base := -1 // sequence numbers continue from the earlier runs of this level
+				for seq := range first {
+					if base < 0 || seq-1 < base {
+						base = seq - 1
+					}
+				}
+				lat := make([]float64, 0, b.N)
+				for i := 0; i < b.N; i++ {
+					if at, ok := first[base+i+1]; ok {
+						lat = append(lat, float64(at.Sub(committed[i]).Microseconds())/1000)
+					}
+				}
+				slices.Sort(lat)
+				if len(lat) > 0 {
+					b.ReportMetric(lat[len(lat)/2], "p50-ms")
+					b.ReportMetric(lat[min(len(lat)-1, len(lat)*99/100)], "p99-ms")
+				}
+			})
+			hook.Close()
+		}
+	})
+}

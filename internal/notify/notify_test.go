@@ -1,0 +1,591 @@
+package notify_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/beevik/etree"
+
+	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/fhir/ident"
+	"github.com/redclone/red/internal/notify"
+	"github.com/redclone/red/internal/records"
+	"github.com/redclone/red/internal/vault"
+	"github.com/redclone/red/internal/vault/vaulttest"
+	"github.com/redclone/red/storage"
+	"github.com/redclone/red/storage/sqlite"
+)
+
+// fast delivery settings for tests
+var fast = notify.Delivery{Poll: 20 * time.Millisecond, Lease: 2 * time.Second, Timeout: time.Second, Backoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, MaxFailures: 4}
+
+// env is one tenant with records writing through the outbox and a running deliverer.
+type env struct {
+	notes *notify.Service
+	recs  *records.Service
+	store records.Store
+}
+
+func newEnv(t testing.TB, b *vault.Barrier, d notify.Delivery, hosts ...string) *env {
+	t.Helper()
+	n := &notify.Service{Tenant: "praxis", Store: b, Delivery: d, Hosts: hosts}
+	e := &env{notes: n, store: n.Wrap(b)}
+	e.recs = &records.Service{Tenant: "praxis", Store: e.store}
+	return e
+}
+
+// run starts the deliverer until the test ends.
+func (e *env) run(t testing.TB) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.notes.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func xml(t testing.TB, s string) *etree.Element {
+	t.Helper()
+	el, err := fhir.Parse([]byte(s), fhir.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return el
+}
+
+func subscriptionXML(status, criteria, endpoint, payload string) string {
+	return fmt.Sprintf(`<Subscription xmlns="http://hl7.org/fhir"><status value="%s"/><reason value="test"/><criteria value="%s"/>`+
+		`<channel><type value="rest-hook"/><endpoint value="%s"/><payload value="application/fhir+xml">`+
+		`<extension url="http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content"><valueCode value="%s"/></extension>`+
+		`</payload></channel></Subscription>`, status, strings.ReplaceAll(criteria, "&", "&amp;"), endpoint, payload)
+}
+
+// subscribe creates a subscription and returns its id and secret.
+func (e *env) subscribe(t testing.TB, criteria, endpoint, payload string) (id, secret string) {
+	t.Helper()
+	res, err := e.notes.Create(context.Background(), xml(t, subscriptionXML("requested", criteria, endpoint, payload)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ext := range res.FindElements("channel/extension") {
+		if ext.SelectAttrValue("url", "") == notify.SecretExtension {
+			secret = fhir.ChildValue(ext, "valueString")
+		}
+	}
+	if secret == "" {
+		t.Fatal("the created Subscription shows no secret")
+	}
+	return fhir.ChildValue(res, "id"), secret
+}
+
+func (e *env) post(t testing.TB, entries ...string) {
+	t.Helper()
+	if err := e.postErr(t, entries...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) postErr(t testing.TB, entries ...string) error {
+	t.Helper()
+	_, err := e.recs.PostBundle(context.Background(), xml(t, `<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>`+strings.Join(entries, "")+`</Bundle>`))
+	return err
+}
+
+var patientTemplate = func() string {
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "bundles", "patient.tmpl.xml"))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
+
+// kvnr is a valid KVNR made from n.
+func kvnr(n int) string {
+	for d := 0; d < 10; d++ {
+		if k := fmt.Sprintf("T%08d%d", n, d); ident.KVNR(k) == nil {
+			return k
+		}
+	}
+	panic("no KVNR")
+}
+
+// patient is a valid Patient entry with the KVNR made from n.
+func patient(id string, n int, family string) string {
+	return strings.NewReplacer("{{ID}}", id, "{{KVNR}}", kvnr(n), "{{FAMILY}}", family, "{{GIVEN}}", "Erika", "{{GENDER}}", "female", "{{BIRTH}}", "1970-01-01").Replace(patientTemplate)
+}
+
+// delivery is one request a receiver got.
+type delivery struct {
+	id, timestamp, signature string
+	seq                      int
+	body                     string
+}
+
+// receiver is a webhook endpoint on loopback; fail makes it answer 503.
+type receiver struct {
+	mu   sync.Mutex
+	got  []delivery
+	fail bool
+	url  string
+}
+
+func newReceiver(t testing.TB) *receiver {
+	r := &receiver{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.fail {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		seq, _ := strconv.Atoi(req.Header.Get("X-Red-Sequence"))
+		r.got = append(r.got, delivery{req.Header.Get("webhook-id"), req.Header.Get("webhook-timestamp"), req.Header.Get("webhook-signature"), seq, string(body)})
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	r.url = srv.URL + "/hook"
+	return r
+}
+
+func (r *receiver) setFail(f bool) {
+	r.mu.Lock()
+	r.fail = f
+	r.mu.Unlock()
+}
+
+func (r *receiver) deliveries() []delivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]delivery(nil), r.got...)
+}
+
+// wait waits until the receiver has n deliveries (5 s at most).
+func (r *receiver) wait(t testing.TB, n int) []delivery {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if got := r.deliveries(); len(got) >= n {
+			return got
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	got := r.deliveries()
+	t.Fatalf("%d deliveries, want %d", len(got), n)
+	return got
+}
+
+// quiet asserts that the receiver gets nothing more than n within a while.
+func (r *receiver) quiet(t testing.TB, n int) {
+	t.Helper()
+	time.Sleep(150 * time.Millisecond)
+	if got := r.deliveries(); len(got) != n {
+		t.Errorf("%d deliveries, want %d", len(got), n)
+	}
+}
+
+// verify checks a delivery's signature independently of notify's code (Standard Webhooks).
+func verify(t testing.TB, secret string, d delivery) {
+	t.Helper()
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(d.id + "." + d.timestamp + "." + d.body))
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	if !hmac.Equal([]byte(want), []byte(d.signature)) {
+		t.Errorf("signature %q, want %q", d.signature, want)
+	}
+	ts, err := strconv.ParseInt(d.timestamp, 10, 64)
+	if err != nil || time.Since(time.Unix(ts, 0)).Abs() > time.Minute {
+		t.Errorf("webhook-timestamp %q is not now", d.timestamp)
+	}
+	if !strings.HasPrefix(d.id, "msg_") {
+		t.Errorf("webhook-id %q", d.id)
+	}
+}
+
+func TestCriteriaFireExactlyWhenTheyShould(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	e := newEnv(t, b, fast)
+	cases := []struct {
+		name, criteria string
+		want           []string // focus references per delivery, in order
+	}{
+		{"a type alone selects every resource of it", "Patient", []string{"Patient/a/_history/1", "Patient/b/_history/1", "Patient/a/_history/2"}},
+		{"an exact token selects one patient", "Patient?_id=a", []string{"Patient/a/_history/1", "Patient/a/_history/2"}},
+		{"an identifier token selects by KVNR", "Patient?identifier=http://fhir.de/sid/gkv/kvid-10|" + kvnr(2), []string{"Patient/b/_history/1"}},
+		{"a name is checked on the written body", "Patient?family=Zweitname", []string{"Patient/a/_history/2"}},
+		{"another type selects nothing here", "Observation?patient=Patient/a", nil},
+	}
+	recv := map[string]*receiver{}
+	for _, c := range cases {
+		recv[c.name] = newReceiver(t)
+		e.subscribe(t, c.criteria, recv[c.name].url, notify.IDOnly)
+	}
+	e.run(t)
+	e.post(t, patient("a", 1, "Muster"))
+	e.post(t, patient("b", 2, "Muster"))
+	if err := e.postErr(t, patient("x", 3, "Muster"), `<entry><resource><Patient><id value="y"/><birthDate value="morgen"/></Patient></resource></entry>`); err == nil {
+		t.Fatal("an invalid bundle was stored")
+	}
+	e.post(t, patient("a", 1, "Zweitname"))
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := recv[c.name]
+			got := r.wait(t, len(c.want))
+			r.quiet(t, len(c.want))
+			for i, d := range got {
+				if i >= len(c.want) {
+					break
+				}
+				mustContain(t, d.body, `<reference value="`+c.want[i]+`"/>`, `<valueCanonical value="urn:red:event:resource-changed"/>`)
+				if d.seq != i+1 {
+					t.Errorf("delivery %d has sequence number %d", i, d.seq)
+				}
+			}
+		})
+	}
+}
+
+func mustContain(t testing.TB, body string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			t.Errorf("lacks %s:\n%s", w, body)
+		}
+	}
+}
+
+func TestPayloadsAreSignedIDOnlyOrFull(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	e := newEnv(t, b, fast)
+	light, full := newReceiver(t), newReceiver(t)
+	_, lightSecret := e.subscribe(t, "Patient", light.url, notify.IDOnly)
+	fullID, fullSecret := e.subscribe(t, "Patient", full.url, notify.FullResource)
+	e.run(t)
+	e.post(t, patient("p1", 7, "Muster"))
+	d := light.wait(t, 1)[0]
+	verify(t, lightSecret, d)
+	mustContain(t, d.body, `<type value="history"/>`, `<valueCode value="event-notification"/>`, `<name value="events-since-subscription-start"/>`,
+		`<reference value="Patient/p1/_history/1"/>`, `<value value="`+kvnr(7)+`"/>`, `<fullUrl value="Patient/p1"/>`, `<method value="POST"/>`)
+	if strings.Contains(d.body, "<Patient") || strings.Contains(d.body, "Muster") {
+		t.Errorf("an id-only notification carries the resource:\n%s", d.body)
+	}
+	f := full.wait(t, 1)[0]
+	verify(t, fullSecret, f)
+	mustContain(t, f.body, `<Patient xmlns="http://hl7.org/fhir">`, `<family value="Muster"/>`, `<reference value="Subscription/`+fullID+`"/>`)
+	if f.id == d.id {
+		t.Error("two subscriptions' notifications share a webhook-id")
+	}
+	// a signature with another secret does not verify
+	other := d
+	other.body += " "
+	if s, _ := notify.Sign(lightSecret, other.id, other.timestamp, []byte(other.body)); s == d.signature {
+		t.Error("a changed body signs the same")
+	}
+}
+
+func TestBacklogIsDeliveredInOrderWhenTheReceiverReturns(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	d := fast
+	d.MaxFailures = 1000
+	e := newEnv(t, b, d)
+	r := newReceiver(t)
+	r.setFail(true)
+	id, _ := e.subscribe(t, "Patient", r.url, notify.IDOnly)
+	e.run(t)
+	for i := range 6 {
+		e.post(t, patient(fmt.Sprintf("p%d", i), 10+i, "Muster"))
+	}
+	time.Sleep(100 * time.Millisecond)
+	r.setFail(false)
+	got := r.wait(t, 6)
+	r.quiet(t, 6)
+	for i, d := range got {
+		if d.seq != i+1 {
+			t.Errorf("delivery %d has sequence number %d", i, d.seq)
+		}
+		mustContain(t, d.body, fmt.Sprintf(`<reference value="Patient/p%d/_history/1"/>`, i))
+	}
+	// the receiver asks for what it had from 3 on again
+	set, err := e.notes.Events(context.Background(), id, 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Total != 3 || len(set.Entries) != 3 {
+		t.Fatalf("$events?since=3: total %d, %d entries", set.Total, len(set.Entries))
+	}
+	for i, en := range set.Entries {
+		if want := fmt.Sprintf(`<reference value="Patient/p%d/_history/1"/>`, i+3); !strings.Contains(string(fhir.Document(en.Resource)), want) {
+			t.Errorf("$events entry %d lacks %s", i, want)
+		}
+	}
+}
+
+func TestFailingSubscriptionIsInErrorUntilReactivated(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	e := newEnv(t, b, fast)
+	r := newReceiver(t)
+	r.setFail(true)
+	id, _ := e.subscribe(t, "Patient", r.url, notify.IDOnly)
+	e.run(t)
+	e.post(t, patient("p1", 21, "Muster"))
+	ctx := context.Background()
+	deadline := time.Now().Add(5 * time.Second)
+	var res *etree.Element
+	for time.Now().Before(deadline) {
+		var err error
+		if res, err = e.notes.Read(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if fhir.ChildValue(res, "status") == "error" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if fhir.ChildValue(res, "status") != "error" || !strings.Contains(fhir.ChildValue(res, "error"), "HTTP 503") {
+		t.Fatalf("the failing subscription reads:\n%s", fhir.Document(res))
+	}
+	// in error, changes still go into the outbox; nothing is sent
+	e.post(t, patient("p2", 22, "Muster"))
+	r.setFail(false)
+	r.quiet(t, 0)
+	// set active again: the backlog follows, in order
+	if _, _, err := e.notes.Update(ctx, id, xml(t, subscriptionXML("active", "Patient", r.url, notify.IDOnly))); err != nil {
+		t.Fatal(err)
+	}
+	got := r.wait(t, 2)
+	mustContain(t, got[0].body, `<reference value="Patient/p1/_history/1"/>`)
+	mustContain(t, got[1].body, `<reference value="Patient/p2/_history/1"/>`)
+	if res, _ = e.notes.Read(ctx, id); fhir.ChildValue(res, "status") != "active" {
+		t.Errorf("reactivated subscription reads:\n%s", fhir.Document(res))
+	}
+}
+
+func TestPausedSubscriptionCollectsNothing(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	e := newEnv(t, b, fast)
+	r := newReceiver(t)
+	id, _ := e.subscribe(t, "Patient", r.url, notify.IDOnly)
+	e.run(t)
+	ctx := context.Background()
+	if _, _, err := e.notes.Update(ctx, id, xml(t, subscriptionXML("off", "Patient", r.url, notify.IDOnly))); err != nil {
+		t.Fatal(err)
+	}
+	e.post(t, patient("p1", 31, "Muster"))
+	r.quiet(t, 0)
+	if _, _, err := e.notes.Update(ctx, id, xml(t, subscriptionXML("active", "Patient", r.url, notify.IDOnly))); err != nil {
+		t.Fatal(err)
+	}
+	e.post(t, patient("p2", 32, "Muster"))
+	got := r.wait(t, 1)
+	mustContain(t, got[0].body, `<reference value="Patient/p2/_history/1"/>`)
+	r.quiet(t, 1)
+	if err := e.notes.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	e.post(t, patient("p3", 33, "Muster"))
+	r.quiet(t, 1)
+	if _, err := e.notes.Read(ctx, id); fhir.CodeOf(err) != fhir.CodeDeleted {
+		t.Errorf("a deleted subscription reads: %v", err)
+	}
+}
+
+func TestEndpointsOutsideThisMachineAreRefused(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	e := newEnv(t, b, fast, "pvs.praxis.example")
+	cases := []struct {
+		name, endpoint string
+		code           fhir.IssueCode
+	}{
+		{"accepts 127.0.0.1", "http://127.0.0.1:8080/hook", ""},
+		{"accepts localhost", "http://localhost:8080/hook", ""},
+		{"accepts ::1", "http://[::1]:8080/hook", ""},
+		{"accepts an allowed host over https", "https://pvs.praxis.example/hook", ""},
+		{"refuses an allowed host over http", "http://pvs.praxis.example/hook", fhir.CodeForbidden},
+		{"refuses another host", "https://example.com/hook", fhir.CodeForbidden},
+		{"refuses a private address", "http://10.0.0.8/hook", fhir.CodeForbidden},
+		{"refuses user information", "http://user:pw@127.0.0.1/hook", fhir.CodeValue},
+		{"refuses another scheme", "ftp://127.0.0.1/hook", fhir.CodeValue},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := e.notes.Create(context.Background(), xml(t, subscriptionXML("requested", "Patient", c.endpoint, notify.IDOnly)))
+			if got := fhir.CodeOf(err); (err == nil) != (c.code == "") || (err != nil && got != c.code) {
+				t.Errorf("got %v (%s), want %q", err, got, c.code)
+			}
+			if is, _ := fhir.Explain(err); err != nil && (len(is) != 1 || is[0].Expression != "Subscription.channel.endpoint") {
+				t.Errorf("issues %v", is)
+			}
+		})
+	}
+}
+
+func TestSubscriptionsAreChecked(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	e := newEnv(t, b, fast)
+	cases := []struct {
+		name, criteria, at string
+	}{
+		{"refuses an unknown type", "Unicorn?x=1", "Subscription.criteria"},
+		{"refuses an unknown parameter", "Patient?shoe=42", "shoe"},
+		{"refuses paging", "Patient?_count=5", "Subscription.criteria"},
+		{"refuses an unknown event", "urn:red:event:moon-rise", "Subscription.criteria"},
+		{"needs criteria", "", "Subscription.criteria"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := e.notes.Create(context.Background(), xml(t, subscriptionXML("requested", c.criteria, "http://127.0.0.1/hook", notify.IDOnly)))
+			is, _ := fhir.Explain(err)
+			if len(is) == 0 || is[0].Expression != c.at {
+				t.Errorf("got %v", is)
+			}
+		})
+	}
+}
+
+func TestBundleDeletedEvent(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	e := newEnv(t, b, fast)
+	r := newReceiver(t)
+	e.subscribe(t, notify.TopicPrefix+notify.BundleDeleted, r.url, notify.FullResource)
+	e.run(t)
+	res, err := e.recs.PostBundle(context.Background(), xml(t, `<Bundle xmlns="http://hl7.org/fhir"><id value="b1"/><type value="history"/>`+patient("p1", 41, "Muster")+`</Bundle>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res
+	r.quiet(t, 0)
+	if _, err := e.recs.DeleteBundle(context.Background(), "b1"); err != nil {
+		t.Fatal(err)
+	}
+	d := r.wait(t, 1)[0]
+	mustContain(t, d.body, `<valueCanonical value="urn:red:event:bundle-deleted"/>`, `<reference value="Bundle/b1/_history/2"/>`,
+		`<reference value="Patient/p1/_history/2"/>`, `<method value="DELETE"/>`)
+}
+
+// prescription is a practice's prescription record as package erp stores it (red:erp).
+func prescription(state, taskStatus string) []byte {
+	return []byte(fmt.Sprintf(`{"id":"mr1","state":%q,"taskId":"160.000.000.000.000.01","taskStatus":%q,"flowType":160}`, state, taskStatus))
+}
+
+func TestTaskEvents(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	e := newEnv(t, b, fast)
+	avail, status := newReceiver(t), newReceiver(t)
+	e.subscribe(t, notify.TopicPrefix+notify.TaskAvailable, avail.url, notify.FullResource)
+	e.subscribe(t, notify.TopicPrefix+notify.TaskStatus, status.url, notify.IDOnly)
+	e.run(t)
+	ctx := context.Background()
+	steps := []struct{ state, taskStatus string }{{"pending", ""}, {"signed", ""}, {"activated", "ready"}, {"activated", "ready"}, {"cancelled", "cancelled"}}
+	for i, s := range steps {
+		w := vault.Write{Type: "red:erp", ID: "mr1", Expect: int64(i), Updated: time.Now().UTC(), Body: prescription(s.state, s.taskStatus)}
+		if err := e.store.Commit(ctx, []vault.Write{w}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := avail.wait(t, 1)
+	mustContain(t, a[0].body, `<valueCanonical value="urn:red:event:task-available"/>`, `<Task xmlns="http://hl7.org/fhir">`, `<status value="ready"/>`,
+		`<reference value="MedicationRequest/mr1"/>`)
+	st := status.wait(t, 2)
+	mustContain(t, st[0].body, `<reference value="Task/160.000.000.000.000.01"/>`)
+	mustContain(t, st[1].body, `<reference value="Task/160.000.000.000.000.01"/>`)
+	avail.quiet(t, 1)
+	status.quiet(t, 2)
+}
+
+func TestMessageReceivedEvent(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	e := newEnv(t, b, fast)
+	r := newReceiver(t)
+	e.subscribe(t, notify.TopicPrefix+notify.MessageReceived, r.url, notify.IDOnly)
+	e.run(t)
+	msg := xml(t, `<Communication xmlns="http://hl7.org/fhir"><id value="c1"/><status value="unknown"/></Communication>`)
+	if err := e.notes.Announce(context.Background(), notify.MessageReceived, []*etree.Element{msg}); err != nil {
+		t.Fatal(err)
+	}
+	d := r.wait(t, 1)[0]
+	mustContain(t, d.body, `<reference value="Communication/c1"/>`)
+}
+
+// a second tenant in the same store never learns of the first one's changes
+func TestOtherTenantsChangesDoNotNotify(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "red.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b := vaulttest.On(t, st)
+	if err := st.CreateTenant(ctx, storage.Tenant{Alias: "zweite", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	blob, err := vault.NewCredential(rand.Reader, "zweite", "bert", []byte("pw"), vault.TestKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := vault.New("zweite", rand.Reader)
+	if err := v.Unseal("bert", blob, []byte("pw")); err != nil {
+		t.Fatal(err)
+	}
+	e1, e2 := newEnv(t, b, fast), newEnv(t, v.Barrier(st), fast)
+	r1, r2 := newReceiver(t), newReceiver(t)
+	e1.subscribe(t, "Patient", r1.url, notify.IDOnly)
+	e2.subscribe(t, "Patient", r2.url, notify.IDOnly)
+	e1.run(t)
+	e2.run(t)
+	e1.post(t, patient("p1", 51, "Muster"))
+	r1.wait(t, 1)
+	r2.quiet(t, 0)
+}
+
+// Two deliverers (two workstations) over one store: each notification goes out once, in order.
+func TestTwoDeliverersDeliverEachNotificationOnce(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	// two services over one database are two workstations: each has its own lease holder
+	e1, e2 := newEnv(t, b, fast), newEnv(t, b, fast)
+	r := newReceiver(t)
+	e1.subscribe(t, "Patient", r.url, notify.IDOnly)
+	e1.run(t)
+	e2.run(t)
+	const n = 30
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := e1
+			if i%2 == 1 {
+				e = e2
+			}
+			e.post(t, patient(fmt.Sprintf("p%d", i), 100+i, "Muster"))
+		}()
+	}
+	wg.Wait()
+	got := r.wait(t, n)
+	r.quiet(t, n)
+	seen := map[string]bool{}
+	for i, d := range got {
+		if seen[d.id] {
+			t.Errorf("webhook-id %s delivered twice", d.id)
+		}
+		seen[d.id] = true
+		if d.seq != i+1 {
+			t.Errorf("delivery %d has sequence number %d", i, d.seq)
+		}
+	}
+}
