@@ -30,13 +30,28 @@ func Unmarshal(data []byte) (*etree.Element, error) {
 const maxUnmarshalDepth = 1000
 
 // unmarshaler reads the form Marshal writes: <name attr="value" …> or <name …/>, </name>, and
-// text between elements, with the entities etree writes.
+// text between elements, with the entities etree writes. Elements, attributes and child lists
+// are cut from a few slabs sized by counting the markup first; an element's children are
+// collected until it closes and then added to it, so each list is allocated once at its size.
 type unmarshaler struct {
 	s     string
 	p     int
 	doc   *etree.Document
-	stack []*etree.Element
-	names []string // the name each open element was written with
+	root  *etree.Element
+	stack []openElement
+	kids  []etree.Token // children of the open elements, innermost last
+	pairs []string      // the key and value of each attribute of the start tag being read
+
+	elems []etree.Element
+	attrs []etree.Attr
+	lists []etree.Token
+}
+
+// openElement is an open element: its name as written and where its children start in kids.
+type openElement struct {
+	el   *etree.Element
+	name string
+	kids int
 }
 
 // read builds the tree; false when data is not in Marshal's form (the tree is then discarded).
@@ -44,6 +59,11 @@ func (r *unmarshaler) read() bool {
 	if len(r.s) == 0 || r.s[0] != '<' {
 		return false
 	}
+	tags := strings.Count(r.s, "<")
+	elems := tags - strings.Count(r.s, "</")
+	r.elems = make([]etree.Element, elems)
+	r.attrs = make([]etree.Attr, strings.Count(r.s, `="`))
+	r.lists = make([]etree.Token, 0, elems+elems/4)
 	for r.p < len(r.s) {
 		if r.s[r.p] != '<' {
 			if len(r.stack) == 0 || !r.text() {
@@ -62,24 +82,23 @@ func (r *unmarshaler) read() bool {
 			return false
 		}
 	}
-	return len(r.stack) == 0 && r.doc.Root() != nil
+	if len(r.stack) > 0 || r.root == nil {
+		return false
+	}
+	r.doc.AddChild(r.root)
+	return true
 }
 
 // start reads a start tag after its '<'.
 func (r *unmarshaler) start() bool {
-	if len(r.stack) == 0 && r.doc.Root() != nil || len(r.stack) >= maxUnmarshalDepth {
+	if len(r.stack) == 0 && r.root != nil || len(r.stack) >= maxUnmarshalDepth || len(r.elems) == 0 {
 		return false
 	}
 	name, ok := r.name()
 	if !ok {
 		return false
 	}
-	var e *etree.Element
-	if len(r.stack) == 0 {
-		e = r.doc.CreateElement(name)
-	} else {
-		e = r.stack[len(r.stack)-1].CreateElement(name)
-	}
+	r.pairs = r.pairs[:0]
 	for r.p < len(r.s) && r.s[r.p] == ' ' {
 		r.p++
 		key, ok := r.name()
@@ -96,31 +115,73 @@ func (r *unmarshaler) start() bool {
 			return false
 		}
 		r.p += end + 1
-		e.CreateAttr(key, val)
+		r.pairs = append(r.pairs, key, val)
 	}
+	closed := false
 	switch {
 	case strings.HasPrefix(r.s[r.p:], "/>"):
 		r.p += 2
+		closed = true
 	case strings.HasPrefix(r.s[r.p:], ">"):
 		r.p++
-		r.stack = append(r.stack, e)
-		r.names = append(r.names, name)
 	default:
 		return false
 	}
+	n := len(r.pairs) / 2
+	if n > len(r.attrs) {
+		return false
+	}
+	e := &r.elems[0]
+	r.elems = r.elems[1:]
+	e.Space, e.Tag = splitName(name)
+	e.Attr = r.attrs[:0:n]
+	r.attrs = r.attrs[n:]
+	for i := 0; i < len(r.pairs); i += 2 {
+		e.CreateAttr(r.pairs[i], r.pairs[i+1])
+	}
+	if len(r.stack) == 0 {
+		r.root = e
+	} else {
+		r.kids = append(r.kids, e)
+	}
+	if closed {
+		e.Child = r.lists[len(r.lists):len(r.lists):len(r.lists)]
+		return true
+	}
+	r.stack = append(r.stack, openElement{el: e, name: name, kids: len(r.kids)})
 	return true
+}
+
+// splitName is etree's split of a name into prefix and local part.
+func splitName(name string) (space, local string) {
+	if i := strings.IndexByte(name, ':'); i >= 0 {
+		return name[:i], name[i+1:]
+	}
+	return "", name
 }
 
 // end reads an end tag after its '<'.
 func (r *unmarshaler) end() bool {
 	r.p++ // '/'
 	name, ok := r.name()
-	if !ok || len(r.stack) == 0 || name != r.names[len(r.names)-1] || !strings.HasPrefix(r.s[r.p:], ">") {
+	if !ok || len(r.stack) == 0 || name != r.stack[len(r.stack)-1].name || !strings.HasPrefix(r.s[r.p:], ">") {
 		return false
 	}
 	r.p++
+	f := r.stack[len(r.stack)-1]
 	r.stack = r.stack[:len(r.stack)-1]
-	r.names = r.names[:len(r.names)-1]
+	kids := r.kids[f.kids:]
+	if n := len(kids); cap(r.lists)-len(r.lists) >= n {
+		f.el.Child = r.lists[len(r.lists) : len(r.lists) : len(r.lists)+n]
+		r.lists = r.lists[:len(r.lists)+n]
+	} else {
+		f.el.Child = make([]etree.Token, 0, n)
+	}
+	for _, k := range kids {
+		f.el.AddChild(k)
+	}
+	clear(kids)
+	r.kids = r.kids[:f.kids]
 	return true
 }
 
@@ -135,10 +196,11 @@ func (r *unmarshaler) text() bool {
 		return false
 	}
 	r.p += end
-	c := r.stack[len(r.stack)-1].CreateText(t)
+	c := etree.NewText(t)
 	if isWhitespace(t) {
 		c.SetData(t) // marks it whitespace, as etree's reader does
 	}
+	r.kids = append(r.kids, c)
 	return true
 }
 

@@ -149,3 +149,18 @@ func FuzzUnmarshalMatchesEtree(f *testing.F) {
 		checkUnmarshal(t, "input", data)
 	})
 }
+
+func TestUnmarshaledTreesGrowOnTheirOwn(t *testing.T) {
+	e, err := fhir.Unmarshal([]byte(`<a><b/><c><d/></c><e x="1"/><f>t</f></a>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range e.ChildElements() {
+		k.CreateElement("added").CreateAttr("y", "2")
+		k.CreateAttr("z", "3")
+	}
+	want := `<a><b z="3"><added y="2"/></b><c z="3"><d/><added y="2"/></c><e x="1" z="3"><added y="2"/></e><f z="3">t<added y="2"/></f></a>`
+	if got, _ := etree.NewDocumentWithRoot(e.Copy()).WriteToString(); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
