@@ -6,3 +6,6 @@ import "github.com/beevik/etree"
 func ReadsItself(data []byte) bool {
 	return (&unmarshaler{s: string(data), doc: etree.NewDocument()}).read()
 }
+
+// CopyTree is copyTree, for tests.
+var CopyTree = copyTree

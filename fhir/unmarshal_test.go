@@ -44,7 +44,7 @@ func sameElement(a, b *etree.Element, at string) string {
 	}
 	for i := range a.Attr {
 		x, y := a.Attr[i], b.Attr[i]
-		if x.Space != y.Space || x.Key != y.Key || x.Value != y.Value || x.Element() != a {
+		if x.Space != y.Space || x.Key != y.Key || x.Value != y.Value || (x.Element() != a) != (y.Element() != b) {
 			return fmt.Sprintf("%s: attribute %d %q:%q=%q, want %q:%q=%q", at, i, x.Space, x.Key, x.Value, y.Space, y.Key, y.Value)
 		}
 	}
