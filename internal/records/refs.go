@@ -103,7 +103,7 @@ func hasChildElement(e *etree.Element) bool {
 func refValues(res *etree.Element, paths ...string) []string {
 	var out []string
 	for _, p := range paths {
-		for _, e := range res.FindElements(p + "/reference") {
+		for _, e := range findAll(res, p+"/reference") {
 			if typ, id, ok := localRef(e.SelectAttrValue("value", "")); ok {
 				out = append(out, typ+"/"+id)
 			}
