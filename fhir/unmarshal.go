@@ -64,6 +64,9 @@ func (r *unmarshaler) read() bool {
 	r.elems = make([]etree.Element, elems)
 	r.attrs = make([]etree.Attr, strings.Count(r.s, `="`))
 	r.lists = make([]etree.Token, 0, elems+elems/4)
+	r.kids = make([]etree.Token, 0, elems)
+	r.stack = make([]openElement, 0, 16)
+	r.pairs = make([]string, 0, 8)
 	for r.p < len(r.s) {
 		if r.s[r.p] != '<' {
 			if len(r.stack) == 0 || !r.text() {
