@@ -77,7 +77,7 @@ func read(ctx context.Context, data []byte, lim Limits, fhir bool) (*etree.Eleme
 	if lim.MaxAttributes <= 0 {
 		lim.MaxAttributes = DefaultMaxAttributes
 	}
-	b := &builder{ctx: ctx, lim: lim, fhir: fhir, dec: xml.NewDecoder(bytes.NewReader(bytes.TrimPrefix(data, utf8BOM))), names: map[string]string{}}
+	b := &builder{ctx: ctx, lim: lim, fhir: fhir, dec: xml.NewDecoder(bytes.NewReader(bytes.TrimPrefix(data, utf8BOM))), names: make(map[string]string, 128)}
 	b.dec.Strict = true
 	return b.build()
 }

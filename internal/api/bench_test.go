@@ -36,7 +36,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkHandler -benchmem ./internal/api/
 func BenchmarkHandler(b *testing.B) {
-	debug.SetGCPercent(400) // as red serve sets it
+	defer debug.SetGCPercent(debug.SetGCPercent(400)) // as red serve sets it
 	patients := 10_000
 	if v := os.Getenv("RED_BENCH_PATIENTS"); v != "" {
 		n, err := strconv.Atoi(v)
