@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -101,8 +102,13 @@ func (s *Service) cursor(ctx context.Context, id string) (cursor, error) {
 }
 
 // Run delivers until ctx ends: at once after a local commit wrote notifications, else every
-// Delivery.Poll (what other workstations wrote, retries).
+// Delivery.Poll (what other workstations wrote, retries). Its CPU profile samples carry the label
+// role=deliver.
 func (s *Service) Run(ctx context.Context) {
+	pprof.Do(ctx, pprof.Labels("role", "deliver"), s.run)
+}
+
+func (s *Service) run(ctx context.Context) {
 	s.init()
 	d := s.Delivery.withDefaults()
 	r := &rounds{s: s, d: d, client: s.client(d), states: map[string]*state{}}
