@@ -2,6 +2,7 @@ package notify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,7 +34,7 @@ type Delivery struct {
 	Backoff     time.Duration // the wait after the first failed attempt, doubled after each (1 s)
 	MaxBackoff  time.Duration // the longest wait (5 min)
 	MaxFailures int           // failed attempts in a row that put a subscription in error (15: about half an hour)
-	Batch       int           // notifications numbered per commit (100)
+	Batch       int           // outbox entries numbered per commit (100)
 	Gather      time.Duration // how long a wake-up waits for more commits before a round (10 ms)
 	Log         *slog.Logger  // nil: nothing is logged
 }
@@ -59,46 +60,58 @@ func (d Delivery) withDefaults() Delivery {
 	return d
 }
 
-// cursor is a subscription's delivery state, one record per subscription: the last sequence
-// number given, the last acknowledged, who delivers until when, and the failures.
+// ledger is the state of a tenant's deliveries, one record: who delivers until when, the place
+// of the last outbox entry numbered, and each subscription's cursor. Every workstation reads it;
+// only the lease's holder writes it, versioned, so a workstation that lost the lease learns so
+// at its next commit.
+type ledger struct {
+	Holder     string             `json:"holder"`
+	LeaseUntil time.Time          `json:"leaseUntil"`
+	Log        int64              `json:"log"`     // the last outbox entry's place given
+	Cursors    map[string]*cursor `json:"cursors"` // by subscription key
+
+	version int64
+}
+
+// cursor is a subscription's delivery state: the last sequence number given, the last
+// acknowledged, and the failures.
 type cursor struct {
 	Seq         int64     `json:"seq"`
 	Delivered   int64     `json:"delivered"`
-	Holder      string    `json:"holder"`
-	LeaseUntil  time.Time `json:"leaseUntil"`
-	Failures    int       `json:"failures"`
-	NextAttempt time.Time `json:"nextAttempt"`
+	Failures    int       `json:"failures,omitempty"`
+	NextAttempt time.Time `json:"nextAttempt,omitzero"`
 	LastError   string    `json:"lastError,omitempty"`
 	// Error says why deliveries stopped; it holds for the subscription's version ErrorAt and ends
 	// with the next version (a client set the subscription active again).
 	Error   string `json:"error,omitempty"`
 	ErrorAt int64  `json:"errorAt,omitempty"`
-
-	version int64
 }
 
-func (c cursor) failed(sub *subscription) bool { return c.Error != "" && c.ErrorAt == sub.version }
+func (c *cursor) failed(sub *subscription) bool { return c.Error != "" && c.ErrorAt == sub.version }
 
-func (c cursor) write(id string, now time.Time) (vault.Write, error) {
-	body, err := json.Marshal(c)
-	return vault.Write{Type: cursorType, ID: id, Expect: c.version, Updated: now, Body: body}, err
+// cursor is sub's cursor, nil before the deliverer first saw it.
+func (l *ledger) cursor(sub *subscription) *cursor { return l.Cursors[sub.key()] }
+
+func (l *ledger) write(now time.Time) (vault.Write, error) {
+	body, err := json.Marshal(l)
+	return vault.Write{Type: ledgerType, ID: ledgerID, Expect: l.version, Updated: now, Body: body}, err
 }
 
-// cursor reads a subscription's cursor (the zero cursor before its first delivery).
-func (s *Service) cursor(ctx context.Context, id string) (cursor, error) {
-	r, err := s.Store.Current(ctx, cursorType, id)
+// ledger reads the deliveries' state (an empty one before the first delivery).
+func (s *Service) ledger(ctx context.Context) (*ledger, error) {
+	l := &ledger{}
+	r, err := s.Store.Current(ctx, ledgerType, ledgerID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return cursor{}, nil
+		return l, nil
 	}
 	if err != nil {
-		return cursor{}, err
+		return nil, err
 	}
-	var c cursor
-	if err := json.Unmarshal(r.Body, &c); err != nil {
-		return cursor{}, fmt.Errorf("notify: a delivery cursor is unreadable: %w", err)
+	if err := json.Unmarshal(r.Body, l); err != nil {
+		return nil, fmt.Errorf("notify: the delivery ledger is unreadable: %w", err)
 	}
-	c.version = r.Version
-	return c, nil
+	l.version = r.Version
+	return l, nil
 }
 
 // Run delivers until ctx ends: at once after a local commit wrote notifications, else every
@@ -111,7 +124,7 @@ func (s *Service) Run(ctx context.Context) {
 func (s *Service) run(ctx context.Context) {
 	s.init()
 	d := s.Delivery.withDefaults()
-	r := &rounds{s: s, d: d, client: s.client(d), states: map[string]*state{}}
+	r := &rounds{s: s, d: d, client: s.client(d)}
 	t := time.NewTicker(d.Poll)
 	defer t.Stop()
 	for {
@@ -124,7 +137,7 @@ func (s *Service) run(ctx context.Context) {
 		case <-t.C:
 		case <-s.kick:
 			// gather what else is committed meanwhile: under load one round's commit then
-			// numbers many notifications
+			// numbers many entries
 			select {
 			case <-ctx.Done():
 				return
@@ -139,309 +152,327 @@ type rounds struct {
 	s      *Service
 	d      Delivery
 	client *http.Client
-	states map[string]*state // by subscription id
+	led    *ledger // as last read or written here; nil: read it again
+	dirty  bool    // led changed here since it was last written
+	// pending are each subscription's numbered notifications not yet acknowledged, in order, by
+	// key: those numbered up to upto[key] (a window, read from the store after a restart, a
+	// takeover or a long backlog). Valid while led is this workstation's latest.
+	pending map[string][]item
+	upto    map[string]int64
 }
 
-// state is what this workstation knows of one subscription's delivery.
-type state struct {
-	id  string // the subscription's
-	cur cursor
-	// pending are the numbered notifications not yet acknowledged, in order; valid only while
-	// cur is this workstation's latest (its version as written here).
-	pending []notification
-	loaded  bool // pending was read from the store since cur was
-	dirty   bool // cur changed here since it was last written
+// item is one pending notification: event i of e for the subscription e.Events[i].Subs[j].
+type item struct {
+	e    *entry
+	i, j int
 }
 
-// round is one pass: read the cursors that changed elsewhere and the notifications not yet
-// numbered, take the leases, number the new notifications and write every cursor that changed —
-// all in one commit — then send each subscription's pending notifications in order, the
-// subscriptions side by side. What was acknowledged is written with the next round's commit (a
-// crash in between repeats it, with the same webhook-id): under load one commit serves many
-// notifications of many subscriptions.
+func (it item) seq() int64 { return it.e.Events[it.i].Seqs[it.j] }
+
+// reset forgets what this workstation knew: led is read again next round.
+func (r *rounds) reset() {
+	r.led, r.dirty, r.pending, r.upto = nil, false, nil, nil
+}
+
+// round is one pass: read the ledger when another workstation wrote it; holding (or taking) the
+// lease, number the outbox entries committed since — one place in the log each, and for each
+// subscription it is for the next sequence number — and write them with the ledger, in one
+// commit; then send each subscription's pending notifications in order, the subscriptions side
+// by side. What was acknowledged is written with the next round's commit (a crash in between
+// repeats it, with the same webhook-id): under load one commit serves many notifications of many
+// subscriptions.
 func (r *rounds) round(ctx context.Context) error {
 	s := r.s
 	subs, err := s.current(ctx)
 	if err != nil || len(subs) == 0 {
 		return err
 	}
-	if err := r.refresh(ctx, subs); err != nil {
-		return err
-	}
-	fresh, err := r.fresh(ctx, subs)
+	h, err := s.Store.Heads(ctx, []vault.Ref{{Type: ledgerType, ID: ledgerID}})
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	var writes []vault.Write
-	var cursors []*state
-	var sending []*subscription
-	for _, sub := range subs {
-		st := r.states[sub.ID]
-		switch {
-		case sub.Status == statusOff:
-			continue
-		case st.cur.Holder != s.holder && now.Before(st.cur.LeaseUntil):
-			continue // another workstation delivers
-		case st.cur.failed(sub):
-			continue // in error until reactivated
-		case st.cur.Error != "": // reactivated: resume at once
-			st.cur.Error, st.cur.ErrorAt, st.cur.Failures, st.cur.NextAttempt, st.dirty = "", 0, 0, time.Time{}, true
-		}
-		if now.Before(st.cur.NextAttempt) {
-			if st.dirty {
-				cursors = append(cursors, st)
-			}
-			continue // backing off
-		}
-		if st.cur.Delivered < st.cur.Seq && !st.loaded {
-			if st.pending, err = r.numbered(ctx, sub.ID, st.cur); err != nil {
-				return err
-			}
-			st.loaded = true
-		}
-		news := fresh[sub.ID]
-		if len(news) == 0 && len(st.pending) == 0 {
-			if st.dirty {
-				cursors = append(cursors, st)
-			}
-			continue
-		}
-		st.cur.Holder, st.cur.LeaseUntil, st.dirty = s.holder, now.Add(r.d.Lease), true
-		news = news[:min(len(news), r.d.Batch)]
-		if err := s.pinPatients(ctx, news); err != nil {
+	if r.led == nil || r.led.version != h[0].Version {
+		r.reset()
+		if r.led, err = s.ledger(ctx); err != nil {
+			r.reset()
 			return err
 		}
-		for _, n := range news {
-			st.cur.Seq++
-			n.Seq, st.dirty = st.cur.Seq, true
-			w, err := n.write(now)
-			if err != nil {
-				return err
-			}
-			n.version++
-			writes = append(writes, w)
-			st.pending = append(st.pending, *n)
+		r.pending, r.upto = map[string][]item{}, map[string]int64{}
+		for key, c := range r.led.Cursors {
+			r.upto[key] = c.Delivered
 		}
-		cursors = append(cursors, st)
-		sending = append(sending, sub)
 	}
-	if ok, err := r.commit(ctx, now, cursors, writes); !ok || err != nil {
+	led := r.led
+	now := s.now()
+	if led.Holder != s.holder && now.Before(led.LeaseUntil) {
+		return nil // another workstation delivers
+	}
+	if led.Cursors == nil {
+		led.Cursors = map[string]*cursor{}
+	}
+	// a cursor for every subscription, none for those deleted
+	live := make(map[string]bool, len(subs))
+	for _, sub := range subs {
+		key := sub.key()
+		live[key] = true
+		c := led.Cursors[key]
+		switch {
+		case c == nil:
+			led.Cursors[key], r.upto[key], r.dirty = &cursor{}, 0, true
+		case sub.Status != statusOff && c.Error != "" && !c.failed(sub): // reactivated: resume at once
+			c.Error, c.ErrorAt, c.Failures, c.NextAttempt, r.dirty = "", 0, 0, time.Time{}, true
+		}
+	}
+	for key := range led.Cursors {
+		if !live[key] {
+			delete(led.Cursors, key)
+			delete(r.pending, key)
+			delete(r.upto, key)
+			r.dirty = true
+		}
+	}
+	fresh, err := r.fresh(ctx)
+	if err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
+	writes, err := r.number(ctx, fresh, now)
+	if err != nil {
+		return err
+	}
+	var sending []*subscription
+	for _, sub := range subs {
+		c := led.Cursors[sub.key()]
+		if sub.Status != statusOff && !c.failed(sub) && !now.Before(c.NextAttempt) && c.Delivered < c.Seq {
+			sending = append(sending, sub)
+		}
+	}
+	if len(writes) > 0 || len(sending) > 0 {
+		led.Holder, led.LeaseUntil, r.dirty = s.holder, now.Add(r.d.Lease), true
+	}
+	if ok, err := r.commit(ctx, now, writes); !ok || err != nil {
+		return err
+	}
+	if len(sending) == 0 {
+		return nil
+	}
 	for _, sub := range sending {
-		wg.Go(func() { r.send(ctx, sub, r.states[sub.ID]) })
+		if err := r.load(ctx, sub.key()); err != nil {
+			return err
+		}
+	}
+	sent := make([]int, len(sending))
+	var wg sync.WaitGroup
+	for k, sub := range sending {
+		wg.Go(func() { sent[k] = r.send(ctx, sub, led.Cursors[sub.key()], r.pending[sub.key()]) })
 	}
 	wg.Wait()
 	// failures are written at once, so that the error shows on read and other workstations back off
-	var failed []*state
-	for _, sub := range sending {
-		if st := r.states[sub.ID]; st.cur.Failures > 0 && st.dirty {
-			failed = append(failed, st)
-		}
+	failed := false
+	for k, sub := range sending {
+		key := sub.key()
+		r.pending[key] = r.pending[key][sent[k]:]
+		c := led.Cursors[key]
+		failed = failed || c.Failures > 0 && c.NextAttempt.After(now)
+		r.dirty = r.dirty || sent[k] > 0 || c.Failures > 0
 	}
-	_, err = r.commit(ctx, s.now(), failed, nil)
+	if !failed {
+		return nil
+	}
+	_, err = r.commit(ctx, s.now(), nil)
 	return err
 }
 
-// commit writes writes with the cursors of states that changed, versioned; false when another
-// workstation changed one of the cursors first: every cursor is read again next round.
-func (r *rounds) commit(ctx context.Context, now time.Time, states []*state, writes []vault.Write) (bool, error) {
-	var dirty []*state
-	for _, st := range states {
-		if st.dirty {
-			w, err := st.cur.write(st.id, now)
-			if err != nil {
-				return false, err
+// number gives the fresh entries their places in the log and, for each subscription they are
+// for, the next sequence numbers, and returns their writes; the ledger is written with them.
+func (r *rounds) number(ctx context.Context, fresh []*entry, now time.Time) ([]vault.Write, error) {
+	if len(fresh) == 0 {
+		return nil, nil
+	}
+	if err := r.s.pinPatients(ctx, fresh); err != nil {
+		return nil, err
+	}
+	led := r.led
+	writes := make([]vault.Write, 0, len(fresh))
+	for _, e := range fresh {
+		led.Log++
+		e.Log = led.Log
+		for i := range e.Events {
+			ev := &e.Events[i]
+			ev.Seqs = make([]int64, len(ev.Subs))
+			for j, key := range ev.Subs {
+				c := led.Cursors[key]
+				if c == nil {
+					continue // deleted meanwhile
+				}
+				c.Seq++
+				ev.Seqs[j] = c.Seq
+				// the window of pending notifications grows while it reaches the newest
+				if r.upto[key] == c.Seq-1 && len(r.pending[key]) < maxPending {
+					r.pending[key] = append(r.pending[key], item{e, i, j})
+					r.upto[key] = c.Seq
+				}
 			}
-			writes = append(writes, w)
-			dirty = append(dirty, st)
 		}
+		w, err := e.write(now)
+		if err != nil {
+			return nil, err
+		}
+		e.version++
+		writes = append(writes, w)
+	}
+	r.dirty = true
+	return writes, nil
+}
+
+// maxPending caps the notifications of one subscription held in memory; more are read from the
+// store as the first are delivered.
+const maxPending = 1000
+
+// commit writes writes with the ledger when it changed, versioned; false when another
+// workstation wrote the ledger first: it is read again next round.
+func (r *rounds) commit(ctx context.Context, now time.Time, writes []vault.Write) (bool, error) {
+	if r.dirty {
+		w, err := r.led.write(now)
+		if err != nil {
+			return false, err
+		}
+		writes = append(writes, w)
 	}
 	if len(writes) == 0 {
 		return true, nil
 	}
 	err := r.s.Store.Commit(ctx, writes)
 	if errors.Is(err, storage.ErrConflict) {
-		clear(r.states)
+		r.reset()
 		return false, nil
 	}
 	if err != nil {
-		clear(r.states)
+		r.reset()
 		return false, err
 	}
-	for _, st := range dirty {
-		st.cur.version++
-		st.dirty = false
+	if r.dirty {
+		r.led.version++
+		r.dirty = false
 	}
 	return true, nil
 }
 
-// refresh reads the cursors that another workstation wrote since this one last knew them, in
-// one round trip for their versions.
-func (r *rounds) refresh(ctx context.Context, subs []*subscription) error {
-	refs := make([]vault.Ref, len(subs))
-	for i, sub := range subs {
-		refs[i] = vault.Ref{Type: cursorType, ID: sub.ID}
-	}
-	heads, err := r.s.Store.Heads(ctx, refs)
-	if err != nil {
-		return err
-	}
-	for i, sub := range subs {
-		if st := r.states[sub.ID]; st != nil && st.cur.version == heads[i].Version {
-			continue
-		}
-		cur, err := r.s.cursor(ctx, sub.ID)
-		if err != nil {
-			return err
-		}
-		r.states[sub.ID] = &state{id: sub.ID, cur: cur}
-	}
-	return nil
-}
-
-// fresh reads the notifications not yet numbered of every subscription, in one query, in order
-// by subscription.
-func (r *rounds) fresh(ctx context.Context, subs []*subscription) (map[string][]*notification, error) {
-	group := make([]vault.Term, 0, len(subs))
-	for _, sub := range subs {
-		if sub.Status != statusOff {
-			group = append(group, vault.Term{Index: queueIndex, Value: sub.ID})
-		}
-	}
-	if len(group) == 0 {
-		return nil, nil
-	}
-	page, err := r.s.Store.Find(ctx, vault.Query{Type: notificationType, All: [][]vault.Term{group}})
+// fresh reads the outbox entries not yet numbered, in the order of their changes, at most
+// Batch.
+func (r *rounds) fresh(ctx context.Context) ([]*entry, error) {
+	page, err := r.s.Store.Find(ctx, vault.Query{Type: entryType, All: [][]vault.Term{{{Index: queueIndex, Value: queued}}}})
 	if err != nil {
 		return nil, err
 	}
-	out := map[string][]*notification{}
+	out := make([]*entry, 0, len(page.Resources))
 	for _, res := range page.Resources {
-		n, err := decodeNotification(res)
+		e, err := decodeEntry(res)
 		if err != nil {
 			return nil, err
 		}
-		out[n.Subscription] = append(out[n.Subscription], &n)
+		out = append(out, e)
 	}
-	for _, ns := range out {
-		slices.SortFunc(ns, func(a, b *notification) int {
-			if c := a.At.Compare(b.At); c != 0 {
-				return c
-			}
-			return strings.Compare(a.ID, b.ID)
-		})
-	}
-	return out, nil
+	slices.SortFunc(out, func(a, b *entry) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out[:min(len(out), r.d.Batch)], nil
 }
 
-// numbered reads a subscription's numbered notifications not yet acknowledged (after a restart,
-// a takeover or a failure), in order.
-func (r *rounds) numbered(ctx context.Context, id string, cur cursor) ([]notification, error) {
-	var out []notification
-	for from := cur.Delivered + 1; from <= cur.Seq; from += MaxEvents {
+// load reads the pending notifications of the subscription key from the store when none are in
+// memory but some are numbered and not acknowledged (after a restart, a takeover, a long
+// backlog): the next window of them.
+func (r *rounds) load(ctx context.Context, key string) error {
+	c := r.led.Cursors[key]
+	if len(r.pending[key]) > 0 || c.Delivered >= c.Seq {
+		return nil
+	}
+	upto := min(c.Seq, c.Delivered+maxPending)
+	items, err := r.s.numbered(ctx, key, c.Delivered+1, upto)
+	if err != nil {
+		return err
+	}
+	r.pending[key], r.upto[key] = items, upto
+	return nil
+}
+
+// numbered reads the notifications from and to the sequence numbers of the subscription key, in
+// order.
+func (s *Service) numbered(ctx context.Context, key string, from, to int64) ([]item, error) {
+	var out []item
+	for ; from <= to; from += MaxEvents {
 		group := make([]vault.Term, 0, MaxEvents)
-		for n := from; n <= min(cur.Seq, from+MaxEvents-1); n++ {
-			group = append(group, vault.Term{Index: seqIndex, Value: seqValue(id, n)})
+		for n := from; n <= min(to, from+MaxEvents-1); n++ {
+			group = append(group, vault.Term{Index: seqIndex, Value: seqValue(key, n)})
 		}
-		page, err := r.s.Store.Find(ctx, vault.Query{Type: notificationType, All: [][]vault.Term{group}})
+		page, err := s.Store.Find(ctx, vault.Query{Type: entryType, All: [][]vault.Term{group}})
 		if err != nil {
 			return nil, err
 		}
 		for _, res := range page.Resources {
-			n, err := decodeNotification(res)
+			e, err := decodeEntry(res)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, n)
+			for i, ev := range e.Events {
+				for j, k := range ev.Subs {
+					if k == key && j < len(ev.Seqs) && ev.Seqs[j] >= from && ev.Seqs[j] <= to {
+						out = append(out, item{e, i, j})
+					}
+				}
+			}
 		}
 	}
-	slices.SortFunc(out, func(a, b notification) int { return int(a.Seq - b.Seq) })
+	slices.SortFunc(out, func(a, b item) int { return cmp.Compare(a.seq(), b.seq()) })
 	return out, nil
 }
 
-// send posts st's pending notifications in order until one fails or the lease runs short.
-func (r *rounds) send(ctx context.Context, sub *subscription, st *state) {
-	for len(st.pending) > 0 && ctx.Err() == nil {
-		now := r.s.now()
-		if st.cur.LeaseUntil.Sub(now) < min(r.d.Timeout, r.d.Lease/2) {
-			return // the next round renews the lease first
+// send posts the pending notifications in order until one fails or the lease runs short, and
+// returns how many were acknowledged; c records it.
+func (r *rounds) send(ctx context.Context, sub *subscription, c *cursor, pending []item) int {
+	sent := 0
+	for _, it := range pending {
+		if ctx.Err() != nil {
+			break
 		}
-		n := st.pending[0]
+		now := r.s.now()
+		if r.led.LeaseUntil.Sub(now) < min(r.d.Timeout, r.d.Lease/2) {
+			break // the next round renews the lease first
+		}
+		n := it.e.notification(it.i, it.j)
 		failure := r.s.post(ctx, r.client, r.d, sub, &n)
 		if ctx.Err() != nil {
-			return
+			break
 		}
-		st.dirty = true
 		if failure != "" {
-			st.cur.Failures++
-			st.cur.LastError = failure
-			st.cur.NextAttempt = r.s.now().Add(backoff(r.d, st.cur.Failures))
-			if st.cur.Failures >= r.d.MaxFailures {
-				st.cur.Error, st.cur.ErrorAt = fmt.Sprintf("%s (%d attempts in a row failed; set the Subscription active again to resume)", failure, st.cur.Failures), sub.version
+			c.Failures++
+			c.LastError = failure
+			c.NextAttempt = r.s.now().Add(backoff(r.d, c.Failures))
+			if c.Failures >= r.d.MaxFailures {
+				c.Error, c.ErrorAt = fmt.Sprintf("%s (%d attempts in a row failed; set the Subscription active again to resume)", failure, c.Failures), sub.version
 			}
-			return
+			break
 		}
-		st.cur.Delivered, st.cur.Failures, st.cur.LastError, st.cur.NextAttempt = n.Seq, 0, "", time.Time{}
-		st.pending = st.pending[1:]
+		c.Delivered, c.Failures, c.LastError, c.NextAttempt = n.Seq, 0, "", time.Time{}
+		sent++
 	}
+	return sent
 }
 
-// queue is sub's undelivered notifications in order: the numbered ones by number, then the others
-// by the time of their change.
-func (s *Service) queue(ctx context.Context, id string) ([]notification, error) {
-	page, err := s.Store.Find(ctx, vault.Query{Type: notificationType, All: [][]vault.Term{{{Index: queueIndex, Value: id}}}})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]notification, 0, len(page.Resources))
-	for _, r := range page.Resources {
-		n, err := decodeNotification(r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	slices.SortFunc(out, func(a, b notification) int {
-		switch {
-		case a.Seq > 0 && b.Seq > 0:
-			return int(a.Seq - b.Seq)
-		case a.Seq > 0:
-			return -1
-		case b.Seq > 0:
-			return 1
-		}
-		if c := a.At.Compare(b.At); c != 0 {
-			return c
-		}
-		if a.ID < b.ID {
-			return -1
-		}
-		return 1
-	})
-	return out, nil
-}
-
-func decodeNotification(r vault.Resource) (notification, error) {
-	var n notification
-	if err := json.Unmarshal(r.Body, &n); err != nil {
-		return n, fmt.Errorf("notify: a notification is unreadable: %w", err)
-	}
-	n.version = r.Version
-	return n, nil
-}
-
-// pinPatients pins the current version of the patients of ns that were not written in their
-// notification's commit, in one round trip.
-func (s *Service) pinPatients(ctx context.Context, ns []*notification) error {
+// pinPatients pins the current version of the patients of the entries' events that were not
+// written in their entry's commit, in one round trip.
+func (s *Service) pinPatients(ctx context.Context, es []*entry) error {
 	var refs []vault.Ref
-	var which []*notification
-	for _, n := range ns {
-		if id, ok := strings.CutPrefix(n.Patient, "Patient/"); ok && id != "" && n.PatientAt == 0 {
-			refs = append(refs, vault.Ref{Type: "Patient", ID: id})
-			which = append(which, n)
+	var which []*event
+	for _, e := range es {
+		for i := range e.Events {
+			ev := &e.Events[i]
+			if id, ok := strings.CutPrefix(ev.Patient, "Patient/"); ok && id != "" && ev.PatientAt == 0 {
+				refs = append(refs, vault.Ref{Type: "Patient", ID: id})
+				which = append(which, ev)
+			}
 		}
 	}
 	if len(refs) == 0 {
@@ -532,7 +563,7 @@ func (s *Service) client(d Delivery) *http.Client {
 			}
 			return loopback.DialContext(ctx, network, addr)
 		},
-		MaxIdleConnsPerHost:   4,
+		MaxIdleConnsPerHost:   64, // a round posts to every subscription at once, often on one host
 		IdleConnTimeout:       30 * time.Second,
 		ResponseHeaderTimeout: d.Timeout,
 	}

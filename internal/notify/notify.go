@@ -52,17 +52,19 @@ import (
 // The storage types of notify's sealed records: none is a FHIR type, so the API's generic reads
 // and searches never reach them.
 const (
-	subscriptionType = "red:subscription"        // a Subscription and its secret
-	cursorType       = "red:subscription-cursor" // a subscription's delivery state and lease
-	notificationType = "red:notification"        // one notification in the outbox
-	generationType   = "red:subscriptions"       // one record whose version changes with every subscription change
+	subscriptionType = "red:subscription"  // a Subscription and its secret
+	ledgerType       = "red:notify-ledger" // the deliveries' state: the lease, the log, every subscription's cursor
+	ledgerID         = "all"
+	entryType        = "red:notification"  // one commit's notifications in the outbox
+	generationType   = "red:subscriptions" // one record whose version changes with every subscription change
 	generationID     = "all"
 )
 
-// Index names of notification records.
+// Index names of outbox entries.
 const (
-	queueIndex = "notify.queue" // value: the subscription id; carried until numbered
-	seqIndex   = "notify.seq"   // value: subscription id "|" sequence number, once numbered
+	queueIndex = "notify.queue" // value queued: carried until the entry is numbered
+	queued     = "queued"
+	seqIndex   = "notify.seq" // value: subscription key "|" sequence number, once numbered
 )
 
 // Store is what notify needs of the vault's barrier.
