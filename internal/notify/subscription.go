@@ -97,7 +97,7 @@ type Service struct {
 	// identifiers caches patients' identifiers by "Patient/id/_history/n" for the payloads
 	// (several subscriptions notify of one patient's change); plaintext in memory only, like
 	// every opened record.
-	identifiers map[string]*etree.Element
+	identifiers map[string]*identifier
 }
 
 func (s *Service) now() time.Time {
