@@ -26,10 +26,10 @@ import (
 // subscription it is for. It is found by the queue until the deliverer numbers it, then by each
 // of its subscriptions' sequence numbers.
 type entry struct {
-	ID     string    `json:"id"`
-	At     time.Time `json:"at"` // when the change was made
-	Events []event   `json:"events"`
-	Log    int64     `json:"log,omitempty"` // its place in the tenant's log of entries; 0 until numbered
+	ID      string    `json:"id"`
+	At      time.Time `json:"at"` // when the change was made
+	Events  []event   `json:"events"`
+	Log     int64     `json:"log,omitempty"` // its place in the tenant's log of entries; 0 until numbered
 	version int64
 }
 
