@@ -124,7 +124,15 @@ func (s *Service) Run(ctx context.Context) {
 func (s *Service) run(ctx context.Context) {
 	s.init()
 	d := s.Delivery.withDefaults()
-	r := &rounds{s: s, d: d, client: s.client(d)}
+	r := &rounds{s: s, d: d, client: s.client(d), k: &s.desk}
+	r.k.mu.Lock()
+	r.k.running, r.k.lease = true, d.Lease
+	r.k.mu.Unlock()
+	defer func() {
+		r.k.mu.Lock()
+		r.k.running = false
+		r.k.mu.Unlock()
+	}()
 	t := time.NewTicker(d.Poll)
 	defer t.Stop()
 	for {
@@ -147,18 +155,176 @@ func (s *Service) run(ctx context.Context) {
 	}
 }
 
-// rounds is the deliverer's memory between rounds.
-type rounds struct {
-	s      *Service
-	d      Delivery
-	client *http.Client
-	led    *ledger // as last read or written here; nil: read it again
-	dirty  bool    // led changed here since it was last written
+// desk is what this workstation knows of the deliveries, shared by the deliverer and the outbox.
+type desk struct {
+	mu      sync.Mutex
+	running bool          // a deliverer runs here
+	lease   time.Duration // its Delivery.Lease
+	led     *ledger       // as last read or written here; nil: read it again
+	dirty   bool          // led changed here since it was last written, to be written soon
+	acked   bool          // acknowledgements not yet written: they go with the next write of led
+	carried int64         // commits of changes that wrote led (numbered at once)
 	// pending are each subscription's numbered notifications not yet acknowledged, in order, by
 	// key: those numbered up to upto[key] (a window, read from the store after a restart, a
 	// takeover or a long backlog). Valid while led is this workstation's latest.
 	pending map[string][]item
 	upto    map[string]int64
+
+	// the queue: entries committed without numbers. While one may wait there, no commit is
+	// numbered at once (it would overtake it).
+	qmu     sync.Mutex
+	queuing int   // commits of queued entries under way
+	queues  int64 // commits of queued entries begun
+	drained bool  // the last round found the queue empty, and no entry was queued since
+}
+
+// reset forgets the ledger and what hangs on it: it is read again next round. Under mu.
+func (k *desk) reset() {
+	k.led, k.dirty, k.acked, k.pending, k.upto = nil, false, false, nil, nil
+}
+
+// track adds event i of e, numbered, to the pending notifications of its subscriptions whose
+// window reaches it. Under mu.
+func (k *desk) track(e *entry) {
+	for i, ev := range e.Events {
+		for j, key := range ev.Subs {
+			seq := ev.Seqs[j]
+			if seq > 0 && k.upto[key] == seq-1 && len(k.pending[key]) < maxPending {
+				k.pending[key] = append(k.pending[key], item{e, i, j})
+				k.upto[key] = seq
+			}
+		}
+	}
+}
+
+// assign gives e its place in led's log and the next sequence number of each of its
+// subscriptions that led has a cursor of (none: it was deleted meanwhile).
+func (l *ledger) assign(e *entry) {
+	l.Log++
+	e.Log = l.Log
+	for i := range e.Events {
+		ev := &e.Events[i]
+		ev.Seqs = make([]int64, len(ev.Subs))
+		for j, key := range ev.Subs {
+			if c := l.Cursors[key]; c != nil {
+				c.Seq++
+				ev.Seqs[j] = c.Seq
+			}
+		}
+	}
+}
+
+// clone is a copy of l whose cursors may change without changing l's.
+func (l *ledger) clone() *ledger {
+	c := *l
+	c.Cursors = make(map[string]*cursor, len(l.Cursors))
+	for key, cur := range l.Cursors {
+		cc := *cur
+		c.Cursors[key] = &cc
+	}
+	return &c
+}
+
+// commitEntry commits writes with the outbox entry e. When this workstation delivers, holds the
+// ledger and nothing waits in the queue, e is numbered at once and the ledger written in the
+// same commit — the change, its notifications and their numbers in one write, and no commit of
+// the deliverer's before it sends. Otherwise (the deliverer is busy with the ledger, another
+// workstation delivers, a subscription is new) e is queued and numbered by the next round; so it
+// is again when the numbered commit conflicts, as the caller's own conflict then recurs.
+func (s *Service) commitEntry(ctx context.Context, st Store, writes []vault.Write, e *entry) error {
+	k := &s.desk
+	now := s.now()
+	if err := s.pinPatients(ctx, []*entry{e}); err != nil {
+		return err
+	}
+	if k.mu.TryLock() {
+		if led := k.numberNow(s.holder, e, now); led != nil {
+			w, werr := e.write(now)
+			lw, lerr := led.write(now)
+			if err := errors.Join(werr, lerr); err != nil {
+				k.mu.Unlock()
+				return err
+			}
+			err := st.Commit(ctx, append(writes[:len(writes):len(writes)], w, lw))
+			if err == nil {
+				e.version++
+				led.version++
+				k.led, k.dirty, k.acked = led, false, false
+				k.carried++
+				k.track(e)
+				k.mu.Unlock()
+				s.Kick()
+				return nil
+			}
+			// the ledger is read again unless it is known that the caller's writes conflicted
+			if h, herr := s.Store.Heads(ctx, []vault.Ref{{Type: ledgerType, ID: ledgerID}}); !errors.Is(err, storage.ErrConflict) || herr != nil || h[0].Version != k.led.version {
+				k.reset()
+			}
+			k.mu.Unlock()
+			if !errors.Is(err, storage.ErrConflict) {
+				return err
+			}
+			e.Log = 0
+			for i := range e.Events {
+				e.Events[i].Seqs = nil
+			}
+		} else {
+			k.mu.Unlock()
+		}
+	}
+	k.qmu.Lock()
+	k.queuing++
+	k.queues++
+	k.drained = false
+	k.qmu.Unlock()
+	defer func() {
+		k.qmu.Lock()
+		k.queuing--
+		k.qmu.Unlock()
+	}()
+	w, err := e.write(now)
+	if err != nil {
+		return err
+	}
+	if err := st.Commit(ctx, append(writes[:len(writes):len(writes)], w)); err != nil {
+		return err
+	}
+	s.Kick()
+	return nil
+}
+
+// numberNow is the ledger with e numbered and the lease renewed, nil when e must be queued.
+// Under mu.
+func (k *desk) numberNow(holder string, e *entry, now time.Time) *ledger {
+	if !k.running || k.led == nil || k.led.Holder != holder {
+		return nil
+	}
+	k.qmu.Lock()
+	drained := k.drained
+	k.qmu.Unlock()
+	if !drained {
+		return nil
+	}
+	for _, ev := range e.Events {
+		for _, key := range ev.Subs {
+			if k.led.Cursors[key] == nil {
+				return nil // a subscription the deliverer has not seen yet
+			}
+		}
+	}
+	led := k.led.clone()
+	led.assign(e)
+	led.Holder, led.LeaseUntil = holder, now.Add(k.lease)
+	return led
+}
+
+// rounds is the deliverer.
+type rounds struct {
+	s       *Service
+	d       Delivery
+	client  *http.Client
+	k       *desk
+	carried int64 // desk.carried at the last round
 }
 
 // item is one pending notification: event i of e for the subscription e.Events[i].Subs[j].
@@ -169,20 +335,15 @@ type item struct {
 
 func (it item) seq() int64 { return it.e.Events[it.i].Seqs[it.j] }
 
-// reset forgets what this workstation knew: led is read again next round.
-func (r *rounds) reset() {
-	r.led, r.dirty, r.pending, r.upto = nil, false, nil, nil
-}
-
 // round is one pass: read the ledger when another workstation wrote it; holding (or taking) the
-// lease, number the outbox entries committed since — one place in the log each, and for each
+// lease, number the outbox entries queued since — one place in the log each, and for each
 // subscription it is for the next sequence number — and write them with the ledger, in one
 // commit; then send each subscription's pending notifications in order, the subscriptions side
-// by side. What was acknowledged is written with the next round's commit (a crash in between
-// repeats it, with the same webhook-id): under load one commit serves many notifications of many
-// subscriptions.
+// by side. What was acknowledged is written with the next commit of the ledger (a crash in
+// between repeats it, with the same webhook-id): under load one commit serves many
+// notifications of many subscriptions.
 func (r *rounds) round(ctx context.Context) error {
-	s := r.s
+	s, k := r.s, r.k
 	subs, err := s.current(ctx)
 	if err != nil || len(subs) == 0 {
 		return err
@@ -191,18 +352,20 @@ func (r *rounds) round(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.led == nil || r.led.version != h[0].Version {
-		r.reset()
-		if r.led, err = s.ledger(ctx); err != nil {
-			r.reset()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.led == nil || k.led.version != h[0].Version {
+		k.reset()
+		led, err := s.ledger(ctx)
+		if err != nil {
 			return err
 		}
-		r.pending, r.upto = map[string][]item{}, map[string]int64{}
-		for key, c := range r.led.Cursors {
-			r.upto[key] = c.Delivered
+		k.led, k.pending, k.upto = led, map[string][]item{}, map[string]int64{}
+		for key, c := range led.Cursors {
+			k.upto[key] = c.Delivered
 		}
 	}
-	led := r.led
+	led := k.led
 	now := s.now()
 	if led.Holder != s.holder && now.Before(led.LeaseUntil) {
 		return nil // another workstation delivers
@@ -218,20 +381,23 @@ func (r *rounds) round(ctx context.Context) error {
 		c := led.Cursors[key]
 		switch {
 		case c == nil:
-			led.Cursors[key], r.upto[key], r.dirty = &cursor{}, 0, true
+			led.Cursors[key], k.upto[key], k.dirty = &cursor{}, 0, true
 		case sub.Status != statusOff && c.Error != "" && !c.failed(sub): // reactivated: resume at once
-			c.Error, c.ErrorAt, c.Failures, c.NextAttempt, r.dirty = "", 0, 0, time.Time{}, true
+			c.Error, c.ErrorAt, c.Failures, c.NextAttempt, k.dirty = "", 0, 0, time.Time{}, true
 		}
 	}
 	for key := range led.Cursors {
 		if !live[key] {
 			delete(led.Cursors, key)
-			delete(r.pending, key)
-			delete(r.upto, key)
-			r.dirty = true
+			delete(k.pending, key)
+			delete(k.upto, key)
+			k.dirty = true
 		}
 	}
-	fresh, err := r.fresh(ctx)
+	k.qmu.Lock()
+	queues, queuing := k.queues, k.queuing
+	k.qmu.Unlock()
+	fresh, all, err := r.fresh(ctx)
 	if err != nil {
 		return err
 	}
@@ -246,34 +412,69 @@ func (r *rounds) round(ctx context.Context) error {
 			sending = append(sending, sub)
 		}
 	}
-	if len(writes) > 0 || len(sending) > 0 {
-		led.Holder, led.LeaseUntil, r.dirty = s.holder, now.Add(r.d.Lease), true
+	// the lease is renewed when half of it is gone (commits numbered at once renew it too)
+	if (len(writes) > 0 || len(sending) > 0) && (led.Holder != s.holder || led.LeaseUntil.Sub(now) < r.d.Lease/2) {
+		led.Holder, led.LeaseUntil, k.dirty = s.holder, now.Add(r.d.Lease), true
 	}
-	if ok, err := r.commit(ctx, now, writes); !ok || err != nil {
-		return err
+	// acknowledgements alone wait while commits of changes write the ledger anyway
+	quiet := k.carried == r.carried
+	r.carried = k.carried
+	if len(writes) > 0 || k.dirty || k.acked && quiet {
+		if ok, err := r.commit(ctx, now, writes); !ok || err != nil {
+			return err
+		}
+	}
+	if all { // the queue is empty unless a queued commit began meanwhile
+		k.qmu.Lock()
+		if k.queuing == 0 && queuing == 0 && k.queues == queues {
+			k.drained = true
+		}
+		k.qmu.Unlock()
 	}
 	if len(sending) == 0 {
 		return nil
 	}
-	for _, sub := range sending {
+	work := make([][]item, len(sending))
+	for n, sub := range sending {
 		if err := r.load(ctx, sub.key()); err != nil {
 			return err
 		}
+		work[n] = k.pending[sub.key()]
 	}
-	sent := make([]int, len(sending))
+	// send without the lock: meanwhile the outbox may number more and write the ledger
+	leaseUntil := led.LeaseUntil
+	k.mu.Unlock()
+	results := make([]result, len(sending))
 	var wg sync.WaitGroup
-	for k, sub := range sending {
-		wg.Go(func() { sent[k] = r.send(ctx, sub, led.Cursors[sub.key()], r.pending[sub.key()]) })
+	for n, sub := range sending {
+		wg.Go(func() { results[n] = r.send(ctx, sub, work[n], leaseUntil) })
 	}
 	wg.Wait()
+	k.mu.Lock()
+	if k.led == nil || k.led.Holder != s.holder {
+		return nil // the ledger was lost meanwhile: what was sent goes again (at least once)
+	}
 	// failures are written at once, so that the error shows on read and other workstations back off
 	failed := false
-	for k, sub := range sending {
-		key := sub.key()
-		r.pending[key] = r.pending[key][sent[k]:]
-		c := led.Cursors[key]
-		failed = failed || c.Failures > 0 && c.NextAttempt.After(now)
-		r.dirty = r.dirty || sent[k] > 0 || c.Failures > 0
+	for n, sub := range sending {
+		key, res := sub.key(), results[n]
+		c := k.led.Cursors[key]
+		if c == nil {
+			continue
+		}
+		if res.sent > 0 {
+			k.pending[key] = k.pending[key][res.sent:]
+			c.Delivered, c.Failures, c.LastError, c.NextAttempt, k.acked = res.delivered, 0, "", time.Time{}, true
+		}
+		if res.failure != "" {
+			c.Failures++
+			c.LastError = res.failure
+			c.NextAttempt = s.now().Add(backoff(r.d, c.Failures))
+			if c.Failures >= r.d.MaxFailures {
+				c.Error, c.ErrorAt = fmt.Sprintf("%s (%d attempts in a row failed; set the Subscription active again to resume)", res.failure, c.Failures), sub.version
+			}
+			failed, k.dirty = true, true
+		}
 	}
 	if !failed {
 		return nil
@@ -282,8 +483,8 @@ func (r *rounds) round(ctx context.Context) error {
 	return err
 }
 
-// number gives the fresh entries their places in the log and, for each subscription they are
-// for, the next sequence numbers, and returns their writes; the ledger is written with them.
+// number numbers the fresh entries and returns their writes; the ledger is written with them.
+// Under mu.
 func (r *rounds) number(ctx context.Context, fresh []*entry, now time.Time) ([]vault.Write, error) {
 	if len(fresh) == 0 {
 		return nil, nil
@@ -291,28 +492,10 @@ func (r *rounds) number(ctx context.Context, fresh []*entry, now time.Time) ([]v
 	if err := r.s.pinPatients(ctx, fresh); err != nil {
 		return nil, err
 	}
-	led := r.led
 	writes := make([]vault.Write, 0, len(fresh))
 	for _, e := range fresh {
-		led.Log++
-		e.Log = led.Log
-		for i := range e.Events {
-			ev := &e.Events[i]
-			ev.Seqs = make([]int64, len(ev.Subs))
-			for j, key := range ev.Subs {
-				c := led.Cursors[key]
-				if c == nil {
-					continue // deleted meanwhile
-				}
-				c.Seq++
-				ev.Seqs[j] = c.Seq
-				// the window of pending notifications grows while it reaches the newest
-				if r.upto[key] == c.Seq-1 && len(r.pending[key]) < maxPending {
-					r.pending[key] = append(r.pending[key], item{e, i, j})
-					r.upto[key] = c.Seq
-				}
-			}
-		}
+		r.k.led.assign(e)
+		r.k.track(e)
 		w, err := e.write(now)
 		if err != nil {
 			return nil, err
@@ -320,7 +503,7 @@ func (r *rounds) number(ctx context.Context, fresh []*entry, now time.Time) ([]v
 		e.version++
 		writes = append(writes, w)
 	}
-	r.dirty = true
+	r.k.dirty = true
 	return writes, nil
 }
 
@@ -329,10 +512,12 @@ func (r *rounds) number(ctx context.Context, fresh []*entry, now time.Time) ([]v
 const maxPending = 1000
 
 // commit writes writes with the ledger when it changed, versioned; false when another
-// workstation wrote the ledger first: it is read again next round.
+// workstation wrote the ledger first: it is read again next round. Under mu.
 func (r *rounds) commit(ctx context.Context, now time.Time, writes []vault.Write) (bool, error) {
-	if r.dirty {
-		w, err := r.led.write(now)
+	k := r.k
+	wrote := k.dirty || k.acked
+	if wrote {
+		w, err := k.led.write(now)
 		if err != nil {
 			return false, err
 		}
@@ -343,32 +528,32 @@ func (r *rounds) commit(ctx context.Context, now time.Time, writes []vault.Write
 	}
 	err := r.s.Store.Commit(ctx, writes)
 	if errors.Is(err, storage.ErrConflict) {
-		r.reset()
+		k.reset()
 		return false, nil
 	}
 	if err != nil {
-		r.reset()
+		k.reset()
 		return false, err
 	}
-	if r.dirty {
-		r.led.version++
-		r.dirty = false
+	if wrote {
+		k.led.version++
+		k.dirty, k.acked = false, false
 	}
 	return true, nil
 }
 
-// fresh reads the outbox entries not yet numbered, in the order of their changes, at most
-// Batch.
-func (r *rounds) fresh(ctx context.Context) ([]*entry, error) {
+// fresh reads the queued outbox entries, in the order of their changes, at most Batch; all tells
+// that there were no more.
+func (r *rounds) fresh(ctx context.Context) (fresh []*entry, all bool, err error) {
 	page, err := r.s.Store.Find(ctx, vault.Query{Type: entryType, All: [][]vault.Term{{{Index: queueIndex, Value: queued}}}})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	out := make([]*entry, 0, len(page.Resources))
 	for _, res := range page.Resources {
 		e, err := decodeEntry(res)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		out = append(out, e)
 	}
@@ -378,15 +563,16 @@ func (r *rounds) fresh(ctx context.Context) ([]*entry, error) {
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	return out[:min(len(out), r.d.Batch)], nil
+	return out[:min(len(out), r.d.Batch)], len(out) <= r.d.Batch, nil
 }
 
 // load reads the pending notifications of the subscription key from the store when none are in
 // memory but some are numbered and not acknowledged (after a restart, a takeover, a long
-// backlog): the next window of them.
+// backlog): the next window of them. Under mu.
 func (r *rounds) load(ctx context.Context, key string) error {
-	c := r.led.Cursors[key]
-	if len(r.pending[key]) > 0 || c.Delivered >= c.Seq {
+	k := r.k
+	c := k.led.Cursors[key]
+	if len(k.pending[key]) > 0 || c.Delivered >= c.Seq {
 		return nil
 	}
 	upto := min(c.Seq, c.Delivered+maxPending)
@@ -394,7 +580,7 @@ func (r *rounds) load(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	r.pending[key], r.upto[key] = items, upto
+	k.pending[key], k.upto[key] = items, upto
 	return nil
 }
 
@@ -429,16 +615,21 @@ func (s *Service) numbered(ctx context.Context, key string, from, to int64) ([]i
 	return out, nil
 }
 
-// send posts the pending notifications in order until one fails or the lease runs short, and
-// returns how many were acknowledged; c records it.
-func (r *rounds) send(ctx context.Context, sub *subscription, c *cursor, pending []item) int {
-	sent := 0
+// result is what one subscription's sending did.
+type result struct {
+	sent      int    // notifications acknowledged
+	delivered int64  // the last one's sequence number
+	failure   string // why the next failed, "" when none did
+}
+
+// send posts the pending notifications in order until one fails or the lease runs short.
+func (r *rounds) send(ctx context.Context, sub *subscription, pending []item, leaseUntil time.Time) result {
+	var res result
 	for _, it := range pending {
 		if ctx.Err() != nil {
 			break
 		}
-		now := r.s.now()
-		if r.led.LeaseUntil.Sub(now) < min(r.d.Timeout, r.d.Lease/2) {
+		if leaseUntil.Sub(r.s.now()) < min(r.d.Timeout, r.d.Lease/2) {
 			break // the next round renews the lease first
 		}
 		n := it.e.notification(it.i, it.j)
@@ -447,18 +638,13 @@ func (r *rounds) send(ctx context.Context, sub *subscription, c *cursor, pending
 			break
 		}
 		if failure != "" {
-			c.Failures++
-			c.LastError = failure
-			c.NextAttempt = r.s.now().Add(backoff(r.d, c.Failures))
-			if c.Failures >= r.d.MaxFailures {
-				c.Error, c.ErrorAt = fmt.Sprintf("%s (%d attempts in a row failed; set the Subscription active again to resume)", failure, c.Failures), sub.version
-			}
+			res.failure = failure
 			break
 		}
-		c.Delivered, c.Failures, c.LastError, c.NextAttempt = n.Seq, 0, "", time.Time{}
-		sent++
+		res.sent++
+		res.delivered = n.Seq
 	}
-	return sent
+	return res
 }
 
 // pinPatients pins the current version of the patients of the entries' events that were not

@@ -128,23 +128,19 @@ type outbox struct {
 
 // Commit commits writes and their notifications atomically, then wakes the deliverer.
 func (o *outbox) Commit(ctx context.Context, writes []vault.Write) error {
-	extra, err := o.s.notifications(ctx, writes)
+	e, err := o.s.notifications(ctx, writes)
 	if err != nil {
 		return err
 	}
-	if extra == nil {
+	if e == nil {
 		return o.Store.Commit(ctx, writes)
 	}
-	if err := o.Store.Commit(ctx, append(writes[:len(writes):len(writes)], *extra)); err != nil {
-		return err
-	}
-	o.s.Kick()
-	return nil
+	return o.s.commitEntry(ctx, o.Store, writes, e)
 }
 
 // notifications is the outbox entry the commit of writes causes, nil when it notifies nobody.
 // Subscriptions with the same criteria share one evaluation and one event.
-func (s *Service) notifications(ctx context.Context, writes []vault.Write) (*vault.Write, error) {
+func (s *Service) notifications(ctx context.Context, writes []vault.Write) (*entry, error) {
 	subs, err := s.current(ctx)
 	if err != nil || len(subs) == 0 {
 		return nil, err
@@ -193,9 +189,7 @@ func (s *Service) notifications(ctx context.Context, writes []vault.Write) (*vau
 	if len(evs) == 0 {
 		return nil, nil
 	}
-	e := &entry{ID: newID(), At: now, Events: evs}
-	w, err := e.write(now)
-	return &w, err
+	return &entry{ID: newID(), At: now, Events: evs}, nil
 }
 
 // matching is the event of a search subscription about the writes its criteria select.
@@ -369,15 +363,5 @@ func (s *Service) Announce(ctx context.Context, name string, resources []*etree.
 		ev.Focus = append(ev.Focus, focus{Type: r.Tag, ID: fhir.ChildValue(r, "id")})
 		ev.Content = append(ev.Content, fhir.Marshal(r))
 	}
-	now := s.now()
-	e := &entry{ID: newID(), At: now, Events: []event{ev}}
-	w, err := e.write(now)
-	if err != nil {
-		return err
-	}
-	if err := s.Store.Commit(ctx, []vault.Write{w}); err != nil {
-		return err
-	}
-	s.Kick()
-	return nil
+	return s.commitEntry(ctx, s.Store, nil, &entry{ID: newID(), At: s.now(), Events: []event{ev}})
 }

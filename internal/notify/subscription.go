@@ -93,6 +93,7 @@ type Service struct {
 	subs   []*subscription
 	kick   chan struct{}
 	holder string // this deliverer's name in leases
+	desk   desk   // the deliveries as this workstation knows them
 	once   sync.Once
 	// identifiers caches patients' identifiers by "Patient/id/_history/n" for the payloads
 	// (several subscriptions notify of one patient's change); plaintext in memory only, like
