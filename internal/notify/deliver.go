@@ -126,7 +126,7 @@ func (s *Service) run(ctx context.Context) {
 	d := s.Delivery.withDefaults()
 	r := &rounds{s: s, d: d, client: s.client(d), k: &s.desk}
 	r.k.mu.Lock()
-	r.k.running, r.k.lease = true, d.Lease
+	r.k.running, r.k.lease, r.k.batch = true, d.Lease, d.Batch
 	r.k.mu.Unlock()
 	defer func() {
 		r.k.mu.Lock()
@@ -160,6 +160,7 @@ type desk struct {
 	mu      sync.Mutex
 	running bool          // a deliverer runs here
 	lease   time.Duration // its Delivery.Lease
+	batch   int           // its Delivery.Batch
 	led     *ledger       // as last read or written here; nil: read it again
 	dirty   bool          // led changed here since it was last written, to be written soon
 	acked   bool          // acknowledgements not yet written: they go with the next write of led
@@ -225,12 +226,13 @@ func (l *ledger) clone() *ledger {
 	return &c
 }
 
-// commitEntry commits writes with the outbox entry e. When this workstation delivers, holds the
-// ledger and nothing waits in the queue, e is numbered at once and the ledger written in the
-// same commit — the change, its notifications and their numbers in one write, and no commit of
-// the deliverer's before it sends. Otherwise (the deliverer is busy with the ledger, another
-// workstation delivers, a subscription is new) e is queued and numbered by the next round; so it
-// is again when the numbered commit conflicts, as the caller's own conflict then recurs.
+// commitEntry commits writes with the outbox entry e. When this workstation delivers and holds
+// the ledger, e is numbered at once — after the entries still queued, which are numbered with
+// it — and the ledger written in the same commit: the change, its notifications and their
+// numbers in one write, and no commit of the deliverer's before it sends. Otherwise (the
+// deliverer is busy with the ledger, another workstation delivers, a subscription is new) e is
+// queued and numbered by the next round or commit; so it is again when the numbered commit
+// conflicts, as the caller's own conflict then recurs.
 func (s *Service) commitEntry(ctx context.Context, st Store, writes []vault.Write, e *entry) error {
 	k := &s.desk
 	now := s.now()
@@ -238,39 +240,14 @@ func (s *Service) commitEntry(ctx context.Context, st Store, writes []vault.Writ
 		return err
 	}
 	if k.mu.TryLock() {
-		if led := k.numberNow(s.holder, e, now); led != nil {
-			w, werr := e.write(now)
-			lw, lerr := led.write(now)
-			if err := errors.Join(werr, lerr); err != nil {
-				k.mu.Unlock()
-				return err
-			}
-			err := st.Commit(ctx, append(writes[:len(writes):len(writes)], w, lw))
+		if done, err := s.commitNumbered(ctx, st, writes, e, now); done {
+			k.mu.Unlock()
 			if err == nil {
-				e.version++
-				led.version++
-				k.led, k.dirty, k.acked = led, false, false
-				k.carried++
-				k.track(e)
-				k.mu.Unlock()
 				s.Kick()
-				return nil
 			}
-			// the ledger is read again unless it is known that the caller's writes conflicted
-			if h, herr := s.Store.Heads(ctx, []vault.Ref{{Type: ledgerType, ID: ledgerID}}); !errors.Is(err, storage.ErrConflict) || herr != nil || h[0].Version != k.led.version {
-				k.reset()
-			}
-			k.mu.Unlock()
-			if !errors.Is(err, storage.ErrConflict) {
-				return err
-			}
-			e.Log = 0
-			for i := range e.Events {
-				e.Events[i].Seqs = nil
-			}
-		} else {
-			k.mu.Unlock()
+			return err
 		}
+		k.mu.Unlock()
 	}
 	k.qmu.Lock()
 	k.queuing++
@@ -293,29 +270,79 @@ func (s *Service) commitEntry(ctx context.Context, st Store, writes []vault.Writ
 	return nil
 }
 
-// numberNow is the ledger with e numbered and the lease renewed, nil when e must be queued.
-// Under mu.
-func (k *desk) numberNow(holder string, e *entry, now time.Time) *ledger {
-	if !k.running || k.led == nil || k.led.Holder != holder {
-		return nil
-	}
-	k.qmu.Lock()
-	drained := k.drained
-	k.qmu.Unlock()
-	if !drained {
-		return nil
+// commitNumbered tries commitEntry's numbered commit; done is false when e is to be queued
+// instead (nothing was written). Under mu.
+func (s *Service) commitNumbered(ctx context.Context, st Store, writes []vault.Write, e *entry, now time.Time) (done bool, err error) {
+	k := &s.desk
+	if !k.running || k.led == nil || k.led.Holder != s.holder {
+		return false, nil
 	}
 	for _, ev := range e.Events {
 		for _, key := range ev.Subs {
 			if k.led.Cursors[key] == nil {
-				return nil // a subscription the deliverer has not seen yet
+				return false, nil // a subscription the deliverer has not seen yet
 			}
 		}
 	}
 	led := k.led.clone()
-	led.assign(e)
-	led.Holder, led.LeaseUntil = holder, now.Add(k.lease)
-	return led
+	k.qmu.Lock()
+	drained, queues, queuing := k.drained, k.queues, k.queuing
+	k.qmu.Unlock()
+	var fresh []*entry
+	if !drained {
+		all := false
+		if fresh, all, err = s.fresh(ctx, k.batch); err != nil || !all {
+			return false, nil // the round numbers them
+		}
+		if err := s.pinPatients(ctx, fresh); err != nil {
+			return false, nil
+		}
+	}
+	numbered := append(fresh, e)
+	out := slices.Clip(writes)
+	for _, q := range numbered {
+		led.assign(q)
+		w, err := q.write(now)
+		if err != nil {
+			return true, err
+		}
+		out = append(out, w)
+	}
+	led.Holder, led.LeaseUntil = s.holder, now.Add(k.lease)
+	lw, err := led.write(now)
+	if err != nil {
+		return true, err
+	}
+	err = st.Commit(ctx, append(out, lw))
+	if err == nil {
+		led.version++
+		k.led, k.dirty, k.acked = led, false, false
+		k.carried++
+		for _, q := range numbered {
+			q.version++
+			k.track(q)
+		}
+		if !drained {
+			k.qmu.Lock()
+			if k.queuing == 0 && queuing == 0 && k.queues == queues {
+				k.drained = true
+			}
+			k.qmu.Unlock()
+		}
+		return true, nil
+	}
+	// the ledger is read again unless it is known that the caller's writes conflicted
+	if h, herr := s.Store.Heads(ctx, []vault.Ref{{Type: ledgerType, ID: ledgerID}}); !errors.Is(err, storage.ErrConflict) || herr != nil || h[0].Version != k.led.version {
+		k.reset()
+	}
+	if !errors.Is(err, storage.ErrConflict) {
+		return true, err
+	}
+	e.Log = 0
+	for i := range e.Events {
+		e.Events[i].Seqs = nil
+	}
+	return false, nil
 }
 
 // rounds is the deliverer.
@@ -397,7 +424,7 @@ func (r *rounds) round(ctx context.Context) error {
 	k.qmu.Lock()
 	queues, queuing := k.queues, k.queuing
 	k.qmu.Unlock()
-	fresh, all, err := r.fresh(ctx)
+	fresh, all, err := s.fresh(ctx, r.d.Batch)
 	if err != nil {
 		return err
 	}
@@ -542,10 +569,10 @@ func (r *rounds) commit(ctx context.Context, now time.Time, writes []vault.Write
 	return true, nil
 }
 
-// fresh reads the queued outbox entries, in the order of their changes, at most Batch; all tells
-// that there were no more.
-func (r *rounds) fresh(ctx context.Context) (fresh []*entry, all bool, err error) {
-	page, err := r.s.Store.Find(ctx, vault.Query{Type: entryType, All: [][]vault.Term{{{Index: queueIndex, Value: queued}}}})
+// fresh reads the queued outbox entries, in the order of their changes, at most batch; all
+// tells that there were no more.
+func (s *Service) fresh(ctx context.Context, batch int) (fresh []*entry, all bool, err error) {
+	page, err := s.Store.Find(ctx, vault.Query{Type: entryType, All: [][]vault.Term{{{Index: queueIndex, Value: queued}}}})
 	if err != nil {
 		return nil, false, err
 	}
@@ -563,7 +590,7 @@ func (r *rounds) fresh(ctx context.Context) (fresh []*entry, all bool, err error
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	return out[:min(len(out), r.d.Batch)], len(out) <= r.d.Batch, nil
+	return out[:min(len(out), batch)], len(out) <= batch, nil
 }
 
 // load reads the pending notifications of the subscription key from the store when none are in
