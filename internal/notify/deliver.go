@@ -439,8 +439,9 @@ func (r *rounds) round(ctx context.Context) error {
 			sending = append(sending, sub)
 		}
 	}
-	// the lease is renewed when half of it is gone (commits numbered at once renew it too)
-	if (len(writes) > 0 || len(sending) > 0) && (led.Holder != s.holder || led.LeaseUntil.Sub(now) < r.d.Lease/2) {
+	// the lease is taken with any write of the ledger and renewed when half of it is gone
+	// (commits numbered at once renew it too)
+	if (len(writes) > 0 || len(sending) > 0 || k.dirty) && (led.Holder != s.holder || led.LeaseUntil.Sub(now) < r.d.Lease/2) {
 		led.Holder, led.LeaseUntil, k.dirty = s.holder, now.Add(r.d.Lease), true
 	}
 	// acknowledgements alone wait while commits of changes write the ledger anyway
