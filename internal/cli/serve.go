@@ -164,7 +164,7 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 		Touch:   func() { last.Store(time.Now().UnixNano()) },
 		Version: Version,
 		// FHIRMode: RED's shapes unless --fhir-mode strict
-		FHIRMode: string(o.fhirMode),
+		FHIRMode:      string(o.fhirMode),
 		Subscriptions: notes,
 	}).Handler()
 	srv := guard.APIBounds.Server(handler)
