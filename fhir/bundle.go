@@ -51,7 +51,7 @@ func (s SearchSet) Element() *etree.Element {
 	for _, e := range s.Entries {
 		ee := b.CreateElement("entry")
 		SetValue(ee.CreateElement("fullUrl"), e.FullURL)
-		res := e.Resource.Copy()
+		res := copyTree(e.Resource)
 		res.CreateAttr("xmlns", Namespace)
 		ee.CreateElement("resource").AddChild(res)
 	}

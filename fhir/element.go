@@ -1,9 +1,7 @@
 package fhir
 
 import (
-	"bytes"
 	"slices"
-	"strings"
 
 	"github.com/beevik/etree"
 )
@@ -101,61 +99,24 @@ func SetMeta(res *etree.Element, versionID, lastUpdated string) {
 
 // Marshal writes e as a compact standalone XML fragment declaring the FHIR namespace.
 func Marshal(e *etree.Element) []byte {
-	c := e.Copy()
-	if c.SelectAttr("xmlns") == nil {
-		c.CreateAttr("xmlns", Namespace)
-	}
-	doc := etree.NewDocumentWithRoot(c)
-	var buf bytes.Buffer
-	doc.WriteTo(&buf)
-	return buf.Bytes()
+	return writeXML(make([]byte, 0, 1024), e, e.SelectAttr("xmlns") == nil, false)
 }
 
 // Document writes e as an indented XML document with declaration, the form red answers in.
 // Narrative XHTML keeps its own whitespace.
 func Document(e *etree.Element) []byte {
-	c := e.Copy()
-	if c.SelectAttr("xmlns") == nil {
-		c.CreateAttr("xmlns", Namespace)
-	}
-	return PlainDocument(c)
+	return document(e, e.SelectAttr("xmlns") == nil)
 }
 
 // PlainDocument writes e as an indented XML document without adding a namespace: for RED's
 // non-FHIR answers such as ConnectorResponse.
 func PlainDocument(e *etree.Element) []byte {
-	c := e.Copy()
-	indent(c, 1)
-	doc := etree.NewDocument()
-	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
-	doc.AddChild(etree.NewText("\n"))
-	doc.AddChild(c)
-	doc.AddChild(etree.NewText("\n"))
-	var buf bytes.Buffer
-	doc.WriteTo(&buf)
-	return buf.Bytes()
+	return document(e, false)
 }
 
-func indent(e *etree.Element, depth int) {
-	if e.NamespaceURI() == XHTMLNamespace || len(e.ChildElements()) == 0 {
-		return
-	}
-	pad := "\n" + strings.Repeat("  ", depth)
-	kids := make([]etree.Token, 0, 2*len(e.Child)+1)
-	for _, c := range e.Child {
-		if cd, ok := c.(*etree.CharData); ok && strings.TrimSpace(cd.Data) == "" {
-			continue
-		}
-		kids = append(kids, etree.NewText(pad), c)
-		if el, ok := c.(*etree.Element); ok {
-			indent(el, depth+1)
-		}
-	}
-	kids = append(kids, etree.NewText("\n"+strings.Repeat("  ", depth-1)))
-	for len(e.Child) > 0 {
-		e.RemoveChildAt(len(e.Child) - 1)
-	}
-	for _, k := range kids {
-		e.AddChild(k)
-	}
+func document(e *etree.Element, addNS bool) []byte {
+	b := make([]byte, 0, 4096)
+	b = append(b, declaration...)
+	b = writeXML(b, e, addNS, true)
+	return append(b, '\n')
 }

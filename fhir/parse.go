@@ -77,7 +77,7 @@ func read(ctx context.Context, data []byte, lim Limits, fhir bool) (*etree.Eleme
 	if lim.MaxAttributes <= 0 {
 		lim.MaxAttributes = DefaultMaxAttributes
 	}
-	b := &builder{ctx: ctx, lim: lim, fhir: fhir, dec: xml.NewDecoder(bytes.NewReader(bytes.TrimPrefix(data, utf8BOM))), names: map[string]string{}}
+	b := &builder{ctx: ctx, lim: lim, fhir: fhir, dec: xml.NewDecoder(bytes.NewReader(bytes.TrimPrefix(data, utf8BOM))), names: make(map[string]string, 128)}
 	b.dec.Strict = true
 	return b.build()
 }
@@ -97,6 +97,8 @@ type builder struct {
 	count  int
 	tokens int
 	names  map[string]string // tag and attribute names, each kept once
+	elems  []etree.Element   // a slab new elements are cut from
+	attrs  []etree.Attr      // a slab new attribute lists are cut from
 }
 
 // frame is an open element.
@@ -214,7 +216,8 @@ func (b *builder) start(t xml.StartElement) error {
 	}
 	var e *etree.Element
 	if len(b.stack) > 0 {
-		e = b.stack[len(b.stack)-1].el.CreateElement(tag)
+		e = b.element(tag)
+		b.stack[len(b.stack)-1].el.AddChild(e)
 	} else {
 		e = etree.NewElement(tag)
 		b.root = e
@@ -222,7 +225,7 @@ func (b *builder) start(t xml.StartElement) error {
 	if b.fhir {
 		e.Space, e.Tag = space, local
 	}
-	e.Attr = make([]etree.Attr, 0, len(t.Attr))
+	e.Attr = b.attrList(len(t.Attr))
 	for _, a := range t.Attr {
 		if b.fhir && !f.xhtml && isDeclaration(a.Name) && (a.Value == Namespace || a.Value == "" && b.rootNS == "") {
 			continue // the writer declares FHIR's namespace once on the root
@@ -236,6 +239,37 @@ func (b *builder) start(t xml.StartElement) error {
 	f.el, f.name = e, t.Name
 	b.stack = append(b.stack, f)
 	return nil
+}
+
+// slabSize is how many elements, or attributes, the builder allocates at a time.
+const slabSize = 128
+
+// noTokens is the empty child list of a new element, as etree.NewElement gives it.
+var noTokens = make([]etree.Token, 0)
+
+// element is etree.NewElement(tag) cut from the builder's slab of elements.
+func (b *builder) element(tag string) *etree.Element {
+	if len(b.elems) == 0 {
+		b.elems = make([]etree.Element, slabSize)
+	}
+	e := &b.elems[0]
+	b.elems = b.elems[1:]
+	e.Space, e.Tag = splitName(tag)
+	e.Child = noTokens
+	return e
+}
+
+// attrList is an empty attribute list with room for n, cut from the builder's slab.
+func (b *builder) attrList(n int) []etree.Attr {
+	if n > slabSize/4 {
+		return make([]etree.Attr, 0, n)
+	}
+	if len(b.attrs) < n {
+		b.attrs = make([]etree.Attr, slabSize)
+	}
+	list := b.attrs[:0:n]
+	b.attrs = b.attrs[n:]
+	return list
 }
 
 func isDeclaration(n xml.Name) bool {

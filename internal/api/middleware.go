@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -61,7 +63,8 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		s.Log.Info("request", "method", r.Method, "route", routePattern(r), "status", rec.status, "ms", time.Since(start).Milliseconds())
+		s.Log.LogAttrs(context.Background(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("route", routePattern(r)),
+			slog.Int("status", rec.status), slog.Int64("ms", time.Since(start).Milliseconds()))
 	})
 }
 

@@ -1,9 +1,12 @@
 package cli_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,9 +20,18 @@ import (
 // notification was received by a webhook receiver on loopback. It reports the throughput in
 // resources/s (posting and delivering all: the goal is that 10 subscriptions cost at most 15 %
 // of the throughput without any) and, with subscriptions, the latency from the commit (the
-// POST's answer) to the first subscription's receipt, p50 and p99 in ms.
+// POST's answer) to the first subscription's receipt, p50 and p99 in ms. As the machine may be
+// shared, it also reports the CPU time per bundle of this process (red and the receivers;
+// cpu-ms/bundle) and of the machine's PostgreSQL processes (pg-cpu-ms/bundle, where others count
+// too). With RED_BENCH_PROFILE_DIR set it writes a CPU profile per backend and level, in which
+// the receivers' samples carry the label role=receiver and the deliverer's role=deliver.
 func BenchmarkNotify(b *testing.B) {
+	profDir := os.Getenv("RED_BENCH_PROFILE_DIR")
 	onEachBackend(b, func(b *testing.B, in *instance) {
+		backend := "sqlite"
+		if in.dbURL != "" {
+			backend = "postgres"
+		}
 		srv := in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
 		template := string(patientsBundle(b))
 		entry := template[strings.Index(template, "<entry>") : strings.Index(template, "</entry>")+len("</entry>")]
@@ -27,16 +39,20 @@ func BenchmarkNotify(b *testing.B) {
 		for _, want := range []int{0, 1, 10} {
 			var mu sync.Mutex
 			received := map[string]map[int]time.Time{} // path → sequence number → when
-			hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				seq, _ := strconv.Atoi(r.Header.Get("X-Red-Sequence"))
-				mu.Lock()
-				if received[r.URL.Path] == nil {
-					received[r.URL.Path] = map[int]time.Time{}
-				}
-				received[r.URL.Path][seq] = time.Now()
-				mu.Unlock()
-				w.WriteHeader(http.StatusNoContent)
-			}))
+			var hook *httptest.Server
+			// the receivers' goroutines inherit the label (the profile tells their share)
+			pprof.Do(context.Background(), pprof.Labels("role", "receiver"), func(context.Context) {
+				hook = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					seq, _ := strconv.Atoi(r.Header.Get("X-Red-Sequence"))
+					mu.Lock()
+					if received[r.URL.Path] == nil {
+						received[r.URL.Path] = map[int]time.Time{}
+					}
+					received[r.URL.Path][seq] = time.Now()
+					mu.Unlock()
+					w.WriteHeader(http.StatusNoContent)
+				}))
+			})
 			for _, id := range ids { // the last level's, sending to its closed receiver
 				if status, body := srv.do(b, "DELETE", "/praxis/Subscription/"+id, "", nil); status != http.StatusNoContent {
 					b.Fatal(status, body)
@@ -56,6 +72,8 @@ func BenchmarkNotify(b *testing.B) {
 				mu.Unlock()
 				committed := make([]time.Time, b.N)
 				prefix := strconv.FormatInt(time.Now().UnixNano(), 36)
+				stop := loadProfile(b, profDir, fmt.Sprintf("notify-%s-%d", backend, want))
+				cpu, pgCPU := loadCPU(), loadPostgresCPU()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					var sb strings.Builder
@@ -86,6 +104,11 @@ func BenchmarkNotify(b *testing.B) {
 				}
 				b.StopTimer()
 				b.ReportMetric(float64(b.N*10)/b.Elapsed().Seconds(), "resources/s")
+				b.ReportMetric(float64((loadCPU()-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/bundle")
+				if backend == "postgres" {
+					b.ReportMetric(float64((loadPostgresCPU()-pgCPU).Microseconds())/1000/float64(b.N), "pg-cpu-ms/bundle")
+				}
+				stop()
 				if want == 0 {
 					return
 				}

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,7 +34,7 @@ type Delivery struct {
 	Backoff     time.Duration // the wait after the first failed attempt, doubled after each (1 s)
 	MaxBackoff  time.Duration // the longest wait (5 min)
 	MaxFailures int           // failed attempts in a row that put a subscription in error (15: about half an hour)
-	Batch       int           // notifications numbered per commit (100)
+	Batch       int           // outbox entries numbered per commit (100)
 	Gather      time.Duration // how long a wake-up waits for more commits before a round (10 ms)
 	Log         *slog.Logger  // nil: nothing is logged
 }
@@ -58,54 +60,79 @@ func (d Delivery) withDefaults() Delivery {
 	return d
 }
 
-// cursor is a subscription's delivery state, one record per subscription: the last sequence
-// number given, the last acknowledged, who delivers until when, and the failures.
+// ledger is the state of a tenant's deliveries, one record: who delivers until when, the place
+// of the last outbox entry numbered, and each subscription's cursor. Every workstation reads it;
+// only the lease's holder writes it, versioned, so a workstation that lost the lease learns so
+// at its next commit.
+type ledger struct {
+	Holder     string             `json:"holder"`
+	LeaseUntil time.Time          `json:"leaseUntil"`
+	Log        int64              `json:"log"`     // the last outbox entry's place given
+	Cursors    map[string]*cursor `json:"cursors"` // by subscription key
+
+	version int64
+}
+
+// cursor is a subscription's delivery state: the last sequence number given, the last
+// acknowledged, and the failures.
 type cursor struct {
 	Seq         int64     `json:"seq"`
 	Delivered   int64     `json:"delivered"`
-	Holder      string    `json:"holder"`
-	LeaseUntil  time.Time `json:"leaseUntil"`
-	Failures    int       `json:"failures"`
-	NextAttempt time.Time `json:"nextAttempt"`
+	Failures    int       `json:"failures,omitempty"`
+	NextAttempt time.Time `json:"nextAttempt,omitzero"`
 	LastError   string    `json:"lastError,omitempty"`
 	// Error says why deliveries stopped; it holds for the subscription's version ErrorAt and ends
 	// with the next version (a client set the subscription active again).
 	Error   string `json:"error,omitempty"`
 	ErrorAt int64  `json:"errorAt,omitempty"`
-
-	version int64
 }
 
-func (c cursor) failed(sub *subscription) bool { return c.Error != "" && c.ErrorAt == sub.version }
+func (c *cursor) failed(sub *subscription) bool { return c.Error != "" && c.ErrorAt == sub.version }
 
-func (c cursor) write(id string, now time.Time) (vault.Write, error) {
-	body, err := json.Marshal(c)
-	return vault.Write{Type: cursorType, ID: id, Expect: c.version, Updated: now, Body: body}, err
+// cursor is sub's cursor, nil before the deliverer first saw it.
+func (l *ledger) cursor(sub *subscription) *cursor { return l.Cursors[sub.key()] }
+
+func (l *ledger) write(now time.Time) (vault.Write, error) {
+	body, err := json.Marshal(l)
+	return vault.Write{Type: ledgerType, ID: ledgerID, Expect: l.version, Updated: now, Body: body}, err
 }
 
-// cursor reads a subscription's cursor (the zero cursor before its first delivery).
-func (s *Service) cursor(ctx context.Context, id string) (cursor, error) {
-	r, err := s.Store.Current(ctx, cursorType, id)
+// ledger reads the deliveries' state (an empty one before the first delivery).
+func (s *Service) ledger(ctx context.Context) (*ledger, error) {
+	l := &ledger{}
+	r, err := s.Store.Current(ctx, ledgerType, ledgerID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return cursor{}, nil
+		return l, nil
 	}
 	if err != nil {
-		return cursor{}, err
+		return nil, err
 	}
-	var c cursor
-	if err := json.Unmarshal(r.Body, &c); err != nil {
-		return cursor{}, fmt.Errorf("notify: a delivery cursor is unreadable: %w", err)
+	if err := json.Unmarshal(r.Body, l); err != nil {
+		return nil, fmt.Errorf("notify: the delivery ledger is unreadable: %w", err)
 	}
-	c.version = r.Version
-	return c, nil
+	l.version = r.Version
+	return l, nil
 }
 
 // Run delivers until ctx ends: at once after a local commit wrote notifications, else every
-// Delivery.Poll (what other workstations wrote, retries).
+// Delivery.Poll (what other workstations wrote, retries). Its CPU profile samples carry the label
+// role=deliver.
 func (s *Service) Run(ctx context.Context) {
+	pprof.Do(ctx, pprof.Labels("role", "deliver"), s.run)
+}
+
+func (s *Service) run(ctx context.Context) {
 	s.init()
 	d := s.Delivery.withDefaults()
-	r := &rounds{s: s, d: d, client: s.client(d), states: map[string]*state{}}
+	r := &rounds{s: s, d: d, client: s.client(d), k: &s.desk}
+	r.k.mu.Lock()
+	r.k.running, r.k.lease, r.k.batch = true, d.Lease, d.Batch
+	r.k.mu.Unlock()
+	defer func() {
+		r.k.mu.Lock()
+		r.k.running = false
+		r.k.mu.Unlock()
+	}()
 	t := time.NewTicker(d.Poll)
 	defer t.Stop()
 	for {
@@ -118,7 +145,7 @@ func (s *Service) Run(ctx context.Context) {
 		case <-t.C:
 		case <-s.kick:
 			// gather what else is committed meanwhile: under load one round's commit then
-			// numbers many notifications
+			// numbers many entries
 			select {
 			case <-ctx.Done():
 				return
@@ -128,314 +155,538 @@ func (s *Service) Run(ctx context.Context) {
 	}
 }
 
-// rounds is the deliverer's memory between rounds.
+// desk is what this workstation knows of the deliveries, shared by the deliverer and the outbox.
+type desk struct {
+	mu      sync.Mutex
+	running bool          // a deliverer runs here
+	lease   time.Duration // its Delivery.Lease
+	batch   int           // its Delivery.Batch
+	led     *ledger       // as last read or written here; nil: read it again
+	dirty   bool          // led changed here since it was last written, to be written soon
+	acked   bool          // acknowledgements not yet written: they go with the next write of led
+	carried int64         // commits of changes that wrote led (numbered at once)
+	// pending are each subscription's numbered notifications not yet acknowledged, in order, by
+	// key: those numbered up to upto[key] (a window, read from the store after a restart, a
+	// takeover or a long backlog). Valid while led is this workstation's latest.
+	pending map[string][]item
+	upto    map[string]int64
+
+	// the queue: entries committed without numbers. While one may wait there, no commit is
+	// numbered at once (it would overtake it).
+	qmu     sync.Mutex
+	queuing int   // commits of queued entries under way
+	queues  int64 // commits of queued entries begun
+	drained bool  // the last round found the queue empty, and no entry was queued since
+}
+
+// reset forgets the ledger and what hangs on it: it is read again next round. Under mu.
+func (k *desk) reset() {
+	k.led, k.dirty, k.acked, k.pending, k.upto = nil, false, false, nil, nil
+}
+
+// track adds event i of e, numbered, to the pending notifications of its subscriptions whose
+// window reaches it. Under mu.
+func (k *desk) track(e *entry) {
+	for i, ev := range e.Events {
+		for j, key := range ev.Subs {
+			seq := ev.Seqs[j]
+			if seq > 0 && k.upto[key] == seq-1 && len(k.pending[key]) < maxPending {
+				k.pending[key] = append(k.pending[key], item{e, i, j})
+				k.upto[key] = seq
+			}
+		}
+	}
+}
+
+// assign gives e its place in led's log and the next sequence number of each of its
+// subscriptions that led has a cursor of (none: it was deleted meanwhile).
+func (l *ledger) assign(e *entry) {
+	l.Log++
+	e.Log = l.Log
+	for i := range e.Events {
+		ev := &e.Events[i]
+		ev.Seqs = make([]int64, len(ev.Subs))
+		for j, key := range ev.Subs {
+			if c := l.Cursors[key]; c != nil {
+				c.Seq++
+				ev.Seqs[j] = c.Seq
+			}
+		}
+	}
+}
+
+// clone is a copy of l whose cursors may change without changing l's.
+func (l *ledger) clone() *ledger {
+	c := *l
+	c.Cursors = make(map[string]*cursor, len(l.Cursors))
+	for key, cur := range l.Cursors {
+		cc := *cur
+		c.Cursors[key] = &cc
+	}
+	return &c
+}
+
+// commitEntry commits writes with the outbox entry e. When this workstation delivers and holds
+// the ledger, e is numbered at once — after the entries still queued, which are numbered with
+// it — and the ledger written in the same commit: the change, its notifications and their
+// numbers in one write, and no commit of the deliverer's before it sends. Otherwise (the
+// deliverer is busy with the ledger, another workstation delivers, a subscription is new) e is
+// queued and numbered by the next round or commit; so it is again when the numbered commit
+// conflicts, as the caller's own conflict then recurs.
+func (s *Service) commitEntry(ctx context.Context, st Store, writes []vault.Write, e *entry) error {
+	k := &s.desk
+	now := s.now()
+	if err := s.pinPatients(ctx, []*entry{e}); err != nil {
+		return err
+	}
+	if k.mu.TryLock() {
+		if done, err := s.commitNumbered(ctx, st, writes, e, now); done {
+			k.mu.Unlock()
+			if err == nil {
+				s.Kick()
+			}
+			return err
+		}
+		k.mu.Unlock()
+	}
+	k.qmu.Lock()
+	k.queuing++
+	k.queues++
+	k.drained = false
+	k.qmu.Unlock()
+	defer func() {
+		k.qmu.Lock()
+		k.queuing--
+		k.qmu.Unlock()
+	}()
+	w, err := e.write(now)
+	if err != nil {
+		return err
+	}
+	if err := st.Commit(ctx, append(writes[:len(writes):len(writes)], w)); err != nil {
+		return err
+	}
+	s.Kick()
+	return nil
+}
+
+// commitNumbered tries commitEntry's numbered commit; done is false when e is to be queued
+// instead (nothing was written). Under mu.
+func (s *Service) commitNumbered(ctx context.Context, st Store, writes []vault.Write, e *entry, now time.Time) (done bool, err error) {
+	k := &s.desk
+	if !k.running || k.led == nil || k.led.Holder != s.holder {
+		return false, nil
+	}
+	for _, ev := range e.Events {
+		for _, key := range ev.Subs {
+			if k.led.Cursors[key] == nil {
+				return false, nil // a subscription the deliverer has not seen yet
+			}
+		}
+	}
+	led := k.led.clone()
+	k.qmu.Lock()
+	drained, queues, queuing := k.drained, k.queues, k.queuing
+	k.qmu.Unlock()
+	var fresh []*entry
+	if !drained {
+		all := false
+		if fresh, all, err = s.fresh(ctx, k.batch); err != nil || !all {
+			return false, nil // the round numbers them
+		}
+		if err := s.pinPatients(ctx, fresh); err != nil {
+			return false, nil
+		}
+	}
+	numbered := append(fresh, e)
+	out := slices.Clip(writes)
+	for _, q := range numbered {
+		led.assign(q)
+		w, err := q.write(now)
+		if err != nil {
+			return true, err
+		}
+		out = append(out, w)
+	}
+	led.Holder, led.LeaseUntil = s.holder, now.Add(k.lease)
+	lw, err := led.write(now)
+	if err != nil {
+		return true, err
+	}
+	err = st.Commit(ctx, append(out, lw))
+	if err == nil {
+		led.version++
+		k.led, k.dirty, k.acked = led, false, false
+		k.carried++
+		for _, q := range numbered {
+			q.version++
+			k.track(q)
+		}
+		if !drained {
+			k.qmu.Lock()
+			if k.queuing == 0 && queuing == 0 && k.queues == queues {
+				k.drained = true
+			}
+			k.qmu.Unlock()
+		}
+		return true, nil
+	}
+	// the ledger is read again unless it is known that the caller's writes conflicted
+	if h, herr := s.Store.Heads(ctx, []vault.Ref{{Type: ledgerType, ID: ledgerID}}); !errors.Is(err, storage.ErrConflict) || herr != nil || h[0].Version != k.led.version {
+		k.reset()
+	}
+	if !errors.Is(err, storage.ErrConflict) {
+		return true, err
+	}
+	e.Log = 0
+	for i := range e.Events {
+		e.Events[i].Seqs = nil
+	}
+	return false, nil
+}
+
+// rounds is the deliverer.
 type rounds struct {
-	s      *Service
-	d      Delivery
-	client *http.Client
-	states map[string]*state // by subscription id
+	s       *Service
+	d       Delivery
+	client  *http.Client
+	k       *desk
+	carried int64 // desk.carried at the last round
 }
 
-// state is what this workstation knows of one subscription's delivery.
-type state struct {
-	id  string // the subscription's
-	cur cursor
-	// pending are the numbered notifications not yet acknowledged, in order; valid only while
-	// cur is this workstation's latest (its version as written here).
-	pending []notification
-	loaded  bool // pending was read from the store since cur was
-	dirty   bool // cur changed here since it was last written
+// item is one pending notification: event i of e for the subscription e.Events[i].Subs[j].
+type item struct {
+	e    *entry
+	i, j int
 }
 
-// round is one pass: read the cursors that changed elsewhere and the notifications not yet
-// numbered, take the leases, number the new notifications and write every cursor that changed —
-// all in one commit — then send each subscription's pending notifications in order, the
-// subscriptions side by side. What was acknowledged is written with the next round's commit (a
-// crash in between repeats it, with the same webhook-id): under load one commit serves many
+func (it item) seq() int64 { return it.e.Events[it.i].Seqs[it.j] }
+
+// round is one pass: read the ledger when another workstation wrote it; holding (or taking) the
+// lease, number the outbox entries queued since — one place in the log each, and for each
+// subscription it is for the next sequence number — and write them with the ledger, in one
+// commit; then send each subscription's pending notifications in order, the subscriptions side
+// by side. What was acknowledged is written with the next commit of the ledger (a crash in
+// between repeats it, with the same webhook-id): under load one commit serves many
 // notifications of many subscriptions.
 func (r *rounds) round(ctx context.Context) error {
-	s := r.s
+	s, k := r.s, r.k
 	subs, err := s.current(ctx)
 	if err != nil || len(subs) == 0 {
 		return err
 	}
-	if err := r.refresh(ctx, subs); err != nil {
-		return err
-	}
-	fresh, err := r.fresh(ctx, subs)
+	h, err := s.Store.Heads(ctx, []vault.Ref{{Type: ledgerType, ID: ledgerID}})
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	var writes []vault.Write
-	var cursors []*state
-	var sending []*subscription
-	for _, sub := range subs {
-		st := r.states[sub.ID]
-		switch {
-		case sub.Status == statusOff:
-			continue
-		case st.cur.Holder != s.holder && now.Before(st.cur.LeaseUntil):
-			continue // another workstation delivers
-		case st.cur.failed(sub):
-			continue // in error until reactivated
-		case st.cur.Error != "": // reactivated: resume at once
-			st.cur.Error, st.cur.ErrorAt, st.cur.Failures, st.cur.NextAttempt, st.dirty = "", 0, 0, time.Time{}, true
-		}
-		if now.Before(st.cur.NextAttempt) {
-			if st.dirty {
-				cursors = append(cursors, st)
-			}
-			continue // backing off
-		}
-		if st.cur.Delivered < st.cur.Seq && !st.loaded {
-			if st.pending, err = r.numbered(ctx, sub.ID, st.cur); err != nil {
-				return err
-			}
-			st.loaded = true
-		}
-		news := fresh[sub.ID]
-		if len(news) == 0 && len(st.pending) == 0 {
-			if st.dirty {
-				cursors = append(cursors, st)
-			}
-			continue
-		}
-		st.cur.Holder, st.cur.LeaseUntil, st.dirty = s.holder, now.Add(r.d.Lease), true
-		news = news[:min(len(news), r.d.Batch)]
-		if err := s.pinPatients(ctx, news); err != nil {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.led == nil || k.led.version != h[0].Version {
+		k.reset()
+		led, err := s.ledger(ctx)
+		if err != nil {
 			return err
 		}
-		for _, n := range news {
-			st.cur.Seq++
-			n.Seq, st.dirty = st.cur.Seq, true
-			w, err := n.write(now)
-			if err != nil {
-				return err
-			}
-			n.version++
-			writes = append(writes, w)
-			st.pending = append(st.pending, *n)
+		k.led, k.pending, k.upto = led, map[string][]item{}, map[string]int64{}
+		for key, c := range led.Cursors {
+			k.upto[key] = c.Delivered
 		}
-		cursors = append(cursors, st)
-		sending = append(sending, sub)
 	}
-	if ok, err := r.commit(ctx, now, cursors, writes); !ok || err != nil {
+	led := k.led
+	now := s.now()
+	if led.Holder != s.holder && now.Before(led.LeaseUntil) {
+		return nil // another workstation delivers
+	}
+	if led.Cursors == nil {
+		led.Cursors = map[string]*cursor{}
+	}
+	// a cursor for every subscription, none for those deleted
+	live := make(map[string]bool, len(subs))
+	for _, sub := range subs {
+		key := sub.key()
+		live[key] = true
+		c := led.Cursors[key]
+		switch {
+		case c == nil:
+			led.Cursors[key], k.upto[key], k.dirty = &cursor{}, 0, true
+		case sub.Status != statusOff && c.Error != "" && !c.failed(sub): // reactivated: resume at once
+			c.Error, c.ErrorAt, c.Failures, c.NextAttempt, k.dirty = "", 0, 0, time.Time{}, true
+		}
+	}
+	for key := range led.Cursors {
+		if !live[key] {
+			delete(led.Cursors, key)
+			delete(k.pending, key)
+			delete(k.upto, key)
+			k.dirty = true
+		}
+	}
+	k.qmu.Lock()
+	queues, queuing := k.queues, k.queuing
+	k.qmu.Unlock()
+	fresh, all, err := s.fresh(ctx, r.d.Batch)
+	if err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
-	for _, sub := range sending {
-		wg.Go(func() { r.send(ctx, sub, r.states[sub.ID]) })
+	writes, err := r.number(ctx, fresh, now)
+	if err != nil {
+		return err
 	}
-	wg.Wait()
-	// failures are written at once, so that the error shows on read and other workstations back off
-	var failed []*state
-	for _, sub := range sending {
-		if st := r.states[sub.ID]; st.cur.Failures > 0 && st.dirty {
-			failed = append(failed, st)
+	var sending []*subscription
+	for _, sub := range subs {
+		c := led.Cursors[sub.key()]
+		if sub.Status != statusOff && !c.failed(sub) && !now.Before(c.NextAttempt) && c.Delivered < c.Seq {
+			sending = append(sending, sub)
 		}
 	}
-	_, err = r.commit(ctx, s.now(), failed, nil)
+	// the lease is taken with any write of the ledger and renewed when half of it is gone
+	// (commits numbered at once renew it too)
+	if (len(writes) > 0 || len(sending) > 0 || k.dirty) && (led.Holder != s.holder || led.LeaseUntil.Sub(now) < r.d.Lease/2) {
+		led.Holder, led.LeaseUntil, k.dirty = s.holder, now.Add(r.d.Lease), true
+	}
+	// acknowledgements alone wait while commits of changes write the ledger anyway
+	quiet := k.carried == r.carried
+	r.carried = k.carried
+	if len(writes) > 0 || k.dirty || k.acked && quiet {
+		if ok, err := r.commit(ctx, now, writes); !ok || err != nil {
+			return err
+		}
+	}
+	if all { // the queue is empty unless a queued commit began meanwhile
+		k.qmu.Lock()
+		if k.queuing == 0 && queuing == 0 && k.queues == queues {
+			k.drained = true
+		}
+		k.qmu.Unlock()
+	}
+	if len(sending) == 0 {
+		return nil
+	}
+	work := make([][]item, len(sending))
+	for n, sub := range sending {
+		if err := r.load(ctx, sub.key()); err != nil {
+			return err
+		}
+		work[n] = k.pending[sub.key()]
+	}
+	// send without the lock: meanwhile the outbox may number more and write the ledger
+	leaseUntil := led.LeaseUntil
+	k.mu.Unlock()
+	results := make([]result, len(sending))
+	var wg sync.WaitGroup
+	for n, sub := range sending {
+		wg.Go(func() { results[n] = r.send(ctx, sub, work[n], leaseUntil) })
+	}
+	wg.Wait()
+	k.mu.Lock()
+	if k.led == nil || k.led.Holder != s.holder {
+		return nil // the ledger was lost meanwhile: what was sent goes again (at least once)
+	}
+	// failures are written at once, so that the error shows on read and other workstations back off
+	failed := false
+	for n, sub := range sending {
+		key, res := sub.key(), results[n]
+		c := k.led.Cursors[key]
+		if c == nil {
+			continue
+		}
+		if res.sent > 0 {
+			k.pending[key] = k.pending[key][res.sent:]
+			c.Delivered, c.Failures, c.LastError, c.NextAttempt, k.acked = res.delivered, 0, "", time.Time{}, true
+		}
+		if res.failure != "" {
+			c.Failures++
+			c.LastError = res.failure
+			c.NextAttempt = s.now().Add(backoff(r.d, c.Failures))
+			if c.Failures >= r.d.MaxFailures {
+				c.Error, c.ErrorAt = fmt.Sprintf("%s (%d attempts in a row failed; set the Subscription active again to resume)", res.failure, c.Failures), sub.version
+			}
+			failed, k.dirty = true, true
+		}
+	}
+	if !failed {
+		return nil
+	}
+	_, err = r.commit(ctx, s.now(), nil)
 	return err
 }
 
-// commit writes writes with the cursors of states that changed, versioned; false when another
-// workstation changed one of the cursors first: every cursor is read again next round.
-func (r *rounds) commit(ctx context.Context, now time.Time, states []*state, writes []vault.Write) (bool, error) {
-	var dirty []*state
-	for _, st := range states {
-		if st.dirty {
-			w, err := st.cur.write(st.id, now)
-			if err != nil {
-				return false, err
-			}
-			writes = append(writes, w)
-			dirty = append(dirty, st)
+// number numbers the fresh entries and returns their writes; the ledger is written with them.
+// Under mu.
+func (r *rounds) number(ctx context.Context, fresh []*entry, now time.Time) ([]vault.Write, error) {
+	if len(fresh) == 0 {
+		return nil, nil
+	}
+	if err := r.s.pinPatients(ctx, fresh); err != nil {
+		return nil, err
+	}
+	writes := make([]vault.Write, 0, len(fresh))
+	for _, e := range fresh {
+		r.k.led.assign(e)
+		r.k.track(e)
+		w, err := e.write(now)
+		if err != nil {
+			return nil, err
 		}
+		e.version++
+		writes = append(writes, w)
+	}
+	r.k.dirty = true
+	return writes, nil
+}
+
+// maxPending caps the notifications of one subscription held in memory; more are read from the
+// store as the first are delivered.
+const maxPending = 1000
+
+// commit writes writes with the ledger when it changed, versioned; false when another
+// workstation wrote the ledger first: it is read again next round. Under mu.
+func (r *rounds) commit(ctx context.Context, now time.Time, writes []vault.Write) (bool, error) {
+	k := r.k
+	wrote := k.dirty || k.acked
+	if wrote {
+		w, err := k.led.write(now)
+		if err != nil {
+			return false, err
+		}
+		writes = append(writes, w)
 	}
 	if len(writes) == 0 {
 		return true, nil
 	}
 	err := r.s.Store.Commit(ctx, writes)
 	if errors.Is(err, storage.ErrConflict) {
-		clear(r.states)
+		k.reset()
 		return false, nil
 	}
 	if err != nil {
-		clear(r.states)
+		k.reset()
 		return false, err
 	}
-	for _, st := range dirty {
-		st.cur.version++
-		st.dirty = false
+	if wrote {
+		k.led.version++
+		k.dirty, k.acked = false, false
 	}
 	return true, nil
 }
 
-// refresh reads the cursors that another workstation wrote since this one last knew them, in
-// one round trip for their versions.
-func (r *rounds) refresh(ctx context.Context, subs []*subscription) error {
-	refs := make([]vault.Ref, len(subs))
-	for i, sub := range subs {
-		refs[i] = vault.Ref{Type: cursorType, ID: sub.ID}
+// fresh reads the queued outbox entries, in the order of their changes, at most batch; all
+// tells that there were no more.
+func (s *Service) fresh(ctx context.Context, batch int) (fresh []*entry, all bool, err error) {
+	page, err := s.Store.Find(ctx, vault.Query{Type: entryType, All: [][]vault.Term{{{Index: queueIndex, Value: queued}}}})
+	if err != nil {
+		return nil, false, err
 	}
-	heads, err := r.s.Store.Heads(ctx, refs)
+	out := make([]*entry, 0, len(page.Resources))
+	for _, res := range page.Resources {
+		e, err := decodeEntry(res)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b *entry) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out[:min(len(out), batch)], len(out) <= batch, nil
+}
+
+// load reads the pending notifications of the subscription key from the store when none are in
+// memory but some are numbered and not acknowledged (after a restart, a takeover, a long
+// backlog): the next window of them. Under mu.
+func (r *rounds) load(ctx context.Context, key string) error {
+	k := r.k
+	c := k.led.Cursors[key]
+	if len(k.pending[key]) > 0 || c.Delivered >= c.Seq {
+		return nil
+	}
+	upto := min(c.Seq, c.Delivered+maxPending)
+	items, err := r.s.numbered(ctx, key, c.Delivered+1, upto)
 	if err != nil {
 		return err
 	}
-	for i, sub := range subs {
-		if st := r.states[sub.ID]; st != nil && st.cur.version == heads[i].Version {
-			continue
-		}
-		cur, err := r.s.cursor(ctx, sub.ID)
-		if err != nil {
-			return err
-		}
-		r.states[sub.ID] = &state{id: sub.ID, cur: cur}
-	}
+	k.pending[key], k.upto[key] = items, upto
 	return nil
 }
 
-// fresh reads the notifications not yet numbered of every subscription, in one query, in order
-// by subscription.
-func (r *rounds) fresh(ctx context.Context, subs []*subscription) (map[string][]*notification, error) {
-	group := make([]vault.Term, 0, len(subs))
-	for _, sub := range subs {
-		if sub.Status != statusOff {
-			group = append(group, vault.Term{Index: queueIndex, Value: sub.ID})
-		}
-	}
-	if len(group) == 0 {
-		return nil, nil
-	}
-	page, err := r.s.Store.Find(ctx, vault.Query{Type: notificationType, All: [][]vault.Term{group}})
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]*notification{}
-	for _, res := range page.Resources {
-		n, err := decodeNotification(res)
-		if err != nil {
-			return nil, err
-		}
-		out[n.Subscription] = append(out[n.Subscription], &n)
-	}
-	for _, ns := range out {
-		slices.SortFunc(ns, func(a, b *notification) int {
-			if c := a.At.Compare(b.At); c != 0 {
-				return c
-			}
-			return strings.Compare(a.ID, b.ID)
-		})
-	}
-	return out, nil
-}
-
-// numbered reads a subscription's numbered notifications not yet acknowledged (after a restart,
-// a takeover or a failure), in order.
-func (r *rounds) numbered(ctx context.Context, id string, cur cursor) ([]notification, error) {
-	var out []notification
-	for from := cur.Delivered + 1; from <= cur.Seq; from += MaxEvents {
+// numbered reads the notifications from and to the sequence numbers of the subscription key, in
+// order.
+func (s *Service) numbered(ctx context.Context, key string, from, to int64) ([]item, error) {
+	var out []item
+	for ; from <= to; from += MaxEvents {
 		group := make([]vault.Term, 0, MaxEvents)
-		for n := from; n <= min(cur.Seq, from+MaxEvents-1); n++ {
-			group = append(group, vault.Term{Index: seqIndex, Value: seqValue(id, n)})
+		for n := from; n <= min(to, from+MaxEvents-1); n++ {
+			group = append(group, vault.Term{Index: seqIndex, Value: seqValue(key, n)})
 		}
-		page, err := r.s.Store.Find(ctx, vault.Query{Type: notificationType, All: [][]vault.Term{group}})
+		page, err := s.Store.Find(ctx, vault.Query{Type: entryType, All: [][]vault.Term{group}})
 		if err != nil {
 			return nil, err
 		}
 		for _, res := range page.Resources {
-			n, err := decodeNotification(res)
+			e, err := decodeEntry(res)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, n)
+			for i, ev := range e.Events {
+				for j, k := range ev.Subs {
+					if k == key && j < len(ev.Seqs) && ev.Seqs[j] >= from && ev.Seqs[j] <= to {
+						out = append(out, item{e, i, j})
+					}
+				}
+			}
 		}
 	}
-	slices.SortFunc(out, func(a, b notification) int { return int(a.Seq - b.Seq) })
+	slices.SortFunc(out, func(a, b item) int { return cmp.Compare(a.seq(), b.seq()) })
 	return out, nil
 }
 
-// send posts st's pending notifications in order until one fails or the lease runs short.
-func (r *rounds) send(ctx context.Context, sub *subscription, st *state) {
-	for len(st.pending) > 0 && ctx.Err() == nil {
-		now := r.s.now()
-		if st.cur.LeaseUntil.Sub(now) < min(r.d.Timeout, r.d.Lease/2) {
-			return // the next round renews the lease first
+// result is what one subscription's sending did.
+type result struct {
+	sent      int    // notifications acknowledged
+	delivered int64  // the last one's sequence number
+	failure   string // why the next failed, "" when none did
+}
+
+// send posts the pending notifications in order until one fails or the lease runs short.
+func (r *rounds) send(ctx context.Context, sub *subscription, pending []item, leaseUntil time.Time) result {
+	var res result
+	for _, it := range pending {
+		if ctx.Err() != nil {
+			break
 		}
-		n := st.pending[0]
+		if leaseUntil.Sub(r.s.now()) < min(r.d.Timeout, r.d.Lease/2) {
+			break // the next round renews the lease first
+		}
+		n := it.e.notification(it.i, it.j)
 		failure := r.s.post(ctx, r.client, r.d, sub, &n)
 		if ctx.Err() != nil {
-			return
+			break
 		}
-		st.dirty = true
 		if failure != "" {
-			st.cur.Failures++
-			st.cur.LastError = failure
-			st.cur.NextAttempt = r.s.now().Add(backoff(r.d, st.cur.Failures))
-			if st.cur.Failures >= r.d.MaxFailures {
-				st.cur.Error, st.cur.ErrorAt = fmt.Sprintf("%s (%d attempts in a row failed; set the Subscription active again to resume)", failure, st.cur.Failures), sub.version
-			}
-			return
+			res.failure = failure
+			break
 		}
-		st.cur.Delivered, st.cur.Failures, st.cur.LastError, st.cur.NextAttempt = n.Seq, 0, "", time.Time{}
-		st.pending = st.pending[1:]
+		res.sent++
+		res.delivered = n.Seq
 	}
+	return res
 }
 
-// queue is sub's undelivered notifications in order: the numbered ones by number, then the others
-// by the time of their change.
-func (s *Service) queue(ctx context.Context, id string) ([]notification, error) {
-	page, err := s.Store.Find(ctx, vault.Query{Type: notificationType, All: [][]vault.Term{{{Index: queueIndex, Value: id}}}})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]notification, 0, len(page.Resources))
-	for _, r := range page.Resources {
-		n, err := decodeNotification(r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	slices.SortFunc(out, func(a, b notification) int {
-		switch {
-		case a.Seq > 0 && b.Seq > 0:
-			return int(a.Seq - b.Seq)
-		case a.Seq > 0:
-			return -1
-		case b.Seq > 0:
-			return 1
-		}
-		if c := a.At.Compare(b.At); c != 0 {
-			return c
-		}
-		if a.ID < b.ID {
-			return -1
-		}
-		return 1
-	})
-	return out, nil
-}
-
-func decodeNotification(r vault.Resource) (notification, error) {
-	var n notification
-	if err := json.Unmarshal(r.Body, &n); err != nil {
-		return n, fmt.Errorf("notify: a notification is unreadable: %w", err)
-	}
-	n.version = r.Version
-	return n, nil
-}
-
-// pinPatients pins the current version of the patients of ns that were not written in their
-// notification's commit, in one round trip.
-func (s *Service) pinPatients(ctx context.Context, ns []*notification) error {
+// pinPatients pins the current version of the patients of the entries' events that were not
+// written in their entry's commit, in one round trip.
+func (s *Service) pinPatients(ctx context.Context, es []*entry) error {
 	var refs []vault.Ref
-	var which []*notification
-	for _, n := range ns {
-		if id, ok := strings.CutPrefix(n.Patient, "Patient/"); ok && id != "" && n.PatientAt == 0 {
-			refs = append(refs, vault.Ref{Type: "Patient", ID: id})
-			which = append(which, n)
+	var which []*event
+	for _, e := range es {
+		for i := range e.Events {
+			ev := &e.Events[i]
+			if id, ok := strings.CutPrefix(ev.Patient, "Patient/"); ok && id != "" && ev.PatientAt == 0 {
+				refs = append(refs, vault.Ref{Type: "Patient", ID: id})
+				which = append(which, ev)
+			}
 		}
 	}
 	if len(refs) == 0 {
@@ -526,7 +777,7 @@ func (s *Service) client(d Delivery) *http.Client {
 			}
 			return loopback.DialContext(ctx, network, addr)
 		},
-		MaxIdleConnsPerHost:   4,
+		MaxIdleConnsPerHost:   64, // a round posts to every subscription at once, often on one host
 		IdleConnTimeout:       30 * time.Second,
 		ResponseHeaderTimeout: d.Timeout,
 	}

@@ -2,18 +2,16 @@ package notify
 
 import (
 	"context"
-	"slices"
 	"strconv"
 
 	"github.com/redclone/red/fhir"
-	"github.com/redclone/red/internal/vault"
 )
 
 // MaxEvents caps one $events answer.
 const MaxEvents = 100
 
-// seqValue is the index value of sub's notification number seq.
-func seqValue(sub string, seq int64) string { return sub + "|" + strconv.FormatInt(seq, 10) }
+// seqValue is the index value of the sequence number seq of the subscription key.
+func seqValue(key string, seq int64) string { return key + "|" + strconv.FormatInt(seq, 10) }
 
 // Events answers GET /{tenant}/Subscription/{id}/$events?since=N: the notifications numbered
 // after N, in order, at most count (MaxEvents), each as the Bundle the endpoint is sent — for a
@@ -30,32 +28,27 @@ func (s *Service) Events(ctx context.Context, id string, since int64, count int)
 	if err != nil {
 		return fhir.SearchSet{}, missing(err)
 	}
-	cur, err := s.cursor(ctx, id)
+	led, err := s.ledger(ctx)
 	if err != nil {
 		return fhir.SearchSet{}, err
 	}
-	set := fhir.SearchSet{ID: newID(), Updated: s.now(), Total: int(max(cur.Seq-since, 0))}
-	last := min(cur.Seq, since+int64(count))
+	var numbered int64
+	if c := led.cursor(sub); c != nil {
+		numbered = c.Seq
+	}
+	set := fhir.SearchSet{ID: newID(), Updated: s.now(), Total: int(max(numbered-since, 0))}
+	last := min(numbered, since+int64(count))
 	if last <= since {
 		return set, nil
 	}
-	group := make([]vault.Term, 0, last-since)
-	for n := since + 1; n <= last; n++ {
-		group = append(group, vault.Term{Index: seqIndex, Value: seqValue(id, n)})
-	}
-	page, err := s.Store.Find(ctx, vault.Query{Type: notificationType, All: [][]vault.Term{group}})
+	items, err := s.numbered(ctx, sub.key(), since+1, last)
 	if err != nil {
 		return fhir.SearchSet{}, err
 	}
-	ns := make([]notification, 0, len(page.Resources))
-	for _, r := range page.Resources {
-		n, err := decodeNotification(r)
-		if err != nil {
-			return fhir.SearchSet{}, err
-		}
-		ns = append(ns, n)
+	ns := make([]notification, 0, len(items))
+	for _, it := range items {
+		ns = append(ns, it.e.notification(it.i, it.j))
 	}
-	slices.SortFunc(ns, func(a, b notification) int { return int(a.Seq - b.Seq) })
 	for _, n := range ns {
 		body, err := s.payload(ctx, sub, n)
 		if err != nil {

@@ -8,36 +8,49 @@
 // Outbox wraps the vault's barrier that records, erp and pharmacy commit through (serve wires
 // it; their code does not change): every Commit is looked at before it goes to the store, each
 // write is tested against the tenant's subscriptions — a resource against a search (records'
-// Criteria, decided by the search values records indexed it by), a prescription's record
-// against the events task-available and task-status, a bundle's deletion against bundle-deleted —
-// and a notification record (type red:notification, sealed like every record) is added to the
-// same Commit for each subscription that matches. No change is stored without its notifications;
-// none is stored for a change that failed.
+// Criteria, decided by the search values records indexed it by; subscriptions with the same
+// criteria share one test), a prescription's record against the events task-available and
+// task-status, a bundle's deletion against bundle-deleted — and one outbox entry (type
+// red:notification, sealed like every record) is added to the same Commit, holding the events
+// and, for each, the subscriptions it is for. No change is stored without its notifications;
+// none is stored for a change that failed; ten subscriptions cost one record, not ten.
+//
+// # Numbering
+//
+// Each subscription's notifications carry sequence numbers 1, 2, 3 … without gaps, and an entry
+// is sent only once it is numbered. One record per tenant, the ledger (red:notify-ledger), holds
+// the place of the last entry numbered, each subscription's cursor (the last number given, the
+// last acknowledged, failures) and the lease: which workstation delivers, until when. Only the
+// lease holder writes it, versioned (the barrier's optimistic check, no row locks): a
+// workstation that lost the lease learns so at its next write. Numbering an entry rewrites it
+// once, with its place and each of its subscriptions' numbers (found by them from then on, for
+// $events and after a restart), together with the ledger. When the deliverer runs on this
+// workstation and holds the ledger, a change's own commit does that — the change, its entry
+// numbered, the entries still queued numbered before it, and the ledger, in one write; otherwise
+// (another workstation delivers, the deliverer holds the ledger at that moment, a subscription
+// is new) the entry waits in a queue for the deliverer's next round, and a later change's commit
+// never overtakes it. A conflict on the ledger sends the change to the queue instead, so a
+// change never fails for its notifications.
 //
 // # Delivering
 //
 // Deliverer runs inside red serve. A subscription's notifications are sent one after the other,
 // each only after the one before was acknowledged (2xx), as HTTP POSTs of a notification Bundle
-// (the subscriptions backport's shape, id-only or full-resource) with the headers webhook-id,
+// (the subscriptions backport's shape, id-only or full-resource) with the headers webhook-id
+// (derived from the entry, the event and the subscription: the same on every attempt),
 // webhook-timestamp and webhook-signature (HMAC-SHA256 with the subscription's secret, which red
-// makes and shows once). A failed attempt is retried with exponential backoff and jitter; after
-// MaxFailures in a row the subscription is in error, with the reason, until a client sets it
-// active again, and then the backlog follows in order.
+// makes and shows once). Subscriptions are served side by side. A failed attempt is retried with
+// exponential backoff and jitter; after MaxFailures in a row the subscription is in error, with
+// the reason, until a client sets it active again, and then the backlog follows in order.
+// Acknowledgements go into the ledger with its next write (a change's commit, or the next quiet
+// round); failures are written at once.
 //
-// Several workstations may share one PostgreSQL database: each runs a deliverer, and each
-// notification still goes out once. There is no row lock below the barrier; instead every
-// subscription has one cursor record (red:subscription-cursor) whose version the barrier checks
-// on every commit. A deliverer acts for a subscription only while it holds the cursor's lease:
-// it takes or renews the lease with a versioned write (a conflict means another workstation
-// changed the cursor first, and this one reads it again and stands back), and in that same commit
-// numbers the new notifications — the sequence numbers a receiver sees, without gaps — and moves
-// them from the subscription's queue to its numbered log. It then sends them in order; what was
-// acknowledged is written to the cursor with the next round's commit (or at once after a
-// failure). A second workstation therefore never sends what the holder sends, and a holder that
-// lost its lease (it stalled longer than the lease) learns so at its next commit and stops. A
-// deliverer killed between a POST and its next commit leaves the notification numbered but not
-// acknowledged: when its lease ends, whoever takes the lease sends it again with the same
-// webhook-id and sequence number — at least once, and a repeat is recognisable.
+// Several workstations may share one PostgreSQL database: each runs a deliverer, only the lease
+// holder numbers and sends, so each notification goes out once; the others' changes wait in the
+// queue until its next round. A deliverer killed between a POST and the next write of the ledger
+// leaves the notification numbered but not acknowledged: when its lease ends, whoever takes the
+// lease sends it again with the same webhook-id and sequence number — at least once, and a
+// repeat is recognisable.
 package notify
 
 import (
@@ -52,17 +65,19 @@ import (
 // The storage types of notify's sealed records: none is a FHIR type, so the API's generic reads
 // and searches never reach them.
 const (
-	subscriptionType = "red:subscription"        // a Subscription and its secret
-	cursorType       = "red:subscription-cursor" // a subscription's delivery state and lease
-	notificationType = "red:notification"        // one notification in the outbox
-	generationType   = "red:subscriptions"       // one record whose version changes with every subscription change
+	subscriptionType = "red:subscription"  // a Subscription and its secret
+	ledgerType       = "red:notify-ledger" // the deliveries' state: the lease, the log, every subscription's cursor
+	ledgerID         = "all"
+	entryType        = "red:notification"  // one commit's notifications in the outbox
+	generationType   = "red:subscriptions" // one record whose version changes with every subscription change
 	generationID     = "all"
 )
 
-// Index names of notification records.
+// Index names of outbox entries.
 const (
-	queueIndex = "notify.queue" // value: the subscription id; carried until numbered
-	seqIndex   = "notify.seq"   // value: subscription id "|" sequence number, once numbered
+	queueIndex = "notify.queue" // value queued: carried until the entry is numbered
+	queued     = "queued"
+	seqIndex   = "notify.seq" // value: subscription key "|" sequence number, once numbered
 )
 
 // Store is what notify needs of the vault's barrier.

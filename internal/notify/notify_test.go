@@ -589,3 +589,132 @@ func TestTwoDeliverersDeliverEachNotificationOnce(t *testing.T) {
 		}
 	}
 }
+
+// countingStore counts the records written per type.
+type countingStore struct {
+	*vault.Barrier
+	mu      sync.Mutex
+	written map[string]int
+	changes []map[string]int // per commit that wrote a Patient: its writes by type (and "new "+type)
+}
+
+func (c *countingStore) Commit(ctx context.Context, writes []vault.Write) error {
+	if err := c.Barrier.Commit(ctx, writes); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	byType := map[string]int{}
+	for _, w := range writes {
+		byType[w.Type]++
+		if w.Expect == 0 {
+			byType["new "+w.Type]++
+		}
+	}
+	if c.written == nil {
+		c.written = map[string]int{}
+	}
+	for typ, n := range byType {
+		c.written[typ] += n
+	}
+	if byType["Patient"] > 0 {
+		c.changes = append(c.changes, byType)
+	}
+	return nil
+}
+
+// The outbox costs one record per commit, however many subscriptions its change notifies: one
+// entry for all of them, numbered in the change's own commit or once by the deliverer. Each
+// subscription still gets every notification once, numbered 1, 2, 3 … with a webhook-id of its own.
+func TestOneOutboxEntryPerCommitForAllSubscriptions(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	st := &countingStore{Barrier: b}
+	n := &notify.Service{Tenant: "praxis", Store: st, Delivery: fast}
+	e := &env{notes: n, store: n.Wrap(st)}
+	e.recs = &records.Service{Tenant: "praxis", Store: e.store}
+	r := newReceiver(t)
+	const subs, bundles = 10, 6
+	for range subs {
+		e.subscribe(t, "Patient", r.url, notify.IDOnly)
+	}
+	e.run(t)
+	for i := range bundles {
+		e.post(t, patient(fmt.Sprintf("p%d", i), 300+i, "Muster"), patient(fmt.Sprintf("q%d", i), 400+i, "Muster"))
+	}
+	got := r.wait(t, subs*bundles)
+	r.quiet(t, subs*bundles)
+	st.mu.Lock()
+	for i, c := range st.changes {
+		if c["new red:notification"] != 1 {
+			t.Errorf("commit %d added %d outbox records, want 1", i, c["new red:notification"])
+		}
+	}
+	if w := st.written["red:notification"]; w > 2*bundles {
+		t.Errorf("%d outbox writes for %d commits: more than one write and one numbering each", w, bundles)
+	}
+	st.mu.Unlock()
+	seqs, ids := map[string][]int{}, map[string]bool{}
+	for _, d := range got {
+		sub := between(d.body, `<reference value="Subscription/`, `"`)
+		seqs[sub] = append(seqs[sub], d.seq)
+		if ids[d.id] {
+			t.Errorf("webhook-id %s came twice", d.id)
+		}
+		ids[d.id] = true
+		mustContain(t, d.body, fmt.Sprintf(`<reference value="Patient/p%d/_history/1"/>`, d.seq-1), fmt.Sprintf(`<reference value="Patient/q%d/_history/1"/>`, d.seq-1))
+	}
+	if len(seqs) != subs {
+		t.Fatalf("notifications for %d subscriptions, want %d", len(seqs), subs)
+	}
+	for sub, s := range seqs {
+		for i, seq := range s {
+			if seq != i+1 {
+				t.Errorf("subscription %s: delivery %d has sequence number %d", sub, i, seq)
+			}
+		}
+	}
+}
+
+func between(s, from, to string) string {
+	_, s, _ = strings.Cut(s, from)
+	s, _, _ = strings.Cut(s, to)
+	return s
+}
+
+// A Subscription deleted and created again under its id starts afresh: at sequence number 1,
+// without what the deleted one had not delivered.
+func TestSubscriptionCreatedAgainStartsAfresh(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	d := fast
+	d.MaxFailures = 1000
+	e := newEnv(t, b, d)
+	r := newReceiver(t)
+	r.setFail(true)
+	id, _ := e.subscribe(t, "Patient", r.url, notify.IDOnly)
+	e.run(t)
+	e.post(t, patient("p1", 61, "Muster"))
+	e.post(t, patient("p2", 62, "Muster"))
+	time.Sleep(100 * time.Millisecond)
+	ctx := context.Background()
+	if err := e.notes.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := e.notes.Update(ctx, id, xml(t, subscriptionXML("active", "Patient", r.url, notify.IDOnly))); err != nil || !created {
+		t.Fatalf("created %v, %v", created, err)
+	}
+	r.setFail(false)
+	e.post(t, patient("p3", 63, "Muster"))
+	got := r.wait(t, 1)
+	r.quiet(t, 1)
+	if got[0].seq != 1 {
+		t.Errorf("the new subscription's first notification has sequence number %d", got[0].seq)
+	}
+	mustContain(t, got[0].body, `<reference value="Patient/p3/_history/1"/>`)
+	set, err := e.notes.Events(ctx, id, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Total != 1 || len(set.Entries) != 1 {
+		t.Errorf("$events?since=0: total %d, %d entries", set.Total, len(set.Entries))
+	}
+}

@@ -2,9 +2,13 @@ package notify
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/beevik/etree"
@@ -18,20 +22,88 @@ import (
 	"github.com/redclone/red/ti/fachdienst"
 )
 
-// notification is one notification in the outbox: one event of one subscription.
+// entry is the outbox record of one commit: the notifications its changes cause, each for every
+// subscription it is for. It is found by the queue until the deliverer numbers it, then by each
+// of its subscriptions' sequence numbers.
+type entry struct {
+	ID      string    `json:"id"`
+	At      time.Time `json:"at"` // when the change was made
+	Events  []event   `json:"events"`
+	Log     int64     `json:"log,omitempty"` // its place in the tenant's log of entries; 0 until numbered
+	version int64
+}
+
+// event is one notification of an entry, the same for each subscription it is for.
+type event struct {
+	Event     string   `json:"event"`
+	Focus     []focus  `json:"focus"`                    // what changed
+	Patient   string   `json:"patient,omitempty"`        // "Patient/id" the change belongs to, "" unknown
+	PatientAt int64    `json:"patientVersion,omitempty"` // the patient's version, pinned at the latest when numbered
+	Content   [][]byte `json:"content,omitempty"`        // resources of events red keeps no FHIR resource of (a Task, a message)
+	Subs      []string `json:"subs"`                     // the keys of the subscriptions it is for
+	Seqs      []int64  `json:"seqs,omitempty"`           // their sequence numbers (by Subs) once numbered; 0: the subscription had gone
+}
+
+// notification is one event as one subscription receives it.
 type notification struct {
-	ID           string    `json:"id"` // the webhook-id, the same on every attempt
-	Subscription string    `json:"subscription"`
-	Event        string    `json:"event"`
-	At           time.Time `json:"at"`             // when the change was made
-	Focus        []focus   `json:"focus"`          // what changed
-	Patient      string    `json:"patient"`        // "Patient/id" the change belongs to, "" unknown
-	Content      [][]byte  `json:"content"`        // resources of events red keeps no FHIR resource of (a Task, a message)
-	Seq          int64     `json:"seq"`            // 0 until the deliverer numbers it
-	PatientAt    int64     `json:"patientVersion"` // the patient's version, pinned when numbered
-	Delivered    time.Time `json:"delivered"`      // zero until acknowledged
-	Attempts     int       `json:"attempts"`       // POSTs made
-	version      int64
+	ID           string // the webhook-id, the same on every attempt
+	Subscription string
+	Event        string
+	At           time.Time
+	Focus        []focus
+	Patient      string
+	PatientAt    int64
+	Content      [][]byte
+	Seq          int64
+}
+
+// notification is event i of e as the subscription Subs[j] receives it.
+func (e *entry) notification(i, j int) notification {
+	ev := &e.Events[i]
+	n := notification{ID: webhookID(e.ID, i, ev.Subs[j]), Subscription: subscriptionOf(ev.Subs[j]), Event: ev.Event, At: e.At,
+		Focus: ev.Focus, Patient: ev.Patient, PatientAt: ev.PatientAt, Content: ev.Content}
+	if j < len(ev.Seqs) {
+		n.Seq = ev.Seqs[j]
+	}
+	return n
+}
+
+// webhookID names event i of entry id for the subscription key: the same whenever it is sent,
+// another for every subscription.
+func webhookID(id string, i int, key string) string {
+	sum := sha256.Sum256([]byte(id + "/" + strconv.Itoa(i) + "/" + key))
+	return hex.EncodeToString(sum[:16])
+}
+
+// write is e as the outbox record it is stored as: queued until numbered, then found by the
+// sequence numbers it carries.
+func (e *entry) write(now time.Time) (vault.Write, error) {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return vault.Write{}, err
+	}
+	w := vault.Write{Type: entryType, ID: e.ID, Expect: e.version, Updated: now, Body: body}
+	if e.Log == 0 {
+		w.Index = []vault.Term{{Index: queueIndex, Value: queued}}
+		return w, nil
+	}
+	for _, ev := range e.Events {
+		for j, seq := range ev.Seqs {
+			if seq > 0 {
+				w.Index = append(w.Index, vault.Term{Index: seqIndex, Value: seqValue(ev.Subs[j], seq)})
+			}
+		}
+	}
+	return w, nil
+}
+
+func decodeEntry(r vault.Resource) (*entry, error) {
+	e := &entry{}
+	if err := json.Unmarshal(r.Body, e); err != nil {
+		return nil, fmt.Errorf("notify: an outbox entry is unreadable: %w", err)
+	}
+	e.version = r.Version
+	return e, nil
 }
 
 // focus is one resource a notification is about.
@@ -56,107 +128,103 @@ type outbox struct {
 
 // Commit commits writes and their notifications atomically, then wakes the deliverer.
 func (o *outbox) Commit(ctx context.Context, writes []vault.Write) error {
-	extra, err := o.s.notifications(ctx, writes)
+	e, err := o.s.notifications(ctx, writes)
 	if err != nil {
 		return err
 	}
-	if len(extra) == 0 {
+	if e == nil {
 		return o.Store.Commit(ctx, writes)
 	}
-	if err := o.Store.Commit(ctx, slices.Concat(writes, extra)); err != nil {
-		return err
-	}
-	o.s.Kick()
-	return nil
+	return o.s.commitEntry(ctx, o.Store, writes, e)
 }
 
-// notifications are the outbox writes the commit of writes causes.
-func (s *Service) notifications(ctx context.Context, writes []vault.Write) ([]vault.Write, error) {
+// notifications is the outbox entry the commit of writes causes, nil when it notifies nobody.
+// Subscriptions with the same criteria share one evaluation and one event.
+func (s *Service) notifications(ctx context.Context, writes []vault.Write) (*entry, error) {
 	subs, err := s.current(ctx)
 	if err != nil || len(subs) == 0 {
 		return nil, err
 	}
 	now := s.now()
-	var events map[string][]notification // by topic, derived once when a topic subscription exists
-	var out []vault.Write
+	var evs []event
+	searched := map[string]int{} // criteria → index in evs, -1: selects nothing
+	var topics map[string][]int  // event → indexes in evs, derived when the first topic subscription comes
 	for _, sub := range subs {
 		if sub.Status == statusOff {
 			continue
 		}
-		var ns []notification
 		if sub.crit != nil {
-			if n, ok := matching(sub, writes, now); ok {
-				ns = append(ns, n)
-			}
-		} else {
-			if events == nil {
-				if events, err = s.events(ctx, writes); err != nil {
-					return nil, err
+			i, ok := searched[sub.Criteria]
+			if !ok {
+				i = -1
+				if ev, ok := matching(sub.crit, writes, now); ok {
+					evs = append(evs, ev)
+					i = len(evs) - 1
 				}
+				searched[sub.Criteria] = i
 			}
-			ns = events[sub.topic]
+			if i >= 0 {
+				evs[i].Subs = append(evs[i].Subs, sub.key())
+			}
+			continue
 		}
-		for _, n := range ns {
-			n.ID, n.Subscription, n.At = newID(), sub.ID, now
-			w, err := n.write(now)
+		if topics == nil {
+			byTopic, err := s.events(ctx, writes)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, w)
+			topics = map[string][]int{}
+			for t, tevs := range byTopic {
+				for _, ev := range tevs {
+					evs = append(evs, ev)
+					topics[t] = append(topics[t], len(evs)-1)
+				}
+			}
+		}
+		for _, i := range topics[sub.topic] {
+			evs[i].Subs = append(evs[i].Subs, sub.key())
 		}
 	}
-	return out, nil
+	evs = slices.DeleteFunc(evs, func(ev event) bool { return len(ev.Subs) == 0 })
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	return &entry{ID: newID(), At: now, Events: evs}, nil
 }
 
-// matching is the notification of a search subscription about the writes it selects.
-func matching(sub *subscription, writes []vault.Write, now time.Time) (notification, bool) {
-	n := notification{Event: resourceChanged}
+// matching is the event of a search subscription about the writes its criteria select.
+func matching(crit *records.Criteria, writes []vault.Write, now time.Time) (event, bool) {
+	ev := event{Event: resourceChanged}
 	for _, w := range writes {
-		if !sub.crit.Matches(w, now) {
+		if !crit.Matches(w, now) {
 			continue
 		}
-		n.Focus = append(n.Focus, focus{Type: w.Type, ID: w.ID, Version: w.Expect + 1})
-		if n.Patient == "" {
-			n.Patient = records.PatientOf(w)
+		ev.Focus = append(ev.Focus, focus{Type: w.Type, ID: w.ID, Version: w.Expect + 1})
+		if ev.Patient == "" {
+			ev.Patient = records.PatientOf(w)
 		}
 	}
-	// a patient written in the same commit is pinned now; others when the notification is numbered
+	// a patient written in the same commit is pinned now; others when the entry is numbered
 	for _, w := range writes {
-		if n.Patient != "" && w.Type == "Patient" && "Patient/"+w.ID == n.Patient && !w.Deleted {
-			n.PatientAt = w.Expect + 1
+		if ev.Patient != "" && w.Type == "Patient" && "Patient/"+w.ID == ev.Patient && !w.Deleted {
+			ev.PatientAt = w.Expect + 1
 		}
 	}
-	return n, len(n.Focus) > 0
-}
-
-// write is n as the outbox record it is stored as: found by its subscription until numbered,
-// then by its sequence number.
-func (n notification) write(now time.Time) (vault.Write, error) {
-	body, err := json.Marshal(n)
-	if err != nil {
-		return vault.Write{}, err
-	}
-	w := vault.Write{Type: notificationType, ID: n.ID, Expect: n.version, Updated: now, Body: body}
-	if n.Seq == 0 {
-		w.Index = []vault.Term{{Index: queueIndex, Value: n.Subscription}}
-	} else {
-		w.Index = []vault.Term{{Index: seqIndex, Value: seqValue(n.Subscription, n.Seq)}}
-	}
-	return w, nil
+	return ev, len(ev.Focus) > 0
 }
 
 // events are the workflow events the writes cause, by topic: a prescription's record that became
 // activated (task-available), a Task whose status changed (task-status), a bundle's deletion
 // (bundle-deleted).
-func (s *Service) events(ctx context.Context, writes []vault.Write) (map[string][]notification, error) {
-	out := map[string][]notification{}
+func (s *Service) events(ctx context.Context, writes []vault.Write) (map[string][]event, error) {
+	out := map[string][]event{}
 	for _, w := range writes {
 		switch w.Type {
 		case "Bundle":
 			if !w.Deleted {
 				continue
 			}
-			n := notification{Event: BundleDeleted, Focus: []focus{{Type: "Bundle", ID: w.ID, Version: w.Expect + 1, Deleted: true}}}
+			n := event{Event: BundleDeleted, Focus: []focus{{Type: "Bundle", ID: w.ID, Version: w.Expect + 1, Deleted: true}}}
 			for _, o := range writes {
 				if o.Deleted && o.Type != "Bundle" && records.Stored(o.Type) {
 					n.Focus = append(n.Focus, focus{Type: o.Type, ID: o.ID, Version: o.Expect + 1, Deleted: true})
@@ -198,7 +266,7 @@ type task struct {
 	basedOn   string
 }
 
-func (t task) notification(event string) notification {
+func (t task) notification(name string) event {
 	el := etree.NewElement("Task")
 	el.CreateAttr("xmlns", fhir.Namespace)
 	fhir.SetValue(el.CreateElement("id"), t.id)
@@ -211,7 +279,7 @@ func (t task) notification(event string) notification {
 	}
 	fhir.SetValue(el.CreateElement("status"), string(t.status))
 	fhir.SetValue(el.CreateElement("intent"), "order")
-	return notification{Event: event, Focus: []focus{{Type: "Task", ID: t.id}}, Content: [][]byte{fhir.Marshal(el)}}
+	return event{Event: name, Focus: []focus{{Type: "Task", ID: t.id}}, Content: [][]byte{fhir.Marshal(el)}}
 }
 
 // taskStates reads a prescription record's Task before and after write w with read.
@@ -275,36 +343,25 @@ func pharmacyTask(body []byte) (task, error) {
 }
 
 // Announce puts a notification of an event red stores nothing else for (message-received: the
-// messages the pharmacy fetched, which red passes through) into the outbox of every subscription
+// messages the pharmacy fetched, which red passes through) into the outbox for every subscription
 // to the event, in a commit of its own.
-func (s *Service) Announce(ctx context.Context, event string, resources []*etree.Element) error {
+func (s *Service) Announce(ctx context.Context, name string, resources []*etree.Element) error {
 	subs, err := s.current(ctx)
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	var writes []vault.Write
+	ev := event{Event: name}
 	for _, sub := range subs {
-		if sub.topic != event || sub.Status == statusOff {
-			continue
+		if sub.topic == name && sub.Status != statusOff {
+			ev.Subs = append(ev.Subs, sub.key())
 		}
-		n := notification{ID: newID(), Subscription: sub.ID, Event: event, At: now}
-		for _, r := range resources {
-			n.Focus = append(n.Focus, focus{Type: r.Tag, ID: fhir.ChildValue(r, "id")})
-			n.Content = append(n.Content, fhir.Marshal(r))
-		}
-		w, err := n.write(now)
-		if err != nil {
-			return err
-		}
-		writes = append(writes, w)
 	}
-	if len(writes) == 0 {
+	if len(ev.Subs) == 0 {
 		return nil
 	}
-	if err := s.Store.Commit(ctx, writes); err != nil {
-		return err
+	for _, r := range resources {
+		ev.Focus = append(ev.Focus, focus{Type: r.Tag, ID: fhir.ChildValue(r, "id")})
+		ev.Content = append(ev.Content, fhir.Marshal(r))
 	}
-	s.Kick()
-	return nil
+	return s.commitEntry(ctx, s.Store, nil, &entry{ID: newID(), At: s.now(), Events: []event{ev}})
 }

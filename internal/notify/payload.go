@@ -1,10 +1,12 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/xml"
 	"errors"
 	"strconv"
 	"strings"
@@ -34,54 +36,87 @@ func Sign(secret, id, timestamp string, body []byte) (string, error) {
 // (SubscriptionStatus), names the subscription, the event (topic), its sequence number
 // (event-number and events-since-subscription-start), the time in UTC, what changed (focus,
 // version-specific) and the patient it belongs to with the patient's identifier; then one entry
-// per changed resource — with the resource itself for full-resource subscriptions.
+// per changed resource — with the resource itself for full-resource subscriptions. It is written
+// directly (a deliverer writes one per subscription and notification), indented as red's answers
+// are.
 func (s *Service) payload(ctx context.Context, sub *subscription, n notification) ([]byte, error) {
-	b := etree.NewElement("Bundle")
-	b.CreateAttr("xmlns", fhir.Namespace)
-	fhir.SetValue(b.CreateElement("id"), n.ID)
-	fhir.SetValue(b.CreateElement("meta").CreateElement("profile"), notificationProfile)
-	fhir.SetValue(b.CreateElement("type"), "history")
-	fhir.SetValue(b.CreateElement("timestamp"), fhir.Instant(n.At))
+	w := &xmlWriter{}
+	w.buf.WriteString(`<?xml version="1.0" encoding="UTF-8"?>`)
+	w.open("Bundle", "xmlns", fhir.Namespace)
+	w.value("id", n.ID)
+	w.open("meta")
+	w.value("profile", notificationProfile)
+	w.close("meta")
+	w.value("type", "history")
+	w.value("timestamp", fhir.Instant(n.At))
 
-	status := b.CreateElement("entry")
-	fhir.SetValue(status.CreateElement("fullUrl"), "urn:uuid:"+uuidOf(n.ID))
-	params := status.CreateElement("resource").CreateElement("Parameters")
-	fhir.SetValue(params.CreateElement("id"), uuidOf(n.ID))
-	param := func(parent *etree.Element, tag, name string) *etree.Element {
-		p := parent.CreateElement(tag)
-		fhir.SetValue(p.CreateElement("name"), name)
-		return p
+	w.open("entry")
+	w.value("fullUrl", "urn:uuid:"+uuidOf(n.ID))
+	w.open("resource")
+	w.open("Parameters")
+	w.value("id", uuidOf(n.ID))
+	param := func(tag, name, valueTag, value string) {
+		w.open(tag)
+		w.value("name", name)
+		w.value(valueTag, value)
+		w.close(tag)
+	}
+	refParam := func(tag, name, ref string) {
+		w.open(tag)
+		w.value("name", name)
+		w.open("valueReference")
+		w.value("reference", ref)
+		w.close("valueReference")
+		w.close(tag)
 	}
 	seq := strconv.FormatInt(n.Seq, 10)
-	fhir.SetValue(param(params, "parameter", "subscription").CreateElement("valueReference").CreateElement("reference"), "Subscription/"+sub.ID)
-	fhir.SetValue(param(params, "parameter", "topic").CreateElement("valueCanonical"), TopicPrefix+n.Event)
-	fhir.SetValue(param(params, "parameter", "status").CreateElement("valueCode"), statusActive)
-	fhir.SetValue(param(params, "parameter", "type").CreateElement("valueCode"), "event-notification")
-	fhir.SetValue(param(params, "parameter", "events-since-subscription-start").CreateElement("valueString"), seq)
-	ev := param(params, "parameter", "notification-event")
-	fhir.SetValue(param(ev, "part", "event-number").CreateElement("valueString"), seq)
-	fhir.SetValue(param(ev, "part", "timestamp").CreateElement("valueInstant"), fhir.Instant(n.At))
+	refParam("parameter", "subscription", "Subscription/"+sub.ID)
+	param("parameter", "topic", "valueCanonical", TopicPrefix+n.Event)
+	param("parameter", "status", "valueCode", statusActive)
+	param("parameter", "type", "valueCode", "event-notification")
+	param("parameter", "events-since-subscription-start", "valueString", seq)
+	w.open("parameter")
+	w.value("name", "notification-event")
+	param("part", "event-number", "valueString", seq)
+	param("part", "timestamp", "valueInstant", fhir.Instant(n.At))
 	for _, f := range n.Focus {
-		fhir.SetValue(param(ev, "part", "focus").CreateElement("valueReference").CreateElement("reference"), f.ref())
+		refParam("part", "focus", f.ref())
 	}
 	if n.Patient != "" {
-		ref := param(ev, "part", "additional-context").CreateElement("valueReference")
 		pref := n.Patient
 		if n.PatientAt > 0 {
 			pref += "/_history/" + strconv.FormatInt(n.PatientAt, 10)
 		}
-		fhir.SetValue(ref.CreateElement("reference"), pref)
-		if idn, err := s.patientIdentifier(ctx, n.Patient, n.PatientAt); err != nil {
+		idn, err := s.patientIdentifier(ctx, n.Patient, n.PatientAt)
+		if err != nil {
 			return nil, err
-		} else if idn != nil {
-			ref.AddChild(idn)
 		}
+		w.open("part")
+		w.value("name", "additional-context")
+		w.open("valueReference")
+		w.value("reference", pref)
+		if idn != nil {
+			w.open("identifier")
+			if idn.system != "" {
+				w.value("system", idn.system)
+			}
+			if idn.value != "" {
+				w.value("value", idn.value)
+			}
+			w.close("identifier")
+		}
+		w.close("valueReference")
+		w.close("part")
 	}
+	w.close("parameter")
+	w.close("Parameters")
+	w.close("resource")
+	w.close("entry")
 
 	content := n.Content
 	for _, f := range n.Focus {
-		e := b.CreateElement("entry")
-		fhir.SetValue(e.CreateElement("fullUrl"), f.Type+"/"+f.ID)
+		w.open("entry")
+		w.value("fullUrl", f.Type+"/"+f.ID)
 		if sub.Payload == FullResource && !f.Deleted {
 			res, err := s.resource(ctx, f, &content)
 			if err != nil {
@@ -89,10 +124,11 @@ func (s *Service) payload(ctx context.Context, sub *subscription, n notification
 			}
 			if res != nil {
 				res.CreateAttr("xmlns", fhir.Namespace)
-				e.CreateElement("resource").AddChild(res)
+				w.open("resource")
+				w.element(res)
+				w.close("resource")
 			}
 		}
-		req := e.CreateElement("request")
 		method, code := "PUT", "200"
 		switch {
 		case f.Deleted:
@@ -100,15 +136,77 @@ func (s *Service) payload(ctx context.Context, sub *subscription, n notification
 		case f.Version == 1:
 			method, code = "POST", "201"
 		}
-		fhir.SetValue(req.CreateElement("method"), method)
-		fhir.SetValue(req.CreateElement("url"), f.Type+"/"+f.ID)
-		resp := e.CreateElement("response")
-		fhir.SetValue(resp.CreateElement("status"), code)
+		w.open("request")
+		w.value("method", method)
+		w.value("url", f.Type+"/"+f.ID)
+		w.close("request")
+		w.open("response")
+		w.value("status", code)
 		if f.Version > 0 {
-			fhir.SetValue(resp.CreateElement("etag"), `W/"`+strconv.FormatInt(f.Version, 10)+`"`)
+			w.value("etag", `W/"`+strconv.FormatInt(f.Version, 10)+`"`)
 		}
+		w.close("response")
+		w.close("entry")
 	}
-	return fhir.Document(b), nil
+	w.close("Bundle")
+	w.buf.WriteByte('\n')
+	return w.buf.Bytes(), nil
+}
+
+// xmlWriter writes an indented XML document of FHIR elements (values in value attributes).
+type xmlWriter struct {
+	buf   bytes.Buffer
+	depth int
+}
+
+func (w *xmlWriter) indent() {
+	w.buf.WriteByte('\n')
+	for range w.depth {
+		w.buf.WriteString("  ")
+	}
+}
+
+// open starts element tag with the attributes given as name, value pairs.
+func (w *xmlWriter) open(tag string, attrs ...string) {
+	w.indent()
+	w.buf.WriteByte('<')
+	w.buf.WriteString(tag)
+	for i := 0; i+1 < len(attrs); i += 2 {
+		w.attr(attrs[i], attrs[i+1])
+	}
+	w.buf.WriteByte('>')
+	w.depth++
+}
+
+func (w *xmlWriter) close(tag string) {
+	w.depth--
+	w.indent()
+	w.buf.WriteString("</")
+	w.buf.WriteString(tag)
+	w.buf.WriteByte('>')
+}
+
+// value writes <tag value="v"/>.
+func (w *xmlWriter) value(tag, v string) {
+	w.indent()
+	w.buf.WriteByte('<')
+	w.buf.WriteString(tag)
+	w.attr("value", v)
+	w.buf.WriteString("/>")
+}
+
+func (w *xmlWriter) attr(name, v string) {
+	w.buf.WriteByte(' ')
+	w.buf.WriteString(name)
+	w.buf.WriteString(`="`)
+	_ = xml.EscapeText(&w.buf, []byte(v))
+	w.buf.WriteByte('"')
+}
+
+// element writes el as etree writes it, on a line of its own.
+func (w *xmlWriter) element(el *etree.Element) {
+	w.indent()
+	el.WriteTo(&w.buf, &etree.WriteSettings{})
 }
 
 // ref is the focus as a (version-specific) reference.
@@ -137,9 +235,12 @@ func (s *Service) resource(ctx context.Context, f focus, content *[][]byte) (*et
 	return fhir.Parse(body, fhir.DefaultLimits)
 }
 
+// identifier is a patient's identifier as a notification names it.
+type identifier struct{ system, value string }
+
 // patientIdentifier is the identifier of the patient's version (the KVNR when it has one, else its
 // first), nil when there is none to give.
-func (s *Service) patientIdentifier(ctx context.Context, patient string, version int64) (*etree.Element, error) {
+func (s *Service) patientIdentifier(ctx context.Context, patient string, version int64) (*identifier, error) {
 	if version == 0 {
 		return nil, nil
 	}
@@ -148,10 +249,7 @@ func (s *Service) patientIdentifier(ctx context.Context, patient string, version
 	idn, ok := s.identifiers[key]
 	s.mu.Unlock()
 	if ok {
-		if idn == nil {
-			return nil, nil
-		}
-		return idn.Copy(), nil
+		return idn, nil
 	}
 	idn, err := s.readIdentifier(ctx, patient, version)
 	if err != nil {
@@ -159,18 +257,15 @@ func (s *Service) patientIdentifier(ctx context.Context, patient string, version
 	}
 	s.mu.Lock()
 	if len(s.identifiers) >= 1024 || s.identifiers == nil { // a version's identifier never changes; the cache only bounds reads
-		s.identifiers = map[string]*etree.Element{}
+		s.identifiers = map[string]*identifier{}
 	}
 	s.identifiers[key] = idn
 	s.mu.Unlock()
-	if idn == nil {
-		return nil, nil
-	}
-	return idn.Copy(), nil
+	return idn, nil
 }
 
 // readIdentifier reads what patientIdentifier gives.
-func (s *Service) readIdentifier(ctx context.Context, patient string, version int64) (*etree.Element, error) {
+func (s *Service) readIdentifier(ctx context.Context, patient string, version int64) (*identifier, error) {
 	r, err := s.Store.Version(ctx, "Patient", strings.TrimPrefix(patient, "Patient/"), version)
 	if err != nil || r.Deleted {
 		return nil, err
@@ -188,13 +283,7 @@ func (s *Service) readIdentifier(ctx context.Context, patient string, version in
 	if pick == nil {
 		return nil, nil
 	}
-	out := etree.NewElement("identifier")
-	for _, tag := range []string{"system", "value"} {
-		if v := fhir.ChildValue(pick, tag); v != "" {
-			fhir.SetValue(out.CreateElement(tag), v)
-		}
-	}
-	return out, nil
+	return &identifier{system: fhir.ChildValue(pick, "system"), value: fhir.ChildValue(pick, "value")}, nil
 }
 
 // uuidOf formats a 32-hex-digit id as a UUID.

@@ -93,11 +93,12 @@ type Service struct {
 	subs   []*subscription
 	kick   chan struct{}
 	holder string // this deliverer's name in leases
+	desk   desk   // the deliveries as this workstation knows them
 	once   sync.Once
 	// identifiers caches patients' identifiers by "Patient/id/_history/n" for the payloads
 	// (several subscriptions notify of one patient's change); plaintext in memory only, like
 	// every opened record.
-	identifiers map[string]*etree.Element
+	identifiers map[string]*identifier
 }
 
 func (s *Service) now() time.Time {
@@ -185,7 +186,7 @@ func (s *Service) put(ctx context.Context, sub *subscription, expect int64) (*et
 		return nil, err
 	}
 	sub.version, sub.updated = expect+1, now
-	res := s.render(sub, cursor{})
+	res := s.render(sub, nil)
 	if created {
 		ch := res.SelectElement("channel")
 		ext := etree.NewElement("extension")
@@ -199,14 +200,14 @@ func (s *Service) put(ctx context.Context, sub *subscription, expect int64) (*et
 // commitWithGeneration commits w with the next version of the generation record, which tells
 // every workstation's outbox to reload the subscriptions; another workstation's change at the
 // same moment is waited out.
-func (s *Service) commitWithGeneration(ctx context.Context, w vault.Write, more ...vault.Write) error {
+func (s *Service) commitWithGeneration(ctx context.Context, w vault.Write) error {
 	for attempt := 0; ; attempt++ {
 		h, err := s.Store.Heads(ctx, []vault.Ref{{Type: generationType, ID: generationID}})
 		if err != nil {
 			return err
 		}
 		gen := vault.Write{Type: generationType, ID: generationID, Expect: h[0].Version, Updated: w.Updated, Body: []byte("{}")}
-		err = s.Store.Commit(ctx, append([]vault.Write{w, gen}, more...))
+		err = s.Store.Commit(ctx, []vault.Write{w, gen})
 		if errors.Is(err, storage.ErrConflict) && attempt < 5 {
 			if cur, cerr := s.Store.Heads(ctx, []vault.Ref{{Type: w.Type, ID: w.ID}}); cerr == nil && cur[0].Version == w.Expect {
 				continue // only the generation moved on
@@ -229,11 +230,11 @@ func (s *Service) Read(ctx context.Context, id string) (*etree.Element, error) {
 	if err != nil {
 		return nil, missing(err)
 	}
-	cur, err := s.cursor(ctx, id)
+	led, err := s.ledger(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return s.render(sub, cur), nil
+	return s.render(sub, led.cursor(sub)), nil
 }
 
 // List answers GET /{tenant}/Subscription: every Subscription, as a searchset.
@@ -242,19 +243,19 @@ func (s *Service) List(ctx context.Context) (fhir.SearchSet, error) {
 	if err != nil {
 		return fhir.SearchSet{}, err
 	}
+	led, err := s.ledger(ctx)
+	if err != nil {
+		return fhir.SearchSet{}, err
+	}
 	set := fhir.SearchSet{ID: newID(), Updated: s.now(), Total: len(subs)}
 	for _, sub := range subs {
-		cur, err := s.cursor(ctx, sub.ID)
-		if err != nil {
-			return fhir.SearchSet{}, err
-		}
-		set.Entries = append(set.Entries, fhir.Entry{FullURL: "/Subscription/" + sub.ID, Resource: s.render(sub, cur)})
+		set.Entries = append(set.Entries, fhir.Entry{FullURL: "/Subscription/" + sub.ID, Resource: s.render(sub, led.cursor(sub))})
 	}
 	return set, nil
 }
 
 // Delete removes a Subscription (DELETE /{tenant}/Subscription/{id}); what it had not delivered
-// is dropped.
+// is dropped (the deliverer forgets its cursor).
 func (s *Service) Delete(ctx context.Context, id string) error {
 	r, err := s.Store.Current(ctx, subscriptionType, id)
 	if err != nil {
@@ -263,16 +264,7 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if r.Deleted {
 		return fhir.Fail(fhir.CodeDeleted, "", "this Subscription was deleted already")
 	}
-	now := s.now()
-	queue, err := s.queue(ctx, id)
-	if err != nil {
-		return err
-	}
-	drop := make([]vault.Write, 0, len(queue))
-	for _, n := range queue {
-		drop = append(drop, vault.Write{Type: notificationType, ID: n.ID, Expect: n.version, Updated: now, Deleted: true})
-	}
-	return s.commitWithGeneration(ctx, vault.Write{Type: subscriptionType, ID: id, Expect: r.Version, Updated: now, Deleted: true}, drop...)
+	return s.commitWithGeneration(ctx, vault.Write{Type: subscriptionType, ID: id, Expect: r.Version, Updated: s.now(), Deleted: true})
 }
 
 func missing(err error) error {
@@ -304,6 +296,18 @@ func decodeSubscription(r vault.Resource) (*subscription, error) {
 		return nil, fmt.Errorf("notify: a stored subscription's criteria no longer parse: %w", err)
 	}
 	return sub, nil
+}
+
+// key names the subscription in the outbox and the ledger: its id and when it was created, so
+// that one created again under the id of a deleted one starts afresh.
+func (sub *subscription) key() string {
+	return sub.ID + "@" + strconv.FormatInt(sub.Created.UnixMicro(), 10)
+}
+
+// subscriptionOf is the id in a subscription's key.
+func subscriptionOf(key string) string {
+	id, _, _ := strings.Cut(key, "@")
+	return id
 }
 
 // compile reads the criteria: a topic or a search.
@@ -455,13 +459,13 @@ func loopbackHost(h string) bool {
 }
 
 // render is sub as a FHIR Subscription, with its delivery status from cur.
-func (s *Service) render(sub *subscription, cur cursor) *etree.Element {
+func (s *Service) render(sub *subscription, cur *cursor) *etree.Element {
 	res := etree.NewElement("Subscription")
 	res.CreateAttr("xmlns", fhir.Namespace)
 	fhir.SetValue(res.CreateElement("id"), sub.ID)
 	fhir.SetMeta(res, strconv.FormatInt(sub.version, 10), fhir.Instant(sub.updated))
 	status, errText := sub.Status, ""
-	if cur.failed(sub) {
+	if cur != nil && cur.failed(sub) {
 		status, errText = statusError, cur.Error
 	}
 	fhir.SetValue(res.CreateElement("status"), status)

@@ -64,12 +64,12 @@ func (s *Service) bundleRecord(ctx context.Context, id string, head vault.Resour
 }
 
 func readRecord(r vault.Resource) ([]written, error) {
-	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(r.Body); err != nil {
+	root, err := fhir.Unmarshal(r.Body)
+	if err != nil {
 		return nil, err
 	}
 	var out []written
-	for _, e := range doc.Root().SelectElements("written") {
+	for _, e := range root.SelectElements("written") {
 		v, _ := strconv.ParseInt(e.SelectAttrValue("version", "0"), 10, 64)
 		out = append(out, written{typ: e.SelectAttrValue("type", ""), id: e.SelectAttrValue("id", ""), version: v, created: e.SelectAttrValue("created", "") == "true"})
 	}

@@ -87,11 +87,11 @@ func join(sep string, parts ...string) string {
 	return strings.Join(out, sep)
 }
 
-func v(res *etree.Element, path string) string { return fhir.Value(res.FindElement(path)) }
+func v(res *etree.Element, path string) string { return fhir.Value(find(res, path)) }
 
 func all(res *etree.Element, path string) []string {
 	var out []string
-	for _, e := range res.FindElements(path) {
+	for _, e := range findAll(res, path) {
 		if s := fhir.Value(e); s != "" {
 			out = append(out, s)
 		}
@@ -127,7 +127,7 @@ func identifierBySystem(res *etree.Element, suffix string) string {
 }
 
 func display(res *etree.Element, path string) string {
-	e := res.FindElement(path)
+	e := find(res, path)
 	if e == nil {
 		return ""
 	}
@@ -181,7 +181,7 @@ func conditionSummary(r *etree.Element) string {
 
 func observationSummary(r *etree.Element) string {
 	name := v(r, "code/text")
-	for _, c := range r.FindElements("code/coding") {
+	for _, c := range findAll(r, "code/coding") {
 		if name == "" && strings.HasSuffix(fhir.ChildValue(c, "system"), "KBV_CS_AW_Koerperkenngroessen") {
 			name = fhir.ChildValue(c, "code")
 		}
@@ -216,7 +216,7 @@ func medicationSummary(r *etree.Element) string {
 }
 
 func identifierPZN(r *etree.Element) string {
-	for _, c := range r.FindElements("code/coding") {
+	for _, c := range findAll(r, "code/coding") {
 		if strings.HasSuffix(fhir.ChildValue(c, "system"), "/pzn") {
 			return fhir.ChildValue(c, "code")
 		}

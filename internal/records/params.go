@@ -45,7 +45,7 @@ func identifierParam(index string, paths ...string) param {
 		values: func(res *etree.Element) []string {
 			var out []string
 			for _, p := range paths {
-				for _, id := range res.FindElements(p) {
+				for _, id := range findAll(res, p) {
 					sys, val := ident.Canonical(fhir.ChildValue(id, "system")), fhir.ChildValue(id, "value")
 					if val == "" {
 						continue
@@ -78,7 +78,7 @@ func codeParam(index string, paths ...string) param {
 	p.values = func(res *etree.Element) []string {
 		var out []string
 		for _, path := range paths {
-			for _, e := range res.FindElements(path) {
+			for _, e := range findAll(res, path) {
 				if v := fhir.Value(e); v != "" { // a plain code element
 					out = append(out, "|"+v, "*|"+v)
 					continue
@@ -228,7 +228,7 @@ func texts(paths ...string) func(res *etree.Element) []string {
 	return func(res *etree.Element) []string {
 		var out []string
 		for _, p := range paths {
-			for _, e := range res.FindElements(p) {
+			for _, e := range findAll(res, p) {
 				if v := fhir.Value(e); v != "" {
 					out = append(out, v)
 				}
@@ -241,7 +241,7 @@ func texts(paths ...string) func(res *etree.Element) []string {
 // dateParam is a FHIR date search with prefixes eq, ne, lt, gt, le, ge (and sa/eb as gt/lt) over
 // the date found at path; the index holds the year and the full value.
 func dateParam(index, path string) param {
-	get := func(res *etree.Element) string { return fhir.Value(res.FindElement(path)) }
+	get := func(res *etree.Element) string { return fhir.Value(find(res, path)) }
 	return param{
 		kind:  "date",
 		index: index,
@@ -414,7 +414,7 @@ func periodParam(name, path string, quarters bool) param {
 			if err != nil {
 				return false
 			}
-			per := res.FindElement(path)
+			per := find(res, path)
 			start, end := fhir.ChildValue(per, "start"), fhir.ChildValue(per, "end")
 			if per != nil && per.SelectAttr("value") != nil { // a plain dateTime
 				start, end = fhir.Value(per), fhir.Value(per)

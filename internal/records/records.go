@@ -92,11 +92,11 @@ func missing(err error, typ string) error {
 
 // parse reads a stored resource's body.
 func parse(r vault.Resource) (*etree.Element, error) {
-	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(r.Body); err != nil {
+	el, err := fhir.Unmarshal(r.Body)
+	if err != nil {
 		return nil, fmt.Errorf("stored %s version %d does not parse: %w", r.Type, r.Version, err)
 	}
-	return doc.Root(), nil
+	return el, nil
 }
 
 // newResourceID makes an id for a resource posted without one, in the style of RED's own ids

@@ -42,32 +42,60 @@ type refSite struct {
 // located like Bundle.entry[2].resource.subject.reference.
 func references(res *etree.Element, at string) []refSite {
 	var out []refSite
-	var walk func(e *etree.Element, path string)
-	walk = func(e *etree.Element, path string) {
-		kids := e.ChildElements()
-		seen := map[string]int{}
-		count := map[string]int{}
-		for _, k := range kids {
-			count[k.Tag]++
-		}
-		for _, k := range kids {
-			if k.Tag == "contained" || k.Tag == "text" {
+	var chain []*etree.Element // the elements from below res down to the one being looked at
+	var walk func(e *etree.Element)
+	walk = func(e *etree.Element) {
+		for _, t := range e.Child {
+			k, ok := t.(*etree.Element)
+			if !ok || k.Tag == "contained" || k.Tag == "text" {
 				continue
 			}
-			p := path + "." + k.Tag
-			if count[k.Tag] > 1 {
-				p += "[" + strconv.Itoa(seen[k.Tag]) + "]"
+			chain = append(chain, k)
+			if k.Tag == "reference" && k.SelectAttr("value") != nil && !hasChildElement(k) {
+				out = append(out, refSite{el: k, path: location(at, res, chain)})
+			} else {
+				walk(k)
 			}
-			seen[k.Tag]++
-			if k.Tag == "reference" && k.SelectAttr("value") != nil && len(k.ChildElements()) == 0 {
-				out = append(out, refSite{el: k, path: p})
-				continue
-			}
-			walk(k, p)
+			chain = chain[:len(chain)-1]
 		}
 	}
-	walk(res, at)
+	walk(res)
 	return out
+}
+
+// location is the path of chain's last element: at, then each element's tag with its index
+// among its same-named siblings when it has any ([i]).
+func location(at string, res *etree.Element, chain []*etree.Element) string {
+	var b strings.Builder
+	b.WriteString(at)
+	parent := res
+	for _, e := range chain {
+		b.WriteString(".")
+		b.WriteString(e.Tag)
+		n, i := 0, 0
+		for _, t := range parent.Child {
+			if s, ok := t.(*etree.Element); ok && s.Tag == e.Tag {
+				if s == e {
+					i = n
+				}
+				n++
+			}
+		}
+		if n > 1 {
+			b.WriteString("[" + strconv.Itoa(i) + "]")
+		}
+		parent = e
+	}
+	return b.String()
+}
+
+func hasChildElement(e *etree.Element) bool {
+	for _, t := range e.Child {
+		if _, ok := t.(*etree.Element); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // refValues returns the Type/id keys that the reference elements under the given child paths point
@@ -75,7 +103,7 @@ func references(res *etree.Element, at string) []refSite {
 func refValues(res *etree.Element, paths ...string) []string {
 	var out []string
 	for _, p := range paths {
-		for _, e := range res.FindElements(p + "/reference") {
+		for _, e := range findAll(res, p+"/reference") {
 			if typ, id, ok := localRef(e.SelectAttrValue("value", "")); ok {
 				out = append(out, typ+"/"+id)
 			}

@@ -230,7 +230,7 @@ func (s *Service) render(req searchRequest, found []*etree.Element, total int, n
 // (metadata only); _ExportObservationTables=true renders an Observation's components as a table.
 func shape(el *etree.Element, q url.Values) {
 	if el.Tag == "DocumentReference" && q.Get("_summary") == "true" {
-		for _, a := range el.FindElements("content/attachment") {
+		for _, a := range findAll(el, "content/attachment") {
 			for _, d := range a.SelectElements("data") {
 				a.RemoveChild(d)
 			}
@@ -244,7 +244,7 @@ func shape(el *etree.Element, q url.Values) {
 // observationTable appends a table of the components (code, value, unit) to the narrative.
 func observationTable(el *etree.Element) {
 	comps := el.SelectElements("component")
-	div := el.FindElement("text/div")
+	div := find(el, "text/div")
 	if len(comps) == 0 || div == nil {
 		return
 	}

@@ -93,3 +93,9 @@ func SealString(v *Vault, purpose, plaintext string) (string, error) {
 func OpenString(v *Vault, purpose, sealed string) (string, error) {
 	return v.openString(purpose, sealed)
 }
+
+// MAC is the vault's HMAC-SHA256.
+func MAC(key []byte, value string) []byte {
+	sum := mac(key, value)
+	return sum[:]
+}

@@ -55,12 +55,47 @@ func (v *Vault) token(k tokenKey, value string) ([]byte, error) {
 	if !cached {
 		defer clear(key)
 	}
-	mac := hmac.New(sha256.New, key)
-	_, _ = io.WriteString(mac, value)
-	var sum [sha256.Size]byte
+	sum := mac(key, value)
 	out := make([]byte, tokenLen)
-	copy(out, mac.Sum(sum[:0]))
+	copy(out, sum[:])
 	return out, nil
+}
+
+// macOnStack bounds the values whose HMAC is computed without allocating.
+const macOnStack = 192
+
+// mac is HMAC-SHA256(key, value) (RFC 2104) with its state on the stack and wiped after:
+// crypto/hmac allocates its state on every call, and a token is computed for every id and search
+// value of every request. Keys longer than a block (the derived keys are never) go to crypto/hmac.
+func mac(key []byte, value string) [sha256.Size]byte {
+	var sum [sha256.Size]byte
+	if len(key) > sha256.BlockSize {
+		h := hmac.New(sha256.New, key)
+		_, _ = io.WriteString(h, value)
+		h.Sum(sum[:0])
+		return sum
+	}
+	var buf [sha256.BlockSize + macOnStack]byte
+	inner := buf[:]
+	if len(value) > macOnStack {
+		inner = make([]byte, sha256.BlockSize+len(value))
+	}
+	inner = inner[:sha256.BlockSize+len(value)]
+	var outer [sha256.BlockSize + sha256.Size]byte
+	for i := range sha256.BlockSize {
+		var k byte
+		if i < len(key) {
+			k = key[i]
+		}
+		inner[i], outer[i] = k^0x36, k^0x5c
+	}
+	copy(inner[sha256.BlockSize:], value)
+	innerSum := sha256.Sum256(inner)
+	copy(outer[sha256.BlockSize:], innerSum[:])
+	sum = sha256.Sum256(outer[:])
+	clear(inner[:sha256.BlockSize])
+	clear(outer[:])
+	return sum
 }
 
 // tokenKeyLocked returns the derived key for k, from the cache when possible; v.mu must be

@@ -1,0 +1,166 @@
+package fhir_test
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/beevik/etree"
+
+	"github.com/redclone/red/fhir"
+)
+
+// etreeRead is the reference for Unmarshal: etree's reader.
+func etreeRead(data []byte) (*etree.Element, error) {
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(data); err != nil {
+		return nil, err
+	}
+	return doc.Root(), nil
+}
+
+// sameTree describes the first difference between two trees, "" when there is none: tokens,
+// names, attributes, text and its flags, parents and indexes.
+func sameTree(a, b *etree.Element) string {
+	if (a == nil) != (b == nil) {
+		return fmt.Sprintf("root %v, want %v", a, b)
+	}
+	if a == nil {
+		return ""
+	}
+	if (a.Parent() == nil) != (b.Parent() == nil) || a.Index() != b.Index() {
+		return "the root's parent or index differs"
+	}
+	return sameElement(a, b, a.FullTag())
+}
+
+func sameElement(a, b *etree.Element, at string) string {
+	if a.Space != b.Space || a.Tag != b.Tag {
+		return fmt.Sprintf("%s: element %q:%q, want %q:%q", at, a.Space, a.Tag, b.Space, b.Tag)
+	}
+	if len(a.Attr) != len(b.Attr) {
+		return fmt.Sprintf("%s: attributes %v, want %v", at, a.Attr, b.Attr)
+	}
+	for i := range a.Attr {
+		x, y := a.Attr[i], b.Attr[i]
+		if x.Space != y.Space || x.Key != y.Key || x.Value != y.Value || (x.Element() != a) != (y.Element() != b) {
+			return fmt.Sprintf("%s: attribute %d %q:%q=%q, want %q:%q=%q", at, i, x.Space, x.Key, x.Value, y.Space, y.Key, y.Value)
+		}
+	}
+	if len(a.Child) != len(b.Child) {
+		return fmt.Sprintf("%s: %d children, want %d", at, len(a.Child), len(b.Child))
+	}
+	for i := range a.Child {
+		x, y := a.Child[i], b.Child[i]
+		if x.Parent() != a || x.Index() != i {
+			return fmt.Sprintf("%s: child %d has the wrong parent or index", at, i)
+		}
+		switch x := x.(type) {
+		case *etree.Element:
+			y, ok := y.(*etree.Element)
+			if !ok {
+				return fmt.Sprintf("%s: child %d is an element, want %T", at, i, b.Child[i])
+			}
+			if d := sameElement(x, y, at+"/"+x.FullTag()); d != "" {
+				return d
+			}
+		case *etree.CharData:
+			y, ok := y.(*etree.CharData)
+			if !ok || x.Data != y.Data || x.IsCData() != y.IsCData() || x.IsWhitespace() != y.IsWhitespace() {
+				return fmt.Sprintf("%s: text %d %#v, want %#v", at, i, x, b.Child[i])
+			}
+		default:
+			var bx, by bytes.Buffer
+			x.WriteTo(&bx, &etree.WriteSettings{})
+			b.Child[i].WriteTo(&by, &etree.WriteSettings{})
+			if fmt.Sprintf("%T", x) != fmt.Sprintf("%T", b.Child[i]) || bx.String() != by.String() {
+				return fmt.Sprintf("%s: token %d %q, want %q", at, i, bx.String(), by.String())
+			}
+		}
+	}
+	return ""
+}
+
+// checkUnmarshal compares Unmarshal with etree's reader on data.
+func checkUnmarshal(t *testing.T, name string, data []byte) {
+	t.Helper()
+	got, gerr := fhir.Unmarshal(data)
+	want, werr := etreeRead(data)
+	if fmt.Sprint(gerr) != fmt.Sprint(werr) {
+		t.Errorf("%s: error %v, want %v", name, gerr, werr)
+		return
+	}
+	if d := sameTree(got, want); d != "" {
+		t.Errorf("%s: %s\ninput %q", name, d, data)
+	}
+}
+
+// unmarshalCases are inputs in Marshal's form and near it: Unmarshal reads the first itself and
+// must leave the others to etree (or give etree's answer).
+var unmarshalCases = []string{
+	`<Patient xmlns="http://hl7.org/fhir"><id value="a&amp;b&lt;c&gt;d&quot;e&apos;f"/><name><text value="Jörg 🙂"/></name></Patient>`,
+	`<a><b>x</b><c>  </c><d>
+	</d></a>`,
+	`<a x="1" x="2" y="3"/>`,
+	`<a x="1" x="2"/>`,
+	`<h:a xmlns:h="urn:h"><h:b h:c="1"/></h:a>`,
+	`<a:b:c/>`, `<:a/>`, `<a:/>`, `<a :b="1"/>`, `<a b:="1"/>`, `<1a/>`, `<-a/>`, `<a.b-c_d1/>`,
+	`<a b="]]>"/>`, `<a>]]></a>`, `<a>x > y</a>`, `<a b="x > y"/>`, `<a b="<"/>`,
+	`<a>&#13;&#x41;</a>`, `<a>&nbsp;</a>`, `<a>&amp</a>`, `<a>&;</a>`,
+	"<a>cr\r\nlf</a>", "<a b=\"cr\r\"/>", "<a>\x01</a>", "<a>\xff</a>", "<a>\uFFFE</a>", "<a>\uFFFD</a>",
+	`<a></b>`, `<a>`, `<a/><b/>`, `<a/>text`, ` <a/>`, `<a/> `, `text<a/>`, ``, `<a`, `<a b="1`, `<a b=1/>`,
+	`<a  b="1"/>`, `<a b="1" />`, `<a b='1'/>`, `<a
+b="1"/>`, `</a>`, `<a></a >`, `<a><!--c--></a>`, `<?xml version="1.0"?><a/>`, `<!DOCTYPE a><a/>`,
+	`<a><![CDATA[x]]></a>`, `<a></a>`, `<a>x<b/>y</a>`,
+	strings.Repeat("<a>", 999) + strings.Repeat("</a>", 999),
+	strings.Repeat("<a>", 1000) + strings.Repeat("</a>", 1000),
+	strings.Repeat("<a>", 1030) + strings.Repeat("</a>", 1030),
+}
+
+func TestUnmarshalMatchesEtree(t *testing.T) {
+	for i, s := range unmarshalCases {
+		checkUnmarshal(t, fmt.Sprintf("case %d", i), []byte(s))
+	}
+	all := trees(t)
+	for name, e := range all {
+		data := fhir.Marshal(e)
+		checkUnmarshal(t, name+" marshaled", data)
+		checkUnmarshal(t, name+" as a document", fhir.Document(e))
+		if strings.HasSuffix(name, "(fhir)") && !bytes.Contains(data, []byte("\r")) && !fhir.ReadsItself(data) {
+			t.Errorf("%s: Unmarshal leaves what Marshal wrote to etree", name)
+		}
+	}
+	if !fhir.ReadsItself([]byte(unmarshalCases[0])) {
+		t.Error("Unmarshal leaves Marshal's form to etree")
+	}
+}
+
+func FuzzUnmarshalMatchesEtree(f *testing.F) {
+	for _, s := range unmarshalCases {
+		f.Add([]byte(s))
+	}
+	for _, s := range handMade {
+		if e, err := etreeRead([]byte(s)); err == nil && e != nil {
+			f.Add(fhir.Marshal(e))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkUnmarshal(t, "input", data)
+	})
+}
+
+func TestUnmarshaledTreesGrowOnTheirOwn(t *testing.T) {
+	e, err := fhir.Unmarshal([]byte(`<a><b/><c><d/></c><e x="1"/><f>t</f></a>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range e.ChildElements() {
+		k.CreateElement("added").CreateAttr("y", "2")
+		k.CreateAttr("z", "3")
+	}
+	want := `<a><b z="3"><added y="2"/></b><c z="3"><d/><added y="2"/></c><e x="1" z="3"><added y="2"/></e><f z="3">t<added y="2"/></f></a>`
+	if got, _ := etree.NewDocumentWithRoot(e.Copy()).WriteToString(); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
