@@ -292,7 +292,7 @@ func loadServe(t testing.TB, in *instance, args ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	tail := &loadTail{}
+	tail := &loadgen.Tail{}
 	s := &server{done: make(chan error, 1)}
 	go func() {
 		err := cli.Run(ctx, in.serving(append(args, "--port", "0")...), cli.IO{In: strings.NewReader(""), Out: pw, Err: tail})
@@ -333,28 +333,6 @@ func loadServe(t testing.TB, in *instance, args ...string) *server {
 		}
 	})
 	return s
-}
-
-// loadTail keeps the last 64 KiB written to it.
-type loadTail struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (l *loadTail) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b = append(l.b, p...)
-	if over := len(l.b) - 64<<10; over > 0 {
-		l.b = append(l.b[:0], l.b[over:]...)
-	}
-	return len(p), nil
-}
-
-func (l *loadTail) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.b)
 }
 
 // loadCall sends one request and reads the whole answer; d is the time until the last byte.

@@ -26,7 +26,7 @@ type Red struct {
 	Tenant string
 	cmd    *exec.Cmd
 	exited chan struct{}
-	log    *tail
+	log    *Tail
 	dir    string
 	drop   func() error // drops the throwaway database
 }
@@ -44,7 +44,7 @@ func StartRed(ctx context.Context, bin, databaseURL string) (_ *Red, err error) 
 	if err != nil {
 		return nil, err
 	}
-	r := &Red{Tenant: redTenant, dir: dir, log: &tail{}, exited: make(chan struct{}), drop: func() error { return nil }}
+	r := &Red{Tenant: redTenant, dir: dir, log: &Tail{}, exited: make(chan struct{}), drop: func() error { return nil }}
 	defer func() {
 		if err != nil {
 			_ = r.Stop()
@@ -214,13 +214,13 @@ func LoadAverage() string {
 	return "?"
 }
 
-// tail keeps the last 64 KiB written to it.
-type tail struct {
+// Tail keeps the last 64 KiB written to it (a server's output, for the report when it fails).
+type Tail struct {
 	mu sync.Mutex
 	b  []byte
 }
 
-func (l *tail) Write(p []byte) (int, error) {
+func (l *Tail) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.b = append(l.b, p...)
@@ -230,7 +230,7 @@ func (l *tail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (l *tail) String() string {
+func (l *Tail) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return string(l.b)
