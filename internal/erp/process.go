@@ -161,9 +161,6 @@ func namedStatus(err error) fachdienst.Status {
 	return ""
 }
 
-// prescriptionIDSystem is the NamingSystem of the PrescriptionId (KBV ERP 1.1 and later).
-const prescriptionIDSystem = "https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_PrescriptionId"
-
 // complete writes the PrescriptionId the Fachdienst assigned into the KBV bundle's identifier and
 // the signing day into the MedicationRequest's authoredOn — a practice system cannot know either
 // when it queues the prescription — and hands the bundle to s.Prepare.
@@ -176,7 +173,7 @@ func (s *Service) complete(ctx context.Context, bundle []byte, prescriptionID, d
 	if id == nil {
 		id = etree.NewElement("identifier")
 		b.InsertChildAt(fhir.IndexAfter(b, "meta", "id"), id)
-		fhir.SetValue(id.CreateElement("system"), prescriptionIDSystem)
+		fhir.SetValue(id.CreateElement("system"), fachdienst.SystemPrescriptionID)
 	}
 	if v := id.SelectElement("value"); v != nil {
 		fhir.SetValue(v, prescriptionID)

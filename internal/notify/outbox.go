@@ -267,13 +267,7 @@ type task struct {
 }
 
 func (t task) notification(name string) event {
-	el := etree.NewElement("Task")
-	el.CreateAttr("xmlns", fhir.Namespace)
-	fhir.SetValue(el.CreateElement("id"), t.id)
-	idn := el.CreateElement("identifier")
-	fhir.SetValue(idn.CreateElement("use"), "official")
-	fhir.SetValue(idn.CreateElement("system"), fachdienst.SystemPrescriptionID)
-	fhir.SetValue(idn.CreateElement("value"), t.id)
+	el := fachdienst.NewTask(t.id)
 	if t.basedOn != "" {
 		fhir.SetValue(el.CreateElement("basedOn").CreateElement("reference"), t.basedOn)
 	}

@@ -73,13 +73,13 @@ func (s *Service) SignPrescriptions(ctx context.Context, handle string, ids []st
 	if err != nil {
 		return nil, err
 	}
-	hba, err := s.physicianHBA(ctx, url.Values{"card": {handle}}, w.PIN)
+	hba, err := s.signer(ctx, e, url.Values{"card": {handle}}, w.PIN)
 	if err != nil {
 		return nil, err
 	}
 	if w.Signing != nil {
 		w.Signing()
 	}
-	e.Progress, e.Prepare = w.Step, s.preparer(url.Values{}, hba)
+	e.Progress = w.Step
 	return e.Process(ctx, hba, ids...)
 }

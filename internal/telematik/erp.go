@@ -81,11 +81,10 @@ func (s *Service) CreateERP(ctx context.Context, q url.Values, body *etree.Eleme
 	if err != nil {
 		return Answer{}, err
 	}
-	hba, err := s.physicianHBA(ctx, q, nil)
+	hba, err := s.signer(ctx, e, q, nil)
 	if err != nil {
 		return Answer{}, err
 	}
-	e.Prepare = s.preparer(q, hba)
 	ps, err := e.Process(ctx, hba, p.ID)
 	if err != nil {
 		return Answer{}, fhir.Wrap(err, fhir.CodeTransient, "the prescription is queued; $processerp takes it up again: %s", err.Error())
@@ -403,16 +402,27 @@ func (s *Service) processERP(ctx context.Context, q url.Values, _ *etree.Element
 	if err != nil {
 		return Answer{}, err
 	}
-	hba, err := s.physicianHBA(ctx, q, nil)
+	hba, err := s.signer(ctx, e, q, nil)
 	if err != nil {
 		return Answer{}, err
 	}
-	e.Prepare = s.preparer(q, hba)
 	ps, err := e.Process(ctx, hba)
 	if err != nil {
 		return Answer{}, fhir.Wrap(err, fhir.CodeTransient, "the batch stopped; what it did is kept, call $processerp again: %s", err.Error())
 	}
 	return Answer{http.StatusOK, prescriptionsAnswer(ps)}, nil
+}
+
+// signer readies the batch e to sign with the HBA the request names (physicianHBA: a physician's,
+// its signature PIN entered) and to add that physician to bundles queued without one (preparer);
+// it returns the HBA's handle.
+func (s *Service) signer(ctx context.Context, e *erp.Service, q url.Values, asking func()) (string, error) {
+	hba, err := s.physicianHBA(ctx, q, asking)
+	if err != nil {
+		return "", err
+	}
+	e.Prepare = s.preparer(q, hba)
+	return hba, nil
 }
 
 // physicianHBA is the handle of the HBA the request names (card, cardname or hbaiccsn), once
@@ -551,8 +561,8 @@ func (s *Service) Tasks(ctx context.Context, q url.Values) (Answer, error) {
 	for _, p := range ps {
 		t := b.CreateElement("entry").CreateElement("Task")
 		t.CreateElement("id").CreateAttr("value", p.TaskID)
-		taskID(t, "https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_PrescriptionId", p.TaskID)
-		taskID(t, "https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_AccessCode", p.AccessCode)
+		taskID(t, fachdienst.SystemPrescriptionID, p.TaskID)
+		taskID(t, fachdienst.SystemAccessCode, p.AccessCode)
 		t.CreateElement("basedOn").CreateElement("reference").CreateAttr("value", "MedicationRequest/"+p.ID)
 		status := p.TaskStatus
 		switch {

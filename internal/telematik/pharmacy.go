@@ -344,13 +344,7 @@ func (s *Service) PharmacyTask(ctx context.Context, id string) (Answer, error) {
 
 // lastKnownTask is the Task of a prescription red no longer holds, as red last knew it.
 func lastKnownTask(p pharmacy.Prescription) *etree.Element {
-	t := etree.NewElement("Task")
-	t.CreateAttr("xmlns", fhir.Namespace)
-	fhir.SetValue(t.CreateElement("id"), p.ID)
-	idn := t.CreateElement("identifier")
-	fhir.SetValue(idn.CreateElement("use"), "official")
-	fhir.SetValue(idn.CreateElement("system"), fachdienst.SystemPrescriptionID)
-	fhir.SetValue(idn.CreateElement("value"), p.ID)
+	t := fachdienst.NewTask(p.ID)
 	status, reason := "ready", "handed back by this pharmacy ($reject); the status as red last knew it"
 	if p.State == pharmacy.Aborted {
 		status, reason = "cancelled", "cancelled by this pharmacy ($abort)"

@@ -10,11 +10,9 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/kbv/validate"
+	"github.com/redclone/red/ti/fachdienst"
 	"github.com/redclone/red/ti/konnektor"
 )
-
-// telematikIDSystem names a Telematik-ID, the identity on a card's certificate.
-const telematikIDSystem = "https://gematik.de/fhir/sid/telematik-id"
 
 // preparer is what a batch signed with the HBA hba does to each completed bundle before it is
 // signed: a bundle queued without physician gets the one who signs — the stored Practitioner the
@@ -65,7 +63,7 @@ func (s *Service) physician(ctx context.Context, id, hba string) (*etree.Element
 			return nil, err
 		}
 		tid := professionOf(cert).RegistrationNumber
-		set, err := s.Records.Search(ctx, "Practitioner", url.Values{"identifier": {telematikIDSystem + "|" + tid}})
+		set, err := s.Records.Search(ctx, "Practitioner", url.Values{"identifier": {fachdienst.SystemTelematikID + "|" + tid}})
 		if err != nil {
 			return nil, err
 		}

@@ -264,3 +264,16 @@ func parseTime(s string) time.Time {
 	}
 	return time.Time{}
 }
+
+// NewTask is a Task element (FHIR namespace) with its id and its PrescriptionId identifier, as
+// the E-Rezept-Fachdienst writes them, for the caller to complete.
+func NewTask(prescriptionID string) *etree.Element {
+	t := etree.NewElement("Task")
+	t.CreateAttr("xmlns", fhir.Namespace)
+	fhir.SetValue(t.CreateElement("id"), prescriptionID)
+	idn := t.CreateElement("identifier")
+	fhir.SetValue(idn.CreateElement("use"), "official")
+	fhir.SetValue(idn.CreateElement("system"), SystemPrescriptionID)
+	fhir.SetValue(idn.CreateElement("value"), prescriptionID)
+	return t
+}

@@ -48,12 +48,7 @@ func Resource(res *etree.Element, at string, opts kbv.Options) fhir.Issues {
 	opts.Profile = ""
 	var checked []string // the profiles res is checked against, without version
 	if ps := metaProfiles(res); len(ps) > 0 {
-		issues = profile.Validate(res, at, popts)
-		for _, p := range ps {
-			if url, ok := inTables(fhir.Value(p), res.Tag); ok {
-				checked = append(checked, url)
-			}
-		}
+		issues, checked = againstMeta(res, at, popts)
 	} else {
 		c := Choose(res)
 		if c.Canonical == "" {
@@ -68,6 +63,19 @@ func Resource(res *etree.Element, at string, opts kbv.Options) fhir.Issues {
 	opts.Profiled = len(checked) > 0
 	issues = tolerate(issues, at, checked, opts.Mode)
 	return merge(issues, kbv.CheckWith(res, at, opts))
+}
+
+// againstMeta validates res against the profiles its meta.profile names (fhir/profile alone,
+// without red's hand-written rules) and returns the findings with the profiles checked, their
+// URLs without version.
+func againstMeta(res *etree.Element, at string, popts profile.Options) (fhir.Issues, []string) {
+	var checked []string
+	for _, p := range metaProfiles(res) {
+		if url, ok := inTables(fhir.Value(p), res.Tag); ok {
+			checked = append(checked, url)
+		}
+	}
+	return profile.Validate(res, at, popts), checked
 }
 
 // merge adds the hand-written rules' findings to the profile's, leaving out an error the profile
