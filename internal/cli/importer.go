@@ -304,22 +304,33 @@ func (c *committer) settle(ctx context.Context, r *prepared) error {
 			}
 		}
 	}
+	if ready, err := c.triage(r); !ready || err != nil {
+		return err
+	}
+	for _, k := range r.writes {
+		c.lastWrite[k] = r.i
+	}
+	c.lastAny = r.i
+	c.pending = append(c.pending, r)
+	return nil
+}
+
+// triage settles a prepared source that is not to be committed — it failed to read (the
+// error), is imported already (skipped) or was refused (reported) — and tells whether r is
+// ready to commit.
+func (c *committer) triage(r *prepared) (ready bool, err error) {
 	switch {
 	case r.err != nil:
-		return fmt.Errorf("%s: %w", r.src.name, r.err)
+		return false, fmt.Errorf("%s: %w", r.src.name, r.err)
 	case r.skip || c.imported(r):
 		c.im.skipped.Add(1)
 		c.im.done.Add(1)
+		return false, nil
 	case r.prep == nil:
 		c.refuse(r, r.issues)
-	default:
-		for _, k := range r.writes {
-			c.lastWrite[k] = r.i
-		}
-		c.lastAny = r.i
-		c.pending = append(c.pending, r)
+		return false, nil
 	}
-	return nil
+	return true, nil
 }
 
 // imported tells whether the journal lists r's bytes.
@@ -405,16 +416,8 @@ func (c *committer) commitAlone(ctx context.Context, r *prepared) error {
 	var err error
 	for range 3 {
 		r = c.im.prepare(ctx, r.job, r.data)
-		switch {
-		case r.err != nil:
-			return fmt.Errorf("%s: %w", r.src.name, r.err)
-		case r.skip || c.imported(r):
-			c.im.skipped.Add(1)
-			c.im.done.Add(1)
-			return nil
-		case r.prep == nil:
-			c.refuse(r, r.issues)
-			return nil
+		if ready, err := c.triage(r); !ready || err != nil {
+			return err
 		}
 		if err = c.commit(ctx, []*prepared{r}); fhir.CodeOf(err) != fhir.CodeConflict {
 			return err
