@@ -22,6 +22,14 @@ var errUnusual = errors.New("fhir: input left to the decoder")
 // tree is the same; it refuses nothing itself: for anything else it returns errUnusual, and the
 // decoder reads the document again. Besides a tree its only other answer is the context's end.
 func (b *builder) scan(s string) (*etree.Element, error) {
+	// the slabs, sized by counting the markup: no more elements than start tags (the root is
+	// made on its own), no more attributes than values
+	if n := strings.Count(s, "<") - strings.Count(s, "</") - 1; n > 0 {
+		b.elems = make([]etree.Element, n)
+	}
+	if n := strings.Count(s, `="`) + strings.Count(s, `='`); n > 0 {
+		b.attrs = make([]etree.Attr, n)
+	}
 	var attrs []xml.Attr
 	p := 0
 	for {
