@@ -109,16 +109,20 @@ type builder struct {
 	names  map[string]string // tag and attribute names, each kept once
 	elems  []etree.Element   // a slab new elements are cut from
 	attrs  []etree.Attr      // a slab new attribute lists are cut from
+	lists  []etree.Token     // a slab child lists are cut from
+	kids   []etree.Token     // the children of the open elements so far, innermost last
 	buf    []byte            // scan's text with references replaced
 }
 
-// frame is an open element.
+// frame is an open element. Its children are collected in builder.kids until it closes and
+// then added to it, so that each child list is allocated once, at its size.
 type frame struct {
 	el    *etree.Element
 	name  xml.Name // as written, for the end tag
 	ns    string
 	xhtml bool // a narrative's div or inside one
 	binds int  // len(builder.binds) before the element's own declarations
+	kids  int  // where its children start in builder.kids
 }
 
 type binding struct{ prefix, uri string }
@@ -185,6 +189,18 @@ func (b *builder) end(name xml.Name) error {
 	top := b.stack[len(b.stack)-1]
 	b.binds = b.binds[:top.binds]
 	b.stack = b.stack[:len(b.stack)-1]
+	kids := b.kids[top.kids:]
+	if n := len(kids); n > cap(b.lists)-len(b.lists) {
+		top.el.Child = make([]etree.Token, 0, n)
+	} else {
+		top.el.Child = b.lists[len(b.lists) : len(b.lists) : len(b.lists)+n]
+		b.lists = b.lists[:len(b.lists)+n]
+	}
+	for _, k := range kids {
+		top.el.AddChild(k)
+	}
+	clear(kids)
+	b.kids = b.kids[:top.kids]
 	return nil
 }
 
@@ -204,7 +220,7 @@ func (b *builder) text(t string) error {
 	if b.fhir && !top.xhtml && len(strings.TrimSpace(t)) == 0 {
 		return nil // indentation between FHIR elements
 	}
-	top.el.CreateText(t)
+	b.kids = append(b.kids, etree.NewText(t))
 	return nil
 }
 
@@ -260,7 +276,7 @@ func (b *builder) start(t xml.StartElement) error {
 	var e *etree.Element
 	if len(b.stack) > 0 {
 		e = b.element(tag)
-		b.stack[len(b.stack)-1].el.AddChild(e)
+		b.kids = append(b.kids, e)
 	} else {
 		e = etree.NewElement(tag)
 		b.root = e
@@ -279,7 +295,7 @@ func (b *builder) start(t xml.StartElement) error {
 		}
 		e.CreateAttr(key, b.internValue(a.Value))
 	}
-	f.el, f.name = e, t.Name
+	f.el, f.name, f.kids = e, t.Name, len(b.kids)
 	b.stack = append(b.stack, f)
 	return nil
 }
@@ -405,7 +421,6 @@ func (b *builder) path(local string) string {
 	var sb strings.Builder
 	sb.WriteString(shortName(b.stack[0].el.Tag))
 	for i := 1; i <= len(b.stack); i++ {
-		parent := b.stack[i-1].el
 		var tag string
 		var self *etree.Element
 		if i < len(b.stack) {
@@ -423,7 +438,7 @@ func (b *builder) path(local string) string {
 			continue
 		}
 		n := 0
-		for _, c := range parent.Child {
+		for _, c := range b.kids[b.stack[i-1].kids:] { // the parent's children so far
 			if el, ok := c.(*etree.Element); ok && el != self && el.Tag == tag {
 				n++
 			} else if ok && el == self {
