@@ -27,9 +27,20 @@ type entry struct {
 
 	expect  int64
 	version int64
+
+	refs     []refSite // its references, once looked for (refsRead)
+	refsRead bool
 }
 
 func (e *entry) key() string { return e.typ + "/" + e.id }
+
+// references are the references in the entry's resource, looked for once.
+func (e *entry) references() []refSite {
+	if !e.refsRead && e.res != nil {
+		e.refs, e.refsRead = references(e.res, e.at), true
+	}
+	return e.refs
+}
 
 // PostBundle stores a bundle atomically: a KBV AWS Patientenakte (type history, RED's way), or a
 // standard FHIR transaction; a batch stores each entry on its own. The resource id is the identity
@@ -291,7 +302,7 @@ func (p *plan) resolve() fhir.Issues {
 		if e.res == nil {
 			continue
 		}
-		for _, site := range references(e.res, e.at) {
+		for _, site := range e.references() {
 			pin, issue := p.resolveOne(site)
 			if issue != nil {
 				issues = append(issues, *issue)
@@ -315,24 +326,24 @@ func (p *plan) resolveOne(site refSite) (*pin, *fhir.Issue) {
 		typ, id, local := localRef(val)
 		switch {
 		case strings.HasPrefix(val, "urn:"):
-			return nil, issueAt(fhir.CodeInvalid, site.path, "refers to an entry that is not in this bundle")
+			return nil, issueAt(fhir.CodeInvalid, site.path(), "refers to an entry that is not in this bundle")
 		case !local || !Supported(typ):
 			return nil, nil
 		}
 		key = typ + "/" + id
 		if _, ok := p.inBundle[key]; !ok {
 			if r := p.heads[key]; r.Version == 0 || r.Deleted {
-				return nil, issueAt(fhir.CodeInvalid, site.path, "refers to %s %s, which exists neither in this bundle nor in red", typ, id)
+				return nil, issueAt(fhir.CodeInvalid, site.path(), "refers to %s %s, which exists neither in this bundle nor in red", typ, id)
 			}
 		}
 	}
 	target := p.inBundle[key]
 	if target != nil && target.method == "DELETE" {
-		return nil, issueAt(fhir.CodeInvalid, site.path, "refers to a resource this bundle deletes")
+		return nil, issueAt(fhir.CodeInvalid, site.path(), "refers to a resource this bundle deletes")
 	}
 	named := historyVersion(val)
 	if latest := p.heads[key].Version + boolInt(target != nil); named > latest {
-		return nil, issueAt(fhir.CodeInvalid, site.path, "refers to version %d of %s, which does not exist", named, key)
+		return nil, issueAt(fhir.CodeInvalid, site.path(), "refers to version %d of %s, which does not exist", named, key)
 	}
 	return &pin{site, key, named}, nil
 }
@@ -425,7 +436,7 @@ func (s *Service) heads(ctx context.Context, entries []*entry, bundleID string) 
 		if e.res == nil {
 			continue
 		}
-		for _, site := range references(e.res, e.at) {
+		for _, site := range e.references() {
 			if typ, id, ok := localRef(site.el.SelectAttrValue("value", "")); ok && Supported(typ) {
 				add(typ, id)
 			}
