@@ -22,13 +22,14 @@ var errUnusual = errors.New("fhir: input left to the decoder")
 // tree is the same; it refuses nothing itself: for anything else it returns errUnusual, and the
 // decoder reads the document again. Besides a tree its only other answer is the context's end.
 func (b *builder) scan(s string) (*etree.Element, error) {
-	// the slabs, sized by counting the markup: no more elements than start tags (the root is
-	// made on its own), no more attributes than values, child lists for them and their text
-	if n := strings.Count(s, "<") - strings.Count(s, "</") - 1; n > 0 {
+	// the slabs, sized by counting single bytes (which is fast, unlike counting "</"): no more
+	// elements than '<' (the root is made on its own), no more attributes than '=', child
+	// lists for the elements and some text
+	if n := strings.Count(s, "<") - 1; n > 0 {
 		b.elems = make([]etree.Element, n)
-		b.lists = make([]etree.Token, 0, n+n/2) // every element a child, and some text
+		b.lists = make([]etree.Token, 0, n)
 	}
-	if n := strings.Count(s, `="`) + strings.Count(s, `='`); n > 0 {
+	if n := strings.Count(s, "="); n > 0 {
 		b.attrs = make([]etree.Attr, n)
 	}
 	var attrs []xml.Attr
