@@ -417,9 +417,9 @@ func (p *plan) writes() ([]vault.Write, []fhir.Outcome) {
 	return writes, outcomes
 }
 
-// heads looks up, in one call, the current versions of the bundle's record, of the entries and
-// of the stored resources their references name, keyed "Type/id".
-func (s *Service) heads(ctx context.Context, entries []*entry, bundleID string) (map[string]vault.Resource, error) {
+// headRefs are what a bundle reads the current versions of: its record, its entries and the
+// stored resources their references name, each once.
+func headRefs(entries []*entry, bundleID string) []vault.Ref {
 	var refs []vault.Ref
 	seen := map[string]bool{}
 	add := func(typ, id string) {
@@ -442,6 +442,11 @@ func (s *Service) heads(ctx context.Context, entries []*entry, bundleID string) 
 			}
 		}
 	}
+	return refs
+}
+
+// lookup reads the current versions of refs in one call, keyed "Type/id".
+func (s *Service) lookup(ctx context.Context, refs []vault.Ref) (map[string]vault.Resource, error) {
 	heads, err := s.Store.Heads(ctx, refs)
 	if err != nil {
 		return nil, err
