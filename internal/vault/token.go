@@ -21,6 +21,7 @@ const (
 const (
 	tokenKindIndex byte = 'i'
 	tokenKindID    byte = 'd'
+	tokenKindGroup byte = 'g' // user groups (visibility.go)
 )
 
 // tokenKey names one derived blind-index key.
@@ -39,6 +40,25 @@ func (v *Vault) indexToken(index, value string) ([]byte, error) {
 // idToken is indexToken for a resource id of type typ (what storage keeps instead of the id).
 func (v *Vault) idToken(typ, id string) ([]byte, error) {
 	return v.token(tokenKey{tokenKindID, typ}, id)
+}
+
+// groupMark is the token every user group's data carries.
+func (v *Vault) groupMark() ([]byte, error) {
+	return v.token(tokenKey{tokenKindGroup, "mark"}, "")
+}
+
+// groupToken is the token of the data of user group id.
+func (v *Vault) groupToken(id string) ([]byte, error) {
+	return v.token(tokenKey{tokenKindGroup, "group"}, id)
+}
+
+// groupTokens are the tokens a version of user group id carries: the mark and its group's.
+func (v *Vault) groupTokens(id string) (mark, group []byte, err error) {
+	if mark, err = v.groupMark(); err != nil {
+		return nil, nil, err
+	}
+	group, err = v.groupToken(id)
+	return mark, group, err
 }
 
 // token computes the truncated HMAC of value under the key named by k.

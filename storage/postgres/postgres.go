@@ -236,8 +236,8 @@ func (s *Store) Current(ctx context.Context, tenant, typ string, id []byte) (sto
 }
 
 // Version implements storage.Store.
-// Heads implements storage.Store.
-func (s *Store) Heads(ctx context.Context, tenant string, keys []storage.Key) ([]storage.Record, error) {
+// Heads implements storage.Store: the exclusion is decided on heads.tokens, the row read anyway.
+func (s *Store) Heads(ctx context.Context, tenant string, keys []storage.Key, ex storage.Exclusion) ([]storage.Record, error) {
 	out := make([]storage.Record, len(keys))
 	types := make([]string, len(keys))
 	ids := make([][]byte, len(keys))
@@ -250,7 +250,9 @@ func (s *Store) Heads(ctx context.Context, tenant string, keys []storage.Key) ([
 	}
 	rows, err := s.pool.Query(ctx, `SELECT k.n, h.version, h.updated, h.deleted
 		FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS k(type, id, n)
-		JOIN heads h ON h.tenant = $1 AND h.type = k.type AND h.id = k.id`, tenant, types, ids)
+		JOIN heads h ON h.tenant = $1 AND h.type = k.type AND h.id = k.id
+		WHERE NOT (coalesce($4 = ANY (h.tokens), false) AND NOT coalesce(h.tokens && $5::bytea[], false))`,
+		tenant, types, ids, ex.Token, unless(ex))
 	if err != nil {
 		return nil, translate("heads", err)
 	}
@@ -269,6 +271,28 @@ func (s *Store) Heads(ctx context.Context, tenant string, keys []storage.Key) ([
 		r.Version, r.Updated, r.Deleted = version, updated.UTC(), deleted
 	}
 	return out, translate("heads", rows.Err())
+}
+
+// unless is ex.Unless as a bytea[] parameter: never NULL, so that && answers false, not NULL.
+func unless(ex storage.Exclusion) [][]byte {
+	if ex.Unless == nil {
+		return [][]byte{}
+	}
+	return ex.Unless
+}
+
+// excluding is the condition that leaves out the resource with id token id when ex says so,
+// its parameters numbered from n on (the exclusion's token, then its exceptions), and those
+// parameters; "" and none when ex leaves out nothing. It probes the tokens index: two
+// index-only lookups per resource, or one hash of the (few) resources carrying the token.
+func excluding(ex storage.Exclusion, id string, n int) (string, []any) {
+	if ex.Token == nil {
+		return "", nil
+	}
+	return fmt.Sprintf(`
+		AND NOT EXISTS (SELECT 1 FROM tokens x WHERE x.tenant = $1 AND x.type = $2 AND x.token = $%d AND x.id = %s
+			AND NOT EXISTS (SELECT 1 FROM tokens y WHERE y.tenant = $1 AND y.type = $2 AND y.token = ANY ($%d::bytea[]) AND y.id = %s))`,
+		n, id, n+1, id), []any{ex.Token, unless(ex)}
 }
 
 func (s *Store) Version(ctx context.Context, tenant, typ string, id []byte, version int64) (storage.Record, error) {
@@ -306,6 +330,9 @@ func (s *Store) Find(ctx context.Context, tenant string, q storage.Query) (stora
 		fmt.Fprintf(&sql, `
 		AND h.id IN (SELECT t.id FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = ANY($%d::bytea[]))`, len(args))
 	}
+	excl, exArgs := excluding(q.Exclude, "h.id", len(args)+1)
+	sql.WriteString(excl)
+	args = append(args, exArgs...)
 	var limit any // NULL: no limit
 	if q.Limit > 0 {
 		limit = int64(q.Limit)
@@ -333,7 +360,8 @@ func (s *Store) findOneGroup(ctx context.Context, tenant string, q storage.Query
 	if q.Limit > 0 {
 		limit = int64(q.Limit)
 	}
-	match := `SELECT t.id FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = ANY($3::bytea[])`
+	excl, exArgs := excluding(q.Exclude, "t.id", 6)
+	match := `SELECT t.id FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = ANY($3::bytea[])` + excl
 	distinct := "DISTINCT " // a resource may carry several of the group's tokens
 	if len(q.All[0]) == 1 {
 		distinct = "" // (tenant, type, id, token) is unique
@@ -344,7 +372,7 @@ func (s *Store) findOneGroup(ctx context.Context, tenant string, q storage.Query
 	LEFT JOIN heads h ON h.tenant = $1 AND h.type = $2 AND h.id = p.id AND NOT h.deleted
 	LEFT JOIN resources r ON r.tenant = $1 AND r.type = $2 AND r.id = p.id AND r.version = h.version
 	ORDER BY p.id`
-	return s.page(ctx, q.Type, sql, tenant, q.Type, q.All[0], int64(max(q.Offset, 0)), limit)
+	return s.page(ctx, q.Type, sql, append([]any{tenant, q.Type, q.All[0], int64(max(q.Offset, 0)), limit}, exArgs...)...)
 }
 
 // findDisjoint answers a query with one group of disjoint tokens (storage.Query.Disjoint) from
@@ -358,14 +386,15 @@ func (s *Store) findDisjoint(ctx context.Context, tenant string, q storage.Query
 	if q.Limit > 0 {
 		limit = int64(q.Limit)
 	}
+	excl, exArgs := excluding(q.Exclude, "t.id", 6)
 	sql := `WITH c AS MATERIALIZED (
-		SELECT u.token, (SELECT count(*) FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = u.token) AS n
+		SELECT u.token, (SELECT count(*) FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = u.token` + excl + `) AS n
 		FROM (SELECT DISTINCT unnest($3::bytea[])) u (token)
 	), s AS (
 		SELECT c.token, c.n, (sum(c.n) OVER (ORDER BY c.token) - c.n)::bigint AS before FROM c
 	), p AS (
 		SELECT s.token, x.id FROM s CROSS JOIN LATERAL (
-			SELECT t.id FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = s.token
+			SELECT t.id FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = s.token` + excl + `
 			ORDER BY t.id OFFSET greatest($4 - s.before, 0) LIMIT $4 + $5::bigint - greatest(s.before, $4)
 		) x
 		WHERE s.before + s.n > $4 AND s.before < $4 + $5::bigint IS NOT FALSE
@@ -376,7 +405,7 @@ func (s *Store) findDisjoint(ctx context.Context, tenant string, q storage.Query
 	LEFT JOIN heads h ON h.tenant = $1 AND h.type = $2 AND h.id = p.id AND NOT h.deleted
 	LEFT JOIN resources r ON r.tenant = $1 AND r.type = $2 AND r.id = p.id AND r.version = h.version
 	ORDER BY p.token, p.id`
-	return s.page(ctx, q.Type, sql, tenant, q.Type, q.All[0], int64(max(q.Offset, 0)), limit)
+	return s.page(ctx, q.Type, sql, append([]any{tenant, q.Type, q.All[0], int64(max(q.Offset, 0)), limit}, exArgs...)...)
 }
 
 // page runs a Find statement whose rows are (total, id, version, updated, deleted, sealed), with
