@@ -244,17 +244,11 @@ func (b *Barrier) Find(ctx context.Context, q Query) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	sq := storage.Query{Type: q.Type, Offset: q.Offset, Limit: q.Limit, Disjoint: q.Disjoint, All: make([][][]byte, len(q.All)), Exclude: vw.ex}
-	for i, group := range q.All {
-		sq.All[i] = make([][]byte, 0, len(group))
-		for _, t := range group {
-			tok, err := b.term(q.Type, t)
-			if err != nil {
-				return Page{}, err
-			}
-			sq.All[i] = append(sq.All[i], tok)
-		}
+	sq, err := b.query(q)
+	if err != nil {
+		return Page{}, err
 	}
+	sq.Exclude = vw.ex
 	res, err := b.store.Find(ctx, b.v.tenant, sq)
 	if err != nil {
 		return Page{}, err
@@ -271,6 +265,38 @@ func (b *Barrier) Find(ctx context.Context, q Query) (Page, error) {
 		page.Resources = append(page.Resources, r)
 	}
 	return page, nil
+}
+
+// CountEveryGroup is the number of resources q matches among the data of every user group,
+// whoever acts: for checks whose answer must not depend on who asks (whether anything still
+// refers to a resource), never to show what it counts. Offset and Limit do not apply.
+func (b *Barrier) CountEveryGroup(ctx context.Context, q Query) (int, error) {
+	if b.v.Sealed() {
+		return 0, ErrSealed
+	}
+	sq, err := b.query(q)
+	if err != nil {
+		return 0, err
+	}
+	sq.Offset, sq.Limit = 0, 1
+	res, err := b.store.Find(ctx, b.v.tenant, sq)
+	return res.Total, err
+}
+
+// query is q for the store: its terms as tokens.
+func (b *Barrier) query(q Query) (storage.Query, error) {
+	sq := storage.Query{Type: q.Type, Offset: q.Offset, Limit: q.Limit, Disjoint: q.Disjoint, All: make([][][]byte, len(q.All))}
+	for i, group := range q.All {
+		sq.All[i] = make([][]byte, 0, len(group))
+		for _, t := range group {
+			tok, err := b.term(q.Type, t)
+			if err != nil {
+				return storage.Query{}, err
+			}
+			sq.All[i] = append(sq.All[i], tok)
+		}
+	}
+	return sq, nil
 }
 
 // SealString seals a short value that travels in URLs red writes (a search's parameters in a
