@@ -187,7 +187,7 @@ func (s *Service) DeleteBundle(ctx context.Context, id string) (*etree.Element, 
 			outcomes = append(outcomes, fhir.Outcome{Type: t.typ, ID: t.id, Version: t.head.Version, Modified: t.head.Updated, Status: http.StatusOK,
 				Issues: fhir.Issues{{Severity: fhir.SeverityInformation, Code: fhir.CodeConflict, Diagnostics: t.keep}}})
 		default:
-			changes = append(changes, vault.Write{Type: t.typ, ID: t.id, Expect: t.head.Version, Updated: now, Deleted: true})
+			changes = append(changes, vault.Write{Type: t.typ, ID: t.id, Expect: t.head.Version, Updated: now, Deleted: true, Group: t.head.Group})
 			outcomes = append(outcomes, fhir.Outcome{Type: t.typ, ID: t.id, Version: t.head.Version + 1, Modified: now, Status: http.StatusNoContent})
 		}
 	}

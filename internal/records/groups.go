@@ -139,10 +139,11 @@ func (s *Service) isGroup(ctx context.Context, id string) (bool, error) {
 }
 
 // keepGroups keeps the user group of the resources the bundle writes again without a
-// Provenance naming one: such a version stays in its group.
+// Provenance naming one: such a version stays in its group. A deletion carries the group of
+// what it deletes (vault.Write.Group), for the notifications.
 func (s *Service) keepGroups(ctx context.Context, p *plan) error {
 	for _, e := range p.entries {
-		if _, assigned := p.groups[e]; assigned || e.method == "DELETE" {
+		if _, assigned := p.groups[e]; assigned {
 			continue
 		}
 		if h := p.heads[e.key()]; h.Version == 0 || h.Deleted {

@@ -69,7 +69,9 @@ type Write struct {
 	// are found by nothing.
 	Index []Term
 	// Group is the user group whose members alone (and admins) are to see this version, ""
-	// for the whole tenant; sealed with the body, in the store only as blind tokens.
+	// for the whole tenant; sealed with the body, in the store only as blind tokens. For a
+	// tombstone it is the group of the version deleted: not stored, but seen by those who wrap
+	// the barrier (notify, which tells only that group's audience of the deletion).
 	Group string
 }
 
