@@ -8,6 +8,7 @@ import (
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/vault"
+	"github.com/redclone/red/storage"
 )
 
 // User groups. RED's user groups are Organizations (its Organization search lists them, with
@@ -172,4 +173,14 @@ func hiddenWrites(err error, at map[vault.Ref]string) error {
 		issues = append(issues, errorAt(fhir.CodeForbidden, at[r], "%s/%s cannot be written: the id is taken by data you may not see; choose another id", r.Type, r.ID))
 	}
 	return fhir.Reject(issues)
+}
+
+// GroupOf is the user group of the resource's current version, "" for the whole tenant's, or
+// for one that is not stored (or that who acts may not see).
+func (s *Service) GroupOf(ctx context.Context, typ, id string) (string, error) {
+	r, err := s.Store.Current(ctx, typ, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", nil
+	}
+	return r.Group, err
 }

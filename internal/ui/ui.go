@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/erp"
 	"github.com/redclone/red/internal/telematik"
 )
@@ -394,7 +395,8 @@ func (h *Handler) start(ctx context.Context, card string) error {
 	}
 	h.current = b
 	h.running.Add(1)
-	go h.run(b, hba.Handle, b.ids())
+	who, acting := access.From(ctx)
+	go h.run(b, hba.Handle, b.ids(), who, acting)
 	h.opts.Log.Info("e-prescription batch started", "batch", b.id, "prescriptions", len(ps))
 	return nil
 }
@@ -426,10 +428,15 @@ func (h *Handler) chooseHBA(ctx context.Context, card string) (telematik.HBA, er
 	return telematik.HBA{}, fhir.Fail(fhir.CodeRequired, "card", "several HBAs are inserted; choose one: %s", strings.Join(names, ", "))
 }
 
-// run carries out batch b, bounded in time and cancelled by Close.
-func (h *Handler) run(b *batch, handle string, ids []string) {
+// run carries out batch b, bounded in time and cancelled by Close, for who started it (when
+// acting; else as red's own work): it reads and writes what they may.
+func (h *Handler) run(b *batch, handle string, ids []string, who access.Principal, acting bool) {
 	defer h.running.Done()
-	ctx, cancel := context.WithTimeout(h.life, h.opts.BatchTimeout)
+	life := h.life
+	if acting {
+		life = access.With(life, who)
+	}
+	ctx, cancel := context.WithTimeout(life, h.opts.BatchTimeout)
 	defer cancel()
 	ps, err := h.opts.TI.SignPrescriptions(ctx, handle, ids, telematik.Watch{
 		PIN:     func() { h.update(func() { b.phase(PhasePIN) }) },
