@@ -41,7 +41,9 @@ func (f *rolesFlag) Set(s string) error {
 		}
 		f.roles = append(f.roles, r)
 	}
-	return nil
+	var err error
+	f.roles, err = users.NormalRoles(f.roles) // once each, in red's order
+	return err
 }
 
 // defaultWorkstation is this machine's name, as the principal names the workstation.
