@@ -170,8 +170,11 @@ func (e *env) userListCmd() *cobra.Command {
 			fmt.Fprintln(w, "USER\tROLES")
 			for _, u := range us {
 				roles := access.Join(u.Roles)
-				if u.Legacy {
+				switch {
+				case u.Legacy:
 					roles = "every role (added before red knew roles; an admin sets them with red user role)"
+				case len(u.Roles) == 0:
+					roles = "none: refused everything until an admin sets them with red user role"
 				}
 				fmt.Fprintf(w, "%s\t%s\n", u.Name, roles)
 			}

@@ -52,12 +52,16 @@ func (s *Session) Load(ctx context.Context) (access.Principal, error) {
 	return s.principal(), nil
 }
 
-// reload reads principal and tokens; s.mu must be held.
+// reload reads principal and tokens; s.mu must be held. A user without roles (their role record
+// went missing) acts for nobody.
 func (s *Session) reload(ctx context.Context) error {
 	at := s.now()
 	p, err := s.Dir.Principal(ctx, s.User, s.Workstation)
 	if err != nil {
 		return err
+	}
+	if len(p.Roles) == 0 {
+		return fhir.Fail(fhir.CodeForbidden, "", "the logged-in user %s has no roles: an admin gives them some with red user role", s.User)
 	}
 	ts, err := s.Dir.Tokens(ctx)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -63,8 +64,10 @@ func (d *Directory) now() time.Time {
 type User struct {
 	Name  string        `json:"name"`
 	Roles []access.Role `json:"roles"`
-	// Legacy: the user has no role record, having been added before red knew roles. Such a user
-	// holds every role, as every user could do everything then, until an admin sets their roles.
+	// Legacy: the user has no role record, and neither has anyone else of the tenant: they were
+	// added before red knew roles. Such a user holds every role, as every user could do
+	// everything then, until an admin sets their roles. Once a tenant has role records, a user
+	// without one (an interrupted red user add, a record removed from the database) holds none.
 	Legacy bool `json:"-"`
 }
 
@@ -127,15 +130,29 @@ func all[T any](ctx context.Context, d *Directory, typ string) ([]T, error) {
 
 // save writes v as the record typ/id over h (v nil: removes it).
 func (d *Directory) save(ctx context.Context, typ, id string, h head, v any) error {
+	w, err := d.write(typ, id, h, v)
+	if err != nil {
+		return err
+	}
+	return d.commit(ctx, w)
+}
+
+// write is the change that saves v as the record typ/id over h (v nil: removes it).
+func (d *Directory) write(typ, id string, h head, v any) (vault.Write, error) {
 	w := vault.Write{Type: typ, ID: id, Expect: h.version, Updated: d.now(), Deleted: v == nil}
 	if v != nil {
 		body, err := json.Marshal(v)
 		if err != nil {
-			return err
+			return vault.Write{}, err
 		}
 		w.Body = body
 	}
-	err := d.barrier.Commit(ctx, []vault.Write{w})
+	return w, nil
+}
+
+// commit writes changes all at once, or none.
+func (d *Directory) commit(ctx context.Context, writes ...vault.Write) error {
+	err := d.barrier.Commit(ctx, writes)
 	if errors.Is(err, storage.ErrConflict) {
 		return errors.New("another red changed the same record at the same moment; nothing was changed — run the command again")
 	}
@@ -188,15 +205,28 @@ func NormalRoles(roles []access.Role) ([]access.Role, error) {
 	return out, nil
 }
 
-// User returns the user name's roles (Legacy, with every role, when name has no role record).
-// It does not check that name has a credential.
+// User returns the user name's roles (see User.Legacy for a user without a role record). It does
+// not check that name has a credential.
 func (d *Directory) User(ctx context.Context, name string) (User, error) {
 	var u User
 	h, err := d.load(ctx, userType, name, &u)
 	if err != nil || h.exists {
 		return u, err
 	}
-	return User{Name: name, Roles: access.Roles(), Legacy: true}, nil
+	page, err := d.barrier.Find(ctx, vault.Query{Type: userType, Limit: 1})
+	if err != nil {
+		return User{}, err
+	}
+	return withoutRecord(name, page.Total > 0), nil
+}
+
+// withoutRecord is the user name, who has no role record, in a tenant that has role records
+// (rolesKnown) or not.
+func withoutRecord(name string, rolesKnown bool) User {
+	if rolesKnown {
+		return User{Name: name}
+	}
+	return User{Name: name, Roles: access.Roles(), Legacy: true}
 }
 
 // Users lists the tenant's users with their roles, by name.
@@ -213,7 +243,7 @@ func (d *Directory) Users(ctx context.Context) ([]User, error) {
 	for _, n := range names {
 		i := slices.IndexFunc(records, func(u User) bool { return u.Name == n })
 		if i < 0 {
-			out = append(out, User{Name: n, Roles: access.Roles(), Legacy: true})
+			out = append(out, withoutRecord(n, len(records) > 0))
 			continue
 		}
 		out = append(out, records[i])
@@ -244,14 +274,40 @@ func (d *Directory) SetRoles(ctx context.Context, name string, roles []access.Ro
 	return d.setRoles(ctx, name, roles)
 }
 
-// setRoles writes the role record of name.
+// setRoles writes the role record of name. The tenant's first role record comes with one for
+// every other user, who was added before red knew roles and keeps every role: from then on, a
+// user without a record is one whose record went missing, not one from before roles.
 func (d *Directory) setRoles(ctx context.Context, name string, roles []access.Role) error {
-	var old User
-	h, err := d.load(ctx, userType, name, &old)
+	page, err := d.barrier.Find(ctx, vault.Query{Type: userType, Limit: 1})
 	if err != nil {
 		return err
 	}
-	return d.save(ctx, userType, name, h, User{Name: name, Roles: roles})
+	roleOf := map[string][]access.Role{name: roles}
+	if page.Total == 0 {
+		names, err := d.names(ctx)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if n != name {
+				roleOf[n] = access.Roles()
+			}
+		}
+	}
+	writes := make([]vault.Write, 0, len(roleOf))
+	for _, n := range slices.Sorted(maps.Keys(roleOf)) {
+		var old User
+		h, err := d.load(ctx, userType, n, &old)
+		if err != nil {
+			return err
+		}
+		w, err := d.write(userType, n, h, User{Name: n, Roles: roleOf[n]})
+		if err != nil {
+			return err
+		}
+		writes = append(writes, w)
+	}
+	return d.commit(ctx, writes...)
 }
 
 // Created records the roles of a user just created (red init, red user add): no admin check,

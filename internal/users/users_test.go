@@ -26,6 +26,7 @@ import (
 // of it that two workstations see (each its own vault of the tenant's keyring).
 type practice struct {
 	st   storage.Store
+	b    *vault.Barrier
 	db   string
 	dir  *users.Directory
 	dir2 *users.Directory // another red, e.g. red group … while red serve runs
@@ -45,7 +46,7 @@ func newPractice(t *testing.T, names ...string) *practice {
 			t.Fatal(err)
 		}
 	}
-	return &practice{st: st, db: db, dir: users.New("praxis", b, st), dir2: users.New("praxis", b, st)}
+	return &practice{st: st, b: b, db: db, dir: users.New("praxis", b, st), dir2: users.New("praxis", b, st)}
 }
 
 func roles(rs ...access.Role) []access.Role { return rs }
@@ -53,21 +54,31 @@ func roles(rs ...access.Role) []access.Role { return rs }
 func TestRoles(t *testing.T) {
 	ctx := t.Context()
 	p := newPractice(t, "anna", "ben", "cem")
-	if err := p.dir.Created(ctx, "anna", roles(access.Admin, access.Physician, access.Admin)); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.dir.Created(ctx, "ben", roles(access.Assistant)); err != nil {
-		t.Fatal(err)
-	}
+	t.Run("users of a tenant without role records hold every role, as before red knew roles", func(t *testing.T) {
+		u, err := p.dir.User(ctx, "cem")
+		if err != nil || !u.Legacy || !slices.Equal(u.Roles, access.Roles()) {
+			t.Errorf("User = %+v, %v", u, err)
+		}
+	})
+	must(t, p.dir.Created(ctx, "anna", roles(access.Admin, access.Physician, access.Admin)))
 	t.Run("roles are kept once each, in red's order", func(t *testing.T) {
 		u, err := p.dir2.User(ctx, "anna")
 		if err != nil || u.Legacy || !slices.Equal(u.Roles, roles(access.Physician, access.Admin)) {
 			t.Errorf("User = %+v, %v", u, err)
 		}
 	})
-	t.Run("a user without a role record holds every role, as before red knew roles", func(t *testing.T) {
+	t.Run("the first role record puts the users from before roles on record, with every role", func(t *testing.T) {
 		u, err := p.dir.User(ctx, "cem")
-		if err != nil || !u.Legacy || !slices.Equal(u.Roles, access.Roles()) {
+		if err != nil || u.Legacy || !slices.Equal(u.Roles, access.Roles()) {
+			t.Errorf("User = %+v, %v", u, err)
+		}
+	})
+	must(t, p.dir.Created(ctx, "ben", roles(access.Assistant)))
+	// dora's credential is there, her role record is not (an interrupted red user add)
+	must(t, p.st.PutCredential(ctx, storage.Credential{Tenant: "praxis", User: "dora", Blob: []byte("wrapped")}))
+	t.Run("since then, a user without a role record holds none", func(t *testing.T) {
+		u, err := p.dir.User(ctx, "dora")
+		if err != nil || u.Legacy || len(u.Roles) != 0 {
 			t.Errorf("User = %+v, %v", u, err)
 		}
 	})
@@ -80,7 +91,7 @@ func TestRoles(t *testing.T) {
 		for _, u := range us {
 			got = append(got, u.Name+":"+access.Join(u.Roles))
 		}
-		want := []string{"anna:physician, admin", "ben:assistant", "cem:physician, assistant, pharmacist, admin"}
+		want := []string{"anna:physician, admin", "ben:assistant", "cem:physician, assistant, pharmacist, admin", "dora:none"}
 		if !slices.Equal(got, want) {
 			t.Errorf("Users = %v, want %v", got, want)
 		}
@@ -93,9 +104,10 @@ func TestRoles(t *testing.T) {
 		{"setting roles replaces them", "ben", roles(access.Pharmacist, access.Assistant), ""},
 		{"no roles at all is refused", "ben", nil, "at least one role"},
 		{"an unknown role is refused", "ben", roles("doctor"), `unknown role "doctor"`},
-		{"a user without a credential is refused", "dora", roles(access.Assistant), "has no user dora"},
-		{"the last admin but a legacy user may step down", "anna", roles(access.Physician), ""},
-		{"a legacy user gets a role record", "cem", roles(access.Admin), ""},
+		{"a user without a credential is refused", "eva", roles(access.Assistant), "has no user eva"},
+		{"a user without a role record gets one", "dora", roles(access.Assistant), ""},
+		{"an admin may step down while another is left", "anna", roles(access.Physician), ""},
+		{"so may a user from before roles, but for admin", "cem", roles(access.Admin), ""},
 		{"the last admin may not step down", "cem", roles(access.Physician), "last admin"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,6 +127,21 @@ func TestRoles(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a user whose role record was removed from the database holds none and acts for nobody", func(t *testing.T) {
+		r, err := p.b.Current(ctx, "red:user", "ben")
+		if err != nil {
+			t.Fatal(err)
+		}
+		must(t, p.b.Commit(ctx, []vault.Write{{Type: "red:user", ID: "ben", Expect: r.Version, Updated: time.Now(), Deleted: true}}))
+		if u, err := p.dir.User(ctx, "ben"); err != nil || u.Legacy || len(u.Roles) != 0 {
+			t.Errorf("User = %+v, %v", u, err)
+		}
+		s := &users.Session{Dir: p.dir, User: "ben"}
+		is, status := fhir.Explain(func() error { _, err := s.Principal(ctx, ""); return err }())
+		if status != 403 || len(is) != 1 || !strings.Contains(is[0].Diagnostics, "the logged-in user ben has no roles") {
+			t.Errorf("%d %+v", status, is)
+		}
+	})
 }
 
 func TestGroups(t *testing.T) {
