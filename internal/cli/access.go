@@ -115,15 +115,20 @@ func (e *env) asAdmin(ctx context.Context, o loginOptions, what string) (*logged
 	return l, nil
 }
 
-// adminCmd is a command an admin runs on the tenant's directory with args.
-func (e *env) adminCmd(use, short, what string, args cobra.PositionalArgs, run func(ctx context.Context, l *loggedIn, args []string) error) *cobra.Command {
+// directoryCmd is a command on the tenant's directory of users, groups and tokens, with args;
+// what names what it does when only an admin may, "" when any user may.
+func (e *env) directoryCmd(use, short, what string, args cobra.PositionalArgs, run func(ctx context.Context, l *loggedIn, args []string) error) *cobra.Command {
 	var o loginOptions
 	c := &cobra.Command{
 		Use:   use,
 		Short: short,
 		Args:  args,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := e.asAdmin(cmd.Context(), o, what)
+			logIn := e.logIn
+			if what != "" {
+				logIn = func(ctx context.Context, o loginOptions) (*loggedIn, error) { return e.asAdmin(ctx, o, what) }
+			}
+			l, err := logIn(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -131,13 +136,27 @@ func (e *env) adminCmd(use, short, what string, args cobra.PositionalArgs, run f
 			return run(cmd.Context(), l, args)
 		},
 	}
-	o.flags(c, "an admin of the tenant")
+	who := "user name"
+	if what != "" {
+		who = "an admin of the tenant"
+	}
+	o.flags(c, who)
 	return c
+}
+
+// table writes rows of tab-separated cells under head, in aligned columns.
+func (e *env) table(head string, rows []string) error {
+	w := tabwriter.NewWriter(e.io.Out, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(w, head)
+	for _, r := range rows {
+		fmt.Fprintln(w, r)
+	}
+	return w.Flush()
 }
 
 func (e *env) userRoleCmd() *cobra.Command {
 	var roles rolesFlag
-	c := e.adminCmd("role USER --tenant ALIAS --user ADMIN --role ROLE[,ROLE]", "set a user's roles (replacing those they had)",
+	c := e.directoryCmd("role USER --tenant ALIAS --user ADMIN --role ROLE[,ROLE]", "set a user's roles (replacing those they had)",
 		"changing a user's roles", cobra.ExactArgs(1), func(ctx context.Context, l *loggedIn, args []string) error {
 			if err := l.dir.SetRoles(ctx, args[0], roles.roles); err != nil {
 				return err
@@ -151,24 +170,14 @@ func (e *env) userRoleCmd() *cobra.Command {
 }
 
 func (e *env) userListCmd() *cobra.Command {
-	var o loginOptions
-	c := &cobra.Command{
-		Use:   "list --tenant ALIAS --user NAME",
-		Short: "list the tenant's users with their roles (any user's login)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := e.logIn(cmd.Context(), o)
+	return e.directoryCmd("list --tenant ALIAS --user NAME", "list the tenant's users with their roles (any user's login)", "", cobra.NoArgs,
+		func(ctx context.Context, l *loggedIn, _ []string) error {
+			us, err := l.dir.Users(ctx)
 			if err != nil {
 				return err
 			}
-			defer l.close()
-			us, err := l.dir.Users(cmd.Context())
-			if err != nil {
-				return err
-			}
-			w := tabwriter.NewWriter(e.io.Out, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(w, "USER\tROLES")
-			for _, u := range us {
+			rows := make([]string, len(us))
+			for i, u := range us {
 				roles := access.Join(u.Roles)
 				switch {
 				case u.Legacy:
@@ -176,19 +185,16 @@ func (e *env) userListCmd() *cobra.Command {
 				case len(u.Roles) == 0:
 					roles = "none: refused everything until an admin sets them with red user role"
 				}
-				fmt.Fprintf(w, "%s\t%s\n", u.Name, roles)
+				rows[i] = u.Name + "\t" + roles
 			}
-			return w.Flush()
-		},
-	}
-	o.flags(c, "user name")
-	return c
+			return e.table("USER\tROLES", rows)
+		})
 }
 
 func (e *env) groupCmd() *cobra.Command {
 	c := &cobra.Command{Use: "group", Short: "manage the tenant's user groups (an admin's login; list: any user's)"}
 	var name string
-	add := e.adminCmd("add ID --tenant ALIAS --user ADMIN [--name NAME]", "create a user group; its id is what a Provenance names (e.g. base_user_group_admin)",
+	add := e.directoryCmd("add ID --tenant ALIAS --user ADMIN [--name NAME]", "create a user group; its id is what a Provenance names (e.g. base_user_group_admin)",
 		"managing user groups", cobra.ExactArgs(1), func(ctx context.Context, l *loggedIn, args []string) error {
 			if err := l.dir.AddGroup(ctx, args[0], name); err != nil {
 				return err
@@ -197,7 +203,7 @@ func (e *env) groupCmd() *cobra.Command {
 			return nil
 		})
 	add.Flags().StringVar(&name, "name", "", "the group's name for people")
-	remove := e.adminCmd("remove ID --tenant ALIAS --user ADMIN", "remove a user group", "managing user groups", cobra.ExactArgs(1),
+	remove := e.directoryCmd("remove ID --tenant ALIAS --user ADMIN", "remove a user group", "managing user groups", cobra.ExactArgs(1),
 		func(ctx context.Context, l *loggedIn, args []string) error {
 			if err := l.dir.RemoveGroup(ctx, args[0]); err != nil {
 				return err
@@ -207,12 +213,12 @@ func (e *env) groupCmd() *cobra.Command {
 		})
 	member := &cobra.Command{Use: "member", Short: "add users to a group or take them out"}
 	member.AddCommand(
-		e.adminCmd("add GROUP USER --tenant ALIAS --user ADMIN", "make a user a member of a group", "managing user groups", cobra.ExactArgs(2),
+		e.directoryCmd("add GROUP USER --tenant ALIAS --user ADMIN", "make a user a member of a group", "managing user groups", cobra.ExactArgs(2),
 			func(ctx context.Context, l *loggedIn, args []string) error {
 				changed, err := l.dir.AddMember(ctx, args[0], args[1])
 				return e.membership(err, changed, "%s is a member of group %s", "%s was a member of group %s already", args)
 			}),
-		e.adminCmd("remove GROUP USER --tenant ALIAS --user ADMIN", "take a user out of a group", "managing user groups", cobra.ExactArgs(2),
+		e.directoryCmd("remove GROUP USER --tenant ALIAS --user ADMIN", "take a user out of a group", "managing user groups", cobra.ExactArgs(2),
 			func(ctx context.Context, l *loggedIn, args []string) error {
 				changed, err := l.dir.RemoveMember(ctx, args[0], args[1])
 				return e.membership(err, changed, "%s is no longer a member of group %s", "%s was no member of group %s", args)
@@ -235,37 +241,24 @@ func (e *env) membership(err error, changed bool, done, already string, args []s
 }
 
 func (e *env) groupListCmd() *cobra.Command {
-	var o loginOptions
-	c := &cobra.Command{
-		Use:   "list --tenant ALIAS --user NAME",
-		Short: "list the user groups with their members",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := e.logIn(cmd.Context(), o)
+	return e.directoryCmd("list --tenant ALIAS --user NAME", "list the user groups with their members", "", cobra.NoArgs,
+		func(ctx context.Context, l *loggedIn, _ []string) error {
+			gs, err := l.dir.Groups(ctx)
 			if err != nil {
 				return err
 			}
-			defer l.close()
-			gs, err := l.dir.Groups(cmd.Context())
-			if err != nil {
-				return err
+			rows := make([]string, len(gs))
+			for i, g := range gs {
+				rows[i] = g.ID + "\t" + g.Name + "\t" + strings.Join(g.Members, ", ")
 			}
-			w := tabwriter.NewWriter(e.io.Out, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(w, "GROUP\tNAME\tMEMBERS")
-			for _, g := range gs {
-				fmt.Fprintf(w, "%s\t%s\t%s\n", g.ID, g.Name, strings.Join(g.Members, ", "))
-			}
-			return w.Flush()
-		},
-	}
-	o.flags(c, "user name")
-	return c
+			return e.table("GROUP\tNAME\tMEMBERS", rows)
+		})
 }
 
 func (e *env) tokenCmd() *cobra.Command {
 	c := &cobra.Command{Use: "token", Short: "manage the API tokens of the tenant's client programs (red serve --require-token; an admin's login)"}
 	var name string
-	add := e.adminCmd("add --name CLIENT --tenant ALIAS --user ADMIN", "issue an API token for a client program; it is printed this once",
+	add := e.directoryCmd("add --name CLIENT --tenant ALIAS --user ADMIN", "issue an API token for a client program; it is printed this once",
 		"managing API tokens", cobra.NoArgs, func(ctx context.Context, l *loggedIn, _ []string) error {
 			token, err := l.dir.AddToken(ctx, name)
 			if err != nil {
@@ -277,20 +270,19 @@ func (e *env) tokenCmd() *cobra.Command {
 		})
 	add.Flags().StringVar(&name, "name", "", "the client program's name, e.g. kasse-pvs (required)")
 	_ = add.MarkFlagRequired("name")
-	list := e.adminCmd("list --tenant ALIAS --user ADMIN", "list the API tokens by name", "managing API tokens", cobra.NoArgs,
+	list := e.directoryCmd("list --tenant ALIAS --user ADMIN", "list the API tokens by name", "managing API tokens", cobra.NoArgs,
 		func(ctx context.Context, l *loggedIn, _ []string) error {
 			ts, err := l.dir.Tokens(ctx)
 			if err != nil {
 				return err
 			}
-			w := tabwriter.NewWriter(e.io.Out, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(w, "TOKEN\tISSUED")
-			for _, t := range ts {
-				fmt.Fprintf(w, "%s\t%s\n", t.Name, t.Created.Format(time.DateTime+" MST"))
+			rows := make([]string, len(ts))
+			for i, t := range ts {
+				rows[i] = t.Name + "\t" + t.Created.Format(time.DateTime+" MST")
 			}
-			return w.Flush()
+			return e.table("TOKEN\tISSUED", rows)
 		})
-	remove := e.adminCmd("remove NAME --tenant ALIAS --user ADMIN", "withdraw an API token", "managing API tokens", cobra.ExactArgs(1),
+	remove := e.directoryCmd("remove NAME --tenant ALIAS --user ADMIN", "withdraw an API token", "managing API tokens", cobra.ExactArgs(1),
 		func(ctx context.Context, l *loggedIn, args []string) error {
 			if err := l.dir.RemoveToken(ctx, args[0]); err != nil {
 				return err
