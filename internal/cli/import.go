@@ -18,6 +18,7 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/internal/records"
+	"github.com/redclone/red/internal/users"
 )
 
 type importOptions struct {
@@ -100,7 +101,7 @@ func (e *env) importBundles(ctx context.Context, o importOptions, paths []string
 	}
 	rep := &importReport{path: o.report, dir: filepath.Join(e.dataDir, "imports"), tenant: o.tenant}
 	im := &importer{
-		recs:    &records.Service{Tenant: o.tenant, Store: store, Validation: mode},
+		recs:    &records.Service{Tenant: o.tenant, Store: store, Validation: mode, Groups: userGroups{users.New(o.tenant, store, st)}},
 		before:  before,
 		limits:  limits,
 		workers: o.workers,

@@ -154,7 +154,7 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	log := slog.New(slog.NewTextHandler(e.io.Err, nil))
 	barrier := v.Barrier(st)
 	notes := o.notify.service(o.tenant, barrier, log)
-	recs := &records.Service{Tenant: o.tenant, Store: notes.Wrap(barrier), Validation: mode}
+	recs := &records.Service{Tenant: o.tenant, Store: notes.Wrap(barrier), Validation: mode, Groups: userGroups{session.Dir}}
 	fmt.Fprintf(e.io.Out, "red: validation %s (%s)\n", mode, from)
 	ti := telematikService(o.ti, sims, o.user, recs, signed)
 	ti.Prescriptions, ti.Records, ti.Announce = recs.Store, recs, notes.Announce
