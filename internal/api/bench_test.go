@@ -17,6 +17,7 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/ident"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/api"
 	"github.com/redclone/red/internal/records"
 	"github.com/redclone/red/internal/vault/vaulttest"
@@ -90,16 +91,24 @@ func BenchmarkHandler(b *testing.B) {
 			}
 		}
 	}
-	b.Run("read", func(b *testing.B) {
-		run(b, `<family value="Mustermann">`, func(i int) *http.Request {
-			return benchRequest(b, "GET", "/praxis/Patient/"+benchID((i+1)*7919%patients), nil)
-		})
-	})
-	b.Run("search", func(b *testing.B) {
-		run(b, `<total value="1"/>`, func(i int) *http.Request {
-			return benchRequest(b, "GET", "/praxis/Patient?identifier=http://fhir.de/sid/gkv/kvid-10%7C"+benchKVNR((i+1)*7919%patients), nil)
-		})
-	})
+	read := func(i int) *http.Request {
+		return benchRequest(b, "GET", "/praxis/Patient/"+benchID((i+1)*7919%patients), nil)
+	}
+	search := func(i int) *http.Request {
+		return benchRequest(b, "GET", "/praxis/Patient?identifier=http://fhir.de/sid/gkv/kvid-10%7C"+benchKVNR((i+1)*7919%patients), nil)
+	}
+	// as a member of a user group (not an admin): the barrier checks each read's group and
+	// has the store leave out other groups' data
+	member := func(req func(int) *http.Request) func(int) *http.Request {
+		return func(i int) *http.Request {
+			r := req(i)
+			return r.WithContext(access.With(r.Context(), access.Principal{Tenant: "praxis", User: "anna", Roles: []access.Role{access.Physician}, Groups: []string{"gruppe-kardiologie"}}))
+		}
+	}
+	b.Run("read", func(b *testing.B) { run(b, `<family value="Mustermann">`, read) })
+	b.Run("search", func(b *testing.B) { run(b, `<total value="1"/>`, search) })
+	b.Run("read as a group member", func(b *testing.B) { run(b, `<family value="Mustermann">`, member(read)) })
+	b.Run("search as a group member", func(b *testing.B) { run(b, `<total value="1"/>`, member(search)) })
 	next := patients // the next new patient, across the rounds of create
 	b.Run("create", func(b *testing.B) {
 		run(b, "201 Created", func(int) *http.Request {

@@ -1,6 +1,9 @@
 // Package records stores, reads and searches a tenant's FHIR resources: it checks posted
 // bundles, derives each resource's search values and answers reads and searches in RED's shapes.
-// It talks only to the vault's barrier, in plaintext; sealing and tokens happen below it.
+// It talks only to the vault's barrier, in plaintext; sealing and tokens happen below it. The
+// Provenances of a posted bundle put its data into user groups (groups.go: RED's form, as far as
+// its documentation shows it, and the KBV's Provenance profile); the barrier then shows a group's
+// data to its members and admins only.
 package records
 
 import (

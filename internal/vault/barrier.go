@@ -236,8 +236,8 @@ func (b *Barrier) Heads(ctx context.Context, refs []Ref) ([]Resource, error) {
 	return out, nil
 }
 
-// Find answers a query; the results are opened. The store counts and pages only what who acts
-// may see.
+// Find answers a query; the results are opened. Only what who acts may see is counted and
+// paged (see find).
 func (b *Barrier) Find(ctx context.Context, q Query) (Page, error) {
 	if b.v.Sealed() {
 		return Page{}, ErrSealed
@@ -250,8 +250,7 @@ func (b *Barrier) Find(ctx context.Context, q Query) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	sq.Exclude = vw.ex
-	res, err := b.store.Find(ctx, b.v.tenant, sq)
+	res, whole, err := b.find(ctx, vw, sq)
 	if err != nil {
 		return Page{}, err
 	}
@@ -261,12 +260,34 @@ func (b *Barrier) Find(ctx context.Context, q Query) (Page, error) {
 		if err != nil {
 			return Page{}, err
 		}
-		if !vw.sees(r.Group) { // the tokens and the sealed group disagree: fail closed
+		switch {
+		case vw.sees(r.Group):
+			page.Resources = append(page.Resources, r)
+		case whole: // every match is here: what who acts may not see is left out here
+			page.Total--
+		default: // the store left out by tokens, and they disagree with the sealed group: fail closed
 			return Page{}, fmt.Errorf("vault: a %s the store found belongs to a user group its tokens do not name", q.Type)
 		}
-		page.Resources = append(page.Resources, r)
 	}
 	return page, nil
+}
+
+// find asks the store for sq as who acts may see it. A search by search values (the
+// common case: a patient's diagnoses, an identifier) matches few resources: it goes to the
+// store as it is, and when every match comes back at once (whole), Find leaves out what who acts
+// may not see by the sealed groups it opens anyway — no cost in the store. Otherwise (a listing,
+// a later page, more matches than a page) the store leaves them out by their tokens
+// (storage.Exclusion), so that it counts and pages only what who acts may see.
+func (b *Barrier) find(ctx context.Context, vw view, sq storage.Query) (res storage.Page, whole bool, err error) {
+	if vw.restricted && len(sq.All) > 0 && sq.Offset == 0 {
+		res, err = b.store.Find(ctx, b.v.tenant, sq)
+		if err != nil || sq.Limit == 0 || res.Total <= sq.Limit {
+			return res, true, err
+		}
+	}
+	sq.Exclude = vw.ex
+	res, err = b.store.Find(ctx, b.v.tenant, sq)
+	return res, false, err
 }
 
 // CountEveryGroup is the number of resources q matches among the data of every user group,

@@ -1,6 +1,7 @@
 // Package vault is the only code that holds keys: it unwraps a tenant's keyring with a user's
 // password, seals and opens everything person-related before it reaches the database, and turns
-// search values into blind-index tokens.
+// search values into blind-index tokens. Its barrier is also where user groups are enforced: it
+// shows each user only the data of the groups they belong to and the tenant's (visibility.go).
 package vault
 
 import (
