@@ -283,8 +283,10 @@ func unless(ex storage.Exclusion) [][]byte {
 
 // excluding is the condition that leaves out the resource with id token id when ex says so,
 // its parameters numbered from n on (the exclusion's token, then its exceptions), and those
-// parameters; "" and none when ex leaves out nothing. It probes the tokens index: two
-// index-only lookups per resource, or one hash of the (few) resources carrying the token.
+// parameters; "" and none when ex leaves out nothing. Find puts it in its general statement,
+// planned for the values at hand (the simple protocol): a generic plan, not knowing how many
+// resources carry the token, would sort all of them for every query; planned for them, it is
+// an index-only probe per match, or one hash of the resources carrying the token.
 func excluding(ex storage.Exclusion, id string, n int) (string, []any) {
 	if ex.Token == nil {
 		return "", nil
@@ -309,9 +311,9 @@ func (s *Store) Version(ctx context.Context, tenant, typ string, id []byte, vers
 
 // Find implements storage.Store in one statement (so count and page share one snapshot): the
 // matching ids come from the tokens index, one semi-join per group; only the page's rows are
-// joined with their sealed bytes.
+// joined with their sealed bytes. A query with an exclusion takes the general statement.
 func (s *Store) Find(ctx context.Context, tenant string, q storage.Query) (storage.Page, error) {
-	if len(q.All) == 1 && len(q.All[0]) > 0 {
+	if len(q.All) == 1 && len(q.All[0]) > 0 && q.Exclude.Token == nil {
 		if q.Disjoint && len(q.All[0]) > 1 {
 			return s.findDisjoint(ctx, tenant, q)
 		}
@@ -360,8 +362,7 @@ func (s *Store) findOneGroup(ctx context.Context, tenant string, q storage.Query
 	if q.Limit > 0 {
 		limit = int64(q.Limit)
 	}
-	excl, exArgs := excluding(q.Exclude, "t.id", 6)
-	match := `SELECT t.id FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = ANY($3::bytea[])` + excl
+	match := `SELECT t.id FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = ANY($3::bytea[])`
 	distinct := "DISTINCT " // a resource may carry several of the group's tokens
 	if len(q.All[0]) == 1 {
 		distinct = "" // (tenant, type, id, token) is unique
@@ -372,7 +373,7 @@ func (s *Store) findOneGroup(ctx context.Context, tenant string, q storage.Query
 	LEFT JOIN heads h ON h.tenant = $1 AND h.type = $2 AND h.id = p.id AND NOT h.deleted
 	LEFT JOIN resources r ON r.tenant = $1 AND r.type = $2 AND r.id = p.id AND r.version = h.version
 	ORDER BY p.id`
-	return s.page(ctx, q.Type, sql, append([]any{tenant, q.Type, q.All[0], int64(max(q.Offset, 0)), limit}, exArgs...)...)
+	return s.page(ctx, q.Type, sql, tenant, q.Type, q.All[0], int64(max(q.Offset, 0)), limit)
 }
 
 // findDisjoint answers a query with one group of disjoint tokens (storage.Query.Disjoint) from
@@ -386,15 +387,14 @@ func (s *Store) findDisjoint(ctx context.Context, tenant string, q storage.Query
 	if q.Limit > 0 {
 		limit = int64(q.Limit)
 	}
-	excl, exArgs := excluding(q.Exclude, "t.id", 6)
 	sql := `WITH c AS MATERIALIZED (
-		SELECT u.token, (SELECT count(*) FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = u.token` + excl + `) AS n
+		SELECT u.token, (SELECT count(*) FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = u.token) AS n
 		FROM (SELECT DISTINCT unnest($3::bytea[])) u (token)
 	), s AS (
 		SELECT c.token, c.n, (sum(c.n) OVER (ORDER BY c.token) - c.n)::bigint AS before FROM c
 	), p AS (
 		SELECT s.token, x.id FROM s CROSS JOIN LATERAL (
-			SELECT t.id FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = s.token` + excl + `
+			SELECT t.id FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = s.token
 			ORDER BY t.id OFFSET greatest($4 - s.before, 0) LIMIT $4 + $5::bigint - greatest(s.before, $4)
 		) x
 		WHERE s.before + s.n > $4 AND s.before < $4 + $5::bigint IS NOT FALSE
@@ -405,7 +405,7 @@ func (s *Store) findDisjoint(ctx context.Context, tenant string, q storage.Query
 	LEFT JOIN heads h ON h.tenant = $1 AND h.type = $2 AND h.id = p.id AND NOT h.deleted
 	LEFT JOIN resources r ON r.tenant = $1 AND r.type = $2 AND r.id = p.id AND r.version = h.version
 	ORDER BY p.token, p.id`
-	return s.page(ctx, q.Type, sql, append([]any{tenant, q.Type, q.All[0], int64(max(q.Offset, 0)), limit}, exArgs...)...)
+	return s.page(ctx, q.Type, sql, tenant, q.Type, q.All[0], int64(max(q.Offset, 0)), limit)
 }
 
 // page runs a Find statement whose rows are (total, id, version, updated, deleted, sealed), with
