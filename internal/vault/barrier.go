@@ -196,7 +196,7 @@ func (b *Barrier) Version(ctx context.Context, typ, id string, version int64) (R
 			return Resource{}, err
 		}
 		if heads[0].Version == 0 {
-			return Resource{}, hiddenNotFound
+			return Resource{}, errHidden
 		}
 	}
 	rec, err := b.store.Version(ctx, b.v.tenant, typ, tok, version)

@@ -26,8 +26,8 @@ import (
 // Visibility follows the current version: a resource moved into a group hides its history
 // from non-members too.
 
-// hiddenNotFound answers reads of what who acts may not see, exactly as of what does not exist.
-var hiddenNotFound = fmt.Errorf("vault: %w", storage.ErrNotFound)
+// errHidden answers reads of what who acts may not see, exactly as of what does not exist.
+var errHidden = fmt.Errorf("vault: %w", storage.ErrNotFound)
 
 // HiddenError refuses a Commit that writes resources who acts may not see: their ids are taken
 // by data of user groups they are no member of. Commit returns it wrapped as a forbidden error
@@ -95,7 +95,7 @@ func (b *Barrier) visible(ctx context.Context, vw view, rec storage.Record, id s
 		}
 	}
 	if !vw.sees(group) {
-		return Resource{}, hiddenNotFound
+		return Resource{}, errHidden
 	}
 	return r, nil
 }
