@@ -213,11 +213,17 @@ func (d *Directory) User(ctx context.Context, name string) (User, error) {
 	if err != nil || h.exists {
 		return u, err
 	}
-	page, err := d.barrier.Find(ctx, vault.Query{Type: userType, Limit: 1})
+	known, err := d.rolesKnown(ctx)
 	if err != nil {
 		return User{}, err
 	}
-	return withoutRecord(name, page.Total > 0), nil
+	return withoutRecord(name, known), nil
+}
+
+// rolesKnown tells whether the tenant has role records at all.
+func (d *Directory) rolesKnown(ctx context.Context) (bool, error) {
+	page, err := d.barrier.Find(ctx, vault.Query{Type: userType, Limit: 1})
+	return page.Total > 0, err
 }
 
 // withoutRecord is the user name, who has no role record, in a tenant that has role records
@@ -229,7 +235,7 @@ func withoutRecord(name string, rolesKnown bool) User {
 	return User{Name: name, Roles: access.Roles(), Legacy: true}
 }
 
-// Users lists the tenant's users with their roles, by name.
+// Users lists the tenant's users with their roles, in the order of their names.
 func (d *Directory) Users(ctx context.Context) ([]User, error) {
 	names, err := d.names(ctx)
 	if err != nil {
@@ -248,7 +254,6 @@ func (d *Directory) Users(ctx context.Context) ([]User, error) {
 		}
 		out = append(out, records[i])
 	}
-	slices.SortFunc(out, func(a, b User) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 
@@ -278,12 +283,12 @@ func (d *Directory) SetRoles(ctx context.Context, name string, roles []access.Ro
 // every other user, who was added before red knew roles and keeps every role: from then on, a
 // user without a record is one whose record went missing, not one from before roles.
 func (d *Directory) setRoles(ctx context.Context, name string, roles []access.Role) error {
-	page, err := d.barrier.Find(ctx, vault.Query{Type: userType, Limit: 1})
+	known, err := d.rolesKnown(ctx)
 	if err != nil {
 		return err
 	}
 	roleOf := map[string][]access.Role{name: roles}
-	if page.Total == 0 {
+	if !known {
 		names, err := d.names(ctx)
 		if err != nil {
 			return err
