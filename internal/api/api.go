@@ -54,6 +54,12 @@ type UI interface {
 	Sign(w http.ResponseWriter, r *http.Request)  // POST /{tenant}/ui/sign
 }
 
+// AuditEvents answers the audit trail's search for admins (package audit): RED's searchset of
+// AuditEvents, 403 for anyone else.
+type AuditEvents interface {
+	Search(ctx context.Context, q url.Values) (fhir.SearchSet, error)
+}
+
 // Tenants answers whether a tenant exists at all (for 404 versus 403).
 type Tenants interface {
 	Tenant(ctx context.Context, alias string) (storage.Tenant, error)
@@ -80,4 +86,6 @@ type Server struct {
 	FHIRMode string
 	// Subscriptions, when set, serves /{tenant}/Subscription (notifications).
 	Subscriptions Subscriptions
+	// AuditEvents, when set, serves GET /{tenant}/AuditEvent (the audit trail).
+	AuditEvents AuditEvents
 }

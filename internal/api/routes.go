@@ -31,6 +31,9 @@ func (s *Server) Handler() http.Handler {
 		r.Put("/Subscription/{id}", s.handle(s.updateSubscription))
 		r.Delete("/Subscription/{id}", s.handle(s.deleteSubscription))
 		r.Get("/Subscription/{id}/$events", s.handle(s.subscriptionEvents))
+		if s.AuditEvents != nil {
+			r.Get("/AuditEvent", s.handle(s.auditEvents))
+		}
 		if s.UI != nil {
 			r.Get("/ui", redirectToUI)
 			r.Get("/ui/", s.UI.Page)

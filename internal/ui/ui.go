@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/erp"
 	"github.com/redclone/red/internal/telematik"
 )
@@ -394,7 +395,11 @@ func (h *Handler) start(ctx context.Context, card string) error {
 	}
 	h.current = b
 	h.running.Add(1)
-	go h.run(b, hba.Handle, b.ids())
+	life := h.life
+	if who, ok := access.From(ctx); ok {
+		life = access.With(life, who) // the batch acts for the user who started it
+	}
+	go h.run(life, b, hba.Handle, b.ids())
 	h.opts.Log.Info("e-prescription batch started", "batch", b.id, "prescriptions", len(ps))
 	return nil
 }
@@ -426,10 +431,11 @@ func (h *Handler) chooseHBA(ctx context.Context, card string) (telematik.HBA, er
 	return telematik.HBA{}, fhir.Fail(fhir.CodeRequired, "card", "several HBAs are inserted; choose one: %s", strings.Join(names, ", "))
 }
 
-// run carries out batch b, bounded in time and cancelled by Close.
-func (h *Handler) run(b *batch, handle string, ids []string) {
+// run carries out batch b in life (h.life with who started it), bounded in time and cancelled
+// by Close.
+func (h *Handler) run(life context.Context, b *batch, handle string, ids []string) {
 	defer h.running.Done()
-	ctx, cancel := context.WithTimeout(h.life, h.opts.BatchTimeout)
+	ctx, cancel := context.WithTimeout(life, h.opts.BatchTimeout)
 	defer cancel()
 	ps, err := h.opts.TI.SignPrescriptions(ctx, handle, ids, telematik.Watch{
 		PIN:     func() { h.update(func() { b.phase(PhasePIN) }) },
