@@ -42,7 +42,9 @@ type Found struct {
 }
 
 // ID is the event's id as an AuditEvent.
-func (f Found) ID() string { return f.Chain + "." + strconv.FormatInt(f.Seq, 10) + "." + strconv.Itoa(f.Index) }
+func (f Found) ID() string {
+	return f.Chain + "." + strconv.FormatInt(f.Seq, 10) + "." + strconv.Itoa(f.Index)
+}
 
 // Query answers red audit: the events f selects, oldest first. That the trail was read is
 // recorded too.
