@@ -13,13 +13,21 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/ident"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/api"
+	"github.com/redclone/red/internal/audit"
 	"github.com/redclone/red/internal/records"
+	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/internal/vault/vaulttest"
+	"github.com/redclone/red/storage/postgres"
+	"github.com/redclone/red/storage/postgres/pgtest"
 )
 
 // BenchmarkHandler drives red's real handler chain in-process — router, guards, request log,
@@ -37,17 +45,163 @@ import (
 //	go test -run '^$' -bench BenchmarkHandler -benchmem ./internal/api/
 func BenchmarkHandler(b *testing.B) {
 	defer debug.SetGCPercent(debug.SetGCPercent(400)) // as red serve sets it
-	patients := 10_000
-	if v := os.Getenv("RED_BENCH_PATIENTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("RED_BENCH_PATIENTS=%q: want a whole number from 1", v)
-		}
-		patients = n
-	}
+	patients := benchPatients(b)
 	tmpl := benchTemplate(b)
 	barrier, _ := vaulttest.Barrier(b)
 	recs := &records.Service{Tenant: "praxis", Store: barrier}
+	seedPatients(b, recs, tmpl, patients)
+	h := (&api.Server{
+		Tenant:  "praxis",
+		Records: recs,
+		TI:      &stubTI{},
+		Limits:  fhir.DefaultLimits,
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}).Handler()
+
+	run := func(b *testing.B, want string, req func(i int) *http.Request) {
+		check(b, h, want, req(-1))
+		w := &discardWriter{header: http.Header{}}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			clear(w.header)
+			w.status = 0
+			h.ServeHTTP(w, req(i))
+			if w.status != http.StatusOK {
+				b.Fatalf("HTTP %d", w.status)
+			}
+		}
+	}
+	b.Run("read", func(b *testing.B) {
+		run(b, `<family value="Mustermann">`, func(i int) *http.Request { return readRequest(b, i, patients) })
+	})
+	b.Run("search", func(b *testing.B) {
+		run(b, `<total value="1"/>`, func(i int) *http.Request { return searchRequest(b, i, patients) })
+	})
+	next := patients // the next new patient, across the rounds of create
+	b.Run("create", func(b *testing.B) {
+		run(b, "201 Created", func(int) *http.Request {
+			next++
+			body := `<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>` + benchEntry(tmpl, next) + `</Bundle>`
+			return benchRequest(b, "POST", "/praxis/Bundle", []byte(body))
+		})
+	})
+}
+
+// BenchmarkAudit measures what the audit trail costs reads and searches (issue #14's goal: at
+// most 10 % slower with it): the handler chain BenchmarkHandler drives, over RED_BENCH_PATIENTS
+// patients (default 10,000) on SQLite and on PostgreSQL, with the trail off and on — requests
+// from GOMAXPROCS goroutines at once, so that the trail's background writer competes with them
+// for the processors. Both ways the request carries its user (the access principal). Besides the
+// time per request it reports the processor time red spent per request (cpu-ns/op), the
+// trail's background writer included — the figure that counts on a busy machine; on PostgreSQL
+// the server's own share is not in it.
+//
+//	go test -run '^$' -bench BenchmarkAudit -benchmem -count 5 ./internal/api/
+func BenchmarkAudit(b *testing.B) {
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	patients := benchPatients(b)
+	tmpl := benchTemplate(b)
+	for _, store := range []string{"sqlite", "postgres"} {
+		b.Run(store, func(b *testing.B) {
+			var barrier *vault.Barrier
+			if store == "sqlite" {
+				barrier, _ = vaulttest.Barrier(b)
+			} else {
+				st, err := postgres.Open(context.Background(), pgtest.URL(b))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { st.Close() })
+				barrier = vaulttest.On(b, st)
+			}
+			seedPatients(b, &records.Service{Tenant: "praxis", Store: barrier}, tmpl, patients)
+			trail, err := audit.Start(context.Background(), barrier, audit.Options{Tenant: "praxis", User: "anna", Workstation: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			server := func(recs api.Records) http.Handler {
+				h := (&api.Server{Tenant: "praxis", Records: recs, TI: &stubTI{}, AuditEvents: trail, Limits: fhir.DefaultLimits,
+					Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()
+				who := access.Principal{Tenant: "praxis", User: "anna", Workstation: "bench", Roles: []access.Role{access.Admin}}
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					h.ServeHTTP(w, r.WithContext(access.With(r.Context(), who)))
+				})
+			}
+			handlers := map[string]http.Handler{
+				"off": server(&records.Service{Tenant: "praxis", Store: barrier}),
+				"on":  server(trail.Records(&records.Service{Tenant: "praxis", Store: trail.Wrap(barrier)})),
+			}
+			ops := []struct {
+				name, want string
+				req        func(b *testing.B, i, patients int) *http.Request
+			}{
+				{"read", `<family value="Mustermann">`, readRequest},
+				{"search", `<total value="1"/>`, searchRequest},
+			}
+			for _, op := range ops {
+				for _, mode := range []string{"off", "on"} {
+					b.Run(op.name+"/audit="+mode, func(b *testing.B) {
+						h := handlers[mode]
+						check(b, h, op.want, op.req(b, -1, patients))
+						var n atomic.Int64
+						b.ReportAllocs()
+						cpu := cpuTime(b)
+						b.ResetTimer()
+						defer func() {
+							// the trail writes the last events within its linger: count that work too
+							b.StopTimer()
+							time.Sleep(2 * audit.Linger)
+							b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N), "cpu-ns/op")
+						}()
+						b.RunParallel(func(pb *testing.PB) {
+							w := &discardWriter{header: http.Header{}}
+							for pb.Next() {
+								clear(w.header)
+								w.status = 0
+								h.ServeHTTP(w, op.req(b, int(n.Add(1)), patients))
+								if w.status != http.StatusOK {
+									b.Errorf("HTTP %d", w.status)
+									return
+								}
+							}
+						})
+					})
+				}
+			}
+			if err := trail.Close(context.Background(), "done"); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// cpuTime is the processor time the process has used so far, in nanoseconds: what a request
+// costs on a machine whose processors are busy, which the time per request (ns/op) tells only
+// on a quiet one.
+func cpuTime(b *testing.B) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// benchPatients is RED_BENCH_PATIENTS, 10,000 when not set.
+func benchPatients(b *testing.B) int {
+	v := os.Getenv("RED_BENCH_PATIENTS")
+	if v == "" {
+		return 10_000
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("RED_BENCH_PATIENTS=%q: want a whole number from 1", v)
+	}
+	return n
+}
+
+// seedPatients stores patients rendered from tmpl, 100 to a bundle.
+func seedPatients(b *testing.B, recs *records.Service, tmpl string, patients int) {
 	const perBundle = 100
 	for i := 0; i < patients; i += perBundle {
 		var sb strings.Builder
@@ -64,50 +218,25 @@ func BenchmarkHandler(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	h := (&api.Server{
-		Tenant:  "praxis",
-		Records: recs,
-		TI:      &stubTI{},
-		Limits:  fhir.DefaultLimits,
-		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}).Handler()
+}
 
-	run := func(b *testing.B, want string, req func(i int) *http.Request) {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req(-1))
-		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), want) {
-			b.Fatalf("HTTP %d, want 200 with %q:\n%s", rec.Code, want, rec.Body)
-		}
-		w := &discardWriter{header: http.Header{}}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			clear(w.header)
-			w.status = 0
-			h.ServeHTTP(w, req(i))
-			if w.status != http.StatusOK {
-				b.Fatalf("HTTP %d", w.status)
-			}
-		}
+// check sends req once and fails unless h answers 200 with want.
+func check(b *testing.B, h http.Handler, want string, req *http.Request) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), want) {
+		b.Fatalf("HTTP %d, want 200 with %q:\n%s", rec.Code, want, rec.Body)
 	}
-	b.Run("read", func(b *testing.B) {
-		run(b, `<family value="Mustermann">`, func(i int) *http.Request {
-			return benchRequest(b, "GET", "/praxis/Patient/"+benchID((i+1)*7919%patients), nil)
-		})
-	})
-	b.Run("search", func(b *testing.B) {
-		run(b, `<total value="1"/>`, func(i int) *http.Request {
-			return benchRequest(b, "GET", "/praxis/Patient?identifier=http://fhir.de/sid/gkv/kvid-10%7C"+benchKVNR((i+1)*7919%patients), nil)
-		})
-	})
-	next := patients // the next new patient, across the rounds of create
-	b.Run("create", func(b *testing.B) {
-		run(b, "201 Created", func(int) *http.Request {
-			next++
-			body := `<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>` + benchEntry(tmpl, next) + `</Bundle>`
-			return benchRequest(b, "POST", "/praxis/Bundle", []byte(body))
-		})
-	})
+}
+
+// readRequest reads a stored patient, one of many by i.
+func readRequest(b *testing.B, i, patients int) *http.Request {
+	return benchRequest(b, "GET", "/praxis/Patient/"+benchID((i+1)*7919%patients), nil)
+}
+
+// searchRequest searches a stored patient by KVNR, one of many by i.
+func searchRequest(b *testing.B, i, patients int) *http.Request {
+	return benchRequest(b, "GET", "/praxis/Patient?identifier=http://fhir.de/sid/gkv/kvid-10%7C"+benchKVNR((i+1)*7919%patients), nil)
 }
 
 // benchTemplate is testdata/load/patient.xml with its placeholders that do not vary filled in.

@@ -35,29 +35,31 @@ const (
 // of the failure.
 const Success = "success"
 
-// Event is one thing a user (or red itself, for background work) did to a tenant's data.
+// Event is one thing a user (or red itself, for background work) did to a tenant's data. Its
+// JSON is how a record stores it: short, since a busy server stores many (Found's JSON is for
+// reading).
 type Event struct {
-	At          time.Time `json:"at"`
-	User        string    `json:"user,omitempty"` // "" for red's own background work
-	Workstation string    `json:"workstation,omitempty"`
-	Client      string    `json:"client,omitempty"` // the API token's name, "" without one
-	Action      string    `json:"action"`
-	Type        string    `json:"type,omitempty"`      // the resource type acted on
-	Operation   string    `json:"operation,omitempty"` // the TI action, the bundle's type, why a session ended
-	Entities    []Entity  `json:"entities,omitempty"`
+	At          time.Time `json:"t"`
+	User        string    `json:"u,omitempty"` // "" for red's own background work
+	Workstation string    `json:"w,omitempty"`
+	Client      string    `json:"c,omitempty"` // the API token's name, "" without one
+	Action      string    `json:"a"`
+	Type        string    `json:"y,omitempty"` // the resource type acted on
+	Operation   string    `json:"o,omitempty"` // the TI action, the bundle's type, why a session ended
+	Entities    []Entity  `json:"e,omitempty"`
 	// Patients are the patients concerned: "Patient/id" or "kvnr:KVNR".
-	Patients []string `json:"patients,omitempty"`
-	Outcome  string   `json:"outcome"`
-	Status   int      `json:"status,omitempty"` // the HTTP status answered, 0 when none
+	Patients []string `json:"p,omitempty"`
+	Outcome  string   `json:"r"`
+	Status   int      `json:"s,omitempty"` // the HTTP status answered, 0 when none
 }
 
 // Entity is a resource an event concerns, named by its blind id token.
 type Entity struct {
-	Type    string `json:"type"`
+	Type    string `json:"y"`
 	ID      string `json:"-"` // until the event is stored: the token replaces it
-	Token   []byte `json:"token,omitempty"`
-	Version int64  `json:"version,omitempty"`
-	Change  string `json:"change,omitempty"` // create, update or delete for a written resource
+	Token   []byte `json:"k,omitempty"`
+	Version int64  `json:"v,omitempty"`
+	Change  string `json:"c,omitempty"` // create, update or delete for a written resource
 }
 
 // Succeeded reports whether the event's outcome is a success.
@@ -143,6 +145,8 @@ func patientsIn(el *etree.Element) []string {
 	var walk func(e *etree.Element)
 	walk = func(e *etree.Element) {
 		switch e.Tag {
+		case "text", "div":
+			return // the narrative names no one by reference
 		case "Patient":
 			if id := fhir.ChildValue(e, "id"); id != "" {
 				out = append(out, "Patient/"+id)

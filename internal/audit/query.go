@@ -36,9 +36,37 @@ type Filter struct {
 // Found is an event with its place in the trail.
 type Found struct {
 	Event
-	Chain string `json:"chain"`
-	Seq   int64  `json:"seq"`   // the record holding it
-	Index int    `json:"index"` // its place in the record
+	Chain string
+	Seq   int64 // the record holding it
+	Index int   // its place in the record
+}
+
+// MarshalJSON writes the event as red audit --format json shows it.
+func (f Found) MarshalJSON() ([]byte, error) {
+	type entity struct {
+		Type    string `json:"type"`
+		Token   []byte `json:"token"`
+		Version int64  `json:"version,omitempty"`
+		Change  string `json:"change,omitempty"`
+	}
+	entities := make([]entity, len(f.Entities))
+	for i, en := range f.Entities {
+		entities[i] = entity{Type: en.Type, Token: en.Token, Version: en.Version, Change: en.Change}
+	}
+	return json.Marshal(struct {
+		ID          string    `json:"id"`
+		Time        time.Time `json:"time"`
+		User        string    `json:"user,omitempty"`
+		Workstation string    `json:"workstation,omitempty"`
+		Client      string    `json:"client,omitempty"`
+		Action      string    `json:"action"`
+		Type        string    `json:"type,omitempty"`
+		Operation   string    `json:"operation,omitempty"`
+		Entities    []entity  `json:"entities,omitempty"`
+		Patients    []string  `json:"patients,omitempty"`
+		Outcome     string    `json:"outcome"`
+		Status      int       `json:"status,omitempty"`
+	}{f.ID(), f.At, f.User, f.Workstation, f.Client, f.Action, f.Type, f.Operation, entities, f.Patients, f.Outcome, f.Status})
 }
 
 // ID is the event's id as an AuditEvent.
@@ -59,36 +87,67 @@ func (t *Trail) Query(ctx context.Context, f Filter) ([]Found, error) {
 	return found, err
 }
 
-// events are the events f selects, oldest first.
+// events are the events f selects, oldest first. A patient's are found in two steps: the
+// records found by the patient are each chain's first of a day with an event of the patient
+// (see Trail.writes); the patient's events are in those chains' records of those days.
 func (t *Trail) events(ctx context.Context, f Filter) ([]Found, error) {
-	var groups [][]vault.Term
-	var patients []string
-	if f.Patient != "" {
-		var err error
-		if patients, err = t.patientNames(ctx, f.Patient); err != nil {
+	var out []Found
+	seen := map[string]bool{} // records read, by id
+	read := func(groups [][]vault.Term, each func(block, Event) bool) error {
+		page, err := t.v.Find(ctx, vault.Query{Type: recordType, All: groups})
+		if err != nil {
+			return unreadable(err)
+		}
+		for _, r := range page.Resources {
+			b, _, err := t.decode(r.Body)
+			if err != nil {
+				return unreadable(err)
+			}
+			if id := recordID(b.Chain, b.Seq); !seen[id] {
+				seen[id] = true
+				for i, ev := range b.Events {
+					if each(b, ev) {
+						out = append(out, Found{Event: ev, Chain: b.Chain, Seq: b.Seq, Index: i})
+					}
+				}
+			}
+		}
+		return nil
+	}
+	days, narrowed := t.days(f)
+	if f.Patient == "" {
+		var groups [][]vault.Term
+		if f.User != "" {
+			groups = append(groups, termsOf(userIndex, []string{f.User}))
+		}
+		if narrowed {
+			groups = append(groups, days)
+		}
+		if err := read(groups, func(_ block, ev Event) bool { return f.selects(ev, nil) }); err != nil {
 			return nil, err
 		}
-		groups = append(groups, termsOf(patientIndex, patients))
-	}
-	if f.User != "" {
-		groups = append(groups, termsOf(userIndex, []string{f.User}))
-	}
-	if days, ok := t.days(f); ok {
-		groups = append(groups, days)
-	}
-	page, err := t.v.Find(ctx, vault.Query{Type: recordType, All: groups})
-	if err != nil {
-		return nil, unreadable(err)
-	}
-	var out []Found
-	for _, r := range page.Resources {
-		b, _, err := t.decode(r.Body)
+	} else {
+		patients, err := t.patientNames(ctx, f.Patient)
 		if err != nil {
-			return nil, unreadable(err)
+			return nil, err
 		}
-		for i, ev := range b.Events {
-			if f.selects(ev, patients) {
-				out = append(out, Found{Event: ev, Chain: b.Chain, Seq: b.Seq, Index: i})
+		type chainDay struct{ chain, day string }
+		var where []chainDay
+		err = read([][]vault.Term{termsOf(patientIndex, patients)}, func(b block, ev Event) bool {
+			if cd := (chainDay{b.Chain, day(ev.At)}); ev.concerns(patients) && !slices.Contains(where, cd) &&
+				(!narrowed || slices.Contains(days, vault.Term{Index: dayIndex, Value: cd.day})) {
+				where = append(where, cd)
+			}
+			return f.selects(ev, patients)
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, cd := range where {
+			err := read([][]vault.Term{termsOf(chainIndex, []string{cd.chain}), termsOf(dayIndex, []string{cd.day})},
+				func(_ block, ev Event) bool { return f.selects(ev, patients) })
+			if err != nil {
+				return nil, err
 			}
 		}
 	}

@@ -3,11 +3,13 @@ package audit
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -40,6 +42,10 @@ const DefaultQueue = 4096
 
 // maxBatch bounds the events one record holds.
 const maxBatch = 1024
+
+// Linger is how long the writer waits for more events after the first before it writes them:
+// the time a read's event may stay unwritten, and what a process killed with SIGKILL may lose.
+const Linger = 50 * time.Millisecond
 
 // witnessSkew widens what a session witnesses: chains written to since the last session
 // started, by any workstation's clock that is at most this far ahead.
@@ -107,6 +113,9 @@ type lane struct {
 	seq   int64  // the last record written; 0: none yet
 	mac   []byte // its MAC
 	head  int64  // the version of the chain's head record
+	// found holds, by day, the patients a record of the chain written that day is found by
+	// already; pending those the record being written adds.
+	found, pending map[string]map[string]bool
 }
 
 var errClosed = errors.New("audit: the trail is closed")
@@ -173,7 +182,7 @@ func (t *Trail) write() {
 	for {
 		select {
 		case ev := <-t.queue:
-			t.flush(t.gather(ev))
+			t.flush(t.linger(ev))
 		case <-t.stopping:
 			for batch := t.gather(); len(batch) > 0; batch = t.gather() {
 				t.flush(batch)
@@ -181,6 +190,25 @@ func (t *Trail) write() {
 			return
 		}
 	}
+}
+
+// linger gathers the events that come within Linger of first, up to maxBatch, so that a busy
+// server writes one record for many reads rather than one for every few.
+func (t *Trail) linger(first Event) []Event {
+	batch := []Event{first}
+	timer := time.NewTimer(Linger)
+	defer timer.Stop()
+	for len(batch) < maxBatch {
+		select {
+		case ev := <-t.queue:
+			batch = append(batch, ev)
+		case <-timer.C:
+			return batch
+		case <-t.stopping:
+			return t.gather(batch...)
+		}
+	}
+	return batch
 }
 
 // gather takes the queued events, up to maxBatch with first.
@@ -331,9 +359,44 @@ func (t *Trail) commit(ctx context.Context, commit func(context.Context, []vault
 	return nil
 }
 
+// advance takes the record seq with mac as written.
 func (l *lane) advance(seq int64, mac []byte) {
 	l.seq, l.mac = seq, mac
 	l.head++
+	if l.found == nil {
+		l.found = map[string]map[string]bool{}
+	}
+	for d, ps := range l.pending {
+		if l.found[d] == nil {
+			l.found[d] = map[string]bool{}
+		}
+		for p := range ps {
+			l.found[d][p] = true
+		}
+	}
+	l.pending = nil
+	// keep the last two days: a patient of an event that comes later still is indexed again
+	if days := slices.Sorted(maps.Keys(l.found)); len(days) > 2 {
+		for _, d := range days[:len(days)-2] {
+			delete(l.found, d)
+		}
+	}
+}
+
+// index notes p as a patient of an event on day that no record of the chain is found by yet,
+// and says whether it is one.
+func (l *lane) index(day, p string) bool {
+	if l.found[day][p] || l.pending[day][p] {
+		return false
+	}
+	if l.pending == nil {
+		l.pending = map[string]map[string]bool{}
+	}
+	if l.pending[day] == nil {
+		l.pending[day] = map[string]bool{}
+	}
+	l.pending[day][p] = true
+	return true
 }
 
 // opening is the first record's account of the lane.
@@ -342,10 +405,13 @@ func (t *Trail) opening(l *lane, witness []seen) *opening {
 }
 
 // writes are b as l's next record and the chain's head: the entities' ids turned into tokens,
-// the record sealed with its MAC, found by its chain and by the patients, users and days of its
-// events.
+// the record sealed with its MAC, found by its chain, by the users and days of its events, and by
+// the patients of its events that no earlier record of the chain of that day is found by (a
+// patient's events of a day are in the records of the chains of the day whose first record of
+// the patient is found by the patient: see events).
 func (t *Trail) writes(l *lane, b *block) ([]vault.Write, []byte, error) {
 	b.Chain, b.Seq, b.Prev = l.chain, l.seq+1, l.mac
+	l.pending = nil
 	if b.Seq == 1 && b.Open == nil {
 		b.Open = t.opening(l, nil)
 	}
@@ -364,9 +430,14 @@ func (t *Trail) writes(l *lane, b *block) ([]vault.Write, []byte, error) {
 			}
 			en.Token = tok
 		}
-		idx.add(patientIndex, ev.Patients...)
+		d := day(ev.At)
+		for _, p := range ev.Patients {
+			if l.index(d, p) {
+				idx.add(patientIndex, p)
+			}
+		}
 		idx.add(userIndex, ev.User)
-		idx.add(dayIndex, day(ev.At))
+		idx.add(dayIndex, d)
 	}
 	raw, err := json.Marshal(b)
 	if err != nil {
@@ -376,10 +447,9 @@ func (t *Trail) writes(l *lane, b *block) ([]vault.Write, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	body, err := json.Marshal(stored{Block: raw, MAC: mac})
-	if err != nil {
-		return nil, nil, err
-	}
+	body := make([]byte, 0, len(raw)+base64.StdEncoding.EncodedLen(len(mac))+20)
+	body = append(append(append(body, `{"block":`...), raw...), `,"mac":"`...) // stored, without checking raw again
+	body = append(base64.StdEncoding.AppendEncode(body, mac), `"}`...)
 	h, err := json.Marshal(head{Chain: l.chain, Session: t.session, Lane: l.n, Workstation: t.workstation, User: t.user,
 		Started: t.started, Seq: b.Seq, MAC: mac, At: b.At, Closed: b.Close != ""})
 	if err != nil {
