@@ -38,10 +38,10 @@ const (
 
 // DefaultQueue bounds the events that wait to be written; a read that finds the queue full waits
 // for room.
-const DefaultQueue = 4096
+const DefaultQueue = 8192
 
 // maxBatch bounds the events one record holds.
-const maxBatch = 1024
+const maxBatch = 4096
 
 // Linger is how long the writer waits for more events after the first before it writes them:
 // the time a read's event may stay unwritten, and what a process killed with SIGKILL may lose.
@@ -94,6 +94,7 @@ type Trail struct {
 	log         *slog.Logger
 
 	queue    chan Event
+	full     chan struct{} // a reader found the queue full
 	stopping chan struct{} // closed when Close begins
 	done     chan struct{} // closed when the writer has written everything and stopped
 
@@ -104,6 +105,9 @@ type Trail struct {
 	busy    int        // lanes in use
 	closing bool
 	closed  bool // no more commits: the chains are closed
+
+	tokensMu sync.Mutex
+	tokens   map[[2]string][]byte // id tokens by type and id, at most maxTokens
 }
 
 // lane is one chain of the session: one commit at a time adds to it.
@@ -124,7 +128,7 @@ var errClosed = errors.New("audit: the trail is closed")
 // trail holds (see the package documentation).
 func Start(ctx context.Context, v Vault, o Options) (*Trail, error) {
 	t := &Trail{v: v, tenant: o.Tenant, session: newID(), workstation: o.Workstation, user: o.User, clock: o.Now, log: o.Log,
-		stopping: make(chan struct{}), done: make(chan struct{})}
+		stopping: make(chan struct{}), done: make(chan struct{}), full: make(chan struct{}, 1)}
 	if t.workstation == "" {
 		t.workstation = Workstation()
 	}
@@ -171,6 +175,15 @@ func (t *Trail) now() time.Time {
 func (t *Trail) Record(ev Event) {
 	select {
 	case t.queue <- ev:
+		return
+	default:
+	}
+	select { // the queue is full: the writer writes now rather than at the end of its linger
+	case t.full <- struct{}{}:
+	default:
+	}
+	select {
+	case t.queue <- ev:
 	case <-t.done:
 		t.log.Error("an audit event came after the trail was closed and is not recorded", "action", ev.Action)
 	}
@@ -192,23 +205,18 @@ func (t *Trail) write() {
 	}
 }
 
-// linger gathers the events that come within Linger of first, up to maxBatch, so that a busy
-// server writes one record for many reads rather than one for every few.
+// linger waits Linger after the first event (less when the queue fills up) and takes what has
+// gathered meanwhile, up to maxBatch: a busy server writes one record for many reads rather than
+// one for every few, and the writer is not woken for every event.
 func (t *Trail) linger(first Event) []Event {
-	batch := []Event{first}
 	timer := time.NewTimer(Linger)
 	defer timer.Stop()
-	for len(batch) < maxBatch {
-		select {
-		case ev := <-t.queue:
-			batch = append(batch, ev)
-		case <-timer.C:
-			return batch
-		case <-t.stopping:
-			return t.gather(batch...)
-		}
+	select {
+	case <-timer.C:
+	case <-t.full:
+	case <-t.stopping:
 	}
-	return batch
+	return t.gather(first)
 }
 
 // gather takes the queued events, up to maxBatch with first.
@@ -399,6 +407,31 @@ func (l *lane) index(day, p string) bool {
 	return true
 }
 
+// maxTokens bounds the id tokens the trail keeps at hand.
+const maxTokens = 1 << 14
+
+// token is the id token of the resource typ/id: the same resources are read again and again.
+func (t *Trail) token(typ, id string) ([]byte, error) {
+	k := [2]string{typ, id}
+	t.tokensMu.Lock()
+	tok, ok := t.tokens[k]
+	t.tokensMu.Unlock()
+	if ok {
+		return tok, nil
+	}
+	tok, err := t.v.IDToken(typ, id)
+	if err != nil {
+		return nil, err
+	}
+	t.tokensMu.Lock()
+	if len(t.tokens) >= maxTokens || t.tokens == nil {
+		t.tokens = make(map[[2]string][]byte, maxTokens)
+	}
+	t.tokens[k] = tok
+	t.tokensMu.Unlock()
+	return tok, nil
+}
+
 // opening is the first record's account of the lane.
 func (t *Trail) opening(l *lane, witness []seen) *opening {
 	return &opening{Session: t.session, Lane: l.n, Workstation: t.workstation, User: t.user, Started: t.started, Witness: witness}
@@ -424,7 +457,7 @@ func (t *Trail) writes(l *lane, b *block) ([]vault.Write, []byte, error) {
 			if en.Token != nil {
 				continue
 			}
-			tok, err := t.v.IDToken(en.Type, en.ID)
+			tok, err := t.token(en.Type, en.ID)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -439,7 +472,7 @@ func (t *Trail) writes(l *lane, b *block) ([]vault.Write, []byte, error) {
 		idx.add(userIndex, ev.User)
 		idx.add(dayIndex, d)
 	}
-	raw, err := json.Marshal(b)
+	raw, err := appendBlock(make([]byte, 0, 256+200*len(b.Events)), b)
 	if err != nil {
 		return nil, nil, err
 	}
