@@ -6,7 +6,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/beevik/etree"
 	"github.com/google/go-cmp/cmp"
@@ -166,6 +168,69 @@ func TestEveryRequestIsRecorded(t *testing.T) {
 			if l := line(f); !strings.HasPrefix(l, "anna ws-1 search AuditEvent success") {
 				t.Errorf("%s, want anna's search of the audit trail", l)
 			}
+		}
+	})
+}
+
+// TestAPatientsEventsOfSeveralDays reads a patient before and after midnight, among reads of
+// others: a record is found by a patient only when it is its chain's first of the day with the
+// patient, and the patient's other events are found in that chain's records of that day.
+func TestAPatientsEventsOfSeveralDays(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	now := time.Date(2026, 5, 1, 23, 59, 59, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(100 * time.Millisecond)
+		return now
+	}
+	tr, err := audit.Start(context.Background(), b, audit.Options{Tenant: "praxis", User: "anna", Workstation: "ws-1", Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := service(tr, b)
+	ctx := acting("ben", "ws-2")
+	post(t, ctx, r, "patients.xml")
+	for range 20 { // across midnight, in several records
+		for _, id := range []string{"60151", "60152"} {
+			if _, err := r.Read(ctx, "Patient", id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(audit.Linger / 4)
+	}
+	closeTrail(t, tr)
+	tr = start(t, b, "anna", "ws-1")
+	defer closeTrail(t, tr)
+	midnight := time.Date(2026, 5, 2, 0, 0, 0, 0, time.UTC)
+	reads := func(t *testing.T, f audit.Filter) (before, after int) {
+		found, err := tr.Query(acting("anna", "ws-1", access.Admin), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range found {
+			if f.Action != audit.Read {
+				continue
+			}
+			if !slices.Equal(f.Patients, []string{"Patient/60152"}) {
+				t.Errorf("a read of %v", f.Patients)
+			}
+			if f.At.Before(midnight) {
+				before++
+			} else {
+				after++
+			}
+		}
+		return before, after
+	}
+	before, after := reads(t, audit.Filter{Patient: "60152"})
+	if before+after != 20 || before == 0 || after == 0 {
+		t.Fatalf("%d reads before midnight and %d after, want 20 on both days", before, after)
+	}
+	t.Run("finds the reads after midnight", func(t *testing.T) {
+		if b, a := reads(t, audit.Filter{Patient: "60152", Since: midnight}); b != 0 || a != after {
+			t.Errorf("%d reads before and %d after midnight, want 0 and %d", b, a, after)
 		}
 	})
 }
