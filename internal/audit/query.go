@@ -305,8 +305,8 @@ func (t *Trail) Search(ctx context.Context, q url.Values) (fhir.SearchSet, error
 
 func (t *Trail) search(ctx context.Context, q url.Values, ev *Event) (fhir.SearchSet, error) {
 	ev.addPatients(patientRef(q.Get("patient")))
-	if p, ok := access.From(ctx); !ok || !p.Has(access.Admin) {
-		return fhir.SearchSet{}, fhir.Fail(fhir.CodeForbidden, "", "the audit trail is for the tenant's admins; the logged-in user is none")
+	if err := access.Require(ctx, "reading the audit trail", access.Admin); err != nil {
+		return fhir.SearchSet{}, err
 	}
 	q, err := records.Unfold(t.v, "AuditEvent", q)
 	if err != nil {

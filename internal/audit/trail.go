@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,23 +61,11 @@ type Vault interface {
 type Options struct {
 	Tenant      string // the tenant's alias, for the links of AuditEvent searches
 	User        string // who logged in
-	Workstation string // Workstation() when ""
+	Workstation string // this workstation's name
 	Command     string // what was started ("red serve", "red audit"): the login event's operation
 	Queue       int    // DefaultQueue when 0
 	Now         func() time.Time
 	Log         *slog.Logger
-}
-
-// Workstation is this workstation's name: $RED_WORKSTATION, else the host name.
-func Workstation() string {
-	if w := os.Getenv("RED_WORKSTATION"); w != "" {
-		return w
-	}
-	h, err := os.Hostname()
-	if err != nil {
-		return "unknown"
-	}
-	return h
 }
 
 // Trail is one process's session of the tenant's audit trail: its chains, and the queue of
@@ -129,9 +116,6 @@ var errClosed = errors.New("audit: the trail is closed")
 func Start(ctx context.Context, v Vault, o Options) (*Trail, error) {
 	t := &Trail{v: v, tenant: o.Tenant, session: newID(), workstation: o.Workstation, user: o.User, clock: o.Now, log: o.Log,
 		stopping: make(chan struct{}), done: make(chan struct{}), full: make(chan struct{}, 1)}
-	if t.workstation == "" {
-		t.workstation = Workstation()
-	}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}

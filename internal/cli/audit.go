@@ -18,13 +18,8 @@ import (
 	"github.com/redclone/red/internal/audit"
 )
 
-// auditLogin is how red audit logs in: an admin of the tenant.
-type auditLogin struct {
-	tenant, admin, pwFile string
-}
-
 func (e *env) auditCmd() *cobra.Command {
-	var login auditLogin
+	var login loginOptions // the admin's: --admin, since --user selects the events of a user
 	var patient, user, since, format string
 	c := &cobra.Command{
 		Use:   "audit --tenant ALIAS --admin NAME --patient ID [--since TIME] [--user NAME] [--format table|json]",
@@ -60,7 +55,7 @@ func (e *env) auditCmd() *cobra.Command {
 	}
 	pf := c.PersistentFlags()
 	pf.StringVar(&login.tenant, "tenant", "", "tenant alias (required)")
-	pf.StringVar(&login.admin, "admin", "", "the admin who logs in (required)")
+	pf.StringVar(&login.user, "admin", "", "an admin of the tenant, who logs in (required)")
 	pf.StringVar(&login.pwFile, "password-file", "", "read the admin's password from this file (else RED_PASSWORD, else a prompt)")
 	_ = c.MarkPersistentFlagRequired("tenant")
 	_ = c.MarkPersistentFlagRequired("admin")
@@ -88,24 +83,14 @@ func (e *env) auditCmd() *cobra.Command {
 
 // withTrail logs the admin in, opens a session of the audit trail (its login event), runs f in
 // it and closes it.
-func (e *env) withTrail(ctx context.Context, o auditLogin, f func(context.Context, *audit.Trail) error) error {
-	st, pw, err := e.login(ctx, o.tenant, o.admin, o.pwFile)
+func (e *env) withTrail(ctx context.Context, o loginOptions, f func(context.Context, *audit.Trail) error) error {
+	l, err := e.asAdmin(ctx, o, "reading the audit trail")
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	v, err := e.unlock(ctx, st, o.tenant, o.admin, pw)
-	wipe(pw)
-	if err != nil {
-		return err
-	}
-	defer v.Lock()
-	who := principal(o.tenant, o.admin)
-	if !who.Has(access.Admin) {
-		return fmt.Errorf("%s is no admin of tenant %s: the audit trail is for its admins", o.admin, o.tenant)
-	}
-	ctx = access.With(ctx, who)
-	t, err := audit.Start(ctx, v.Barrier(st), audit.Options{Tenant: o.tenant, User: o.admin, Workstation: who.Workstation, Command: "red audit"})
+	defer l.close()
+	ctx = access.With(ctx, l.who)
+	t, err := audit.Start(ctx, l.v.Barrier(l.st), audit.Options{Tenant: o.tenant, User: o.user, Workstation: l.who.Workstation, Command: "red audit"})
 	if err != nil {
 		return fmt.Errorf("open the audit trail: %w", err)
 	}

@@ -17,8 +17,7 @@ var readByReception = regexp.MustCompile(`(?m)\banna\s+empfang\s+-\s+read\s+Pati
 // witnesses it — while the events that were written stay readable.
 func TestAuditAfterKill(t *testing.T) {
 	onEachBackend(t, func(t *testing.T, in *instance) {
-		t.Setenv("RED_WORKSTATION", "empfang")
-		p := startProcess(t, in, "serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
+		p := startProcess(t, in, "serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"), "--workstation", "empfang")
 		if status, body := p.post(t, patientsBundle(t)); status != http.StatusOK {
 			t.Fatal(status, body)
 		}
@@ -28,7 +27,6 @@ func TestAuditAfterKill(t *testing.T) {
 		}
 		resp.Body.Close()
 		// the read's event is written right after the answer: wait until another process sees it
-		t.Setenv("RED_WORKSTATION", "verwaltung")
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 			out, err := in.audit("--patient", "60151")
 			if err != nil {
@@ -57,7 +55,7 @@ func TestAuditAfterKill(t *testing.T) {
 		if !strings.Contains(out, "(anna on empfang, started") || !strings.Contains(out, ": chain ended without close after record ") || strings.Contains(out, "BREAK") {
 			t.Fatalf("want the killed session's chain ended without close, and no break:\n%s", out)
 		}
-		srv := in.serveAs(t, "empfang")
+		srv := in.serveAs("empfang")
 		if err := srv.stop(); err != nil {
 			t.Fatal(err)
 		}

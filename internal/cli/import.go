@@ -21,6 +21,7 @@ import (
 	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/audit"
 	"github.com/redclone/red/internal/records"
+	"github.com/redclone/red/internal/users"
 )
 
 type importOptions struct {
@@ -97,7 +98,10 @@ func (e *env) importBundles(ctx context.Context, o importOptions, paths []string
 	limits := fhir.DefaultLimits
 	limits.MaxBytes = o.maxBody
 	store := v.Barrier(st)
-	who := principal(o.tenant, o.user)
+	who, err := users.New(o.tenant, store, st).Principal(ctx, o.user, defaultWorkstation())
+	if err != nil {
+		return err
+	}
 	ctx = access.With(ctx, who)
 	trail, err := audit.Start(ctx, store, audit.Options{Tenant: o.tenant, User: o.user, Workstation: who.Workstation, Command: "red import"})
 	if err != nil {

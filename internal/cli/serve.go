@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/redclone/red/internal/records"
 	"github.com/redclone/red/internal/telematik"
 	"github.com/redclone/red/internal/ui"
+	"github.com/redclone/red/internal/users"
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
 )
@@ -38,6 +40,8 @@ type serveOptions struct {
 	validation           validationFlag
 	fhirMode             fhirModeFlag
 	notify               notifyOptions
+	workstation          string
+	requireToken         bool
 	command              string // "red serve" or "red demo", for the audit trail's login event
 }
 
@@ -66,6 +70,8 @@ func (o *serveOptions) flags(c *cobra.Command) {
 	f.Int64Var(&o.maxBody, "max-body", fhir.DefaultLimits.MaxBytes, "largest request body in bytes")
 	f.Var(&o.fhirMode, "fhir-mode", "red (default): RED's answers; strict: the FHIR specification's (standard searchset links, Task Bundles, OperationOutcome for every error, 201 Created); a request's Prefer: handling=strict or lenient overrides it")
 	f.Var(&o.validation, "validation", "profile (default): plausibility findings are warnings; strict: they refuse the bundle (overrides the tenant's setting, red config)")
+	f.StringVar(&o.workstation, "workstation", defaultWorkstation(), "this workstation's name, as every request's principal names it")
+	f.BoolVar(&o.requireToken, "require-token", false, "refuse API requests without a valid API token (Authorization: Bearer <token>; red token add issues one); the signing page keeps its own session")
 	o.ti.flags(c)
 	o.notify.flags(c)
 }
@@ -117,6 +123,10 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	if err != nil {
 		return err
 	}
+	session, err := e.session(ctx, st, v, o)
+	if err != nil {
+		return err
+	}
 
 	sims, err := startSimulators(o.ti.simDir, o.ti, [3]int{})
 	if err != nil {
@@ -146,8 +156,7 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	limits.MaxBytes = o.maxBody
 	log := slog.New(slog.NewTextHandler(e.io.Err, nil))
 	barrier := v.Barrier(st)
-	who := principal(o.tenant, o.user)
-	trail, err := audit.Start(ctx, barrier, audit.Options{Tenant: o.tenant, User: o.user, Workstation: who.Workstation, Command: o.command, Log: log})
+	trail, err := audit.Start(ctx, barrier, audit.Options{Tenant: o.tenant, User: o.user, Workstation: o.workstation, Command: o.command, Log: log})
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("open the audit trail: %w", err)
@@ -177,9 +186,9 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 		// FHIRMode: RED's shapes unless --fhir-mode strict
 		FHIRMode:      string(o.fhirMode),
 		Subscriptions: notes,
+		Access:        session,
 		AuditEvents:   trail,
 	}).Handler()
-	handler = acting(who, handler)
 	srv := guard.APIBounds.Server(handler)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(guard.APIBounds.Listener(ln)) }()
@@ -217,6 +226,36 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	}
 }
 
+// session is who acts on this server (the logged-in user at this workstation, their roles and
+// groups), read now and kept current while it serves.
+func (e *env) session(ctx context.Context, st storage.Store, v *vault.Vault, o serveOptions) (*users.Session, error) {
+	if o.workstation == "" {
+		return nil, fmt.Errorf("--workstation: name this workstation")
+	}
+	s := &users.Session{Dir: users.New(o.tenant, v.Barrier(st), st), User: o.user, Workstation: o.workstation, RequireToken: o.requireToken}
+	who, err := s.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	groups := strings.Join(who.Groups, ", ")
+	if groups == "" {
+		groups = "none"
+	}
+	fmt.Fprintf(e.io.Out, "red: logged in as %s at workstation %s; roles %s; groups %s\n", who.User, who.Workstation, access.Join(who.Roles), groups)
+	if o.requireToken {
+		ts, err := s.Dir.Tokens(ctx)
+		if err != nil {
+			return nil, err
+		}
+		msg := "API requests need an API token (Authorization: Bearer <token>); the signing page keeps its own session"
+		if len(ts) == 0 {
+			msg += " — the tenant has none yet: an admin issues one with red token add --name CLIENT"
+		}
+		fmt.Fprintf(e.io.Out, "red: %s\n", msg)
+	}
+	return s, nil
+}
+
 // shutdown stops a running e-prescription batch, stops accepting, lets running requests finish
 // (10 s at most), runs before (the audit trail's close) and wipes the keys.
 func shutdown(srv *http.Server, v *vault.Vault, page *ui.Handler, before func()) error {
@@ -237,19 +276,6 @@ func closeTrail(t *audit.Trail, why string, log *slog.Logger) {
 	if err := t.Close(ctx, why); err != nil {
 		log.Error("closing the audit trail failed", "err", err)
 	}
-}
-
-// principal is who acts on a server or command user logged in to on this workstation. Every
-// user is the tenant's admin as long as red keeps no roles.
-func principal(tenant, user string) access.Principal {
-	return access.Principal{Tenant: tenant, User: user, Roles: []access.Role{access.Admin}, Workstation: audit.Workstation()}
-}
-
-// acting puts who into the context of every request.
-func acting(who access.Principal, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(access.With(r.Context(), who)))
-	})
 }
 
 // stopBatch cancels a running e-prescription batch and waits for it (5 s at most) to store
