@@ -11,10 +11,11 @@ import (
 	"testing"
 
 	"github.com/beevik/etree"
-	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql's driver "pgx", for raw SQL on PostgreSQL
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/internal/access"
+	"github.com/redclone/red/internal/api"
 	"github.com/redclone/red/internal/audit"
 	"github.com/redclone/red/internal/records"
 	"github.com/redclone/red/internal/vault"
@@ -41,48 +42,21 @@ type backend struct {
 func onBoth(t *testing.T, f func(t *testing.T, b backend)) {
 	t.Run("sqlite", func(t *testing.T) {
 		barrier, path := vaulttest.Barrier(t)
-		db, err := sql.Open("sqlite", path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
 		dollar := regexp.MustCompile(`\$(\d+)`)
-		f(t, backend{
-			barrier: barrier,
-			exec: func(q string, args ...any) {
-				if _, err := db.Exec(dollar.ReplaceAllString(q, "?$1"), args...); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			},
-			query: func(q string, args ...any) [][]byte {
-				rows, err := db.Query(dollar.ReplaceAllString(q, "?$1"), args...)
+		b := sqlBackend(t, barrier, "sqlite", path, func(q string) string { return dollar.ReplaceAllString(q, "?$1") })
+		b.raw = func() []byte {
+			var all []byte
+			files, _ := filepath.Glob(path + "*")
+			for _, f := range files {
+				b, err := os.ReadFile(f)
 				if err != nil {
-					t.Fatalf("%s: %v", q, err)
+					t.Fatal(err)
 				}
-				defer rows.Close()
-				var out [][]byte
-				for rows.Next() {
-					var b []byte
-					if err := rows.Scan(&b); err != nil {
-						t.Fatal(err)
-					}
-					out = append(out, b)
-				}
-				return out
-			},
-			raw: func() []byte {
-				var all []byte
-				files, _ := filepath.Glob(path + "*")
-				for _, f := range files {
-					b, err := os.ReadFile(f)
-					if err != nil {
-						t.Fatal(err)
-					}
-					all = append(all, b...)
-				}
-				return all
-			},
-		})
+				all = append(all, b...)
+			}
+			return all
+		}
+		f(t, b)
 	})
 	t.Run("postgres", func(t *testing.T) {
 		url := pgtest.URL(t)
@@ -91,13 +65,41 @@ func onBoth(t *testing.T, f func(t *testing.T, b backend)) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		conn, err := pgx.Connect(t.Context(), url)
-		if err != nil {
-			t.Fatal(err)
+		b := sqlBackend(t, vaulttest.On(t, st), "pgx", url, func(q string) string { return q })
+		b.raw = func() []byte {
+			var all []byte
+			for _, q := range []string{
+				"SELECT convert_to(row_to_json(t)::text, 'UTF8') FROM tenants t", "SELECT convert_to(row_to_json(h)::text, 'UTF8') FROM heads h",
+				"SELECT sealed FROM resources WHERE sealed IS NOT NULL", "SELECT id FROM resources", "SELECT token FROM tokens",
+				"SELECT convert_to(type, 'UTF8') FROM resources",
+			} {
+				for _, b := range b.query(q) {
+					all = append(all, b...)
+				}
+			}
+			return all
 		}
-		t.Cleanup(func() { conn.Close(context.Background()) })
-		query := func(q string, args ...any) [][]byte {
-			rows, err := conn.Query(context.Background(), q, args...)
+		f(t, b)
+	})
+}
+
+// sqlBackend is raw SQL on the store at source (database/sql's driver), its statements
+// rewritten by dialect.
+func sqlBackend(t *testing.T, barrier *vault.Barrier, driver, source string, dialect func(string) string) backend {
+	db, err := sql.Open(driver, source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return backend{
+		barrier: barrier,
+		exec: func(q string, args ...any) {
+			if _, err := db.Exec(dialect(q), args...); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		},
+		query: func(q string, args ...any) [][]byte {
+			rows, err := db.Query(dialect(q), args...)
 			if err != nil {
 				t.Fatalf("%s: %v", q, err)
 			}
@@ -111,30 +113,8 @@ func onBoth(t *testing.T, f func(t *testing.T, b backend)) {
 				out = append(out, b)
 			}
 			return out
-		}
-		f(t, backend{
-			barrier: vaulttest.On(t, st),
-			exec: func(q string, args ...any) {
-				if _, err := conn.Exec(context.Background(), q, args...); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			},
-			query: query,
-			raw: func() []byte {
-				var all []byte
-				for _, q := range []string{
-					"SELECT convert_to(row_to_json(t)::text, 'UTF8') FROM tenants t", "SELECT convert_to(row_to_json(h)::text, 'UTF8') FROM heads h",
-					"SELECT sealed FROM resources WHERE sealed IS NOT NULL", "SELECT id FROM resources", "SELECT token FROM tokens",
-					"SELECT convert_to(type, 'UTF8') FROM resources",
-				} {
-					for _, b := range query(q) {
-						all = append(all, b...)
-					}
-				}
-				return all
-			},
-		})
-	})
+		},
+	}
 }
 
 // acting is the context of a request by user on workstation ws.
@@ -174,7 +154,7 @@ func bundle(t testing.TB, name string) *etree.Element {
 }
 
 // post stores a bundle through the trail's wrappers.
-func post(t testing.TB, ctx context.Context, r audit.Records, name string) {
+func post(t testing.TB, ctx context.Context, r api.Records, name string) {
 	t.Helper()
 	if _, err := r.PostBundle(ctx, bundle(t, name)); err != nil {
 		t.Fatal(err)
@@ -182,7 +162,7 @@ func post(t testing.TB, ctx context.Context, r audit.Records, name string) {
 }
 
 // service is records over the trail's wrapped store, as red serve wires it.
-func service(tr *audit.Trail, b *vault.Barrier) audit.Records {
+func service(tr *audit.Trail, b *vault.Barrier) api.Records {
 	return tr.Records(&records.Service{Tenant: "praxis", Store: tr.Wrap(b)})
 }
 

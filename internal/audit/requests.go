@@ -14,26 +14,19 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/ident"
+	"github.com/redclone/red/internal/api"
 	"github.com/redclone/red/internal/erp"
 	"github.com/redclone/red/internal/telematik"
+	"github.com/redclone/red/internal/ui"
 )
-
-// Records is what the API reads and writes records with (api.Records).
-type Records interface {
-	PostBundle(ctx context.Context, b *etree.Element) (*etree.Element, error)
-	DeleteBundle(ctx context.Context, id string) (*etree.Element, error)
-	Read(ctx context.Context, typ, id string) (*etree.Element, error)
-	ReadVersion(ctx context.Context, typ, id, version string) (*etree.Element, error)
-	Search(ctx context.Context, typ string, q url.Values) (fhir.SearchSet, error)
-}
 
 // Records returns next with every call recorded: reads and searches with the resources answered
 // and their patients, right after the answer; writes that fail with their outcome (a write that
 // succeeds is recorded in its commit, by Wrap).
-func (t *Trail) Records(next Records) Records { return &recordsTrail{next: next, t: t} }
+func (t *Trail) Records(next api.Records) api.Records { return &recordsTrail{next: next, t: t} }
 
 type recordsTrail struct {
-	next Records
+	next api.Records
 	t    *Trail
 }
 
@@ -149,25 +142,12 @@ func (r *recordsTrail) DeleteBundle(ctx context.Context, id string) (*etree.Elem
 	return resp, err
 }
 
-// Telematik is what the API runs RED's TI actions with (api.Telematik).
-type Telematik interface {
-	Do(ctx context.Context, action string, q url.Values, body *etree.Element) (telematik.Answer, error)
-	SignPDF(ctx context.Context, q url.Values, body []byte) (telematik.Answer, error)
-	CreateERP(ctx context.Context, q url.Values, body *etree.Element) (telematik.Answer, error)
-	Tasks(ctx context.Context, q url.Values) (telematik.Answer, error)
-	Received(ctx context.Context, q url.Values) (telematik.Answer, error)
-	Reply(ctx context.Context, q url.Values, body *etree.Element) (telematik.Answer, error)
-	TaskAction(ctx context.Context, action string, q url.Values) (telematik.Answer, error)
-	PharmacyTask(ctx context.Context, id string) (telematik.Answer, error)
-	Dispense(ctx context.Context, q url.Values, body *etree.Element) (telematik.Answer, error)
-}
-
 // Telematik returns next with every TI action recorded right after it, with the patients its
 // parameters, body and answer name; the writes it makes are recorded in their commits.
-func (t *Trail) Telematik(next Telematik) Telematik { return &tiTrail{next: next, t: t} }
+func (t *Trail) Telematik(next api.Telematik) api.Telematik { return &tiTrail{next: next, t: t} }
 
 type tiTrail struct {
-	next Telematik
+	next api.Telematik
 	t    *Trail
 }
 
@@ -240,23 +220,16 @@ func (d *tiTrail) Dispense(ctx context.Context, q url.Values, body *etree.Elemen
 	return d.run(ctx, "$dispense", q, body, func(ctx context.Context) (telematik.Answer, error) { return d.next.Dispense(ctx, q, body) })
 }
 
-// Page is what the signing page needs of the TI actions (ui.TI).
-type Page interface {
-	OpenPrescriptions(ctx context.Context) ([]erp.Prescription, error)
-	PrescribingHBAs(ctx context.Context) ([]telematik.HBA, error)
-	SignPrescriptions(ctx context.Context, handle string, ids []string, w telematik.Watch) ([]erp.Prescription, error)
-}
-
 // pageRepeat is how long the same user's showing the same open prescriptions again (the page
 // polls its state while a batch runs) is not recorded again.
 const pageRepeat = time.Minute
 
 // UI returns next with the signing page's doings recorded: showing the open prescriptions (once
 // a minute while the same ones show to the same user), listing the HBAs, signing.
-func (t *Trail) UI(next Page) Page { return &pageTrail{next: next, t: t} }
+func (t *Trail) UI(next ui.TI) ui.TI { return &pageTrail{next: next, t: t} }
 
 type pageTrail struct {
-	next Page
+	next ui.TI
 	t    *Trail
 
 	mu        sync.Mutex

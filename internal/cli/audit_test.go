@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql's driver "pgx"
 
 	"github.com/redclone/red/internal/audit"
 	"github.com/redclone/red/internal/vault"
@@ -120,60 +120,33 @@ func TestAuditShowsAReadOfAnotherWorkstation(t *testing.T) {
 type auditRows struct {
 	t       *testing.T
 	barrier *vault.Barrier
-	exec    func(q string, args ...any)
-	sealed  func(id []byte) []byte
+	db      *sql.DB
+	dialect func(string) string
 }
 
 func openAuditRows(t *testing.T, in *instance) auditRows {
 	ctx := context.Background()
+	r := auditRows{t: t, dialect: func(q string) string { return q }}
 	var st storage.Store
 	var err error
-	r := auditRows{t: t}
 	if in.dbURL != "" {
 		st, err = postgres.Open(ctx, in.dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := pgx.Connect(ctx, in.dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close(ctx) })
-		r.exec = func(q string, args ...any) {
-			if _, err := conn.Exec(ctx, q, args...); err != nil {
-				t.Fatal(err)
-			}
-		}
-		r.sealed = func(id []byte) (b []byte) {
-			if err := conn.QueryRow(ctx, `SELECT sealed FROM resources WHERE type = 'red:audit' AND id = $1`, id).Scan(&b); err != nil {
-				t.Fatal(err)
-			}
-			return b
+		if err == nil {
+			r.db, err = sql.Open("pgx", in.dbURL)
 		}
 	} else {
 		path := filepath.Join(in.dir, "red.db")
-		if st, err = sqlite.Open(ctx, path); err != nil {
-			t.Fatal(err)
-		}
-		db, err := sql.Open("sqlite", path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
 		dollar := regexp.MustCompile(`\$(\d+)`)
-		r.exec = func(q string, args ...any) {
-			if _, err := db.Exec(dollar.ReplaceAllString(q, "?$1"), args...); err != nil {
-				t.Fatal(err)
-			}
-		}
-		r.sealed = func(id []byte) (b []byte) {
-			if err := db.QueryRow(`SELECT sealed FROM resources WHERE type = 'red:audit' AND id = ?`, id).Scan(&b); err != nil {
-				t.Fatal(err)
-			}
-			return b
+		r.dialect = func(q string) string { return dollar.ReplaceAllString(q, "?$1") }
+		st, err = sqlite.Open(ctx, path)
+		if err == nil {
+			r.db, err = sql.Open("sqlite", path)
 		}
 	}
-	t.Cleanup(func() { st.Close() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.db.Close(); st.Close() })
 	cred, err := st.Credential(ctx, "praxis", "anna")
 	if err != nil {
 		t.Fatal(err)
@@ -185,6 +158,19 @@ func openAuditRows(t *testing.T, in *instance) auditRows {
 	t.Cleanup(v.Lock)
 	r.barrier = v.Barrier(st)
 	return r
+}
+
+func (r auditRows) exec(q string, args ...any) {
+	if _, err := r.db.Exec(r.dialect(q), args...); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r auditRows) sealed(id []byte) (b []byte) {
+	if err := r.db.QueryRow(r.dialect(`SELECT sealed FROM resources WHERE type = 'red:audit' AND id = $1`), id).Scan(&b); err != nil {
+		r.t.Fatal(err)
+	}
+	return b
 }
 
 func (r auditRows) id(chain, seq string) []byte {
