@@ -55,6 +55,12 @@ type UI interface {
 	Sign(w http.ResponseWriter, r *http.Request)  // POST /{tenant}/ui/sign
 }
 
+// AuditEvents answers the audit trail's search for admins (package audit): RED's searchset of
+// AuditEvents, 403 for anyone else.
+type AuditEvents interface {
+	Search(ctx context.Context, q url.Values) (fhir.SearchSet, error)
+}
+
 // Access says who acts for a request (package users' Session): the logged-in user with their
 // roles and groups, the workstation, and the API client.
 type Access interface {
@@ -91,6 +97,8 @@ type Server struct {
 	FHIRMode string
 	// Subscriptions, when set, serves /{tenant}/Subscription (notifications).
 	Subscriptions Subscriptions
+	// AuditEvents, when set, serves GET /{tenant}/AuditEvent (the audit trail).
+	AuditEvents AuditEvents
 	// Access, when set, says who acts: every request under /{tenant} carries its principal in
 	// its context (package access). Without it no request does, and the actions RED reserves
 	// to a role are refused.
