@@ -116,6 +116,16 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// auditEvents answers GET /{tenant}/AuditEvent: the audit trail, for admins.
+func (s *Server) auditEvents(w http.ResponseWriter, r *http.Request) error {
+	set, err := s.AuditEvents.Search(r.Context(), r.URL.Query())
+	if err != nil {
+		return err
+	}
+	writeXML(w, http.StatusOK, set.Element())
+	return nil
+}
+
 func (s *Server) read(w http.ResponseWriter, r *http.Request) error {
 	typ, err := resourceType(r, false)
 	if err != nil {

@@ -9,17 +9,21 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/api"
+	"github.com/redclone/red/internal/audit"
 	"github.com/redclone/red/internal/guard"
 	"github.com/redclone/red/internal/records"
 	"github.com/redclone/red/internal/telematik"
 	"github.com/redclone/red/internal/ui"
+	"github.com/redclone/red/internal/users"
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
 )
@@ -36,6 +40,9 @@ type serveOptions struct {
 	validation           validationFlag
 	fhirMode             fhirModeFlag
 	notify               notifyOptions
+	workstation          string
+	requireToken         bool
+	command              string // "red serve" or "red demo", for the audit trail's login event
 }
 
 // fhirModeFlag is --fhir-mode: red or strict.
@@ -63,6 +70,8 @@ func (o *serveOptions) flags(c *cobra.Command) {
 	f.Int64Var(&o.maxBody, "max-body", fhir.DefaultLimits.MaxBytes, "largest request body in bytes")
 	f.Var(&o.fhirMode, "fhir-mode", "red (default): RED's answers; strict: the FHIR specification's (standard searchset links, Task Bundles, OperationOutcome for every error, 201 Created); a request's Prefer: handling=strict or lenient overrides it")
 	f.Var(&o.validation, "validation", "profile (default): plausibility findings are warnings; strict: they refuse the bundle (overrides the tenant's setting, red config)")
+	f.StringVar(&o.workstation, "workstation", defaultWorkstation(), "this workstation's name, as every request's principal names it")
+	f.BoolVar(&o.requireToken, "require-token", false, "refuse API requests without a valid API token (Authorization: Bearer <token>; red token add issues one); the signing page keeps its own session")
 	o.ti.flags(c)
 	o.notify.flags(c)
 }
@@ -85,6 +94,7 @@ func (e *env) serveCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			o.command = "red serve"
 			return e.serve(ctx, st, o, signed, pw, func(base string, _ *simulators) {
 				fmt.Fprintf(e.io.Out, "red: tenant %s unlocked; listening on %s/%s\n", o.tenant, base, o.tenant)
 			})
@@ -110,6 +120,10 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	}
 	defer v.Lock()
 	mode, from, err := validationMode(ctx, v.Barrier(st), o.validation)
+	if err != nil {
+		return err
+	}
+	session, err := e.session(ctx, st, v, o)
 	if err != nil {
 		return err
 	}
@@ -142,21 +156,27 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	limits.MaxBytes = o.maxBody
 	log := slog.New(slog.NewTextHandler(e.io.Err, nil))
 	barrier := v.Barrier(st)
+	trail, err := audit.Start(ctx, barrier, audit.Options{Tenant: o.tenant, User: o.user, Workstation: o.workstation, Command: o.command, Log: log})
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("open the audit trail: %w", err)
+	}
 	notes := o.notify.service(o.tenant, barrier, log)
-	recs := &records.Service{Tenant: o.tenant, Store: notes.Wrap(barrier), Validation: mode}
+	recs := &records.Service{Tenant: o.tenant, Store: trail.Wrap(notes.Wrap(barrier)), Validation: mode, Groups: userGroups{session.Dir}}
 	fmt.Fprintf(e.io.Out, "red: validation %s (%s)\n", mode, from)
 	ti := telematikService(o.ti, sims, o.user, recs, signed)
 	ti.Prescriptions, ti.Records, ti.Announce = recs.Store, recs, notes.Announce
-	page, err := ui.New(ui.Options{Tenant: o.tenant, TI: ti, Log: log})
+	page, err := ui.New(ui.Options{Tenant: o.tenant, TI: trail.UI(ti), Log: log})
 	if err != nil {
 		ln.Close()
+		closeTrail(trail, "start failed", log)
 		return err
 	}
 	handler := (&api.Server{
 		Tenant:  o.tenant,
-		Records: recs,
+		Records: trail.Records(recs),
 		Tenants: st,
-		TI:      ti,
+		TI:      trail.Telematik(ti),
 		UI:      page,
 		Limits:  limits,
 		Log:     log,
@@ -166,6 +186,8 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 		// FHIRMode: RED's shapes unless --fhir-mode strict
 		FHIRMode:      string(o.fhirMode),
 		Subscriptions: notes,
+		Access:        session,
+		AuditEvents:   trail,
 	}).Handler()
 	srv := guard.APIBounds.Server(handler)
 	served := make(chan error, 1)
@@ -186,16 +208,17 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	for {
 		select {
 		case <-ctx.Done():
-			err := shutdown(srv, v, page)
+			err := shutdown(srv, v, page, func() { closeTrail(trail, "stopped", log) })
 			fmt.Fprintln(e.io.Out, "red: server stopped; keys wiped and port closed")
 			return err
 		case err := <-served:
 			stopBatch(page)
+			closeTrail(trail, "server failed", log)
 			v.Lock()
 			return fmt.Errorf("server stopped: %w", err)
 		case <-idle:
 			if time.Since(time.Unix(0, last.Load())) >= o.idleLock {
-				err := shutdown(srv, v, page)
+				err := shutdown(srv, v, page, func() { closeTrail(trail, "idle lock", log) })
 				fmt.Fprintf(e.io.Out, "red: no requests for %s; keys wiped and port closed — log in again to continue\n", o.idleLock)
 				return err
 			}
@@ -203,15 +226,56 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	}
 }
 
+// session is who acts on this server (the logged-in user at this workstation, their roles and
+// groups), read now and kept current while it serves.
+func (e *env) session(ctx context.Context, st storage.Store, v *vault.Vault, o serveOptions) (*users.Session, error) {
+	if o.workstation == "" {
+		return nil, fmt.Errorf("--workstation: name this workstation")
+	}
+	s := &users.Session{Dir: users.New(o.tenant, v.Barrier(st), st), User: o.user, Workstation: o.workstation, RequireToken: o.requireToken}
+	who, err := s.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	groups := strings.Join(who.Groups, ", ")
+	if groups == "" {
+		groups = "none"
+	}
+	fmt.Fprintf(e.io.Out, "red: logged in as %s at workstation %s; roles %s; groups %s\n", who.User, who.Workstation, access.Join(who.Roles), groups)
+	if o.requireToken {
+		ts, err := s.Dir.Tokens(ctx)
+		if err != nil {
+			return nil, err
+		}
+		msg := "API requests need an API token (Authorization: Bearer <token>); the signing page keeps its own session"
+		if len(ts) == 0 {
+			msg += " — the tenant has none yet: an admin issues one with red token add --name CLIENT"
+		}
+		fmt.Fprintf(e.io.Out, "red: %s\n", msg)
+	}
+	return s, nil
+}
+
 // shutdown stops a running e-prescription batch, stops accepting, lets running requests finish
-// (10 s at most) and wipes the keys.
-func shutdown(srv *http.Server, v *vault.Vault, page *ui.Handler) error {
+// (10 s at most), runs before (the audit trail's close) and wipes the keys.
+func shutdown(srv *http.Server, v *vault.Vault, page *ui.Handler, before func()) error {
 	stopBatch(page)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := srv.Shutdown(ctx)
+	before()
 	v.Lock()
 	return err
+}
+
+// closeTrail writes the audit events still queued and closes the session's chains, saying why
+// (10 s at most); a failure is logged, and red audit verify will name the chains unclosed.
+func closeTrail(t *audit.Trail, why string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := t.Close(ctx, why); err != nil {
+		log.Error("closing the audit trail failed", "err", err)
+	}
 }
 
 // stopBatch cancels a running e-prescription batch and waits for it (5 s at most) to store

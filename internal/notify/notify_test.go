@@ -23,6 +23,7 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/ident"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/notify"
 	"github.com/redclone/red/internal/records"
 	"github.com/redclone/red/internal/vault"
@@ -717,6 +718,42 @@ func TestSubscriptionCreatedAgainStartsAfresh(t *testing.T) {
 	}
 	if set.Total != 1 || len(set.Entries) != 1 {
 		t.Errorf("$events?since=0: total %d, %d entries", set.Total, len(set.Entries))
+	}
+}
+
+// TestNotificationsFollowTheSubscribersView: a subscription hears only of what who saved it
+// sees — a member of another user group hears nothing of a group's data, not even its id.
+func TestNotificationsFollowTheSubscribersView(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	e := newEnv(t, b, fast)
+	kardio := access.Principal{Tenant: "praxis", User: "anna", Groups: []string{"kardio"}}
+	ortho := access.Principal{Tenant: "praxis", User: "bert", Groups: []string{"ortho"}}
+	recv := map[string]*receiver{}
+	for name, p := range map[string]access.Principal{"kardio": kardio, "ortho": ortho} {
+		recv[name] = newReceiver(t)
+		if _, err := e.notes.Create(access.With(context.Background(), p), xml(t, subscriptionXML("requested", "Patient", recv[name].url, notify.FullResource))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.run(t)
+	at := time.Now().UTC()
+	write := func(id, group string) vault.Write {
+		return vault.Write{Type: "Patient", ID: id, Updated: at, Group: group, Body: []byte(`<Patient xmlns="http://hl7.org/fhir"><id value="` + id + `"/><gender value="female"/></Patient>`)}
+	}
+	if err := e.store.Commit(access.With(context.Background(), kardio), []vault.Write{write("secret-k", "kardio"), write("public-1", "")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Commit(access.With(context.Background(), kardio), []vault.Write{write("secret-k2", "kardio")}); err != nil {
+		t.Fatal(err)
+	}
+	k := recv["kardio"].wait(t, 2)
+	mustContain(t, k[0].body, `<reference value="Patient/secret-k/_history/1"/>`, `<reference value="Patient/public-1/_history/1"/>`, `<id value="secret-k"/>`)
+	mustContain(t, k[1].body, `<id value="secret-k2"/>`)
+	o := recv["ortho"].wait(t, 1)
+	recv["ortho"].quiet(t, 1)
+	mustContain(t, o[0].body, `<reference value="Patient/public-1/_history/1"/>`)
+	if strings.Contains(o[0].body, "secret-k") {
+		t.Errorf("ortho's endpoint hears of kardio's patient:\n%s", o[0].body)
 	}
 }
 

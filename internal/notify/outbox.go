@@ -113,6 +113,7 @@ type focus struct {
 	ID      string `json:"id"`
 	Version int64  `json:"version"` // 0: not a stored resource (Content has it)
 	Deleted bool   `json:"deleted,omitempty"`
+	group   string // the user group of what changed, while the event is made (vault.Write.Group)
 }
 
 // Wrap returns store with the outbox in its Commit: each commit gets the notifications its
@@ -182,41 +183,47 @@ func (s *Service) notifications(ctx context.Context, writes []vault.Write, gen i
 	}
 	now := s.now()
 	var evs []event
-	searched := map[string]int{} // criteria → index in evs, -1: selects nothing
-	var topics map[string][]int  // event → indexes in evs, derived when the first topic subscription comes
+	searched := map[string]int{}   // criteria and audience → index in evs, -1: selects nothing
+	var byTopic map[string][]event // the workflow events, derived when the first topic subscription comes
+	var topics map[string][]int    // event and audience → indexes in evs
 	for _, sub := range subs {
 		if sub.Status == statusOff {
 			continue
 		}
 		if sub.crit != nil {
-			i, ok := searched[sub.Criteria]
+			k := sub.Criteria + "\x00" + sub.Audience.key()
+			i, ok := searched[k]
 			if !ok {
 				i = -1
-				if ev, ok := matching(sub.crit, writes, now); ok {
+				if ev, ok := matching(sub.crit, sub.Audience, writes, now); ok {
 					evs = append(evs, ev)
 					i = len(evs) - 1
 				}
-				searched[sub.Criteria] = i
+				searched[k] = i
 			}
 			if i >= 0 {
 				evs[i].Subs = append(evs[i].Subs, sub.key())
 			}
 			continue
 		}
-		if topics == nil {
-			byTopic, err := s.events(ctx, writes)
-			if err != nil {
+		if byTopic == nil {
+			if byTopic, err = s.events(ctx, writes); err != nil {
 				return nil, err
 			}
 			topics = map[string][]int{}
-			for t, tevs := range byTopic {
-				for _, ev := range tevs {
+		}
+		k := sub.topic + "\x00" + sub.Audience.key()
+		is, ok := topics[k]
+		if !ok {
+			for _, ev := range byTopic[sub.topic] {
+				if ev.Focus = sub.Audience.only(ev.Focus); len(ev.Focus) > 0 {
 					evs = append(evs, ev)
-					topics[t] = append(topics[t], len(evs)-1)
+					is = append(is, len(evs)-1)
 				}
 			}
+			topics[k] = is
 		}
-		for _, i := range topics[sub.topic] {
+		for _, i := range is {
 			evs[i].Subs = append(evs[i].Subs, sub.key())
 		}
 	}
@@ -227,11 +234,12 @@ func (s *Service) notifications(ctx context.Context, writes []vault.Write, gen i
 	return &entry{ID: newID(), At: now, Events: evs}, nil
 }
 
-// matching is the event of a search subscription about the writes its criteria select.
-func matching(crit *records.Criteria, writes []vault.Write, now time.Time) (event, bool) {
+// matching is the event of a search subscription about the writes its criteria select that
+// its audience sees.
+func matching(crit *records.Criteria, aud audience, writes []vault.Write, now time.Time) (event, bool) {
 	ev := event{Event: resourceChanged}
 	for _, w := range writes {
-		if !crit.Matches(w, now) {
+		if !aud.sees(w.Group) || !crit.Matches(w, now) {
 			continue
 		}
 		ev.Focus = append(ev.Focus, focus{Type: w.Type, ID: w.ID, Version: w.Expect + 1})
@@ -262,7 +270,7 @@ func (s *Service) events(ctx context.Context, writes []vault.Write) (map[string]
 			n := event{Event: BundleDeleted, Focus: []focus{{Type: "Bundle", ID: w.ID, Version: w.Expect + 1, Deleted: true}}}
 			for _, o := range writes {
 				if o.Deleted && o.Type != "Bundle" && records.Stored(o.Type) {
-					n.Focus = append(n.Focus, focus{Type: o.Type, ID: o.ID, Version: o.Expect + 1, Deleted: true})
+					n.Focus = append(n.Focus, focus{Type: o.Type, ID: o.ID, Version: o.Expect + 1, Deleted: true, group: o.Group})
 				}
 			}
 			out[BundleDeleted] = append(out[BundleDeleted], n)
@@ -275,10 +283,10 @@ func (s *Service) events(ctx context.Context, writes []vault.Write) (map[string]
 				continue
 			}
 			if after.status != before.status {
-				out[TaskStatus] = append(out[TaskStatus], after.notification(TaskStatus))
+				out[TaskStatus] = append(out[TaskStatus], after.notification(TaskStatus, w.Group))
 			}
 			if after.available && !before.available {
-				out[TaskAvailable] = append(out[TaskAvailable], after.notification(TaskAvailable))
+				out[TaskAvailable] = append(out[TaskAvailable], after.notification(TaskAvailable, w.Group))
 			}
 		case "red:rx":
 			before, after, err := taskStates(ctx, s.Store, w, pharmacyTask)
@@ -286,7 +294,7 @@ func (s *Service) events(ctx context.Context, writes []vault.Write) (map[string]
 				return nil, err
 			}
 			if after.status != "" && after.status != before.status {
-				out[TaskStatus] = append(out[TaskStatus], after.notification(TaskStatus))
+				out[TaskStatus] = append(out[TaskStatus], after.notification(TaskStatus, w.Group))
 			}
 		}
 	}
@@ -301,14 +309,14 @@ type task struct {
 	basedOn   string
 }
 
-func (t task) notification(name string) event {
+func (t task) notification(name, group string) event {
 	el := fachdienst.NewTask(t.id)
 	if t.basedOn != "" {
 		fhir.SetValue(el.CreateElement("basedOn").CreateElement("reference"), t.basedOn)
 	}
 	fhir.SetValue(el.CreateElement("status"), string(t.status))
 	fhir.SetValue(el.CreateElement("intent"), "order")
-	return event{Event: name, Focus: []focus{{Type: "Task", ID: t.id}}, Content: [][]byte{fhir.Marshal(el)}}
+	return event{Event: name, Focus: []focus{{Type: "Task", ID: t.id, group: group}}, Content: [][]byte{fhir.Marshal(el)}}
 }
 
 // taskStates reads a prescription record's Task before and after write w with read.

@@ -14,6 +14,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/storage"
 )
 
 const notificationProfile = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-notification-r4"
@@ -91,6 +92,9 @@ func (s *Service) payload(ctx context.Context, sub *subscription, n notification
 		if err != nil {
 			return nil, err
 		}
+		if idn != nil && (!sub.Audience.sees(idn.group) || idn.system == "" && idn.value == "") {
+			idn = nil
+		}
 		w.open("part")
 		w.value("name", "additional-context")
 		w.open("valueReference")
@@ -118,7 +122,7 @@ func (s *Service) payload(ctx context.Context, sub *subscription, n notification
 		w.open("entry")
 		w.value("fullUrl", f.Type+"/"+f.ID)
 		if sub.Payload == FullResource && !f.Deleted {
-			res, err := s.resource(ctx, f, &content)
+			res, err := s.resource(ctx, sub.Audience, f, &content)
 			if err != nil {
 				return nil, err
 			}
@@ -217,11 +221,15 @@ func (f focus) ref() string {
 	return f.Type + "/" + f.ID
 }
 
-// resource is the focus's content: the stored version, or the next of the notification's own.
-func (s *Service) resource(ctx context.Context, f focus, content *[][]byte) (*etree.Element, error) {
+// resource is the focus's content: the stored version, or the next of the notification's own;
+// nil when neither the audience nor who asks (ctx: $events) may see it.
+func (s *Service) resource(ctx context.Context, aud audience, f focus, content *[][]byte) (*etree.Element, error) {
 	var body []byte
 	if f.Version > 0 {
 		r, err := s.Store.Version(ctx, f.Type, f.ID, f.Version)
+		if errors.Is(err, storage.ErrNotFound) || err == nil && !aud.sees(r.Group) {
+			return nil, nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -235,8 +243,9 @@ func (s *Service) resource(ctx context.Context, f focus, content *[][]byte) (*et
 	return fhir.Parse(body, fhir.DefaultLimits)
 }
 
-// identifier is a patient's identifier as a notification names it.
-type identifier struct{ system, value string }
+// identifier is a patient's identifier as a notification names it, and the user group of the
+// patient's version.
+type identifier struct{ system, value, group string }
 
 // patientIdentifier is the identifier of the patient's version (the KVNR when it has one, else its
 // first), nil when there is none to give.
@@ -252,6 +261,9 @@ func (s *Service) patientIdentifier(ctx context.Context, patient string, version
 		return idn, nil
 	}
 	idn, err := s.readIdentifier(ctx, patient, version)
+	if errors.Is(err, storage.ErrNotFound) { // who asks ($events) may not see it: not for the cache
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -281,9 +293,9 @@ func (s *Service) readIdentifier(ctx context.Context, patient string, version in
 		}
 	}
 	if pick == nil {
-		return nil, nil
+		return &identifier{group: r.Group}, nil
 	}
-	return &identifier{system: fhir.ChildValue(pick, "system"), value: fhir.ChildValue(pick, "value")}, nil
+	return &identifier{system: fhir.ChildValue(pick, "system"), value: fhir.ChildValue(pick, "value"), group: r.Group}, nil
 }
 
 // uuidOf formats a 32-hex-digit id as a UUID.

@@ -248,6 +248,10 @@ type plan struct {
 	refs     map[*entry][]string       // "Type/id" each entry refers to
 	patients map[string][]string       // patients of entries that do not name their own
 	warnings map[int]fhir.Issues       // non-error findings by entry index
+	// groups holds the user group each entry is written into (groups.go); groupSites the
+	// Provenance references naming a user group, which need name no stored Organization.
+	groups     map[*entry]string
+	groupSites map[*etree.Element]bool
 }
 
 // pin is a reference to make version-specific, as RED returns them.
@@ -271,7 +275,8 @@ func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, 
 }
 
 func newPlan(bundleID string, entries []*entry, now time.Time) *plan {
-	p := &plan{bundleID: bundleID, entries: entries, now: now, inBundle: map[string]*entry{}, alias: map[string]string{}, refs: map[*entry][]string{}}
+	p := &plan{bundleID: bundleID, entries: entries, now: now, inBundle: map[string]*entry{}, alias: map[string]string{}, refs: map[*entry][]string{},
+		groups: map[*entry]string{}, groupSites: map[*etree.Element]bool{}}
 	for _, e := range entries {
 		p.inBundle[e.key()] = e
 		p.alias[e.key()] = e.key()
@@ -333,6 +338,9 @@ func (p *plan) resolveOne(site refSite) (*pin, *fhir.Issue) {
 		key = typ + "/" + id
 		if _, ok := p.inBundle[key]; !ok {
 			if r := p.heads[key]; r.Version == 0 || r.Deleted {
+				if p.groupSites[site.el] { // a user group, which need be no stored Organization
+					return nil, nil
+				}
 				return nil, issueAt(fhir.CodeInvalid, site.path(), "refers to %s %s, which exists neither in this bundle nor in red", typ, id)
 			}
 		}
@@ -397,7 +405,7 @@ func (p *plan) writes() ([]vault.Write, []fhir.Outcome) {
 			outcomes = append(outcomes, fhir.Outcome{Type: e.typ, ID: e.id, Status: http.StatusNoContent})
 			continue
 		}
-		w := vault.Write{Type: e.typ, ID: e.id, Expect: e.expect, Updated: p.now}
+		w := vault.Write{Type: e.typ, ID: e.id, Expect: e.expect, Updated: p.now, Group: p.groups[e]}
 		out := fhir.Outcome{Type: e.typ, ID: e.id, Version: e.version, Modified: p.now, Status: http.StatusOK, Issues: p.warnings[e.index]}
 		if e.expect == 0 {
 			out.Status = http.StatusCreated

@@ -3,6 +3,7 @@ package records
 import (
 	"context"
 	"errors"
+	"maps"
 	"sort"
 	"time"
 
@@ -22,6 +23,7 @@ type Prepared struct {
 	writes   []vault.Write
 	outcomes []fhir.Outcome
 	read     []vault.Ref
+	at       map[vault.Ref]string // where each resource written is in the bundle
 }
 
 // Writes are what committing the bundle writes, each expecting the version its preparation read.
@@ -120,7 +122,11 @@ func (s *Service) CommitPrepared(ctx context.Context, ps []*Prepared, also ...va
 		if errors.Is(err, storage.ErrConflict) {
 			return fhir.Fail(fhir.CodeConflict, "", "another workstation changed one of these resources at the same moment; nothing was stored — send the bundle again")
 		}
-		return err
+		at := map[vault.Ref]string{}
+		for _, p := range ps {
+			maps.Copy(at, p.at)
+		}
+		return hiddenWrites(err, at)
 	}
 	return nil
 }
@@ -139,8 +145,13 @@ func (s *Service) prepare(ctx context.Context, bundleID string, entries []*entry
 }
 
 // finish turns a checked plan whose current versions are known into the bundle's writes:
-// resolve references, version, write (narrative, meta, search values).
+// groups, resolve references, version, write (narrative, meta, search values).
 func (s *Service) finish(ctx context.Context, p *plan, issues fhir.Issues) (*Prepared, error) {
+	more, err := s.assignGroups(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	issues = append(issues, more...)
 	issues = append(issues, p.resolve()...)
 	if hasErrors(issues) {
 		sort.SliceStable(issues, func(i, j int) bool { return entryIndex(issues[i].Expression) < entryIndex(issues[j].Expression) })
@@ -148,7 +159,9 @@ func (s *Service) finish(ctx context.Context, p *plan, issues fhir.Issues) (*Pre
 	}
 	p.warnings = byEntry(issues)
 	p.version()
-	var err error
+	if err := s.keepGroups(ctx, p); err != nil {
+		return nil, err
+	}
 	if p.patients, err = s.contextPatients(ctx, p.entries, p.inBundle); err != nil {
 		return nil, err
 	}
@@ -161,5 +174,9 @@ func (s *Service) finish(ctx context.Context, p *plan, issues fhir.Issues) (*Pre
 	for _, h := range p.heads {
 		read = append(read, vault.Ref{Type: h.Type, ID: h.ID})
 	}
-	return &Prepared{bundleID: p.bundleID, now: p.now, writes: append(writes, rec), outcomes: outcomes, read: read}, nil
+	at := make(map[vault.Ref]string, len(p.entries))
+	for _, e := range p.entries {
+		at[vault.Ref{Type: e.typ, ID: e.id}] = e.at
+	}
+	return &Prepared{bundleID: p.bundleID, now: p.now, writes: append(writes, rec), outcomes: outcomes, read: read, at: at}, nil
 }

@@ -1,6 +1,9 @@
 // Package records stores, reads and searches a tenant's FHIR resources: it checks posted
 // bundles, derives each resource's search values and answers reads and searches in RED's shapes.
-// It talks only to the vault's barrier, in plaintext; sealing and tokens happen below it.
+// It talks only to the vault's barrier, in plaintext; sealing and tokens happen below it. The
+// Provenances of a posted bundle put its data into user groups (groups.go: RED's form, as far as
+// its documentation shows it, and the KBV's Provenance profile); the barrier then shows a group's
+// data to its members and admins only.
 package records
 
 import (
@@ -27,6 +30,7 @@ type Store interface {
 	Version(ctx context.Context, typ, id string, version int64) (vault.Resource, error)
 	Heads(ctx context.Context, refs []vault.Ref) ([]vault.Resource, error)
 	Find(ctx context.Context, q vault.Query) (vault.Page, error)
+	CountEveryGroup(ctx context.Context, q vault.Query) (int, error)
 	SealString(purpose, plaintext string) (string, error)
 	OpenString(purpose, sealed string) (string, error)
 }
@@ -40,6 +44,9 @@ type Service struct {
 	// Validation says whether plausibility findings (a wrong check digit, a date in the future)
 	// are warnings (kbv.ModeProfile, the default) or errors (kbv.ModeStrict).
 	Validation kbv.Mode
+	// Groups says which Organizations are user groups a Provenance may put data into
+	// (groups.go); nil: every one.
+	Groups Groups
 }
 
 func (s *Service) now() time.Time {
@@ -71,7 +78,10 @@ func (s *Service) ReadVersion(ctx context.Context, typ, id, version string) (*et
 	r, err := s.Store.Version(ctx, typ, id, v)
 	if errors.Is(err, storage.ErrNotFound) {
 		if cur, cerr := s.Store.Current(ctx, typ, id); cerr == nil {
-			return nil, fhir.Fail(fhir.CodeNotFound, "", "this %s has versions 1 to %d, not %d", typ, cur.Version, v)
+			if v > cur.Version {
+				return nil, fhir.Fail(fhir.CodeNotFound, "", "this %s has versions 1 to %d, not %d", typ, cur.Version, v)
+			}
+			return nil, fhir.Fail(fhir.CodeNotFound, "", "version %d of this %s belongs to a user group you are no member of", v, typ)
 		}
 	}
 	if err != nil {

@@ -395,7 +395,7 @@ func (s *Store) Current(ctx context.Context, tenant, typ string, id []byte) (sto
 }
 
 // Heads implements storage.Store: point lookups in one read transaction (no network between).
-func (s *Store) Heads(ctx context.Context, tenant string, keys []storage.Key) ([]storage.Record, error) {
+func (s *Store) Heads(ctx context.Context, tenant string, keys []storage.Key, ex storage.Exclusion) ([]storage.Record, error) {
 	out := make([]storage.Record, len(keys))
 	if len(keys) == 0 {
 		return out, nil
@@ -406,6 +406,13 @@ func (s *Store) Heads(ctx context.Context, tenant string, keys []storage.Key) ([
 	}
 	defer tx.Rollback()
 	stmt := tx.StmtContext(ctx, s.reads.head)
+	var excluded *sql.Stmt // whether ex leaves out the resource ?3
+	if ex.Token != nil {
+		if excluded, err = tx.PrepareContext(ctx, "SELECT 1 WHERE 1"+excluding(ex, "?3", 4)); err != nil {
+			return nil, translate("heads", err)
+		}
+		defer excluded.Close()
+	}
 	for i, k := range keys {
 		out[i] = storage.Record{Type: k.Type, ID: slices.Clone(k.ID)}
 		var updated int64
@@ -416,8 +423,28 @@ func (s *Store) Heads(ctx context.Context, tenant string, keys []storage.Key) ([
 		case !errors.Is(err, sql.ErrNoRows):
 			return nil, translate("heads", err)
 		}
+		if excluded == nil || out[i].Version == 0 || out[i].Deleted {
+			continue
+		}
+		args := append([]any{tenant, k.Type, k.ID, ex.Token}, anys(ex.Unless)...)
+		var one int
+		switch err := excluded.QueryRowContext(ctx, args...).Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows): // left out: as if it never existed
+			out[i] = storage.Record{Type: k.Type, ID: out[i].ID}
+		case err != nil:
+			return nil, translate("heads", err)
+		}
 	}
 	return out, nil
+}
+
+// anys is tokens as statement arguments.
+func anys(tokens [][]byte) []any {
+	out := make([]any, len(tokens))
+	for i, t := range tokens {
+		out[i] = t
+	}
+	return out
 }
 
 // Version implements storage.Store.
