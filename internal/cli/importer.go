@@ -122,7 +122,7 @@ func (im *importer) run(ctx context.Context, sources []importSource) error {
 	defer cancel()
 	window := 4*im.workers + im.batch
 	im.snaps = make([]atomic.Int64, window)
-	jobs := make(chan job, prepareGroup*im.workers)
+	jobs := make(chan job, groupSize*im.workers)
 	results := make(chan *prepared, window)
 	tickets := make(chan struct{}, window)
 	var wg sync.WaitGroup
@@ -133,7 +133,7 @@ func (im *importer) run(ctx context.Context, sources []importSource) error {
 			for j := range jobs {
 				group := []job{j}
 			gather: // the sources waiting already, up to a group
-				for len(group) < prepareGroup {
+				for len(group) < groupSize {
 					select {
 					case j, ok := <-jobs:
 						if !ok {
@@ -180,9 +180,9 @@ func (im *importer) run(ctx context.Context, sources []importSource) error {
 	return err
 }
 
-// prepareGroup is how many sources a worker prepares together at most: they look up the
-// current versions they read in one round trip to the store.
-const prepareGroup = 8
+// groupSize is how many sources a worker prepares together at most: they look up the current
+// versions they read in one round trip to the store.
+const groupSize = 8
 
 // prepare reads, checks and prepares one source; data is its bytes when already read.
 func (im *importer) prepare(ctx context.Context, j job, data []byte) *prepared {
