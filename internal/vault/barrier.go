@@ -59,6 +59,9 @@ type Write struct {
 	// Index lists the values the resource is found by; the id is always indexed. Tombstones
 	// are found by nothing.
 	Index []Term
+	// Forget keeps no earlier version (storage.Change.Forget): a deletion that forgets leaves
+	// nothing of the resource.
+	Forget bool
 }
 
 // Query selects current, not-deleted resources of one type: a resource matches when, for every
@@ -100,7 +103,7 @@ func (b *Barrier) change(w Write) (storage.Change, error) {
 	if err != nil {
 		return storage.Change{}, err
 	}
-	ch := storage.Change{Type: w.Type, ID: id, Expect: w.Expect, Updated: w.Updated, Deleted: w.Deleted}
+	ch := storage.Change{Type: w.Type, ID: id, Expect: w.Expect, Updated: w.Updated, Deleted: w.Deleted, Forget: w.Forget}
 	if w.Deleted {
 		return ch, nil
 	}
