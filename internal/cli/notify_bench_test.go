@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // BenchmarkNotify posts 10-patient bundles over HTTP to a running red with 0, 1 and 10
@@ -23,8 +25,11 @@ import (
 // POST's answer) to the first subscription's receipt, p50 and p99 in ms. As the machine may be
 // shared, it also reports the CPU time per bundle of this process (red and the receivers;
 // cpu-ms/bundle) and of the machine's PostgreSQL processes (pg-cpu-ms/bundle, where others count
-// too). With RED_BENCH_PROFILE_DIR set it writes a CPU profile per backend and level, in which
-// the receivers' samples carry the label role=receiver and the deliverer's role=deliver.
+// too), and what the store wrote: this process's write syscalls (write-kB/bundle: SQLite's WAL
+// and checkpoints, and the HTTP traffic) and PostgreSQL's WAL (pg-wal-kB/bundle, server-wide). With RED_BENCH_PROFILE_DIR set it writes a CPU profile per backend and level, in which
+// the receivers' samples carry the label role=receiver and the deliverer's role=deliver. Before
+// the levels, notifySeed bundles are posted, so that the levels write into databases of about
+// the same size.
 func BenchmarkNotify(b *testing.B) {
 	profDir := os.Getenv("RED_BENCH_PROFILE_DIR")
 	onEachBackend(b, func(b *testing.B, in *instance) {
@@ -35,6 +40,29 @@ func BenchmarkNotify(b *testing.B) {
 		srv := in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
 		template := string(patientsBundle(b))
 		entry := template[strings.Index(template, "<entry>") : strings.Index(template, "</entry>")+len("</entry>")]
+		bundle := func(prefix string, i int) []byte {
+			var sb strings.Builder
+			sb.WriteString(`<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>`)
+			for j := 0; j < 10; j++ {
+				sb.WriteString(strings.Replace(entry, `<id value="60151"/>`, fmt.Sprintf(`<id value="n%s-%d-%d"/>`, prefix, i, j), 1))
+			}
+			sb.WriteString(`</Bundle>`)
+			return []byte(sb.String())
+		}
+		// every level writes into a database of about the same size: an empty one's indexes are
+		// cheaper to write into than those the levels after it find
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Go(func() {
+				for i := w; i < notifySeed; i += 4 {
+					if status, body := srv.do(b, "POST", "/praxis/Bundle", fhirXML, bundle("seed", i)); status != http.StatusOK {
+						b.Error(status, body)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
 		var ids []string
 		for _, want := range []int{0, 1, 10} {
 			var mu sync.Mutex
@@ -73,16 +101,10 @@ func BenchmarkNotify(b *testing.B) {
 				committed := make([]time.Time, b.N)
 				prefix := strconv.FormatInt(time.Now().UnixNano(), 36)
 				stop := loadProfile(b, profDir, fmt.Sprintf("notify-%s-%d", backend, want))
-				cpu, pgCPU := loadCPU(), loadPostgresCPU()
+				cpu, pgCPU, written, pgWAL := loadCPU(), loadPostgresCPU(), writtenBytes(), postgresWAL(b, in.dbURL)
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					var sb strings.Builder
-					sb.WriteString(`<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>`)
-					for j := 0; j < 10; j++ {
-						sb.WriteString(strings.Replace(entry, `<id value="60151"/>`, fmt.Sprintf(`<id value="n%s-%d-%d"/>`, prefix, i, j), 1))
-					}
-					sb.WriteString(`</Bundle>`)
-					if status, body := srv.do(b, "POST", "/praxis/Bundle", fhirXML, []byte(sb.String())); status != http.StatusOK {
+					if status, body := srv.do(b, "POST", "/praxis/Bundle", fhirXML, bundle(prefix, i)); status != http.StatusOK {
 						b.Fatal(status, body)
 					}
 					committed[i] = time.Now()
@@ -99,14 +121,23 @@ func BenchmarkNotify(b *testing.B) {
 						break
 					}
 					if time.Now().After(deadline) {
-						b.Fatalf("not every notification arrived")
+						mu.Lock()
+						counts := map[string]int{}
+						for path, got := range received {
+							counts[path] = len(got)
+						}
+						mu.Unlock()
+						_, subs := srv.do(b, "GET", "/praxis/Subscription", "", nil)
+						b.Fatalf("not every notification arrived: %v of %d each\n%s", counts, b.N, subs)
 					}
 				}
 				b.StopTimer()
 				b.ReportMetric(float64(b.N*10)/b.Elapsed().Seconds(), "resources/s")
 				b.ReportMetric(float64((loadCPU()-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/bundle")
+				b.ReportMetric(float64(writtenBytes()-written)/1024/float64(b.N), "write-kB/bundle")
 				if backend == "postgres" {
 					b.ReportMetric(float64((loadPostgresCPU()-pgCPU).Microseconds())/1000/float64(b.N), "pg-cpu-ms/bundle")
+					b.ReportMetric(float64(postgresWAL(b, in.dbURL)-pgWAL)/1024/float64(b.N), "pg-wal-kB/bundle")
 				}
 				stop()
 				if want == 0 {
@@ -138,4 +169,41 @@ func BenchmarkNotify(b *testing.B) {
 			hook.Close()
 		}
 	})
+}
+
+// notifySeed is the number of 10-patient bundles BenchmarkNotify posts before its levels.
+const notifySeed = 1000
+
+// writtenBytes is what this process has written with write syscalls (Linux: /proc/self/io
+// wchar; 0 elsewhere).
+func writtenBytes() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "wchar: "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// postgresWAL is the WAL the PostgreSQL server at url has written (pg_stat_wal, server-wide);
+// 0 without a url.
+func postgresWAL(t testing.TB, url string) int64 {
+	if url == "" {
+		return 0
+	}
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int64
+	if err := conn.QueryRow(context.Background(), "SELECT wal_bytes::bigint FROM pg_stat_wal").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

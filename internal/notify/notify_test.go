@@ -624,8 +624,9 @@ func (c *countingStore) Commit(ctx context.Context, writes []vault.Write) error 
 }
 
 // The outbox costs one record per commit, however many subscriptions its change notifies: one
-// entry for all of them, numbered in the change's own commit or once by the deliverer. Each
-// subscription still gets every notification once, numbered 1, 2, 3 … with a webhook-id of its own.
+// entry for all of them, which the deliverer numbers into a segment of the log (one per round,
+// for all the commits it finds) and forgets. Each subscription still gets every notification
+// once, numbered 1, 2, 3 … with a webhook-id of its own.
 func TestOneOutboxEntryPerCommitForAllSubscriptions(t *testing.T) {
 	b, _ := vaulttest.Barrier(t)
 	st := &countingStore{Barrier: b}
@@ -645,12 +646,15 @@ func TestOneOutboxEntryPerCommitForAllSubscriptions(t *testing.T) {
 	r.quiet(t, subs*bundles)
 	st.mu.Lock()
 	for i, c := range st.changes {
-		if c["new red:notification"] != 1 {
-			t.Errorf("commit %d added %d outbox records, want 1", i, c["new red:notification"])
+		if c["red:outbox"] != 1 || c["new red:outbox"] != 1 || c["red:notify-log"]+c["red:notify-ledger"] > 0 {
+			t.Errorf("commit %d wrote %v, want its changes and one outbox record", i, c)
 		}
 	}
-	if w := st.written["red:notification"]; w > 2*bundles {
-		t.Errorf("%d outbox writes for %d commits: more than one write and one numbering each", w, bundles)
+	if w := st.written["red:outbox"]; w != 2*bundles {
+		t.Errorf("%d outbox writes for %d commits: want one write and one forgetting each", w, bundles)
+	}
+	if w := st.written["red:notify-log"]; w < 1 || w > bundles {
+		t.Errorf("%d segments of the log for %d commits", w, bundles)
 	}
 	st.mu.Unlock()
 	seqs, ids := map[string][]int{}, map[string]bool{}
@@ -716,5 +720,27 @@ func TestSubscriptionCreatedAgainStartsAfresh(t *testing.T) {
 	}
 	if set.Total != 1 || len(set.Entries) != 1 {
 		t.Errorf("$events?since=0: total %d, %d entries", set.Total, len(set.Entries))
+	}
+}
+
+// A deliverer keeps delivering for longer than its lease: it renews the lease as it goes.
+func TestDeliveriesOutlastTheLease(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	d := fast
+	d.Lease, d.Timeout = 200*time.Millisecond, 50*time.Millisecond
+	e := newEnv(t, b, d)
+	r := newReceiver(t)
+	e.subscribe(t, "Patient", r.url, notify.IDOnly)
+	e.run(t)
+	const n = 12 // over three leases
+	for i := range n {
+		e.post(t, patient(fmt.Sprintf("p%d", i), 700+i, "Muster"))
+		time.Sleep(d.Lease / 4)
+	}
+	got := r.wait(t, n)
+	for i, d := range got {
+		if d.seq != i+1 {
+			t.Errorf("delivery %d has sequence number %d", i, d.seq)
+		}
 	}
 }

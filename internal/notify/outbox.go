@@ -23,13 +23,13 @@ import (
 )
 
 // entry is the outbox record of one commit: the notifications its changes cause, each for every
-// subscription it is for. It is found by the queue until the deliverer numbers it, then by each
-// of its subscriptions' sequence numbers.
+// subscription it is for. The deliverer numbers it into a segment of the log (Seqs are set
+// there) and forgets it.
 type entry struct {
-	ID      string    `json:"id"`
-	At      time.Time `json:"at"` // when the change was made
-	Events  []event   `json:"events"`
-	Log     int64     `json:"log,omitempty"` // its place in the tenant's log of entries; 0 until numbered
+	ID     string    `json:"id"`
+	At     time.Time `json:"at"` // when the change was made
+	Events []event   `json:"events"`
+
 	version int64
 }
 
@@ -41,7 +41,7 @@ type event struct {
 	PatientAt int64    `json:"patientVersion,omitempty"` // the patient's version, pinned at the latest when numbered
 	Content   [][]byte `json:"content,omitempty"`        // resources of events red keeps no FHIR resource of (a Task, a message)
 	Subs      []string `json:"subs"`                     // the keys of the subscriptions it is for
-	Seqs      []int64  `json:"seqs,omitempty"`           // their sequence numbers (by Subs) once numbered; 0: the subscription had gone
+	Seqs      []int64  `json:"seqs,omitempty"`           // their sequence numbers (by Subs), once numbered
 }
 
 // notification is one event as one subscription receives it.
@@ -73,28 +73,6 @@ func (e *entry) notification(i, j int) notification {
 func webhookID(id string, i int, key string) string {
 	sum := sha256.Sum256([]byte(id + "/" + strconv.Itoa(i) + "/" + key))
 	return hex.EncodeToString(sum[:16])
-}
-
-// write is e as the outbox record it is stored as: queued until numbered, then found by the
-// sequence numbers it carries.
-func (e *entry) write(now time.Time) (vault.Write, error) {
-	body, err := json.Marshal(e)
-	if err != nil {
-		return vault.Write{}, err
-	}
-	w := vault.Write{Type: entryType, ID: e.ID, Expect: e.version, Updated: now, Body: body}
-	if e.Log == 0 {
-		w.Index = []vault.Term{{Index: queueIndex, Value: queued}}
-		return w, nil
-	}
-	for _, ev := range e.Events {
-		for j, seq := range ev.Seqs {
-			if seq > 0 {
-				w.Index = append(w.Index, vault.Term{Index: seqIndex, Value: seqValue(ev.Subs[j], seq)})
-			}
-		}
-	}
-	return w, nil
 }
 
 func decodeEntry(r vault.Resource) (*entry, error) {
@@ -136,6 +114,20 @@ func (o *outbox) Commit(ctx context.Context, writes []vault.Write) error {
 		return o.Store.Commit(ctx, writes)
 	}
 	return o.s.commitEntry(ctx, o.Store, writes, e)
+}
+
+// commitEntry commits writes with the outbox entry e and wakes the deliverer.
+func (s *Service) commitEntry(ctx context.Context, st Store, writes []vault.Write, e *entry) error {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	w := vault.Write{Type: entryType, ID: e.ID, Updated: e.At, Body: body}
+	if err := st.Commit(ctx, append(writes[:len(writes):len(writes)], w)); err != nil {
+		return err
+	}
+	s.Kick()
+	return nil
 }
 
 // notifications is the outbox entry the commit of writes causes, nil when it notifies nobody.
