@@ -137,7 +137,7 @@ func (s *Service) Run(ctx context.Context) {
 func (s *Service) run(ctx context.Context) {
 	s.init()
 	d := s.Delivery.withDefaults()
-	r := &rounds{s: s, d: d, client: s.client(d)}
+	r := &rounds{s: s, d: d, client: s.client(d), former: true}
 	t := time.NewTicker(d.Poll)
 	defer t.Stop()
 	for {
@@ -179,6 +179,7 @@ type rounds struct {
 	acked   bool      // acknowledgements not yet written
 	wrote   time.Time // when led was last written here
 	pruned  time.Time // when the pruner last ran
+	former  bool      // records of the former layout were found, or not looked for yet
 }
 
 // reset forgets the ledger and what hangs on it: it is read again next round.
@@ -257,7 +258,7 @@ func (r *rounds) round(ctx context.Context) error {
 	}
 	// the lease is taken with the round's write when there is work, and renewed when half of it
 	// is gone: numbering and sending happen with at least half of it left
-	if (len(fresh) > 0 || r.dirty || r.due(subs, now)) && (led.Holder != s.holder || led.LeaseUntil.Sub(now) < r.d.Lease/2) {
+	if (len(fresh) > 0 || r.dirty || r.due(subs, now) || r.prunable(now)) && (led.Holder != s.holder || led.LeaseUntil.Sub(now) < r.d.Lease/2) {
 		led.Holder, led.LeaseUntil, r.dirty = s.holder, now.Add(r.d.Lease), true
 	}
 	writes, err := r.number(ctx, fresh, now)
@@ -556,6 +557,12 @@ func (s *Service) pinPatients(ctx context.Context, es []*entry) error {
 	return nil
 }
 
+// prunable reports whether the pruner is due at now and may find something: segments besides
+// the last, or records of the former layout.
+func (r *rounds) prunable(now time.Time) bool {
+	return now.Sub(r.pruned) >= r.d.Prune && (max(r.led.Oldest, 1) < r.last || r.former)
+}
+
 // pruneCommits caps the commits of one run of the pruner; when there is more to prune, it runs
 // again next round.
 const pruneCommits = 4
@@ -566,7 +573,7 @@ const pruneCommits = 4
 // never the last segment, which knows the numbers given — and outbox entries of red's former
 // layout.
 func (r *rounds) prune(ctx context.Context, now time.Time) error {
-	if now.Sub(r.pruned) < r.d.Prune || r.led.Holder != r.s.holder {
+	if !r.prunable(now) || r.led.Holder != r.s.holder {
 		return nil
 	}
 	r.pruned = now
@@ -611,8 +618,12 @@ func (r *rounds) prune(ctx context.Context, now time.Time) error {
 			break
 		}
 	}
+	if !r.former {
+		return nil
+	}
 	page, err := r.s.Store.Find(ctx, vault.Query{Type: formerEntryType, Limit: r.d.Batch})
 	if err != nil || len(page.Resources) == 0 {
+		r.former = err != nil
 		return err
 	}
 	writes := make([]vault.Write, 0, len(page.Resources))

@@ -14,9 +14,9 @@
 // sealed like every record, found by nothing but its id) is added to the same Commit: the
 // events as references to what changed (the payloads are made when they are sent), each with
 // the subscriptions it is for. No change is stored without its notifications; none is stored
-// for a change that failed; ten subscriptions cost one small record, not ten, and the commit
-// reads nothing but the version of the subscriptions (one head: the subscriptions themselves
-// are cached until one changes).
+// for a change that failed; ten subscriptions cost one small record, not ten. The commit reads
+// one head, the version of the subscriptions (they are cached until one changes, on any
+// workstation), and for the task events the prescription record's previous version.
 //
 // # Numbering
 //

@@ -6,10 +6,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -345,19 +347,8 @@ func TestFailingSubscriptionIsInErrorUntilReactivated(t *testing.T) {
 	e.run(t)
 	e.post(t, patient("p1", 21, "Muster"))
 	ctx := context.Background()
-	deadline := time.Now().Add(5 * time.Second)
-	var res *etree.Element
-	for time.Now().Before(deadline) {
-		var err error
-		if res, err = e.notes.Read(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-		if fhir.ChildValue(res, "status") == "error" {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if fhir.ChildValue(res, "status") != "error" || !strings.Contains(fhir.ChildValue(res, "error"), "HTTP 503") {
+	res := waitForStatus(t, e, id, "error")
+	if !strings.Contains(fhir.ChildValue(res, "error"), "HTTP 503") {
 		t.Fatalf("the failing subscription reads:\n%s", fhir.Document(res))
 	}
 	// in error, changes still go into the outbox; nothing is sent
@@ -742,5 +733,212 @@ func TestDeliveriesOutlastTheLease(t *testing.T) {
 		if d.seq != i+1 {
 			t.Errorf("delivery %d has sequence number %d", i, d.seq)
 		}
+	}
+}
+
+// resolver answers every name with the addresses given.
+type resolver []string
+
+func (r resolver) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
+	out := make([]netip.Addr, len(r))
+	for i, s := range r {
+		out[i] = netip.MustParseAddr(s)
+	}
+	return out, nil
+}
+
+// An endpoint's host name is resolved by the deliverer itself and connected to at the address it
+// checked: localhost answering with this machine is delivered to; answering with another machine
+// (DNS rebinding) is refused before anything is sent, and the Subscription says why.
+func TestEndpointNamesArePinnedToCheckedAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		answer  resolver
+		refused string
+	}{
+		{"delivers to localhost resolved to loopback", resolver{"127.0.0.1"}, ""},
+		{"refuses localhost resolved to another machine", resolver{"127.0.0.1", "10.0.0.8"}, "resolves to 10.0.0.8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := vaulttest.Barrier(t)
+			e := newEnv(t, b, fast)
+			e.notes.Resolver = tc.answer
+			r := newReceiver(t)
+			id, _ := e.subscribe(t, "Patient", strings.Replace(r.url, "127.0.0.1", "localhost", 1), notify.IDOnly)
+			e.run(t)
+			e.post(t, patient("p1", 81, "Muster"))
+			if tc.refused == "" {
+				mustContain(t, r.wait(t, 1)[0].body, `<reference value="Patient/p1/_history/1"/>`)
+				return
+			}
+			res := waitForStatus(t, e, id, "error")
+			if !strings.Contains(fhir.ChildValue(res, "error"), tc.refused) {
+				t.Errorf("the refused subscription reads:\n%s", fhir.Document(res))
+			}
+			r.quiet(t, 0)
+		})
+	}
+}
+
+// waitForStatus reads the subscription until it has the status (5 s at most).
+func waitForStatus(t testing.TB, e *env, id, status string) *etree.Element {
+	t.Helper()
+	var res *etree.Element
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var err error
+		if res, err = e.notes.Read(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		if fhir.ChildValue(res, "status") == status {
+			return res
+		}
+	}
+	t.Fatalf("the subscription never reached %s:\n%s", status, fhir.Document(res))
+	return nil
+}
+
+// clock is a test's time, moved by hand.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// retained is a tenant whose deliverer keeps delivered notifications an hour, on clock.
+func retained(t *testing.T) (*env, *vault.Barrier, *clock) {
+	b, _ := vaulttest.Barrier(t)
+	d := fast
+	d.Keep, d.Prune, d.MaxFailures = time.Hour, time.Second, 1000
+	e := newEnv(t, b, d)
+	c := &clock{now: time.Now()}
+	e.notes.Now = c.Now
+	return e, b, c
+}
+
+// eventsSince waits until $events?since=since answers with the code want ("" for success),
+// moving the clock on a second at a time so that the pruner runs, and returns the answer.
+func eventsSince(t *testing.T, e *env, c *clock, id string, since int64, want fhir.IssueCode) (fhir.SearchSet, error) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		set, err := e.notes.Events(context.Background(), id, since, 0)
+		if fhir.CodeOf(err) == want && (want != "" || err == nil) {
+			return set, err
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("$events?since=%d: %v, want %q", since, err, want)
+		}
+		c.add(time.Second)
+	}
+}
+
+// Delivered notifications are kept Delivery.Keep for $events, then pruned in the background:
+// the log keeps only what is younger, $events answers 410 for the rest, and the ledger keeps no
+// history of itself.
+func TestRetentionPrunesDeliveredNotifications(t *testing.T) {
+	e, b, c := retained(t)
+	r := newReceiver(t)
+	id, _ := e.subscribe(t, "Patient", r.url, notify.IDOnly)
+	e.run(t)
+	for i := range 3 {
+		e.post(t, patient(fmt.Sprintf("p%d", i), 90+i, "Muster"))
+		r.wait(t, i+1) // one segment each
+	}
+	if set, err := e.notes.Events(context.Background(), id, 0, 0); err != nil || len(set.Entries) != 3 {
+		t.Fatalf("before the hour is over, $events?since=0: %d entries, %v", len(set.Entries), err)
+	}
+	c.add(2 * time.Hour)
+	e.post(t, patient("p3", 93, "Muster"))
+	r.wait(t, 4)
+	_, err := eventsSince(t, e, c, id, 0, fhir.CodeDeleted)
+	if is, _ := fhir.Explain(err); !strings.Contains(is[0].Diagnostics, "the first kept is 4") || is[0].Expression != "since" {
+		t.Errorf("$events?since=0 of pruned notifications: %v", is)
+	}
+	set, err := e.notes.Events(context.Background(), id, 3, 0)
+	if err != nil || len(set.Entries) != 1 || !strings.Contains(string(fhir.Document(set.Entries[0].Resource)), `<reference value="Patient/p3/_history/1"/>`) {
+		t.Errorf("$events?since=3 after pruning: %d entries, %v", len(set.Entries), err)
+	}
+	ctx := context.Background()
+	for _, seg := range []string{"1", "2", "3"} {
+		if _, err := b.Current(ctx, "red:notify-log", seg); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("segment %s of the log: %v, want it gone", seg, err)
+		}
+	}
+	led, err := b.Current(ctx, "red:notify-ledger", "all")
+	if err != nil || led.Version < 3 {
+		t.Fatalf("ledger version %d, %v", led.Version, err)
+	}
+	for v := int64(1); v < led.Version; v++ {
+		if _, err := b.Version(ctx, "red:notify-ledger", "all", v); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("version %d of the ledger: %v, want it forgotten", v, err)
+		}
+	}
+}
+
+// A notification not yet delivered is kept however old, and everything after it, until it is
+// delivered or its subscription deleted.
+func TestRetentionKeepsWhatIsNotDelivered(t *testing.T) {
+	e, _, c := retained(t)
+	ok, down := newReceiver(t), newReceiver(t)
+	down.setFail(true)
+	id, _ := e.subscribe(t, "Patient", ok.url, notify.IDOnly)
+	idDown, _ := e.subscribe(t, "Patient", down.url, notify.IDOnly)
+	e.run(t)
+	e.post(t, patient("p1", 95, "Muster"))
+	ok.wait(t, 1)
+	c.add(2 * time.Hour)
+	e.post(t, patient("p2", 96, "Muster"))
+	ok.wait(t, 2)
+	for range 10 { // rounds in which the pruner runs and finds p1 undelivered
+		c.add(time.Second)
+		time.Sleep(30 * time.Millisecond)
+	}
+	if set, err := e.notes.Events(context.Background(), id, 0, 0); err != nil || len(set.Entries) != 2 {
+		t.Fatalf("with a notification undelivered, $events?since=0: %d entries, %v", len(set.Entries), err)
+	}
+	if err := e.notes.Delete(context.Background(), idDown); err != nil {
+		t.Fatal(err)
+	}
+	eventsSince(t, e, c, id, 0, fhir.CodeDeleted)
+	down.quiet(t, 0)
+}
+
+// Outbox records of red's former layout (numbered in place) are removed by the pruner.
+func TestRetentionRemovesTheFormerLayout(t *testing.T) {
+	e, b, c := retained(t)
+	ctx := context.Background()
+	for _, id := range []string{"old1", "old2"} {
+		w := vault.Write{Type: "red:notification", ID: id, Updated: c.Now(), Body: []byte(`{"id":"` + id + `","events":[]}`),
+			Index: []vault.Term{{Index: "notify.queue", Value: "queued"}}}
+		if err := b.Commit(ctx, []vault.Write{w}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.run(t)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		page, err := b.Find(ctx, vault.Query{Type: "red:notification"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Total == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records of the former layout remain", page.Total)
+		}
+		c.add(time.Second)
+	}
+	if _, err := b.Version(ctx, "red:notification", "old1", 1); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("a former record's version: %v, want it forgotten", err)
 	}
 }

@@ -47,6 +47,7 @@ type event struct {
 // notification is one event as one subscription receives it.
 type notification struct {
 	ID           string // the webhook-id, the same on every attempt
+	Entry        string // the outbox entry and the event's place in it: the event's name for every subscription
 	Subscription string
 	Event        string
 	At           time.Time
@@ -60,7 +61,7 @@ type notification struct {
 // notification is event i of e as the subscription Subs[j] receives it.
 func (e *entry) notification(i, j int) notification {
 	ev := &e.Events[i]
-	n := notification{ID: webhookID(e.ID, i, ev.Subs[j]), Subscription: subscriptionOf(ev.Subs[j]), Event: ev.Event, At: e.At,
+	n := notification{ID: webhookID(e.ID, i, ev.Subs[j]), Entry: e.ID + "/" + strconv.Itoa(i), Subscription: subscriptionOf(ev.Subs[j]), Event: ev.Event, At: e.At,
 		Focus: ev.Focus, Patient: ev.Patient, PatientAt: ev.PatientAt, Content: ev.Content}
 	if j < len(ev.Seqs) {
 		n.Seq = ev.Seqs[j]

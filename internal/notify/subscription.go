@@ -108,6 +108,9 @@ type Service struct {
 	// (several subscriptions notify of one patient's change); plaintext in memory only, like
 	// every opened record.
 	identifiers map[string]*identifier
+	// tails caches the part of a notification's payload that is the same for every subscription
+	// with the same payload content (Service.tail)
+	tails map[string][]byte
 }
 
 func (s *Service) now() time.Time {
