@@ -484,7 +484,8 @@ func (r *rounds) send(ctx context.Context, subs []*subscription, now time.Time) 
 
 // fill reads the pending notifications of the subscription key from the log when none are in
 // memory but some are numbered and not acknowledged (after a restart, a takeover, a long
-// backlog): the next window of them.
+// backlog): the next window of them. Numbers the log does not hold (given by red's former
+// layout) are passed over.
 func (r *rounds) fill(ctx context.Context, key string) error {
 	c := r.led.Cursors[key]
 	if len(r.pending[key]) > 0 || c.Delivered >= r.upto[key] {
@@ -494,6 +495,9 @@ func (r *rounds) fill(ctx context.Context, key string) error {
 	items, err := r.s.numbered(ctx, key, c.Delivered+1, upto, r.led.Oldest, r.last)
 	if err != nil {
 		return err
+	}
+	if len(items) == 0 {
+		c.Delivered, r.acked = upto, true
 	}
 	r.pending[key], r.window[key] = items, upto
 	return nil
