@@ -15,11 +15,12 @@ import (
 // Inside a package, plain %w wrapping is fine.
 
 // Codes that are not FHIR issue types but decide a transport status; an OperationOutcome shows
-// them as not-supported.
+// them as not-supported (CodeUnauthorized as login).
 const (
 	CodeMethodNotAllowed     IssueCode = "method-not-allowed"
 	CodeUnsupportedMediaType IssueCode = "unsupported-media-type"
 	CodeNotAcceptable        IssueCode = "not-acceptable" // no answer format the client accepts
+	CodeUnauthorized         IssueCode = "unauthorized"   // the request carries no valid API token
 )
 
 // codes is the one table from an error's code to the HTTP status it answers with — the whole
@@ -38,6 +39,7 @@ var codes = map[IssueCode]struct {
 	CodeNotSupported:         {http.StatusBadRequest, CodeNotSupported},
 	CodeLogin:                {http.StatusForbidden, CodeLogin},
 	CodeForbidden:            {http.StatusForbidden, CodeForbidden},
+	CodeUnauthorized:         {http.StatusUnauthorized, CodeLogin},
 	CodeNotFound:             {http.StatusNotFound, CodeNotFound},
 	CodeMethodNotAllowed:     {http.StatusMethodNotAllowed, CodeNotSupported},
 	CodeConflict:             {http.StatusConflict, CodeConflict},

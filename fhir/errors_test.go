@@ -35,6 +35,7 @@ func TestErrorsForTheCaller(t *testing.T) {
 			http.StatusUnsupportedMediaType, fhir.CodeUnsupportedMediaType, "send FHIR XML", ""},
 		{"a conflict is 409", fhir.Fail(fhir.CodeConflict, "", "changed meanwhile"), http.StatusConflict, fhir.CodeConflict, "changed meanwhile", ""},
 		{"a deletion is 410", fhir.Fail(fhir.CodeDeleted, "", "deleted"), http.StatusGone, fhir.CodeDeleted, "deleted", ""},
+		{"a request without a valid API token is 401", fhir.Fail(fhir.CodeUnauthorized, "", "no token"), http.StatusUnauthorized, fhir.CodeUnauthorized, "no token", ""},
 		{"a locked tenant is 403", fhir.Fail(fhir.CodeLogin, "", "locked"), http.StatusForbidden, fhir.CodeLogin, "locked", ""},
 		{"a TI timeout is 504", fhir.Fail(fhir.CodeTimeout, "", "no answer"), http.StatusGatewayTimeout, fhir.CodeTimeout, "no answer", ""},
 		{"a busy server is 503", fhir.Fail(fhir.CodeThrottled, "", "busy"), http.StatusServiceUnavailable, fhir.CodeThrottled, "busy", ""},
@@ -63,10 +64,12 @@ func TestErrorsForTheCaller(t *testing.T) {
 		}
 	})
 	t.Run("an OperationOutcome shows transport codes as FHIR issue types", func(t *testing.T) {
-		is, _ := fhir.Explain(fhir.Fail(fhir.CodeMethodNotAllowed, "", "no"))
-		oo := fhir.OperationOutcome(is)
-		if got := oo.FindElement("issue/code").SelectAttrValue("value", ""); got != "not-supported" {
-			t.Errorf("code %q, want not-supported", got)
+		for code, want := range map[fhir.IssueCode]string{fhir.CodeMethodNotAllowed: "not-supported", fhir.CodeUnauthorized: "login"} {
+			is, _ := fhir.Explain(fhir.Fail(code, "", "no"))
+			oo := fhir.OperationOutcome(is)
+			if got := oo.FindElement("issue/code").SelectAttrValue("value", ""); got != want {
+				t.Errorf("%s: code %q, want %s", code, got, want)
+			}
 		}
 	})
 }

@@ -5,7 +5,11 @@ package access
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
+
+	"github.com/redclone/red/fhir"
 )
 
 // Role is what a user of a tenant may do, as RED has it.
@@ -14,10 +18,34 @@ type Role string
 // The roles RED knows.
 const (
 	Physician  Role = "physician"  // signs prescriptions, creates e-prescription tasks
-	Assistant  Role = "assistant"  // enters and reads data, queues prescriptions for a physician
+	Assistant  Role = "assistant"  // enters and reads data; prescriptions are a physician's, as RED has it
 	Pharmacist Role = "pharmacist" // accepts, rejects and dispenses e-prescriptions
 	Admin      Role = "admin"      // manages users and groups, sees every user group's data
 )
+
+// Roles are every role, in the order red lists them.
+func Roles() []Role { return []Role{Physician, Assistant, Pharmacist, Admin} }
+
+// ParseRole reads a role's name (case-insensitive).
+func ParseRole(s string) (Role, error) {
+	r := Role(strings.ToLower(strings.TrimSpace(s)))
+	if !slices.Contains(Roles(), r) {
+		return "", fmt.Errorf("unknown role %q: the roles are %s", s, Join(Roles()))
+	}
+	return r, nil
+}
+
+// Join lists roles for messages: "physician, admin", or "none".
+func Join(roles []Role) string {
+	if len(roles) == 0 {
+		return "none"
+	}
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = string(r)
+	}
+	return strings.Join(names, ", ")
+}
 
 // Principal is who acts.
 type Principal struct {
@@ -34,6 +62,11 @@ type Principal struct {
 
 // Has says whether p holds role r.
 func (p Principal) Has(r Role) bool { return slices.Contains(p.Roles, r) }
+
+// HasAny says whether p holds at least one of roles.
+func (p Principal) HasAny(roles ...Role) bool {
+	return slices.ContainsFunc(roles, p.Has)
+}
 
 // InGroup says whether p is a member of the user group with id g.
 func (p Principal) InGroup(g string) bool { return slices.Contains(p.Groups, g) }
@@ -53,4 +86,28 @@ func With(ctx context.Context, p Principal) context.Context {
 func From(ctx context.Context) (p Principal, ok bool) {
 	p, ok = ctx.Value(key{}).(Principal)
 	return p, ok
+}
+
+// Require lets through the principal ctx carries when it holds one of roles; otherwise it
+// returns the error a caller reads (forbidden, 403) naming what was asked for, the roles it
+// needs and the roles the user has — nothing of the data concerned. A context without a
+// principal (no user acts) is refused too.
+func Require(ctx context.Context, what string, roles ...Role) error {
+	p, ok := From(ctx)
+	switch {
+	case !ok:
+		return fhir.Fail(fhir.CodeForbidden, "", "%s needs a logged-in user with the role %s", what, either(roles))
+	case p.HasAny(roles...):
+		return nil
+	}
+	return fhir.Fail(fhir.CodeForbidden, "", "%s needs a user with the role %s; the logged-in user has: %s", what, either(roles), Join(p.Roles))
+}
+
+// either lists roles as alternatives: "physician or pharmacist".
+func either(roles []Role) string {
+	s := Join(roles)
+	if i := strings.LastIndex(s, ", "); i >= 0 {
+		s = s[:i] + " or " + s[i+2:]
+	}
+	return s
 }

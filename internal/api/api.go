@@ -11,6 +11,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/telematik"
 	"github.com/redclone/red/storage"
 )
@@ -54,6 +55,16 @@ type UI interface {
 	Sign(w http.ResponseWriter, r *http.Request)  // POST /{tenant}/ui/sign
 }
 
+// Access says who acts for a request (package users' Session): the logged-in user with their
+// roles and groups, the workstation, and the API client.
+type Access interface {
+	// Principal is who acts for an API request whose Authorization header is authorization; an
+	// error (fhir.CodeUnauthorized, 401) when the server requires a token it does not carry.
+	Principal(ctx context.Context, authorization string) (access.Principal, error)
+	// Page is who acts for a request of red's own page, which has a session of its own.
+	Page(ctx context.Context) (access.Principal, error)
+}
+
 // Tenants answers whether a tenant exists at all (for 404 versus 403).
 type Tenants interface {
 	Tenant(ctx context.Context, alias string) (storage.Tenant, error)
@@ -80,4 +91,8 @@ type Server struct {
 	FHIRMode string
 	// Subscriptions, when set, serves /{tenant}/Subscription (notifications).
 	Subscriptions Subscriptions
+	// Access, when set, says who acts: every request under /{tenant} carries its principal in
+	// its context (package access). Without it no request does, and the actions RED reserves
+	// to a role are refused.
+	Access Access
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/guard"
 	"github.com/redclone/red/storage"
 )
@@ -116,5 +117,39 @@ func (s *Server) unlockedTenant(next http.Handler) http.Handler {
 		default:
 			s.writeError(w, r, err)
 		}
+	})
+}
+
+// acting attaches who acts to an API request's context (access.With): the logged-in user, and
+// the API client its Authorization header names. A server that requires API tokens refuses a
+// request without a valid one (401, with WWW-Authenticate). Without Access a request carries no
+// principal, and what RED reserves to a role is refused.
+func (s *Server) acting(next http.Handler) http.Handler {
+	return s.attach(next, func(r *http.Request) (access.Principal, error) {
+		return s.Access.Principal(r.Context(), r.Header.Get("Authorization"))
+	})
+}
+
+// actingOnPage attaches the logged-in user to a request of red's own page, which guards itself
+// with a session of its own (package ui) and needs no API token.
+func (s *Server) actingOnPage(next http.Handler) http.Handler {
+	return s.attach(next, func(r *http.Request) (access.Principal, error) { return s.Access.Page(r.Context()) })
+}
+
+func (s *Server) attach(next http.Handler, who func(r *http.Request) (access.Principal, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.Access == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		p, err := who(r)
+		if err != nil {
+			if fhir.CodeOf(err) == fhir.CodeUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="red"`)
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(access.With(r.Context(), p)))
 	})
 }

@@ -1,5 +1,5 @@
-// Package cli is the red command line: init, user add, passwd, config, serve, import and demo,
-// wired to the store, the vault and the API.
+// Package cli is the red command line: init, user, group, token, passwd, config, serve, import
+// and demo, wired to the store, the vault and the API.
 package cli
 
 import (
@@ -71,7 +71,7 @@ func newRoot(stdio IO) *cobra.Command {
 	for _, name := range []string{"kdf-time", "kdf-memory", "kdf-threads"} {
 		_ = pf.MarkHidden(name)
 	}
-	root.AddCommand(e.initCmd(), e.userCmd(), e.passwdCmd(), e.configCmd(), e.serveCmd(), e.demoCmd(), e.tiSimCmd(), e.erpCmd(), e.importCmd())
+	root.AddCommand(e.initCmd(), e.userCmd(), e.groupCmd(), e.tokenCmd(), e.passwdCmd(), e.configCmd(), e.serveCmd(), e.demoCmd(), e.tiSimCmd(), e.erpCmd(), e.importCmd())
 	return root
 }
 

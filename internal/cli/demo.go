@@ -16,8 +16,8 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/ident"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/records"
-	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
 )
 
@@ -99,18 +99,9 @@ func (e *env) ensureDemo(ctx context.Context, st storage.Store) ([]byte, error) 
 	if err := os.WriteFile(pwPath, pw, 0o600); err != nil {
 		return nil, err
 	}
-	blob, err := vault.NewCredential(rand.Reader, demoTenant, demoUser, pw, e.kdf)
+	// the demo practice's user tries everything, the pharmacy's actions too
+	v, err := e.newTenant(ctx, st, demoTenant, demoUser, pw, access.Roles())
 	if err != nil {
-		return nil, err
-	}
-	if err := st.CreateTenant(ctx, storage.Tenant{Alias: demoTenant}); err != nil {
-		return nil, err
-	}
-	if err := st.PutCredential(ctx, storage.Credential{Tenant: demoTenant, User: demoUser, Blob: blob}); err != nil {
-		return nil, err
-	}
-	v := vault.New(demoTenant, rand.Reader)
-	if err := v.Unseal(demoUser, blob, pw); err != nil {
 		return nil, err
 	}
 	defer v.Lock()

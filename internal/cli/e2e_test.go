@@ -99,9 +99,11 @@ func (in *instance) mustRun(args ...string) string {
 	return out
 }
 
+// initTenant creates tenant with its first user, who practises and dispenses (the simulated TI
+// has a practice's and a pharmacy's cards) and is its admin.
 func (in *instance) initTenant(tenant, user, pw string) {
 	in.t.Helper()
-	in.mustRun("init", "--tenant", tenant, "--user", user, "--password-file", in.passwordFile(pw))
+	in.mustRun("init", "--tenant", tenant, "--user", user, "--password-file", in.passwordFile(pw), "--role", "physician,pharmacist,admin")
 }
 
 // server is a running `red serve`.

@@ -9,17 +9,20 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/api"
 	"github.com/redclone/red/internal/guard"
 	"github.com/redclone/red/internal/records"
 	"github.com/redclone/red/internal/telematik"
 	"github.com/redclone/red/internal/ui"
+	"github.com/redclone/red/internal/users"
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
 )
@@ -36,6 +39,8 @@ type serveOptions struct {
 	validation           validationFlag
 	fhirMode             fhirModeFlag
 	notify               notifyOptions
+	workstation          string
+	requireToken         bool
 }
 
 // fhirModeFlag is --fhir-mode: red or strict.
@@ -63,6 +68,8 @@ func (o *serveOptions) flags(c *cobra.Command) {
 	f.Int64Var(&o.maxBody, "max-body", fhir.DefaultLimits.MaxBytes, "largest request body in bytes")
 	f.Var(&o.fhirMode, "fhir-mode", "red (default): RED's answers; strict: the FHIR specification's (standard searchset links, Task Bundles, OperationOutcome for every error, 201 Created); a request's Prefer: handling=strict or lenient overrides it")
 	f.Var(&o.validation, "validation", "profile (default): plausibility findings are warnings; strict: they refuse the bundle (overrides the tenant's setting, red config)")
+	f.StringVar(&o.workstation, "workstation", defaultWorkstation(), "this workstation's name, as every request's principal names it")
+	f.BoolVar(&o.requireToken, "require-token", false, "refuse API requests without a valid API token (Authorization: Bearer <token>; red token add issues one); the signing page keeps its own session")
 	o.ti.flags(c)
 	o.notify.flags(c)
 }
@@ -110,6 +117,10 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	}
 	defer v.Lock()
 	mode, from, err := validationMode(ctx, v.Barrier(st), o.validation)
+	if err != nil {
+		return err
+	}
+	session, err := e.session(ctx, st, v, o)
 	if err != nil {
 		return err
 	}
@@ -166,6 +177,7 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 		// FHIRMode: RED's shapes unless --fhir-mode strict
 		FHIRMode:      string(o.fhirMode),
 		Subscriptions: notes,
+		Access:        session,
 	}).Handler()
 	srv := guard.APIBounds.Server(handler)
 	served := make(chan error, 1)
@@ -201,6 +213,36 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 			}
 		}
 	}
+}
+
+// session is who acts on this server (the logged-in user at this workstation, their roles and
+// groups), read now and kept current while it serves.
+func (e *env) session(ctx context.Context, st storage.Store, v *vault.Vault, o serveOptions) (*users.Session, error) {
+	if o.workstation == "" {
+		return nil, fmt.Errorf("--workstation: name this workstation")
+	}
+	s := &users.Session{Dir: users.New(o.tenant, v.Barrier(st), st), User: o.user, Workstation: o.workstation, RequireToken: o.requireToken}
+	who, err := s.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	groups := strings.Join(who.Groups, ", ")
+	if groups == "" {
+		groups = "none"
+	}
+	fmt.Fprintf(e.io.Out, "red: logged in as %s at workstation %s; roles %s; groups %s\n", who.User, who.Workstation, access.Join(who.Roles), groups)
+	if o.requireToken {
+		ts, err := s.Dir.Tokens(ctx)
+		if err != nil {
+			return nil, err
+		}
+		msg := "API requests need an API token (Authorization: Bearer <token>); the signing page keeps its own session"
+		if len(ts) == 0 {
+			msg += " — the tenant has none yet: an admin issues one with red token add --name CLIENT"
+		}
+		fmt.Fprintf(e.io.Out, "red: %s\n", msg)
+	}
+	return s, nil
 }
 
 // shutdown stops a running e-prescription batch, stops accepting, lets running requests finish

@@ -245,9 +245,9 @@ func TestUsersAndPasswords(t *testing.T) {
 	if _, err := in.run("init", "--tenant", "praxis", "--user", "x", "--password-file", in.passwordFile("y")); err == nil {
 		t.Error("a second init of the same tenant succeeded")
 	}
-	in.mustRun("user", "add", "--tenant", "praxis", "--user", "anna", "--new-user", "ben",
+	in.mustRun("user", "add", "--tenant", "praxis", "--user", "anna", "--new-user", "ben", "--role", "assistant",
 		"--password-file", in.passwordFile("first"), "--new-password-file", in.passwordFile("bens"))
-	if _, err := in.run("user", "add", "--tenant", "praxis", "--user", "anna", "--new-user", "cem",
+	if _, err := in.run("user", "add", "--tenant", "praxis", "--user", "anna", "--new-user", "cem", "--role", "assistant",
 		"--password-file", in.passwordFile("wrong"), "--new-password-file", in.passwordFile("cems")); err == nil {
 		t.Error("user add with a wrong password succeeded")
 	}

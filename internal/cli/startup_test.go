@@ -22,7 +22,7 @@ func needsData(in *instance) map[string][]string {
 	pw := in.passwordFile("pw")
 	return map[string][]string{
 		"serve":    {"serve", "--tenant", "praxis", "--user", "anna", "--password-file", pw, "--port", "0"},
-		"user add": {"user", "add", "--tenant", "praxis", "--user", "anna", "--new-user", "ben", "--password-file", pw, "--new-password-file", pw},
+		"user add": {"user", "add", "--tenant", "praxis", "--user", "anna", "--new-user", "ben", "--role", "assistant", "--password-file", pw, "--new-password-file", pw},
 		"passwd":   {"passwd", "--tenant", "praxis", "--user", "anna", "--password-file", pw, "--new-password-file", pw},
 	}
 }

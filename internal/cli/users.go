@@ -1,14 +1,18 @@
 package cli
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/redclone/red/internal/access"
+	"github.com/redclone/red/internal/users"
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
 )
@@ -24,9 +28,10 @@ func checkAlias(what, s string) error {
 
 func (e *env) initCmd() *cobra.Command {
 	var tenant, user, pwFile string
+	roles := rolesFlag{roles: []access.Role{access.Physician, access.Admin}}
 	c := &cobra.Command{
-		Use:   "init --tenant ALIAS --user NAME",
-		Short: "create a tenant (a practice) and its first user",
+		Use:   "init --tenant ALIAS --user NAME [--role physician,admin]",
+		Short: "create a tenant (a practice) and its first user (by default a physician and admin)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkAlias("tenant", tenant); err != nil {
@@ -35,69 +40,113 @@ func (e *env) initCmd() *cobra.Command {
 			if err := checkAlias("user", user); err != nil {
 				return err
 			}
+			if !slices.Contains(roles.roles, access.Admin) {
+				return errors.New("the first user of a tenant is its admin: give --role admin besides the others")
+			}
 			pw, err := e.password(passwordSource{file: pwFile, envVar: "RED_PASSWORD", prompt: "Password for " + user}, true)
 			if err != nil {
 				return err
 			}
 			defer wipe(pw)
-			if err := e.createTenant(cmd, tenant, user, pw); err != nil {
+			ctx := cmd.Context()
+			st, err := e.openStore(ctx, true)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.io.Out, "created tenant %s with user %s in %s\n", tenant, user, e.where())
+			defer st.Close()
+			v, err := e.newTenant(ctx, st, tenant, user, pw, roles.roles)
+			if err != nil {
+				return err
+			}
+			v.Lock()
+			fmt.Fprintf(e.io.Out, "created tenant %s with user %s (%s) in %s\n", tenant, user, access.Join(roles.roles), e.where())
 			return nil
 		},
 	}
 	c.Flags().StringVar(&tenant, "tenant", "", "tenant alias, as it appears in URLs (required)")
 	c.Flags().StringVar(&user, "user", "", "first user's name (required)")
 	c.Flags().StringVar(&pwFile, "password-file", "", "read the password from this file (else RED_PASSWORD, else a prompt)")
+	c.Flags().Var(&roles, "role", "the first user's roles, comma-separated or repeated: physician, assistant, pharmacist, admin (admin among them)")
 	_ = c.MarkFlagRequired("tenant")
 	_ = c.MarkFlagRequired("user")
 	return c
 }
 
-func (e *env) createTenant(cmd *cobra.Command, tenant, user string, pw []byte) error {
-	ctx := cmd.Context()
-	st, err := e.openStore(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+// newTenant creates tenant in st with its first user, who logs in with pw and holds roles, and
+// returns the tenant's vault unsealed for that user.
+func (e *env) newTenant(ctx context.Context, st storage.Store, tenant, user string, pw []byte, roles []access.Role) (*vault.Vault, error) {
 	blob, err := vault.NewCredential(rand.Reader, tenant, user, pw, e.kdf)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := st.CreateTenant(ctx, storage.Tenant{Alias: tenant, Created: time.Now().UTC()}); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
-			return fmt.Errorf("tenant %s exists already", tenant)
+			return nil, fmt.Errorf("tenant %s exists already", tenant)
 		}
-		return err
+		return nil, err
 	}
-	return st.PutCredential(ctx, storage.Credential{Tenant: tenant, User: user, Blob: blob})
+	if err := st.PutCredential(ctx, storage.Credential{Tenant: tenant, User: user, Blob: blob}); err != nil {
+		return nil, err
+	}
+	v := vault.New(tenant, rand.Reader)
+	if err := v.Unseal(user, blob, pw); err != nil {
+		return nil, err
+	}
+	if err := users.New(tenant, v.Barrier(st), st).Created(ctx, user, roles); err != nil {
+		v.Lock()
+		return nil, err
+	}
+	return v, nil
 }
 
 func (e *env) userCmd() *cobra.Command {
-	c := &cobra.Command{Use: "user", Short: "manage a tenant's users"}
-	var tenant, user, newUser, pwFile, newPwFile string
+	c := &cobra.Command{Use: "user", Short: "manage a tenant's users and their roles (an admin's login)"}
+	var o loginOptions
+	var newUser, newPwFile string
+	var roles rolesFlag
 	add := &cobra.Command{
-		Use:   "add --tenant ALIAS --user EXISTING --new-user NAME",
-		Short: "add a user: an existing user's password unlocks the tenant's keys, which are wrapped again for the new user",
+		Use:   "add --tenant ALIAS --user ADMIN --new-user NAME --role ROLE[,ROLE]",
+		Short: "add a user with their roles: an admin's password unlocks the tenant's keys, which are wrapped again for the new user",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkAlias("user", newUser); err != nil {
 				return err
 			}
-			return e.rewrap(cmd, tenant, user, newUser, pwFile, newPwFile, false)
+			ctx := cmd.Context()
+			l, err := e.asAdmin(ctx, o, "adding a user")
+			if err != nil {
+				return err
+			}
+			defer l.close()
+			if _, err := l.st.Credential(ctx, o.tenant, newUser); err == nil {
+				return fmt.Errorf("user %s exists already in tenant %s", newUser, o.tenant)
+			}
+			newPw, err := e.password(passwordSource{file: newPwFile, envVar: "RED_NEW_PASSWORD", prompt: "New password for " + newUser}, true)
+			if err != nil {
+				return err
+			}
+			defer wipe(newPw)
+			blob, err := l.v.Wrap(rand.Reader, newUser, newPw, e.kdf)
+			if err != nil {
+				return err
+			}
+			if err := l.st.PutCredential(ctx, storage.Credential{Tenant: o.tenant, User: newUser, Blob: blob}); err != nil {
+				return err
+			}
+			if err := l.dir.Created(ctx, newUser, roles.roles); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.io.Out, "added user %s (%s) to tenant %s\n", newUser, access.Join(roles.roles), o.tenant)
+			return nil
 		},
 	}
-	add.Flags().StringVar(&tenant, "tenant", "", "tenant alias (required)")
-	add.Flags().StringVar(&user, "user", "", "an existing user (required)")
+	o.flags(add, "an admin of the tenant")
 	add.Flags().StringVar(&newUser, "new-user", "", "the user to add (required)")
-	add.Flags().StringVar(&pwFile, "password-file", "", "the existing user's password (else RED_PASSWORD, else a prompt)")
 	add.Flags().StringVar(&newPwFile, "new-password-file", "", "the new user's password (else RED_NEW_PASSWORD, else a prompt)")
-	for _, f := range []string{"tenant", "user", "new-user"} {
-		_ = add.MarkFlagRequired(f)
-	}
-	c.AddCommand(add)
+	add.Flags().Var(&roles, "role", "the new user's roles, comma-separated or repeated: physician, assistant, pharmacist, admin (required)")
+	_ = add.MarkFlagRequired("new-user")
+	_ = add.MarkFlagRequired("role")
+	c.AddCommand(add, e.userRoleCmd(), e.userListCmd())
 	return c
 }
 
@@ -108,7 +157,7 @@ func (e *env) passwdCmd() *cobra.Command {
 		Short: "change a user's password (the keys are wrapped again; no data is re-encrypted)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return e.rewrap(cmd, tenant, user, user, pwFile, newPwFile, true)
+			return e.rewrap(cmd, tenant, user, pwFile, newPwFile)
 		},
 	}
 	c.Flags().StringVar(&tenant, "tenant", "", "tenant alias (required)")
@@ -120,8 +169,8 @@ func (e *env) passwdCmd() *cobra.Command {
 	return c
 }
 
-// rewrap unwraps user's credential and stores a copy for newUser under a new password.
-func (e *env) rewrap(cmd *cobra.Command, tenant, user, newUser, pwFile, newPwFile string, replace bool) error {
+// rewrap unwraps user's credential and stores it again under a new password.
+func (e *env) rewrap(cmd *cobra.Command, tenant, user, pwFile, newPwFile string) error {
 	ctx := cmd.Context()
 	st, err := e.openStore(ctx, false)
 	if err != nil {
@@ -132,35 +181,26 @@ func (e *env) rewrap(cmd *cobra.Command, tenant, user, newUser, pwFile, newPwFil
 	if err != nil {
 		return err
 	}
-	if !replace {
-		if _, err := st.Credential(ctx, tenant, newUser); err == nil {
-			return fmt.Errorf("user %s exists already in tenant %s", newUser, tenant)
-		}
-	}
 	pw, err := e.password(passwordSource{file: pwFile, envVar: "RED_PASSWORD", prompt: "Password of " + user}, false)
 	if err != nil {
 		return err
 	}
 	defer wipe(pw)
-	newPw, err := e.password(passwordSource{file: newPwFile, envVar: "RED_NEW_PASSWORD", prompt: "New password for " + newUser}, true)
+	newPw, err := e.password(passwordSource{file: newPwFile, envVar: "RED_NEW_PASSWORD", prompt: "New password for " + user}, true)
 	if err != nil {
 		return err
 	}
 	defer wipe(newPw)
-	blob, err := vault.Rewrap(rand.Reader, tenant, user, cred.Blob, pw, newUser, newPw, e.kdf)
+	blob, err := vault.Rewrap(rand.Reader, tenant, user, cred.Blob, pw, user, newPw, e.kdf)
 	if errors.Is(err, vault.ErrBadPassword) {
 		return errLogin
 	}
 	if err != nil {
 		return err
 	}
-	if err := st.PutCredential(ctx, storage.Credential{Tenant: tenant, User: newUser, Blob: blob}); err != nil {
+	if err := st.PutCredential(ctx, storage.Credential{Tenant: tenant, User: user, Blob: blob}); err != nil {
 		return err
 	}
-	if replace {
-		fmt.Fprintf(e.io.Out, "changed the password of %s in tenant %s\n", user, tenant)
-	} else {
-		fmt.Fprintf(e.io.Out, "added user %s to tenant %s\n", newUser, tenant)
-	}
+	fmt.Fprintf(e.io.Out, "changed the password of %s in tenant %s\n", user, tenant)
 	return nil
 }

@@ -69,6 +69,9 @@ type Watch struct {
 // one request and activated. It returns them as they are afterwards; an error ends the batch as
 // a whole (wrong card, PIN not entered, Konnektor down), what it did is kept.
 func (s *Service) SignPrescriptions(ctx context.Context, handle string, ids []string, w Watch) ([]erp.Prescription, error) {
+	if err := require(ctx, "signing e-prescriptions", physician); err != nil {
+		return nil, err
+	}
 	e, err := s.prescriptions(ctx, url.Values{})
 	if err != nil {
 		return nil, err

@@ -33,6 +33,9 @@ const fachdienstName = "E-Rezept-Fachdienst"
 // Fachdienst marks them read when it hands them out, so a second call does not return them again.
 // all=true returns the read ones too; since=YYYY-MM-DD only those sent on or after that day.
 func (s *Service) Received(ctx context.Context, q url.Values) (Answer, error) {
+	if err := require(ctx, "$received", pharmacist); err != nil {
+		return Answer{}, err
+	}
 	query := url.Values{"_sort": {"-sent"}}
 	switch all := q.Get("all"); all {
 	case "", "false":
@@ -171,6 +174,9 @@ var replyParameters = map[string]string{
 // red builds the reply. Every problem of the request is reported at once; the answer is 201 with
 // the Communication as the Fachdienst stored it.
 func (s *Service) Reply(ctx context.Context, q url.Values, body *etree.Element) (Answer, error) {
+	if err := require(ctx, "$reply", pharmacist); err != nil {
+		return Answer{}, err
+	}
 	if body == nil {
 		return Answer{}, fhir.Fail(fhir.CodeRequired, "", "send the reply: a GEM_ERP_PR_Communication_Reply, or Parameters with text and the query's prescriptionid and kvnr")
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/telematik"
 )
 
@@ -82,7 +83,8 @@ func TestReplyIsCheckedFirst(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = (&telematik.Service{}).Reply(context.Background(), c.query, body)
+			pharmacist := access.Principal{Tenant: "praxis", User: "anna", Roles: []access.Role{access.Pharmacist}}
+			_, err = (&telematik.Service{}).Reply(access.With(context.Background(), pharmacist), c.query, body)
 			issues, status := fhir.Explain(err)
 			if status != 400 {
 				t.Fatalf("status %d: %v", status, err)

@@ -73,6 +73,9 @@ func (s *Service) createERPTask(ctx context.Context, _ url.Values, body *etree.E
 // code. A prescription that did not get through stays queued for $processerp: the answer is
 // then an error naming the reason.
 func (s *Service) CreateERP(ctx context.Context, q url.Values, body *etree.Element) (Answer, error) {
+	if err := require(ctx, "$createerp", physician); err != nil {
+		return Answer{}, err
+	}
 	e, err := s.prescriptions(ctx, q)
 	if err != nil {
 		return Answer{}, err

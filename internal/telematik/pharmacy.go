@@ -15,6 +15,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/pharmacy"
 	"github.com/redclone/red/ti/fachdienst"
 	"github.com/redclone/red/ti/konnektor"
@@ -59,17 +60,26 @@ func (s *Service) pharmacy(ctx context.Context) (*pharmacy.Service, error) {
 // TaskAction answers a pharmacy's GET /{tenant}/Task?action=…: $accept, $reject, $abort (for a
 // prescription the pharmacy holds; otherwise the practice's, AbortTask) and $receipt.
 func (s *Service) TaskAction(ctx context.Context, action string, q url.Values) (Answer, error) {
-	switch action {
-	case "$accept":
-		return s.acceptTask(ctx, q)
-	case "$reject":
-		return s.rejectTask(ctx, q)
-	case "$abort":
-		return s.abort(ctx, q)
-	case "$receipt":
-		return s.receipt(ctx, q)
+	a, ok := taskActions[action]
+	if !ok {
+		return Answer{}, fhir.Fail(fhir.CodeNotSupported, "action", "unknown Task action %q; known: $accept, $reject, $abort, $receipt", action)
 	}
-	return Answer{}, fhir.Fail(fhir.CodeNotSupported, "action", "unknown Task action %q; known: $accept, $reject, $abort, $receipt", action)
+	if err := require(ctx, action, a.roles); err != nil {
+		return Answer{}, err
+	}
+	return a.run(s, ctx, q)
+}
+
+// taskActions are the Task actions with their role rules ($abort: the pharmacy's or the
+// practice's, see abort).
+var taskActions = map[string]struct {
+	run   func(s *Service, ctx context.Context, q url.Values) (Answer, error)
+	roles []access.Role
+}{
+	"$accept":  {(*Service).acceptTask, pharmacist},
+	"$reject":  {(*Service).rejectTask, pharmacist},
+	"$abort":   {(*Service).abort, physicianOrPharmacist},
+	"$receipt": {(*Service).receipt, pharmacist},
 }
 
 // claimRef is one prescription to accept and the parameter it came in.
@@ -264,7 +274,13 @@ func (s *Service) abort(ctx context.Context, q url.Values) (Answer, error) {
 		if err != nil {
 			return Answer{}, err
 		}
+		if err := require(ctx, "$abort of a prescription of the practice", physician); err != nil {
+			return Answer{}, err
+		}
 		return s.AbortTask(ctx, q)
+	}
+	if err := require(ctx, "$abort of a prescription the pharmacy holds", pharmacist); err != nil {
+		return Answer{}, err
 	}
 	ph, err := s.pharmacy(ctx)
 	if err != nil {
@@ -305,6 +321,9 @@ func (s *Service) receipt(ctx context.Context, q url.Values) (Answer, error) {
 // knew, in statusReason), the prescription's bundle as $accept answers it, and the receipt
 // when closed. The Secret is never part of the answer.
 func (s *Service) PharmacyTask(ctx context.Context, id string) (Answer, error) {
+	if err := require(ctx, "reading a pharmacy's Task", pharmacist); err != nil {
+		return Answer{}, err
+	}
 	if err := pharmacy.CheckID(id, "id"); err != nil {
 		return Answer{}, err
 	}
@@ -376,6 +395,9 @@ func withoutSecret(task []byte) []byte {
 // ($dispense) and the answer is an OperationOutcome. The card is the pharmacy's SMC-B or a
 // pharmacist's HBA, named by cardname, or cardreader and card; none named: the pharmacy's SMC-B.
 func (s *Service) Dispense(ctx context.Context, q url.Values, body *etree.Element) (Answer, error) {
+	if err := require(ctx, "$dispense", pharmacist); err != nil {
+		return Answer{}, err
+	}
 	closing := true
 	switch q.Get("close") {
 	case "", "true":

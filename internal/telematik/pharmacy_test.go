@@ -1,6 +1,7 @@
 package telematik_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,11 +10,14 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/api"
 	"github.com/redclone/red/internal/fixture"
 	"github.com/redclone/red/internal/records"
@@ -38,7 +42,29 @@ type redServer struct {
 	url string
 	fd  *fachdienstsim.Simulator
 	log *fixture.Buffer
+	ti  *telematik.Service
+	who *actingAs // who the requests act as: a physician and pharmacist unless a test says otherwise
 }
+
+// actingAs is the test servers' api.Access: the user anna with the roles set last.
+type actingAs struct {
+	mu    sync.Mutex
+	roles []access.Role
+}
+
+func (a *actingAs) set(roles ...access.Role) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.roles = roles
+}
+
+func (a *actingAs) Principal(context.Context, string) (access.Principal, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return access.Principal{Tenant: "praxis", User: "anna", Roles: slices.Clone(a.roles), Workstation: "ws-1"}, nil
+}
+
+func (a *actingAs) Page(ctx context.Context) (access.Principal, error) { return a.Principal(ctx, "") }
 
 func newRed(t testing.TB, cfg konnektorsim.Config, timeout time.Duration) *redServer {
 	t.Helper()
@@ -69,10 +95,11 @@ func newRed(t testing.TB, cfg konnektorsim.Config, timeout time.Duration) *redSe
 		Timeout:       timeout,
 	}
 	log := &fixture.Buffer{}
+	who := &actingAs{roles: []access.Role{access.Physician, access.Pharmacist}}
 	srv := httptest.NewServer((&api.Server{Tenant: "praxis", Records: recs, TI: ti, Limits: fhir.DefaultLimits,
-		Log: slog.New(slog.NewTextHandler(log, nil))}).Handler())
+		Log: slog.New(slog.NewTextHandler(log, nil)), Access: who}).Handler())
 	t.Cleanup(srv.Close)
-	return &redServer{t: t, url: srv.URL, fd: fd, log: log}
+	return &redServer{t: t, url: srv.URL, fd: fd, log: log, ti: ti, who: who}
 }
 
 func (r *redServer) do(method, path, body string) (int, string) {

@@ -28,6 +28,9 @@ func signError(msg string) Answer {
 // when there is none). Answers are RED's ConnectorResponse: 200 with SignatureStatus OK and
 // SignatureData, or 400 with SignatureStatus ERROR and the reason.
 func (s *Service) SignPDF(ctx context.Context, q url.Values, body []byte) (Answer, error) {
+	if err := require(ctx, "$signpdf", physicianOrPharmacist); err != nil {
+		return Answer{}, err
+	}
 	pdf, title, refused := pdfOf(body)
 	if refused != "" {
 		return signError(refused), nil

@@ -1,7 +1,9 @@
 // Package telematik carries out RED's TI actions (/{tenant}/TI?action=…, Bundle?action=$signpdf):
 // card and PIN operations and signatures through the Konnektor, ePA status and upload, reading
 // the eGK and fetching its e-prescriptions from the E-Rezept-Fachdienst — always through the TI
-// clients over HTTP, each call bounded in time.
+// clients over HTTP, each call bounded in time. Besides the card an action needs, the logged-in
+// user needs the role RED names for it (package access): e-prescriptions are created, queued
+// and signed by a physician, the pharmacy's actions are a pharmacist's.
 package telematik
 
 import (
@@ -17,6 +19,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/erp"
 	"github.com/redclone/red/ti/admission"
 	"github.com/redclone/red/ti/epa"
@@ -73,22 +76,33 @@ type Answer struct {
 type action struct {
 	method string // GET or POST
 	run    func(s *Service, ctx context.Context, q url.Values, body *etree.Element) (Answer, error)
+	// roles are those of which the logged-in user needs one (RED's role rules, besides the
+	// card's); none: every user.
+	roles []access.Role
 }
+
+// RED's role rules: creating, queueing and signing e-prescriptions is a physician's, the
+// pharmacy's actions are a pharmacist's, and a document is signed (an HBA's QES) by either.
+var (
+	physician             = []access.Role{access.Physician}
+	pharmacist            = []access.Role{access.Pharmacist}
+	physicianOrPharmacist = []access.Role{access.Physician, access.Pharmacist}
+)
 
 // actions are RED's /TI actions; names not in RED's documentation follow its style.
 var actions = map[string]action{
-	"$getcards":      {"GET", (*Service).getCards},
-	"$telematikids":  {"GET", (*Service).telematikIDs},
-	"$getpinstatus":  {"GET", (*Service).getPinStatus},
-	"$verifypin":     {"GET", (*Service).verifyPin},
-	"$changepin":     {"GET", (*Service).changePin},
-	"$unblockpin":    {"GET", (*Service).unblockPin},
-	"$getepastatus":  {"GET", (*Service).getEpaStatus},
-	"$epaupload":     {"POST", (*Service).epaUpload},
-	"$egkfetch":      {"GET", (*Service).egkFetch},
-	"$openpatient":   {"GET", (*Service).openPatient},
-	"$createerptask": {"POST", (*Service).createERPTask},
-	"$processerp":    {"GET", (*Service).processERP},
+	"$getcards":      {"GET", (*Service).getCards, nil},
+	"$telematikids":  {"GET", (*Service).telematikIDs, nil},
+	"$getpinstatus":  {"GET", (*Service).getPinStatus, nil},
+	"$verifypin":     {"GET", (*Service).verifyPin, nil},
+	"$changepin":     {"GET", (*Service).changePin, nil},
+	"$unblockpin":    {"GET", (*Service).unblockPin, nil},
+	"$getepastatus":  {"GET", (*Service).getEpaStatus, nil},
+	"$epaupload":     {"POST", (*Service).epaUpload, nil},
+	"$egkfetch":      {"GET", (*Service).egkFetch, pharmacist},
+	"$openpatient":   {"GET", (*Service).openPatient, nil},
+	"$createerptask": {"POST", (*Service).createERPTask, physician},
+	"$processerp":    {"GET", (*Service).processERP, physician},
 }
 
 // Actions lists the /TI actions, sorted.
@@ -114,7 +128,18 @@ func (s *Service) Do(ctx context.Context, name string, q url.Values, body *etree
 		}
 		return Answer{}, fhir.Fail(fhir.CodeNotSupported, "action", "unknown action %q; known: %s", name, strings.Join(Actions(), ", "))
 	}
+	if err := require(ctx, name, a.roles); err != nil {
+		return Answer{}, err
+	}
 	return a.run(s, ctx, q, body)
+}
+
+// require applies a role rule: the logged-in user needs one of roles (none: every user may).
+func require(ctx context.Context, what string, roles []access.Role) error {
+	if len(roles) == 0 {
+		return nil
+	}
+	return access.Require(ctx, what, roles...)
 }
 
 // call bounds one TI call in time and turns transport failures into errors naming the service.

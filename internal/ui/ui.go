@@ -20,6 +20,9 @@
 // client token of red erp sign (Authorization: Bearer), which red serve writes to a file that
 // only its user may read. A POST a browser marks as anything but same-origin is refused too.
 //
+// Signing needs a logged-in physician (package access), as RED's role rules have it; the batch
+// runs as the user who started it.
+//
 // One batch runs at a time (a second POST meanwhile is 409). It runs apart from the request
 // that started it, bounded in time (Options.BatchTimeout) and cancelled by Close; its progress
 // (erp.Service.Progress) is kept in memory until the next batch, for the page to poll.
@@ -44,6 +47,7 @@ import (
 	"time"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/erp"
 	"github.com/redclone/red/internal/telematik"
 )
@@ -342,6 +346,10 @@ func (h *Handler) Sign(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, form, errToken)
 		return
 	}
+	if err := access.Require(r.Context(), "signing e-prescriptions", access.Physician); err != nil {
+		h.fail(w, r, form, err)
+		return
+	}
 	if err := h.start(r.Context(), req.Card); err != nil {
 		h.fail(w, r, form, err)
 		return
@@ -394,7 +402,8 @@ func (h *Handler) start(ctx context.Context, card string) error {
 	}
 	h.current = b
 	h.running.Add(1)
-	go h.run(b, hba.Handle, b.ids())
+	who, _ := access.From(ctx)
+	go h.run(b, who, hba.Handle, b.ids())
 	h.opts.Log.Info("e-prescription batch started", "batch", b.id, "prescriptions", len(ps))
 	return nil
 }
@@ -426,10 +435,10 @@ func (h *Handler) chooseHBA(ctx context.Context, card string) (telematik.HBA, er
 	return telematik.HBA{}, fhir.Fail(fhir.CodeRequired, "card", "several HBAs are inserted; choose one: %s", strings.Join(names, ", "))
 }
 
-// run carries out batch b, bounded in time and cancelled by Close.
-func (h *Handler) run(b *batch, handle string, ids []string) {
+// run carries out batch b as who, bounded in time and cancelled by Close.
+func (h *Handler) run(b *batch, who access.Principal, handle string, ids []string) {
 	defer h.running.Done()
-	ctx, cancel := context.WithTimeout(h.life, h.opts.BatchTimeout)
+	ctx, cancel := context.WithTimeout(access.With(h.life, who), h.opts.BatchTimeout)
 	defer cancel()
 	ps, err := h.opts.TI.SignPrescriptions(ctx, handle, ids, telematik.Watch{
 		PIN:     func() { h.update(func() { b.phase(PhasePIN) }) },

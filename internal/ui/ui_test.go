@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/erp"
 	"github.com/redclone/red/internal/telematik"
 	"github.com/redclone/red/internal/ui"
@@ -31,6 +32,7 @@ type fakeTI struct {
 	release chan struct{}     // nil: no wait
 	started chan string       // the handle of each batch, when set
 	ids     []string          // the ids of the last batch
+	who     access.Principal  // who the last batch ran as
 }
 
 func (f *fakeTI) OpenPrescriptions(context.Context) ([]erp.Prescription, error) {
@@ -46,6 +48,7 @@ func (f *fakeTI) PrescribingHBAs(context.Context) ([]telematik.HBA, error) {
 func (f *fakeTI) SignPrescriptions(ctx context.Context, handle string, ids []string, w telematik.Watch) ([]erp.Prescription, error) {
 	f.mu.Lock()
 	f.ids = ids
+	f.who, _ = access.From(ctx)
 	f.mu.Unlock()
 	if f.started != nil {
 		f.started <- handle
@@ -115,8 +118,16 @@ type answer struct {
 	body   string
 }
 
+// doctor is who the requests of the tests act as, unless they say otherwise (callAs).
+var doctor = access.Principal{Tenant: "praxis", User: "anna", Roles: []access.Role{access.Physician}, Workstation: "ws-1"}
+
 func call(handler http.HandlerFunc, method, target, contentType, body string, header ...string) answer {
-	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	return callAs(doctor, handler, method, target, contentType, body, header...)
+}
+
+// callAs is call with the request acting as who.
+func callAs(who access.Principal, handler http.HandlerFunc, method, target, contentType, body string, header ...string) answer {
+	r := httptest.NewRequestWithContext(access.With(context.Background(), who), method, target, strings.NewReader(body))
 	if contentType != "" {
 		r.Header.Set("Content-Type", contentType)
 	}
@@ -327,6 +338,13 @@ func TestBatch(t *testing.T) {
 	if handle := <-ti.started; handle != "HBA-16" {
 		t.Errorf("signed with %q", handle)
 	}
+	t.Run("runs as the user who started it", func(t *testing.T) {
+		ti.mu.Lock()
+		defer ti.mu.Unlock()
+		if ti.who.User != "anna" || !ti.who.Has(access.Physician) {
+			t.Errorf("the batch runs as %+v", ti.who)
+		}
+	})
 	t.Run("shows the running batch, waiting for the PIN", func(t *testing.T) {
 		var s ui.State
 		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
@@ -407,6 +425,18 @@ func TestBatchRefusals(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a user who is no physician is 403 and nothing is signed", func(t *testing.T) {
+		ti := &fakeTI{open: []erp.Prescription{prescription("mr-1", "A")}, hbas: []telematik.HBA{hba}, started: make(chan string, 1)}
+		h := newHandler(t, ti, ui.Options{})
+		mfa := access.Principal{Tenant: "praxis", User: "ben", Roles: []access.Role{access.Assistant, access.Admin}}
+		a := callAs(mfa, h.Sign, "POST", "/praxis/ui/sign", "application/json", `{}`, "X-CSRF-Token", pageToken(t, h))
+		if a.status != 403 || !strings.Contains(a.body, "signing e-prescriptions needs a user with the role physician; the logged-in user has: assistant, admin") {
+			t.Errorf("%d %s", a.status, a.body)
+		}
+		if len(ti.started) != 0 {
+			t.Error("a batch started")
+		}
+	})
 	t.Run("another media type is 415", func(t *testing.T) {
 		h := newHandler(t, &fakeTI{}, ui.Options{})
 		if a := call(h.Sign, "POST", "/praxis/ui/sign", "text/plain", "{}", "X-CSRF-Token", pageToken(t, h)); a.status != 415 {

@@ -104,6 +104,23 @@ func Rewrap(rnd io.Reader, tenant, user string, blob, password []byte, newUser s
 	return wrap(orCryptoRand(rnd), tenant, newUser, newPassword, p, plain)
 }
 
+// Wrap returns the keyring the unsealed vault holds wrapped for user of its tenant under
+// password with p: red user add, by a user logged in. No data is re-encrypted.
+func (v *Vault) Wrap(rnd io.Reader, user string, password []byte, p KDFParams) ([]byte, error) {
+	if err := checkWrap(password, p); err != nil {
+		return nil, err
+	}
+	v.mu.RLock()
+	if v.keys == nil {
+		v.mu.RUnlock()
+		return nil, ErrSealed
+	}
+	plain := v.keys.marshal()
+	v.mu.RUnlock()
+	defer clear(plain)
+	return wrap(orCryptoRand(rnd), v.tenant, user, password, p, plain)
+}
+
 // checkWrap refuses what wrap would refuse, before any expensive work.
 func checkWrap(password []byte, p KDFParams) error {
 	if len(password) == 0 {

@@ -47,6 +47,39 @@ func TestRewrap(t *testing.T) {
 	}
 }
 
+func TestWrap(t *testing.T) {
+	v := unsealed(t, tenantA, newCredential(t, 1, tenantA, user, password))
+	sealed := seal(t, v, "Patient", []byte("p1"), 1, patientXML)
+	blob, err := v.Wrap(rng(7), "mfa.schulz", []byte("her own password"), vault.TestKDF)
+	if err != nil {
+		t.Fatalf("Wrap: %v", err)
+	}
+	t.Run("lets the new user open data sealed under the old one", func(t *testing.T) {
+		w := vault.New(tenantA, rng(8))
+		if err := w.Unseal("mfa.schulz", blob, []byte("her own password")); err != nil {
+			t.Fatalf("Unseal: %v", err)
+		}
+		if got, err := vault.Open(w, "Patient", []byte("p1"), 1, sealed); err != nil || !bytes.Equal(got, patientXML) {
+			t.Errorf("Open = %q, %v; want the plaintext", got, err)
+		}
+	})
+	t.Run("binds the credential to the new user", func(t *testing.T) {
+		if err := vault.New(tenantA, nil).Unseal(user, blob, []byte("her own password")); !errors.Is(err, vault.ErrBadPassword) {
+			t.Errorf("Unseal as another user = %v, want ErrBadPassword", err)
+		}
+	})
+	t.Run("refuses an empty password", func(t *testing.T) {
+		if _, err := v.Wrap(nil, "mfa.schulz", nil, vault.TestKDF); err == nil {
+			t.Error("Wrap with an empty password succeeded")
+		}
+	})
+	t.Run("refuses while sealed", func(t *testing.T) {
+		if _, err := vault.New(tenantA, nil).Wrap(nil, "mfa.schulz", []byte("pw"), vault.TestKDF); !errors.Is(err, vault.ErrSealed) {
+			t.Errorf("Wrap = %v, want ErrSealed", err)
+		}
+	})
+}
+
 func TestRewrapRefuses(t *testing.T) {
 	blob := newCredential(t, 1, tenantA, user, password)
 	tests := []struct {

@@ -16,11 +16,12 @@ const (
 	maxTokenKeys = 256
 )
 
-// Kinds of blind index; each derives its keys under its own label, so a search index can never
+// Kinds of keyed hash; each derives its keys under its own label, so a search index can never
 // share a key with the id index whatever the names.
 const (
-	tokenKindIndex byte = 'i'
-	tokenKindID    byte = 'd'
+	tokenKindIndex  byte = 'i'
+	tokenKindID     byte = 'd'
+	tokenKindDigest byte = 'h' // Barrier.Digest
 )
 
 // tokenKey names one derived blind-index key.
@@ -41,24 +42,42 @@ func (v *Vault) idToken(typ, id string) ([]byte, error) {
 	return v.token(tokenKey{tokenKindID, typ}, id)
 }
 
+// digest is the keyed hash of a secret for purpose (Barrier.Digest): the whole HMAC, under a
+// key of its own kind.
+func (v *Vault) digest(purpose, secret string) ([]byte, error) {
+	sum, err := v.sum(tokenKey{tokenKindDigest, purpose}, secret)
+	if err != nil {
+		return nil, err
+	}
+	return sum[:], nil
+}
+
 // token computes the truncated HMAC of value under the key named by k.
 func (v *Vault) token(k tokenKey, value string) ([]byte, error) {
+	sum, err := v.sum(k, value)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, tokenLen)
+	copy(out, sum[:])
+	return out, nil
+}
+
+// sum computes the HMAC of value under the key named by k.
+func (v *Vault) sum(k tokenKey, value string) ([sha256.Size]byte, error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	if v.keys == nil {
-		return nil, ErrSealed
+		return [sha256.Size]byte{}, ErrSealed
 	}
 	key, cached, err := v.tokenKeyLocked(k)
 	if err != nil {
-		return nil, err
+		return [sha256.Size]byte{}, err
 	}
 	if !cached {
 		defer clear(key)
 	}
-	sum := mac(key, value)
-	out := make([]byte, tokenLen)
-	copy(out, sum[:])
-	return out, nil
+	return mac(key, value), nil
 }
 
 // macOnStack bounds the values whose HMAC is computed without allocating.

@@ -110,6 +110,49 @@ func TestIDToken(t *testing.T) {
 	}
 }
 
+// digest returns the barrier's Digest over v of secret for purpose, or fails the test.
+func digest(tb testing.TB, v *vault.Vault, purpose, secret string) []byte {
+	tb.Helper()
+	d, err := v.Barrier(nil).Digest(purpose, secret)
+	if err != nil {
+		tb.Fatalf("Digest(%q): %v", purpose, err)
+	}
+	return d
+}
+
+func TestDigest(t *testing.T) {
+	blobA := newCredential(t, 1, tenantA, user, password)
+	a := unsealed(t, tenantA, blobA)
+	b := unsealed(t, tenantB, newCredential(t, 2, tenantB, user, password))
+	base := digest(t, a, "red:token", "red_s3cret")
+	if len(base) != 32 {
+		t.Fatalf("len(digest) = %d, want the whole HMAC-SHA256", len(base))
+	}
+	for _, tt := range []struct {
+		name   string
+		digest []byte
+		same   bool
+	}{
+		{"is deterministic", digest(t, a, "red:token", "red_s3cret"), true},
+		{"is the same on another vault with the same keyring", digest(t, unsealed(t, tenantA, blobA), "red:token", "red_s3cret"), true},
+		{"differs for another secret", digest(t, a, "red:token", "red_s3cres"), false},
+		{"differs for another purpose", digest(t, a, "red:other", "red_s3cret"), false},
+		{"differs for another tenant keyring", digest(t, b, "red:token", "red_s3cret"), false},
+		{"differs from the blind token of the same name and value", token(t, a, "red:token", "red_s3cret"), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := bytes.Equal(tt.digest, base[:len(tt.digest)]); got != tt.same { // a blind token is a prefix's length
+				t.Errorf("digest %x equal to %x: %v, want %v", tt.digest, base, got, tt.same)
+			}
+		})
+	}
+	t.Run("is refused while sealed", func(t *testing.T) {
+		if _, err := vault.New(tenantA, nil).Barrier(nil).Digest("red:token", "red_s3cret"); !errors.Is(err, vault.ErrSealed) {
+			t.Errorf("Digest = %v, want ErrSealed", err)
+		}
+	})
+}
+
 func TestTokenKeyCacheIsBounded(t *testing.T) {
 	v := unsealed(t, tenantA, newCredential(t, 1, tenantA, user, password))
 	first := idToken(t, v, "Type0", "x")
