@@ -499,6 +499,29 @@ func TestTaskEvents(t *testing.T) {
 	status.quiet(t, 2)
 }
 
+// A pharmacy's prescription record (package pharmacy) notifies task-status when the Task's
+// status at the Fachdienst changes: accepted (in-progress), closed (completed) — not for the
+// steps in between.
+func TestPharmacyTaskStatusEvents(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	e := newEnv(t, b, fast)
+	r := newReceiver(t)
+	e.subscribe(t, notify.TopicPrefix+notify.TaskStatus, r.url, notify.FullResource)
+	e.run(t)
+	for i, state := range []string{"claiming", "accepted", "dispensed", "closing", "closed"} {
+		w := vault.Write{Type: "red:rx", ID: "160.000.000.000.000.02", Expect: int64(i), Updated: time.Now().UTC(),
+			Body: []byte(fmt.Sprintf(`{"id":"160.000.000.000.000.02","state":%q,"accessCode":"x"}`, state))}
+		if err := e.store.Commit(context.Background(), []vault.Write{w}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := r.wait(t, 2)
+	r.quiet(t, 2)
+	for i, status := range []string{"in-progress", "completed"} {
+		mustContain(t, got[i].body, `<reference value="Task/160.000.000.000.000.02"/>`, `<status value="`+status+`"/>`)
+	}
+}
+
 func TestMessageReceivedEvent(t *testing.T) {
 	b, _ := vaulttest.Barrier(t)
 	e := newEnv(t, b, fast)

@@ -331,16 +331,19 @@ func pharmacyTask(body []byte) (task, error) {
 
 // Announce puts a notification of an event red stores nothing else for (message-received: the
 // messages the pharmacy fetched, which red passes through) into the outbox for every subscription
-// to the event, in a commit of its own.
+// to the event, in a commit of its own. The resources themselves are kept (sealed, until
+// retention lets them go) only when a full-resource subscription is to be sent them.
 func (s *Service) Announce(ctx context.Context, name string, resources []*etree.Element) error {
 	subs, err := s.current(ctx)
 	if err != nil {
 		return err
 	}
 	ev := event{Event: name}
+	full := false // the resources are kept only for a subscription that is sent them
 	for _, sub := range subs {
 		if sub.topic == name && sub.Status != statusOff {
 			ev.Subs = append(ev.Subs, sub.key())
+			full = full || sub.Payload == FullResource
 		}
 	}
 	if len(ev.Subs) == 0 {
@@ -348,7 +351,9 @@ func (s *Service) Announce(ctx context.Context, name string, resources []*etree.
 	}
 	for _, r := range resources {
 		ev.Focus = append(ev.Focus, focus{Type: r.Tag, ID: fhir.ChildValue(r, "id")})
-		ev.Content = append(ev.Content, fhir.Marshal(r))
+		if full {
+			ev.Content = append(ev.Content, fhir.Marshal(r))
+		}
 	}
 	return s.commitEntry(ctx, s.Store, nil, &entry{ID: newID(), At: s.now(), Events: []event{ev}})
 }
