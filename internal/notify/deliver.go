@@ -117,8 +117,8 @@ func (s *Service) ledger(ctx context.Context) (*ledger, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(r.Body, l); err != nil {
-		return nil, fmt.Errorf("notify: the delivery ledger is unreadable: %w", err)
+	if err := decode(r, l, "the delivery ledger"); err != nil {
+		return nil, err
 	}
 	if l.Cursors == nil {
 		l.Cursors = map[string]*cursor{}
@@ -633,8 +633,8 @@ func (r *rounds) prune(ctx context.Context, now time.Time) error {
 	writes := make([]vault.Write, 0, len(page.Resources))
 	for _, res := range page.Resources {
 		var e struct{ ID string }
-		if err := json.Unmarshal(res.Body, &e); err != nil {
-			return fmt.Errorf("notify: an outbox entry of the former layout is unreadable: %w", err)
+		if err := decode(res, &e, "an outbox entry of the former layout"); err != nil {
+			return err
 		}
 		writes = append(writes, vault.Write{Type: formerEntryType, ID: e.ID, Expect: res.Version, Updated: now, Deleted: true, Forget: true})
 	}

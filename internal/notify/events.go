@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redclone/red/fhir"
@@ -86,5 +87,5 @@ func period(d time.Duration) string {
 		}
 		return "1 day"
 	}
-	return d.String()
+	return strings.TrimSuffix(strings.TrimSuffix(d.String(), "0s"), "0m") // 36h, not 36h0m0s
 }

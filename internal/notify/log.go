@@ -44,12 +44,16 @@ func (g *segment) write(now time.Time) (vault.Write, error) {
 }
 
 func decodeSegment(r vault.Resource) (*segment, error) {
-	g := &segment{}
-	if err := json.Unmarshal(r.Body, g); err != nil {
-		return nil, fmt.Errorf("notify: a segment of the notification log is unreadable: %w", err)
+	g := &segment{version: r.Version}
+	return g, decode(r, g, "a segment of the notification log")
+}
+
+// decode reads the JSON of record r into v; what names the record in the error.
+func decode(r vault.Resource, v any, what string) error {
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		return fmt.Errorf("notify: %s is unreadable: %w", what, err)
 	}
-	g.version = r.Version
-	return g, nil
+	return nil
 }
 
 // segment reads segment n of the log; nil when there is none (pruned, or not yet written).

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"time"
@@ -77,12 +76,8 @@ func webhookID(id string, i int, key string) string {
 }
 
 func decodeEntry(r vault.Resource) (*entry, error) {
-	e := &entry{}
-	if err := json.Unmarshal(r.Body, e); err != nil {
-		return nil, fmt.Errorf("notify: an outbox entry is unreadable: %w", err)
-	}
-	e.version = r.Version
-	return e, nil
+	e := &entry{version: r.Version}
+	return e, decode(r, e, "an outbox entry")
 }
 
 // focus is one resource a notification is about.
