@@ -46,7 +46,7 @@
 // makes and shows once). Subscriptions are served side by side. A failed attempt is retried with
 // exponential backoff and jitter; after MaxFailures in a row the subscription is in error, with
 // the reason, until a client sets it active again, and then the backlog follows in order.
-// Acknowledgements are written with the ledger at most every Delivery.Acks (and when the
+// Acknowledgements wait for the ledger's next write, at most Delivery.Acks (less when the
 // deliveries are quiet); failures are written at once. Endpoints are loopback addresses, or the
 // host names the admin allowed: those are resolved once per connection, the addresses checked
 // and connected to exactly (DNS rebinding cannot redirect a delivery).
