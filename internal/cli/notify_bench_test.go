@@ -26,10 +26,11 @@ import (
 // shared, it also reports the CPU time per bundle of this process (red and the receivers;
 // cpu-ms/bundle) and of the machine's PostgreSQL processes (pg-cpu-ms/bundle, where others count
 // too), and what the store wrote: this process's write syscalls (write-kB/bundle: SQLite's WAL
-// and checkpoints, and the HTTP traffic) and PostgreSQL's WAL (pg-wal-kB/bundle, server-wide). With RED_BENCH_PROFILE_DIR set it writes a CPU profile per backend and level, in which
-// the receivers' samples carry the label role=receiver and the deliverer's role=deliver. Before
-// the levels, notifySeed bundles are posted, so that the levels write into databases of about
-// the same size.
+// and checkpoints, and the HTTP traffic) and PostgreSQL's WAL (pg-wal-kB/bundle, server-wide).
+// With RED_BENCH_PROFILE_DIR set it writes a CPU profile per backend and level, in which the
+// receivers' samples carry the label role=receiver and the deliverer's role=deliver. The levels
+// run one after the other on a seeded database (see seeded); on a machine others share, where
+// the load changes from level to level, BenchmarkNotifyOverhead tells the cost more reliably.
 func BenchmarkNotify(b *testing.B) {
 	profDir := os.Getenv("RED_BENCH_PROFILE_DIR")
 	onEachBackend(b, func(b *testing.B, in *instance) {
@@ -37,32 +38,7 @@ func BenchmarkNotify(b *testing.B) {
 		if in.dbURL != "" {
 			backend = "postgres"
 		}
-		srv := in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
-		template := string(patientsBundle(b))
-		entry := template[strings.Index(template, "<entry>") : strings.Index(template, "</entry>")+len("</entry>")]
-		bundle := func(prefix string, i int) []byte {
-			var sb strings.Builder
-			sb.WriteString(`<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>`)
-			for j := 0; j < 10; j++ {
-				sb.WriteString(strings.Replace(entry, `<id value="60151"/>`, fmt.Sprintf(`<id value="n%s-%d-%d"/>`, prefix, i, j), 1))
-			}
-			sb.WriteString(`</Bundle>`)
-			return []byte(sb.String())
-		}
-		// every level writes into a database of about the same size: an empty one's indexes are
-		// cheaper to write into than those the levels after it find
-		var wg sync.WaitGroup
-		for w := range 4 {
-			wg.Go(func() {
-				for i := w; i < notifySeed; i += 4 {
-					if status, body := srv.do(b, "POST", "/praxis/Bundle", fhirXML, bundle("seed", i)); status != http.StatusOK {
-						b.Error(status, body)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
+		srv, bundle := seeded(b, in)
 		var ids []string
 		for _, want := range []int{0, 1, 10} {
 			var mu sync.Mutex
@@ -171,8 +147,133 @@ func BenchmarkNotify(b *testing.B) {
 	})
 }
 
-// notifySeed is the number of 10-patient bundles BenchmarkNotify posts before its levels.
+// notifySeed is the number of 10-patient bundles posted before a notification benchmark.
 const notifySeed = 1000
+
+// seeded starts red serve on in with notifySeed 10-patient bundles stored, so that what is
+// measured writes into a database of some size (an empty one's indexes are cheaper to write
+// into than those found later), and returns it with the function that makes bundle i of a run
+// (ids made unique by prefix).
+func seeded(b *testing.B, in *instance) (*server, func(prefix string, i int) []byte) {
+	srv := in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
+	template := string(patientsBundle(b))
+	entry := template[strings.Index(template, "<entry>") : strings.Index(template, "</entry>")+len("</entry>")]
+	bundle := func(prefix string, i int) []byte {
+		var sb strings.Builder
+		sb.WriteString(`<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>`)
+		for j := 0; j < 10; j++ {
+			sb.WriteString(strings.Replace(entry, `<id value="60151"/>`, fmt.Sprintf(`<id value="n%s-%d-%d"/>`, prefix, i, j), 1))
+		}
+		sb.WriteString(`</Bundle>`)
+		return []byte(sb.String())
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := w; i < notifySeed; i += 4 {
+				if status, body := srv.do(b, "POST", "/praxis/Bundle", fhirXML, bundle("seed", i)); status != http.StatusOK {
+					b.Error(status, body)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
+	return srv, bundle
+}
+
+// notifyBlock is the number of bundles BenchmarkNotifyOverhead posts in a row with the
+// subscriptions active, or paused.
+const notifyBlock = 100
+
+// BenchmarkNotifyOverhead measures what 10 subscriptions that each select every Patient
+// (id-only) cost the ingest of 10-patient bundles over HTTP, on each backend, in a way that a
+// machine others share does not distort: blocks of notifyBlock bundles alternate between the
+// subscriptions active — a block ends when every notification of it was received by the
+// webhook receiver on loopback — and paused (status off: nothing is collected for them), so that
+// a change of the machine's load falls on both alike. It reports the throughput of each
+// (resources/s-off, resources/s-on) and what the subscriptions cost in % of the throughput
+// without them (overhead-%; the goal is at most 15).
+func BenchmarkNotifyOverhead(b *testing.B) {
+	onEachBackend(b, func(b *testing.B, in *instance) {
+		srv, bundle := seeded(b, in)
+		var mu sync.Mutex
+		received := 0
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			mu.Lock()
+			received++
+			mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		defer hook.Close()
+		const subs = 10
+		ids := make([]string, subs)
+		for k := range ids {
+			status, body := srv.do(b, "POST", "/praxis/Subscription", fhirXML, subscriptionBody("Patient", fmt.Sprintf("%s/hook/%d", hook.URL, k)))
+			if status != http.StatusCreated {
+				b.Fatal(status, body)
+			}
+			ids[k] = between(body, `<id value="`, `"`)
+		}
+		set := func(status string) {
+			for k, id := range ids {
+				body := strings.Replace(string(subscriptionBody("Patient", fmt.Sprintf("%s/hook/%d", hook.URL, k))), `"requested"`, `"`+status+`"`, 1)
+				if code, answer := srv.do(b, "PUT", "/praxis/Subscription/"+id, fhirXML, []byte(body)); code != http.StatusOK {
+					b.Fatal(code, answer)
+				}
+			}
+		}
+		var on, off time.Duration
+		posted, prefix := 0, strconv.FormatInt(time.Now().UnixNano(), 36)
+		b.ResetTimer()
+		for block := 0; posted < b.N; block++ {
+			// the order within a pair alternates, so that a trend in the load favours neither
+			for _, active := range []bool{block%2 == 0, block%2 == 1} {
+				b.StopTimer()
+				if active {
+					set("active")
+				} else {
+					set("off")
+				}
+				mu.Lock()
+				want := received + notifyBlock*subs
+				mu.Unlock()
+				b.StartTimer()
+				start := time.Now()
+				for i := range notifyBlock {
+					if status, body := srv.do(b, "POST", "/praxis/Bundle", fhirXML, bundle(prefix, posted+i)); status != http.StatusOK {
+						b.Fatal(status, body)
+					}
+				}
+				for deadline := time.Now().Add(2 * time.Minute); active; time.Sleep(time.Millisecond) {
+					mu.Lock()
+					done := received >= want
+					mu.Unlock()
+					if done {
+						break
+					}
+					if time.Now().After(deadline) {
+						b.Fatal("not every notification arrived")
+					}
+				}
+				if active {
+					on += time.Since(start)
+				} else {
+					off += time.Since(start)
+				}
+				posted += notifyBlock
+			}
+		}
+		b.StopTimer()
+		perSecond := func(d time.Duration) float64 { return float64(posted/2*10) / d.Seconds() }
+		b.ReportMetric(perSecond(off), "resources/s-off")
+		b.ReportMetric(perSecond(on), "resources/s-on")
+		b.ReportMetric(100*(1-perSecond(on)/perSecond(off)), "overhead-%")
+	})
+}
 
 // writtenBytes is what this process has written with write syscalls (Linux: /proc/self/io
 // wchar; 0 elsewhere).
