@@ -277,6 +277,9 @@ func (r *rounds) round(ctx context.Context) error {
 		if err := r.send(ctx, subs, now); err != nil || r.led == nil {
 			return err
 		}
+		if r.due(subs, s.now()) {
+			s.Kick() // sending stopped short of the lease's end or of the window: go on at once
+		}
 	}
 	return r.prune(ctx, now)
 }

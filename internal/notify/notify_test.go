@@ -135,11 +135,12 @@ type delivery struct {
 	body                     string
 }
 
-// receiver is a webhook endpoint on loopback; fail makes it answer 503.
+// receiver is a webhook endpoint on loopback; fail makes it answer 503, slow answer late.
 type receiver struct {
 	mu   sync.Mutex
 	got  []delivery
 	fail bool
+	slow time.Duration
 	url  string
 }
 
@@ -149,6 +150,7 @@ func newReceiver(t testing.TB) *receiver {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		time.Sleep(r.slow)
 		if r.fail {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
@@ -734,6 +736,29 @@ func TestSubscriptionCreatedAgainStartsAfresh(t *testing.T) {
 	}
 	if set.Total != 1 || len(set.Entries) != 1 {
 		t.Errorf("$events?since=0: total %d, %d entries", set.Total, len(set.Entries))
+	}
+}
+
+// A backlog that takes longer to send than the lease lasts is sent on at once when the lease
+// runs short, not only at the next poll.
+func TestBacklogLongerThanTheLease(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	d := fast
+	d.Poll, d.Lease, d.Timeout = time.Minute, 400*time.Millisecond, 150*time.Millisecond
+	e := newEnv(t, b, d)
+	r := newReceiver(t)
+	r.slow = 50 * time.Millisecond
+	e.subscribe(t, "Patient", r.url, notify.IDOnly)
+	const n = 12 // 600 ms of answers
+	for i := range n {
+		e.post(t, patient(fmt.Sprintf("p%d", i), 600+i, "Muster"))
+	}
+	e.run(t)
+	got := r.wait(t, n)
+	for i, d := range got {
+		if d.seq != i+1 {
+			t.Errorf("delivery %d has sequence number %d", i, d.seq)
+		}
 	}
 }
 
