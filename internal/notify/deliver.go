@@ -269,7 +269,7 @@ func (r *rounds) round(ctx context.Context) error {
 	// acknowledgements wait for the ledger's next write, at most Acks, less when all is quiet
 	ack := r.acked && (len(writes) == 0 || now.Sub(r.wrote) >= r.d.Acks)
 	if len(writes) > 0 || r.dirty || ack {
-		if ok, err := r.commit(ctx, now, writes, r.dirty || ack); !ok || err != nil {
+		if ok, err := r.commit(ctx, now, writes, r.dirty || ack, true); !ok || err != nil {
 			return err
 		}
 	}
@@ -407,13 +407,18 @@ func (r *rounds) complete(g *segment, now time.Time) (vault.Write, error) {
 	return g.write(now)
 }
 
+// carryWait is how many Delivery.Gather a round's commit waits to be carried by a change's
+// commit, when changes were committed here that recently.
+const carryWait = 4
+
 // maxPending caps the notifications of one subscription held in memory; more are read from the
 // log as the first are delivered.
 const maxPending = 1000
 
 // commit writes writes, with the ledger when withLedger (versioned, keeping no earlier
-// version); false when another workstation wrote first: all is read again next round.
-func (r *rounds) commit(ctx context.Context, now time.Time, writes []vault.Write, withLedger bool) (bool, error) {
+// version) — carried by a change's commit when carried (Service.write); false when another
+// workstation wrote first: all is read again next round.
+func (r *rounds) commit(ctx context.Context, now time.Time, writes []vault.Write, withLedger, carried bool) (bool, error) {
 	led := r.led
 	if withLedger {
 		led.Segments = r.last
@@ -426,7 +431,12 @@ func (r *rounds) commit(ctx context.Context, now time.Time, writes []vault.Write
 		}
 		writes = append(writes, vault.Write{Type: ledgerType, ID: ledgerID, Expect: led.version, Updated: now, Body: body, Forget: true})
 	}
-	err := r.s.Store.Commit(ctx, writes)
+	var err error
+	if carried {
+		err = r.s.write(ctx, writes, carryWait*r.d.Gather)
+	} else {
+		err = r.s.Store.Commit(ctx, writes)
+	}
 	if err != nil {
 		r.reset()
 		if errors.Is(err, storage.ErrConflict) {
@@ -481,7 +491,7 @@ func (r *rounds) send(ctx context.Context, subs []*subscription, now time.Time) 
 	if !failed {
 		return nil
 	}
-	_, err := r.commit(ctx, r.s.now(), nil, true)
+	_, err := r.commit(ctx, r.s.now(), nil, true, false)
 	return err
 }
 
@@ -614,7 +624,7 @@ func (r *rounds) prune(ctx context.Context, now time.Time) error {
 			break
 		}
 		r.led.Oldest = next
-		if ok, err := r.commit(ctx, now, writes, true); !ok || err != nil {
+		if ok, err := r.commit(ctx, now, writes, true, false); !ok || err != nil {
 			return err
 		}
 		if len(writes) < r.d.Batch {
@@ -641,7 +651,7 @@ func (r *rounds) prune(ctx context.Context, now time.Time) error {
 		}
 		writes = append(writes, vault.Write{Type: formerEntryType, ID: e.ID, Expect: res.Version, Updated: now, Deleted: true, Forget: true})
 	}
-	_, err = r.commit(ctx, now, writes, false)
+	_, err = r.commit(ctx, now, writes, false, false)
 	return err
 }
 

@@ -25,8 +25,11 @@
 // sequence numbers 1, 2, 3 … without gaps, and writes them as the next segment of the tenant's
 // log (red:notify-log, ids 1, 2, 3 …; each segment also holds every subscription's last number so
 // far, so that a number is found by a binary search over the segments) while it forgets the
-// entries — one commit per round, however many changes it numbers. Nothing is sent before it
-// is numbered: a notification sent again (after a crash, by another workstation) has the same
+// entries — one commit per round, however many changes it numbers, and while changes are being
+// committed here it goes with the next of them (the outbox carries it: one transaction and one
+// flush to disk for both; when the transaction conflicts, the change is committed again alone),
+// so that under load the deliverer adds no transaction of its own. Nothing is sent before it is
+// numbered: a notification sent again (after a crash, by another workstation) has the same
 // number and webhook-id.
 //
 // One record per tenant, the ledger (red:notify-ledger), holds the lease (which workstation

@@ -106,24 +106,80 @@ func (o *outbox) Commit(ctx context.Context, writes []vault.Write) error {
 	if err != nil {
 		return err
 	}
-	if e == nil {
-		return o.Store.Commit(ctx, writes)
-	}
 	return o.s.commitEntry(ctx, o.Store, writes, e)
 }
 
-// commitEntry commits writes with the outbox entry e and wakes the deliverer.
+// commitEntry commits writes with the outbox entry e (none when nil) — and with the deliverer's
+// commit when one waits to be carried (Service.write): one transaction, one flush to disk for
+// both — then wakes the deliverer when e was written. When the transaction conflicts, the
+// deliverer's commit is left out and writes tried once more, as the conflict may have been its.
 func (s *Service) commitEntry(ctx context.Context, st Store, writes []vault.Write, e *entry) error {
-	body, err := json.Marshal(e)
-	if err != nil {
+	if e != nil {
+		body, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		writes = append(writes[:len(writes):len(writes)], vault.Write{Type: entryType, ID: e.ID, Updated: e.At, Body: body})
+	}
+	s.changed.Store(time.Now().UnixNano())
+	s.carrying.Lock()
+	c := s.carried
+	s.carried = nil
+	s.carrying.Unlock()
+	var err error
+	if c == nil {
+		err = st.Commit(ctx, writes)
+	} else {
+		err = st.Commit(ctx, append(writes[:len(writes):len(writes)], c.writes...))
+		c.done <- err
+		if errors.Is(err, storage.ErrConflict) {
+			err = st.Commit(ctx, writes)
+		}
+	}
+	if err == nil && e != nil {
+		s.Kick()
+	}
+	return err
+}
+
+// carry is a commit of the deliverer's waiting to go with the next commit of a change.
+type carry struct {
+	writes []vault.Write
+	done   chan error // its outcome; buffered
+}
+
+// write commits the deliverer's writes: with the next commit of a change when changes are being
+// committed here (commitEntry carries them), so that under load the deliverer adds no
+// transaction of its own — or alone, when none comes within wait.
+func (s *Service) write(ctx context.Context, writes []vault.Write, wait time.Duration) error {
+	if time.Since(time.Unix(0, s.changed.Load())) > wait {
+		return s.Store.Commit(ctx, writes)
+	}
+	c := &carry{writes: writes, done: make(chan error, 1)}
+	s.carrying.Lock()
+	s.carried = c
+	s.carrying.Unlock()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case err := <-c.done:
+		return err
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	s.carrying.Lock()
+	mine := s.carried == c
+	if mine {
+		s.carried = nil
+	}
+	s.carrying.Unlock()
+	if !mine {
+		return <-c.done // a change's commit took it and is under way
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	w := vault.Write{Type: entryType, ID: e.ID, Updated: e.At, Body: body}
-	if err := st.Commit(ctx, append(writes[:len(writes):len(writes)], w)); err != nil {
-		return err
-	}
-	s.Kick()
-	return nil
+	return s.Store.Commit(ctx, writes)
 }
 
 // notifications is the outbox entry the commit of writes causes, nil when it notifies nobody.

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/beevik/etree"
@@ -111,6 +112,10 @@ type Service struct {
 	// tails caches the part of a notification's payload that is the same for every subscription
 	// with the same payload content (Service.tail)
 	tails map[string][]byte
+
+	changed  atomic.Int64 // when a change was last committed through the outbox (Unix ns)
+	carrying sync.Mutex   // guards carried
+	carried  *carry       // the deliverer's commit waiting to go with the next change's
 }
 
 func (s *Service) now() time.Time {
