@@ -33,7 +33,9 @@ type Delivery struct {
 	MaxBackoff  time.Duration // the longest wait (5 min)
 	MaxFailures int           // failed attempts in a row that put a subscription in error (15: about half an hour)
 	Batch       int           // outbox entries numbered into one segment of the log, and segments pruned per commit (100)
-	Gather      time.Duration // how long a wake-up waits for more commits before a round (10 ms)
+	// Gather is how long a wake-up waits for more commits before a round (10 ms); a round's
+	// commit waits up to carryWait times as long for a change's commit to go with.
+	Gather time.Duration
 	// Acks is how long acknowledgements may wait for the ledger's next write (1 s): after a
 	// crash, what was acknowledged in that time is sent again (with the same webhook-id).
 	Acks time.Duration
