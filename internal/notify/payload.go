@@ -10,6 +10,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/beevik/etree"
 
@@ -78,27 +79,29 @@ func (s *Service) payload(ctx context.Context, sub *subscription, n notification
 const tailDepth = 5
 
 // tail is the rest of the payloads of n's event for subscriptions with the payload content
-// kind, after its event number: read from the cache that the other subscriptions notified of
-// the event fill, or written.
+// kind, after its event number: written once for all of them, while they are sent side by side
+// (the others wait for it).
 func (s *Service) tail(ctx context.Context, n notification, kind string) ([]byte, error) {
 	key := n.Event + "/" + n.Entry + "/" + kind
 	s.mu.Lock()
-	tail, ok := s.tails[key]
+	t, ok := s.tails[key]
+	if !ok {
+		if len(s.tails) >= 256 || s.tails == nil { // the cache only saves work while a round sends
+			s.tails = map[string]*tail{}
+		}
+		t = &tail{}
+		s.tails[key] = t
+	}
 	s.mu.Unlock()
-	if ok {
-		return tail, nil
-	}
-	tail, err := s.writeTail(ctx, n, kind)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	if len(s.tails) >= 256 || s.tails == nil { // the cache only saves work while a round sends
-		s.tails = map[string][]byte{}
-	}
-	s.tails[key] = tail
-	s.mu.Unlock()
-	return tail, nil
+	t.once.Do(func() { t.body, t.err = s.writeTail(ctx, n, kind) })
+	return t.body, t.err
+}
+
+// tail is a part of payloads written once.
+type tail struct {
+	once sync.Once
+	body []byte
+	err  error
 }
 
 // writeTail writes what tail gives.

@@ -111,7 +111,7 @@ type Service struct {
 	identifiers map[string]*identifier
 	// tails caches the part of a notification's payload that is the same for every subscription
 	// with the same payload content (Service.tail)
-	tails map[string][]byte
+	tails map[string]*tail
 
 	changed  atomic.Int64 // when a change was last committed through the outbox (Unix ns)
 	carrying sync.Mutex   // guards carried
