@@ -14,9 +14,9 @@ import (
 	"github.com/redclone/red/storage"
 )
 
-// segment is one commit's worth of numbered notifications in the tenant's log: the outbox
-// entries one round of the deliverer numbered, in order, and every subscription's last sequence
-// number given up to and including them.
+// segment is a stretch of the tenant's log of numbered notifications: outbox entries one round
+// of the deliverer numbered (at most Delivery.Batch), in order, and every subscription's last
+// sequence number given up to and including them.
 type segment struct {
 	N       int64            `json:"n"` // its place in the log (its id)
 	Entries []entry          `json:"entries"`
