@@ -34,7 +34,8 @@ type Result struct {
 	Errors    uint64        // answers other than 2xx, and requests that failed
 	FirstErr  string        // the first error, for the report
 	Elapsed   time.Duration // from the first request to the end of the last
-	Latencies Histogram
+	P50, P99  time.Duration // latency percentiles
+	Latencies Histogram     // the Go generator's (Phase.Run): every latency
 }
 
 // Rate is the requests answered per second.
@@ -99,6 +100,7 @@ func (p Phase) Run(ctx context.Context, c *http.Client, base string) Result {
 		}
 		total.Latencies.Merge(&r.Latencies)
 	}
+	total.P50, total.P99 = total.Latencies.Percentile(0.5), total.Latencies.Percentile(0.99)
 	return total
 }
 
