@@ -132,12 +132,16 @@ func Run(ctx context.Context, c Config, store, databaseURL string) (rep StoreRep
 			_ = ResetPeakRSS(pid)
 			pr := PhaseReport{Operation: op.name, Clients: n}
 			for k := range c.Repeat {
+				cpu, _ := CPUTime(pid)
 				r, err := t.phase(ctx, c, client, red, op.op, n)
+				if after, cerr := CPUTime(pid); cpu > 0 && cerr == nil {
+					r.CPU = after - cpu
+				}
 				if ctx.Err() != nil {
 					return rep, ctx.Err()
 				}
-				say("%s, %d clients, run %d/%d: %.0f/s, p50 %s, p99 %s, %d errors%s", op.name, n, k+1, c.Repeat,
-					r.Rate(), ms(r.P50), ms(r.P99), r.Errors, firstErr(r))
+				say("%s, %d clients, run %d/%d: %.0f/s, p50 %s, p99 %s, %d errors, red's CPU %s per request%s", op.name, n, k+1, c.Repeat,
+					r.Rate(), ms(r.P50), ms(r.P99), r.Errors, us(r.CPUPerRequest()), firstErr(r))
 				if err != nil {
 					return rep, fmt.Errorf("%s, %d clients: %w", op.name, n, err)
 				}

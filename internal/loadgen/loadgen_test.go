@@ -202,6 +202,24 @@ func TestData(t *testing.T) {
 	}
 }
 
+// A process's processor time is read from /proc and grows as it works.
+func TestCPUTime(t *testing.T) {
+	before, err := CPUTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := before
+	for start := time.Now(); after == before && err == nil && time.Since(start) < 10*time.Second; {
+		after, err = CPUTime(os.Getpid()) // reading /proc in a loop is work
+	}
+	if err != nil || after <= before {
+		t.Errorf("CPU time %s, then after up to 10 s of work %s (%v)", before, after, err)
+	}
+	if _, err := CPUTime(-1); err == nil {
+		t.Error("no error for a process that does not exist")
+	}
+}
+
 // The report is the table; testdata/report.md is what it looks like (go test -update
 // rewrites it).
 func TestMarkdown(t *testing.T) {
@@ -211,6 +229,7 @@ func TestMarkdown(t *testing.T) {
 			r.Latencies.Record(d)
 		}
 		r.P50, r.P99 = r.Latencies.Percentile(0.5), r.Latencies.Percentile(0.99)
+		r.CPU = time.Duration(requests) * (40*time.Microsecond + elapsed/2000)
 		return r
 	}
 	ms := time.Millisecond

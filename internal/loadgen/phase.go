@@ -36,6 +36,7 @@ type Result struct {
 	Elapsed   time.Duration // from the first request to the end of the last
 	P50, P99  time.Duration // latency percentiles
 	Latencies Histogram     // the Go generator's (Phase.Run): every latency
+	CPU       time.Duration // red's processor time during the run (0: not measured)
 }
 
 // Rate is the requests answered per second.
@@ -44,6 +45,14 @@ func (r Result) Rate() float64 {
 		return 0
 	}
 	return float64(r.Requests) / r.Elapsed.Seconds()
+}
+
+// CPUPerRequest is red's processor time per request answered (0: not measured).
+func (r Result) CPUPerRequest() time.Duration {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Requests)
 }
 
 // NewClient is an HTTP client for clients concurrent connections that are kept alive.
