@@ -109,6 +109,8 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 		return err
 	}
 	defer v.Lock()
+	// after unlocking, whose key derivation alone takes 64 MiB
+	defer api.KeepMemoryUnder(api.KeepMemoryUnder(servedMemory))
 	mode, from, err := validationMode(ctx, v.Barrier(st), o.validation)
 	if err != nil {
 		return err
@@ -140,7 +142,9 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	last.Store(time.Now().UnixNano())
 	limits := fhir.DefaultLimits
 	limits.MaxBytes = o.maxBody
-	log := slog.New(slog.NewTextHandler(e.io.Err, nil))
+	logs := newLogBatch(e.io.Err)
+	defer logs.Flush()
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	barrier := v.Barrier(st)
 	notes := o.notify.service(o.tenant, barrier, log)
 	recs := &records.Service{Tenant: o.tenant, Store: notes.Wrap(barrier), Validation: mode}
@@ -221,6 +225,13 @@ func stopBatch(page *ui.Handler) {
 	defer cancel()
 	_ = page.Close(ctx)
 }
+
+// servedMemory is the Go runtime's soft memory limit while red serves and no large body is in
+// flight (GOMEMLIMIT overrides it). Serving, red's live heap is a few MB, and GOGC's 400 % let
+// garbage grow to some 40 MB; under this limit the runtime collects sooner only as it nears
+// (make load: red's peak resident set on the embedded store about 125 → 85 MB, its processor
+// time per request unchanged within the noise).
+const servedMemory = 40 << 20
 
 // tuneGC collects garbage less often unless GOGC says otherwise: parsing XML allocates much
 // short-lived memory on a small live heap, and collecting less often costs a few MB and saves
