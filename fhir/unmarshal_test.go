@@ -164,3 +164,59 @@ func TestUnmarshaledTreesGrowOnTheirOwn(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+// checkStoredDocument compares StoredDocument with Document of what Unmarshal reads; it
+// reports whether StoredDocument wrote data itself.
+func checkStoredDocument(t *testing.T, name string, data []byte) bool {
+	t.Helper()
+	got, ok := fhir.StoredDocument(data)
+	e, err := fhir.Unmarshal(data)
+	switch {
+	case !ok:
+		return false
+	case err != nil || e == nil:
+		t.Errorf("%s: StoredDocument wrote what Unmarshal refuses (%v)\ninput %q", name, err, data)
+	default:
+		if want := fhir.Document(e); !bytes.Equal(got, want) {
+			t.Errorf("%s: StoredDocument\n%s\nwant\n%s", name, got, want)
+		}
+	}
+	return true
+}
+
+func TestStoredDocumentMatchesDocument(t *testing.T) {
+	for i, s := range unmarshalCases {
+		checkStoredDocument(t, fmt.Sprintf("case %d", i), []byte(s))
+	}
+	for i, s := range []string{
+		`<a xmlns="urn:a">x<b/>y</a>`, `<a xmlns="urn:a"> <b/>` + "\u00a0" + `<c>t</c></a>`, `<a xmlns="urn:a"><b></b></a>`,
+		`<Patient xmlns="http://hl7.org/fhir"><text><div xmlns="http://www.w3.org/1999/xhtml"><p>a <b>b</b></p></div></text></Patient>`,
+		`<a xmlns="urn:a" xmlns:h="http://www.w3.org/1999/xhtml"><h:div><h:p/> </h:div><h:x h:y="&lt;"/></a>`,
+		`<a xmlns="urn:a"><b c="&quot;q&apos; &amp; tab	"/>&amp;&gt;</a>`, `<a xmlns="urn:a" xmlns="urn:b"/>`, `<a/>`, `<a x="1"><b/></a>`,
+	} {
+		if !checkStoredDocument(t, fmt.Sprintf("extra case %d", i), []byte(s)) && i < 5 {
+			t.Errorf("extra case %d: StoredDocument leaves Marshal's form to the tree: %s", i, s)
+		}
+	}
+	for name, e := range trees(t) {
+		data := fhir.Marshal(e)
+		if !checkStoredDocument(t, name+" marshaled", data) && strings.HasSuffix(name, "(fhir)") && !bytes.Contains(data, []byte("\r")) {
+			t.Errorf("%s: StoredDocument leaves what Marshal wrote to the tree", name)
+		}
+		checkStoredDocument(t, name+" as a document", fhir.Document(e))
+	}
+}
+
+func FuzzStoredDocumentMatchesDocument(f *testing.F) {
+	for _, s := range unmarshalCases {
+		f.Add([]byte(s))
+	}
+	for _, s := range handMade {
+		if e, err := etreeRead([]byte(s)); err == nil && e != nil {
+			f.Add(fhir.Marshal(e))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkStoredDocument(t, "input", data)
+	})
+}

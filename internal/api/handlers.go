@@ -121,6 +121,15 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if f := negotiated(w); !f.strict && !f.json { // RED's XML, as stored: no tree needed
+		doc, version, err := s.Records.ReadDocument(r.Context(), typ, chi.URLParam(r, "id"))
+		if err != nil {
+			return err
+		}
+		w.Header().Set("ETag", `W/"`+itoa(version)+`"`)
+		write(w, http.StatusOK, ContentType, doc)
+		return nil
+	}
 	res, err := s.Records.Read(r.Context(), typ, chi.URLParam(r, "id"))
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package records_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -202,6 +203,10 @@ func TestReadVersions(t *testing.T) {
 	}
 	if lu := fhir.ChildValue(cur, "meta", "lastUpdated"); lu != "2026-11-30T08:00:00.000Z" {
 		t.Errorf("lastUpdated %s", lu)
+	}
+	// the answer written from the stored bytes is the current version's document
+	if doc, version, err := s.ReadDocument(ctx, "Patient", "p"); err != nil || version != 3 || !bytes.Equal(doc, fhir.Document(cur)) {
+		t.Errorf("ReadDocument: version %d, %v\n%s\nwant\n%s", version, err, doc, fhir.Document(cur))
 	}
 	old, err := s.ReadVersion(ctx, "Patient", "p", "1")
 	if err != nil {

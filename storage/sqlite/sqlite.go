@@ -65,7 +65,7 @@ func readers() int {
 // readCache is the page cache of each read connection, in KiB (SQLite's default is 2,000): the
 // interior pages of the indexes fit, and the rest of the file is read from the operating
 // system's page cache.
-const readCache = 512
+const readCache = 1024
 
 // Store is a storage.Store on one SQLite file. It is safe for concurrent use.
 type Store struct {

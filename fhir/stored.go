@@ -1,0 +1,236 @@
+package fhir
+
+import (
+	"strings"
+
+	"github.com/beevik/etree"
+)
+
+// StoredDocument is Document(Unmarshal(data)) — a stored resource as red answers with it — written
+// straight from data in Marshal's form, without building the tree: ok is false for data in any
+// other form (Unmarshal's one-pass reader would hand it to etree), which the caller reads with
+// Unmarshal instead. Values that need escaping are decoded and written by etree, as Document
+// writes them.
+func StoredDocument(data []byte) (doc []byte, ok bool) {
+	s := storedReader{s: string(data)}
+	if !s.scan() {
+		return nil, false
+	}
+	w := storedWriter{s: &s, xmlWriter: xmlWriter{xmlBuffer: xmlBuffer{b: make([]byte, 0, len(data)+len(data)/2+len(declaration)+1)}}}
+	w.b = append(w.b, declaration...)
+	if _, ok := w.element(0, true, 1, ""); !ok {
+		return nil, false
+	}
+	return append(w.b, '\n'), true
+}
+
+// storedToken is a start tag, an end tag or text of data in Marshal's form.
+type storedToken struct {
+	kind    byte   // '<' start, '/' end, 't' text
+	raw     string // start: the name; end: the name; text: as written, escaped
+	attrs   []storedAttr
+	closed  bool // a start tag written <name …/>
+	end     int  // start: the index of its end tag (itself when closed)
+	element bool // start: it holds an element
+}
+
+// storedAttr is an attribute as written: its name and its escaped value.
+type storedAttr struct{ name, raw string }
+
+// storedReader cuts data into tokens, accepting what unmarshaler.read accepts.
+type storedReader struct {
+	s      string
+	p      int
+	tokens []storedToken
+	attrs  []storedAttr
+}
+
+func (r *storedReader) scan() bool {
+	u := unmarshaler{s: r.s}
+	if len(r.s) == 0 || r.s[0] != '<' {
+		return false
+	}
+	r.tokens = make([]storedToken, 0, 2*strings.Count(r.s, "<"))
+	r.attrs = make([]storedAttr, 0, strings.Count(r.s, `="`))
+	var open []int
+	for u.p < len(u.s) {
+		if u.s[u.p] != '<' {
+			end := strings.IndexByte(u.s[u.p:], '<')
+			if len(open) == 0 || end < 0 {
+				return false
+			}
+			raw := u.s[u.p : u.p+end]
+			if _, ok := unescape(raw); !ok {
+				return false
+			}
+			u.p += end
+			r.tokens = append(r.tokens, storedToken{kind: 't', raw: raw})
+			continue
+		}
+		u.p++
+		if u.p < len(u.s) && u.s[u.p] == '/' {
+			u.p++
+			name, ok := u.name()
+			if !ok || len(open) == 0 || name != r.tokens[open[len(open)-1]].raw || !strings.HasPrefix(u.s[u.p:], ">") {
+				return false
+			}
+			u.p++
+			r.tokens[open[len(open)-1]].end = len(r.tokens)
+			open = open[:len(open)-1]
+			r.tokens = append(r.tokens, storedToken{kind: '/', raw: name})
+			continue
+		}
+		if len(open) == 0 && len(r.tokens) > 0 || len(open) >= maxUnmarshalDepth {
+			return false
+		}
+		name, ok := u.name()
+		if !ok {
+			return false
+		}
+		first := len(r.attrs)
+		for u.p < len(u.s) && u.s[u.p] == ' ' {
+			u.p++
+			key, ok := u.name()
+			if !ok || !strings.HasPrefix(u.s[u.p:], `="`) {
+				return false
+			}
+			u.p += 2
+			end := strings.IndexByte(u.s[u.p:], '"')
+			if end < 0 {
+				return false
+			}
+			for _, a := range r.attrs[first:] {
+				if a.name == key {
+					return false // etree keeps the last value, at the first one's place
+				}
+			}
+			r.attrs = append(r.attrs, storedAttr{key, u.s[u.p : u.p+end]})
+			u.p += end + 1
+		}
+		t := storedToken{kind: '<', raw: name, attrs: r.attrs[first:len(r.attrs):len(r.attrs)]}
+		switch {
+		case strings.HasPrefix(u.s[u.p:], "/>"):
+			u.p += 2
+			t.closed = true
+		case strings.HasPrefix(u.s[u.p:], ">"):
+			u.p++
+		default:
+			return false
+		}
+		if len(open) > 0 {
+			r.tokens[open[len(open)-1]].element = true
+		}
+		if t.closed {
+			t.end = len(r.tokens)
+		} else {
+			open = append(open, len(r.tokens))
+		}
+		r.tokens = append(r.tokens, t)
+	}
+	return len(open) == 0 && len(r.tokens) > 0
+}
+
+// storedWriter writes the tokens as xmlWriter.element writes the tree Unmarshal would build.
+type storedWriter struct {
+	xmlWriter
+	s    *storedReader
+	open []int // the start tags being written, outermost first
+}
+
+// element writes the element starting at token i and returns the index after its end; see
+// xmlWriter.element.
+func (w *storedWriter) element(i int, indented bool, depth int, defaultNS string) (int, bool) {
+	t := &w.s.tokens[i]
+	w.b = append(w.b, '<')
+	w.b = append(w.b, t.raw...)
+	ownDefault, hasDefault, anyXMLNS := "", false, false
+	for _, a := range t.attrs {
+		v, ok := unescape(a.raw)
+		if !ok {
+			return 0, false
+		}
+		space, key := splitName(a.name)
+		if space == "" && key == "xmlns" && !hasDefault {
+			ownDefault, hasDefault = v, true
+		}
+		anyXMLNS = anyXMLNS || key == "xmlns"
+		w.b = append(w.b, ' ')
+		if needsEscape(v) {
+			attr := etree.Attr{Space: space, Key: key, Value: v}
+			attr.WriteTo(&w.xmlBuffer, &writeSettings)
+			continue
+		}
+		w.b = append(w.b, a.name...)
+		w.b = append(w.b, '=', '"')
+		w.b = append(w.b, v...)
+		w.b = append(w.b, '"')
+	}
+	if len(w.open) == 0 && !anyXMLNS { // Document declares FHIR's namespace on a root without one (SelectAttr("xmlns"))
+		w.b = append(w.b, ` xmlns="`+Namespace+`"`...)
+		if !hasDefault {
+			ownDefault, hasDefault = Namespace, true
+		}
+	}
+	if hasDefault {
+		defaultNS = ownDefault
+	}
+	if t.end == i+1 || t.closed {
+		w.b = append(w.b, '/', '>')
+		return t.end + 1, true
+	}
+	w.b = append(w.b, '>')
+	w.open = append(w.open, i)
+	indent := indented && t.element && w.namespaceOf(t, defaultNS) != XHTMLNamespace
+	for j := i + 1; j < t.end; {
+		c := &w.s.tokens[j]
+		if c.kind == 't' {
+			j++
+			text, _ := unescape(c.raw)
+			if indent && strings.TrimSpace(text) == "" {
+				continue
+			}
+			if indent {
+				w.pad(depth)
+			}
+			if needsEscape(text) {
+				cd := etree.NewText(text)
+				cd.WriteTo(&w.xmlBuffer, &writeSettings)
+			} else {
+				w.b = append(w.b, text...)
+			}
+			continue
+		}
+		if indent {
+			w.pad(depth)
+		}
+		var ok bool
+		if j, ok = w.element(j, indent, depth+1, defaultNS); !ok {
+			return 0, false
+		}
+	}
+	if indent {
+		w.pad(depth - 1)
+	}
+	w.open = w.open[:len(w.open)-1]
+	w.b = append(w.b, '<', '/')
+	w.b = append(w.b, t.raw...)
+	w.b = append(w.b, '>')
+	return t.end + 1, true
+}
+
+// namespaceOf is xmlWriter.namespaceOf for a start tag.
+func (w *storedWriter) namespaceOf(t *storedToken, defaultNS string) string {
+	space, _ := splitName(t.raw)
+	if space == "" {
+		return defaultNS
+	}
+	for i := len(w.open) - 1; i >= 0; i-- {
+		for _, a := range w.s.tokens[w.open[i]].attrs {
+			if as, key := splitName(a.name); as == "xmlns" && key == space {
+				v, _ := unescape(a.raw)
+				return v
+			}
+		}
+	}
+	return ""
+}
