@@ -26,12 +26,12 @@ func StoredDocument(data []byte) (doc []byte, ok bool) {
 
 // storedToken is a start tag, an end tag or text of data in Marshal's form.
 type storedToken struct {
-	kind    byte   // '<' start, '/' end, 't' text
-	raw     string // start: the name; end: the name; text: as written, escaped
-	attrs   []storedAttr
-	closed  bool // a start tag written <name …/>
-	end     int  // start: the index of its end tag (itself when closed)
-	element bool // start: it holds an element
+	raw          string // start: the name; end: the name; text: as written, escaped
+	attrs, nattr int32  // start: its attributes, storedReader.attrs[attrs:attrs+nattr]
+	end          int32  // start: the index of its end tag (itself when closed)
+	kind         byte   // '<' start, '/' end, 't' text
+	closed       bool   // a start tag written <name …/>
+	element      bool   // start: it holds an element
 }
 
 // storedAttr is an attribute as written: its name and its escaped value.
@@ -50,7 +50,8 @@ func (r *storedReader) scan() bool {
 	if len(r.s) == 0 || r.s[0] != '<' {
 		return false
 	}
-	r.tokens = make([]storedToken, 0, 2*strings.Count(r.s, "<"))
+	tags := strings.Count(r.s, "<")
+	r.tokens = make([]storedToken, 0, tags+tags/4) // and the texts, few in FHIR
 	r.attrs = make([]storedAttr, 0, strings.Count(r.s, `="`))
 	var open []int
 	for u.p < len(u.s) {
@@ -59,12 +60,8 @@ func (r *storedReader) scan() bool {
 			if len(open) == 0 || end < 0 {
 				return false
 			}
-			raw := u.s[u.p : u.p+end]
-			if _, ok := unescape(raw); !ok {
-				return false
-			}
+			r.tokens = append(r.tokens, storedToken{kind: 't', raw: u.s[u.p : u.p+end]}) // unescaped when written
 			u.p += end
-			r.tokens = append(r.tokens, storedToken{kind: 't', raw: raw})
 			continue
 		}
 		u.p++
@@ -75,7 +72,7 @@ func (r *storedReader) scan() bool {
 				return false
 			}
 			u.p++
-			r.tokens[open[len(open)-1]].end = len(r.tokens)
+			r.tokens[open[len(open)-1]].end = int32(len(r.tokens))
 			open = open[:len(open)-1]
 			r.tokens = append(r.tokens, storedToken{kind: '/', raw: name})
 			continue
@@ -107,7 +104,7 @@ func (r *storedReader) scan() bool {
 			r.attrs = append(r.attrs, storedAttr{key, u.s[u.p : u.p+end]})
 			u.p += end + 1
 		}
-		t := storedToken{kind: '<', raw: name, attrs: r.attrs[first:len(r.attrs):len(r.attrs)]}
+		t := storedToken{kind: '<', raw: name, attrs: int32(first), nattr: int32(len(r.attrs) - first)}
 		switch {
 		case strings.HasPrefix(u.s[u.p:], "/>"):
 			u.p += 2
@@ -121,7 +118,7 @@ func (r *storedReader) scan() bool {
 			r.tokens[open[len(open)-1]].element = true
 		}
 		if t.closed {
-			t.end = len(r.tokens)
+			t.end = int32(len(r.tokens))
 		} else {
 			open = append(open, len(r.tokens))
 		}
@@ -144,7 +141,7 @@ func (w *storedWriter) element(i int, indented bool, depth int, defaultNS string
 	w.b = append(w.b, '<')
 	w.b = append(w.b, t.raw...)
 	ownDefault, hasDefault, anyXMLNS := "", false, false
-	for _, a := range t.attrs {
+	for _, a := range w.s.attrs[t.attrs : t.attrs+t.nattr] {
 		v, ok := unescape(a.raw)
 		if !ok {
 			return 0, false
@@ -174,18 +171,22 @@ func (w *storedWriter) element(i int, indented bool, depth int, defaultNS string
 	if hasDefault {
 		defaultNS = ownDefault
 	}
-	if t.end == i+1 || t.closed {
+	end := int(t.end)
+	if end == i+1 || t.closed {
 		w.b = append(w.b, '/', '>')
-		return t.end + 1, true
+		return end + 1, true
 	}
 	w.b = append(w.b, '>')
 	w.open = append(w.open, i)
 	indent := indented && t.element && w.namespaceOf(t, defaultNS) != XHTMLNamespace
-	for j := i + 1; j < t.end; {
+	for j := i + 1; j < end; {
 		c := &w.s.tokens[j]
 		if c.kind == 't' {
 			j++
-			text, _ := unescape(c.raw)
+			text, ok := unescape(c.raw)
+			if !ok {
+				return 0, false
+			}
 			if indent && strings.TrimSpace(text) == "" {
 				continue
 			}
@@ -215,7 +216,7 @@ func (w *storedWriter) element(i int, indented bool, depth int, defaultNS string
 	w.b = append(w.b, '<', '/')
 	w.b = append(w.b, t.raw...)
 	w.b = append(w.b, '>')
-	return t.end + 1, true
+	return end + 1, true
 }
 
 // namespaceOf is xmlWriter.namespaceOf for a start tag.
@@ -225,7 +226,8 @@ func (w *storedWriter) namespaceOf(t *storedToken, defaultNS string) string {
 		return defaultNS
 	}
 	for i := len(w.open) - 1; i >= 0; i-- {
-		for _, a := range w.s.tokens[w.open[i]].attrs {
+		t := &w.s.tokens[w.open[i]]
+		for _, a := range w.s.attrs[t.attrs : t.attrs+t.nattr] {
 			if as, key := splitName(a.name); as == "xmlns" && key == space {
 				v, _ := unescape(a.raw)
 				return v

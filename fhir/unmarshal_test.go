@@ -3,6 +3,8 @@ package fhir_test
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -218,5 +220,37 @@ func FuzzStoredDocumentMatchesDocument(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkStoredDocument(t, "input", data)
+	})
+}
+
+// BenchmarkStoredDocument writes a stored Patient (of testdata/bundles/patients.xml) as red
+// answers a read, from the stored bytes and through the tree.
+func BenchmarkStoredDocument(b *testing.B) {
+	akte, err := os.ReadFile(filepath.Join("..", "testdata", "bundles", "patients.xml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	bundle, err := fhir.Parse(akte, fhir.DefaultLimits)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stored := fhir.Marshal(bundle.FindElement("entry/resource/Patient"))
+	b.Run("StoredDocument", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := fhir.StoredDocument(stored); !ok {
+				b.Fatal("left to the tree")
+			}
+		}
+	})
+	b.Run("Document(Unmarshal)", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			e, err := fhir.Unmarshal(stored)
+			if err != nil {
+				b.Fatal(err)
+			}
+			fhir.Document(e)
+		}
 	})
 }
