@@ -24,6 +24,38 @@ func StoredDocument(data []byte) (doc []byte, ok bool) {
 	return append(w.b, '\n'), true
 }
 
+// StoredSearchSet is Document(set.Element()) for a set whose entries are stored resources in
+// Marshal's form, written without their trees: stored[i] is entry i's resource (set.Entries is
+// not read), whose fullUrl is base followed by its id (ChildValue(resource, "id")). ok is false
+// when a resource is in another form.
+func StoredSearchSet(set SearchSet, base string, stored [][]byte) (doc []byte, ok bool) {
+	set.Entries = nil
+	doc = Document(set.Element())
+	const end = "\n</Bundle>\n"
+	if !strings.HasSuffix(string(doc), end) {
+		return nil, false
+	}
+	doc = doc[:len(doc)-len(end)]
+	for _, data := range stored {
+		s := storedReader{s: string(data)}
+		if !s.scan() {
+			return nil, false
+		}
+		w := storedWriter{s: &s, entry: true}
+		w.b = append(doc, "\n  <entry>\n    "...)
+		fullURL := etree.NewElement("fullUrl")
+		SetValue(fullURL, base+s.childValue("id"))
+		w.b = writeXML(w.b, fullURL, false, false)
+		w.b = append(w.b, "\n    <resource>\n      "...)
+		// Bundle, entry and resource declare no prefix: the resource's default namespace is FHIR's
+		if _, ok := w.element(0, true, 4, Namespace); !ok {
+			return nil, false
+		}
+		doc = append(w.b, "\n    </resource>\n  </entry>"...)
+	}
+	return append(doc, end...), true
+}
+
 // storedToken is a start tag, an end tag or text of data in Marshal's form.
 type storedToken struct {
 	raw          string // start: the name; end: the name; text: as written, escaped
@@ -127,11 +159,37 @@ func (r *storedReader) scan() bool {
 	return len(open) == 0 && len(r.tokens) > 0
 }
 
+// childValue is ChildValue(root, tag) of the tree Unmarshal would build: the value attribute of
+// the root's first child element named tag, whatever their prefixes.
+func (r *storedReader) childValue(tag string) string {
+	for j := 1; j < len(r.tokens); j++ {
+		t := &r.tokens[j]
+		if t.kind == '/' {
+			return "" // the root's end
+		}
+		if t.kind != '<' {
+			continue
+		}
+		if _, local := splitName(t.raw); local == tag {
+			for _, a := range r.attrs[t.attrs : t.attrs+t.nattr] {
+				if _, key := splitName(a.name); key == "value" {
+					v, _ := unescape(a.raw)
+					return v
+				}
+			}
+			return ""
+		}
+		j = int(t.end)
+	}
+	return ""
+}
+
 // storedWriter writes the tokens as xmlWriter.element writes the tree Unmarshal would build.
 type storedWriter struct {
 	xmlWriter
-	s    *storedReader
-	open []int // the start tags being written, outermost first
+	s     *storedReader
+	open  []int // the start tags being written, outermost first
+	entry bool  // the root is a search set entry's: SearchSet.Element declares FHIR's namespace on it
 }
 
 // element writes the element starting at token i and returns the index after its end; see
@@ -148,6 +206,9 @@ func (w *storedWriter) element(i int, indented bool, depth int, defaultNS string
 		}
 		space, key := splitName(a.name)
 		if space == "" && key == "xmlns" && !hasDefault {
+			if w.entry && len(w.open) == 0 {
+				v = Namespace // CreateAttr("xmlns", Namespace) sets it in place
+			}
 			ownDefault, hasDefault = v, true
 		}
 		anyXMLNS = anyXMLNS || key == "xmlns"
@@ -162,7 +223,9 @@ func (w *storedWriter) element(i int, indented bool, depth int, defaultNS string
 		w.b = append(w.b, v...)
 		w.b = append(w.b, '"')
 	}
-	if len(w.open) == 0 && !anyXMLNS { // Document declares FHIR's namespace on a root without one (SelectAttr("xmlns"))
+	// Document declares FHIR's namespace on a root without one (SelectAttr("xmlns")), a search
+	// set on an entry's resource without a default one (CreateAttr adds it last)
+	if len(w.open) == 0 && (w.entry && !hasDefault || !w.entry && !anyXMLNS) {
 		w.b = append(w.b, ` xmlns="`+Namespace+`"`...)
 		if !hasDefault {
 			ownDefault, hasDefault = Namespace, true

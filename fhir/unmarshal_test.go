@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/beevik/etree"
 
@@ -253,4 +254,51 @@ func BenchmarkStoredDocument(b *testing.B) {
 			fhir.Document(e)
 		}
 	})
+}
+
+// StoredSearchSet writes what SearchSet.Element and Document write for the same resources read
+// with Unmarshal.
+func TestStoredSearchSetMatchesDocument(t *testing.T) {
+	var stored [][]byte
+	for _, s := range unmarshalCases {
+		stored = append(stored, []byte(s))
+	}
+	for _, e := range trees(t) {
+		stored = append(stored, fhir.Marshal(e))
+	}
+	stored = append(stored, []byte(`<Patient xmlns="urn:other"><x:id xmlns:x="urn:x" x:value="a&amp;b"/><id value="second"/></Patient>`),
+		[]byte(`<Patient><meta/><id value="p&lt;1"/></Patient>`), []byte(`<Patient foo:xmlns="urn:f" a="1"><id/></Patient>`))
+	set := fhir.SearchSet{ID: "s1", Updated: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC), Total: 3,
+		Links: []fhir.Link{{Relation: "self", URL: "/t/Patient?page=1&_q=x"}, {Relation: "next", URL: "/t/Patient?page=2&_q=x"}}}
+	check := func(name string, stored ...[]byte) bool {
+		t.Helper()
+		got, ok := fhir.StoredSearchSet(set, "/Patient/", stored)
+		if !ok {
+			return false
+		}
+		want := set
+		for _, data := range stored {
+			e, err := fhir.Unmarshal(data)
+			if err != nil || e == nil {
+				t.Fatalf("%s: StoredSearchSet wrote what Unmarshal refuses (%v)", name, err)
+			}
+			want.Entries = append(want.Entries, fhir.Entry{FullURL: "/Patient/" + fhir.ChildValue(e, "id"), Resource: e})
+		}
+		if w := fhir.Document(want.Element()); !bytes.Equal(got, w) {
+			t.Errorf("%s: StoredSearchSet\n%s\nwant\n%s", name, got, w)
+		}
+		return true
+	}
+	if !check("no entries") {
+		t.Error("no entries: left to the tree")
+	}
+	written := 0
+	for i, data := range stored {
+		if check(fmt.Sprintf("entry %d", i), data) {
+			written++
+		}
+	}
+	if written < len(stored)/2 || !check("three entries", stored[len(stored)-3:]...) {
+		t.Errorf("StoredSearchSet wrote %d of %d sets itself", written, len(stored))
+	}
 }

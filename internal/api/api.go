@@ -24,6 +24,8 @@ type Records interface {
 	ReadDocument(ctx context.Context, typ, id string) ([]byte, int64, error)
 	ReadVersion(ctx context.Context, typ, id, version string) (*etree.Element, error)
 	Search(ctx context.Context, typ string, q url.Values) (fhir.SearchSet, error)
+	// SearchDocument is Search's answer as fhir.Document writes it.
+	SearchDocument(ctx context.Context, typ string, q url.Values) ([]byte, error)
 }
 
 // Telematik carries out RED's TI actions.

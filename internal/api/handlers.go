@@ -108,6 +108,14 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if f := negotiated(w); !f.strict && !f.json { // RED's XML, as stored: no trees needed
+		doc, err := s.Records.SearchDocument(r.Context(), typ, r.URL.Query())
+		if err != nil {
+			return err
+		}
+		write(w, http.StatusOK, ContentType, doc)
+		return nil
+	}
 	set, err := s.Records.Search(r.Context(), typ, r.URL.Query())
 	if err != nil {
 		return err

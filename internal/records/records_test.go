@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -110,6 +111,7 @@ func TestSearchByIdentifier(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			sameDocument(t, s, q, set)
 			// results come in id-token order, which is random: compare sorted
 			got := strings.Split(ids(set), ",")
 			sort.Strings(got)
@@ -117,6 +119,24 @@ func TestSearchByIdentifier(t *testing.T) {
 				t.Errorf("got %v (total %d), want %s", got, set.Total, c.want)
 			}
 		})
+	}
+}
+
+// randomParts are what two answers to one search differ in: the bundle's id and the sealed
+// parameters of its links.
+var randomParts = regexp.MustCompile(`<id value="[0-9a-f]{8}-[0-9a-f-]{27}"/>|_q=[^"]*"`)
+
+// sameDocument checks that SearchDocument answers q with set's document, but for the parts that
+// are drawn anew for each answer.
+func sameDocument(t *testing.T, s *records.Service, q url.Values, set fhir.SearchSet) {
+	t.Helper()
+	doc, err := s.SearchDocument(context.Background(), "Patient", q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fhir.Document(set.Element())
+	if got, want := randomParts.ReplaceAll(doc, nil), randomParts.ReplaceAll(want, nil); !bytes.Equal(got, want) {
+		t.Errorf("SearchDocument\n%s\nwant\n%s", doc, want)
 	}
 }
 
@@ -146,6 +166,7 @@ func TestSearchPaging(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			sameDocument(t, s, q, set)
 			if len(set.Entries) != c.entries || set.Total != 150 {
 				t.Errorf("%d entries of %d, want %d of 150", len(set.Entries), set.Total, c.entries)
 			}
