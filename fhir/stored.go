@@ -35,7 +35,11 @@ func StoredSearchSet(set SearchSet, base string, stored [][]byte) (doc []byte, o
 	if !strings.HasSuffix(string(doc), end) {
 		return nil, false
 	}
-	doc = doc[:len(doc)-len(end)]
+	size := len(doc)
+	for _, data := range stored {
+		size += len(data) + len(data)/2 + 100 // indented, with the entry around it
+	}
+	doc = append(make([]byte, 0, size), doc[:len(doc)-len(end)]...)
 	for _, data := range stored {
 		s := storedReader{s: string(data)}
 		if !s.scan() {
@@ -72,7 +76,6 @@ type storedAttr struct{ name, raw string }
 // storedReader cuts data into tokens, accepting what unmarshaler.read accepts.
 type storedReader struct {
 	s      string
-	p      int
 	tokens []storedToken
 	attrs  []storedAttr
 }
@@ -118,14 +121,8 @@ func (r *storedReader) scan() bool {
 		}
 		first := len(r.attrs)
 		for u.p < len(u.s) && u.s[u.p] == ' ' {
-			u.p++
-			key, ok := u.name()
-			if !ok || !strings.HasPrefix(u.s[u.p:], `="`) {
-				return false
-			}
-			u.p += 2
-			end := strings.IndexByte(u.s[u.p:], '"')
-			if end < 0 {
+			key, raw, ok := u.attr()
+			if !ok {
 				return false
 			}
 			for _, a := range r.attrs[first:] {
@@ -133,8 +130,7 @@ func (r *storedReader) scan() bool {
 					return false // etree keeps the last value, at the first one's place
 				}
 			}
-			r.attrs = append(r.attrs, storedAttr{key, u.s[u.p : u.p+end]})
-			u.p += end + 1
+			r.attrs = append(r.attrs, storedAttr{key, raw}) // unescaped when written
 		}
 		t := storedToken{kind: '<', raw: name, attrs: int32(first), nattr: int32(len(r.attrs) - first)}
 		switch {
