@@ -108,7 +108,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if f := negotiated(w); !f.strict && !f.json { // RED's XML, as stored: no trees needed
+	if redXML(w) {
 		doc, err := s.Records.SearchDocument(r.Context(), typ, r.URL.Query())
 		if err != nil {
 			return err
@@ -129,7 +129,7 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if f := negotiated(w); !f.strict && !f.json { // RED's XML, as stored: no tree needed
+	if redXML(w) {
 		doc, version, err := s.Records.ReadDocument(r.Context(), typ, chi.URLParam(r, "id"))
 		if err != nil {
 			return err
@@ -157,6 +157,13 @@ func (s *Server) readVersion(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeResource(w, res)
 	return nil
+}
+
+// redXML reports whether the answer is RED's XML (neither JSON nor strict FHIR), which records
+// writes from the stored bytes without trees.
+func redXML(w http.ResponseWriter) bool {
+	f := negotiated(w)
+	return !f.strict && !f.json
 }
 
 func writeResource(w http.ResponseWriter, res *etree.Element) {
