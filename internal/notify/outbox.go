@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/beevik/etree"
@@ -124,12 +125,45 @@ func (s *Service) Wrap(store records.Store) records.Store {
 
 type outbox struct {
 	records.Store
-	s *Service
+	s    *Service
+	seen sync.Map // context.Context → the generation its Heads read last
+}
+
+// seenGeneration is the subscriptions' generation as a request's Heads read it, and when.
+type seenGeneration struct {
+	version int64
+	at      time.Time
+}
+
+// freshFor is how long the generation a request's Heads read may stand for its Commit.
+const freshFor = 100 * time.Millisecond
+
+// Heads reads the current versions of refs and, in the same round trip, the subscriptions'
+// generation, which a Commit with the same ctx then takes for the one it would read (a Commit
+// of a request that read no generation, or too long before, reads it itself). So a bundle that
+// records prepares costs one round trip less: it is notified by the subscriptions as they were
+// when it read what it writes, just before the commit. A ctx that never ends keeps nothing.
+func (o *outbox) Heads(ctx context.Context, refs []vault.Ref) ([]vault.Resource, error) {
+	if ctx.Done() == nil {
+		return o.Store.Heads(ctx, refs)
+	}
+	hs, err := o.Store.Heads(ctx, append(refs[:len(refs):len(refs)], vault.Ref{Type: generationType, ID: generationID}))
+	if err != nil {
+		return nil, err
+	}
+	if _, was := o.seen.Swap(ctx, seenGeneration{hs[len(refs)].Version, time.Now()}); !was {
+		context.AfterFunc(ctx, func() { o.seen.Delete(ctx) })
+	}
+	return hs[:len(refs)], nil
 }
 
 // Commit commits writes and their notifications atomically, then wakes the deliverer.
 func (o *outbox) Commit(ctx context.Context, writes []vault.Write) error {
-	e, err := o.s.notifications(ctx, writes)
+	gen := int64(-1) // unknown
+	if v, ok := o.seen.LoadAndDelete(ctx); ok && time.Since(v.(seenGeneration).at) < freshFor {
+		gen = v.(seenGeneration).version
+	}
+	e, err := o.s.notifications(ctx, writes, gen)
 	if err != nil {
 		return err
 	}
@@ -140,9 +174,10 @@ func (o *outbox) Commit(ctx context.Context, writes []vault.Write) error {
 }
 
 // notifications is the outbox entry the commit of writes causes, nil when it notifies nobody.
-// Subscriptions with the same criteria share one evaluation and one event.
-func (s *Service) notifications(ctx context.Context, writes []vault.Write) (*entry, error) {
-	subs, err := s.current(ctx)
+// Subscriptions with the same criteria share one evaluation and one event. gen is the
+// subscriptions' generation when the caller has read it, -1 to read it now.
+func (s *Service) notifications(ctx context.Context, writes []vault.Write, gen int64) (*entry, error) {
+	subs, err := s.currentAt(ctx, gen)
 	if err != nil || len(subs) == 0 {
 		return nil, err
 	}

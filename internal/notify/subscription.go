@@ -389,12 +389,20 @@ func (s *Service) load(ctx context.Context) ([]*subscription, error) {
 // current returns the subscriptions, loaded again when any changed (on any workstation: the
 // generation record's version tells).
 func (s *Service) current(ctx context.Context) ([]*subscription, error) {
-	h, err := s.Store.Heads(ctx, []vault.Ref{{Type: generationType, ID: generationID}})
-	if err != nil {
-		return nil, err
+	return s.currentAt(ctx, -1)
+}
+
+// currentAt is current when the generation record's version is gen (-1: read it now).
+func (s *Service) currentAt(ctx context.Context, gen int64) ([]*subscription, error) {
+	if gen < 0 {
+		h, err := s.Store.Heads(ctx, []vault.Ref{{Type: generationType, ID: generationID}})
+		if err != nil {
+			return nil, err
+		}
+		gen = h[0].Version
 	}
 	s.mu.Lock()
-	if s.loaded && s.gen == h[0].Version {
+	if s.loaded && s.gen == gen {
 		subs := s.subs
 		s.mu.Unlock()
 		return subs, nil
@@ -405,7 +413,7 @@ func (s *Service) current(ctx context.Context) ([]*subscription, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	s.subs, s.gen, s.loaded = subs, h[0].Version, true
+	s.subs, s.gen, s.loaded = subs, gen, true
 	s.mu.Unlock()
 	return subs, nil
 }

@@ -60,7 +60,7 @@ func (s *Service) assignGroups(ctx context.Context, p *plan) (fhir.Issues, error
 		if e.typ != "Provenance" || e.res == nil {
 			continue
 		}
-		for _, site := range references(e.res, e.at) {
+		for _, site := range e.references() {
 			behalf := site.el.Parent()
 			if behalf.Tag != "onBehalfOf" || behalf.Parent().Tag != "agent" || behalf.Parent().Parent() != e.res {
 				continue
@@ -83,7 +83,7 @@ func (s *Service) assignGroups(ctx context.Context, p *plan) (fhir.Issues, error
 	who, acting := access.From(ctx)
 	for _, a := range agents {
 		if acting && !who.SeesAll() && !who.InGroup(a.group) {
-			issues = append(issues, errorAt(fhir.CodeForbidden, a.site.path,
+			issues = append(issues, errorAt(fhir.CodeForbidden, a.site.path(),
 				"names user group %s, of which you are no member: a user group's data is written by its members and by admins", a.group))
 			continue
 		}
@@ -96,7 +96,7 @@ func (s *Service) assignGroups(ctx context.Context, p *plan) (fhir.Issues, error
 			e := p.inBundle[typ+"/"+id]
 			switch {
 			case e == nil:
-				issues = append(issues, errorAt(fhir.CodeNotSupported, site.path,
+				issues = append(issues, errorAt(fhir.CodeNotSupported, site.path(),
 					"puts a resource into user group %s that this bundle does not write: send it in the bundle to change its user group", a.group))
 			case e.method != "DELETE": // a target this bundle deletes is refused by resolve
 				issues = append(issues, p.assign(e, a.group, site)...)
@@ -109,7 +109,7 @@ func (s *Service) assignGroups(ctx context.Context, p *plan) (fhir.Issues, error
 // assign puts e into group, as site says; a resource put into two groups is refused.
 func (p *plan) assign(e *entry, group string, site refSite) fhir.Issues {
 	if g, ok := p.groups[e]; ok && g != group {
-		return fhir.Issues{errorAt(fhir.CodeInvalid, site.path, "puts %s into user group %s, which another Provenance of this bundle puts into %s: a resource belongs to one user group", e.key(), group, g)}
+		return fhir.Issues{errorAt(fhir.CodeInvalid, site.path(), "puts %s into user group %s, which another Provenance of this bundle puts into %s: a resource belongs to one user group", e.key(), group, g)}
 	}
 	p.groups[e] = group
 	return nil

@@ -107,12 +107,10 @@ const macOnStack = 192
 // crypto/hmac allocates its state on every call, and a token is computed for every id and search
 // value of every request. Keys longer than a block (the derived keys are never) go to crypto/hmac.
 func mac(key []byte, value string) [sha256.Size]byte {
-	var sum [sha256.Size]byte
 	if len(key) > sha256.BlockSize {
 		h := hmac.New(sha256.New, key)
 		_, _ = io.WriteString(h, value)
-		h.Sum(sum[:0])
-		return sum
+		return [sha256.Size]byte(h.Sum(nil))
 	}
 	var buf [sha256.BlockSize + macOnStack]byte
 	inner := buf[:]
@@ -131,7 +129,7 @@ func mac(key []byte, value string) [sha256.Size]byte {
 	copy(inner[sha256.BlockSize:], value)
 	innerSum := sha256.Sum256(inner)
 	copy(outer[sha256.BlockSize:], innerSum[:])
-	sum = sha256.Sum256(outer[:])
+	sum := sha256.Sum256(outer[:])
 	clear(inner[:sha256.BlockSize])
 	clear(outer[:])
 	return sum
