@@ -18,31 +18,65 @@ var compactOffset = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.
 // element's extensions move before its other children, and zone offsets get their colon.
 // Everything else keeps its order; narrative XHTML is left alone.
 func Canonicalize(res *etree.Element) {
+	ns := ""
+	if p := res.Parent(); p != nil {
+		ns = defaultNamespace(p, "")
+	}
+	canonicalResource(res, defaultNamespace(res, ns))
+}
+
+// canonicalResource is Canonicalize of res, whose default namespace is ns.
+func canonicalResource(res *etree.Element, ns string) {
 	reorder(res, preamble)
-	for _, c := range res.ChildElements() {
-		canonicalElement(c)
+	for _, t := range res.Child {
+		if c, ok := t.(*etree.Element); ok {
+			canonicalElement(c, defaultNamespace(c, ns))
+		}
 	}
 }
 
-func canonicalElement(e *etree.Element) {
-	if e.NamespaceURI() == XHTMLNamespace {
+// canonicalElement repairs e, whose default namespace is ns, and what it holds.
+func canonicalElement(e *etree.Element, ns string) {
+	if e.Space == "" && ns == XHTMLNamespace || e.Space != "" && e.NamespaceURI() == XHTMLNamespace {
 		return
 	}
-	if v := e.SelectAttr("value"); v != nil {
+	if v := e.SelectAttr("value"); v != nil && compactOffsetLike(v.Value) {
 		if m := compactOffset.FindStringSubmatch(v.Value); m != nil {
 			v.Value = m[1] + ":" + m[2]
 		}
 	}
 	if e.Tag == "resource" || e.Tag == "contained" { // a nested resource
-		for _, c := range e.ChildElements() {
-			Canonicalize(c)
+		for _, t := range e.Child {
+			if c, ok := t.(*etree.Element); ok {
+				canonicalResource(c, defaultNamespace(c, ns))
+			}
 		}
 		return
 	}
 	reorder(e, []string{"extension", "modifierExtension"})
-	for _, c := range e.ChildElements() {
-		canonicalElement(c)
+	for _, t := range e.Child {
+		if c, ok := t.(*etree.Element); ok {
+			canonicalElement(c, defaultNamespace(c, ns))
+		}
 	}
+}
+
+// defaultNamespace is e's default namespace, as etree's NamespaceURI finds it for an element
+// without prefix, when its parent's is parent: the one e declares, else its parent's.
+func defaultNamespace(e *etree.Element, parent string) string {
+	for _, a := range e.Attr {
+		if a.Space == "" && a.Key == "xmlns" {
+			return a.Value
+		}
+	}
+	return parent
+}
+
+// compactOffsetLike reports whether v could be a date-time compactOffset matches — one that is
+// long enough, has its T and ends in a sign and four characters — so that the expression is
+// tried only on such values.
+func compactOffsetLike(v string) bool {
+	return len(v) >= 21 && v[10] == 'T' && (v[len(v)-5] == '+' || v[len(v)-5] == '-')
 }
 
 // reorder moves the children named in front (in that order) before all others, keeping each

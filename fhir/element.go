@@ -2,16 +2,23 @@ package fhir
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/beevik/etree"
 )
 
-// Value is the value attribute of a primitive element, "" when e is nil.
+// Value is the value attribute of a primitive element, "" when e is nil: e.SelectAttrValue("value",
+// ""), without splitting the name on every call.
 func Value(e *etree.Element) string {
 	if e == nil {
 		return ""
 	}
-	return e.SelectAttrValue("value", "")
+	for i := range e.Attr {
+		if e.Attr[i].Key == "value" { // in any namespace, as etree matches a name without prefix
+			return e.Attr[i].Value
+		}
+	}
+	return ""
 }
 
 // SetValue sets the value attribute of a primitive element.
@@ -19,12 +26,21 @@ func SetValue(e *etree.Element, v string) {
 	e.CreateAttr("value", v)
 }
 
-// Child returns the first child element named tag, or nil.
+// Child returns the first child element named tag, or nil: e.SelectElement(tag), without
+// splitting the name on every call.
 func Child(e *etree.Element, tag string) *etree.Element {
 	if e == nil {
 		return nil
 	}
-	return e.SelectElement(tag)
+	if strings.IndexByte(tag, ':') >= 0 {
+		return e.SelectElement(tag)
+	}
+	for _, t := range e.Child {
+		if c, ok := t.(*etree.Element); ok && c.Tag == tag { // in any namespace, as etree matches
+			return c
+		}
+	}
+	return nil
 }
 
 // ChildValue is Value(Child(Child(e, path[0]), path[1])…).

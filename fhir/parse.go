@@ -77,18 +77,28 @@ func read(ctx context.Context, data []byte, lim Limits, fhir bool) (*etree.Eleme
 	if lim.MaxAttributes <= 0 {
 		lim.MaxAttributes = DefaultMaxAttributes
 	}
-	b := &builder{ctx: ctx, lim: lim, fhir: fhir, dec: xml.NewDecoder(bytes.NewReader(bytes.TrimPrefix(data, utf8BOM))), names: make(map[string]string, 128)}
+	data = bytes.TrimPrefix(data, utf8BOM)
+	if root, err := (&builder{ctx: ctx, lim: lim, fhir: fhir}).scan(string(data)); err != errUnusual {
+		return root, err
+	}
+	return decode(ctx, data, lim, fhir)
+}
+
+// decode builds the tree from encoding/xml's tokens: for what scan leaves to the decoder.
+func decode(ctx context.Context, data []byte, lim Limits, fhir bool) (*etree.Element, error) {
+	b := &builder{ctx: ctx, lim: lim, fhir: fhir, dec: xml.NewDecoder(bytes.NewReader(data)), names: make(map[string]string, 128)}
 	b.dec.Strict = true
 	return b.build()
 }
 
 // builder turns the token stream into an etree tree, checking well-formedness (with line numbers),
-// DOCTYPE, the limits and — for FHIR — namespaces as it goes.
+// DOCTYPE, the limits and — for FHIR — namespaces as it goes. Its tokens come from encoding/xml's
+// decoder (build) or from scan, which reads the common form of XML itself.
 type builder struct {
 	ctx  context.Context
 	lim  Limits
-	fhir bool // check and normalise FHIR namespaces
-	dec  *xml.Decoder
+	fhir bool         // check and normalise FHIR namespaces
+	dec  *xml.Decoder // nil while scan reads
 
 	root   *etree.Element
 	stack  []frame
@@ -99,36 +109,32 @@ type builder struct {
 	names  map[string]string // tag and attribute names, each kept once
 	elems  []etree.Element   // a slab new elements are cut from
 	attrs  []etree.Attr      // a slab new attribute lists are cut from
+	lists  []etree.Token     // a slab child lists are cut from
+	kids   []etree.Token     // the children of the open elements so far, innermost last
+	buf    []byte            // scan's text with references replaced
 }
 
-// frame is an open element.
+// frame is an open element. Its children are collected in builder.kids until it closes and
+// then added to it, so that each child list is allocated once, at its size.
 type frame struct {
 	el    *etree.Element
 	name  xml.Name // as written, for the end tag
 	ns    string
 	xhtml bool // a narrative's div or inside one
 	binds int  // len(builder.binds) before the element's own declarations
+	kids  int  // where its children start in builder.kids
 }
 
 type binding struct{ prefix, uri string }
 
 func (b *builder) build() (*etree.Element, error) {
 	for {
-		if b.tokens%checkEvery == 0 {
-			if err := b.ctx.Err(); err != nil {
-				return nil, Wrap(err, CodeTimeout, "reading the body stopped: the request ended")
-			}
+		if err := b.next(); err != nil {
+			return nil, err
 		}
-		b.tokens++
 		tok, err := b.dec.RawToken()
 		if err == io.EOF {
-			switch {
-			case b.root == nil:
-				return nil, Fail(CodeStructure, "", "the body holds no XML element")
-			case len(b.stack) > 0:
-				return nil, b.malformed("unexpected end of input inside <" + b.stack[len(b.stack)-1].el.FullTag() + ">")
-			}
-			return b.root, nil
+			return b.finish()
 		}
 		if err != nil {
 			return nil, Fail(CodeStructure, "", "the body is not well-formed XML: %s", xmlReason(err))
@@ -141,36 +147,89 @@ func (b *builder) build() (*etree.Element, error) {
 			}
 			return nil, Fail(CodeSecurity, "", "XML %s declarations are not accepted", name)
 		case xml.StartElement:
-			if err := b.start(t); err != nil {
-				return nil, err
-			}
+			err = b.start(t)
 		case xml.EndElement:
-			if len(b.stack) == 0 || b.stack[len(b.stack)-1].name != t.Name {
-				return nil, b.malformed("unexpected end element </" + rawName(t.Name) + ">")
-			}
-			top := b.stack[len(b.stack)-1]
-			b.binds = b.binds[:top.binds]
-			b.stack = b.stack[:len(b.stack)-1]
+			err = b.end(t.Name)
 		case xml.CharData:
-			if len(b.stack) == 0 {
-				if len(bytes.TrimSpace(t)) > 0 {
-					if b.root == nil {
-						return nil, Fail(CodeStructure, "", "the body holds no XML element")
-					}
-					return nil, b.malformed("text outside the root element")
-				}
-				continue
-			}
-			top := b.stack[len(b.stack)-1]
-			if b.fhir && !top.xhtml && len(bytes.TrimSpace(t)) == 0 {
-				continue // indentation between FHIR elements
-			}
-			top.el.CreateText(string(t))
+			err = b.text(string(t))
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 }
 
+// next counts a token and looks at the context every checkEvery tokens.
+func (b *builder) next() error {
+	if b.tokens%checkEvery == 0 {
+		if err := b.ctx.Err(); err != nil {
+			return Wrap(err, CodeTimeout, "reading the body stopped: the request ended")
+		}
+	}
+	b.tokens++
+	return nil
+}
+
+// finish is the end of the input: the tree, if it is whole.
+func (b *builder) finish() (*etree.Element, error) {
+	switch {
+	case b.root == nil:
+		return nil, Fail(CodeStructure, "", "the body holds no XML element")
+	case len(b.stack) > 0:
+		return nil, b.malformed("unexpected end of input inside <" + b.stack[len(b.stack)-1].el.FullTag() + ">")
+	}
+	return b.root, nil
+}
+
+// end closes the innermost open element, which must be the one named.
+func (b *builder) end(name xml.Name) error {
+	if len(b.stack) == 0 || b.stack[len(b.stack)-1].name != name {
+		return b.malformed("unexpected end element </" + rawName(name) + ">")
+	}
+	top := b.stack[len(b.stack)-1]
+	b.binds = b.binds[:top.binds]
+	b.stack = b.stack[:len(b.stack)-1]
+	kids := b.kids[top.kids:]
+	if n := len(kids); n > cap(b.lists)-len(b.lists) {
+		top.el.Child = make([]etree.Token, 0, n)
+	} else {
+		top.el.Child = b.lists[len(b.lists) : len(b.lists) : len(b.lists)+n]
+		b.lists = b.lists[:len(b.lists)+n]
+	}
+	for _, k := range kids {
+		top.el.AddChild(k)
+	}
+	clear(kids)
+	b.kids = b.kids[:top.kids]
+	return nil
+}
+
+// text adds character data to the open element: outside the root only whitespace may stand,
+// and whitespace between FHIR elements is indentation, left out.
+func (b *builder) text(t string) error {
+	if len(b.stack) == 0 {
+		if len(strings.TrimSpace(t)) > 0 {
+			if b.root == nil {
+				return Fail(CodeStructure, "", "the body holds no XML element")
+			}
+			return b.malformed("text outside the root element")
+		}
+		return nil
+	}
+	top := b.stack[len(b.stack)-1]
+	if b.fhir && !top.xhtml && len(strings.TrimSpace(t)) == 0 {
+		return nil // indentation between FHIR elements
+	}
+	b.kids = append(b.kids, etree.NewText(t))
+	return nil
+}
+
+// malformed is a well-formedness error at the decoder's line; scan leaves such input to the
+// decoder.
 func (b *builder) malformed(msg string) error {
+	if b.dec == nil {
+		return errUnusual
+	}
 	line, _ := b.dec.InputPos()
 	return Fail(CodeStructure, "", "the body is not well-formed XML: line %d: %s", line, msg)
 }
@@ -217,7 +276,7 @@ func (b *builder) start(t xml.StartElement) error {
 	var e *etree.Element
 	if len(b.stack) > 0 {
 		e = b.element(tag)
-		b.stack[len(b.stack)-1].el.AddChild(e)
+		b.kids = append(b.kids, e)
 	} else {
 		e = etree.NewElement(tag)
 		b.root = e
@@ -236,7 +295,7 @@ func (b *builder) start(t xml.StartElement) error {
 		}
 		e.CreateAttr(key, b.internValue(a.Value))
 	}
-	f.el, f.name = e, t.Name
+	f.el, f.name, f.kids = e, t.Name, len(b.kids)
 	b.stack = append(b.stack, f)
 	return nil
 }
@@ -329,8 +388,12 @@ func (b *builder) lookup(prefix string) string {
 	return ""
 }
 
-// intern keeps one copy of each tag and attribute name, which repeat throughout a document.
+// intern keeps one copy of each tag and attribute name, which repeat throughout a document. Names
+// scan reads are parts of one copy of the document already: it has no table.
 func (b *builder) intern(s string) string {
+	if b.names == nil {
+		return s
+	}
 	if v, ok := b.names[s]; ok {
 		return v
 	}
@@ -358,7 +421,6 @@ func (b *builder) path(local string) string {
 	var sb strings.Builder
 	sb.WriteString(shortName(b.stack[0].el.Tag))
 	for i := 1; i <= len(b.stack); i++ {
-		parent := b.stack[i-1].el
 		var tag string
 		var self *etree.Element
 		if i < len(b.stack) {
@@ -376,7 +438,7 @@ func (b *builder) path(local string) string {
 			continue
 		}
 		n := 0
-		for _, c := range parent.Child {
+		for _, c := range b.kids[b.stack[i-1].kids:] { // the parent's children so far
 			if el, ok := c.(*etree.Element); ok && el != self && el.Tag == tag {
 				n++
 			} else if ok && el == self {

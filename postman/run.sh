@@ -48,6 +48,8 @@ cheap=(--data-dir "$data" --kdf-memory 8192 --kdf-time 1)
 "$red" "${cheap[@]}" user add --tenant postman --user postman --new-user mfa --role assistant >/dev/null
 "$red" "${cheap[@]}" user add --tenant postman --user postman --new-user doc --role physician >/dev/null
 token=$("$red" "${cheap[@]}" token add --tenant postman --user postman --name postman 2>/dev/null)
+# the user group the folder User groups puts data into (doc is no member)
+"$red" "${cheap[@]}" group add --tenant postman --user postman gruppe-kardiologie --name Kardiologie >/dev/null
 
 # start serves on port $1 and sets base to red's URL once it listens; it fails when red ends first.
 # red prints its TI simulators' URLs first ("red: Konnektor simulator at http://…"), then

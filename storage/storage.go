@@ -83,6 +83,18 @@ type Query struct {
 	// instead of by ID token. Other queries ignore it. A query that declares it wrongly may
 	// count and list a resource twice.
 	Disjoint bool
+	// Exclude leaves resources out as if they did not match (see Exclusion).
+	Exclude Exclusion
+}
+
+// Exclusion leaves out the resources whose current version carries the token Token, except
+// those that also carry one of the tokens Unless; a nil Token leaves out nothing. The vault
+// uses it for the data of user groups the reader is no member of: such data carries a token
+// saying it belongs to some group, and a token naming its group. Find counts and pages as if
+// the excluded resources did not exist; Heads answers for them as for keys that never existed.
+type Exclusion struct {
+	Token  []byte
+	Unless [][]byte
 }
 
 // Page is the answer to a Query.
@@ -109,8 +121,9 @@ type Store interface {
 	// Current returns the newest version, tombstones included.
 	Current(ctx context.Context, tenant, typ string, id []byte) (Record, error)
 	// Heads returns the current version of each key in one round trip, in the order of keys,
-	// without sealed bytes: Version 0 for a key that never existed, Deleted for a tombstone.
-	Heads(ctx context.Context, tenant string, keys []Key) ([]Record, error)
+	// without sealed bytes: Version 0 for a key that never existed or that ex leaves out,
+	// Deleted for a tombstone (which carries no tokens, so ex never leaves it out).
+	Heads(ctx context.Context, tenant string, keys []Key, ex Exclusion) ([]Record, error)
 	// Version returns one version.
 	Version(ctx context.Context, tenant, typ string, id []byte, version int64) (Record, error)
 	// Find answers a Query.

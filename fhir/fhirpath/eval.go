@@ -39,6 +39,14 @@ type env struct {
 	empty                           bool // Bool's answer for an empty result
 }
 
+// evaluation is what one evaluation starts with, allocated at once: its env, the outermost
+// scope and the context as a collection.
+type evaluation struct {
+	env   env
+	scope scope
+	ctx   [1]Item
+}
+
 // scope is the evaluation state an expression sees: $this and $index.
 type scope struct {
 	env   *env
@@ -57,17 +65,20 @@ func (e *Expr) eval(el *etree.Element, opts []Option) (Collection, *env, error) 
 	if el == nil {
 		return nil, nil, fmt.Errorf("fhirpath: no element to evaluate %q on", e.src)
 	}
-	v := &env{context: el, now: time.Now, empty: true}
+	ev := &evaluation{env: env{context: el, now: time.Now, empty: true}}
+	v := &ev.env
 	for _, o := range opts {
 		o(v)
 	}
 	v.resource = resourceOf(el)
 	v.rootResource = rootResourceOf(v.resource)
-	ctx := single(child(el, ""))
+	ev.ctx[0] = child(el, "")
 	if isResource(el) {
-		ctx = single(Item{kind: kNode, el: el, typ: el.Tag})
+		ev.ctx[0] = Item{kind: kNode, el: el, typ: el.Tag}
 	}
-	c, err := e.root.eval(&scope{env: v, this: ctx, index: -1}, ctx)
+	ctx := Collection(ev.ctx[:])
+	ev.scope = scope{env: v, this: ctx, index: -1}
+	c, err := e.root.eval(&ev.scope, ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("fhirpath: %s: %w", e.src, err)
 	}

@@ -360,11 +360,15 @@ func fnExtension(s *scope, in Collection, n *funcNode) (Collection, error) {
 	}
 	var out Collection
 	for _, it := range in {
-		for _, e := range navigate(it, "extension", nil) {
+		n := len(out)
+		out = navigate(it, "extension", out)
+		kept := out[:n]
+		for _, e := range out[n:] {
 			if e.el.SelectAttrValue("url", "") == url {
-				out = append(out, e)
+				kept = append(kept, e)
 			}
 		}
+		out = kept
 	}
 	return out, nil
 }

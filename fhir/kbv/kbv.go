@@ -262,10 +262,15 @@ func (c *Cursor) All(tag string) []*Cursor {
 
 // Count is the number of children named tag.
 func (c *Cursor) Count(tag string) int {
-	if c.el == nil {
-		return 0
+	n := 0
+	if c.el != nil {
+		for _, t := range c.el.Child {
+			if e, ok := t.(*etree.Element); ok && e.Tag == tag {
+				n++
+			}
+		}
 	}
-	return len(c.el.SelectElements(tag))
+	return n
 }
 
 // Extension returns the extensions with url.

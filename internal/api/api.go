@@ -21,8 +21,12 @@ type Records interface {
 	PostBundle(ctx context.Context, b *etree.Element) (*etree.Element, error)
 	DeleteBundle(ctx context.Context, id string) (*etree.Element, error)
 	Read(ctx context.Context, typ, id string) (*etree.Element, error)
+	// ReadDocument is Read's resource as fhir.Document writes it, and its version.
+	ReadDocument(ctx context.Context, typ, id string) ([]byte, int64, error)
 	ReadVersion(ctx context.Context, typ, id, version string) (*etree.Element, error)
 	Search(ctx context.Context, typ string, q url.Values) (fhir.SearchSet, error)
+	// SearchDocument is Search's answer as fhir.Document writes it.
+	SearchDocument(ctx context.Context, typ string, q url.Values) ([]byte, error)
 }
 
 // Telematik carries out RED's TI actions.
@@ -53,6 +57,12 @@ type UI interface {
 	Asset(w http.ResponseWriter, r *http.Request) // GET /{tenant}/ui/app.js, app.css, icon.svg
 	State(w http.ResponseWriter, r *http.Request) // GET /{tenant}/ui/state
 	Sign(w http.ResponseWriter, r *http.Request)  // POST /{tenant}/ui/sign
+}
+
+// AuditEvents answers the audit trail's search for admins (package audit): RED's searchset of
+// AuditEvents, 403 for anyone else.
+type AuditEvents interface {
+	Search(ctx context.Context, q url.Values) (fhir.SearchSet, error)
 }
 
 // Access says who acts for a request (package users' Session): the logged-in user with their
@@ -91,6 +101,8 @@ type Server struct {
 	FHIRMode string
 	// Subscriptions, when set, serves /{tenant}/Subscription (notifications).
 	Subscriptions Subscriptions
+	// AuditEvents, when set, serves GET /{tenant}/AuditEvent (the audit trail).
+	AuditEvents AuditEvents
 	// Access, when set, says who acts: every request under /{tenant} carries its principal in
 	// its context (package access). Without it no request does, and the actions RED reserves
 	// to a role are refused.

@@ -37,7 +37,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 // readBody reads a request body within the server's limit.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.Limits.MaxBytes))
+	data, err := readAll(http.MaxBytesReader(w, r.Body, s.Limits.MaxBytes), r.ContentLength, s.Limits.MaxBytes)
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return nil, fhir.Fail(fhir.CodeTooCostly, "", "the body is larger than the server accepts (%s)", byteSize(mbe.Limit))
@@ -48,6 +48,29 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 		return nil, fhir.Wrap(err, fhir.CodeStructure, "the request body ended before its announced end or arrived too slowly")
 	}
 	return data, nil
+}
+
+// readAll is io.ReadAll with room from the start for the size the body announces, when it is
+// within limit (admission has counted that size already), rather than growing step by step.
+func readAll(body io.Reader, announced, limit int64) ([]byte, error) {
+	size := int64(512)
+	if announced > 0 && announced <= limit {
+		size = announced + 1 // the one more byte sees the end without growing
+	}
+	data := make([]byte, 0, size)
+	for {
+		n, err := body.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return data, err
+		}
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+	}
 }
 
 func reference() string {

@@ -108,7 +108,25 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if redXML(w) {
+		doc, err := s.Records.SearchDocument(r.Context(), typ, r.URL.Query())
+		if err != nil {
+			return err
+		}
+		write(w, http.StatusOK, ContentType, doc)
+		return nil
+	}
 	set, err := s.Records.Search(r.Context(), typ, r.URL.Query())
+	if err != nil {
+		return err
+	}
+	writeXML(w, http.StatusOK, set.Element())
+	return nil
+}
+
+// auditEvents answers GET /{tenant}/AuditEvent: the audit trail, for admins.
+func (s *Server) auditEvents(w http.ResponseWriter, r *http.Request) error {
+	set, err := s.AuditEvents.Search(r.Context(), r.URL.Query())
 	if err != nil {
 		return err
 	}
@@ -120,6 +138,15 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request) error {
 	typ, err := resourceType(r, false)
 	if err != nil {
 		return err
+	}
+	if redXML(w) {
+		doc, version, err := s.Records.ReadDocument(r.Context(), typ, chi.URLParam(r, "id"))
+		if err != nil {
+			return err
+		}
+		w.Header().Set("ETag", `W/"`+itoa(version)+`"`)
+		write(w, http.StatusOK, ContentType, doc)
+		return nil
 	}
 	res, err := s.Records.Read(r.Context(), typ, chi.URLParam(r, "id"))
 	if err != nil {
@@ -140,6 +167,13 @@ func (s *Server) readVersion(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeResource(w, res)
 	return nil
+}
+
+// redXML reports whether the answer is RED's XML (neither JSON nor strict FHIR), which records
+// writes from the stored bytes without trees.
+func redXML(w http.ResponseWriter) bool {
+	f := negotiated(w)
+	return !f.strict && !f.json
 }
 
 func writeResource(w http.ResponseWriter, res *etree.Element) {

@@ -61,6 +61,17 @@ func (s *Server) capabilities() *etree.Element {
 	if s.Subscriptions != nil {
 		subscriptionCapabilities(rest.CreateElement("resource"), val)
 	}
+	if s.AuditEvents != nil {
+		res := rest.CreateElement("resource")
+		val(res, "type", "AuditEvent")
+		val(res, "documentation", "The audit trail, for the tenant's admins: who read, searched, wrote or deleted which patient's data, ran a TI action or logged in.")
+		val(res.CreateElement("interaction"), "code", "search-type")
+		for _, p := range [][2]string{{"patient", "reference"}, {"date", "date"}, {"agent", "string"}} {
+			sp := res.CreateElement("searchParam")
+			val(sp, "name", p[0])
+			val(sp, "type", p[1])
+		}
+	}
 	val(rest.CreateElement("interaction"), "code", "transaction")
 	val(rest.CreateElement("interaction"), "code", "batch")
 	// RED's TI actions: GET or POST /{tenant}/TI?action=$name, and Bundle?action=$signpdf

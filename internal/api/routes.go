@@ -34,6 +34,9 @@ func (s *Server) Handler() http.Handler {
 			r.Put("/Subscription/{id}", s.handle(s.updateSubscription))
 			r.Delete("/Subscription/{id}", s.handle(s.deleteSubscription))
 			r.Get("/Subscription/{id}/$events", s.handle(s.subscriptionEvents))
+			if s.AuditEvents != nil {
+				r.Get("/AuditEvent", s.handle(s.auditEvents))
+			}
 			r.Get("/{type}", s.handle(s.search))
 			r.Get("/{type}/{id}", s.handle(s.read))
 			r.Get("/{type}/{id}/_history/{version}", s.handle(s.readVersion))

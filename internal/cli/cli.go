@@ -71,7 +71,7 @@ func newRoot(stdio IO) *cobra.Command {
 	for _, name := range []string{"kdf-time", "kdf-memory", "kdf-threads"} {
 		_ = pf.MarkHidden(name)
 	}
-	root.AddCommand(e.initCmd(), e.userCmd(), e.groupCmd(), e.tokenCmd(), e.passwdCmd(), e.configCmd(), e.serveCmd(), e.demoCmd(), e.tiSimCmd(), e.erpCmd(), e.importCmd())
+	root.AddCommand(e.initCmd(), e.userCmd(), e.groupCmd(), e.tokenCmd(), e.passwdCmd(), e.configCmd(), e.serveCmd(), e.demoCmd(), e.tiSimCmd(), e.erpCmd(), e.importCmd(), e.auditCmd())
 	return root
 }
 

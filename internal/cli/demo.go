@@ -55,7 +55,7 @@ func (e *env) demoCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o.tenant, o.user = demoTenant, demoUser
+			o.tenant, o.user, o.command = demoTenant, demoUser, "red demo"
 			return e.serve(ctx, st, o, signed, pw, func(base string, sims *simulators) {
 				epaKVNR := e.printInsured(sims)
 				fmt.Fprintf(e.io.Out, "try:  curl -s '%s/%s/Patient?page=1'\n", base, demoTenant)

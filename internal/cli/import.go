@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -17,7 +18,10 @@ import (
 	"golang.org/x/term"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/access"
+	"github.com/redclone/red/internal/audit"
 	"github.com/redclone/red/internal/records"
+	"github.com/redclone/red/internal/users"
 )
 
 type importOptions struct {
@@ -94,20 +98,33 @@ func (e *env) importBundles(ctx context.Context, o importOptions, paths []string
 	limits := fhir.DefaultLimits
 	limits.MaxBytes = o.maxBody
 	store := v.Barrier(st)
+	who, err := users.New(o.tenant, store, st).Principal(ctx, o.user, defaultWorkstation())
+	if err != nil {
+		return err
+	}
+	ctx = access.With(ctx, who)
+	trail, err := audit.Start(ctx, store, audit.Options{Tenant: o.tenant, User: o.user, Workstation: who.Workstation, Command: "red import"})
+	if err != nil {
+		return fmt.Errorf("open the audit trail: %w", err)
+	}
+	defer closeTrail(trail, "end of command", slog.New(slog.NewTextHandler(e.io.Err, nil)))
 	before, err := readJournal(ctx, store)
 	if err != nil {
 		return err
 	}
 	rep := &importReport{path: o.report, dir: filepath.Join(e.dataDir, "imports"), tenant: o.tenant}
 	im := &importer{
-		recs:    &records.Service{Tenant: o.tenant, Store: store, Validation: mode},
+		recs:    &records.Service{Tenant: o.tenant, Store: trail.Wrap(store), Validation: mode, Groups: userGroups{users.New(o.tenant, store, st)}},
 		before:  before,
 		limits:  limits,
 		workers: o.workers,
 		batch:   o.batch,
 		linger:  250 * time.Millisecond,
 		now:     time.Now,
-		refused: rep.add,
+		refused: func(src importSource, issues fhir.Issues) {
+			rep.add(src, issues)
+			trail.Refused(ctx, "Bundle", "red import", fhir.Reject(issues))
+		},
 	}
 	fmt.Fprintf(e.io.Out, "red: importing %d bundles into tenant %s (validation %s, %s; %d workers)\n", len(sources), o.tenant, mode, from, o.workers)
 	start := time.Now()

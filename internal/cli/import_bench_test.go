@@ -43,6 +43,7 @@ func BenchmarkImport(b *testing.B) {
 	args = append(args, strings.Fields(os.Getenv("RED_BENCH_IMPORT_ARGS"))...)
 	var out bytes.Buffer
 	cpu0, pg0, load0 := loadCPU(), loadPostgresCPU(), loadAvg()
+	backends := loadBackendCPU(b, dbURL)
 	b.ResetTimer()
 	start := time.Now()
 	err := cli.Run(context.Background(), in.args(append(args, archive)...), cli.IO{In: strings.NewReader(""), Out: &out, Err: &out})
@@ -54,16 +55,17 @@ func BenchmarkImport(b *testing.B) {
 	if want := fmt.Sprintf("%d of %d bundles imported (%d resources)", patients+1, patients+1, 4*patients+3); !strings.Contains(out.String(), want) {
 		b.Fatalf("red import did not say %q:\n%s", want, out.String())
 	}
-	cpu, pg := loadCPU()-cpu0, loadPostgresCPU()-pg0
+	cpu, pg, db := loadCPU()-cpu0, loadPostgresCPU()-pg0, backends()
 	resPerSec := float64(4*patients) / took.Seconds()
 	b.ReportMetric(float64(patients), "patients")
 	b.ReportMetric(resPerSec, "import-res/s")
 	b.ReportMetric(loadPeakRSSMB(), "peak-rss-MB")
 	b.Logf("import: %d patients (%d resources) in %s: %.0f resources/s (goal: twice BenchmarkLoad's ingest-res/s); %s",
 		patients, 4*patients, took.Round(time.Millisecond), resPerSec, strings.TrimSpace(out.String()))
-	b.Logf("import: this process used %.1f CPU-s (%.2f of %d cores), PostgreSQL processes %.1f CPU-s (%.2f cores); per bundle %.2f ms here, %.2f ms in PostgreSQL; load average %s at the start, %s at the end",
+	b.Logf("import: this process used %.1f CPU-s (%.2f of %d cores), PostgreSQL processes %.1f CPU-s (%.2f cores); per bundle %.2f ms here, %.2f ms in PostgreSQL (%.2f ms in the backends of this database); load average %s at the start, %s at the end",
 		cpu.Seconds(), cpu.Seconds()/took.Seconds(), runtime.NumCPU(), pg.Seconds(), pg.Seconds()/took.Seconds(),
-		loadMS(cpu)/float64(patients), loadMS(pg)/float64(patients), load0, loadAvg())
+		loadMS(cpu)/float64(patients), loadMS(pg)/float64(patients), loadMS(db)/float64(patients), load0, loadAvg())
+	b.ReportMetric(loadMS(db)/float64(patients), "import-pg-backend-ms/bundle")
 }
 
 // writeImportZip writes BenchmarkLoad's bundles as entries of a zip archive: the shared one

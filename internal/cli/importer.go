@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/beevik/etree"
+
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/internal/records"
 	"github.com/redclone/red/internal/vault"
@@ -120,7 +122,7 @@ func (im *importer) run(ctx context.Context, sources []importSource) error {
 	defer cancel()
 	window := 4*im.workers + im.batch
 	im.snaps = make([]atomic.Int64, window)
-	jobs := make(chan job)
+	jobs := make(chan job, groupSize*im.workers)
 	results := make(chan *prepared, window)
 	tickets := make(chan struct{}, window)
 	var wg sync.WaitGroup
@@ -129,7 +131,22 @@ func (im *importer) run(ctx context.Context, sources []importSource) error {
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				results <- im.prepare(ctx, j, nil)
+				group := []job{j}
+			gather: // the sources waiting already, up to a group
+				for len(group) < groupSize {
+					select {
+					case j, ok := <-jobs:
+						if !ok {
+							break gather
+						}
+						group = append(group, j)
+					default:
+						break gather
+					}
+				}
+				for _, r := range im.prepareGroup(ctx, group) {
+					results <- r
+				}
 			}
 		}()
 	}
@@ -163,39 +180,81 @@ func (im *importer) run(ctx context.Context, sources []importSource) error {
 	return err
 }
 
+// groupSize is how many sources a worker prepares together at most: they look up the current
+// versions they read in one round trip to the store.
+const groupSize = 8
+
 // prepare reads, checks and prepares one source; data is its bytes when already read.
 func (im *importer) prepare(ctx context.Context, j job, data []byte) *prepared {
+	r, b := im.parse(ctx, j, data)
+	if b != nil {
+		prep, err := im.recs.PrepareBundle(ctx, b)
+		im.outcome(ctx, r, prep, err)
+	}
+	return r
+}
+
+// prepareGroup is prepare of each of the sources of group, prepared together.
+func (im *importer) prepareGroup(ctx context.Context, group []job) []*prepared {
+	out := make([]*prepared, len(group))
+	var bundles []*etree.Element
+	var at []int // where each bundle's source is in group
+	for i, j := range group {
+		var b *etree.Element
+		if out[i], b = im.parse(ctx, j, nil); b != nil {
+			bundles = append(bundles, b)
+			at = append(at, i)
+		}
+	}
+	if len(bundles) > 0 {
+		ps, errs := im.recs.PrepareBundles(ctx, bundles)
+		for k, i := range at {
+			im.outcome(ctx, out[i], ps[k], errs[k])
+		}
+	}
+	return out
+}
+
+// parse reads and parses a source (data is its bytes when already read): the bundle to prepare,
+// or nil when r is settled already (unreadable, imported before, not FHIR XML).
+func (im *importer) parse(ctx context.Context, j job, data []byte) (*prepared, *etree.Element) {
 	r := &prepared{job: j, data: data}
 	if r.data == nil {
 		var err error
 		if r.data, err = j.src.read(im.limits.MaxBytes); err != nil {
 			r.issues = readIssues(err, im.limits.MaxBytes)
-			return r
+			return r, nil
 		}
 	}
 	sum := sha256.Sum256(r.data)
 	r.hash = hex.EncodeToString(sum[:])
 	if im.before[r.hash] {
 		r.skip = true
-		return r
+		return r, nil
 	}
 	b, err := fhir.ParseContext(ctx, r.data, im.limits)
-	if err == nil {
-		r.prep, err = im.recs.PrepareBundle(ctx, b)
-		r.depends = true
+	if err != nil {
+		im.outcome(ctx, r, nil, err)
+		return r, nil
 	}
+	r.depends = true // whether the bundle is refused may depend on what other bundles store
+	return r, b
+}
+
+// outcome records in r what preparing its bundle gave: the prepared bundle, or why not.
+func (im *importer) outcome(ctx context.Context, r *prepared, prep *records.Prepared, err error) {
 	if err != nil {
 		var status int
 		if r.issues, status = fhir.Explain(err); r.issues == nil || status >= http.StatusInternalServerError || ctx.Err() != nil {
 			r.err = err // not the bundle's fault
 		}
-		return r
+		return
 	}
-	r.writes = make([]string, len(r.prep.Writes()))
-	for i, w := range r.prep.Writes() {
+	r.prep = prep
+	r.writes = make([]string, len(prep.Writes()))
+	for i, w := range prep.Writes() {
 		r.writes[i] = w.Type + "/" + w.ID
 	}
-	return r
 }
 
 // readIssues explains why a source could not be read.

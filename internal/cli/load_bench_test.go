@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -96,7 +97,7 @@ func BenchmarkLoad(b *testing.B) {
 
 	// 1. ingest
 	if !reuse {
-		loadIngest(b, data, call, patients, clients, profDir)
+		loadIngest(b, data, call, patients, clients, profDir, dbURL)
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -202,12 +203,13 @@ func BenchmarkLoad(b *testing.B) {
 
 // loadIngest posts the shared bundle, then patients' bundles from clients goroutines, and reports
 // the ingest figures.
-func loadIngest(b *testing.B, data *loadgen.Data, call func(method, path string, body []byte) (int, []byte, time.Duration, error), patients, clients int, profDir string) {
+func loadIngest(b *testing.B, data *loadgen.Data, call func(method, path string, body []byte) (int, []byte, time.Duration, error), patients, clients int, profDir, dbURL string) {
 	if status, body, _, err := call("POST", "/praxis/Bundle", data.SharedBundle()); err != nil || status != http.StatusOK {
 		b.Fatalf("shared bundle: %d %v\n%s", status, err, body)
 	}
 	stopProfile := loadProfile(b, profDir, "ingest")
 	cpu0, gc0, pg0, load0 := loadCPU(), loadGCs(), loadPostgresCPU(), loadAvg()
+	backends := loadBackendCPU(b, dbURL)
 	var (
 		next      atomic.Int64
 		done      atomic.Int64
@@ -261,7 +263,7 @@ func loadIngest(b *testing.B, data *loadgen.Data, call func(method, path string,
 	if msg := failed.Load(); msg != nil {
 		b.Fatal(*msg)
 	}
-	cpu, gcs, pg := loadCPU()-cpu0, loadGCs()-gc0, loadPostgresCPU()-pg0
+	cpu, gcs, pg, db := loadCPU()-cpu0, loadGCs()-gc0, loadPostgresCPU()-pg0, backends()
 	resPerSec := float64(4*patients) / ingest.Seconds()
 	p50, p99 := loadPercentile(latencies, 0.50), loadPercentile(latencies, 0.99)
 	fmt.Fprintf(os.Stderr, "load: ingest done in %s\n", ingest.Round(time.Millisecond))
@@ -273,7 +275,9 @@ func loadIngest(b *testing.B, data *loadgen.Data, call func(method, path string,
 		patients, 4*patients, clients, ingest.Round(time.Millisecond), resPerSec, loadMS(p50), loadMS(p99))
 	b.Logf("ingest: this process used %.1f CPU-s in %.1f s (%.2f of %d cores), PostgreSQL processes %.1f CPU-s (%.2f cores); %d GCs; load average %s at the start, %s at the end",
 		cpu.Seconds(), ingest.Seconds(), cpu.Seconds()/ingest.Seconds(), runtime.NumCPU(), pg.Seconds(), pg.Seconds()/ingest.Seconds(), gcs, load0, loadAvg())
-	b.Logf("ingest: per bundle %.2f ms CPU in this process (server and client), %.2f ms in PostgreSQL", loadMS(cpu)/float64(patients), loadMS(pg)/float64(patients))
+	b.Logf("ingest: per bundle %.2f ms CPU in this process (server and client), %.2f ms in PostgreSQL (%.2f ms in the backends of this database, which other users of the server do not change)",
+		loadMS(cpu)/float64(patients), loadMS(pg)/float64(patients), loadMS(db)/float64(patients))
+	b.ReportMetric(loadMS(db)/float64(patients), "ingest-pg-backend-ms/bundle")
 }
 
 // loadReadData reads the benchmark's patients' templates from testdata/load.
@@ -418,29 +422,99 @@ func loadPostgresCPU() time.Duration {
 	if err != nil {
 		return 0
 	}
-	var ticks int64
+	var cpu time.Duration
 	for _, d := range dirs {
-		if d.Name()[0] < '0' || d.Name()[0] > '9' {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
-		if open < 0 || end < open || string(stat[open+1:end]) != "postgres" {
-			continue
-		}
-		f := strings.Fields(string(stat[end+1:])) // f[0] is field 3 (state)
-		if len(f) < 15 {
-			continue
-		}
-		for _, k := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
-			n, _ := strconv.ParseInt(f[k], 10, 64)
-			ticks += n
+		if d.Name()[0] >= '0' && d.Name()[0] <= '9' {
+			cpu += loadProcessCPU(d.Name(), "postgres", true)
 		}
 	}
+	return cpu
+}
+
+// loadProcessCPU is the user and system time of process pid when it is named name (Linux, best
+// effort; 0 otherwise), with the time of its ended children when children is set.
+func loadProcessCPU(pid, name string, children bool) time.Duration {
+	stat, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+	if err != nil {
+		return 0
+	}
+	open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+	if open < 0 || end < open || string(stat[open+1:end]) != name {
+		return 0
+	}
+	f := strings.Fields(string(stat[end+1:])) // f[0] is field 3 (state)
+	if len(f) < 15 {
+		return 0
+	}
+	fields := []int{11, 12} // utime, stime
+	if children {
+		fields = append(fields, 13, 14) // cutime, cstime
+	}
+	var ticks int64
+	for _, k := range fields {
+		n, _ := strconv.ParseInt(f[k], 10, 64)
+		ticks += n
+	}
 	return time.Duration(ticks) * (time.Second / 100) // USER_HZ
+}
+
+// loadBackendCPU starts measuring the CPU time of the PostgreSQL backends connected to the
+// database of dbURL — red's, not other users' of the same server — and returns what ends the
+// measurement. The backends are looked at every half second, so that one that ends is counted
+// until then; the server's own processes (WAL writer, checkpointer), which all databases share,
+// are not counted.
+func loadBackendCPU(t testing.TB, dbURL string) func() time.Duration {
+	first := loadBackends(t, dbURL)
+	last := maps.Clone(first)
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			maps.Copy(last, loadBackends(t, dbURL))
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() time.Duration {
+		close(stop)
+		<-stopped
+		var d time.Duration
+		for pid, cpu := range last {
+			d += cpu - first[pid]
+		}
+		return d
+	}
+}
+
+// loadBackends is the CPU time so far of each backend connected to the database of dbURL but
+// the one asking.
+func loadBackends(t testing.TB, dbURL string) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Logf("backends: %v", err)
+		return out
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(context.Background(), "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+	if err != nil {
+		t.Logf("backends: %v", err)
+		return out
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		t.Logf("backends: %v", err)
+	}
+	for _, pid := range pids {
+		id := strconv.Itoa(int(pid))
+		out[id] = loadProcessCPU(id, "postgres", false)
+	}
+	return out
 }
 
 // loadAvg is the one-minute load average (Linux, best effort).

@@ -75,7 +75,10 @@ type Prescription struct {
 	// Fachdienst named that status refusing an abort (a prescriber cannot read its Tasks).
 	TaskStatus fachdienst.Status `json:"taskStatus,omitempty"`
 
-	version int64 // the record's version as read
+	// Group is the user group of the prescription's patient, whose members alone (and admins)
+	// see it ("" for the tenant's): the record's (vault.Write.Group), not stored in its body.
+	Group   string `json:"-"`
+	version int64  // the record's version as read
 }
 
 // Person is who a prescription is for, as RED's <Prescriptions> answer names them.
@@ -181,7 +184,7 @@ func decode(r vault.Resource) (Prescription, error) {
 	if err := json.Unmarshal(r.Body, &p); err != nil {
 		return p, fmt.Errorf("erp: a prescription's record is unreadable: %w", err)
 	}
-	p.version = r.Version
+	p.version, p.Group = r.Version, r.Group
 	return p, nil
 }
 
@@ -201,7 +204,7 @@ func (s *Service) save(ctx context.Context, p *Prescription) error {
 			index = append(index, vault.Term{Index: "at", Value: tok})
 		}
 	}
-	w := vault.Write{Type: recordType, ID: p.ID, Expect: p.version, Updated: s.now().UTC(), Body: body, Index: index}
+	w := vault.Write{Type: recordType, ID: p.ID, Expect: p.version, Updated: s.now().UTC(), Body: body, Index: index, Group: p.Group}
 	if err := s.Store.Commit(ctx, []vault.Write{w}); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return fhir.Fail(fhir.CodeConflict, "", "another request changed this prescription at the same moment; nothing was changed — try again")

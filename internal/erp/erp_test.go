@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/fixture"
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/internal/vault/vaulttest"
@@ -609,5 +610,46 @@ func TestOnePINEntryPerBatch(t *testing.T) {
 	}
 	if m, err := w.k.GetSignatureMode(ctx, hba); err != nil || m.Session.CountRemaining != left-2 {
 		t.Errorf("Komfortsignatur count: %+v %v, want %d left", m.Session, err, left-2)
+	}
+}
+
+// TestPrescriptionsOfAGroupsPatient: a prescription of a patient in a user group is that
+// group's: others neither see it queued nor poll its Task nor abort it.
+func TestPrescriptionsOfAGroupsPatient(t *testing.T) {
+	w := newWorld(t)
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, Berlin)
+	s := &Service{Store: w.store, Fachdienst: w.fd, Now: func() time.Time { return now }}
+	kardio := access.With(t.Context(), access.Principal{User: "anna", Groups: []string{"kardio"}})
+	ortho := access.With(t.Context(), access.Principal{User: "bert", Groups: []string{"ortho"}})
+	queued := prescription(t, "mr-k")
+	queued.Group = "kardio"
+	if err := s.Queue(kardio, queued); err != nil {
+		t.Fatal(err)
+	}
+	active := Prescription{ID: "mr-a", State: Activated, TaskID: "160.000.000.000.001.54", Activated: now, Group: "kardio"}
+	if err := s.save(kardio, &active); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		sees bool
+	}{{"a member", kardio, true}, {"a member of another group", ortho, false}, {"red's own work", t.Context(), true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			open, err := s.Open(tc.ctx)
+			if err != nil || (len(open) == 1) != tc.sees {
+				t.Errorf("Open = %d prescriptions, %v; want seen %v", len(open), err, tc.sees)
+			}
+			if p, err := s.Get(tc.ctx, "mr-k"); (err == nil) != tc.sees || tc.sees && p.Group != "kardio" {
+				t.Errorf("Get = group %q, %v; want seen %v", p.Group, err, tc.sees)
+			}
+			tasks, total, err := s.Tasks(tc.ctx, time.Time{}, time.Time{}, 1)
+			if err != nil || (total == 1) != tc.sees || len(tasks) != total {
+				t.Errorf("Tasks = %d of %d, %v; want seen %v", len(tasks), total, err, tc.sees)
+			}
+		})
+	}
+	if _, err := s.Abort(ortho, active.TaskID); fhir.CodeOf(err) != fhir.CodeNotFound {
+		t.Errorf("another group's member aborts: %v, want not found", err)
 	}
 }

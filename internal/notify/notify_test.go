@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/ident"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/notify"
 	"github.com/redclone/red/internal/records"
 	"github.com/redclone/red/internal/vault"
@@ -991,4 +993,98 @@ func TestRetentionRemovesTheFormerLayout(t *testing.T) {
 	if _, err := b.Version(ctx, "red:notification", "old1", 1); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("a former record's version: %v, want it forgotten", err)
 	}
+}
+
+// TestNotificationsFollowTheSubscribersView: a subscription hears only of what who saved it
+// sees — a member of another user group hears nothing of a group's data, not even its id.
+func TestNotificationsFollowTheSubscribersView(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	e := newEnv(t, b, fast)
+	kardio := access.Principal{Tenant: "praxis", User: "anna", Groups: []string{"kardio"}}
+	ortho := access.Principal{Tenant: "praxis", User: "bert", Groups: []string{"ortho"}}
+	recv := map[string]*receiver{}
+	for name, p := range map[string]access.Principal{"kardio": kardio, "ortho": ortho} {
+		recv[name] = newReceiver(t)
+		if _, err := e.notes.Create(access.With(context.Background(), p), xml(t, subscriptionXML("requested", "Patient", recv[name].url, notify.FullResource))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.run(t)
+	at := time.Now().UTC()
+	write := func(id, group string) vault.Write {
+		return vault.Write{Type: "Patient", ID: id, Updated: at, Group: group, Body: []byte(`<Patient xmlns="http://hl7.org/fhir"><id value="` + id + `"/><gender value="female"/></Patient>`)}
+	}
+	if err := e.store.Commit(access.With(context.Background(), kardio), []vault.Write{write("secret-k", "kardio"), write("public-1", "")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Commit(access.With(context.Background(), kardio), []vault.Write{write("secret-k2", "kardio")}); err != nil {
+		t.Fatal(err)
+	}
+	k := recv["kardio"].wait(t, 2)
+	mustContain(t, k[0].body, `<reference value="Patient/secret-k/_history/1"/>`, `<reference value="Patient/public-1/_history/1"/>`, `<id value="secret-k"/>`)
+	mustContain(t, k[1].body, `<id value="secret-k2"/>`)
+	o := recv["ortho"].wait(t, 1)
+	recv["ortho"].quiet(t, 1)
+	mustContain(t, o[0].body, `<reference value="Patient/public-1/_history/1"/>`)
+	if strings.Contains(o[0].body, "secret-k") {
+		t.Errorf("ortho's endpoint hears of kardio's patient:\n%s", o[0].body)
+	}
+}
+
+// headsStore counts the store's Heads calls.
+type headsStore struct {
+	*vault.Barrier
+	heads atomic.Int64
+}
+
+func (h *headsStore) Heads(ctx context.Context, refs []vault.Ref) ([]vault.Resource, error) {
+	h.heads.Add(1)
+	return h.Barrier.Heads(ctx, refs)
+}
+
+// A request that reads what it writes (records reads the current versions of a bundle's
+// resources) reads the subscriptions' generation in the same round trip, and its commit takes
+// the subscriptions as they were then: a subscription another workstation made before is heard
+// of, and the commit reads no generation of its own.
+func TestARequestReadsTheSubscriptionsWithWhatItWrites(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	st := &headsStore{Barrier: b}
+	n := &notify.Service{Tenant: "praxis", Store: st, Delivery: fast}
+	e2 := &env{notes: n, store: n.Wrap(st)}
+	e2.recs = &records.Service{Tenant: "praxis", Store: e2.store}
+	e1 := newEnv(t, b, fast) // another workstation
+	r := newReceiver(t)
+	post := func(ctx context.Context, id string, n int) {
+		t.Helper()
+		if _, err := e2.recs.PostBundle(ctx, xml(t, `<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>`+patient(id, n, "Muster")+`</Bundle>`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	request := func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }
+
+	ctx, cancel := request()
+	post(ctx, "p0", 500) // no subscription yet
+	cancel()
+	if got := st.heads.Load(); got != 1 {
+		t.Errorf("a post read heads %d times, want once", got)
+	}
+	e1.subscribe(t, "Patient", r.url, notify.IDOnly)
+	e1.run(t) // the other workstation delivers: the counts are the posts' alone
+	st.heads.Store(0)
+	ctx, cancel = request()
+	post(ctx, "p1", 501)
+	cancel()
+	if got := st.heads.Load(); got != 1 {
+		t.Errorf("a post read heads %d times, want once", got)
+	}
+	got := r.wait(t, 1)
+	mustContain(t, got[0].body, `<reference value="Patient/p1/_history/1"/>`)
+
+	st.heads.Store(0)
+	post(context.Background(), "p2", 502) // a context that never ends: the commit reads the generation itself
+	if got := st.heads.Load(); got != 2 {
+		t.Errorf("a post without end read heads %d times, want twice", got)
+	}
+	r.wait(t, 2)
+	r.quiet(t, 2)
 }

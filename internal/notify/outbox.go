@@ -8,6 +8,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/beevik/etree"
@@ -86,6 +87,7 @@ type focus struct {
 	ID      string `json:"id"`
 	Version int64  `json:"version"` // 0: not a stored resource (Content has it)
 	Deleted bool   `json:"deleted,omitempty"`
+	group   string // the user group of what changed, while the event is made (vault.Write.Group)
 }
 
 // Wrap returns store with the outbox in its Commit: each commit gets the notifications its
@@ -97,12 +99,45 @@ func (s *Service) Wrap(store records.Store) records.Store {
 
 type outbox struct {
 	records.Store
-	s *Service
+	s    *Service
+	seen sync.Map // context.Context → the generation its Heads read last
+}
+
+// seenGeneration is the subscriptions' generation as a request's Heads read it, and when.
+type seenGeneration struct {
+	version int64
+	at      time.Time
+}
+
+// freshFor is how long the generation a request's Heads read may stand for its Commit.
+const freshFor = 100 * time.Millisecond
+
+// Heads reads the current versions of refs and, in the same round trip, the subscriptions'
+// generation, which a Commit with the same ctx then takes for the one it would read (a Commit
+// of a request that read no generation, or too long before, reads it itself). So a bundle that
+// records prepares costs one round trip less: it is notified by the subscriptions as they were
+// when it read what it writes, just before the commit. A ctx that never ends keeps nothing.
+func (o *outbox) Heads(ctx context.Context, refs []vault.Ref) ([]vault.Resource, error) {
+	if ctx.Done() == nil {
+		return o.Store.Heads(ctx, refs)
+	}
+	hs, err := o.Store.Heads(ctx, append(refs[:len(refs):len(refs)], vault.Ref{Type: generationType, ID: generationID}))
+	if err != nil {
+		return nil, err
+	}
+	if _, was := o.seen.Swap(ctx, seenGeneration{hs[len(refs)].Version, time.Now()}); !was {
+		context.AfterFunc(ctx, func() { o.seen.Delete(ctx) })
+	}
+	return hs[:len(refs)], nil
 }
 
 // Commit commits writes and their notifications atomically, then wakes the deliverer.
 func (o *outbox) Commit(ctx context.Context, writes []vault.Write) error {
-	e, err := o.s.notifications(ctx, writes)
+	gen := int64(-1) // unknown
+	if v, ok := o.seen.LoadAndDelete(ctx); ok && time.Since(v.(seenGeneration).at) < freshFor {
+		gen = v.(seenGeneration).version
+	}
+	e, err := o.s.notifications(ctx, writes, gen)
 	if err != nil {
 		return err
 	}
@@ -183,49 +218,56 @@ func (s *Service) write(ctx context.Context, writes []vault.Write, wait time.Dur
 }
 
 // notifications is the outbox entry the commit of writes causes, nil when it notifies nobody.
-// Subscriptions with the same criteria share one evaluation and one event.
-func (s *Service) notifications(ctx context.Context, writes []vault.Write) (*entry, error) {
-	subs, err := s.current(ctx)
+// Subscriptions with the same criteria share one evaluation and one event. gen is the
+// subscriptions' generation when the caller has read it, -1 to read it now.
+func (s *Service) notifications(ctx context.Context, writes []vault.Write, gen int64) (*entry, error) {
+	subs, err := s.currentAt(ctx, gen)
 	if err != nil || len(subs) == 0 {
 		return nil, err
 	}
 	now := s.now()
 	var evs []event
-	searched := map[string]int{} // criteria → index in evs, -1: selects nothing
-	var topics map[string][]int  // event → indexes in evs, derived when the first topic subscription comes
+	searched := map[string]int{}   // criteria and audience → index in evs, -1: selects nothing
+	var byTopic map[string][]event // the workflow events, derived when the first topic subscription comes
+	var topics map[string][]int    // event and audience → indexes in evs
 	for _, sub := range subs {
 		if sub.Status == statusOff {
 			continue
 		}
 		if sub.crit != nil {
-			i, ok := searched[sub.Criteria]
+			k := sub.Criteria + "\x00" + sub.Audience.key()
+			i, ok := searched[k]
 			if !ok {
 				i = -1
-				if ev, ok := matching(sub.crit, writes, now); ok {
+				if ev, ok := matching(sub.crit, sub.Audience, writes, now); ok {
 					evs = append(evs, ev)
 					i = len(evs) - 1
 				}
-				searched[sub.Criteria] = i
+				searched[k] = i
 			}
 			if i >= 0 {
 				evs[i].Subs = append(evs[i].Subs, sub.key())
 			}
 			continue
 		}
-		if topics == nil {
-			byTopic, err := s.events(ctx, writes)
-			if err != nil {
+		if byTopic == nil {
+			if byTopic, err = s.events(ctx, writes); err != nil {
 				return nil, err
 			}
 			topics = map[string][]int{}
-			for t, tevs := range byTopic {
-				for _, ev := range tevs {
+		}
+		k := sub.topic + "\x00" + sub.Audience.key()
+		is, ok := topics[k]
+		if !ok {
+			for _, ev := range byTopic[sub.topic] {
+				if ev.Focus = sub.Audience.only(ev.Focus); len(ev.Focus) > 0 {
 					evs = append(evs, ev)
-					topics[t] = append(topics[t], len(evs)-1)
+					is = append(is, len(evs)-1)
 				}
 			}
+			topics[k] = is
 		}
-		for _, i := range topics[sub.topic] {
+		for _, i := range is {
 			evs[i].Subs = append(evs[i].Subs, sub.key())
 		}
 	}
@@ -236,11 +278,12 @@ func (s *Service) notifications(ctx context.Context, writes []vault.Write) (*ent
 	return &entry{ID: newID(), At: now, Events: evs}, nil
 }
 
-// matching is the event of a search subscription about the writes its criteria select.
-func matching(crit *records.Criteria, writes []vault.Write, now time.Time) (event, bool) {
+// matching is the event of a search subscription about the writes its criteria select that
+// its audience sees.
+func matching(crit *records.Criteria, aud audience, writes []vault.Write, now time.Time) (event, bool) {
 	ev := event{Event: resourceChanged}
 	for _, w := range writes {
-		if !crit.Matches(w, now) {
+		if !aud.sees(w.Group) || !crit.Matches(w, now) {
 			continue
 		}
 		ev.Focus = append(ev.Focus, focus{Type: w.Type, ID: w.ID, Version: w.Expect + 1})
@@ -271,7 +314,7 @@ func (s *Service) events(ctx context.Context, writes []vault.Write) (map[string]
 			n := event{Event: BundleDeleted, Focus: []focus{{Type: "Bundle", ID: w.ID, Version: w.Expect + 1, Deleted: true}}}
 			for _, o := range writes {
 				if o.Deleted && o.Type != "Bundle" && records.Stored(o.Type) {
-					n.Focus = append(n.Focus, focus{Type: o.Type, ID: o.ID, Version: o.Expect + 1, Deleted: true})
+					n.Focus = append(n.Focus, focus{Type: o.Type, ID: o.ID, Version: o.Expect + 1, Deleted: true, group: o.Group})
 				}
 			}
 			out[BundleDeleted] = append(out[BundleDeleted], n)
@@ -284,10 +327,10 @@ func (s *Service) events(ctx context.Context, writes []vault.Write) (map[string]
 				continue
 			}
 			if after.status != before.status {
-				out[TaskStatus] = append(out[TaskStatus], after.notification(TaskStatus))
+				out[TaskStatus] = append(out[TaskStatus], after.notification(TaskStatus, w.Group))
 			}
 			if after.available && !before.available {
-				out[TaskAvailable] = append(out[TaskAvailable], after.notification(TaskAvailable))
+				out[TaskAvailable] = append(out[TaskAvailable], after.notification(TaskAvailable, w.Group))
 			}
 		case "red:rx":
 			before, after, err := taskStates(ctx, s.Store, w, pharmacyTask)
@@ -295,7 +338,7 @@ func (s *Service) events(ctx context.Context, writes []vault.Write) (map[string]
 				return nil, err
 			}
 			if after.status != "" && after.status != before.status {
-				out[TaskStatus] = append(out[TaskStatus], after.notification(TaskStatus))
+				out[TaskStatus] = append(out[TaskStatus], after.notification(TaskStatus, w.Group))
 			}
 		}
 	}
@@ -310,14 +353,14 @@ type task struct {
 	basedOn   string
 }
 
-func (t task) notification(name string) event {
+func (t task) notification(name, group string) event {
 	el := fachdienst.NewTask(t.id)
 	if t.basedOn != "" {
 		fhir.SetValue(el.CreateElement("basedOn").CreateElement("reference"), t.basedOn)
 	}
 	fhir.SetValue(el.CreateElement("status"), string(t.status))
 	fhir.SetValue(el.CreateElement("intent"), "order")
-	return event{Event: name, Focus: []focus{{Type: "Task", ID: t.id}}, Content: [][]byte{fhir.Marshal(el)}}
+	return event{Event: name, Focus: []focus{{Type: "Task", ID: t.id, group: group}}, Content: [][]byte{fhir.Marshal(el)}}
 }
 
 // taskStates reads a prescription record's Task before and after write w with read.

@@ -15,6 +15,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/storage"
 )
 
 const notificationProfile = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-notification-r4"
@@ -39,9 +40,11 @@ func Sign(secret, id, timestamp string, body []byte) (string, error) {
 // version-specific) and the patient it belongs to with the patient's identifier; then one entry
 // per changed resource — with the resource itself for full-resource subscriptions. It is written
 // directly, indented as red's answers are: what names the subscription first, then what all
-// subscriptions with the same payload content are sent of the event, written once (tail).
+// subscriptions with the same payload content and audience are sent of the event, written once
+// (tail). It holds what the subscription's audience sees, and of that, in $events, what who asks
+// sees.
 func (s *Service) payload(ctx context.Context, sub *subscription, n notification) ([]byte, error) {
-	tail, err := s.tail(ctx, n, sub.Payload)
+	tail, err := s.tail(ctx, n, sub.Payload, sub.Audience)
 	if err != nil {
 		return nil, err
 	}
@@ -79,10 +82,12 @@ func (s *Service) payload(ctx context.Context, sub *subscription, n notification
 const tailDepth = 5
 
 // tail is the rest of the payloads of n's event for subscriptions with the payload content
-// kind, after its event number: written once for all of them, while they are sent side by side
-// (the others wait for it).
-func (s *Service) tail(ctx context.Context, n notification, kind string) ([]byte, error) {
-	key := n.Event + "/" + n.Entry + "/" + kind
+// kind and the audience aud, after its event number: written once for all of them, while they
+// are sent side by side (the others wait for it). What a tail holds depends on whose view it
+// follows, so it is shared only by the same audience and the same view of who asks (the
+// deliverer's, or in $events the caller's); one that failed is written anew by the next.
+func (s *Service) tail(ctx context.Context, n notification, kind string, aud audience) ([]byte, error) {
+	key := n.Event + "/" + n.Entry + "/" + kind + "\x01" + aud.key() + "\x01" + audienceOf(ctx).key()
 	s.mu.Lock()
 	t, ok := s.tails[key]
 	if !ok {
@@ -93,7 +98,14 @@ func (s *Service) tail(ctx context.Context, n notification, kind string) ([]byte
 		s.tails[key] = t
 	}
 	s.mu.Unlock()
-	t.once.Do(func() { t.body, t.err = s.writeTail(ctx, n, kind) })
+	t.once.Do(func() { t.body, t.err = s.writeTail(ctx, n, kind, aud) })
+	if t.err != nil {
+		s.mu.Lock()
+		if s.tails[key] == t {
+			delete(s.tails, key)
+		}
+		s.mu.Unlock()
+	}
 	return t.body, t.err
 }
 
@@ -105,7 +117,7 @@ type tail struct {
 }
 
 // writeTail writes what tail gives.
-func (s *Service) writeTail(ctx context.Context, n notification, kind string) ([]byte, error) {
+func (s *Service) writeTail(ctx context.Context, n notification, kind string, aud audience) ([]byte, error) {
 	w := &xmlWriter{depth: tailDepth}
 	w.param("part", "timestamp", "valueInstant", fhir.Instant(n.At))
 	for _, f := range n.Focus {
@@ -119,6 +131,9 @@ func (s *Service) writeTail(ctx context.Context, n notification, kind string) ([
 		idn, err := s.patientIdentifier(ctx, n.Patient, n.PatientAt)
 		if err != nil {
 			return nil, err
+		}
+		if idn != nil && (!aud.sees(idn.group) || !audienceOf(ctx).sees(idn.group) || idn.system == "" && idn.value == "") {
+			idn = nil
 		}
 		w.open("part")
 		w.value("name", "additional-context")
@@ -147,7 +162,7 @@ func (s *Service) writeTail(ctx context.Context, n notification, kind string) ([
 		w.open("entry")
 		w.value("fullUrl", f.Type+"/"+f.ID)
 		if kind == FullResource && !f.Deleted {
-			res, err := s.resource(ctx, f, &content)
+			res, err := s.resource(ctx, aud, f, &content)
 			if err != nil {
 				return nil, err
 			}
@@ -264,11 +279,15 @@ func (f focus) ref() string {
 	return f.Type + "/" + f.ID
 }
 
-// resource is the focus's content: the stored version, or the next of the notification's own.
-func (s *Service) resource(ctx context.Context, f focus, content *[][]byte) (*etree.Element, error) {
+// resource is the focus's content: the stored version, or the next of the notification's own;
+// nil when neither the audience nor who asks (ctx: $events) may see it.
+func (s *Service) resource(ctx context.Context, aud audience, f focus, content *[][]byte) (*etree.Element, error) {
 	var body []byte
 	if f.Version > 0 {
 		r, err := s.Store.Version(ctx, f.Type, f.ID, f.Version)
+		if errors.Is(err, storage.ErrNotFound) || err == nil && !aud.sees(r.Group) {
+			return nil, nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -282,8 +301,9 @@ func (s *Service) resource(ctx context.Context, f focus, content *[][]byte) (*et
 	return fhir.Parse(body, fhir.DefaultLimits)
 }
 
-// identifier is a patient's identifier as a notification names it.
-type identifier struct{ system, value string }
+// identifier is a patient's identifier as a notification names it, and the user group of the
+// patient's version.
+type identifier struct{ system, value, group string }
 
 // patientIdentifier is the identifier of the patient's version (the KVNR when it has one, else its
 // first), nil when there is none to give.
@@ -299,6 +319,9 @@ func (s *Service) patientIdentifier(ctx context.Context, patient string, version
 		return idn, nil
 	}
 	idn, err := s.readIdentifier(ctx, patient, version)
+	if errors.Is(err, storage.ErrNotFound) { // who asks ($events) may not see it: not for the cache
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -328,9 +351,9 @@ func (s *Service) readIdentifier(ctx context.Context, patient string, version in
 		}
 	}
 	if pick == nil {
-		return nil, nil
+		return &identifier{group: r.Group}, nil
 	}
-	return &identifier{system: fhir.ChildValue(pick, "system"), value: fhir.ChildValue(pick, "value")}, nil
+	return &identifier{system: fhir.ChildValue(pick, "system"), value: fhir.ChildValue(pick, "value"), group: r.Group}, nil
 }
 
 // uuidOf formats a 32-hex-digit id as a UUID.

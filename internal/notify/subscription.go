@@ -19,6 +19,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/records"
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
@@ -78,6 +79,7 @@ type subscription struct {
 	Payload  string    `json:"payload"` // IDOnly or FullResource
 	Secret   string    `json:"secret"`  // whsec_ + base64 of 32 random bytes
 	Created  time.Time `json:"created"`
+	Audience audience  `json:"audience"` // whose view of the data its notifications follow
 
 	version int64
 	updated time.Time
@@ -184,10 +186,49 @@ func (s *Service) Update(ctx context.Context, id string, body *etree.Element) (r
 	return res, false, err
 }
 
+// audience is whose view of the tenant's data a subscription's notifications follow: that of
+// who saved it last (access.From), so that they learn, at their endpoint, of no more than the
+// API shows them. A subscription saved before user groups has none: it hears of the data of no
+// group until saved again.
+type audience struct {
+	All    bool     `json:"all,omitempty"`    // red's own, or an admin: every user group's data
+	Groups []string `json:"groups,omitempty"` // else the data of these user groups, and of none
+}
+
+// audienceOf is the view of who acts in ctx.
+func audienceOf(ctx context.Context) audience {
+	p, ok := access.From(ctx)
+	if !ok || p.SeesAll() {
+		return audience{All: true}
+	}
+	return audience{Groups: slices.Clone(p.Groups)}
+}
+
+// sees says whether the audience sees data of user group ("" for the whole tenant's).
+func (a audience) sees(group string) bool {
+	return a.All || group == "" || slices.Contains(a.Groups, group)
+}
+
+// only is what of fs the audience sees.
+func (a audience) only(fs []focus) []focus {
+	return slices.DeleteFunc(slices.Clone(fs), func(f focus) bool { return !a.sees(f.group) })
+}
+
+// key tells audiences apart.
+func (a audience) key() string {
+	if a.All {
+		return "*"
+	}
+	g := slices.Clone(a.Groups)
+	slices.Sort(g)
+	return strings.Join(g, "\x00")
+}
+
 // put writes sub over version expect together with the next subscription generation, and
 // renders it (with its secret when it is new).
 func (s *Service) put(ctx context.Context, sub *subscription, expect int64) (*etree.Element, error) {
 	now := s.now()
+	sub.Audience = audienceOf(ctx)
 	if sub.Secret == "" { // a new subscription (or one created again after its deletion)
 		var key [32]byte
 		_, _ = rand.Read(key[:])
@@ -365,12 +406,20 @@ func (s *Service) load(ctx context.Context) ([]*subscription, error) {
 // current returns the subscriptions, loaded again when any changed (on any workstation: the
 // generation record's version tells).
 func (s *Service) current(ctx context.Context) ([]*subscription, error) {
-	h, err := s.Store.Heads(ctx, []vault.Ref{{Type: generationType, ID: generationID}})
-	if err != nil {
-		return nil, err
+	return s.currentAt(ctx, -1)
+}
+
+// currentAt is current when the generation record's version is gen (-1: read it now).
+func (s *Service) currentAt(ctx context.Context, gen int64) ([]*subscription, error) {
+	if gen < 0 {
+		h, err := s.Store.Heads(ctx, []vault.Ref{{Type: generationType, ID: generationID}})
+		if err != nil {
+			return nil, err
+		}
+		gen = h[0].Version
 	}
 	s.mu.Lock()
-	if s.loaded && s.gen == h[0].Version {
+	if s.loaded && s.gen == gen {
 		subs := s.subs
 		s.mu.Unlock()
 		return subs, nil
@@ -381,7 +430,7 @@ func (s *Service) current(ctx context.Context) ([]*subscription, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	s.subs, s.gen, s.loaded = subs, h[0].Version, true
+	s.subs, s.gen, s.loaded = subs, gen, true
 	s.mu.Unlock()
 	return subs, nil
 }

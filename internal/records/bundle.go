@@ -27,9 +27,20 @@ type entry struct {
 
 	expect  int64
 	version int64
+
+	refs     []refSite // its references, once looked for (refsRead)
+	refsRead bool
 }
 
 func (e *entry) key() string { return e.typ + "/" + e.id }
+
+// references are the references in the entry's resource, looked for once.
+func (e *entry) references() []refSite {
+	if !e.refsRead && e.res != nil {
+		e.refs, e.refsRead = references(e.res, e.at), true
+	}
+	return e.refs
+}
 
 // PostBundle stores a bundle atomically: a KBV AWS Patientenakte (type history, RED's way), or a
 // standard FHIR transaction; a batch stores each entry on its own. The resource id is the identity
@@ -237,6 +248,10 @@ type plan struct {
 	refs     map[*entry][]string       // "Type/id" each entry refers to
 	patients map[string][]string       // patients of entries that do not name their own
 	warnings map[int]fhir.Issues       // non-error findings by entry index
+	// groups holds the user group each entry is written into (groups.go); groupSites the
+	// Provenance references naming a user group, which need name no stored Organization.
+	groups     map[*entry]string
+	groupSites map[*etree.Element]bool
 }
 
 // pin is a reference to make version-specific, as RED returns them.
@@ -260,7 +275,8 @@ func (s *Service) apply(ctx context.Context, bundleID string, entries []*entry, 
 }
 
 func newPlan(bundleID string, entries []*entry, now time.Time) *plan {
-	p := &plan{bundleID: bundleID, entries: entries, now: now, inBundle: map[string]*entry{}, alias: map[string]string{}, refs: map[*entry][]string{}}
+	p := &plan{bundleID: bundleID, entries: entries, now: now, inBundle: map[string]*entry{}, alias: map[string]string{}, refs: map[*entry][]string{},
+		groups: map[*entry]string{}, groupSites: map[*etree.Element]bool{}}
 	for _, e := range entries {
 		p.inBundle[e.key()] = e
 		p.alias[e.key()] = e.key()
@@ -291,7 +307,7 @@ func (p *plan) resolve() fhir.Issues {
 		if e.res == nil {
 			continue
 		}
-		for _, site := range references(e.res, e.at) {
+		for _, site := range e.references() {
 			pin, issue := p.resolveOne(site)
 			if issue != nil {
 				issues = append(issues, *issue)
@@ -315,24 +331,27 @@ func (p *plan) resolveOne(site refSite) (*pin, *fhir.Issue) {
 		typ, id, local := localRef(val)
 		switch {
 		case strings.HasPrefix(val, "urn:"):
-			return nil, issueAt(fhir.CodeInvalid, site.path, "refers to an entry that is not in this bundle")
+			return nil, issueAt(fhir.CodeInvalid, site.path(), "refers to an entry that is not in this bundle")
 		case !local || !Supported(typ):
 			return nil, nil
 		}
 		key = typ + "/" + id
 		if _, ok := p.inBundle[key]; !ok {
 			if r := p.heads[key]; r.Version == 0 || r.Deleted {
-				return nil, issueAt(fhir.CodeInvalid, site.path, "refers to %s %s, which exists neither in this bundle nor in red", typ, id)
+				if p.groupSites[site.el] { // a user group, which need be no stored Organization
+					return nil, nil
+				}
+				return nil, issueAt(fhir.CodeInvalid, site.path(), "refers to %s %s, which exists neither in this bundle nor in red", typ, id)
 			}
 		}
 	}
 	target := p.inBundle[key]
 	if target != nil && target.method == "DELETE" {
-		return nil, issueAt(fhir.CodeInvalid, site.path, "refers to a resource this bundle deletes")
+		return nil, issueAt(fhir.CodeInvalid, site.path(), "refers to a resource this bundle deletes")
 	}
 	named := historyVersion(val)
 	if latest := p.heads[key].Version + boolInt(target != nil); named > latest {
-		return nil, issueAt(fhir.CodeInvalid, site.path, "refers to version %d of %s, which does not exist", named, key)
+		return nil, issueAt(fhir.CodeInvalid, site.path(), "refers to version %d of %s, which does not exist", named, key)
 	}
 	return &pin{site, key, named}, nil
 }
@@ -386,7 +405,7 @@ func (p *plan) writes() ([]vault.Write, []fhir.Outcome) {
 			outcomes = append(outcomes, fhir.Outcome{Type: e.typ, ID: e.id, Status: http.StatusNoContent})
 			continue
 		}
-		w := vault.Write{Type: e.typ, ID: e.id, Expect: e.expect, Updated: p.now}
+		w := vault.Write{Type: e.typ, ID: e.id, Expect: e.expect, Updated: p.now, Group: p.groups[e]}
 		out := fhir.Outcome{Type: e.typ, ID: e.id, Version: e.version, Modified: p.now, Status: http.StatusOK, Issues: p.warnings[e.index]}
 		if e.expect == 0 {
 			out.Status = http.StatusCreated
@@ -406,9 +425,9 @@ func (p *plan) writes() ([]vault.Write, []fhir.Outcome) {
 	return writes, outcomes
 }
 
-// heads looks up, in one call, the current versions of the bundle's record, of the entries and
-// of the stored resources their references name, keyed "Type/id".
-func (s *Service) heads(ctx context.Context, entries []*entry, bundleID string) (map[string]vault.Resource, error) {
+// headRefs are what a bundle reads the current versions of: its record, its entries and the
+// stored resources their references name, each once.
+func headRefs(entries []*entry, bundleID string) []vault.Ref {
 	var refs []vault.Ref
 	seen := map[string]bool{}
 	add := func(typ, id string) {
@@ -425,12 +444,17 @@ func (s *Service) heads(ctx context.Context, entries []*entry, bundleID string) 
 		if e.res == nil {
 			continue
 		}
-		for _, site := range references(e.res, e.at) {
+		for _, site := range e.references() {
 			if typ, id, ok := localRef(site.el.SelectAttrValue("value", "")); ok && Supported(typ) {
 				add(typ, id)
 			}
 		}
 	}
+	return refs
+}
+
+// lookup reads the current versions of refs in one call, keyed "Type/id".
+func (s *Service) lookup(ctx context.Context, refs []vault.Ref) (map[string]vault.Resource, error) {
 	heads, err := s.Store.Heads(ctx, refs)
 	if err != nil {
 		return nil, err

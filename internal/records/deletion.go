@@ -39,9 +39,19 @@ func (s *Service) bundleRecord(ctx context.Context, id string, head vault.Resour
 			return vault.Write{}, err
 		}
 	}
+	for _, o := range outcomes {
+		if o.Version > 0 {
+			prior = append(prior, written{typ: o.Type, id: o.ID, version: o.Version, created: o.Version == 1 || o.Status == http.StatusCreated})
+		}
+	}
+	return vault.Write{Type: bundleType, ID: id, Expect: head.Version, Updated: now, Body: recordBody(id, prior)}, nil
+}
+
+// recordBody is the record of bundle id listing writes.
+func recordBody(id string, writes []written) []byte {
 	rec := etree.NewElement("BundleRecord")
 	rec.CreateAttr("id", id)
-	add := func(w written) {
+	for _, w := range writes {
 		e := rec.CreateElement("written")
 		e.CreateAttr("type", w.typ)
 		e.CreateAttr("id", w.id)
@@ -50,17 +60,9 @@ func (s *Service) bundleRecord(ctx context.Context, id string, head vault.Resour
 			e.CreateAttr("created", "true")
 		}
 	}
-	for _, w := range prior {
-		add(w)
-	}
-	for _, o := range outcomes {
-		if o.Version > 0 {
-			add(written{typ: o.Type, id: o.ID, version: o.Version, created: o.Version == 1 || o.Status == http.StatusCreated})
-		}
-	}
 	var buf bytes.Buffer
 	etree.NewDocumentWithRoot(rec).WriteTo(&buf)
-	return vault.Write{Type: bundleType, ID: id, Expect: head.Version, Updated: now, Body: buf.Bytes()}, nil
+	return buf.Bytes()
 }
 
 func readRecord(r vault.Resource) ([]written, error) {
@@ -83,11 +85,14 @@ func readRecord(r vault.Resource) ([]written, error) {
 //   - resources the bundle only updated keep their current version (a deletion is no rollback);
 //   - the bundle id itself is gone: deleting it again answers 410.
 //
-// The answer lists each resource with 204 (deleted) or 200 and a note saying why it was kept.
+// What who deletes may not see (another user group's data) is neither deleted nor listed: the
+// bundle's record keeps it, for its group to delete; a bundle of nothing else is, for them, one
+// never posted. The answer lists each resource with 204 (deleted) or 200 and a note saying why
+// it was kept.
 func (s *Service) DeleteBundle(ctx context.Context, id string) (*etree.Element, error) {
 	rec, err := s.Store.Current(ctx, bundleType, id)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fhir.Fail(fhir.CodeNotFound, "", "no bundle with this id was posted")
+		return nil, errNoBundle
 	}
 	if err != nil {
 		return nil, err
@@ -120,14 +125,31 @@ func (s *Service) DeleteBundle(ctx context.Context, id string) (*etree.Element, 
 		}
 		t.last = max(t.last, w.version)
 	}
+	var hidden []written // what the bundle wrote that who deletes may not see
+	visible := order[:0]
 	for _, k := range order {
 		t := targets[k]
-		if t.head, err = s.Store.Current(ctx, t.typ, t.id); err != nil {
+		t.head, err = s.Store.Current(ctx, t.typ, t.id)
+		if errors.Is(err, storage.ErrNotFound) {
+			delete(targets, k)
+			for _, w := range writes {
+				if w.typ == t.typ && w.id == t.id {
+					hidden = append(hidden, w)
+				}
+			}
+			continue
+		}
+		if err != nil {
 			return nil, err
 		}
+		visible = append(visible, k)
 		if !t.head.Deleted && t.head.Version != t.last {
 			t.keep = "kept: a later bundle changed it"
 		}
+	}
+	order = visible
+	if len(order) == 0 && len(hidden) > 0 {
+		return nil, errNoBundle
 	}
 	// keep what live resources outside the deletion refer to, until nothing changes
 	referrers := map[string][]string{}
@@ -165,11 +187,15 @@ func (s *Service) DeleteBundle(ctx context.Context, id string) (*etree.Element, 
 			outcomes = append(outcomes, fhir.Outcome{Type: t.typ, ID: t.id, Version: t.head.Version, Modified: t.head.Updated, Status: http.StatusOK,
 				Issues: fhir.Issues{{Severity: fhir.SeverityInformation, Code: fhir.CodeConflict, Diagnostics: t.keep}}})
 		default:
-			changes = append(changes, vault.Write{Type: t.typ, ID: t.id, Expect: t.head.Version, Updated: now, Deleted: true})
+			changes = append(changes, vault.Write{Type: t.typ, ID: t.id, Expect: t.head.Version, Updated: now, Deleted: true, Group: t.head.Group})
 			outcomes = append(outcomes, fhir.Outcome{Type: t.typ, ID: t.id, Version: t.head.Version + 1, Modified: now, Status: http.StatusNoContent})
 		}
 	}
-	changes = append(changes, vault.Write{Type: bundleType, ID: id, Expect: rec.Version, Updated: now, Deleted: true})
+	bundle := vault.Write{Type: bundleType, ID: id, Expect: rec.Version, Updated: now, Deleted: true}
+	if len(hidden) > 0 { // the record keeps what its group may still delete
+		bundle.Deleted, bundle.Body = false, recordBody(id, hidden)
+	}
+	changes = append(changes, bundle)
 	if err := s.Store.Commit(ctx, changes); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return nil, fhir.Fail(fhir.CodeConflict, "", "another workstation changed these resources at the same moment; nothing was deleted — try again")
@@ -179,12 +205,24 @@ func (s *Service) DeleteBundle(ctx context.Context, id string) (*etree.Element, 
 	return fhir.TransactionResponse(id, "transaction-response", now, outcomes), nil
 }
 
-// referrers lists "Type/id" of the live resources that refer to key.
+// errNoBundle answers the deletion of a bundle never posted.
+var errNoBundle = fhir.Fail(fhir.CodeNotFound, "", "no bundle with this id was posted")
+
+// referrers lists "Type/id" of the live resources that refer to key; "" stands for those of
+// user groups who acts may not see (which keep key all the same: they are not deleted).
 func (s *Service) referrers(ctx context.Context, key string) ([]string, error) {
 	refersTo := [][]vault.Term{{{Index: refIndex, Value: key}}}
 	var out []string
 	for _, typ := range Types() {
-		page, err := s.Store.Find(ctx, vault.Query{Type: typ, All: refersTo})
+		q := vault.Query{Type: typ, All: refersTo}
+		n, err := s.Store.CountEveryGroup(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			continue
+		}
+		page, err := s.Store.Find(ctx, q)
 		if err != nil {
 			return nil, err
 		}
@@ -194,6 +232,9 @@ func (s *Service) referrers(ctx context.Context, key string) ([]string, error) {
 				return nil, err
 			}
 			out = append(out, typ+"/"+fhir.ChildValue(el, "id"))
+		}
+		if len(page.Resources) < n {
+			out = append(out, "")
 		}
 	}
 	return out, nil

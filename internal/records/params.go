@@ -328,6 +328,23 @@ func dateRange(v string) (lo, hi time.Time, ok bool) {
 	return t, t.Add(time.Second), true
 }
 
+// DateQuery is a FHIR date search value: its prefix and the instant range its date covers.
+type DateQuery struct {
+	Op     string    // eq, ne, lt, gt, le, ge, sa, eb
+	Lo, Hi time.Time // [Lo, Hi)
+}
+
+// ParseDateQuery reads the value q of the date search parameter name.
+func ParseDateQuery(name, q string) (DateQuery, error) {
+	op, lo, hi, err := dateQuery(name, q)
+	return DateQuery{Op: op, Lo: lo, Hi: hi}, err
+}
+
+// Matches reports whether the instant t satisfies d.
+func (d DateQuery) Matches(t time.Time) bool {
+	return compareRanges(d.Op, t, t.Add(time.Nanosecond), d.Lo, d.Hi)
+}
+
 // compareRanges applies a FHIR date prefix to a resource's range [rlo, rhi) and the query's [lo, hi).
 func compareRanges(op string, rlo, rhi, lo, hi time.Time) bool {
 	switch op {

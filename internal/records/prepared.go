@@ -3,6 +3,7 @@ package records
 import (
 	"context"
 	"errors"
+	"maps"
 	"sort"
 	"time"
 
@@ -22,6 +23,7 @@ type Prepared struct {
 	writes   []vault.Write
 	outcomes []fhir.Outcome
 	read     []vault.Ref
+	at       map[vault.Ref]string // where each resource written is in the bundle
 }
 
 // Writes are what committing the bundle writes, each expecting the version its preparation read.
@@ -45,15 +47,62 @@ func (p *Prepared) Response() *etree.Element {
 // (CommitPrepared). A batch bundle, whose entries are stored each on its own, is refused: send it
 // to PostBundle.
 func (s *Service) PrepareBundle(ctx context.Context, b *etree.Element) (*Prepared, error) {
-	now := s.now()
-	bt, bundleID, entries, issues, err := s.readBundle(b)
-	if err != nil {
-		return nil, err
+	ps, errs := s.PrepareBundles(ctx, []*etree.Element{b})
+	return ps[0], errs[0]
+}
+
+// PrepareBundles is PrepareBundle of each bundle, all prepared against the store as it is when
+// they look up the current versions they read, which they do together, in one call: the i-th
+// bundle's outcome is ps[i] or errs[i].
+func (s *Service) PrepareBundles(ctx context.Context, bs []*etree.Element) (ps []*Prepared, errs []error) {
+	ps, errs = make([]*Prepared, len(bs)), make([]error, len(bs))
+	type checked struct {
+		i      int
+		p      *plan
+		issues fhir.Issues
+		refs   []vault.Ref
 	}
-	if bt == "batch" {
-		return nil, fhir.Fail(fhir.CodeNotSupported, "Bundle.type", "a batch stores each entry on its own and cannot be prepared as one: post it (POST /{tenant}/Bundle), or send a transaction or history bundle")
+	var todo []checked
+	var refs []vault.Ref
+	seen := map[string]bool{}
+	for i, b := range bs {
+		now := s.now()
+		bt, bundleID, entries, issues, err := s.readBundle(b)
+		if err == nil && bt == "batch" {
+			err = fhir.Fail(fhir.CodeNotSupported, "Bundle.type", "a batch stores each entry on its own and cannot be prepared as one: post it (POST /{tenant}/Bundle), or send a transaction or history bundle")
+		}
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		c := checked{i: i, p: newPlan(bundleID, entries, now)}
+		c.issues = append(issues, c.p.check(s.Validation)...)
+		c.refs = headRefs(entries, bundleID)
+		for _, r := range c.refs {
+			if k := r.Type + "/" + r.ID; !seen[k] {
+				seen[k] = true
+				refs = append(refs, r)
+			}
+		}
+		todo = append(todo, c)
 	}
-	return s.prepare(ctx, bundleID, entries, issues, now)
+	if len(todo) == 0 {
+		return ps, errs
+	}
+	heads, err := s.lookup(ctx, refs)
+	for _, c := range todo {
+		if err != nil {
+			errs[c.i] = err
+			continue
+		}
+		c.p.heads = make(map[string]vault.Resource, len(c.refs))
+		for _, r := range c.refs {
+			k := r.Type + "/" + r.ID
+			c.p.heads[k] = heads[k]
+		}
+		ps[c.i], errs[c.i] = s.finish(ctx, c.p, c.issues)
+	}
+	return ps, errs
 }
 
 // CommitPrepared stores prepared bundles, and also's writes with them, in one atomic commit:
@@ -73,21 +122,36 @@ func (s *Service) CommitPrepared(ctx context.Context, ps []*Prepared, also ...va
 		if errors.Is(err, storage.ErrConflict) {
 			return fhir.Fail(fhir.CodeConflict, "", "another workstation changed one of these resources at the same moment; nothing was stored — send the bundle again")
 		}
-		return err
+		at := map[vault.Ref]string{}
+		for _, p := range ps {
+			maps.Copy(at, p.at)
+		}
+		return hiddenWrites(err, at)
 	}
 	return nil
 }
 
 // prepare checks entries and turns them into the writes of one atomic commit together with the
 // bundle's record; issues found earlier are reported together with the checks' findings. The
-// steps: check, resolve references, version, write (narrative, meta, search values).
+// steps: check, look up the current versions, then finish.
 func (s *Service) prepare(ctx context.Context, bundleID string, entries []*entry, issues fhir.Issues, now time.Time) (*Prepared, error) {
 	p := newPlan(bundleID, entries, now)
 	issues = append(issues, p.check(s.Validation)...)
 	var err error
-	if p.heads, err = s.heads(ctx, entries, bundleID); err != nil {
+	if p.heads, err = s.lookup(ctx, headRefs(entries, bundleID)); err != nil {
 		return nil, err
 	}
+	return s.finish(ctx, p, issues)
+}
+
+// finish turns a checked plan whose current versions are known into the bundle's writes:
+// groups, resolve references, version, write (narrative, meta, search values).
+func (s *Service) finish(ctx context.Context, p *plan, issues fhir.Issues) (*Prepared, error) {
+	more, err := s.assignGroups(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	issues = append(issues, more...)
 	issues = append(issues, p.resolve()...)
 	if hasErrors(issues) {
 		sort.SliceStable(issues, func(i, j int) bool { return entryIndex(issues[i].Expression) < entryIndex(issues[j].Expression) })
@@ -95,11 +159,14 @@ func (s *Service) prepare(ctx context.Context, bundleID string, entries []*entry
 	}
 	p.warnings = byEntry(issues)
 	p.version()
-	if p.patients, err = s.contextPatients(ctx, entries, p.inBundle); err != nil {
+	if err := s.keepGroups(ctx, p); err != nil {
+		return nil, err
+	}
+	if p.patients, err = s.contextPatients(ctx, p.entries, p.inBundle); err != nil {
 		return nil, err
 	}
 	writes, outcomes := p.writes()
-	rec, err := s.bundleRecord(ctx, bundleID, p.heads[bundleType+"/"+bundleID], outcomes, now)
+	rec, err := s.bundleRecord(ctx, p.bundleID, p.heads[bundleType+"/"+p.bundleID], outcomes, p.now)
 	if err != nil {
 		return nil, err
 	}
@@ -107,5 +174,9 @@ func (s *Service) prepare(ctx context.Context, bundleID string, entries []*entry
 	for _, h := range p.heads {
 		read = append(read, vault.Ref{Type: h.Type, ID: h.ID})
 	}
-	return &Prepared{bundleID: bundleID, now: now, writes: append(writes, rec), outcomes: outcomes, read: read}, nil
+	at := make(map[vault.Ref]string, len(p.entries))
+	for _, e := range p.entries {
+		at[vault.Ref{Type: e.typ, ID: e.id}] = e.at
+	}
+	return &Prepared{bundleID: p.bundleID, now: p.now, writes: append(writes, rec), outcomes: outcomes, read: read, at: at}, nil
 }

@@ -1,6 +1,9 @@
 // Package records stores, reads and searches a tenant's FHIR resources: it checks posted
 // bundles, derives each resource's search values and answers reads and searches in RED's shapes.
-// It talks only to the vault's barrier, in plaintext; sealing and tokens happen below it.
+// It talks only to the vault's barrier, in plaintext; sealing and tokens happen below it. The
+// Provenances of a posted bundle put its data into user groups (groups.go: RED's form, as far as
+// its documentation shows it, and the KBV's Provenance profile); the barrier then shows a group's
+// data to its members and admins only.
 package records
 
 import (
@@ -27,6 +30,7 @@ type Store interface {
 	Version(ctx context.Context, typ, id string, version int64) (vault.Resource, error)
 	Heads(ctx context.Context, refs []vault.Ref) ([]vault.Resource, error)
 	Find(ctx context.Context, q vault.Query) (vault.Page, error)
+	CountEveryGroup(ctx context.Context, q vault.Query) (int, error)
 	SealString(purpose, plaintext string) (string, error)
 	OpenString(purpose, sealed string) (string, error)
 }
@@ -40,6 +44,9 @@ type Service struct {
 	// Validation says whether plausibility findings (a wrong check digit, a date in the future)
 	// are warnings (kbv.ModeProfile, the default) or errors (kbv.ModeStrict).
 	Validation kbv.Mode
+	// Groups says which Organizations are user groups a Provenance may put data into
+	// (groups.go); nil: every one.
+	Groups Groups
 }
 
 func (s *Service) now() time.Time {
@@ -52,14 +59,41 @@ func (s *Service) now() time.Time {
 // Read returns the current version of a resource: fhir.CodeNotFound when it never existed,
 // fhir.CodeDeleted when it was deleted.
 func (s *Service) Read(ctx context.Context, typ, id string) (*etree.Element, error) {
-	r, err := s.Store.Current(ctx, typ, id)
+	r, err := s.current(ctx, typ, id)
 	if err != nil {
-		return nil, missing(err, typ)
-	}
-	if r.Deleted {
-		return nil, fhir.Fail(fhir.CodeDeleted, "", "this %s was deleted in version %d", typ, r.Version)
+		return nil, err
 	}
 	return parse(r)
+}
+
+// ReadDocument is Read's resource as fhir.Document writes it, and its version: written from the
+// stored bytes without a tree where they are in Marshal's form (fhir.StoredDocument), as red
+// stores what it writes.
+func (s *Service) ReadDocument(ctx context.Context, typ, id string) ([]byte, int64, error) {
+	r, err := s.current(ctx, typ, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if doc, ok := fhir.StoredDocument(r.Body); ok {
+		return doc, r.Version, nil
+	}
+	el, err := parse(r)
+	if err != nil {
+		return nil, 0, err
+	}
+	return fhir.Document(el), r.Version, nil
+}
+
+// current is the current version of a resource that is not deleted.
+func (s *Service) current(ctx context.Context, typ, id string) (vault.Resource, error) {
+	r, err := s.Store.Current(ctx, typ, id)
+	if err != nil {
+		return r, missing(err, typ)
+	}
+	if r.Deleted {
+		return r, fhir.Fail(fhir.CodeDeleted, "", "this %s was deleted in version %d", typ, r.Version)
+	}
+	return r, nil
 }
 
 // ReadVersion returns one version of a resource.
@@ -71,7 +105,10 @@ func (s *Service) ReadVersion(ctx context.Context, typ, id, version string) (*et
 	r, err := s.Store.Version(ctx, typ, id, v)
 	if errors.Is(err, storage.ErrNotFound) {
 		if cur, cerr := s.Store.Current(ctx, typ, id); cerr == nil {
-			return nil, fhir.Fail(fhir.CodeNotFound, "", "this %s has versions 1 to %d, not %d", typ, cur.Version, v)
+			if v > cur.Version {
+				return nil, fhir.Fail(fhir.CodeNotFound, "", "this %s has versions 1 to %d, not %d", typ, cur.Version, v)
+			}
+			return nil, fhir.Fail(fhir.CodeNotFound, "", "version %d of this %s belongs to a user group you are no member of", v, typ)
 		}
 	}
 	if err != nil {

@@ -1,6 +1,7 @@
 package records
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -32,17 +33,27 @@ func localRef(ref string) (typ, id string, ok bool) {
 	return typ, id, true
 }
 
-// refSite is one reference element inside a resource and its location.
+// refSite is one reference element inside a resource.
 type refSite struct {
-	el   *etree.Element // the <reference> element
-	path string
+	el  *etree.Element // the <reference> element
+	res *etree.Element // the resource it is in
+	at  string         // where res is
+}
+
+// path locates the reference like Bundle.entry[2].resource.subject.reference.
+func (s refSite) path() string {
+	var chain []*etree.Element // the elements from below res down to el
+	for e := s.el; e != nil && e != s.res; e = e.Parent() {
+		chain = append(chain, e)
+	}
+	slices.Reverse(chain)
+	return location(s.at, s.res, chain)
 }
 
 // references lists every Reference.reference in res (contained resources and narrative excluded),
-// located like Bundle.entry[2].resource.subject.reference.
+// located at at.
 func references(res *etree.Element, at string) []refSite {
 	var out []refSite
-	var chain []*etree.Element // the elements from below res down to the one being looked at
 	var walk func(e *etree.Element)
 	walk = func(e *etree.Element) {
 		for _, t := range e.Child {
@@ -50,13 +61,11 @@ func references(res *etree.Element, at string) []refSite {
 			if !ok || k.Tag == "contained" || k.Tag == "text" {
 				continue
 			}
-			chain = append(chain, k)
 			if k.Tag == "reference" && k.SelectAttr("value") != nil && !hasChildElement(k) {
-				out = append(out, refSite{el: k, path: location(at, res, chain)})
+				out = append(out, refSite{el: k, res: res, at: at})
 			} else {
 				walk(k)
 			}
-			chain = chain[:len(chain)-1]
 		}
 	}
 	walk(res)

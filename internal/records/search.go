@@ -50,6 +50,54 @@ func (s *Service) Search(ctx context.Context, typ string, query url.Values) (fhi
 	return s.render(req, found, total, now)
 }
 
+// SearchDocument is Search's answer as fhir.Document writes it. Where the index decides the search
+// exactly and no output parameter reshapes the resources, it is written from the stored bytes
+// without trees (fhir.StoredSearchSet).
+func (s *Service) SearchDocument(ctx context.Context, typ string, query url.Values) ([]byte, error) {
+	now := s.now()
+	req, err := s.parseSearch(typ, query)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := req.plan(now)
+	if err != nil {
+		return nil, err
+	}
+	if len(pl.filters) > 0 || req.q.Get("_summary") == "true" || req.q.Get("_ExportObservationTables") == "true" {
+		found, total, err := s.run(ctx, req, pl, now)
+		return s.document(req, found, total, now, err)
+	}
+	res, err := s.Store.Find(ctx, req.query(pl))
+	if err != nil {
+		return nil, err
+	}
+	set := fhir.SearchSet{ID: newID(), Updated: now, Total: res.Total}
+	if set.Links, err = s.links(req.typ, req.q, req.page, req.count, req.k.pageSize, res.Total); err != nil {
+		return nil, err
+	}
+	stored := make([][]byte, len(res.Resources))
+	for i, r := range res.Resources {
+		stored[i] = r.Body
+	}
+	if doc, ok := fhir.StoredSearchSet(set, "/"+req.typ+"/", stored); ok {
+		return doc, nil
+	}
+	found, err := parseAll(res.Resources)
+	return s.document(req, found, res.Total, now, err)
+}
+
+// document renders found as Search does and writes it.
+func (s *Service) document(req searchRequest, found []*etree.Element, total int, now time.Time, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	set, err := s.render(req, found, total, now)
+	if err != nil {
+		return nil, err
+	}
+	return fhir.Document(set.Element()), nil
+}
+
 // searchRequest is a search's parameters, checked.
 type searchRequest struct {
 	typ         string
@@ -76,16 +124,13 @@ type filter struct {
 func (s *Service) parseSearch(typ string, query url.Values) (searchRequest, error) {
 	req := searchRequest{typ: typ, k: kinds[typ]}
 	var err error
-	if req.q, err = s.unfold(typ, query); err != nil {
+	if req.q, err = Unfold(s.Store, typ, query); err != nil {
 		return req, err
 	}
 	if err := checkParams(typ, req.k, req.q); err != nil {
 		return req, err
 	}
-	if req.page, err = positive(req.q, "page", 1, 0); err != nil {
-		return req, err
-	}
-	req.count, err = positive(req.q, "_count", req.k.pageSize, maxCount)
+	req.page, req.count, err = Paging(req.q, req.k.pageSize)
 	return req, err
 }
 
@@ -155,11 +200,7 @@ func (p param) terms(v string, now time.Time) (g []vault.Term, narrowed, exact b
 // run finds the page's resources and the total: the store pages when the tokens decide exactly;
 // otherwise every candidate is opened and checked, then paged here.
 func (s *Service) run(ctx context.Context, req searchRequest, pl searchPlan, now time.Time) ([]*etree.Element, int, error) {
-	q := vault.Query{Type: req.typ, All: pl.groups}
-	if len(pl.filters) == 0 {
-		q.Offset, q.Limit = (req.page-1)*req.count, req.count
-	}
-	res, err := s.Store.Find(ctx, q)
+	res, err := s.Store.Find(ctx, req.query(pl))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -183,6 +224,16 @@ func (s *Service) run(ctx context.Context, req searchRequest, pl searchPlan, now
 		}
 	}
 	return found, total, nil
+}
+
+// query is what the store is asked: the plan's token groups, and the page when no filter checks
+// the candidates here.
+func (req searchRequest) query(pl searchPlan) vault.Query {
+	q := vault.Query{Type: req.typ, All: pl.groups}
+	if len(pl.filters) == 0 {
+		q.Offset, q.Limit = (req.page-1)*req.count, req.count
+	}
+	return q
 }
 
 func parseAll(rs []vault.Resource) ([]*etree.Element, error) {
@@ -222,7 +273,7 @@ func (s *Service) render(req searchRequest, found []*etree.Element, total int, n
 		set.Entries = append(set.Entries, fhir.Entry{FullURL: "/" + req.typ + "/" + fhir.ChildValue(el, "id"), Resource: el})
 	}
 	var err error
-	set.Links, err = s.links(req.typ, req.q, req.page, req.count, req.k.pageSize, total)
+	set.Links, err = PageLinks(s.Store, s.Tenant, req.typ, req.q, req.page, req.count, req.k.pageSize, total)
 	return set, err
 }
 
@@ -265,13 +316,19 @@ func observationTable(el *etree.Element) {
 	}
 }
 
-// unfold replaces a sealed _q by the parameters it carries.
-func (s *Service) unfold(typ string, query url.Values) (url.Values, error) {
+// Sealer seals and opens the parameters paging links carry (the vault's barrier).
+type Sealer interface {
+	SealString(purpose, plaintext string) (string, error)
+	OpenString(purpose, sealed string) (string, error)
+}
+
+// Unfold replaces the sealed _q of a paging link of a search of typ by the parameters it carries.
+func Unfold(sealer Sealer, typ string, query url.Values) (url.Values, error) {
 	sealed := query.Get("_q")
 	if sealed == "" {
 		return query, nil
 	}
-	plain, err := s.Store.OpenString("search:"+typ, sealed)
+	plain, err := sealer.OpenString("search:"+typ, sealed)
 	if err != nil {
 		return nil, fhir.Fail(fhir.CodeValue, "_q", "_q is not a paging link this server wrote for %s", typ)
 	}
@@ -351,6 +408,16 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// Paging reads a search's page (from 1) and page size (_count, def when not given, at most
+// maxCount).
+func Paging(q url.Values, def int) (page, count int, err error) {
+	if page, err = positive(q, "page", 1, 0); err != nil {
+		return 0, 0, err
+	}
+	count, err = positive(q, "_count", def, maxCount)
+	return page, count, err
+}
+
 // positive reads a whole-number parameter ≥ 1, capped at max when max > 0.
 func positive(q url.Values, name string, def, max int) (int, error) {
 	v := q.Get(name)
@@ -367,8 +434,10 @@ func positive(q url.Values, name string, def, max int) (int, error) {
 	return n, nil
 }
 
-// links builds RED's relative paging links.
-func (s *Service) links(typ string, q url.Values, page, count, def, total int) ([]fhir.Link, error) {
+// PageLinks are RED's relative paging links of a search of typ in tenant: page of total
+// matches, count per page (def when not asked for); the parameters besides page and _count
+// travel sealed in _q, so that no person data appears in a URL red writes.
+func PageLinks(sealer Sealer, tenant, typ string, q url.Values, page, count, def, total int) ([]fhir.Link, error) {
 	carry := url.Values{}
 	for name, v := range q {
 		if name != "page" && name != "_count" {
@@ -380,7 +449,7 @@ func (s *Service) links(typ string, q url.Values, page, count, def, total int) (
 		suffix += "&_count=" + strconv.Itoa(count)
 	}
 	if len(carry) > 0 {
-		sealed, err := s.Store.SealString("search:"+typ, carry.Encode())
+		sealed, err := sealer.SealString("search:"+typ, carry.Encode())
 		if err != nil {
 			return nil, err
 		}
@@ -391,7 +460,7 @@ func (s *Service) links(typ string, q url.Values, page, count, def, total int) (
 		last = 1
 	}
 	at := func(rel string, p int) fhir.Link {
-		return fhir.Link{Relation: rel, URL: "/" + s.Tenant + "/" + typ + "?page=" + strconv.Itoa(p) + suffix}
+		return fhir.Link{Relation: rel, URL: "/" + tenant + "/" + typ + "?page=" + strconv.Itoa(p) + suffix}
 	}
 	links := []fhir.Link{at("self", page), at("first", 1)}
 	if page > 1 {

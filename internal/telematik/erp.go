@@ -144,7 +144,24 @@ func (s *Service) queue(ctx context.Context, e *erp.Service, body *etree.Element
 	if err := s.storePersons(ctx, body, posted); err != nil {
 		return p, nil, err
 	}
+	if p.Group, err = s.patientGroup(ctx, body); err != nil {
+		return p, nil, err
+	}
 	return p, warnings, e.Queue(ctx, p)
+}
+
+// patientGroup is the user group of the stored patient of a prescription bundle: the
+// prescription's, so that who may not see the patient sees nothing of the prescription.
+func (s *Service) patientGroup(ctx context.Context, b *etree.Element) (string, error) {
+	if s.Records == nil {
+		return "", nil
+	}
+	for _, e := range b.SelectElements("entry") {
+		if r := fhir.ResourceOf(e.SelectElement("resource")); r != nil && r.Tag == "Patient" {
+			return s.Records.GroupOf(ctx, "Patient", fhir.ChildValue(r, "id"))
+		}
+	}
+	return "", nil
 }
 
 // entryKeys are the Type/id of a bundle's entries.

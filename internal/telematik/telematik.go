@@ -40,6 +40,9 @@ type Patients interface {
 type Records interface {
 	PostBundle(ctx context.Context, b *etree.Element) (*etree.Element, error)
 	Search(ctx context.Context, typ string, q url.Values) (fhir.SearchSet, error)
+	// GroupOf is the user group of a stored resource ("" for the tenant's): a prescription
+	// belongs to its patient's.
+	GroupOf(ctx context.Context, typ, id string) (string, error)
 }
 
 // Service performs the actions against one Konnektor, one Fachdienst and one ePA.

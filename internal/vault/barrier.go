@@ -2,6 +2,8 @@ package vault
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/redclone/red/storage"
@@ -12,6 +14,10 @@ import (
 // bytes and blind tokens pass below it. Ids become id tokens, bodies are sealed to (tenant, type,
 // id, version), search values become tokens — all here, so no use case can forget to. Every
 // operation on a sealed vault fails with ErrSealed before the store is asked anything.
+//
+// It is also where user groups are enforced (visibility.go): each operation reads who acts from
+// its context (access.From) and answers as if the data of user groups they are no member of did
+// not exist.
 type Barrier struct {
 	v     *Vault
 	store storage.Store
@@ -45,6 +51,9 @@ type Resource struct {
 	Updated time.Time // UTC
 	Deleted bool      // a tombstone
 	Body    []byte    // the plaintext; nil for tombstones and for Heads
+	// Group is the user group whose members alone (and admins) see this version, "" when the
+	// whole tenant does; "" from Heads and for tombstones.
+	Group string
 }
 
 // Write stores the next version of one resource.
@@ -62,6 +71,11 @@ type Write struct {
 	// Forget keeps no earlier version (storage.Change.Forget): a deletion that forgets leaves
 	// nothing of the resource.
 	Forget bool
+	// Group is the user group whose members alone (and admins) are to see this version, ""
+	// for the whole tenant; sealed with the body, in the store only as blind tokens. For a
+	// tombstone it is the group of the version deleted: not stored, but seen by those who wrap
+	// the barrier (notify, which tells only that group's audience of the deletion).
+	Group string
 }
 
 // Query selects current, not-deleted resources of one type: a resource matches when, for every
@@ -81,10 +95,19 @@ type Page struct {
 	Total     int // matches in all
 }
 
-// Commit writes all changes atomically or none.
+// Commit writes all changes atomically or none. Who acts may write only what they see, and
+// into no user group they are no member of: a write to a resource they cannot see fails with a
+// *HiddenError (whose id is taken, as far as they can tell, by nothing).
 func (b *Barrier) Commit(ctx context.Context, writes []Write) error {
 	if b.v.Sealed() {
 		return ErrSealed
+	}
+	vw, err := b.view(ctx)
+	if err != nil {
+		return err
+	}
+	if err := b.admit(ctx, vw, writes); err != nil {
+		return err
 	}
 	changes := make([]storage.Change, 0, len(writes))
 	for _, w := range writes {
@@ -94,10 +117,14 @@ func (b *Barrier) Commit(ctx context.Context, writes []Write) error {
 		}
 		changes = append(changes, ch)
 	}
-	return b.store.Commit(ctx, b.v.tenant, changes)
+	err = b.store.Commit(ctx, b.v.tenant, changes)
+	if errors.Is(err, storage.ErrConflict) && vw.restricted {
+		return b.explainConflict(ctx, vw, writes, err)
+	}
+	return err
 }
 
-// change seals w and turns its id and search values into tokens.
+// change seals w and turns its id, search values and user group into tokens.
 func (b *Barrier) change(w Write) (storage.Change, error) {
 	id, err := b.v.idToken(w.Type, w.ID)
 	if err != nil {
@@ -107,10 +134,10 @@ func (b *Barrier) change(w Write) (storage.Change, error) {
 	if w.Deleted {
 		return ch, nil
 	}
-	if ch.Sealed, err = b.v.sealRecord(w.Type, id, w.Expect+1, w.Body); err != nil {
+	if ch.Sealed, err = b.v.sealRecord(w.Type, id, w.Expect+1, w.Group, w.Body); err != nil {
 		return storage.Change{}, err
 	}
-	ch.Tokens = make([][]byte, 0, 1+len(w.Index))
+	ch.Tokens = make([][]byte, 0, 3+len(w.Index))
 	ch.Tokens = append(ch.Tokens, id)
 	for _, t := range w.Index {
 		tok, err := b.term(w.Type, t)
@@ -118,6 +145,13 @@ func (b *Barrier) change(w Write) (storage.Change, error) {
 			return storage.Change{}, err
 		}
 		ch.Tokens = append(ch.Tokens, tok)
+	}
+	if w.Group != "" {
+		mark, group, err := b.v.groupTokens(w.Group)
+		if err != nil {
+			return storage.Change{}, err
+		}
+		ch.Tokens = append(ch.Tokens, mark, group)
 	}
 	return ch, nil
 }
@@ -131,9 +165,13 @@ func (b *Barrier) term(typ string, t Term) ([]byte, error) {
 }
 
 // Current returns the newest version, tombstones included (storage.ErrNotFound when the
-// resource never existed).
+// resource never existed, or when who acts may not see it).
 func (b *Barrier) Current(ctx context.Context, typ, id string) (Resource, error) {
 	tok, err := b.idToken(typ, id)
+	if err != nil {
+		return Resource{}, err
+	}
+	vw, err := b.view(ctx)
 	if err != nil {
 		return Resource{}, err
 	}
@@ -141,24 +179,39 @@ func (b *Barrier) Current(ctx context.Context, typ, id string) (Resource, error)
 	if err != nil {
 		return Resource{}, err
 	}
-	return b.open(rec, id)
+	return b.visible(ctx, vw, rec, id)
 }
 
-// Version returns one version (storage.ErrNotFound when there is no such version).
+// Version returns one version (storage.ErrNotFound when there is no such version, or when who
+// acts may not see it or the resource's current version).
 func (b *Barrier) Version(ctx context.Context, typ, id string, version int64) (Resource, error) {
 	tok, err := b.idToken(typ, id)
 	if err != nil {
 		return Resource{}, err
 	}
+	vw, err := b.view(ctx)
+	if err != nil {
+		return Resource{}, err
+	}
+	if vw.restricted {
+		heads, err := b.heads(ctx, vw, []storage.Key{{Type: typ, ID: tok}})
+		if err != nil {
+			return Resource{}, err
+		}
+		if heads[0].Version == 0 {
+			return Resource{}, errHidden
+		}
+	}
 	rec, err := b.store.Version(ctx, b.v.tenant, typ, tok, version)
 	if err != nil {
 		return Resource{}, err
 	}
-	return b.open(rec, id)
+	return b.visible(ctx, vw, rec, id)
 }
 
 // Heads returns the current version of each resource in one round trip, in the order of refs,
-// without bodies: Version 0 for one that never existed, Deleted for a tombstone.
+// without bodies: Version 0 for one that never existed or that who acts may not see, Deleted
+// for a tombstone.
 func (b *Barrier) Heads(ctx context.Context, refs []Ref) ([]Resource, error) {
 	if b.v.Sealed() {
 		return nil, ErrSealed
@@ -171,7 +224,11 @@ func (b *Barrier) Heads(ctx context.Context, refs []Ref) ([]Resource, error) {
 		}
 		keys[i] = storage.Key{Type: r.Type, ID: tok}
 	}
-	recs, err := b.store.Heads(ctx, b.v.tenant, keys)
+	vw, err := b.view(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := b.heads(ctx, vw, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -182,23 +239,21 @@ func (b *Barrier) Heads(ctx context.Context, refs []Ref) ([]Resource, error) {
 	return out, nil
 }
 
-// Find answers a query; the results are opened.
+// Find answers a query; the results are opened. Only what who acts may see is counted and
+// paged (see find).
 func (b *Barrier) Find(ctx context.Context, q Query) (Page, error) {
 	if b.v.Sealed() {
 		return Page{}, ErrSealed
 	}
-	sq := storage.Query{Type: q.Type, Offset: q.Offset, Limit: q.Limit, Disjoint: q.Disjoint, All: make([][][]byte, len(q.All))}
-	for i, group := range q.All {
-		sq.All[i] = make([][]byte, 0, len(group))
-		for _, t := range group {
-			tok, err := b.term(q.Type, t)
-			if err != nil {
-				return Page{}, err
-			}
-			sq.All[i] = append(sq.All[i], tok)
-		}
+	vw, err := b.view(ctx)
+	if err != nil {
+		return Page{}, err
 	}
-	res, err := b.store.Find(ctx, b.v.tenant, sq)
+	sq, err := b.query(q)
+	if err != nil {
+		return Page{}, err
+	}
+	res, whole, err := b.find(ctx, vw, sq)
 	if err != nil {
 		return Page{}, err
 	}
@@ -208,9 +263,66 @@ func (b *Barrier) Find(ctx context.Context, q Query) (Page, error) {
 		if err != nil {
 			return Page{}, err
 		}
-		page.Resources = append(page.Resources, r)
+		switch {
+		case vw.sees(r.Group):
+			page.Resources = append(page.Resources, r)
+		case whole: // every match is here: what who acts may not see is left out here
+			page.Total--
+		default: // the store left out by tokens, and they disagree with the sealed group: fail closed
+			return Page{}, fmt.Errorf("vault: a %s the store found belongs to a user group its tokens do not name", q.Type)
+		}
 	}
 	return page, nil
+}
+
+// find asks the store for sq as who acts may see it. A search by search values (the
+// common case: a patient's diagnoses, an identifier) matches few resources: it goes to the
+// store as it is, and when every match comes back at once (whole), Find leaves out what who acts
+// may not see by the sealed groups it opens anyway — no cost in the store. Otherwise (a listing,
+// a later page, more matches than a page) the store leaves them out by their tokens
+// (storage.Exclusion), so that it counts and pages only what who acts may see.
+func (b *Barrier) find(ctx context.Context, vw view, sq storage.Query) (res storage.Page, whole bool, err error) {
+	if vw.restricted && len(sq.All) > 0 && sq.Offset == 0 {
+		res, err = b.store.Find(ctx, b.v.tenant, sq)
+		if err != nil || sq.Limit == 0 || res.Total <= sq.Limit {
+			return res, true, err
+		}
+	}
+	sq.Exclude = vw.ex
+	res, err = b.store.Find(ctx, b.v.tenant, sq)
+	return res, false, err
+}
+
+// CountEveryGroup is the number of resources q matches among the data of every user group,
+// whoever acts: for checks whose answer must not depend on who asks (whether anything still
+// refers to a resource), never to show what it counts. Offset and Limit do not apply.
+func (b *Barrier) CountEveryGroup(ctx context.Context, q Query) (int, error) {
+	if b.v.Sealed() {
+		return 0, ErrSealed
+	}
+	sq, err := b.query(q)
+	if err != nil {
+		return 0, err
+	}
+	sq.Offset, sq.Limit = 0, 1
+	res, err := b.store.Find(ctx, b.v.tenant, sq)
+	return res.Total, err
+}
+
+// query is q for the store: its terms as tokens.
+func (b *Barrier) query(q Query) (storage.Query, error) {
+	sq := storage.Query{Type: q.Type, Offset: q.Offset, Limit: q.Limit, Disjoint: q.Disjoint, All: make([][][]byte, len(q.All))}
+	for i, group := range q.All {
+		sq.All[i] = make([][]byte, 0, len(group))
+		for _, t := range group {
+			tok, err := b.term(q.Type, t)
+			if err != nil {
+				return storage.Query{}, err
+			}
+			sq.All[i] = append(sq.All[i], tok)
+		}
+	}
+	return sq, nil
 }
 
 // SealString seals a short value that travels in URLs red writes (a search's parameters in a
@@ -246,10 +358,10 @@ func (b *Barrier) open(rec storage.Record, id string) (Resource, error) {
 	if rec.Deleted {
 		return r, nil
 	}
-	body, err := b.v.openRecord(rec.Type, rec.ID, rec.Version, rec.Sealed)
+	group, body, err := b.v.openRecord(rec.Type, rec.ID, rec.Version, rec.Sealed)
 	if err != nil {
 		return Resource{}, err
 	}
-	r.Body = body
+	r.Body, r.Group = body, group
 	return r, nil
 }

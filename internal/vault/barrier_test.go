@@ -74,11 +74,11 @@ func (r *recorder) Version(ctx context.Context, tenant, typ string, id []byte, v
 	return r.Store.Version(ctx, tenant, typ, id, v)
 }
 
-func (r *recorder) Heads(ctx context.Context, tenant string, keys []storage.Key) ([]storage.Record, error) {
+func (r *recorder) Heads(ctx context.Context, tenant string, keys []storage.Key, ex storage.Exclusion) ([]storage.Record, error) {
 	for _, k := range keys {
 		r.note(nil, k.ID)
 	}
-	return r.Store.Heads(ctx, tenant, keys)
+	return r.Store.Heads(ctx, tenant, keys, ex)
 }
 
 func (r *recorder) Find(ctx context.Context, tenant string, q storage.Query) (storage.Page, error) {
@@ -416,7 +416,11 @@ func (s *throughBarrier) Version(ctx context.Context, tenant, typ string, id []b
 	return s.record(r, id), err
 }
 
-func (s *throughBarrier) Heads(ctx context.Context, tenant string, keys []storage.Key) ([]storage.Record, error) {
+// Unexcluding says that the barrier leaves out by who acts, not by storage.Exclusion
+// (storetest.Unexcluding); TestVisibility checks it.
+func (s *throughBarrier) Unexcluding() {}
+
+func (s *throughBarrier) Heads(ctx context.Context, tenant string, keys []storage.Key, _ storage.Exclusion) ([]storage.Record, error) {
 	refs := make([]vault.Ref, len(keys))
 	for i, k := range keys {
 		refs[i] = vault.Ref{Type: k.Type, ID: string(k.ID)}

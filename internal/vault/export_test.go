@@ -75,12 +75,29 @@ func ParseKeyring(b []byte) error {
 // The vault's own operations, which only the barrier calls in production.
 
 func Seal(v *Vault, typ string, id []byte, version int64, plaintext []byte) ([]byte, error) {
-	return v.sealRecord(typ, id, version, plaintext)
+	return v.sealRecord(typ, id, version, "", plaintext)
 }
 
 func Open(v *Vault, typ string, id []byte, version int64, sealed []byte) ([]byte, error) {
+	_, body, err := v.openRecord(typ, id, version, sealed)
+	return body, err
+}
+
+func SealGroup(v *Vault, typ string, id []byte, version int64, group string, body []byte) ([]byte, error) {
+	return v.sealRecord(typ, id, version, group, body)
+}
+
+func OpenGroup(v *Vault, typ string, id []byte, version int64, sealed []byte) (string, []byte, error) {
 	return v.openRecord(typ, id, version, sealed)
 }
+
+// SealBeforeGroups seals a resource version as red did before user groups (format 1: the body
+// alone).
+func SealBeforeGroups(v *Vault, typ string, id []byte, version int64, body []byte) ([]byte, error) {
+	return v.seal(sealFormat, v.recordAD(typ, id, version), len(body), func(pt []byte) { copy(pt, body) })
+}
+
+func GroupTokens(v *Vault, group string) (mark, tok []byte, err error) { return v.groupTokens(group) }
 
 func Token(v *Vault, index, value string) ([]byte, error) { return v.indexToken(index, value) }
 

@@ -22,6 +22,7 @@ const (
 	tokenKindIndex  byte = 'i'
 	tokenKindID     byte = 'd'
 	tokenKindDigest byte = 'h' // Barrier.Digest
+	tokenKindGroup  byte = 'g' // user groups (visibility.go)
 )
 
 // tokenKey names one derived blind-index key.
@@ -40,6 +41,25 @@ func (v *Vault) indexToken(index, value string) ([]byte, error) {
 // idToken is indexToken for a resource id of type typ (what storage keeps instead of the id).
 func (v *Vault) idToken(typ, id string) ([]byte, error) {
 	return v.token(tokenKey{tokenKindID, typ}, id)
+}
+
+// groupMark is the token every user group's data carries.
+func (v *Vault) groupMark() ([]byte, error) {
+	return v.token(tokenKey{tokenKindGroup, "mark"}, "")
+}
+
+// groupToken is the token of the data of user group id.
+func (v *Vault) groupToken(id string) ([]byte, error) {
+	return v.token(tokenKey{tokenKindGroup, "group"}, id)
+}
+
+// groupTokens are the tokens a version of user group id carries: the mark and its group's.
+func (v *Vault) groupTokens(id string) (mark, group []byte, err error) {
+	if mark, err = v.groupMark(); err != nil {
+		return nil, nil, err
+	}
+	group, err = v.groupToken(id)
+	return mark, group, err
 }
 
 // digest is the keyed hash of a secret for purpose (Barrier.Digest): the whole HMAC, under a
@@ -87,12 +107,10 @@ const macOnStack = 192
 // crypto/hmac allocates its state on every call, and a token is computed for every id and search
 // value of every request. Keys longer than a block (the derived keys are never) go to crypto/hmac.
 func mac(key []byte, value string) [sha256.Size]byte {
-	var sum [sha256.Size]byte
 	if len(key) > sha256.BlockSize {
 		h := hmac.New(sha256.New, key)
 		_, _ = io.WriteString(h, value)
-		h.Sum(sum[:0])
-		return sum
+		return [sha256.Size]byte(h.Sum(nil))
 	}
 	var buf [sha256.BlockSize + macOnStack]byte
 	inner := buf[:]
@@ -111,7 +129,7 @@ func mac(key []byte, value string) [sha256.Size]byte {
 	copy(inner[sha256.BlockSize:], value)
 	innerSum := sha256.Sum256(inner)
 	copy(outer[sha256.BlockSize:], innerSum[:])
-	sum = sha256.Sum256(outer[:])
+	sum := sha256.Sum256(outer[:])
 	clear(inner[:sha256.BlockSize])
 	clear(outer[:])
 	return sum

@@ -1,6 +1,7 @@
 // Package vault is the only code that holds keys: it unwraps a tenant's keyring with a user's
 // password, seals and opens everything person-related before it reaches the database, and turns
-// search values into blind-index tokens.
+// search values into blind-index tokens. Its barrier is also where user groups are enforced: it
+// shows each user only the data of the groups they belong to and the tenant's (visibility.go).
 package vault
 
 import (
@@ -8,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/samber/oops"
@@ -34,9 +36,13 @@ var (
 //	format (1) | data-key id (4, big endian) | nonce (24) | ciphertext and tag
 //
 // The associated data is a label for the kind of value, its binding fields (each length
-// prefixed) and the 5 header bytes.
+// prefixed) and the 5 header bytes. A resource version's plaintext (format 2) is its user group
+// (uvarint length, then the id; empty for data the whole tenant sees) followed by the body, so
+// the group is sealed and bound together with the body; versions written before user groups
+// (format 1) are the body alone and belong to no group.
 const (
-	sealFormat    = 1
+	sealFormat    = 1 // strings; resource versions written before user groups
+	recordFormat  = 2 // resource versions: user group and body
 	sealHeaderLen = 1 + 4
 	sealNonceEnd  = sealHeaderLen + chacha20poly1305.NonceSizeX
 	sealMinLen    = sealNonceEnd + chacha20poly1305.Overhead
@@ -115,21 +121,35 @@ func (v *Vault) Sealed() bool {
 	return v.keys == nil
 }
 
-// sealRecord encrypts plaintext bound to (tenant, typ, id, version) as associated data.
-func (v *Vault) sealRecord(typ string, id []byte, version int64, plaintext []byte) ([]byte, error) {
-	return v.seal(v.recordAD(typ, id, version), plaintext)
+// sealRecord encrypts group and body bound to (tenant, typ, id, version) as associated data.
+func (v *Vault) sealRecord(typ string, id []byte, version int64, group string, body []byte) ([]byte, error) {
+	var size [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(size[:], uint64(len(group)))
+	return v.seal(recordFormat, v.recordAD(typ, id, version), k+len(group)+len(body), func(pt []byte) {
+		n := copy(pt, size[:k])
+		n += copy(pt[n:], group)
+		copy(pt[n:], body)
+	})
 }
 
-// openRecord decrypts what sealRecord returned for the same (typ, id, version); anything else fails with
-// ErrTampered.
-func (v *Vault) openRecord(typ string, id []byte, version int64, sealed []byte) ([]byte, error) {
-	return v.open(v.recordAD(typ, id, version), sealed)
+// openRecord decrypts what sealRecord returned for the same (typ, id, version), or a version
+// sealed before user groups (no group); anything else fails with ErrTampered.
+func (v *Vault) openRecord(typ string, id []byte, version int64, sealed []byte) (group string, body []byte, err error) {
+	plain, err := v.open(v.recordAD(typ, id, version), sealed, sealFormat, recordFormat)
+	if err != nil || sealed[0] == sealFormat {
+		return "", plain, err
+	}
+	n, k := binary.Uvarint(plain)
+	if k <= 0 || n > uint64(len(plain)-k) {
+		return "", nil, ErrTampered // sealed by this vault, so never: but no panic on a bug
+	}
+	return string(plain[k : k+int(n)]), plain[k+int(n):], nil
 }
 
 // sealString seals a short opaque value that travels in URLs (e.g. a search's parameters in a
 // paging link): URL-safe base64 (no padding) of a sealed blob bound to purpose.
 func (v *Vault) sealString(purpose, plaintext string) (string, error) {
-	sealed, err := v.seal(v.stringAD(purpose), []byte(plaintext))
+	sealed, err := v.seal(sealFormat, v.stringAD(purpose), len(plaintext), func(pt []byte) { copy(pt, plaintext) })
 	if err != nil {
 		return "", err
 	}
@@ -144,7 +164,7 @@ func (v *Vault) openString(purpose, sealed string) (string, error) {
 	if err != nil || base64.RawURLEncoding.EncodedLen(len(raw)) != len(sealed) {
 		raw = nil // fails as ErrTampered, or ErrSealed when sealed
 	}
-	plain, err := v.open(v.stringAD(purpose), raw)
+	plain, err := v.open(v.stringAD(purpose), raw, sealFormat)
 	if err != nil {
 		return "", err
 	}
@@ -169,15 +189,17 @@ func (v *Vault) stringAD(purpose string) []byte {
 	return appendField(ad, purpose)
 }
 
-// seal encrypts plaintext under the current data key; the header is appended to ad.
-func (v *Vault) seal(ad, plaintext []byte) ([]byte, error) {
+// seal encrypts a plaintext of n bytes, which fill writes, under the current data key, with
+// format in the header; the header is appended to ad. The plaintext is written into the output
+// and encrypted in place.
+func (v *Vault) seal(format byte, ad []byte, n int, fill func(plaintext []byte)) ([]byte, error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	if v.keys == nil {
 		return nil, ErrSealed
 	}
-	out := make([]byte, sealNonceEnd, sealNonceEnd+len(plaintext)+chacha20poly1305.Overhead)
-	out[0] = sealFormat
+	out := make([]byte, sealNonceEnd+n, sealNonceEnd+n+chacha20poly1305.Overhead)
+	out[0] = format
 	binary.BigEndian.PutUint32(out[1:], v.keys.current)
 	if err := v.nonce(out[sealHeaderLen:sealNonceEnd]); err != nil {
 		return nil, err
@@ -186,17 +208,19 @@ func (v *Vault) seal(ad, plaintext []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return aead.Seal(out, out[sealHeaderLen:sealNonceEnd], plaintext, append(ad, out[:sealHeaderLen]...)), nil
+	fill(out[sealNonceEnd:])
+	return aead.Seal(out[:sealNonceEnd], out[sealHeaderLen:sealNonceEnd], out[sealNonceEnd:], append(ad, out[:sealHeaderLen]...)), nil
 }
 
-// open decrypts sealed with the data key its header names; the header is appended to ad.
-func (v *Vault) open(ad, sealed []byte) ([]byte, error) {
+// open decrypts sealed, of one of formats, with the data key its header names; the header is
+// appended to ad.
+func (v *Vault) open(ad, sealed []byte, formats ...byte) ([]byte, error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	if v.keys == nil {
 		return nil, ErrSealed
 	}
-	if len(sealed) < sealMinLen || sealed[0] != sealFormat {
+	if len(sealed) < sealMinLen || !slices.Contains(formats, sealed[0]) {
 		return nil, ErrTampered
 	}
 	key, ok := v.keys.data[binary.BigEndian.Uint32(sealed[1:])]

@@ -168,8 +168,8 @@ func TestSealOpen(t *testing.T) {
 				t.Errorf("sealed bytes contain %q", part)
 			}
 		}
-		if want := 1 + 4 + 24 + len(patientXML) + 16; len(sealed) != want {
-			t.Errorf("len(sealed) = %d, want %d (header, nonce, ciphertext, tag)", len(sealed), want)
+		if want := 1 + 4 + 24 + 1 + len(patientXML) + 16; len(sealed) != want {
+			t.Errorf("len(sealed) = %d, want %d (header, nonce, the empty user group's length, ciphertext, tag)", len(sealed), want)
 		}
 	})
 

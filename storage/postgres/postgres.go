@@ -236,8 +236,8 @@ func (s *Store) Current(ctx context.Context, tenant, typ string, id []byte) (sto
 }
 
 // Version implements storage.Store.
-// Heads implements storage.Store.
-func (s *Store) Heads(ctx context.Context, tenant string, keys []storage.Key) ([]storage.Record, error) {
+// Heads implements storage.Store: the exclusion is decided on heads.tokens, the row read anyway.
+func (s *Store) Heads(ctx context.Context, tenant string, keys []storage.Key, ex storage.Exclusion) ([]storage.Record, error) {
 	out := make([]storage.Record, len(keys))
 	types := make([]string, len(keys))
 	ids := make([][]byte, len(keys))
@@ -250,7 +250,9 @@ func (s *Store) Heads(ctx context.Context, tenant string, keys []storage.Key) ([
 	}
 	rows, err := s.pool.Query(ctx, `SELECT k.n, h.version, h.updated, h.deleted
 		FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS k(type, id, n)
-		JOIN heads h ON h.tenant = $1 AND h.type = k.type AND h.id = k.id`, tenant, types, ids)
+		JOIN heads h ON h.tenant = $1 AND h.type = k.type AND h.id = k.id
+		WHERE NOT (coalesce($4 = ANY (h.tokens), false) AND NOT coalesce(h.tokens && $5::bytea[], false))`,
+		tenant, types, ids, ex.Token, unless(ex))
 	if err != nil {
 		return nil, translate("heads", err)
 	}
@@ -271,6 +273,30 @@ func (s *Store) Heads(ctx context.Context, tenant string, keys []storage.Key) ([
 	return out, translate("heads", rows.Err())
 }
 
+// unless is ex.Unless as a bytea[] parameter: never NULL, so that && answers false, not NULL.
+func unless(ex storage.Exclusion) [][]byte {
+	if ex.Unless == nil {
+		return [][]byte{}
+	}
+	return ex.Unless
+}
+
+// excluding is the condition that leaves out the resource with id token id when ex says so,
+// its parameters numbered from n on (the exclusion's token, then its exceptions), and those
+// parameters; "" and none when ex leaves out nothing. Find puts it in its general statement,
+// planned for the values at hand (the simple protocol): a generic plan, not knowing how many
+// resources carry the token, would sort all of them for every query; planned for them, it is
+// an index-only probe per match, or one hash of the resources carrying the token.
+func excluding(ex storage.Exclusion, id string, n int) (string, []any) {
+	if ex.Token == nil {
+		return "", nil
+	}
+	return fmt.Sprintf(`
+		AND NOT EXISTS (SELECT 1 FROM tokens x WHERE x.tenant = $1 AND x.type = $2 AND x.token = $%d AND x.id = %s
+			AND NOT EXISTS (SELECT 1 FROM tokens y WHERE y.tenant = $1 AND y.type = $2 AND y.token = ANY ($%d::bytea[]) AND y.id = %s))`,
+		n, id, n+1, id), []any{ex.Token, unless(ex)}
+}
+
 func (s *Store) Version(ctx context.Context, tenant, typ string, id []byte, version int64) (storage.Record, error) {
 	r := storage.Record{Type: typ, ID: slices.Clone(id), Version: version}
 	err := s.pool.QueryRow(ctx, `SELECT updated, deleted, sealed FROM resources
@@ -285,9 +311,9 @@ func (s *Store) Version(ctx context.Context, tenant, typ string, id []byte, vers
 
 // Find implements storage.Store in one statement (so count and page share one snapshot): the
 // matching ids come from the tokens index, one semi-join per group; only the page's rows are
-// joined with their sealed bytes.
+// joined with their sealed bytes. A query with an exclusion takes the general statement.
 func (s *Store) Find(ctx context.Context, tenant string, q storage.Query) (storage.Page, error) {
-	if len(q.All) == 1 && len(q.All[0]) > 0 {
+	if len(q.All) == 1 && len(q.All[0]) > 0 && q.Exclude.Token == nil {
 		if q.Disjoint && len(q.All[0]) > 1 {
 			return s.findDisjoint(ctx, tenant, q)
 		}
@@ -306,6 +332,9 @@ func (s *Store) Find(ctx context.Context, tenant string, q storage.Query) (stora
 		fmt.Fprintf(&sql, `
 		AND h.id IN (SELECT t.id FROM tokens t WHERE t.tenant = $1 AND t.type = $2 AND t.token = ANY($%d::bytea[]))`, len(args))
 	}
+	excl, exArgs := excluding(q.Exclude, "h.id", len(args)+1)
+	sql.WriteString(excl)
+	args = append(args, exArgs...)
 	var limit any // NULL: no limit
 	if q.Limit > 0 {
 		limit = int64(q.Limit)

@@ -88,13 +88,14 @@ func (s *Store) Find(ctx context.Context, tenant string, q storage.Query) (stora
 		}
 	}
 	args = append(args, limit(q), int64(max(q.Offset, 0)))
-	rows, err := s.finds.query(ctx, shape, func() string { return findSQL(q.All) }, args)
+	shape, args = exclusionShape(shape, args, q.Exclude)
+	rows, err := s.finds.query(ctx, shape, func() string { return findSQL(q.All, q.Exclude) }, args)
 	return page(rows, err, q.Type)
 }
 
 // findSQL is the statement of Find for the groups' shape. Its parameters are the tenant, the
-// type, the tokens group by group, the limit and the offset.
-func findSQL(groups [][][]byte) string {
+// type, the tokens group by group, the limit, the offset and the exclusion's (excluding).
+func findSQL(groups [][][]byte, ex storage.Exclusion) string {
 	var query strings.Builder
 	query.WriteString(`WITH m AS NOT MATERIALIZED (
 		SELECT h.id, h.version FROM heads h
@@ -112,6 +113,7 @@ func findSQL(groups [][][]byte) string {
 		}
 		query.WriteString("))")
 	}
+	query.WriteString(excluding(ex, "h.id", n+3))
 	fmt.Fprintf(&query, `
 	)
 	SELECT c.n, p.id, p.version, r.updated, r.deleted, r.sealed
@@ -120,6 +122,42 @@ func findSQL(groups [][][]byte) string {
 	LEFT JOIN resources r ON r.tenant = ?1 AND r.type = ?2 AND r.id = p.id AND r.version = p.version
 	ORDER BY p.id`, n+1, n+2)
 	return query.String()
+}
+
+// exclusionShape adds ex to a Find statement's shape and its parameters to args.
+func exclusionShape(shape []byte, args []any, ex storage.Exclusion) ([]byte, []any) {
+	if ex.Token == nil {
+		return shape, args
+	}
+	shape = strconv.AppendInt(append(shape, 'x'), int64(len(ex.Unless)), 10)
+	return shape, append(append(args, ex.Token), anys(ex.Unless)...)
+}
+
+// excluding is the condition that leaves out the resource with id token id when ex says so,
+// its parameters numbered from n on: the exclusion's token, then its exceptions. It probes the
+// tokens index (tenant, type, id, token) per resource — unless no resource of the type carries
+// the token, which SQLite finds out once per statement.
+func excluding(ex storage.Exclusion, id string, n int) string {
+	if ex.Token == nil {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `
+		AND (NOT EXISTS (SELECT 1 FROM tokens w WHERE w.tenant = ?1 AND w.type = ?2 AND w.token = ?%d)
+		OR NOT EXISTS (SELECT 1 FROM tokens x WHERE x.tenant = ?1 AND x.type = ?2 AND x.id = %s AND x.token = ?%d`, n, id, n)
+	if len(ex.Unless) > 0 {
+		fmt.Fprintf(&b, `
+			AND NOT EXISTS (SELECT 1 FROM tokens y WHERE y.tenant = ?1 AND y.type = ?2 AND y.id = %s AND y.token IN (`, id)
+		for i := range ex.Unless {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "?%d", n+1+i)
+		}
+		b.WriteString("))")
+	}
+	b.WriteString("))")
+	return b.String()
 }
 
 // findDisjoint answers a query with one group of disjoint tokens (storage.Query.Disjoint), or
@@ -136,26 +174,27 @@ func (s *Store) findDisjoint(ctx context.Context, tenant string, q storage.Query
 	}
 	args = append(args, limit(q), int64(max(q.Offset, 0)))
 	shape := strconv.AppendInt([]byte{'d'}, int64(len(tokens)), 10)
-	rows, err := s.finds.query(ctx, shape, func() string { return findDisjointSQL(len(tokens)) }, args)
+	shape, args = exclusionShape(shape, args, q.Exclude)
+	rows, err := s.finds.query(ctx, shape, func() string { return findDisjointSQL(len(tokens), q.Exclude) }, args)
 	return page(rows, err, q.Type)
 }
 
 // findDisjointSQL is the statement of findDisjoint for n tokens. Its parameters are the
-// tenant, the type, the tokens, the limit and the offset.
-func findDisjointSQL(n int) string {
+// tenant, the type, the tokens, the limit, the offset and the exclusion's (excluding).
+func findDisjointSQL(n int, ex storage.Exclusion) string {
 	in := make([]string, n)
 	for i := range in {
 		in[i] = fmt.Sprintf("?%d", i+3)
 	}
 	return fmt.Sprintf(`WITH m AS NOT MATERIALIZED (
-		SELECT t.token, t.id FROM tokens t WHERE t.tenant = ?1 AND t.type = ?2 AND t.token IN (%s)
+		SELECT t.token, t.id FROM tokens t WHERE t.tenant = ?1 AND t.type = ?2 AND t.token IN (%s)%s
 	)
 	SELECT c.n, p.id, h.version, r.updated, r.deleted, r.sealed
 	FROM (SELECT count(*) AS n FROM m) c
 	LEFT JOIN (SELECT m.token, m.id FROM m ORDER BY m.token, m.id LIMIT ?%d OFFSET ?%d) p ON 1
 	LEFT JOIN heads h ON h.tenant = ?1 AND h.type = ?2 AND h.id = p.id AND h.deleted = 0
 	LEFT JOIN resources r ON r.tenant = ?1 AND r.type = ?2 AND r.id = p.id AND r.version = h.version
-	ORDER BY p.token, p.id`, strings.Join(in, ", "), n+3, n+4)
+	ORDER BY p.token, p.id`, strings.Join(in, ", "), excluding(ex, "t.id", n+5), n+3, n+4)
 }
 
 // limit is q's limit in SQLite's terms: -1 for none.

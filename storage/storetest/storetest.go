@@ -51,6 +51,7 @@ func RunTests(t *testing.T, newStore func(t testing.TB) storage.Store) {
 		{"heads", headTests},
 		{"isolation", isolationTests},
 		{"find", findTests},
+		{"exclusion", excludeTests},
 		{"round trips", roundTripTests},
 		{"concurrency", concurrencyTests},
 		{"concurrent commits", concurrentCommitTests},
@@ -60,7 +61,11 @@ func RunTests(t *testing.T, newStore func(t testing.TB) storage.Store) {
 			for _, tc := range area.tests {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
-					tc.run(t, newStore(t))
+					s := newStore(t)
+					if _, ok := s.(Unexcluding); ok && area.name == "exclusion" {
+						t.Skip("the store leaves out by other means")
+					}
+					tc.run(t, s)
 				})
 			}
 		})
@@ -81,7 +86,7 @@ var headTests = []test{
 		mustCommit(t, s, "other", change("Patient", "p9", 0, "x"))
 		keys := []storage.Key{{Type: "Observation", ID: []byte("o1")}, {Type: "Patient", ID: []byte("missing")}, {Type: "Patient", ID: []byte("p1")},
 			{Type: "Patient", ID: []byte("p9")}, {Type: "Observation", ID: []byte("p1")}}
-		got, err := s.Heads(t.Context(), "praxis", keys)
+		got, err := s.Heads(t.Context(), "praxis", keys, storage.Exclusion{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +108,7 @@ var headTests = []test{
 		}
 	}},
 	{"answers no keys with nothing", func(t *testing.T, s storage.Store) {
-		got, err := s.Heads(t.Context(), "nobody", nil)
+		got, err := s.Heads(t.Context(), "nobody", nil, storage.Exclusion{})
 		if err != nil || len(got) != 0 {
 			t.Errorf("Heads(nil) = %v, %v", got, err)
 		}
@@ -637,7 +642,7 @@ var versionTests = []test{
 				t.Errorf("version 1 of %s: error = %v, want ErrNotFound", id, err)
 			}
 		}
-		heads, err := s.Heads(t.Context(), "praxis", []storage.Key{{Type: "red:state", ID: []byte("s1")}})
+		heads, err := s.Heads(t.Context(), "praxis", []storage.Key{{Type: "red:state", ID: []byte("s1")}}, storage.Exclusion{})
 		if err != nil || heads[0].Version != 0 {
 			t.Errorf("Heads = %+v, %v; want version 0", heads, err)
 		}
@@ -953,6 +958,99 @@ var findTests = []test{
 	}},
 }
 
+// excludeTests check storage.Exclusion in Find (every plan: one token, one group, several
+// groups, none, disjoint) and in Heads: the data of groups a reader is no member of.
+var excludeTests = []test{
+	{"finds, counts and pages as if the excluded resources did not exist", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis",
+			change("Patient", "p1", 0, "x", "name:anna", "city:berlin", "at:a", "mark", "group:a"),
+			change("Patient", "p2", 0, "x", "name:anna", "city:berlin", "at:b", "mark", "group:b"),
+			change("Patient", "p3", 0, "x", "name:anna", "city:hamburg", "at:a"),
+			change("Patient", "p4", 0, "x", "name:bert", "city:berlin", "at:b", "mark", "group:a", "group:c"),
+			change("Patient", "p5", 0, "x", "name:bert", "city:berlin", "at:a"),
+			change("Observation", "o1", 0, "x", "name:anna", "mark", "group:b"),
+		)
+		b := func(s string) []byte { return []byte(s) }
+		ex := func(unless ...string) storage.Exclusion {
+			e := storage.Exclusion{Token: b("mark")}
+			for _, u := range unless {
+				e.Unless = append(e.Unless, b(u))
+			}
+			return e
+		}
+		for _, tc := range []struct {
+			name     string
+			typ      string
+			all      [][][]byte
+			disjoint bool
+			ex       storage.Exclusion
+			want     []string
+		}{
+			{"nothing excluded without a token", "Patient", groups("name:anna"), false, storage.Exclusion{Unless: [][]byte{b("group:a")}}, []string{"p1", "p2", "p3"}},
+			{"one token, no exceptions", "Patient", groups("name:anna"), false, ex(), []string{"p3"}},
+			{"one token, one exception", "Patient", groups("name:anna"), false, ex("group:a"), []string{"p1", "p3"}},
+			{"one group", "Patient", groups("name:anna name:bert"), false, ex("group:b"), []string{"p2", "p3", "p5"}},
+			{"several groups", "Patient", [][][]byte{{b("name:anna"), b("name:bert")}, {b("city:berlin")}}, false, ex("group:c"), []string{"p4", "p5"}},
+			{"no groups", "Patient", nil, false, ex("group:a"), []string{"p1", "p3", "p4", "p5"}},
+			{"either exception", "Patient", nil, false, ex("group:b", "group:c"), []string{"p2", "p3", "p4", "p5"}},
+			{"an exception nobody carries", "Patient", nil, false, ex("group:z"), []string{"p3", "p5"}},
+			{"disjoint", "Patient", groups("at:a at:b"), true, ex("group:a"), []string{"p1", "p3", "p4", "p5"}},
+			{"other type", "Observation", groups("name:anna"), false, ex("group:a"), nil},
+		} {
+			want := slices.Clone(tc.want)
+			inOrder(s, tc.typ, want)
+			full := mustFind(t, s, "praxis", storage.Query{Type: tc.typ, All: tc.all, Disjoint: tc.disjoint, Exclude: tc.ex})
+			got := idsOf(full)
+			if tc.disjoint { // in an order of the store's own
+				slices.Sort(got)
+				slices.Sort(want)
+			}
+			if !slices.Equal(got, want) || full.Total != len(want) {
+				t.Errorf("%s: Find = %q (total %d), want %q (total %d)", tc.name, got, full.Total, want, len(want))
+			}
+			for offset := range len(want) + 1 {
+				page := mustFind(t, s, "praxis", storage.Query{Type: tc.typ, All: tc.all, Disjoint: tc.disjoint, Exclude: tc.ex, Offset: offset, Limit: 1})
+				if page.Total != len(want) || len(page.Records) != min(1, len(want)-offset) {
+					t.Errorf("%s: Find(offset %d, limit 1) = %q (total %d), want one of %d", tc.name, offset, idsOf(page), page.Total, len(want))
+				}
+			}
+		}
+	}},
+	{"answers heads the exclusion leaves out as never written", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis",
+			change("Patient", "p1", 0, "x", "anna", "mark", "group:a"),
+			change("Patient", "p2", 0, "x", "anna"),
+			change("Patient", "p3", 0, "x", "anna", "mark", "group:b"),
+		)
+		mustCommit(t, s, "praxis", tombstone("Patient", "p3", 1))
+		keys := []storage.Key{{Type: "Patient", ID: []byte("p1")}, {Type: "Patient", ID: []byte("p2")}, {Type: "Patient", ID: []byte("p3")}, {Type: "Patient", ID: []byte("p9")}}
+		for _, tc := range []struct {
+			name string
+			ex   storage.Exclusion
+			want []int64
+		}{
+			{"nothing excluded", storage.Exclusion{}, []int64{1, 1, 2, 0}},
+			{"a member of the group", storage.Exclusion{Token: []byte("mark"), Unless: [][]byte{[]byte("group:a")}}, []int64{1, 1, 2, 0}},
+			{"a member of no group", storage.Exclusion{Token: []byte("mark")}, []int64{0, 1, 2, 0}},
+		} {
+			got, err := s.Heads(t.Context(), "praxis", keys, tc.ex)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, h := range got {
+				if h.Version != tc.want[i] || string(h.ID) != string(keys[i].ID) {
+					t.Errorf("%s: head of %s = version %d, want %d", tc.name, keys[i].ID, h.Version, tc.want[i])
+				}
+			}
+			if !got[2].Deleted {
+				t.Errorf("%s: the tombstone of p3 is not deleted: %+v", tc.name, got[2])
+			}
+		}
+	}},
+}
+
 var roundTripTests = []test{
 	{"keeps Updated in UTC at microsecond precision", func(t *testing.T, s storage.Store) {
 		mustCreateTenant(t, s, "praxis")
@@ -1253,31 +1351,45 @@ func BenchmarkCommit(b *testing.B, newStore func(t testing.TB) storage.Store) {
 }
 
 // BenchmarkFind measures Find by one token among 10,000 resources of one type (a first page
-// of 20), for a token one resource carries and for tokens 10 and 1,000 resources share.
+// of 20), for a token one resource carries and for tokens 10 and 1,000 resources share; and
+// the same for a reader who is a member of one user group, where the exclusion leaves out the
+// tenth of the resources that belong to the two other groups' (two in three of the marked).
 func BenchmarkFind(b *testing.B, newStore func(t testing.TB) storage.Store) {
 	s := newStore(b)
 	benchLoad(b, s)
+	member := storage.Exclusion{Token: []byte("mark"), Unless: [][]byte{[]byte("group:0")}}
 	for _, bc := range []struct {
 		name  string
 		token []byte
-		want  int
+		want  func(n uint64) bool
 	}{
-		{"unique token", []byte("id:4242"), 1},
-		{"token of 10", []byte("name:42"), 10},
-		{"token of 1000", []byte("city:4"), 1000},
+		{"unique token", []byte("id:4242"), func(n uint64) bool { return n == 4242 }},
+		{"token of 10", []byte("name:42"), func(n uint64) bool { return n%1000 == 42 }},
+		{"token of 1000", []byte("city:4"), func(n uint64) bool { return n%10 == 4 }},
 	} {
-		b.Run(bc.name, func(b *testing.B) {
-			q := storage.Query{Type: "Patient", All: [][][]byte{{bc.token}}, Limit: 20}
-			for b.Loop() {
-				page, err := s.Find(b.Context(), "bench", q)
-				if err != nil {
-					b.Fatalf("Find: %v", err)
-				}
-				if page.Total != bc.want {
-					b.Fatalf("Find total %d, want %d", page.Total, bc.want)
+		for _, ex := range []struct {
+			name string
+			ex   storage.Exclusion
+		}{{"", storage.Exclusion{}}, {", member of a group", member}} {
+			want := 0
+			for n := range uint64(benchTotal) {
+				if bc.want(n) && (ex.ex.Token == nil || !benchMarked(n) || benchGroup(n) == 0) {
+					want++
 				}
 			}
-		})
+			b.Run(bc.name+ex.name, func(b *testing.B) {
+				q := storage.Query{Type: "Patient", All: [][][]byte{{bc.token}}, Limit: 20, Exclude: ex.ex}
+				for b.Loop() {
+					page, err := s.Find(b.Context(), "bench", q)
+					if err != nil {
+						b.Fatalf("Find: %v", err)
+					}
+					if page.Total != want {
+						b.Fatalf("Find total %d, want %d", page.Total, want)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -1412,9 +1524,10 @@ func benchSealed() []byte {
 	return sealed
 }
 
-// benchChange is resource n of a benchmark: a new Patient with four tokens.
+// benchChange is resource n of a benchmark: a new Patient with four tokens; every tenth
+// (benchMarked) belongs to one of three user groups (benchGroup) and carries two more.
 func benchChange(n uint64, sealed []byte) storage.Change {
-	return storage.Change{
+	c := storage.Change{
 		Type:    "Patient",
 		ID:      binary.BigEndian.AppendUint64([]byte("bench-"), n*0x9e3779b97f4a7c15),
 		Updated: base,
@@ -1426,7 +1539,16 @@ func benchChange(n uint64, sealed []byte) storage.Change {
 			[]byte("active"),
 		},
 	}
+	if benchMarked(n) {
+		c.Tokens = append(c.Tokens, []byte("mark"), fmt.Appendf(nil, "group:%d", benchGroup(n)))
+	}
+	return c
 }
+
+// benchMarked says whether benchmark resource n belongs to a user group, benchGroup(n).
+func benchMarked(n uint64) bool { return n%10 == 3 }
+
+func benchGroup(n uint64) uint64 { return n / 10 % 3 }
 
 // change writes version expect+1 of a resource with the sealed bytes and tokens given; its
 // timestamp is derived from the suite's clock and the version.
@@ -1549,6 +1671,13 @@ func wantRecord(t testing.TB, got, want storage.Record) {
 			want.Type, want.ID, want.Version, want.Deleted, want.Sealed)
 	}
 	wantTime(t, fmt.Sprintf("Updated of %s %q v%d", want.Type, want.ID, want.Version), got.Updated, want.Updated)
+}
+
+// Unexcluding is implemented by a store that leaves out by other means than
+// storage.Exclusion (the vault's barrier, which leaves out by who acts): the exclusion checks
+// skip it.
+type Unexcluding interface {
+	Unexcluding()
 }
 
 // Ordered is implemented by a store whose stable order is not the id bytes' (the vault's barrier
