@@ -72,7 +72,7 @@ func (s *Service) SearchDocument(ctx context.Context, typ string, query url.Valu
 		return nil, err
 	}
 	set := fhir.SearchSet{ID: newID(), Updated: now, Total: res.Total}
-	if set.Links, err = s.links(req.typ, req.q, req.page, req.count, req.k.pageSize, res.Total); err != nil {
+	if set.Links, err = PageLinks(s.Store, s.Tenant, req.typ, req.q, req.page, req.count, req.k.pageSize, res.Total); err != nil {
 		return nil, err
 	}
 	stored := make([][]byte, len(res.Resources))
