@@ -1031,6 +1031,47 @@ func TestNotificationsFollowTheSubscribersView(t *testing.T) {
 	}
 }
 
+// $events shows a caller of its subscription's notifications only what the subscription's
+// audience and the caller both see, even when the deliverer has just written the same
+// notification, in full, for the endpoint.
+func TestEventsShowTheCallerOnlyWhatTheySee(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	e := newEnv(t, b, fast)
+	kardio := access.With(context.Background(), access.Principal{Tenant: "praxis", User: "anna", Groups: []string{"kardio"}})
+	ortho := access.With(context.Background(), access.Principal{Tenant: "praxis", User: "bert", Groups: []string{"ortho"}})
+	r := newReceiver(t)
+	res, err := e.notes.Create(kardio, xml(t, subscriptionXML("requested", "Patient", r.url, notify.FullResource)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := fhir.ChildValue(res, "id")
+	e.run(t)
+	body := `<Patient xmlns="http://hl7.org/fhir"><id value="secret-k"/><gender value="female"/></Patient>`
+	if err := e.store.Commit(kardio, []vault.Write{{Type: "Patient", ID: "secret-k", Updated: time.Now().UTC(), Group: "kardio", Body: []byte(body)}}); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, r.wait(t, 1)[0].body, `<id value="secret-k"/>`)
+	for _, tc := range []struct {
+		name  string
+		ctx   context.Context
+		shown bool
+	}{
+		{"the subscriber sees the resource", kardio, true},
+		{"a member of another group does not", ortho, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set, err := e.notes.Events(tc.ctx, id, 0, 0)
+			if err != nil || len(set.Entries) != 1 {
+				t.Fatalf("$events: %d entries, %v", len(set.Entries), err)
+			}
+			doc := string(fhir.Document(set.Entries[0].Resource))
+			if got := strings.Contains(doc, `<id value="secret-k"/>`); got != tc.shown {
+				t.Errorf("the resource shown: %v, want %v\n%s", got, tc.shown, doc)
+			}
+		})
+	}
+}
+
 // headsStore counts the store's Heads calls.
 type headsStore struct {
 	*vault.Barrier
