@@ -54,6 +54,12 @@
 // host names the admin allowed: those are resolved once per connection, the addresses checked
 // and connected to exactly (DNS rebinding cannot redirect a delivery).
 //
+// A subscription follows the view of who saved it last (its audience, by user groups): the
+// outbox entry's events are made per audience, of only what it sees, and a payload holds only
+// the resources and patient identifiers it sees. The part of a payload that is the same for
+// several subscriptions is written once per event, payload content, audience and view of who
+// asks (the deliverer, or in $events the caller, who sees no more than the API shows them).
+//
 // Several workstations may share one PostgreSQL database: each runs a deliverer, only the lease
 // holder numbers and sends, so each notification goes out once; the others' changes wait in the
 // outbox until its next round. A deliverer killed between a POST and the next write of the
