@@ -2,8 +2,6 @@ package fhir_test
 
 import (
 	"bytes"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -130,26 +128,10 @@ func trees(t *testing.T) map[string]*etree.Element {
 	inner.CreateElement("deeper").CreateElement("deepest")
 	out["a subtree whose parent is XHTML"] = inner
 
-	root := filepath.Join("..")
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	for path, data := range testdataFiles(t) {
+		if filepath.Ext(path) == ".xml" {
+			add(path, data)
 		}
-		if d.IsDir() && path != root && (d.Name() == "node_modules" || strings.HasPrefix(d.Name(), ".")) {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || filepath.Ext(path) != ".xml" || !strings.Contains(filepath.ToSlash(path), "testdata/") {
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		add(path, data)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	return out
 }

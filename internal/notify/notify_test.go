@@ -44,12 +44,18 @@ type env struct {
 	store records.Store
 }
 
-func newEnv(t testing.TB, b *vault.Barrier, d notify.Delivery, hosts ...string) *env {
+func newEnv(t testing.TB, b store, d notify.Delivery, hosts ...string) *env {
 	t.Helper()
 	n := &notify.Service{Tenant: "praxis", Store: b, Delivery: d, Hosts: hosts}
 	e := &env{notes: n, store: n.Wrap(b)}
 	e.recs = &records.Service{Tenant: "praxis", Store: e.store}
 	return e
+}
+
+// store is a tenant's barrier, or a test's wrapper of it.
+type store interface {
+	notify.Store
+	records.Store
 }
 
 // run starts the deliverer until the test ends.
@@ -649,9 +655,7 @@ func (c *countingStore) Commit(ctx context.Context, writes []vault.Write) error 
 func TestOneOutboxEntryPerCommitForAllSubscriptions(t *testing.T) {
 	b, _ := vaulttest.Barrier(t)
 	st := &countingStore{Barrier: b}
-	n := &notify.Service{Tenant: "praxis", Store: st, Delivery: fast}
-	e := &env{notes: n, store: n.Wrap(st)}
-	e.recs = &records.Service{Tenant: "praxis", Store: e.store}
+	e := newEnv(t, st, fast)
 	r := newReceiver(t)
 	const subs, bundles = 10, 6
 	for range subs {
@@ -1090,9 +1094,7 @@ func (h *headsStore) Heads(ctx context.Context, refs []vault.Ref) ([]vault.Resou
 func TestARequestReadsTheSubscriptionsWithWhatItWrites(t *testing.T) {
 	b, _ := vaulttest.Barrier(t)
 	st := &headsStore{Barrier: b}
-	n := &notify.Service{Tenant: "praxis", Store: st, Delivery: fast}
-	e2 := &env{notes: n, store: n.Wrap(st)}
-	e2.recs = &records.Service{Tenant: "praxis", Store: e2.store}
+	e2 := newEnv(t, st, fast)
 	e1 := newEnv(t, b, fast) // another workstation
 	r := newReceiver(t)
 	post := func(ctx context.Context, id string, n int) {
