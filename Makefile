@@ -42,16 +42,19 @@ bench:
 
 # Measures red under load as issue #12 tabulates it: red started on a free loopback port with a
 # fresh tenant, seeded with LOAD_PATIENTS Patientenakten, then read, identifier-search and create
-# phases of LOAD_SECONDS at 1 and 8 keep-alive clients, three times each; medians, p50/p99,
-# errors and red's peak RSS as a Markdown table, also in bin/load-report.md. STORE=sqlite or
-# STORE=postgres runs one store (PostgreSQL: a throwaway database on RED_TEST_DATABASE_URL or
-# 127.0.0.1:5432); more flags of tools/redload in LOAD_ARGS.
+# phases of LOAD_SECONDS at 1 and 8 keep-alive connections of wrk (installed from Debian when
+# missing), three times each; medians, p50/p99, errors and red's peak RSS as a Markdown table,
+# also in bin/load-report.md. STORE=sqlite or STORE=postgres runs one store (PostgreSQL: a
+# throwaway database on RED_TEST_DATABASE_URL or 127.0.0.1:5432); more flags of tools/redload in
+# LOAD_ARGS (-driver go: redload's own Go clients instead of wrk).
 STORE         ?= both
 LOAD_SECONDS  ?= 20
 LOAD_PATIENTS ?= 10000
 LOAD_ARGS     ?=
 .PHONY: load
 load: build
+	@command -v wrk >/dev/null 2>&1 || { echo "make load: wrk is missing; installing Debian's wrk (apt-get install wrk) …"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk; }
 	$(GO) run ./tools/redload -red $(BIN) -store $(STORE) -seconds $(LOAD_SECONDS) -patients $(LOAD_PATIENTS) -out bin/load-report.md $(LOAD_ARGS)
 
 # Runs every Fuzz target of the module, each on its own for FUZZTIME; stops at the first

@@ -103,21 +103,14 @@ func (r *unmarshaler) start() bool {
 	}
 	r.pairs = r.pairs[:0]
 	for r.p < len(r.s) && r.s[r.p] == ' ' {
-		r.p++
-		key, ok := r.name()
-		if !ok || !strings.HasPrefix(r.s[r.p:], `="`) {
-			return false
-		}
-		r.p += 2
-		end := strings.IndexByte(r.s[r.p:], '"')
-		if end < 0 {
-			return false
-		}
-		val, ok := unescape(r.s[r.p : r.p+end])
+		key, raw, ok := r.attr()
 		if !ok {
 			return false
 		}
-		r.p += end + 1
+		val, ok := unescape(raw)
+		if !ok {
+			return false
+		}
 		r.pairs = append(r.pairs, key, val)
 	}
 	closed := false
@@ -153,6 +146,23 @@ func (r *unmarshaler) start() bool {
 	}
 	r.stack = append(r.stack, openElement{el: e, name: name, kids: len(r.kids)})
 	return true
+}
+
+// attr reads an attribute, ` key="raw"`, of a start tag: its name and its value as written.
+func (r *unmarshaler) attr() (key, raw string, ok bool) {
+	r.p++ // ' '
+	key, ok = r.name()
+	if !ok || !strings.HasPrefix(r.s[r.p:], `="`) {
+		return "", "", false
+	}
+	r.p += 2
+	end := strings.IndexByte(r.s[r.p:], '"')
+	if end < 0 {
+		return "", "", false
+	}
+	raw = r.s[r.p : r.p+end]
+	r.p += end + 1
+	return key, raw, true
 }
 
 // splitName is etree's split of a name into prefix and local part.

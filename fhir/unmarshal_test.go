@@ -3,8 +3,11 @@ package fhir_test
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/beevik/etree"
 
@@ -136,7 +139,9 @@ func TestUnmarshalMatchesEtree(t *testing.T) {
 	}
 }
 
-func FuzzUnmarshalMatchesEtree(f *testing.F) {
+// addStoredSeeds seeds a fuzz target with the cases and the hand-made trees as Marshal writes
+// them.
+func addStoredSeeds(f *testing.F) {
 	for _, s := range unmarshalCases {
 		f.Add([]byte(s))
 	}
@@ -145,6 +150,10 @@ func FuzzUnmarshalMatchesEtree(f *testing.F) {
 			f.Add(fhir.Marshal(e))
 		}
 	}
+}
+
+func FuzzUnmarshalMatchesEtree(f *testing.F) {
+	addStoredSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkUnmarshal(t, "input", data)
 	})
@@ -162,5 +171,133 @@ func TestUnmarshaledTreesGrowOnTheirOwn(t *testing.T) {
 	want := `<a><b z="3"><added y="2"/></b><c z="3"><d/><added y="2"/></c><e x="1" z="3"><added y="2"/></e><f z="3">t<added y="2"/></f></a>`
 	if got, _ := etree.NewDocumentWithRoot(e.Copy()).WriteToString(); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// checkStoredDocument compares StoredDocument with Document of what Unmarshal reads; it
+// reports whether StoredDocument wrote data itself.
+func checkStoredDocument(t *testing.T, name string, data []byte) bool {
+	t.Helper()
+	got, ok := fhir.StoredDocument(data)
+	e, err := fhir.Unmarshal(data)
+	switch {
+	case !ok:
+		return false
+	case err != nil || e == nil:
+		t.Errorf("%s: StoredDocument wrote what Unmarshal refuses (%v)\ninput %q", name, err, data)
+	default:
+		if want := fhir.Document(e); !bytes.Equal(got, want) {
+			t.Errorf("%s: StoredDocument\n%s\nwant\n%s", name, got, want)
+		}
+	}
+	return true
+}
+
+func TestStoredDocumentMatchesDocument(t *testing.T) {
+	for i, s := range unmarshalCases {
+		checkStoredDocument(t, fmt.Sprintf("case %d", i), []byte(s))
+	}
+	for i, s := range []string{
+		`<a xmlns="urn:a">x<b/>y</a>`, `<a xmlns="urn:a"> <b/>` + "\u00a0" + `<c>t</c></a>`, `<a xmlns="urn:a"><b></b></a>`,
+		`<Patient xmlns="http://hl7.org/fhir"><text><div xmlns="http://www.w3.org/1999/xhtml"><p>a <b>b</b></p></div></text></Patient>`,
+		`<a xmlns="urn:a" xmlns:h="http://www.w3.org/1999/xhtml"><h:div><h:p/> </h:div><h:x h:y="&lt;"/></a>`,
+		`<a xmlns="urn:a"><b c="&quot;q&apos; &amp; tab	"/>&amp;&gt;</a>`, `<a xmlns="urn:a" xmlns="urn:b"/>`, `<a/>`, `<a x="1"><b/></a>`,
+	} {
+		if !checkStoredDocument(t, fmt.Sprintf("extra case %d", i), []byte(s)) && i < 5 {
+			t.Errorf("extra case %d: StoredDocument leaves Marshal's form to the tree: %s", i, s)
+		}
+	}
+	for name, e := range trees(t) {
+		data := fhir.Marshal(e)
+		if !checkStoredDocument(t, name+" marshaled", data) && strings.HasSuffix(name, "(fhir)") && !bytes.Contains(data, []byte("\r")) {
+			t.Errorf("%s: StoredDocument leaves what Marshal wrote to the tree", name)
+		}
+		checkStoredDocument(t, name+" as a document", fhir.Document(e))
+	}
+}
+
+func FuzzStoredDocumentMatchesDocument(f *testing.F) {
+	addStoredSeeds(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkStoredDocument(t, "input", data)
+	})
+}
+
+// BenchmarkStoredDocument writes a stored Patient (of testdata/bundles/patients.xml) as red
+// answers a read, from the stored bytes and through the tree.
+func BenchmarkStoredDocument(b *testing.B) {
+	akte, err := os.ReadFile(filepath.Join("..", "testdata", "bundles", "patients.xml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	bundle, err := fhir.Parse(akte, fhir.DefaultLimits)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stored := fhir.Marshal(bundle.FindElement("entry/resource/Patient"))
+	b.Run("StoredDocument", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := fhir.StoredDocument(stored); !ok {
+				b.Fatal("left to the tree")
+			}
+		}
+	})
+	b.Run("Document(Unmarshal)", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			e, err := fhir.Unmarshal(stored)
+			if err != nil {
+				b.Fatal(err)
+			}
+			fhir.Document(e)
+		}
+	})
+}
+
+// StoredSearchSet writes what SearchSet.Element and Document write for the same resources read
+// with Unmarshal.
+func TestStoredSearchSetMatchesDocument(t *testing.T) {
+	var stored [][]byte
+	for _, s := range unmarshalCases {
+		stored = append(stored, []byte(s))
+	}
+	for _, e := range trees(t) {
+		stored = append(stored, fhir.Marshal(e))
+	}
+	stored = append(stored, []byte(`<Patient xmlns="urn:other"><x:id xmlns:x="urn:x" x:value="a&amp;b"/><id value="second"/></Patient>`),
+		[]byte(`<Patient><meta/><id value="p&lt;1"/></Patient>`), []byte(`<Patient foo:xmlns="urn:f" a="1"><id/></Patient>`))
+	set := fhir.SearchSet{ID: "s1", Updated: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC), Total: 3,
+		Links: []fhir.Link{{Relation: "self", URL: "/t/Patient?page=1&_q=x"}, {Relation: "next", URL: "/t/Patient?page=2&_q=x"}}}
+	check := func(name string, stored ...[]byte) bool {
+		t.Helper()
+		got, ok := fhir.StoredSearchSet(set, "/Patient/", stored)
+		if !ok {
+			return false
+		}
+		want := set
+		for _, data := range stored {
+			e, err := fhir.Unmarshal(data)
+			if err != nil || e == nil {
+				t.Fatalf("%s: StoredSearchSet wrote what Unmarshal refuses (%v)", name, err)
+			}
+			want.Entries = append(want.Entries, fhir.Entry{FullURL: "/Patient/" + fhir.ChildValue(e, "id"), Resource: e})
+		}
+		if w := fhir.Document(want.Element()); !bytes.Equal(got, w) {
+			t.Errorf("%s: StoredSearchSet\n%s\nwant\n%s", name, got, w)
+		}
+		return true
+	}
+	if !check("no entries") {
+		t.Error("no entries: left to the tree")
+	}
+	written := 0
+	for i, data := range stored {
+		if check(fmt.Sprintf("entry %d", i), data) {
+			written++
+		}
+	}
+	if written < len(stored)/2 || !check("three entries", stored[len(stored)-3:]...) {
+		t.Errorf("StoredSearchSet wrote %d of %d sets itself", written, len(stored))
 	}
 }

@@ -60,6 +60,12 @@ type Change struct {
 	Sealed  []byte
 	// Tokens replace the resource's search tokens (blind-index values). Tombstones have none.
 	Tokens [][]byte
+	// Forget drops the resource's earlier versions with this change: only the version it writes
+	// is kept — for records whose history is worth nothing and which are rewritten often (the
+	// state of notification deliveries). A deletion that forgets keeps nothing at all: no head,
+	// no version, no tokens, as if the resource had never been written (its id may be created
+	// again with Expect 0). Expect is checked as for every change.
+	Forget bool
 }
 
 // Query selects current, not-deleted resources of one type in one tenant.

@@ -154,8 +154,31 @@ type governor struct {
 	mu       sync.Mutex
 	inFlight int64 // bytes of large bodies admitted and not yet done
 	original int64 // the limit before any was set; 0 until read
+	resting  int64 // the limit while no large body is in flight: original, or KeepMemoryUnder's
 	lastFree time.Time
 	pending  bool
+}
+
+// KeepMemoryUnder makes n bytes the Go runtime's soft memory limit while no large body is in
+// flight (math.MaxInt64: none), and the least limit while some are; it returns the one before. A
+// limit set before red first touched it (GOMEMLIMIT) stays as it is. red serve keeps its memory
+// down this way: its live heap is small, and GOGC's 400 % alone lets garbage grow to five times
+// it.
+func KeepMemoryUnder(n int64) (previous int64) {
+	memory.mu.Lock()
+	defer memory.mu.Unlock()
+	memory.read()
+	previous, memory.resting = memory.resting, n
+	memory.setLimit()
+	return previous
+}
+
+// read takes the limit set before red touched it, once.
+func (g *governor) read() {
+	if g.original == 0 {
+		g.original = debug.SetMemoryLimit(-1)
+		g.resting = g.original
+	}
 }
 
 // admitted counts a large body in; done counts it out again.
@@ -178,20 +201,21 @@ func (g *governor) done(n int64) {
 	}
 }
 
-// setLimit sets the soft memory limit for the bytes in flight, or restores the one before; a limit
-// someone set (GOMEMLIMIT) is left alone.
+// setLimit sets the soft memory limit for the bytes in flight, never below the resting one, or
+// restores the resting one; a limit someone set (GOMEMLIMIT) is left alone.
 func (g *governor) setLimit() {
-	if g.original == 0 {
-		g.original = debug.SetMemoryLimit(-1)
-	}
+	g.read()
 	if g.original != math.MaxInt64 {
 		return
 	}
+	limit := g.resting
 	if g.inFlight > 0 {
-		debug.SetMemoryLimit(max(memoryFloor, memoryPerByte*g.inFlight))
-	} else {
-		debug.SetMemoryLimit(g.original)
+		limit = max(memoryFloor, memoryPerByte*g.inFlight)
+		if g.resting != math.MaxInt64 {
+			limit = max(limit, g.resting)
+		}
 	}
+	debug.SetMemoryLimit(limit)
 }
 
 // free returns memory to the operating system once no large body is in flight.

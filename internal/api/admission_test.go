@@ -205,6 +205,26 @@ func TestMemoryFollowsLargeBodies(t *testing.T) {
 			}
 		})
 	}
+	t.Run("keeps a resting limit, and never goes below it for large bodies", func(t *testing.T) {
+		const resting = 48 << 20
+		defer KeepMemoryUnder(KeepMemoryUnder(resting))
+		if got := debug.SetMemoryLimit(-1); got != resting {
+			t.Fatalf("resting limit %d, want %d", got, resting)
+		}
+		for _, c := range []struct{ body, limit int64 }{{2 << 20, resting}, {20 << 20, memoryPerByte * 20 << 20}} {
+			a := newAdmissionHarness(t, time.Second)
+			_, done := a.serve(sized(c.body))
+			<-a.entered
+			if got := debug.SetMemoryLimit(-1); got != c.limit {
+				t.Errorf("body of %d bytes: limit %d, want %d", c.body, got, c.limit)
+			}
+			a.releaseAll()
+			<-done
+			if got := debug.SetMemoryLimit(-1); got != resting {
+				t.Errorf("limit %d after the request, want the resting %d", got, resting)
+			}
+		}
+	})
 	t.Run("returns memory to the system after the last large body", func(t *testing.T) {
 		memory.mu.Lock()
 		memory.lastFree = time.Time{}

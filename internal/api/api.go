@@ -21,8 +21,12 @@ type Records interface {
 	PostBundle(ctx context.Context, b *etree.Element) (*etree.Element, error)
 	DeleteBundle(ctx context.Context, id string) (*etree.Element, error)
 	Read(ctx context.Context, typ, id string) (*etree.Element, error)
+	// ReadDocument is Read's resource as fhir.Document writes it, and its version.
+	ReadDocument(ctx context.Context, typ, id string) ([]byte, int64, error)
 	ReadVersion(ctx context.Context, typ, id, version string) (*etree.Element, error)
 	Search(ctx context.Context, typ string, q url.Values) (fhir.SearchSet, error)
+	// SearchDocument is Search's answer as fhir.Document writes it.
+	SearchDocument(ctx context.Context, typ string, q url.Values) ([]byte, error)
 }
 
 // Telematik carries out RED's TI actions.

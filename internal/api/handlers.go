@@ -108,6 +108,14 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if redXML(w) {
+		doc, err := s.Records.SearchDocument(r.Context(), typ, r.URL.Query())
+		if err != nil {
+			return err
+		}
+		write(w, http.StatusOK, ContentType, doc)
+		return nil
+	}
 	set, err := s.Records.Search(r.Context(), typ, r.URL.Query())
 	if err != nil {
 		return err
@@ -131,6 +139,15 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if redXML(w) {
+		doc, version, err := s.Records.ReadDocument(r.Context(), typ, chi.URLParam(r, "id"))
+		if err != nil {
+			return err
+		}
+		w.Header().Set("ETag", `W/"`+itoa(version)+`"`)
+		write(w, http.StatusOK, ContentType, doc)
+		return nil
+	}
 	res, err := s.Records.Read(r.Context(), typ, chi.URLParam(r, "id"))
 	if err != nil {
 		return err
@@ -150,6 +167,13 @@ func (s *Server) readVersion(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeResource(w, res)
 	return nil
+}
+
+// redXML reports whether the answer is RED's XML (neither JSON nor strict FHIR), which records
+// writes from the stored bytes without trees.
+func redXML(w http.ResponseWriter) bool {
+	f := negotiated(w)
+	return !f.strict && !f.json
 }
 
 func writeResource(w http.ResponseWriter, res *etree.Element) {

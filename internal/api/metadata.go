@@ -8,11 +8,13 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/redclone/red/fhir"
+	"github.com/redclone/red/internal/notify"
 	"github.com/redclone/red/internal/records"
 	"github.com/redclone/red/internal/telematik"
 )
 
-// metadata answers GET /metadata with a CapabilityStatement of exactly what is implemented.
+// metadata answers GET /metadata and GET /{tenant}/metadata with a CapabilityStatement of exactly
+// what is implemented.
 func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) error {
 	writeXML(w, http.StatusOK, s.capabilities())
 	return nil
@@ -56,6 +58,9 @@ func (s *Server) capabilities() *etree.Element {
 			val(sp, "type", records.ParamType(typ, p))
 		}
 	}
+	if s.Subscriptions != nil {
+		subscriptionCapabilities(rest.CreateElement("resource"), val)
+	}
 	if s.AuditEvents != nil {
 		res := rest.CreateElement("resource")
 		val(res, "type", "AuditEvent")
@@ -76,4 +81,26 @@ func (s *Server) capabilities() *etree.Element {
 		val(op, "definition", "https://github.com/redclone/red/OperationDefinition/"+strings.TrimPrefix(a, "$"))
 	}
 	return cs
+}
+
+// subscriptionCapabilities describes package notify's Subscriptions in res: the interactions,
+// the channel (rest-hook only) and payloads, the topics (the subscriptions backport's extension)
+// and $events. A Subscription list takes no search parameters.
+func subscriptionCapabilities(res *etree.Element, val func(*etree.Element, string, string) *etree.Element) {
+	for _, topic := range notify.Topics() {
+		ext := res.CreateElement("extension")
+		ext.CreateAttr("url", "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/capabilitystatement-subscriptiontopic-canonical")
+		val(ext, "valueCanonical", topic)
+	}
+	val(res, "type", "Subscription")
+	val(res, "documentation", "Channel type rest-hook only, to loopback endpoints (other hosts only when the admin allows them by name, over https); "+
+		"payload application/fhir+xml, id-only (default) or full-resource (backport-payload-content); criteria a search (Type?parameters, as the type's searchParams) "+
+		"or a topic ("+notify.TopicPrefix+"…). Notifications are signed as Standard Webhooks sign them and numbered per subscription; "+
+		"GET /{tenant}/Subscription/{id}/$events?since=N sends the numbered ones after N again.")
+	for _, code := range []string{"read", "update", "delete", "create", "search-type"} {
+		val(res.CreateElement("interaction"), "code", code)
+	}
+	op := res.CreateElement("operation")
+	val(op, "name", "events")
+	val(op, "definition", "https://github.com/redclone/red/OperationDefinition/events")
 }

@@ -17,6 +17,7 @@ func (s *Server) Handler() http.Handler {
 	r.Route("/{tenant}", func(r chi.Router) {
 		r.Use(s.unlockedTenant)
 		r.Use(s.admit)
+		r.Get("/metadata", s.handle(s.metadata)) // the tenant is a FHIR base URL
 		r.Group(func(r chi.Router) {
 			r.Use(s.acting)
 			r.Post("/Bundle", s.handle(s.postBundle))

@@ -36,6 +36,29 @@ func (r *recordsTrail) Read(ctx context.Context, typ, id string) (*etree.Element
 	return el, err
 }
 
+// ReadDocument records the read like Read: the patients it names are found in the answer parsed.
+func (r *recordsTrail) ReadDocument(ctx context.Context, typ, id string) ([]byte, int64, error) {
+	doc, v, err := r.next.ReadDocument(ctx, typ, id)
+	var el *etree.Element
+	if err == nil {
+		if el, err = fhir.Parse(doc, fhir.DefaultLimits); err != nil {
+			doc, v = nil, 0
+		}
+	}
+	r.t.read(ctx, Read, Entity{Type: typ, ID: id}, el, err)
+	return doc, v, err
+}
+
+// SearchDocument is Search recorded, written as a document: the trail needs the entries' trees,
+// so the audited search takes no shortcut from the stored bytes.
+func (r *recordsTrail) SearchDocument(ctx context.Context, typ string, q url.Values) ([]byte, error) {
+	set, err := r.Search(ctx, typ, q)
+	if err != nil {
+		return nil, err
+	}
+	return fhir.Document(set.Element()), nil
+}
+
 func (r *recordsTrail) ReadVersion(ctx context.Context, typ, id, v string) (*etree.Element, error) {
 	el, err := r.next.ReadVersion(ctx, typ, id, v)
 	r.t.read(ctx, VRead, Entity{Type: typ, ID: id, Version: version(v)}, el, err)

@@ -18,10 +18,12 @@ func patientBundle(t testing.TB, id string, n int) []byte {
 }
 
 // red killed (SIGKILL) while a notification is on its way loses nothing: the next red sends it
-// again with the same webhook-id and sequence number, then the rest in order.
+// again with the same webhook-id and sequence number, then the rest in order — on either store.
 func TestNotificationsSurviveKillDuringDelivery(t *testing.T) {
-	in := newInstance(t, pgtest.URL(t))
-	in.initTenant("praxis", "anna", "pw")
+	onEachBackend(t, testKillDuringDelivery)
+}
+
+func testKillDuringDelivery(t *testing.T, in *instance) {
 	args := []string{"serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"), "--notify-lease", "1s", "--notify-poll", "100ms"}
 	h := newHook(t)
 	h.hold = 2

@@ -119,6 +119,8 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 		return err
 	}
 	defer v.Lock()
+	// after unlocking, whose key derivation alone takes 64 MiB
+	defer api.KeepMemoryUnder(api.KeepMemoryUnder(servedMemory))
 	mode, from, err := validationMode(ctx, v.Barrier(st), o.validation)
 	if err != nil {
 		return err
@@ -154,7 +156,9 @@ func (e *env) serve(ctx context.Context, st storage.Store, o serveOptions, signe
 	last.Store(time.Now().UnixNano())
 	limits := fhir.DefaultLimits
 	limits.MaxBytes = o.maxBody
-	log := slog.New(slog.NewTextHandler(e.io.Err, nil))
+	logs := newLogBatch(e.io.Err)
+	defer logs.Flush()
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	barrier := v.Barrier(st)
 	trail, err := audit.Start(ctx, barrier, audit.Options{Tenant: o.tenant, User: o.user, Workstation: o.workstation, Command: o.command, Log: log})
 	if err != nil {
@@ -285,6 +289,14 @@ func stopBatch(page *ui.Handler) {
 	defer cancel()
 	_ = page.Close(ctx)
 }
+
+// servedMemory is the Go runtime's soft memory limit while red serves and no large body is in
+// flight (GOMEMLIMIT overrides it). Serving, red's live heap is a few MB, and GOGC's 400 % let
+// garbage grow to some 40 MB; under this limit the runtime collects sooner only as it nears.
+// make load, embedded store, peak resident set of the phases: 141 MB without a limit, 101 MB
+// with 40 MiB, 84 MB with 32 MiB; red's processor time per request did not differ between 40
+// and 32 MiB beyond the noise of a shared machine.
+const servedMemory = 32 << 20
 
 // tuneGC collects garbage less often unless GOGC says otherwise: parsing XML allocates much
 // short-lived memory on a small live heap, and collecting less often costs a few MB and saves

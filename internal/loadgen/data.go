@@ -129,9 +129,15 @@ const fhirBase = "http://praxis.example/fhir/"
 // Bundle renders patient i's Patientenakte: Patient, Coverage, Encounter and Condition, whose
 // Encounter refers to the resources of SharedBundle.
 func (d *Data) Bundle(i int) []byte {
-	rng := patientRand(i)
+	return d.bundle(patientRand(i), strconv.Itoa(100000+i), strconv.Itoa(4711+i), strconv.Itoa(i), KVNR(i))
+}
+
+// bundle renders a Patientenakte whose names and clinical details come from rng and whose unique
+// parts are num (the digits of the resources' ids), mrn, the number in the e-mail address, and
+// kvnr.
+func (d *Data) bundle(rng *rand.Rand, num, mrn, email, kvnr string) []byte {
 	p := d.person(rng)
-	pid, kvnr := PatientID(i), KVNR(i)
+	pid := "P" + num
 	cid, eid, did := "V"+pid[1:], "E"+pid[1:], "C"+pid[1:]
 	contactNames := d.female
 	if p.Gender == "female" {
@@ -146,11 +152,11 @@ func (d *Data) Bundle(i int) []byte {
 	marital := []string{"M", "S", "W", "D", "U"}[rng.IntN(5)]
 
 	patient := strings.NewReplacer(
-		"{{ID}}", pid, "{{MRN}}", strconv.Itoa(4711+i), "{{KVNR}}", kvnr,
+		"{{ID}}", pid, "{{MRN}}", mrn, "{{KVNR}}", kvnr,
 		"{{FAMILY}}", p.Family, "{{GIVEN}}", p.Given, "{{GENDER}}", p.Gender,
 		"{{BIRTH}}", birth.Format(time.DateOnly),
 		"{{PHONE}}", fmt.Sprintf("0%d %d", 30+rng.IntN(9000), 100000+rng.IntN(9000000)),
-		"{{EMAIL}}", "patient"+strconv.Itoa(i)+"@example.org",
+		"{{EMAIL}}", "patient"+email+"@example.org",
 		"{{STREET}}", streets[rng.IntN(len(streets))], "{{HOUSE}}", strconv.Itoa(1+rng.IntN(150)),
 		"{{CITY}}", city[0], "{{POSTAL}}", city[1], "{{MARITAL}}", marital,
 		"{{CONTACT_GIVEN}}", contactNames[rng.IntN(len(contactNames))],

@@ -1,12 +1,13 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -21,24 +22,14 @@ type Config struct {
 	Repeat      int           // runs of each phase; the report gives their medians
 	Clients     []int         // the phases' numbers of concurrent clients
 	Progress    io.Writer     // a line per step
+	Wrk         *Wrk          // drives the phases; nil: the Go generator (Phase) does
 }
 
 // operations are the phases' requests, in the order they run.
 var operations = []struct {
 	name string
-	next func(t *target, rng *rand.Rand) Request
-}{
-	{"read by id", func(t *target, rng *rand.Rand) Request {
-		return Request{Method: "GET", Path: "/Patient/" + PatientID(rng.IntN(t.patients))}
-	}},
-	{"search identifier=sys|val", func(t *target, rng *rand.Rand) Request {
-		q := url.QueryEscape("http://fhir.de/sid/gkv/kvid-10|" + KVNR(rng.IntN(t.patients)))
-		return Request{Method: "GET", Path: "/Patient?identifier=" + q}
-	}},
-	{"create (1-patient bundle)", func(t *target, _ *rand.Rand) Request {
-		return Request{Method: "POST", Path: "/Bundle", Body: t.data.Bundle(int(t.fresh.Add(1) - 1))}
-	}},
-}
+	op   Op
+}{{"read by id", OpRead}, {"search identifier=sys|val", OpSearch}, {"create (1-patient bundle)", OpCreate}}
 
 // target is what the phases' requests are made from: the seeded patients 0 to patients-1, and the
 // next number of a patient not yet created.
@@ -46,6 +37,25 @@ type target struct {
 	data     *Data
 	patients int
 	fresh    atomic.Int64
+}
+
+// request is an op's request for patient i (a seeded one, except for OpCreate).
+func (t *target) request(op Op, i int) Request {
+	switch op {
+	case OpRead:
+		return Request{Method: "GET", Path: "/Patient/" + PatientID(i)}
+	case OpSearch:
+		return Request{Method: "GET", Path: "/Patient?identifier=" + kvnrSystem + KVNR(i)}
+	}
+	return Request{Method: "POST", Path: "/Bundle", Body: t.data.Bundle(i)}
+}
+
+// next is the Go generator's next request of op: a random seeded patient, or a new one.
+func (t *target) next(op Op, rng *rand.Rand) Request {
+	if op == OpCreate {
+		return t.request(op, int(t.fresh.Add(1)-1))
+	}
+	return t.request(op, rng.IntN(t.patients))
 }
 
 // StoreReport is what a load measured on one store.
@@ -109,18 +119,32 @@ func Run(ctx context.Context, c Config, store, databaseURL string) (rep StoreRep
 	t := &target{data: c.Data, patients: c.Patients}
 	t.fresh.Store(int64(c.Patients))
 	for _, op := range operations {
+		// one request first, from Go: when red refuses it, the error quotes red's answer
+		probe := t.request(op.op, 0)
+		if op.op == OpCreate {
+			probe = t.next(op.op, nil)
+		}
+		if err := Do(client, red.Base, probe); err != nil {
+			return rep, fmt.Errorf("%s: %w", op.name, err)
+		}
 		for _, n := range c.Clients {
 			before, _ := PeakRSS(pid)
 			_ = ResetPeakRSS(pid)
 			pr := PhaseReport{Operation: op.name, Clients: n}
 			for k := range c.Repeat {
-				p := Phase{Clients: n, Duration: c.Duration, Next: func(rng *rand.Rand) (Request, bool) { return op.next(t, rng), true }}
-				r := p.Run(ctx, client, red.Base)
+				cpu, _ := CPUTime(pid)
+				r, err := t.phase(ctx, c, client, red, op.op, n)
+				if after, cerr := CPUTime(pid); cpu > 0 && cerr == nil {
+					r.CPU = after - cpu
+				}
 				if ctx.Err() != nil {
 					return rep, ctx.Err()
 				}
-				say("%s, %d clients, run %d/%d: %.0f/s, p50 %s, p99 %s, %d errors%s", op.name, n, k+1, c.Repeat,
-					r.Rate(), ms(r.Latencies.Percentile(0.5)), ms(r.Latencies.Percentile(0.99)), r.Errors, firstErr(r))
+				say("%s, %d clients, run %d/%d: %.0f/s, p50 %s, p99 %s, %d errors, red's CPU %s per request%s", op.name, n, k+1, c.Repeat,
+					r.Rate(), ms(r.P50), ms(r.P99), r.Errors, us(r.CPUPerRequest()), firstErr(r))
+				if err != nil {
+					return rep, fmt.Errorf("%s, %d clients: %w", op.name, n, err)
+				}
 				pr.Runs = append(pr.Runs, r)
 			}
 			pr.PeakRSS, _ = PeakRSS(pid)
@@ -143,4 +167,34 @@ func seed(ctx context.Context, client *http.Client, base string, c Config) Resul
 		return Request{Method: "POST", Path: "/Bundle", Body: c.Data.Bundle(i)}, true
 	}}
 	return p.Run(ctx, client, base)
+}
+
+// phase runs op with clients clients for c.Duration, with wrk or the Go generator.
+func (t *target) phase(ctx context.Context, c Config, client *http.Client, red *Red, op Op, clients int) (Result, error) {
+	if c.Wrk == nil {
+		p := Phase{Clients: clients, Duration: c.Duration, Next: func(rng *rand.Rand) (Request, bool) { return t.next(op, rng), true }}
+		return p.Run(ctx, client, red.Base), nil
+	}
+	s := Script{Op: op, Prefix: "/" + red.Tenant, Data: t.data, Patients: t.patients,
+		Threads: min(clients, runtime.NumCPU()), First: int(t.fresh.Load())}
+	r, last, err := c.Wrk.Run(ctx, red.Base, s, clients, c.Duration)
+	if err != nil || op != OpCreate || last < s.First {
+		return r, err
+	}
+	t.fresh.Store(int64(last + 1))
+	// The script rendered the bundles itself: the first one sent is found by the KVNR Go gives
+	// it. That is First+Threads, the first thread's second: wrk calls request() once before the
+	// run to check what it gives (script_verify_request) and never sends that one; the last ones
+	// made may have been cut off when wrk stopped.
+	first := s.First + s.Threads
+	res, err := client.Get(red.Base + t.request(OpSearch, first).Path)
+	if err != nil {
+		return r, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if want := `<id value="` + PatientID(first) + `"/>`; err == nil && (res.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(want))) {
+		err = fmt.Errorf("the first patient created, %s, is not found by its KVNR %s: %s\n%.300s", PatientID(first), KVNR(first), res.Status, body)
+	}
+	return r, err
 }

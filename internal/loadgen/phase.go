@@ -34,7 +34,9 @@ type Result struct {
 	Errors    uint64        // answers other than 2xx, and requests that failed
 	FirstErr  string        // the first error, for the report
 	Elapsed   time.Duration // from the first request to the end of the last
-	Latencies Histogram
+	P50, P99  time.Duration // latency percentiles
+	Latencies Histogram     // the Go generator's (Phase.Run): every latency
+	CPU       time.Duration // red's processor time during the run (0: not measured)
 }
 
 // Rate is the requests answered per second.
@@ -43,6 +45,14 @@ func (r Result) Rate() float64 {
 		return 0
 	}
 	return float64(r.Requests) / r.Elapsed.Seconds()
+}
+
+// CPUPerRequest is red's processor time per request answered (0: not measured).
+func (r Result) CPUPerRequest() time.Duration {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Requests)
 }
 
 // NewClient is an HTTP client for clients concurrent connections that are kept alive.
@@ -99,6 +109,7 @@ func (p Phase) Run(ctx context.Context, c *http.Client, base string) Result {
 		}
 		total.Latencies.Merge(&r.Latencies)
 	}
+	total.P50, total.P99 = total.Latencies.Percentile(0.5), total.Latencies.Percentile(0.99)
 	return total
 }
 

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -203,6 +204,23 @@ func procStatus(pid int, field string) (int64, error) {
 // an error where that is not allowed: the peak then counts from the process's start).
 func ResetPeakRSS(pid int) error {
 	return os.WriteFile(filepath.Join("/proc", strconv.Itoa(pid), "clear_refs"), []byte("5"), 0)
+}
+
+// CPUTime is the processor time, user and system, that process pid has taken (Linux: /proc counts
+// it in ticks of 1/100 s).
+func CPUTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, err
+	}
+	// the fields after the command's name, which ends at the last ')': state, …, utime (12th), stime
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond, errors.Join(err1, err2)
 }
 
 // LoadAverage is the machine's one-minute load average (Linux; "?" elsewhere).

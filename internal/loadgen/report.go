@@ -23,15 +23,16 @@ func Median(xs []float64) float64 {
 
 // medians are a phase's figures over its runs: the median rate, p50 and p99 (each on its own),
 // and the errors of all runs together.
-func (p PhaseReport) medians() (rate float64, p50, p99 time.Duration, errs uint64) {
-	var rates, p50s, p99s []float64
+func (p PhaseReport) medians() (rate float64, p50, p99, cpu time.Duration, errs uint64) {
+	var rates, p50s, p99s, cpus []float64
 	for _, r := range p.Runs {
 		rates = append(rates, r.Rate())
-		p50s = append(p50s, float64(r.Latencies.Percentile(0.50)))
-		p99s = append(p99s, float64(r.Latencies.Percentile(0.99)))
+		p50s = append(p50s, float64(r.P50))
+		p99s = append(p99s, float64(r.P99))
+		cpus = append(cpus, float64(r.CPUPerRequest()))
 		errs += r.Errors
 	}
-	return Median(rates), time.Duration(Median(p50s)), time.Duration(Median(p99s)), errs
+	return Median(rates), time.Duration(Median(p50s)), time.Duration(Median(p99s)), time.Duration(Median(cpus)), errs
 }
 
 // Markdown is the reports side by side as the issue tabulates them: a row per operation and
@@ -56,8 +57,8 @@ func Markdown(c Config, reps []StoreReport, started time.Time, machine string) s
 					sb.WriteString(" — |")
 					continue
 				}
-				rate, p50, p99, errs := r.Phases[i].medians()
-				fmt.Fprintf(&sb, " %s/s · p50 %s · p99 %s · %s · %s |", thousands(rate), ms(p50), ms(p99), errorCount(errs), MB(r.Phases[i].PeakRSS))
+				rate, p50, p99, cpu, errs := r.Phases[i].medians()
+				fmt.Fprintf(&sb, " %s/s · p50 %s · p99 %s · %s · %s · CPU %s/req |", thousands(rate), ms(p50), ms(p99), errorCount(errs), MB(r.Phases[i].PeakRSS), us(cpu))
 			}
 			sb.WriteString("\n")
 		}
@@ -65,15 +66,20 @@ func Markdown(c Config, reps []StoreReport, started time.Time, machine string) s
 	fmt.Fprintf(&sb, "| seed: %s patients (4 resources each) | %d |", thousands(float64(c.Patients)), c.SeedClients)
 	for _, r := range reps {
 		s := r.Seed
-		fmt.Fprintf(&sb, " %s res/s · p50 %s · p99 %s · %s |", thousands(4*s.Rate()), ms(s.Latencies.Percentile(0.5)), ms(s.Latencies.Percentile(0.99)), errorCount(s.Errors))
+		fmt.Fprintf(&sb, " %s res/s · p50 %s · p99 %s · %s |", thousands(4*s.Rate()), ms(s.P50), ms(s.P99), errorCount(s.Errors))
 	}
 	sb.WriteString("\n| peak RSS: start (unlock) · seed · phases | |")
 	for _, r := range reps {
 		fmt.Fprintf(&sb, " %s · %s · %s |", MB(r.StartRSS), MB(r.SeedRSS), MB(r.PhasesRSS))
 	}
-	fmt.Fprintf(&sb, "\n\nEach phase: %s of keep-alive clients on loopback, %d runs, medians of requests/s, p50 and p99 "+
-		"(each on its own); errors are the non-2xx answers of all runs; the MB are red's peak RSS (VmHWM) during the phase's runs. ",
-		c.Duration, c.Repeat)
+	driver := "redload's Go clients (a latency histogram as wrk's)"
+	if c.Wrk != nil {
+		driver = "wrk (threads: the clients, at most one per CPU)"
+	}
+	fmt.Fprintf(&sb, "\n\nEach phase: %s of keep-alive clients on loopback driven by %s, %d runs, medians of requests/s, p50 and p99 "+
+		"(each on its own); errors are the answers other than 2xx (wrk: with a status from 400) and the socket errors of all runs; the MB are red's peak RSS (VmHWM) during the phase's runs; "+
+		"CPU/req is red's own processor time (user and system) per request, the median of the runs, which depends less than the rate on what else the machine runs. ",
+		c.Duration, driver, c.Repeat)
 	fmt.Fprintf(&sb, "Measured %s on %s; load average (1 min)", started.Format("2006-01-02 15:04"), machine)
 	for _, r := range reps {
 		fmt.Fprintf(&sb, ", %s: %s at the start, %s at the end", storeName(r.Store), r.LoadAvg[0], r.LoadAvg[1])
@@ -117,6 +123,14 @@ func ms(d time.Duration) string {
 		return strconv.FormatFloat(f, 'f', 3, 64) + " ms"
 	}
 	return strconv.FormatFloat(f, 'f', 2, 64) + " ms"
+}
+
+// us is d in whole microseconds ("?" when not measured).
+func us(d time.Duration) string {
+	if d <= 0 {
+		return "? µs"
+	}
+	return strconv.FormatInt(d.Round(time.Microsecond).Microseconds(), 10) + " µs"
 }
 
 // MB is n bytes in MiB, rounded, for the report ("?" when unknown).

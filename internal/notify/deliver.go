@@ -2,21 +2,18 @@ package notify
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/redclone/red/internal/vault"
@@ -26,18 +23,31 @@ import (
 // Delivery tunes the deliverer; each zero field takes its default.
 type Delivery struct {
 	Poll time.Duration // how often the outbox is looked at without a local commit's wake-up (1 s)
-	// Lease is how long a workstation holds a subscription's deliveries (15 s): after a crash,
-	// another workstation takes over when it ends. Each round renews it; a POST is started only
-	// while the lease has Timeout (or half the lease) left.
+	// Lease is how long a workstation holds the tenant's deliveries (15 s): after a crash,
+	// another workstation takes over when it ends. It is renewed when half of it is gone; a POST
+	// is started, and notifications are numbered, only while the lease has Timeout (or half the
+	// lease) left.
 	Lease       time.Duration
 	Timeout     time.Duration // one POST, connection to last byte (10 s)
 	Backoff     time.Duration // the wait after the first failed attempt, doubled after each (1 s)
 	MaxBackoff  time.Duration // the longest wait (5 min)
 	MaxFailures int           // failed attempts in a row that put a subscription in error (15: about half an hour)
-	Batch       int           // outbox entries numbered per commit (100)
-	Gather      time.Duration // how long a wake-up waits for more commits before a round (10 ms)
-	Log         *slog.Logger  // nil: nothing is logged
+	Batch       int           // outbox entries numbered into one segment of the log, and segments pruned per commit (100)
+	// Gather is how long a wake-up waits for more commits before a round (10 ms); a round's
+	// commit waits up to carryWait times as long for a change's commit to go with.
+	Gather time.Duration
+	// Acks is how long acknowledgements may wait for the ledger's next write (1 s): after a
+	// crash, what was acknowledged in that time is sent again (with the same webhook-id).
+	Acks time.Duration
+	// Keep is how long delivered notifications stay for $events (7 days; red serve
+	// --notify-keep); Prune how often the pruner runs (1 min).
+	Keep  time.Duration
+	Prune time.Duration
+	Log   *slog.Logger // nil: nothing is logged
 }
+
+// Retention is how long delivered notifications are kept by default.
+const Retention = 7 * 24 * time.Hour
 
 func (d Delivery) withDefaults() Delivery {
 	def := func(v *time.Duration, x time.Duration) {
@@ -50,31 +60,38 @@ func (d Delivery) withDefaults() Delivery {
 	def(&d.Timeout, 10*time.Second)
 	def(&d.Backoff, time.Second)
 	def(&d.MaxBackoff, 5*time.Minute)
+	def(&d.Gather, 10*time.Millisecond)
+	def(&d.Acks, time.Second)
+	def(&d.Keep, Retention)
+	def(&d.Prune, time.Minute)
 	if d.MaxFailures <= 0 {
 		d.MaxFailures = 15
 	}
-	def(&d.Gather, 10*time.Millisecond)
 	if d.Batch <= 0 {
 		d.Batch = 100
 	}
 	return d
 }
 
-// ledger is the state of a tenant's deliveries, one record: who delivers until when, the place
-// of the last outbox entry numbered, and each subscription's cursor. Every workstation reads it;
-// only the lease's holder writes it, versioned, so a workstation that lost the lease learns so
-// at its next commit.
+// ledger is the state of a tenant's deliveries, one record: who delivers until when, the
+// extent of the log, and each subscription's cursor. Every workstation reads it; only the
+// lease's holder writes it, versioned, so a workstation that lost the lease learns so at its
+// next write.
 type ledger struct {
-	Holder     string             `json:"holder"`
-	LeaseUntil time.Time          `json:"leaseUntil"`
-	Log        int64              `json:"log"`     // the last outbox entry's place given
-	Cursors    map[string]*cursor `json:"cursors"` // by subscription key
+	Holder     string    `json:"holder"`
+	LeaseUntil time.Time `json:"leaseUntil"`
+	// Segments is the log's last segment as of this write (later ones may have been written
+	// since); Oldest the first kept (0: none was pruned).
+	Segments int64              `json:"segments,omitempty"`
+	Oldest   int64              `json:"oldest,omitempty"`
+	Cursors  map[string]*cursor `json:"cursors"` // by subscription key
 
 	version int64
 }
 
-// cursor is a subscription's delivery state: the last sequence number given, the last
-// acknowledged, and the failures.
+// cursor is a subscription's delivery state: the last sequence number given (as of the
+// ledger's write: the log's last segment knows later ones), the last acknowledged, and the
+// failures.
 type cursor struct {
 	Seq         int64     `json:"seq"`
 	Delivered   int64     `json:"delivered"`
@@ -92,23 +109,21 @@ func (c *cursor) failed(sub *subscription) bool { return c.Error != "" && c.Erro
 // cursor is sub's cursor, nil before the deliverer first saw it.
 func (l *ledger) cursor(sub *subscription) *cursor { return l.Cursors[sub.key()] }
 
-func (l *ledger) write(now time.Time) (vault.Write, error) {
-	body, err := json.Marshal(l)
-	return vault.Write{Type: ledgerType, ID: ledgerID, Expect: l.version, Updated: now, Body: body}, err
-}
-
 // ledger reads the deliveries' state (an empty one before the first delivery).
 func (s *Service) ledger(ctx context.Context) (*ledger, error) {
-	l := &ledger{}
+	l := &ledger{Cursors: map[string]*cursor{}}
 	r, err := s.Store.Current(ctx, ledgerType, ledgerID)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && r.Deleted) {
 		return l, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(r.Body, l); err != nil {
-		return nil, fmt.Errorf("notify: the delivery ledger is unreadable: %w", err)
+	if err := decode(r, l, "the delivery ledger"); err != nil {
+		return nil, err
+	}
+	if l.Cursors == nil {
+		l.Cursors = map[string]*cursor{}
 	}
 	l.version = r.Version
 	return l, nil
@@ -124,15 +139,7 @@ func (s *Service) Run(ctx context.Context) {
 func (s *Service) run(ctx context.Context) {
 	s.init()
 	d := s.Delivery.withDefaults()
-	r := &rounds{s: s, d: d, client: s.client(d), k: &s.desk}
-	r.k.mu.Lock()
-	r.k.running, r.k.lease, r.k.batch = true, d.Lease, d.Batch
-	r.k.mu.Unlock()
-	defer func() {
-		r.k.mu.Lock()
-		r.k.running = false
-		r.k.mu.Unlock()
-	}()
+	r := &rounds{s: s, d: d, client: s.client(d), former: true}
 	t := time.NewTicker(d.Poll)
 	defer t.Stop()
 	for {
@@ -144,8 +151,8 @@ func (s *Service) run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-s.kick:
-			// gather what else is committed meanwhile: under load one round's commit then
-			// numbers many entries
+			// gather what else is committed meanwhile: under load one round numbers many
+			// commits' notifications in one segment
 			select {
 			case <-ctx.Done():
 				return
@@ -155,250 +162,75 @@ func (s *Service) run(ctx context.Context) {
 	}
 }
 
-// desk is what this workstation knows of the deliveries, shared by the deliverer and the outbox.
-type desk struct {
-	mu      sync.Mutex
-	running bool          // a deliverer runs here
-	lease   time.Duration // its Delivery.Lease
-	batch   int           // its Delivery.Batch
-	led     *ledger       // as last read or written here; nil: read it again
-	dirty   bool          // led changed here since it was last written, to be written soon
-	acked   bool          // acknowledgements not yet written: they go with the next write of led
-	carried int64         // commits of changes that wrote led (numbered at once)
-	// pending are each subscription's numbered notifications not yet acknowledged, in order, by
-	// key: those numbered up to upto[key] (a window, read from the store after a restart, a
-	// takeover or a long backlog). Valid while led is this workstation's latest.
+// rounds is the deliverer and what it knows of the deliveries. Its fields hold while led is the
+// ledger's latest version; reset forgets them.
+type rounds struct {
+	s      *Service
+	d      Delivery
+	client *http.Client
+
+	led  *ledger          // as last read or written here; nil: read it again
+	last int64            // the log's last segment
+	upto map[string]int64 // each subscription's last sequence number given
+	// pending are each subscription's numbered notifications not yet acknowledged, in order:
+	// those numbered up to window[key] (read from the log after a restart, a takeover or a long
+	// backlog, else added as they are numbered).
 	pending map[string][]item
-	upto    map[string]int64
-
-	// the queue: entries committed without numbers. While one may wait there, no commit is
-	// numbered at once (it would overtake it).
-	qmu     sync.Mutex
-	queuing int   // commits of queued entries under way
-	queues  int64 // commits of queued entries begun
-	drained bool  // the last round found the queue empty, and no entry was queued since
+	window  map[string]int64
+	dirty   bool      // led changed here and must be written this round
+	acked   bool      // acknowledgements not yet written
+	wrote   time.Time // when led was last written here
+	pruned  time.Time // when the pruner last ran
+	former  bool      // records of the former layout were found, or not looked for yet
 }
 
-// reset forgets the ledger and what hangs on it: it is read again next round. Under mu.
-func (k *desk) reset() {
-	k.led, k.dirty, k.acked, k.pending, k.upto = nil, false, false, nil, nil
-}
+// reset forgets the ledger and what hangs on it: it is read again next round.
+func (r *rounds) reset() { r.led = nil }
 
-// track adds event i of e, numbered, to the pending notifications of its subscriptions whose
-// window reaches it. Under mu.
-func (k *desk) track(e *entry) {
-	for i, ev := range e.Events {
-		for j, key := range ev.Subs {
-			seq := ev.Seqs[j]
-			if seq > 0 && k.upto[key] == seq-1 && len(k.pending[key]) < maxPending {
-				k.pending[key] = append(k.pending[key], item{e, i, j})
-				k.upto[key] = seq
-			}
-		}
-	}
-}
-
-// assign gives e its place in led's log and the next sequence number of each of its
-// subscriptions that led has a cursor of (none: it was deleted meanwhile).
-func (l *ledger) assign(e *entry) {
-	l.Log++
-	e.Log = l.Log
-	for i := range e.Events {
-		ev := &e.Events[i]
-		ev.Seqs = make([]int64, len(ev.Subs))
-		for j, key := range ev.Subs {
-			if c := l.Cursors[key]; c != nil {
-				c.Seq++
-				ev.Seqs[j] = c.Seq
-			}
-		}
-	}
-}
-
-// clone is a copy of l whose cursors may change without changing l's.
-func (l *ledger) clone() *ledger {
-	c := *l
-	c.Cursors = make(map[string]*cursor, len(l.Cursors))
-	for key, cur := range l.Cursors {
-		cc := *cur
-		c.Cursors[key] = &cc
-	}
-	return &c
-}
-
-// commitEntry commits writes with the outbox entry e. When this workstation delivers and holds
-// the ledger, e is numbered at once — after the entries still queued, which are numbered with
-// it — and the ledger written in the same commit: the change, its notifications and their
-// numbers in one write, and no commit of the deliverer's before it sends. Otherwise (the
-// deliverer is busy with the ledger, another workstation delivers, a subscription is new) e is
-// queued and numbered by the next round or commit; so it is again when the numbered commit
-// conflicts, as the caller's own conflict then recurs.
-func (s *Service) commitEntry(ctx context.Context, st Store, writes []vault.Write, e *entry) error {
-	k := &s.desk
-	now := s.now()
-	if err := s.pinPatients(ctx, []*entry{e}); err != nil {
-		return err
-	}
-	if k.mu.TryLock() {
-		if done, err := s.commitNumbered(ctx, st, writes, e, now); done {
-			k.mu.Unlock()
-			if err == nil {
-				s.Kick()
-			}
-			return err
-		}
-		k.mu.Unlock()
-	}
-	k.qmu.Lock()
-	k.queuing++
-	k.queues++
-	k.drained = false
-	k.qmu.Unlock()
-	defer func() {
-		k.qmu.Lock()
-		k.queuing--
-		k.qmu.Unlock()
-	}()
-	w, err := e.write(now)
+// load reads the ledger and finds the log's last segment.
+func (r *rounds) load(ctx context.Context) error {
+	led, err := r.s.ledger(ctx)
 	if err != nil {
 		return err
 	}
-	if err := st.Commit(ctx, append(writes[:len(writes):len(writes)], w)); err != nil {
+	last, g, err := r.s.head(ctx, led.Segments)
+	if err != nil {
 		return err
 	}
-	s.Kick()
+	r.led, r.last, r.dirty, r.acked = led, last, false, false
+	r.upto, r.pending, r.window = map[string]int64{}, map[string][]item{}, map[string]int64{}
+	for key, c := range led.Cursors {
+		r.upto[key], r.window[key] = c.Seq, c.Delivered
+		if g != nil {
+			r.upto[key] = max(c.Seq, g.Upto[key])
+		}
+	}
 	return nil
 }
 
-// commitNumbered tries commitEntry's numbered commit; done is false when e is to be queued
-// instead (nothing was written). Under mu.
-func (s *Service) commitNumbered(ctx context.Context, st Store, writes []vault.Write, e *entry, now time.Time) (done bool, err error) {
-	k := &s.desk
-	if !k.running || k.led == nil || k.led.Holder != s.holder {
-		return false, nil
-	}
-	for _, ev := range e.Events {
-		for _, key := range ev.Subs {
-			if k.led.Cursors[key] == nil {
-				return false, nil // a subscription the deliverer has not seen yet
-			}
-		}
-	}
-	led := k.led.clone()
-	k.qmu.Lock()
-	drained, queues, queuing := k.drained, k.queues, k.queuing
-	k.qmu.Unlock()
-	var fresh []*entry
-	if !drained {
-		all := false
-		if fresh, all, err = s.fresh(ctx, k.batch); err != nil || !all {
-			return false, nil // the round numbers them
-		}
-		if err := s.pinPatients(ctx, fresh); err != nil {
-			return false, nil
-		}
-	}
-	numbered := append(fresh, e)
-	out := slices.Clip(writes)
-	for _, q := range numbered {
-		led.assign(q)
-		w, err := q.write(now)
-		if err != nil {
-			return true, err
-		}
-		out = append(out, w)
-	}
-	led.Holder, led.LeaseUntil = s.holder, now.Add(k.lease)
-	lw, err := led.write(now)
-	if err != nil {
-		return true, err
-	}
-	err = st.Commit(ctx, append(out, lw))
-	if err == nil {
-		led.version++
-		k.led, k.dirty, k.acked = led, false, false
-		k.carried++
-		for _, q := range numbered {
-			q.version++
-			k.track(q)
-		}
-		if !drained {
-			k.qmu.Lock()
-			if k.queuing == 0 && queuing == 0 && k.queues == queues {
-				k.drained = true
-			}
-			k.qmu.Unlock()
-		}
-		return true, nil
-	}
-	// the ledger is read again unless it is known that the caller's writes conflicted
-	if h, herr := s.Store.Heads(ctx, []vault.Ref{{Type: ledgerType, ID: ledgerID}}); !errors.Is(err, storage.ErrConflict) || herr != nil || h[0].Version != k.led.version {
-		k.reset()
-	}
-	if !errors.Is(err, storage.ErrConflict) {
-		return true, err
-	}
-	e.Log = 0
-	for i := range e.Events {
-		e.Events[i].Seqs = nil
-	}
-	return false, nil
-}
-
-// rounds is the deliverer.
-type rounds struct {
-	s       *Service
-	d       Delivery
-	client  *http.Client
-	k       *desk
-	carried int64 // desk.carried at the last round
-}
-
-// item is one pending notification: event i of e for the subscription e.Events[i].Subs[j].
-type item struct {
-	e    *entry
-	i, j int
-}
-
-func (it item) seq() int64 { return it.e.Events[it.i].Seqs[it.j] }
-
 // round is one pass: read the ledger when another workstation wrote it; holding (or taking) the
-// lease, number the outbox entries queued since — one place in the log each, and for each
-// subscription it is for the next sequence number — and write them with the ledger, in one
+// lease, number the outbox entries committed since into the next segment of the log, in one
 // commit; then send each subscription's pending notifications in order, the subscriptions side
-// by side. What was acknowledged is written with the next commit of the ledger (a crash in
-// between repeats it, with the same webhook-id): under load one commit serves many
-// notifications of many subscriptions.
+// by side; and now and then prune what retention lets go.
 func (r *rounds) round(ctx context.Context) error {
-	s, k := r.s, r.k
+	s := r.s
 	subs, err := s.current(ctx)
-	if err != nil || len(subs) == 0 {
+	if err != nil {
 		return err
 	}
 	h, err := s.Store.Heads(ctx, []vault.Ref{{Type: ledgerType, ID: ledgerID}})
 	if err != nil {
 		return err
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.led == nil || k.led.version != h[0].Version {
-		k.reset()
-		led, err := s.ledger(ctx)
-		if err != nil {
+	if r.led == nil || r.led.version != h[0].Version {
+		if err := r.load(ctx); err != nil {
 			return err
 		}
-		k.led, k.pending, k.upto = led, map[string][]item{}, map[string]int64{}
-		for key, c := range led.Cursors {
-			k.upto[key] = c.Delivered
-		}
 	}
-	led := k.led
+	led := r.led
 	now := s.now()
 	if led.Holder != s.holder && now.Before(led.LeaseUntil) {
 		return nil // another workstation delivers
-	}
-	if led.Cursors == nil {
-		led.Cursors = map[string]*cursor{}
 	}
 	// a cursor for every subscription, none for those deleted
 	live := make(map[string]bool, len(subs))
@@ -408,180 +240,82 @@ func (r *rounds) round(ctx context.Context) error {
 		c := led.Cursors[key]
 		switch {
 		case c == nil:
-			led.Cursors[key], k.upto[key], k.dirty = &cursor{}, 0, true
+			led.Cursors[key], r.window[key], r.dirty = &cursor{Seq: r.upto[key]}, r.upto[key], true
 		case sub.Status != statusOff && c.Error != "" && !c.failed(sub): // reactivated: resume at once
-			c.Error, c.ErrorAt, c.Failures, c.NextAttempt, k.dirty = "", 0, 0, time.Time{}, true
+			c.Error, c.ErrorAt, c.Failures, c.NextAttempt, r.dirty = "", 0, 0, time.Time{}, true
 		}
 	}
 	for key := range led.Cursors {
 		if !live[key] {
 			delete(led.Cursors, key)
-			delete(k.pending, key)
-			delete(k.upto, key)
-			k.dirty = true
+			delete(r.pending, key)
+			delete(r.window, key)
+			delete(r.upto, key)
+			r.dirty = true
 		}
 	}
-	k.qmu.Lock()
-	queues, queuing := k.queues, k.queuing
-	k.qmu.Unlock()
-	fresh, all, err := s.fresh(ctx, r.d.Batch)
+	fresh, err := s.queued(ctx)
 	if err != nil {
 		return err
+	}
+	// the lease is taken with the round's write when there is work, and renewed when half of it
+	// is gone: numbering and sending happen with at least half of it left
+	if (len(fresh) > 0 || r.dirty || r.due(subs, now) || r.prunable(now)) && (led.Holder != s.holder || led.LeaseUntil.Sub(now) < r.d.Lease/2) {
+		led.Holder, led.LeaseUntil, r.dirty = s.holder, now.Add(r.d.Lease), true
 	}
 	writes, err := r.number(ctx, fresh, now)
 	if err != nil {
+		r.reset()
 		return err
 	}
-	var sending []*subscription
+	// acknowledgements wait for the ledger's next write, at most Acks, less when all is quiet
+	ack := r.acked && (len(writes) == 0 || now.Sub(r.wrote) >= r.d.Acks)
+	if len(writes) > 0 || r.dirty || ack {
+		if ok, err := r.commit(ctx, now, writes, r.dirty || ack, true); !ok || err != nil {
+			return err
+		}
+	}
+	if r.due(subs, now) {
+		if err := r.send(ctx, subs, now); err != nil || r.led == nil {
+			return err
+		}
+		if r.due(subs, s.now()) {
+			s.Kick() // sending stopped short of the lease's end or of the window: go on at once
+		}
+	}
+	return r.prune(ctx, now)
+}
+
+// sending are the subscriptions with notifications to send at now.
+func (r *rounds) sending(subs []*subscription, now time.Time) []*subscription {
+	var out []*subscription
 	for _, sub := range subs {
-		c := led.Cursors[sub.key()]
-		if sub.Status != statusOff && !c.failed(sub) && !now.Before(c.NextAttempt) && c.Delivered < c.Seq {
-			sending = append(sending, sub)
+		c := r.led.Cursors[sub.key()]
+		if sub.Status != statusOff && !c.failed(sub) && !now.Before(c.NextAttempt) && c.Delivered < r.upto[sub.key()] {
+			out = append(out, sub)
 		}
 	}
-	// the lease is taken with any write of the ledger and renewed when half of it is gone
-	// (commits numbered at once renew it too)
-	if (len(writes) > 0 || len(sending) > 0 || k.dirty) && (led.Holder != s.holder || led.LeaseUntil.Sub(now) < r.d.Lease/2) {
-		led.Holder, led.LeaseUntil, k.dirty = s.holder, now.Add(r.d.Lease), true
-	}
-	// acknowledgements alone wait while commits of changes write the ledger anyway
-	quiet := k.carried == r.carried
-	r.carried = k.carried
-	if len(writes) > 0 || k.dirty || k.acked && quiet {
-		if ok, err := r.commit(ctx, now, writes); !ok || err != nil {
-			return err
-		}
-	}
-	if all { // the queue is empty unless a queued commit began meanwhile
-		k.qmu.Lock()
-		if k.queuing == 0 && queuing == 0 && k.queues == queues {
-			k.drained = true
-		}
-		k.qmu.Unlock()
-	}
-	if len(sending) == 0 {
-		return nil
-	}
-	work := make([][]item, len(sending))
-	for n, sub := range sending {
-		if err := r.load(ctx, sub.key()); err != nil {
-			return err
-		}
-		work[n] = k.pending[sub.key()]
-	}
-	// send without the lock: meanwhile the outbox may number more and write the ledger
-	leaseUntil := led.LeaseUntil
-	k.mu.Unlock()
-	results := make([]result, len(sending))
-	var wg sync.WaitGroup
-	for n, sub := range sending {
-		wg.Go(func() { results[n] = r.send(ctx, sub, work[n], leaseUntil) })
-	}
-	wg.Wait()
-	k.mu.Lock()
-	if k.led == nil || k.led.Holder != s.holder {
-		return nil // the ledger was lost meanwhile: what was sent goes again (at least once)
-	}
-	// failures are written at once, so that the error shows on read and other workstations back off
-	failed := false
-	for n, sub := range sending {
-		key, res := sub.key(), results[n]
-		c := k.led.Cursors[key]
-		if c == nil {
-			continue
-		}
-		if res.sent > 0 {
-			k.pending[key] = k.pending[key][res.sent:]
-			c.Delivered, c.Failures, c.LastError, c.NextAttempt, k.acked = res.delivered, 0, "", time.Time{}, true
-		}
-		if res.failure != "" {
-			c.Failures++
-			c.LastError = res.failure
-			c.NextAttempt = s.now().Add(backoff(r.d, c.Failures))
-			if c.Failures >= r.d.MaxFailures {
-				c.Error, c.ErrorAt = fmt.Sprintf("%s (%d attempts in a row failed; set the Subscription active again to resume)", res.failure, c.Failures), sub.version
-			}
-			failed, k.dirty = true, true
-		}
-	}
-	if !failed {
-		return nil
-	}
-	_, err = r.commit(ctx, s.now(), nil)
-	return err
+	return out
 }
 
-// number numbers the fresh entries and returns their writes; the ledger is written with them.
-// Under mu.
-func (r *rounds) number(ctx context.Context, fresh []*entry, now time.Time) ([]vault.Write, error) {
-	if len(fresh) == 0 {
-		return nil, nil
-	}
-	if err := r.s.pinPatients(ctx, fresh); err != nil {
+// due reports whether any subscription has notifications to send at now.
+func (r *rounds) due(subs []*subscription, now time.Time) bool { return len(r.sending(subs, now)) > 0 }
+
+// margin is the lease a POST needs left.
+func (r *rounds) margin() time.Duration { return min(r.d.Timeout, r.d.Lease/2) }
+
+// queued reads the outbox entries waiting to be numbered (every one there is), in the order of
+// their changes.
+func (s *Service) queued(ctx context.Context) ([]*entry, error) {
+	page, err := s.Store.Find(ctx, vault.Query{Type: entryType})
+	if err != nil {
 		return nil, err
-	}
-	writes := make([]vault.Write, 0, len(fresh))
-	for _, e := range fresh {
-		r.k.led.assign(e)
-		r.k.track(e)
-		w, err := e.write(now)
-		if err != nil {
-			return nil, err
-		}
-		e.version++
-		writes = append(writes, w)
-	}
-	r.k.dirty = true
-	return writes, nil
-}
-
-// maxPending caps the notifications of one subscription held in memory; more are read from the
-// store as the first are delivered.
-const maxPending = 1000
-
-// commit writes writes with the ledger when it changed, versioned; false when another
-// workstation wrote the ledger first: it is read again next round. Under mu.
-func (r *rounds) commit(ctx context.Context, now time.Time, writes []vault.Write) (bool, error) {
-	k := r.k
-	wrote := k.dirty || k.acked
-	if wrote {
-		w, err := k.led.write(now)
-		if err != nil {
-			return false, err
-		}
-		writes = append(writes, w)
-	}
-	if len(writes) == 0 {
-		return true, nil
-	}
-	err := r.s.Store.Commit(ctx, writes)
-	if errors.Is(err, storage.ErrConflict) {
-		k.reset()
-		return false, nil
-	}
-	if err != nil {
-		k.reset()
-		return false, err
-	}
-	if wrote {
-		k.led.version++
-		k.dirty, k.acked = false, false
-	}
-	return true, nil
-}
-
-// fresh reads the queued outbox entries, in the order of their changes, at most batch; all
-// tells that there were no more.
-func (s *Service) fresh(ctx context.Context, batch int) (fresh []*entry, all bool, err error) {
-	page, err := s.Store.Find(ctx, vault.Query{Type: entryType, All: [][]vault.Term{{{Index: queueIndex, Value: queued}}}})
-	if err != nil {
-		return nil, false, err
 	}
 	out := make([]*entry, 0, len(page.Resources))
 	for _, res := range page.Resources {
 		e, err := decodeEntry(res)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		out = append(out, e)
 	}
@@ -591,56 +325,197 @@ func (s *Service) fresh(ctx context.Context, batch int) (fresh []*entry, all boo
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	return out[:min(len(out), batch)], len(out) <= batch, nil
+	return out, nil
 }
 
-// load reads the pending notifications of the subscription key from the store when none are in
-// memory but some are numbered and not acknowledged (after a restart, a takeover, a long
-// backlog): the next window of them. Under mu.
-func (r *rounds) load(ctx context.Context, key string) error {
-	k := r.k
-	c := k.led.Cursors[key]
-	if len(k.pending[key]) > 0 || c.Delivered >= c.Seq {
-		return nil
+// number gives the fresh entries' notifications their sequence numbers — those for
+// subscriptions deleted meanwhile are dropped — and returns the writes: the entries as the next
+// segments of the log (Batch entries each), and the entries forgotten. They are tracked as
+// pending at once; a failed commit resets it all.
+func (r *rounds) number(ctx context.Context, fresh []*entry, now time.Time) ([]vault.Write, error) {
+	if len(fresh) == 0 {
+		return nil, nil
 	}
-	upto := min(c.Seq, c.Delivered+maxPending)
-	items, err := r.s.numbered(ctx, key, c.Delivered+1, upto)
-	if err != nil {
-		return err
+	if err := r.s.pinPatients(ctx, fresh); err != nil {
+		return nil, err
 	}
-	k.pending[key], k.upto[key] = items, upto
-	return nil
-}
-
-// numbered reads the notifications from and to the sequence numbers of the subscription key, in
-// order.
-func (s *Service) numbered(ctx context.Context, key string, from, to int64) ([]item, error) {
-	var out []item
-	for ; from <= to; from += MaxEvents {
-		group := make([]vault.Term, 0, MaxEvents)
-		for n := from; n <= min(to, from+MaxEvents-1); n++ {
-			group = append(group, vault.Term{Index: seqIndex, Value: seqValue(key, n)})
+	writes := make([]vault.Write, 0, len(fresh)+1)
+	var g *segment
+	for _, e := range fresh {
+		writes = append(writes, vault.Write{Type: entryType, ID: e.ID, Expect: e.version, Updated: now, Deleted: true, Forget: true})
+		evs := e.Events[:0]
+		for _, ev := range e.Events {
+			subs := ev.Subs[:0]
+			for _, key := range ev.Subs {
+				if r.led.Cursors[key] != nil {
+					subs = append(subs, key)
+				}
+			}
+			if len(subs) > 0 {
+				ev.Subs, ev.Seqs = subs, make([]int64, len(subs))
+				for j, key := range subs {
+					r.upto[key]++
+					ev.Seqs[j] = r.upto[key]
+				}
+				evs = append(evs, ev)
+			}
 		}
-		page, err := s.Store.Find(ctx, vault.Query{Type: entryType, All: [][]vault.Term{group}})
-		if err != nil {
-			return nil, err
+		if len(evs) == 0 {
+			continue
 		}
-		for _, res := range page.Resources {
-			e, err := decodeEntry(res)
+		e.Events = evs
+		if g == nil {
+			r.last++
+			g = &segment{N: r.last}
+		}
+		g.Entries = append(g.Entries, *e)
+		if len(g.Entries) == r.d.Batch {
+			w, err := r.complete(g, now)
 			if err != nil {
 				return nil, err
 			}
-			for i, ev := range e.Events {
-				for j, k := range ev.Subs {
-					if k == key && j < len(ev.Seqs) && ev.Seqs[j] >= from && ev.Seqs[j] <= to {
-						out = append(out, item{e, i, j})
-					}
+			writes, g = append(writes, w), nil
+		}
+	}
+	if g != nil {
+		w, err := r.complete(g, now)
+		if err != nil {
+			return nil, err
+		}
+		writes = append(writes, w)
+	}
+	return writes, nil
+}
+
+// complete completes segment g (every subscription's last number) and tracks its notifications.
+func (r *rounds) complete(g *segment, now time.Time) (vault.Write, error) {
+	g.Upto = make(map[string]int64, len(r.upto))
+	for key, seq := range r.upto {
+		if seq > 0 {
+			g.Upto[key] = seq
+		}
+	}
+	for n := range g.Entries {
+		e := &g.Entries[n]
+		for i, ev := range e.Events {
+			for j, key := range ev.Subs {
+				if seq := ev.Seqs[j]; r.window[key] == seq-1 && len(r.pending[key]) < maxPending {
+					r.pending[key] = append(r.pending[key], item{e, i, j})
+					r.window[key] = seq
 				}
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b item) int { return cmp.Compare(a.seq(), b.seq()) })
-	return out, nil
+	return g.write(now)
+}
+
+// carryWait is how many Delivery.Gather a round's commit waits to be carried by a change's
+// commit, when changes were committed here that recently.
+const carryWait = 4
+
+// maxPending caps the notifications of one subscription held in memory; more are read from the
+// log as the first are delivered.
+const maxPending = 1000
+
+// commit writes writes, with the ledger when withLedger (versioned, keeping no earlier
+// version) — carried by a change's commit when carried (Service.write); false when another
+// workstation wrote first: all is read again next round.
+func (r *rounds) commit(ctx context.Context, now time.Time, writes []vault.Write, withLedger, carried bool) (bool, error) {
+	led := r.led
+	if withLedger {
+		led.Segments = r.last
+		for key, c := range led.Cursors {
+			c.Seq = r.upto[key]
+		}
+		body, err := json.Marshal(led)
+		if err != nil {
+			return false, err
+		}
+		writes = append(writes, vault.Write{Type: ledgerType, ID: ledgerID, Expect: led.version, Updated: now, Body: body, Forget: true})
+	}
+	var err error
+	if carried {
+		err = r.s.write(ctx, writes, carryWait*r.d.Gather)
+	} else {
+		err = r.s.Store.Commit(ctx, writes)
+	}
+	if err != nil {
+		r.reset()
+		if errors.Is(err, storage.ErrConflict) {
+			return false, nil
+		}
+		return false, err
+	}
+	if withLedger {
+		led.version++
+		r.dirty, r.acked, r.wrote = false, false, now
+	}
+	return true, nil
+}
+
+// send posts the pending notifications of the subscriptions, side by side, each's in order, and
+// notes what was acknowledged; failures are written at once, so that the error shows on read
+// and other workstations back off.
+func (r *rounds) send(ctx context.Context, subs []*subscription, now time.Time) error {
+	sending := r.sending(subs, now)
+	work := make([][]item, len(sending))
+	for n, sub := range sending {
+		if err := r.fill(ctx, sub.key()); err != nil {
+			return err
+		}
+		work[n] = r.pending[sub.key()]
+	}
+	leaseUntil := r.led.LeaseUntil
+	results := make([]result, len(sending))
+	var wg sync.WaitGroup
+	for n, sub := range sending {
+		wg.Go(func() { results[n] = r.post(ctx, sub, work[n], leaseUntil) })
+	}
+	wg.Wait()
+	failed := false
+	for n, sub := range sending {
+		key, res := sub.key(), results[n]
+		c := r.led.Cursors[key]
+		if res.sent > 0 {
+			r.pending[key] = r.pending[key][res.sent:]
+			c.Delivered, c.Failures, c.LastError, c.NextAttempt, r.acked = res.delivered, 0, "", time.Time{}, true
+		}
+		if res.failure != "" {
+			c.Failures++
+			c.LastError = res.failure
+			c.NextAttempt = r.s.now().Add(backoff(r.d, c.Failures))
+			if c.Failures >= r.d.MaxFailures {
+				c.Error, c.ErrorAt = fmt.Sprintf("%s (%d attempts in a row failed; set the Subscription active again to resume)", res.failure, c.Failures), sub.version
+			}
+			failed = true
+		}
+	}
+	if !failed {
+		return nil
+	}
+	_, err := r.commit(ctx, r.s.now(), nil, true, false)
+	return err
+}
+
+// fill reads the pending notifications of the subscription key from the log when none are in
+// memory but some are numbered and not acknowledged (after a restart, a takeover, a long
+// backlog): the next window of them. Numbers the log does not hold (given by red's former
+// layout) are passed over.
+func (r *rounds) fill(ctx context.Context, key string) error {
+	c := r.led.Cursors[key]
+	if len(r.pending[key]) > 0 || c.Delivered >= r.upto[key] {
+		return nil
+	}
+	upto := min(r.upto[key], c.Delivered+maxPending)
+	items, err := r.s.numbered(ctx, key, c.Delivered+1, upto, r.led.Oldest, r.last)
+	if err != nil {
+		return err
+	}
+	if len(items) == 0 {
+		c.Delivered, r.acked = upto, true
+	}
+	r.pending[key], r.window[key] = items, upto
+	return nil
 }
 
 // result is what one subscription's sending did.
@@ -650,14 +525,11 @@ type result struct {
 	failure   string // why the next failed, "" when none did
 }
 
-// send posts the pending notifications in order until one fails or the lease runs short.
-func (r *rounds) send(ctx context.Context, sub *subscription, pending []item, leaseUntil time.Time) result {
+// post posts the pending notifications in order until one fails or the lease runs short.
+func (r *rounds) post(ctx context.Context, sub *subscription, pending []item, leaseUntil time.Time) result {
 	var res result
 	for _, it := range pending {
-		if ctx.Err() != nil {
-			break
-		}
-		if leaseUntil.Sub(r.s.now()) < min(r.d.Timeout, r.d.Lease/2) {
+		if ctx.Err() != nil || leaseUntil.Sub(r.s.now()) < r.margin() {
 			break // the next round renews the lease first
 		}
 		n := it.e.notification(it.i, it.j)
@@ -704,6 +576,87 @@ func (s *Service) pinPatients(ctx context.Context, es []*entry) error {
 	return nil
 }
 
+// prunable reports whether the pruner is due at now and may find something: segments besides
+// the last, or records of the former layout.
+func (r *rounds) prunable(now time.Time) bool {
+	return now.Sub(r.pruned) >= r.d.Prune && (max(r.led.Oldest, 1) < r.last || r.former)
+}
+
+// pruneCommits caps the commits of one run of the pruner; when there is more to prune, it runs
+// again next round.
+const pruneCommits = 4
+
+// prune lets go of what retention no longer keeps, at most every Delivery.Prune, in commits of
+// at most Batch records: the log's segments from the oldest on whose every notification was
+// acknowledged (or is for a subscription deleted since) and whose changes are older than Keep —
+// never the last segment, which knows the numbers given — and outbox entries of red's former
+// layout.
+func (r *rounds) prune(ctx context.Context, now time.Time) error {
+	if !r.prunable(now) || r.led.Holder != r.s.holder {
+		return nil
+	}
+	r.pruned = now
+	before := now.Add(-r.d.Keep)
+	for run := 1; ; run++ {
+		oldest := max(r.led.Oldest, 1)
+		gs, err := r.s.segments(ctx, oldest, min(r.last-1, oldest+int64(r.d.Batch)-1))
+		if err != nil {
+			return err
+		}
+		var writes []vault.Write
+		next := oldest
+	scan:
+		for _, g := range gs {
+			if g.N != next || g.newest().After(before) {
+				break // a segment missing in between was pruned by a stale holder: left alone
+			}
+			for _, e := range g.Entries {
+				for _, ev := range e.Events {
+					for j, key := range ev.Subs {
+						if c := r.led.Cursors[key]; c != nil && c.Delivered < ev.Seqs[j] {
+							break scan
+						}
+					}
+				}
+			}
+			writes = append(writes, vault.Write{Type: segmentType, ID: segmentID(g.N), Expect: g.version, Updated: now, Deleted: true, Forget: true})
+			next++
+		}
+		if len(writes) == 0 {
+			break
+		}
+		r.led.Oldest = next
+		if ok, err := r.commit(ctx, now, writes, true, false); !ok || err != nil {
+			return err
+		}
+		if len(writes) < r.d.Batch {
+			break
+		}
+		if run == pruneCommits {
+			r.pruned = time.Time{} // more next round
+			break
+		}
+	}
+	if !r.former {
+		return nil
+	}
+	page, err := r.s.Store.Find(ctx, vault.Query{Type: formerEntryType, Limit: r.d.Batch})
+	if err != nil || len(page.Resources) == 0 {
+		r.former = err != nil
+		return err
+	}
+	writes := make([]vault.Write, 0, len(page.Resources))
+	for _, res := range page.Resources {
+		var e struct{ ID string }
+		if err := decode(res, &e, "an outbox entry of the former layout"); err != nil {
+			return err
+		}
+		writes = append(writes, vault.Write{Type: formerEntryType, ID: e.ID, Expect: res.Version, Updated: now, Deleted: true, Forget: true})
+	}
+	_, err = r.commit(ctx, now, writes, false, false)
+	return err
+}
+
 // backoff is the wait after the n-th failure in a row: Backoff doubled n-1 times, at most
 // MaxBackoff, with jitter (between half and all of it), so that receivers coming back are not
 // hit by every sender at once.
@@ -742,6 +695,9 @@ func (s *Service) post(ctx context.Context, client *http.Client, d Delivery, sub
 	req.Header.Set("X-Red-Sequence", strconv.FormatInt(n.Seq, 10))
 	resp, err := client.Do(req)
 	if err != nil {
+		if refused, ok := errors.AsType[*refusal](err); ok {
+			return refused.Error()
+		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Sprintf("the endpoint did not answer within %s", d.Timeout)
 		}
@@ -752,34 +708,4 @@ func (s *Service) post(ctx context.Context, client *http.Client, d Delivery, sub
 		return fmt.Sprintf("the endpoint answered HTTP %d", resp.StatusCode)
 	}
 	return ""
-}
-
-// client is the deliverer's HTTP client: no proxy, no redirects, bounded in time, and able to
-// connect to loopback addresses only — except the host names the admin allowed.
-func (s *Service) client(d Delivery) *http.Client {
-	loopback := &net.Dialer{Timeout: d.Timeout, Control: func(_, address string, _ syscall.RawConn) error {
-		host, _, err := net.SplitHostPort(address)
-		if err != nil {
-			return err
-		}
-		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-			return errors.New("notify: not a loopback address")
-		}
-		return nil
-	}}
-	open := &net.Dialer{Timeout: d.Timeout}
-	tr := &http.Transport{
-		Proxy: nil,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(addr)
-			if err == nil && slices.Contains(s.Hosts, host) {
-				return open.DialContext(ctx, network, addr)
-			}
-			return loopback.DialContext(ctx, network, addr)
-		},
-		MaxIdleConnsPerHost:   64, // a round posts to every subscription at once, often on one host
-		IdleConnTimeout:       30 * time.Second,
-		ResponseHeaderTimeout: d.Timeout,
-	}
-	return &http.Client{Transport: tr, Timeout: d.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }

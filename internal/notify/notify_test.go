@@ -6,10 +6,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -141,11 +143,12 @@ type delivery struct {
 	body                     string
 }
 
-// receiver is a webhook endpoint on loopback; fail makes it answer 503.
+// receiver is a webhook endpoint on loopback; fail makes it answer 503, slow answer late.
 type receiver struct {
 	mu   sync.Mutex
 	got  []delivery
 	fail bool
+	slow time.Duration
 	url  string
 }
 
@@ -155,6 +158,7 @@ func newReceiver(t testing.TB) *receiver {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		time.Sleep(r.slow)
 		if r.fail {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
@@ -353,19 +357,8 @@ func TestFailingSubscriptionIsInErrorUntilReactivated(t *testing.T) {
 	e.run(t)
 	e.post(t, patient("p1", 21, "Muster"))
 	ctx := context.Background()
-	deadline := time.Now().Add(5 * time.Second)
-	var res *etree.Element
-	for time.Now().Before(deadline) {
-		var err error
-		if res, err = e.notes.Read(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-		if fhir.ChildValue(res, "status") == "error" {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if fhir.ChildValue(res, "status") != "error" || !strings.Contains(fhir.ChildValue(res, "error"), "HTTP 503") {
+	res := waitForStatus(t, e, id, "error")
+	if !strings.Contains(fhir.ChildValue(res, "error"), "HTTP 503") {
 		t.Fatalf("the failing subscription reads:\n%s", fhir.Document(res))
 	}
 	// in error, changes still go into the outbox; nothing is sent
@@ -516,6 +509,29 @@ func TestTaskEvents(t *testing.T) {
 	status.quiet(t, 2)
 }
 
+// A pharmacy's prescription record (package pharmacy) notifies task-status when the Task's
+// status at the Fachdienst changes: accepted (in-progress), closed (completed) — not for the
+// steps in between.
+func TestPharmacyTaskStatusEvents(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	e := newEnv(t, b, fast)
+	r := newReceiver(t)
+	e.subscribe(t, notify.TopicPrefix+notify.TaskStatus, r.url, notify.FullResource)
+	e.run(t)
+	for i, state := range []string{"claiming", "accepted", "dispensed", "closing", "closed"} {
+		w := vault.Write{Type: "red:rx", ID: "160.000.000.000.000.02", Expect: int64(i), Updated: time.Now().UTC(),
+			Body: []byte(fmt.Sprintf(`{"id":"160.000.000.000.000.02","state":%q,"accessCode":"x"}`, state))}
+		if err := e.store.Commit(context.Background(), []vault.Write{w}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := r.wait(t, 2)
+	r.quiet(t, 2)
+	for i, status := range []string{"in-progress", "completed"} {
+		mustContain(t, got[i].body, `<reference value="Task/160.000.000.000.000.02"/>`, `<status value="`+status+`"/>`)
+	}
+}
+
 func TestMessageReceivedEvent(t *testing.T) {
 	b, _ := vaulttest.Barrier(t)
 	e := newEnv(t, b, fast)
@@ -632,8 +648,10 @@ func (c *countingStore) Commit(ctx context.Context, writes []vault.Write) error 
 }
 
 // The outbox costs one record per commit, however many subscriptions its change notifies: one
-// entry for all of them, numbered in the change's own commit or once by the deliverer. Each
-// subscription still gets every notification once, numbered 1, 2, 3 … with a webhook-id of its own.
+// entry for all of them, which the deliverer numbers into a segment of the log (one per round,
+// for all the commits it finds) and forgets, in a commit of a change that carries it or its own.
+// Each subscription still gets every notification once, numbered 1, 2, 3 … with a webhook-id of
+// its own.
 func TestOneOutboxEntryPerCommitForAllSubscriptions(t *testing.T) {
 	b, _ := vaulttest.Barrier(t)
 	st := &countingStore{Barrier: b}
@@ -651,12 +669,15 @@ func TestOneOutboxEntryPerCommitForAllSubscriptions(t *testing.T) {
 	r.quiet(t, subs*bundles)
 	st.mu.Lock()
 	for i, c := range st.changes {
-		if c["new red:notification"] != 1 {
-			t.Errorf("commit %d added %d outbox records, want 1", i, c["new red:notification"])
+		if c["new red:outbox"] != 1 || c["red:notify-log"] > 1 {
+			t.Errorf("commit %d wrote %v, want its changes, one outbox record and, carried, at most one round of the deliverer's", i, c)
 		}
 	}
-	if w := st.written["red:notification"]; w > 2*bundles {
-		t.Errorf("%d outbox writes for %d commits: more than one write and one numbering each", w, bundles)
+	if w := st.written["red:outbox"]; w != 2*bundles {
+		t.Errorf("%d outbox writes for %d commits: want one write and one forgetting each", w, bundles)
+	}
+	if w := st.written["red:notify-log"]; w < 1 || w > bundles {
+		t.Errorf("%d segments of the log for %d commits", w, bundles)
 	}
 	st.mu.Unlock()
 	seqs, ids := map[string][]int{}, map[string]bool{}
@@ -725,6 +746,259 @@ func TestSubscriptionCreatedAgainStartsAfresh(t *testing.T) {
 	}
 }
 
+// A backlog that takes longer to send than the lease lasts is sent on at once when the lease
+// runs short, not only at the next poll.
+func TestBacklogLongerThanTheLease(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	d := fast
+	d.Poll, d.Lease, d.Timeout = time.Minute, 400*time.Millisecond, 150*time.Millisecond
+	e := newEnv(t, b, d)
+	r := newReceiver(t)
+	r.slow = 50 * time.Millisecond
+	e.subscribe(t, "Patient", r.url, notify.IDOnly)
+	const n = 12 // 600 ms of answers
+	for i := range n {
+		e.post(t, patient(fmt.Sprintf("p%d", i), 600+i, "Muster"))
+	}
+	e.run(t)
+	got := r.wait(t, n)
+	for i, d := range got {
+		if d.seq != i+1 {
+			t.Errorf("delivery %d has sequence number %d", i, d.seq)
+		}
+	}
+}
+
+// A deliverer keeps delivering for longer than its lease: it renews the lease as it goes.
+func TestDeliveriesOutlastTheLease(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	d := fast
+	d.Lease, d.Timeout = 200*time.Millisecond, 50*time.Millisecond
+	e := newEnv(t, b, d)
+	r := newReceiver(t)
+	e.subscribe(t, "Patient", r.url, notify.IDOnly)
+	e.run(t)
+	const n = 12 // over three leases
+	for i := range n {
+		e.post(t, patient(fmt.Sprintf("p%d", i), 700+i, "Muster"))
+		time.Sleep(d.Lease / 4)
+	}
+	got := r.wait(t, n)
+	for i, d := range got {
+		if d.seq != i+1 {
+			t.Errorf("delivery %d has sequence number %d", i, d.seq)
+		}
+	}
+}
+
+// resolver answers every name with the addresses given.
+type resolver []string
+
+func (r resolver) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
+	out := make([]netip.Addr, len(r))
+	for i, s := range r {
+		out[i] = netip.MustParseAddr(s)
+	}
+	return out, nil
+}
+
+// An endpoint's host name is resolved by the deliverer itself and connected to at the address it
+// checked: localhost answering with this machine is delivered to; answering with another machine
+// (DNS rebinding) is refused before anything is sent, and the Subscription says why.
+func TestEndpointNamesArePinnedToCheckedAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		answer  resolver
+		refused string
+	}{
+		{"delivers to localhost resolved to loopback", resolver{"127.0.0.1"}, ""},
+		{"refuses localhost resolved to another machine", resolver{"127.0.0.1", "10.0.0.8"}, "resolves to 10.0.0.8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := vaulttest.Barrier(t)
+			e := newEnv(t, b, fast)
+			e.notes.Resolver = tc.answer
+			r := newReceiver(t)
+			id, _ := e.subscribe(t, "Patient", strings.Replace(r.url, "127.0.0.1", "localhost", 1), notify.IDOnly)
+			e.run(t)
+			e.post(t, patient("p1", 81, "Muster"))
+			if tc.refused == "" {
+				mustContain(t, r.wait(t, 1)[0].body, `<reference value="Patient/p1/_history/1"/>`)
+				return
+			}
+			res := waitForStatus(t, e, id, "error")
+			if !strings.Contains(fhir.ChildValue(res, "error"), tc.refused) {
+				t.Errorf("the refused subscription reads:\n%s", fhir.Document(res))
+			}
+			r.quiet(t, 0)
+		})
+	}
+}
+
+// waitForStatus reads the subscription until it has the status (5 s at most).
+func waitForStatus(t testing.TB, e *env, id, status string) *etree.Element {
+	t.Helper()
+	var res *etree.Element
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var err error
+		if res, err = e.notes.Read(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		if fhir.ChildValue(res, "status") == status {
+			return res
+		}
+	}
+	t.Fatalf("the subscription never reached %s:\n%s", status, fhir.Document(res))
+	return nil
+}
+
+// clock is a test's time, moved by hand.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// retained is a tenant whose deliverer keeps delivered notifications an hour, on clock.
+func retained(t *testing.T) (*env, *vault.Barrier, *clock) {
+	b, _ := vaulttest.Barrier(t)
+	d := fast
+	d.Keep, d.Prune, d.MaxFailures = time.Hour, time.Second, 1000
+	e := newEnv(t, b, d)
+	c := &clock{now: time.Now()}
+	e.notes.Now = c.Now
+	return e, b, c
+}
+
+// eventsSince waits until $events?since=since answers with the code want ("" for success),
+// moving the clock on a second at a time so that the pruner runs, and returns the answer.
+func eventsSince(t *testing.T, e *env, c *clock, id string, since int64, want fhir.IssueCode) (fhir.SearchSet, error) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		set, err := e.notes.Events(context.Background(), id, since, 0)
+		if fhir.CodeOf(err) == want && (want != "" || err == nil) {
+			return set, err
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("$events?since=%d: %v, want %q", since, err, want)
+		}
+		c.add(time.Second)
+	}
+}
+
+// Delivered notifications are kept Delivery.Keep for $events, then pruned in the background:
+// the log keeps only what is younger, $events answers 410 for the rest, and the ledger keeps no
+// history of itself.
+func TestRetentionPrunesDeliveredNotifications(t *testing.T) {
+	e, b, c := retained(t)
+	r := newReceiver(t)
+	id, _ := e.subscribe(t, "Patient", r.url, notify.IDOnly)
+	e.run(t)
+	for i := range 3 {
+		e.post(t, patient(fmt.Sprintf("p%d", i), 90+i, "Muster"))
+		r.wait(t, i+1) // one segment each
+	}
+	if set, err := e.notes.Events(context.Background(), id, 0, 0); err != nil || len(set.Entries) != 3 {
+		t.Fatalf("before the hour is over, $events?since=0: %d entries, %v", len(set.Entries), err)
+	}
+	c.add(2 * time.Hour)
+	e.post(t, patient("p3", 93, "Muster"))
+	r.wait(t, 4)
+	eventsSince(t, e, c, id, 2, fhir.CodeDeleted) // the third is gone: so are the first two
+	_, err := e.notes.Events(context.Background(), id, 0, 0)
+	if is, _ := fhir.Explain(err); !strings.Contains(is[0].Diagnostics, "the first kept is 4") || is[0].Expression != "since" {
+		t.Errorf("$events?since=0 of pruned notifications: %v", is)
+	}
+	set, err := e.notes.Events(context.Background(), id, 3, 0)
+	if err != nil || len(set.Entries) != 1 || !strings.Contains(string(fhir.Document(set.Entries[0].Resource)), `<reference value="Patient/p3/_history/1"/>`) {
+		t.Errorf("$events?since=3 after pruning: %d entries, %v", len(set.Entries), err)
+	}
+	ctx := context.Background()
+	for _, seg := range []string{"1", "2", "3"} {
+		if _, err := b.Current(ctx, "red:notify-log", seg); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("segment %s of the log: %v, want it gone", seg, err)
+		}
+	}
+	led, err := b.Current(ctx, "red:notify-ledger", "all")
+	if err != nil || led.Version < 3 {
+		t.Fatalf("ledger version %d, %v", led.Version, err)
+	}
+	for v := int64(1); v < led.Version; v++ {
+		if _, err := b.Version(ctx, "red:notify-ledger", "all", v); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("version %d of the ledger: %v, want it forgotten", v, err)
+		}
+	}
+}
+
+// A notification not yet delivered is kept however old, and everything after it, until it is
+// delivered or its subscription deleted.
+func TestRetentionKeepsWhatIsNotDelivered(t *testing.T) {
+	e, _, c := retained(t)
+	ok, down := newReceiver(t), newReceiver(t)
+	down.setFail(true)
+	id, _ := e.subscribe(t, "Patient", ok.url, notify.IDOnly)
+	idDown, _ := e.subscribe(t, "Patient", down.url, notify.IDOnly)
+	e.run(t)
+	e.post(t, patient("p1", 95, "Muster"))
+	ok.wait(t, 1)
+	c.add(2 * time.Hour)
+	e.post(t, patient("p2", 96, "Muster"))
+	ok.wait(t, 2)
+	for range 10 { // rounds in which the pruner runs and finds p1 undelivered
+		c.add(time.Second)
+		time.Sleep(30 * time.Millisecond)
+	}
+	if set, err := e.notes.Events(context.Background(), id, 0, 0); err != nil || len(set.Entries) != 2 {
+		t.Fatalf("with a notification undelivered, $events?since=0: %d entries, %v", len(set.Entries), err)
+	}
+	if err := e.notes.Delete(context.Background(), idDown); err != nil {
+		t.Fatal(err)
+	}
+	eventsSince(t, e, c, id, 0, fhir.CodeDeleted)
+	down.quiet(t, 0)
+}
+
+// Outbox records of red's former layout (numbered in place) are removed by the pruner.
+func TestRetentionRemovesTheFormerLayout(t *testing.T) {
+	e, b, c := retained(t)
+	ctx := context.Background()
+	for _, id := range []string{"old1", "old2"} {
+		w := vault.Write{Type: "red:notification", ID: id, Updated: c.Now(), Body: []byte(`{"id":"` + id + `","events":[]}`),
+			Index: []vault.Term{{Index: "notify.queue", Value: "queued"}}}
+		if err := b.Commit(ctx, []vault.Write{w}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.run(t)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		page, err := b.Find(ctx, vault.Query{Type: "red:notification"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Total == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records of the former layout remain", page.Total)
+		}
+		c.add(time.Second)
+	}
+	if _, err := b.Version(ctx, "red:notification", "old1", 1); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("a former record's version: %v, want it forgotten", err)
+	}
+}
+
 // TestNotificationsFollowTheSubscribersView: a subscription hears only of what who saved it
 // sees — a member of another user group hears nothing of a group's data, not even its id.
 func TestNotificationsFollowTheSubscribersView(t *testing.T) {
@@ -758,6 +1032,47 @@ func TestNotificationsFollowTheSubscribersView(t *testing.T) {
 	mustContain(t, o[0].body, `<reference value="Patient/public-1/_history/1"/>`)
 	if strings.Contains(o[0].body, "secret-k") {
 		t.Errorf("ortho's endpoint hears of kardio's patient:\n%s", o[0].body)
+	}
+}
+
+// $events shows a caller of its subscription's notifications only what the subscription's
+// audience and the caller both see, even when the deliverer has just written the same
+// notification, in full, for the endpoint.
+func TestEventsShowTheCallerOnlyWhatTheySee(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	e := newEnv(t, b, fast)
+	kardio := access.With(context.Background(), access.Principal{Tenant: "praxis", User: "anna", Groups: []string{"kardio"}})
+	ortho := access.With(context.Background(), access.Principal{Tenant: "praxis", User: "bert", Groups: []string{"ortho"}})
+	r := newReceiver(t)
+	res, err := e.notes.Create(kardio, xml(t, subscriptionXML("requested", "Patient", r.url, notify.FullResource)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := fhir.ChildValue(res, "id")
+	e.run(t)
+	body := `<Patient xmlns="http://hl7.org/fhir"><id value="secret-k"/><gender value="female"/></Patient>`
+	if err := e.store.Commit(kardio, []vault.Write{{Type: "Patient", ID: "secret-k", Updated: time.Now().UTC(), Group: "kardio", Body: []byte(body)}}); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, r.wait(t, 1)[0].body, `<id value="secret-k"/>`)
+	for _, tc := range []struct {
+		name  string
+		ctx   context.Context
+		shown bool
+	}{
+		{"the subscriber sees the resource", kardio, true},
+		{"a member of another group does not", ortho, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set, err := e.notes.Events(tc.ctx, id, 0, 0)
+			if err != nil || len(set.Entries) != 1 {
+				t.Fatalf("$events: %d entries, %v", len(set.Entries), err)
+			}
+			doc := string(fhir.Document(set.Entries[0].Resource))
+			if got := strings.Contains(doc, `<id value="secret-k"/>`); got != tc.shown {
+				t.Errorf("the resource shown: %v, want %v\n%s", got, tc.shown, doc)
+			}
+		})
 	}
 }
 

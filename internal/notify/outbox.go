@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -24,13 +23,13 @@ import (
 )
 
 // entry is the outbox record of one commit: the notifications its changes cause, each for every
-// subscription it is for. It is found by the queue until the deliverer numbers it, then by each
-// of its subscriptions' sequence numbers.
+// subscription it is for. The deliverer numbers it into a segment of the log (Seqs are set
+// there) and forgets it.
 type entry struct {
-	ID      string    `json:"id"`
-	At      time.Time `json:"at"` // when the change was made
-	Events  []event   `json:"events"`
-	Log     int64     `json:"log,omitempty"` // its place in the tenant's log of entries; 0 until numbered
+	ID     string    `json:"id"`
+	At     time.Time `json:"at"` // when the change was made
+	Events []event   `json:"events"`
+
 	version int64
 }
 
@@ -42,12 +41,13 @@ type event struct {
 	PatientAt int64    `json:"patientVersion,omitempty"` // the patient's version, pinned at the latest when numbered
 	Content   [][]byte `json:"content,omitempty"`        // resources of events red keeps no FHIR resource of (a Task, a message)
 	Subs      []string `json:"subs"`                     // the keys of the subscriptions it is for
-	Seqs      []int64  `json:"seqs,omitempty"`           // their sequence numbers (by Subs) once numbered; 0: the subscription had gone
+	Seqs      []int64  `json:"seqs,omitempty"`           // their sequence numbers (by Subs), once numbered
 }
 
 // notification is one event as one subscription receives it.
 type notification struct {
 	ID           string // the webhook-id, the same on every attempt
+	Entry        string // the outbox entry and the event's place in it: the event's name for every subscription
 	Subscription string
 	Event        string
 	At           time.Time
@@ -61,7 +61,7 @@ type notification struct {
 // notification is event i of e as the subscription Subs[j] receives it.
 func (e *entry) notification(i, j int) notification {
 	ev := &e.Events[i]
-	n := notification{ID: webhookID(e.ID, i, ev.Subs[j]), Subscription: subscriptionOf(ev.Subs[j]), Event: ev.Event, At: e.At,
+	n := notification{ID: webhookID(e.ID, i, ev.Subs[j]), Entry: e.ID + "/" + strconv.Itoa(i), Subscription: subscriptionOf(ev.Subs[j]), Event: ev.Event, At: e.At,
 		Focus: ev.Focus, Patient: ev.Patient, PatientAt: ev.PatientAt, Content: ev.Content}
 	if j < len(ev.Seqs) {
 		n.Seq = ev.Seqs[j]
@@ -76,35 +76,9 @@ func webhookID(id string, i int, key string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// write is e as the outbox record it is stored as: queued until numbered, then found by the
-// sequence numbers it carries.
-func (e *entry) write(now time.Time) (vault.Write, error) {
-	body, err := json.Marshal(e)
-	if err != nil {
-		return vault.Write{}, err
-	}
-	w := vault.Write{Type: entryType, ID: e.ID, Expect: e.version, Updated: now, Body: body}
-	if e.Log == 0 {
-		w.Index = []vault.Term{{Index: queueIndex, Value: queued}}
-		return w, nil
-	}
-	for _, ev := range e.Events {
-		for j, seq := range ev.Seqs {
-			if seq > 0 {
-				w.Index = append(w.Index, vault.Term{Index: seqIndex, Value: seqValue(ev.Subs[j], seq)})
-			}
-		}
-	}
-	return w, nil
-}
-
 func decodeEntry(r vault.Resource) (*entry, error) {
-	e := &entry{}
-	if err := json.Unmarshal(r.Body, e); err != nil {
-		return nil, fmt.Errorf("notify: an outbox entry is unreadable: %w", err)
-	}
-	e.version = r.Version
-	return e, nil
+	e := &entry{version: r.Version}
+	return e, decode(r, e, "an outbox entry")
 }
 
 // focus is one resource a notification is about.
@@ -167,10 +141,80 @@ func (o *outbox) Commit(ctx context.Context, writes []vault.Write) error {
 	if err != nil {
 		return err
 	}
-	if e == nil {
-		return o.Store.Commit(ctx, writes)
-	}
 	return o.s.commitEntry(ctx, o.Store, writes, e)
+}
+
+// commitEntry commits writes with the outbox entry e (none when nil) — and with the deliverer's
+// commit when one waits to be carried (Service.write): one transaction, one flush to disk for
+// both — then wakes the deliverer when e was written. When the transaction conflicts, the
+// deliverer's commit is left out and writes tried once more, as the conflict may have been its.
+func (s *Service) commitEntry(ctx context.Context, st Store, writes []vault.Write, e *entry) error {
+	if e != nil {
+		body, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		writes = append(writes[:len(writes):len(writes)], vault.Write{Type: entryType, ID: e.ID, Updated: e.At, Body: body})
+	}
+	s.changed.Store(time.Now().UnixNano())
+	s.carrying.Lock()
+	c := s.carried
+	s.carried = nil
+	s.carrying.Unlock()
+	var err error
+	if c == nil {
+		err = st.Commit(ctx, writes)
+	} else {
+		err = st.Commit(ctx, append(writes[:len(writes):len(writes)], c.writes...))
+		c.done <- err
+		if errors.Is(err, storage.ErrConflict) {
+			err = st.Commit(ctx, writes)
+		}
+	}
+	if err == nil && e != nil {
+		s.Kick()
+	}
+	return err
+}
+
+// carry is a commit of the deliverer's waiting to go with the next commit of a change.
+type carry struct {
+	writes []vault.Write
+	done   chan error // its outcome; buffered
+}
+
+// write commits the deliverer's writes: with the next commit of a change when changes are being
+// committed here (commitEntry carries them), so that under load the deliverer adds no
+// transaction of its own — or alone, when none comes within wait.
+func (s *Service) write(ctx context.Context, writes []vault.Write, wait time.Duration) error {
+	if time.Since(time.Unix(0, s.changed.Load())) > wait {
+		return s.Store.Commit(ctx, writes)
+	}
+	c := &carry{writes: writes, done: make(chan error, 1)}
+	s.carrying.Lock()
+	s.carried = c
+	s.carrying.Unlock()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case err := <-c.done:
+		return err
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	s.carrying.Lock()
+	mine := s.carried == c
+	if mine {
+		s.carried = nil
+	}
+	s.carrying.Unlock()
+	if !mine {
+		return <-c.done // a change's commit took it and is under way
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.Store.Commit(ctx, writes)
 }
 
 // notifications is the outbox entry the commit of writes causes, nil when it notifies nobody.
@@ -381,16 +425,19 @@ func pharmacyTask(body []byte) (task, error) {
 
 // Announce puts a notification of an event red stores nothing else for (message-received: the
 // messages the pharmacy fetched, which red passes through) into the outbox for every subscription
-// to the event, in a commit of its own.
+// to the event, in a commit of its own. The resources themselves are kept (sealed, until
+// retention lets them go) only when a full-resource subscription is to be sent them.
 func (s *Service) Announce(ctx context.Context, name string, resources []*etree.Element) error {
 	subs, err := s.current(ctx)
 	if err != nil {
 		return err
 	}
 	ev := event{Event: name}
+	full := false // the resources are kept only for a subscription that is sent them
 	for _, sub := range subs {
 		if sub.topic == name && sub.Status != statusOff {
 			ev.Subs = append(ev.Subs, sub.key())
+			full = full || sub.Payload == FullResource
 		}
 	}
 	if len(ev.Subs) == 0 {
@@ -398,7 +445,9 @@ func (s *Service) Announce(ctx context.Context, name string, resources []*etree.
 	}
 	for _, r := range resources {
 		ev.Focus = append(ev.Focus, focus{Type: r.Tag, ID: fhir.ChildValue(r, "id")})
-		ev.Content = append(ev.Content, fhir.Marshal(r))
+		if full {
+			ev.Content = append(ev.Content, fhir.Marshal(r))
+		}
 	}
 	return s.commitEntry(ctx, s.Store, nil, &entry{ID: newID(), At: s.now(), Events: []event{ev}})
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/beevik/etree"
 
@@ -38,10 +39,17 @@ func Sign(secret, id, timestamp string, body []byte) (string, error) {
 // (event-number and events-since-subscription-start), the time in UTC, what changed (focus,
 // version-specific) and the patient it belongs to with the patient's identifier; then one entry
 // per changed resource — with the resource itself for full-resource subscriptions. It is written
-// directly (a deliverer writes one per subscription and notification), indented as red's answers
-// are.
+// directly, indented as red's answers are: what names the subscription first, then what all
+// subscriptions with the same payload content and audience are sent of the event, written once
+// (tail). It holds what the subscription's audience sees, and of that, in $events, what who asks
+// sees.
 func (s *Service) payload(ctx context.Context, sub *subscription, n notification) ([]byte, error) {
+	tail, err := s.tail(ctx, n, sub.Payload, sub.Audience)
+	if err != nil {
+		return nil, err
+	}
 	w := &xmlWriter{}
+	w.buf.Grow(512 + len(tail))
 	w.buf.WriteString(`<?xml version="1.0" encoding="UTF-8"?>`)
 	w.open("Bundle", "xmlns", fhir.Namespace)
 	w.value("id", n.ID)
@@ -56,32 +64,64 @@ func (s *Service) payload(ctx context.Context, sub *subscription, n notification
 	w.open("resource")
 	w.open("Parameters")
 	w.value("id", uuidOf(n.ID))
-	param := func(tag, name, valueTag, value string) {
-		w.open(tag)
-		w.value("name", name)
-		w.value(valueTag, value)
-		w.close(tag)
-	}
-	refParam := func(tag, name, ref string) {
-		w.open(tag)
-		w.value("name", name)
-		w.open("valueReference")
-		w.value("reference", ref)
-		w.close("valueReference")
-		w.close(tag)
-	}
 	seq := strconv.FormatInt(n.Seq, 10)
-	refParam("parameter", "subscription", "Subscription/"+sub.ID)
-	param("parameter", "topic", "valueCanonical", TopicPrefix+n.Event)
-	param("parameter", "status", "valueCode", statusActive)
-	param("parameter", "type", "valueCode", "event-notification")
-	param("parameter", "events-since-subscription-start", "valueString", seq)
+	w.refParam("parameter", "subscription", "Subscription/"+sub.ID)
+	w.param("parameter", "topic", "valueCanonical", TopicPrefix+n.Event)
+	w.param("parameter", "status", "valueCode", statusActive)
+	w.param("parameter", "type", "valueCode", "event-notification")
+	w.param("parameter", "events-since-subscription-start", "valueString", seq)
 	w.open("parameter")
 	w.value("name", "notification-event")
-	param("part", "event-number", "valueString", seq)
-	param("part", "timestamp", "valueInstant", fhir.Instant(n.At))
+	w.param("part", "event-number", "valueString", seq)
+	w.buf.Write(tail)
+	return w.buf.Bytes(), nil
+}
+
+// tailDepth is the depth of the elements payload's tail begins with (Bundle, entry, resource,
+// Parameters, parameter).
+const tailDepth = 5
+
+// tail is the rest of the payloads of n's event for subscriptions with the payload content
+// kind and the audience aud, after its event number: written once for all of them, while they
+// are sent side by side (the others wait for it). What a tail holds depends on whose view it
+// follows, so it is shared only by the same audience and the same view of who asks (the
+// deliverer's, or in $events the caller's); one that failed is written anew by the next.
+func (s *Service) tail(ctx context.Context, n notification, kind string, aud audience) ([]byte, error) {
+	key := n.Event + "/" + n.Entry + "/" + kind + "\x01" + aud.key() + "\x01" + audienceOf(ctx).key()
+	s.mu.Lock()
+	t, ok := s.tails[key]
+	if !ok {
+		if len(s.tails) >= 256 || s.tails == nil { // the cache only saves work while a round sends
+			s.tails = map[string]*tail{}
+		}
+		t = &tail{}
+		s.tails[key] = t
+	}
+	s.mu.Unlock()
+	t.once.Do(func() { t.body, t.err = s.writeTail(ctx, n, kind, aud) })
+	if t.err != nil {
+		s.mu.Lock()
+		if s.tails[key] == t {
+			delete(s.tails, key)
+		}
+		s.mu.Unlock()
+	}
+	return t.body, t.err
+}
+
+// tail is a part of payloads written once.
+type tail struct {
+	once sync.Once
+	body []byte
+	err  error
+}
+
+// writeTail writes what tail gives.
+func (s *Service) writeTail(ctx context.Context, n notification, kind string, aud audience) ([]byte, error) {
+	w := &xmlWriter{depth: tailDepth}
+	w.param("part", "timestamp", "valueInstant", fhir.Instant(n.At))
 	for _, f := range n.Focus {
-		refParam("part", "focus", f.ref())
+		w.refParam("part", "focus", f.ref())
 	}
 	if n.Patient != "" {
 		pref := n.Patient
@@ -92,7 +132,7 @@ func (s *Service) payload(ctx context.Context, sub *subscription, n notification
 		if err != nil {
 			return nil, err
 		}
-		if idn != nil && (!sub.Audience.sees(idn.group) || idn.system == "" && idn.value == "") {
+		if idn != nil && (!aud.sees(idn.group) || !audienceOf(ctx).sees(idn.group) || idn.system == "" && idn.value == "") {
 			idn = nil
 		}
 		w.open("part")
@@ -121,8 +161,8 @@ func (s *Service) payload(ctx context.Context, sub *subscription, n notification
 	for _, f := range n.Focus {
 		w.open("entry")
 		w.value("fullUrl", f.Type+"/"+f.ID)
-		if sub.Payload == FullResource && !f.Deleted {
-			res, err := s.resource(ctx, sub.Audience, f, &content)
+		if kind == FullResource && !f.Deleted {
+			res, err := s.resource(ctx, aud, f, &content)
 			if err != nil {
 				return nil, err
 			}
@@ -188,6 +228,24 @@ func (w *xmlWriter) close(tag string) {
 	w.buf.WriteString("</")
 	w.buf.WriteString(tag)
 	w.buf.WriteByte('>')
+}
+
+// param writes a parameter (or part) named name with the value v as valueTag.
+func (w *xmlWriter) param(tag, name, valueTag, v string) {
+	w.open(tag)
+	w.value("name", name)
+	w.value(valueTag, v)
+	w.close(tag)
+}
+
+// refParam writes a parameter (or part) named name with the reference ref.
+func (w *xmlWriter) refParam(tag, name, ref string) {
+	w.open(tag)
+	w.value("name", name)
+	w.open("valueReference")
+	w.value("reference", ref)
+	w.close("valueReference")
+	w.close(tag)
 }
 
 // value writes <tag value="v"/>.

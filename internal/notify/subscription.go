@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/beevik/etree"
@@ -36,6 +37,15 @@ const (
 )
 
 var topics = []string{TaskAvailable, TaskStatus, MessageReceived, BundleDeleted}
+
+// Topics are the events a subscription may name, as the topic URIs its criteria give.
+func Topics() []string {
+	out := make([]string, len(topics))
+	for i, t := range topics {
+		out[i] = TopicPrefix + t
+	}
+	return out
+}
 
 // The payload kinds (the backport's payload content).
 const (
@@ -83,9 +93,10 @@ type Service struct {
 	Tenant string
 	Store  Store // the tenant's vault barrier, unwrapped
 	// Hosts are endpoint host names the admin allows besides loopback (red serve
-	// --notify-allow-host); such an endpoint must use https.
-	Hosts []string
-	Now   func() time.Time // nil: time.Now
+	// --notify-allow-host), in lower case; such an endpoint must use https.
+	Hosts    []string
+	Resolver Resolver         // looks up the endpoints' host names; nil: net.DefaultResolver
+	Now      func() time.Time // nil: time.Now
 	// Delivery tunes the deliverer; zero values take the defaults.
 	Delivery Delivery
 
@@ -95,12 +106,18 @@ type Service struct {
 	subs   []*subscription
 	kick   chan struct{}
 	holder string // this deliverer's name in leases
-	desk   desk   // the deliveries as this workstation knows them
 	once   sync.Once
 	// identifiers caches patients' identifiers by "Patient/id/_history/n" for the payloads
 	// (several subscriptions notify of one patient's change); plaintext in memory only, like
 	// every opened record.
 	identifiers map[string]*identifier
+	// tails caches the part of a notification's payload that is the same for every subscription
+	// with the same payload content (Service.tail)
+	tails map[string]*tail
+
+	changed  atomic.Int64 // when a change was last committed through the outbox (Unix ns)
+	carrying sync.Mutex   // guards carried
+	carried  *carry       // the deliverer's commit waiting to go with the next change's
 }
 
 func (s *Service) now() time.Time {
@@ -247,7 +264,7 @@ func (s *Service) commitWithGeneration(ctx context.Context, w vault.Write) error
 		if err != nil {
 			return err
 		}
-		gen := vault.Write{Type: generationType, ID: generationID, Expect: h[0].Version, Updated: w.Updated, Body: []byte("{}")}
+		gen := vault.Write{Type: generationType, ID: generationID, Expect: h[0].Version, Updated: w.Updated, Body: []byte("{}"), Forget: true}
 		err = s.Store.Commit(ctx, []vault.Write{w, gen})
 		if errors.Is(err, storage.ErrConflict) && attempt < 5 {
 			if cur, cerr := s.Store.Heads(ctx, []vault.Ref{{Type: w.Type, ID: w.ID}}); cerr == nil && cur[0].Version == w.Expect {

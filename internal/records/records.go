@@ -59,14 +59,41 @@ func (s *Service) now() time.Time {
 // Read returns the current version of a resource: fhir.CodeNotFound when it never existed,
 // fhir.CodeDeleted when it was deleted.
 func (s *Service) Read(ctx context.Context, typ, id string) (*etree.Element, error) {
-	r, err := s.Store.Current(ctx, typ, id)
+	r, err := s.current(ctx, typ, id)
 	if err != nil {
-		return nil, missing(err, typ)
-	}
-	if r.Deleted {
-		return nil, fhir.Fail(fhir.CodeDeleted, "", "this %s was deleted in version %d", typ, r.Version)
+		return nil, err
 	}
 	return parse(r)
+}
+
+// ReadDocument is Read's resource as fhir.Document writes it, and its version: written from the
+// stored bytes without a tree where they are in Marshal's form (fhir.StoredDocument), as red
+// stores what it writes.
+func (s *Service) ReadDocument(ctx context.Context, typ, id string) ([]byte, int64, error) {
+	r, err := s.current(ctx, typ, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if doc, ok := fhir.StoredDocument(r.Body); ok {
+		return doc, r.Version, nil
+	}
+	el, err := parse(r)
+	if err != nil {
+		return nil, 0, err
+	}
+	return fhir.Document(el), r.Version, nil
+}
+
+// current is the current version of a resource that is not deleted.
+func (s *Service) current(ctx context.Context, typ, id string) (vault.Resource, error) {
+	r, err := s.Store.Current(ctx, typ, id)
+	if err != nil {
+		return r, missing(err, typ)
+	}
+	if r.Deleted {
+		return r, fhir.Fail(fhir.CodeDeleted, "", "this %s was deleted in version %d", typ, r.Version)
+	}
+	return r, nil
 }
 
 // ReadVersion returns one version of a resource.

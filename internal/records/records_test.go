@@ -1,12 +1,14 @@
 package records_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -109,6 +111,7 @@ func TestSearchByIdentifier(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			sameDocument(t, s, q, set)
 			// results come in id-token order, which is random: compare sorted
 			got := strings.Split(ids(set), ",")
 			sort.Strings(got)
@@ -116,6 +119,24 @@ func TestSearchByIdentifier(t *testing.T) {
 				t.Errorf("got %v (total %d), want %s", got, set.Total, c.want)
 			}
 		})
+	}
+}
+
+// randomParts are what two answers to one search differ in: the bundle's id and the sealed
+// parameters of its links.
+var randomParts = regexp.MustCompile(`<id value="[0-9a-f]{8}-[0-9a-f-]{27}"/>|_q=[^"]*"`)
+
+// sameDocument checks that SearchDocument answers q with set's document, but for the parts that
+// are drawn anew for each answer.
+func sameDocument(t *testing.T, s *records.Service, q url.Values, set fhir.SearchSet) {
+	t.Helper()
+	doc, err := s.SearchDocument(context.Background(), "Patient", q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fhir.Document(set.Element())
+	if got, want := randomParts.ReplaceAll(doc, nil), randomParts.ReplaceAll(want, nil); !bytes.Equal(got, want) {
+		t.Errorf("SearchDocument\n%s\nwant\n%s", doc, want)
 	}
 }
 
@@ -145,6 +166,7 @@ func TestSearchPaging(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			sameDocument(t, s, q, set)
 			if len(set.Entries) != c.entries || set.Total != 150 {
 				t.Errorf("%d entries of %d, want %d of 150", len(set.Entries), set.Total, c.entries)
 			}
@@ -202,6 +224,10 @@ func TestReadVersions(t *testing.T) {
 	}
 	if lu := fhir.ChildValue(cur, "meta", "lastUpdated"); lu != "2026-11-30T08:00:00.000Z" {
 		t.Errorf("lastUpdated %s", lu)
+	}
+	// the answer written from the stored bytes is the current version's document
+	if doc, version, err := s.ReadDocument(ctx, "Patient", "p"); err != nil || version != 3 || !bytes.Equal(doc, fhir.Document(cur)) {
+		t.Errorf("ReadDocument: version %d, %v\n%s\nwant\n%s", version, err, doc, fhir.Document(cur))
 	}
 	old, err := s.ReadVersion(ctx, "Patient", "p", "1")
 	if err != nil {

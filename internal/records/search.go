@@ -50,6 +50,54 @@ func (s *Service) Search(ctx context.Context, typ string, query url.Values) (fhi
 	return s.render(req, found, total, now)
 }
 
+// SearchDocument is Search's answer as fhir.Document writes it. Where the index decides the search
+// exactly and no output parameter reshapes the resources, it is written from the stored bytes
+// without trees (fhir.StoredSearchSet).
+func (s *Service) SearchDocument(ctx context.Context, typ string, query url.Values) ([]byte, error) {
+	now := s.now()
+	req, err := s.parseSearch(typ, query)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := req.plan(now)
+	if err != nil {
+		return nil, err
+	}
+	if len(pl.filters) > 0 || req.q.Get("_summary") == "true" || req.q.Get("_ExportObservationTables") == "true" {
+		found, total, err := s.run(ctx, req, pl, now)
+		return s.document(req, found, total, now, err)
+	}
+	res, err := s.Store.Find(ctx, req.query(pl))
+	if err != nil {
+		return nil, err
+	}
+	set := fhir.SearchSet{ID: newID(), Updated: now, Total: res.Total}
+	if set.Links, err = PageLinks(s.Store, s.Tenant, req.typ, req.q, req.page, req.count, req.k.pageSize, res.Total); err != nil {
+		return nil, err
+	}
+	stored := make([][]byte, len(res.Resources))
+	for i, r := range res.Resources {
+		stored[i] = r.Body
+	}
+	if doc, ok := fhir.StoredSearchSet(set, "/"+req.typ+"/", stored); ok {
+		return doc, nil
+	}
+	found, err := parseAll(res.Resources)
+	return s.document(req, found, res.Total, now, err)
+}
+
+// document renders found as Search does and writes it.
+func (s *Service) document(req searchRequest, found []*etree.Element, total int, now time.Time, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	set, err := s.render(req, found, total, now)
+	if err != nil {
+		return nil, err
+	}
+	return fhir.Document(set.Element()), nil
+}
+
 // searchRequest is a search's parameters, checked.
 type searchRequest struct {
 	typ         string
@@ -152,11 +200,7 @@ func (p param) terms(v string, now time.Time) (g []vault.Term, narrowed, exact b
 // run finds the page's resources and the total: the store pages when the tokens decide exactly;
 // otherwise every candidate is opened and checked, then paged here.
 func (s *Service) run(ctx context.Context, req searchRequest, pl searchPlan, now time.Time) ([]*etree.Element, int, error) {
-	q := vault.Query{Type: req.typ, All: pl.groups}
-	if len(pl.filters) == 0 {
-		q.Offset, q.Limit = (req.page-1)*req.count, req.count
-	}
-	res, err := s.Store.Find(ctx, q)
+	res, err := s.Store.Find(ctx, req.query(pl))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -180,6 +224,16 @@ func (s *Service) run(ctx context.Context, req searchRequest, pl searchPlan, now
 		}
 	}
 	return found, total, nil
+}
+
+// query is what the store is asked: the plan's token groups, and the page when no filter checks
+// the candidates here.
+func (req searchRequest) query(pl searchPlan) vault.Query {
+	q := vault.Query{Type: req.typ, All: pl.groups}
+	if len(pl.filters) == 0 {
+		q.Offset, q.Limit = (req.page-1)*req.count, req.count
+	}
+	return q
 }
 
 func parseAll(rs []vault.Resource) ([]*etree.Element, error) {

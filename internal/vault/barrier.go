@@ -68,6 +68,9 @@ type Write struct {
 	// Index lists the values the resource is found by; the id is always indexed. Tombstones
 	// are found by nothing.
 	Index []Term
+	// Forget keeps no earlier version (storage.Change.Forget): a deletion that forgets leaves
+	// nothing of the resource.
+	Forget bool
 	// Group is the user group whose members alone (and admins) are to see this version, ""
 	// for the whole tenant; sealed with the body, in the store only as blind tokens. For a
 	// tombstone it is the group of the version deleted: not stored, but seen by those who wrap
@@ -127,7 +130,7 @@ func (b *Barrier) change(w Write) (storage.Change, error) {
 	if err != nil {
 		return storage.Change{}, err
 	}
-	ch := storage.Change{Type: w.Type, ID: id, Expect: w.Expect, Updated: w.Updated, Deleted: w.Deleted}
+	ch := storage.Change{Type: w.Type, ID: id, Expect: w.Expect, Updated: w.Updated, Deleted: w.Deleted, Forget: w.Forget}
 	if w.Deleted {
 		return ch, nil
 	}

@@ -398,7 +398,7 @@ func (s *throughBarrier) record(r vault.Resource, id []byte) storage.Record {
 func (s *throughBarrier) Commit(ctx context.Context, tenant string, changes []storage.Change) error {
 	writes := make([]vault.Write, len(changes))
 	for i, c := range changes {
-		writes[i] = vault.Write{Type: c.Type, ID: string(c.ID), Expect: c.Expect, Updated: c.Updated, Deleted: c.Deleted, Index: terms(c.Tokens)}
+		writes[i] = vault.Write{Type: c.Type, ID: string(c.ID), Expect: c.Expect, Updated: c.Updated, Deleted: c.Deleted, Forget: c.Forget, Index: terms(c.Tokens)}
 		if !c.Deleted {
 			writes[i].Body = frame(c.ID, c.Sealed)
 		}

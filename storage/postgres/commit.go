@@ -204,11 +204,12 @@ func (c *columns) add(ch change, first, last int) {
 }
 
 // queueRound queues the statements that write round, changes to distinct resources: the old
-// tokens of updated resources go, heads are inserted or moved on (failing the transaction
-// with SQLSTATE RD409, storage.ErrConflict, unless every one was at the version expected), the
-// versions are inserted, and the new tokens.
+// tokens of updated resources go, heads are inserted, moved on or (a deletion that forgets)
+// removed, failing the transaction with SQLSTATE RD409, storage.ErrConflict, unless every one
+// was at the version expected; the versions are inserted, those forgotten removed, and the new
+// tokens inserted.
 func queueRound(batch *pgx.Batch, round []change) {
-	var all, creates, updates columns
+	var all, creates, updates, replaced, drops, forgets columns
 	// tokens, flattened, and their resources
 	var tokTenant, tokType []string
 	var tokID, tok [][]byte
@@ -222,20 +223,37 @@ func queueRound(batch *pgx.Batch, round []change) {
 				tokTenant, tokType, tokID, tok = append(tokTenant, c.tenant), append(tokType, c.Type), append(tokID, c.ID), append(tok, t)
 			}
 		}
-		all.add(c, first, len(tok))
-		if c.Expect == 0 {
+		if c.Expect != 0 {
+			replaced.add(c, first, len(tok))
+		}
+		if c.Forget {
+			forgets.add(c, first, len(tok))
+		}
+		switch {
+		case c.Deleted && c.Forget:
+			drops.add(c, first, len(tok))
+			continue
+		case c.Expect == 0:
 			creates.add(c, first, len(tok))
-		} else {
+		default:
 			updates.add(c, first, len(tok))
 		}
+		all.add(c, first, len(tok))
 	}
-	if len(updates.id) > 0 {
+	if len(replaced.id) > 0 {
 		// before heads forgets them; a head not at the expected version fails the batch below
 		batch.Queue(`DELETE FROM tokens t
 			USING unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[]) u (tenant, type, id, expect)
 			JOIN heads h ON h.tenant = u.tenant AND h.type = u.type AND h.id = u.id AND h.version = u.expect
 			WHERE t.tenant = u.tenant AND t.type = u.type AND t.token = ANY (h.tokens) AND t.id = u.id`,
-			updates.tenant, updates.typ, updates.id, updates.expect)
+			replaced.tenant, replaced.typ, replaced.id, replaced.expect)
+	}
+	if len(drops.id) > 0 {
+		batch.Queue(`WITH h AS (DELETE FROM heads h
+				USING unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[]) u (tenant, type, id, expect)
+				WHERE h.tenant = u.tenant AND h.type = u.type AND h.id = u.id AND h.version = u.expect RETURNING 1)
+			SELECT red_expect((SELECT count(*) FROM h), $5)`,
+			drops.tenant, drops.typ, drops.id, drops.expect, int64(len(drops.id)))
 	}
 	// heads.tokens: the change's slice of the flattened tokens, NULL when it has none
 	if len(creates.id) > 0 {
@@ -254,9 +272,17 @@ func queueRound(batch *pgx.Batch, round []change) {
 			SELECT red_expect((SELECT count(*) FROM h), $10)`,
 			updates.tenant, updates.typ, updates.id, updates.updated, updates.deleted, tok, updates.first, updates.last, updates.expect, int64(len(updates.id)))
 	}
-	batch.Queue(`INSERT INTO resources (tenant, type, id, version, updated, deleted, sealed)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[], $5::timestamptz[], $6::bool[], $7::bytea[])`,
-		all.tenant, all.typ, all.id, plusOne(all.expect), all.updated, all.deleted, all.sealed)
+	if len(all.id) > 0 {
+		batch.Queue(`INSERT INTO resources (tenant, type, id, version, updated, deleted, sealed)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[], $5::timestamptz[], $6::bool[], $7::bytea[])`,
+			all.tenant, all.typ, all.id, plusOne(all.expect), all.updated, all.deleted, all.sealed)
+	}
+	if len(forgets.id) > 0 {
+		batch.Queue(`DELETE FROM resources r
+			USING unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[]) u (tenant, type, id, expect)
+			WHERE r.tenant = u.tenant AND r.type = u.type AND r.id = u.id AND r.version <= u.expect`,
+			forgets.tenant, forgets.typ, forgets.id, forgets.expect)
+	}
 	if len(tok) > 0 {
 		batch.Queue(`INSERT INTO tokens (tenant, type, id, token)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[])`,

@@ -213,7 +213,7 @@ func ownFailure(err error) bool {
 
 // writeSQL are the statements of Commit, prepared once on the write connection.
 var writeSQL = struct {
-	head, insertHead, updateHead, insertResource, deleteTokens, insertToken string
+	head, insertHead, updateHead, insertResource, deleteTokens, insertToken, deleteHead, forgetVersions string
 }{
 	head: "SELECT version FROM heads WHERE tenant = ? AND type = ? AND id = ?",
 	insertHead: `INSERT INTO heads (tenant, type, id, version, updated, deleted)
@@ -224,12 +224,16 @@ var writeSQL = struct {
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 	deleteTokens: "DELETE FROM tokens WHERE tenant = ? AND type = ? AND id = ?",
 	insertToken:  "INSERT INTO tokens (tenant, type, id, token) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+
+	// a change that forgets (storage.Change.Forget)
+	deleteHead:     "DELETE FROM heads WHERE tenant = ? AND type = ? AND id = ? AND version = ?",
+	forgetVersions: "DELETE FROM resources WHERE tenant = ? AND type = ? AND id = ? AND version <= ?",
 }
 
 // writeStmts are the prepared statements of Commit, on the write connection (prepared in
 // Open) or bound to one transaction (writeStmts).
 type writeStmts struct {
-	head, insertHead, updateHead, insertResource, deleteTokens, insertToken *sql.Stmt
+	head, insertHead, updateHead, insertResource, deleteTokens, insertToken, deleteHead, forgetVersions *sql.Stmt
 }
 
 // prepareWrites prepares the statements of Commit on db.
@@ -245,6 +249,7 @@ func prepareWrites(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 		{&w.insertHead, writeSQL.insertHead}, {&w.updateHead, writeSQL.updateHead},
 		{&w.insertResource, writeSQL.insertResource}, {&w.deleteTokens, writeSQL.deleteTokens},
 		{&w.insertToken, writeSQL.insertToken}, {&w.head, writeSQL.head},
+		{&w.deleteHead, writeSQL.deleteHead}, {&w.forgetVersions, writeSQL.forgetVersions},
 	} {
 		if *p.stmt, err = db.PrepareContext(ctx, p.query); err != nil {
 			return nil, fmt.Errorf("sqlite: prepare: %w", err)
@@ -260,6 +265,7 @@ func (s *Store) writeStmts(ctx context.Context, tx *sql.Tx) *writeStmts {
 		insertHead: tx.StmtContext(ctx, w.insertHead), updateHead: tx.StmtContext(ctx, w.updateHead),
 		insertResource: tx.StmtContext(ctx, w.insertResource), deleteTokens: tx.StmtContext(ctx, w.deleteTokens),
 		insertToken: tx.StmtContext(ctx, w.insertToken), head: tx.StmtContext(ctx, w.head),
+		deleteHead: tx.StmtContext(ctx, w.deleteHead), forgetVersions: tx.StmtContext(ctx, w.forgetVersions),
 	}
 }
 
@@ -284,15 +290,21 @@ func (w *writeStmts) apply(ctx context.Context, tenant string, changes []storage
 				return false, conflict(c)
 			}
 			written[key] = c.Expect + 1
+			if c.Deleted && c.Forget {
+				written[key] = 0
+			}
 		}
 	}
 	for _, c := range changes {
 		updated := micros(c.Updated)
 		version := c.Expect + 1
 		var res sql.Result
-		if c.Expect == 0 {
+		switch {
+		case c.Deleted && c.Forget:
+			res, err = w.deleteHead.ExecContext(ctx, tenant, c.Type, c.ID, c.Expect)
+		case c.Expect == 0:
 			res, err = w.insertHead.ExecContext(ctx, tenant, c.Type, c.ID, updated, c.Deleted)
-		} else {
+		default:
 			res, err = w.updateHead.ExecContext(ctx, version, updated, c.Deleted, tenant, c.Type, c.ID, c.Expect)
 		}
 		if err != nil {
@@ -304,8 +316,15 @@ func (w *writeStmts) apply(ctx context.Context, tenant string, changes []storage
 			return wrote, conflict(c)
 		}
 		wrote = true
-		if _, err := w.insertResource.ExecContext(ctx, tenant, c.Type, c.ID, version, updated, c.Deleted, c.Sealed); err != nil {
-			return wrote, translate("commit", err)
+		if c.Forget && c.Expect != 0 {
+			if _, err := w.forgetVersions.ExecContext(ctx, tenant, c.Type, c.ID, c.Expect); err != nil {
+				return wrote, translate("commit", err)
+			}
+		}
+		if !(c.Deleted && c.Forget) {
+			if _, err := w.insertResource.ExecContext(ctx, tenant, c.Type, c.ID, version, updated, c.Deleted, c.Sealed); err != nil {
+				return wrote, translate("commit", err)
+			}
 		}
 		if c.Expect != 0 {
 			if _, err := w.deleteTokens.ExecContext(ctx, tenant, c.Type, c.ID); err != nil {

@@ -56,16 +56,16 @@ func RunTests(t *testing.T, newStore func(t testing.TB) storage.Store) {
 		{"concurrency", concurrencyTests},
 		{"concurrent commits", concurrentCommitTests},
 	}
+	_, unexcluding := newStore(t).(Unexcluding)
 	for _, area := range areas {
+		if unexcluding && area.name == "exclusion" {
+			continue // the store leaves out by other means: these tests are not its
+		}
 		t.Run(area.name, func(t *testing.T) {
 			for _, tc := range area.tests {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
-					s := newStore(t)
-					if _, ok := s.(Unexcluding); ok && area.name == "exclusion" {
-						t.Skip("the store leaves out by other means")
-					}
-					tc.run(t, s)
+					tc.run(t, newStore(t))
 				})
 			}
 		})
@@ -612,6 +612,61 @@ var versionTests = []test{
 				t.Errorf("%s: Version error = %v, want ErrNotFound", tc.name, err)
 			}
 		}
+	}},
+	{"forgets the earlier versions when a change says so", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		for v := range int64(3) {
+			mustCommit(t, s, "praxis", change("red:state", "s1", v, fmt.Sprintf("v%d", v+1), "old"))
+		}
+		mustCommit(t, s, "praxis", forgetting(change("red:state", "s1", 3, "v4", "new")), change("red:state", "s2", 0, "w1"))
+		for v := int64(1); v <= 3; v++ {
+			if _, err := s.Version(t.Context(), "praxis", "red:state", []byte("s1"), v); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("forgotten version %d: error = %v, want ErrNotFound", v, err)
+			}
+		}
+		wantRecord(t, mustCurrent(t, s, "praxis", "red:state", "s1"), record("red:state", "s1", 4, "v4"))
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "red:state", All: groups("new")}), 1, "s1")
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "red:state", All: groups("old")}), 0)
+		mustCommit(t, s, "praxis", change("red:state", "s1", 4, "v5"))
+		wantRecord(t, mustVersion(t, s, "praxis", "red:state", "s1", 4), record("red:state", "s1", 4, "v4"))
+		wantRecord(t, mustCurrent(t, s, "praxis", "red:state", "s2"), record("red:state", "s2", 1, "w1"))
+	}},
+	{"keeps nothing of a resource after a deletion that forgets", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis", change("red:state", "s1", 0, "v1", "tok"), change("red:state", "s2", 0, "w1", "tok"))
+		mustCommit(t, s, "praxis", change("red:state", "s1", 1, "v2", "tok"))
+		mustCommit(t, s, "praxis", forgetting(tombstone("red:state", "s1", 2)), forgetting(tombstone("red:state", "s2", 1)))
+		for _, id := range []string{"s1", "s2"} {
+			wantNotFound(t, s, "praxis", "red:state", id)
+			if _, err := s.Version(t.Context(), "praxis", "red:state", []byte(id), 1); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("version 1 of %s: error = %v, want ErrNotFound", id, err)
+			}
+		}
+		heads, err := s.Heads(t.Context(), "praxis", []storage.Key{{Type: "red:state", ID: []byte("s1")}}, storage.Exclusion{})
+		if err != nil || heads[0].Version != 0 {
+			t.Errorf("Heads = %+v, %v; want version 0", heads, err)
+		}
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "red:state", All: groups("tok")}), 0)
+		wantIDs(t, s, mustFind(t, s, "praxis", storage.Query{Type: "red:state"}), 0)
+		// the id is free again
+		mustCommit(t, s, "praxis", change("red:state", "s1", 0, "again"))
+		wantRecord(t, mustCurrent(t, s, "praxis", "red:state", "s1"), record("red:state", "s1", 1, "again"))
+	}},
+	{"checks the version of a change that forgets", func(t *testing.T, s storage.Store) {
+		mustCreateTenant(t, s, "praxis")
+		mustCommit(t, s, "praxis", change("red:state", "s1", 0, "v1"), change("red:state", "s2", 0, "w1"))
+		mustCommit(t, s, "praxis", change("red:state", "s1", 1, "v2"))
+		for _, changes := range [][]storage.Change{
+			{forgetting(tombstone("red:state", "s1", 1))},
+			{forgetting(tombstone("red:state", "missing", 0))},
+			{forgetting(change("red:state", "s1", 1, "v3"))},
+			{forgetting(tombstone("red:state", "s2", 1)), change("red:state", "s1", 1, "v3")},
+		} {
+			wantErr(t, s.Commit(t.Context(), "praxis", changes), storage.ErrConflict)
+		}
+		wantRecord(t, mustVersion(t, s, "praxis", "red:state", "s1", 1), record("red:state", "s1", 1, "v1"))
+		wantRecord(t, mustCurrent(t, s, "praxis", "red:state", "s1"), record("red:state", "s1", 2, "v2"))
+		wantRecord(t, mustCurrent(t, s, "praxis", "red:state", "s2"), record("red:state", "s2", 1, "w1"))
 	}},
 	{"reports an unknown resource as ErrNotFound", func(t *testing.T, s storage.Store) {
 		mustCreateTenant(t, s, "praxis")
@@ -1508,6 +1563,12 @@ func change(typ, id string, expect int64, sealed string, tokens ...string) stora
 // tombstone deletes a resource in version expect+1.
 func tombstone(typ, id string, expect int64) storage.Change {
 	return storage.Change{Type: typ, ID: []byte(id), Expect: expect, Updated: updatedAt(expect + 1), Deleted: true}
+}
+
+// forgetting is c dropping the resource's earlier versions (all of it, for a tombstone).
+func forgetting(c storage.Change) storage.Change {
+	c.Forget = true
+	return c
 }
 
 // record is what the store must return for a version written by change.

@@ -1,8 +1,9 @@
 // Command redload measures red under load the way issue #12 tabulates it (make load): it starts
 // red itself on a free loopback port with a fresh tenant, seeds it with Patientenakte bundles
 // (testdata/load), and runs fixed-duration phases of read by id, identifier search and create at
-// 1 and 8 concurrent keep-alive clients, each phase several times; it prints the medians as a
-// Markdown table and writes the table to a file as well.
+// 1 and 8 concurrent keep-alive clients with wrk (-driver go: with its own Go clients instead),
+// each phase several times; it prints the medians as a Markdown table and writes the table to a
+// file as well.
 //
 //	go run ./tools/redload -store both -seconds 20
 //
@@ -50,6 +51,7 @@ func run() error {
 		repeat   = flag.Int("repeat", 3, "runs of each phase (the report gives medians)")
 		clients  = flag.String("clients", "1,8", "numbers of concurrent clients, comma-separated")
 		out      = flag.String("out", filepath.Join("bin", "load-report.md"), "file the report is written to as well")
+		driver   = flag.String("driver", "wrk", "what makes the phases' requests: wrk (on PATH), or go (redload's own clients, which take a share of the processors red runs on)")
 	)
 	flag.Parse()
 	c := loadgen.Config{Red: *red, Patients: *patients, SeedClients: *seedC, Repeat: *repeat,
@@ -67,6 +69,22 @@ func run() error {
 	stores := map[string][]string{"both": {"postgres", "sqlite"}, "sqlite": {"sqlite"}, "postgres": {"postgres"}}[*store]
 	if stores == nil {
 		return fmt.Errorf("-store %q: want sqlite, postgres or both", *store)
+	}
+	switch *driver {
+	case "wrk":
+		bin, err := exec.LookPath("wrk")
+		if err != nil {
+			return fmt.Errorf("-driver wrk: %w (apt-get install wrk, or -driver go)", err)
+		}
+		dir, err := os.MkdirTemp("", "redload-wrk-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		c.Wrk = &loadgen.Wrk{Bin: bin, Dir: dir}
+	case "go":
+	default:
+		return fmt.Errorf("-driver %q: want wrk or go", *driver)
 	}
 	var err error
 	if c.Data, err = loadgen.ReadData(*dataDir); err != nil {

@@ -1,0 +1,4 @@
+package cli
+
+// NewLogBatch is red serve's log writer, for tests.
+var NewLogBatch = newLogBatch
