@@ -141,38 +141,116 @@ var kvnrSystems = []string{"http://fhir.de/sid/gkv/kvid-10", "http://fhir.de/sid
 // patientsIn are the patients el names: a Patient resource by its id (or, without one, its
 // KVNR), a reference to a Patient, a KVNR identifier (of a Task, an insured person's message).
 func patientsIn(el *etree.Element) []string {
-	var out []string
-	var walk func(e *etree.Element)
-	walk = func(e *etree.Element) {
-		switch e.Tag {
-		case "text", "div":
-			return // the narrative names no one by reference
-		case "Patient":
-			if id := fhir.ChildValue(e, "id"); id != "" {
-				out = append(out, "Patient/"+id)
-				return
+	if el == nil {
+		return nil
+	}
+	s := newScan(false)
+	fhir.WalkTree(el, s)
+	return s.patients
+}
+
+// answered are the resources an answer written by red holds — the resource of a read, or a
+// search set's entries when set — and the patients they name (as patientsIn): read from the
+// document as it is written where fhir.Walk can, else from its tree.
+func answered(doc []byte, set bool) (resources []Entity, patients []string, err error) {
+	s := newScan(set)
+	if fhir.Walk(doc, s) {
+		return s.resources, s.patients, nil
+	}
+	el, err := fhir.Parse(doc, fhir.DefaultLimits)
+	if err != nil {
+		return nil, nil, err
+	}
+	s = newScan(set)
+	fhir.WalkTree(el, s)
+	return s.resources, s.patients, nil
+}
+
+// scan finds, as a fhir.Walker, the resources and patients of what it is told: the root is the
+// resource, or with set the resources of a search set's entries.
+type scan struct {
+	set       bool
+	resources []Entity
+	patients  []string
+	open      []scanned // the open elements, outermost first
+}
+
+func newScan(set bool) *scan { return &scan{set: set, open: make([]scanned, 0, 8)} }
+
+// scanned is an open element: what it makes of the patients found below it once it ends.
+type scanned struct {
+	rule     byte // 0 none; 'r' a reference; 'P' a Patient; 'I' an identifier
+	resource bool // a resource answered
+	mark     int  // len(patients) at its start
+	name     string
+	value    string // a reference's
+	// its first children of these names
+	id, system, kvnr           string
+	hasID, hasSystem, hasValue bool
+}
+
+func (s *scan) Start(depth int, name, value string) fhir.Skip {
+	if depth > 0 {
+		p := &s.open[len(s.open)-1]
+		switch {
+		case name == "id" && !p.hasID:
+			if p.id, p.hasID = value, true; p.rule == 'P' && value != "" {
+				return fhir.SkipRest // a Patient with its id names itself alone
 			}
-		case "reference":
-			if v := fhir.Value(e); strings.HasPrefix(v, "Patient/") && patientRef(v) != "" {
-				out = append(out, v)
-			}
-			return
-		case "identifier":
-			if slices.Contains(kvnrSystems, ident.Canonical(fhir.ChildValue(e, "system"))) {
-				if v := fhir.ChildValue(e, "value"); v != "" {
-					out = append(out, kvnrPatient(v))
-				}
-				return
-			}
-		}
-		for _, c := range e.ChildElements() {
-			walk(c)
+		case name == "system" && !p.hasSystem:
+			p.system, p.hasSystem = value, true
+		case name == "value" && !p.hasValue:
+			p.kvnr, p.hasValue = value, true
 		}
 	}
-	if el != nil {
-		walk(el)
+	e := scanned{mark: len(s.patients), name: name}
+	switch {
+	case s.set && depth < 3: // the search set's Bundle, its entries and their resources
+		s.open = append(s.open, e)
+		if depth == 1 && name != "entry" || depth == 2 && name != "resource" {
+			return fhir.SkipChildren
+		}
+		return fhir.Descend
+	case depth == 0 || s.set && depth == 3:
+		e.resource = true
 	}
-	return out
+	skip := fhir.Descend
+	switch name {
+	case "text", "div":
+		skip = fhir.SkipChildren // the narrative names no one by reference
+	case "reference":
+		e.rule, e.value, skip = 'r', value, fhir.SkipChildren
+	case "Patient":
+		e.rule = 'P'
+	case "identifier":
+		e.rule = 'I'
+	}
+	s.open = append(s.open, e)
+	return skip
+}
+
+func (s *scan) End(int) {
+	e := s.open[len(s.open)-1]
+	s.open = s.open[:len(s.open)-1]
+	switch e.rule {
+	case 'r':
+		if strings.HasPrefix(e.value, "Patient/") && patientRef(e.value) != "" {
+			s.patients = append(s.patients, strings.Clone(e.value))
+		}
+	case 'P':
+		if e.id != "" {
+			s.patients = append(s.patients[:e.mark], "Patient/"+e.id)
+		}
+	case 'I':
+		if slices.Contains(kvnrSystems, ident.Canonical(e.system)) {
+			if s.patients = s.patients[:e.mark]; e.kvnr != "" {
+				s.patients = append(s.patients, kvnrPatient(e.kvnr))
+			}
+		}
+	}
+	if e.resource {
+		s.resources = append(s.resources, Entity{Type: strings.Clone(e.name), ID: strings.Clone(e.id)})
+	}
 }
 
 // patientsOfRecord are the patients of a prescription's record (red:erp, red:rx): those its

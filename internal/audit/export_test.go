@@ -18,3 +18,6 @@ func EncodeBlock(chain string, seq int64, prev []byte, at time.Time, closed stri
 	std, err = json.Marshal(b)
 	return fast, std, err
 }
+
+// Answered is answered: the resources and patients of an answer document.
+var Answered = answered

@@ -32,47 +32,54 @@ type recordsTrail struct {
 
 func (r *recordsTrail) Read(ctx context.Context, typ, id string) (*etree.Element, error) {
 	el, err := r.next.Read(ctx, typ, id)
-	r.t.read(ctx, Read, Entity{Type: typ, ID: id}, el, err)
+	r.t.read(ctx, Read, Entity{Type: typ, ID: id}, patientsIn(el), err)
 	return el, err
 }
 
-// ReadDocument records the read like Read: the patients it names are found in the answer parsed.
+// ReadDocument records the read like Read, the patients found in the answer as written.
 func (r *recordsTrail) ReadDocument(ctx context.Context, typ, id string) ([]byte, int64, error) {
 	doc, v, err := r.next.ReadDocument(ctx, typ, id)
-	var el *etree.Element
-	if err == nil {
-		if el, err = fhir.Parse(doc, fhir.DefaultLimits); err != nil {
+	var patients []string
+	if err == nil && typ != "Patient" { // a Patient names itself alone (see patientsIn): read adds it
+		if _, patients, err = answered(doc, false); err != nil {
 			doc, v = nil, 0
 		}
 	}
-	r.t.read(ctx, Read, Entity{Type: typ, ID: id}, el, err)
+	r.t.read(ctx, Read, Entity{Type: typ, ID: id}, patients, err)
 	return doc, v, err
 }
 
-// SearchDocument is Search recorded, written as a document: the trail needs the entries' trees,
-// so the audited search takes no shortcut from the stored bytes.
+// SearchDocument records the search like Search, the resources and their patients found in the
+// answer as written.
 func (r *recordsTrail) SearchDocument(ctx context.Context, typ string, q url.Values) ([]byte, error) {
-	set, err := r.Search(ctx, typ, q)
-	if err != nil {
-		return nil, err
+	doc, err := r.next.SearchDocument(ctx, typ, q)
+	ev := r.t.searched(ctx, typ, q)
+	if err == nil {
+		var patients []string
+		if ev.Entities, patients, err = answered(doc, true); err != nil {
+			doc = nil
+		}
+		ev.addPatients(patients...)
 	}
-	return fhir.Document(set.Element()), nil
+	ev.failed(err)
+	r.t.Record(ev)
+	return doc, err
 }
 
 func (r *recordsTrail) ReadVersion(ctx context.Context, typ, id, v string) (*etree.Element, error) {
 	el, err := r.next.ReadVersion(ctx, typ, id, v)
-	r.t.read(ctx, VRead, Entity{Type: typ, ID: id, Version: version(v)}, el, err)
+	r.t.read(ctx, VRead, Entity{Type: typ, ID: id, Version: version(v)}, patientsIn(el), err)
 	return el, err
 }
 
-// read records the read of en, answered with el or failed with err.
-func (t *Trail) read(ctx context.Context, action string, en Entity, el *etree.Element, err error) {
+// read records the read of en, answered with a resource naming patients or failed with err.
+func (t *Trail) read(ctx context.Context, action string, en Entity, patients []string, err error) {
 	ev := t.event(ctx, action, en.Type)
 	ev.Entities = []Entity{en}
 	if en.Type == "Patient" {
 		ev.addPatients(patientRef(en.ID))
 	}
-	ev.addPatients(patientsIn(el)...)
+	ev.addPatients(patients...)
 	ev.failed(err)
 	t.Record(ev)
 }
@@ -82,14 +89,7 @@ var patientParams = []string{"patient", "subject", "beneficiary"}
 
 func (r *recordsTrail) Search(ctx context.Context, typ string, q url.Values) (fhir.SearchSet, error) {
 	set, err := r.next.Search(ctx, typ, q)
-	ev := r.t.event(ctx, Search, typ)
-	for _, name := range patientParams {
-		for _, v := range q[name] {
-			for alt := range strings.SplitSeq(v, ",") {
-				ev.addPatients(patientRef(alt))
-			}
-		}
-	}
+	ev := r.t.searched(ctx, typ, q)
 	for _, e := range set.Entries {
 		ev.Entities = append(ev.Entities, Entity{Type: e.Resource.Tag, ID: fhir.ChildValue(e.Resource, "id")})
 		ev.addPatients(patientsIn(e.Resource)...)
@@ -97,6 +97,19 @@ func (r *recordsTrail) Search(ctx context.Context, typ string, q url.Values) (fh
 	ev.failed(err)
 	r.t.Record(ev)
 	return set, err
+}
+
+// searched is the event of a search of typ with q, naming the patients its parameters name.
+func (t *Trail) searched(ctx context.Context, typ string, q url.Values) Event {
+	ev := t.event(ctx, Search, typ)
+	for _, name := range patientParams {
+		for _, v := range q[name] {
+			for alt := range strings.SplitSeq(v, ",") {
+				ev.addPatients(patientRef(alt))
+			}
+		}
+	}
+	return ev
 }
 
 func (r *recordsTrail) PostBundle(ctx context.Context, b *etree.Element) (*etree.Element, error) {
