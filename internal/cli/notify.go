@@ -38,10 +38,13 @@ func (k *keepFlag) String() string {
 }
 func (k *keepFlag) Type() string { return "duration" }
 func (k *keepFlag) Set(s string) error {
+	const maxDays = 100 * 366 // a time.Duration holds 292 years
 	d, err := time.ParseDuration(s)
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		var n int64
-		n, err = strconv.ParseInt(days, 10, 32)
+		if n, err = strconv.ParseInt(days, 10, 32); err == nil && n > maxDays {
+			err = strconv.ErrRange
+		}
 		d = time.Duration(n) * 24 * time.Hour
 	}
 	if err != nil || d <= 0 {
