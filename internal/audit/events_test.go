@@ -234,3 +234,38 @@ func TestAPatientsEventsOfSeveralDays(t *testing.T) {
 		}
 	})
 }
+
+// refusing is an Access that knows no API token.
+type refusing struct{}
+
+func (refusing) Principal(context.Context, string) (access.Principal, error) {
+	return access.Principal{}, fhir.Fail(fhir.CodeUnauthorized, "", "the API token is not valid for this tenant")
+}
+func (refusing) Page(context.Context) (access.Principal, error) { return access.Principal{}, nil }
+
+// A client refused for its API token is recorded as a failed login in the server's session.
+func TestRefusedClientsAreRecorded(t *testing.T) {
+	b, _ := vaulttest.Barrier(t)
+	tr := start(t, b, "anna", "ws-1")
+	if _, err := tr.Access(refusing{}).Principal(context.Background(), "Bearer red_wrong"); fhir.CodeOf(err) != fhir.CodeUnauthorized {
+		t.Fatalf("the wrapper answered %v", err)
+	}
+	if _, err := tr.Access(refusing{}).Page(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	closeTrail(t, tr)
+	tr = start(t, b, "anna", "ws-1")
+	defer closeTrail(t, tr)
+	found, err := tr.Query(acting("anna", "ws-1", access.Admin), audit.Filter{User: "anna"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range found {
+		got = append(got, line(f))
+	}
+	want := []string{"anna ws-1 login [test] success ", "anna ws-1 login [API token] unauthorized 401 ", "anna ws-1 logout [stopped] success ", "anna ws-1 login [test] success "}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("anna's events (-want +got):\n%s", diff)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redclone/red/fhir"
 	"github.com/redclone/red/fhir/ident"
+	"github.com/redclone/red/internal/access"
 	"github.com/redclone/red/internal/api"
 	"github.com/redclone/red/internal/erp"
 	"github.com/redclone/red/internal/telematik"
@@ -329,4 +330,25 @@ func prescribed(ev *Event, ps []erp.Prescription) {
 			ev.addPatients(patientsIn(b)...)
 		}
 	}
+}
+
+// Access returns next with every refused API client recorded — a request without the API token
+// the server requires, or with one it does not know — as a failed login of the server's user,
+// workstation and session (who the client is, is just what is not known).
+func (t *Trail) Access(next api.Access) api.Access { return &accessTrail{Access: next, t: t} }
+
+type accessTrail struct {
+	api.Access
+	t *Trail
+}
+
+func (a *accessTrail) Principal(ctx context.Context, authorization string) (access.Principal, error) {
+	p, err := a.Access.Principal(ctx, authorization)
+	if err != nil {
+		ev := a.t.event(ctx, Login, "")
+		ev.User, ev.Operation = a.t.user, "API token"
+		ev.failed(err)
+		a.t.Record(ev)
+	}
+	return p, err
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/redclone/red/internal/access"
+	"github.com/redclone/red/internal/audit"
 	"github.com/redclone/red/internal/users"
 	"github.com/redclone/red/internal/vault"
 	"github.com/redclone/red/storage"
@@ -74,9 +76,16 @@ type loggedIn struct {
 	v   *vault.Vault
 	dir *users.Directory
 	who access.Principal
+	// trail is an admin's session of the audit trail (asAdmin): the directory's changes are
+	// committed with their events
+	trail *audit.Trail
+	log   *slog.Logger
 }
 
 func (l *loggedIn) close() {
+	if l.trail != nil {
+		closeTrail(l.trail, "end of command", l.log)
+	}
 	l.v.Lock()
 	l.st.Close()
 }
@@ -102,8 +111,10 @@ func (e *env) logIn(ctx context.Context, o loginOptions) (*loggedIn, error) {
 	return l, nil
 }
 
-// asAdmin logs the user in, who must be an admin of the tenant to do what.
-func (e *env) asAdmin(ctx context.Context, o loginOptions, what string) (*loggedIn, error) {
+// asAdmin logs the user in, who must be an admin of the tenant to do what, and opens a session
+// of the audit trail for command (its login event), in which the directory's changes are
+// recorded.
+func (e *env) asAdmin(ctx context.Context, o loginOptions, what, command string) (*loggedIn, error) {
 	l, err := e.logIn(ctx, o)
 	if err != nil {
 		return nil, err
@@ -112,6 +123,14 @@ func (e *env) asAdmin(ctx context.Context, o loginOptions, what string) (*logged
 		l.close()
 		return nil, err
 	}
+	barrier := l.v.Barrier(l.st)
+	l.trail, err = audit.Start(access.With(ctx, l.who), barrier, audit.Options{Tenant: o.tenant, User: o.user, Workstation: l.who.Workstation, Command: command})
+	if err != nil {
+		l.close()
+		return nil, fmt.Errorf("open the audit trail: %w", err)
+	}
+	l.log = slog.New(slog.NewTextHandler(e.io.Err, nil))
+	l.dir.Commits = l.trail.Wrap(barrier)
 	return l, nil
 }
 
@@ -126,14 +145,16 @@ func (e *env) directoryCmd(use, short, what string, args cobra.PositionalArgs, r
 		RunE: func(cmd *cobra.Command, args []string) error {
 			logIn := e.logIn
 			if what != "" {
-				logIn = func(ctx context.Context, o loginOptions) (*loggedIn, error) { return e.asAdmin(ctx, o, what) }
+				logIn = func(ctx context.Context, o loginOptions) (*loggedIn, error) {
+					return e.asAdmin(ctx, o, what, cmd.CommandPath())
+				}
 			}
 			l, err := logIn(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
 			defer l.close()
-			return run(cmd.Context(), l, args)
+			return run(access.With(cmd.Context(), l.who), l, args)
 		},
 	}
 	who := "user name"

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -83,6 +84,35 @@ func TestUsersRolesGroupsAndTokens(t *testing.T) {
 			mustContain(t, "output", out, c.want...)
 		})
 	}
+	t.Run("the admin's changes are in the audit trail", func(t *testing.T) {
+		out, err := in.run("audit", "--tenant", "praxis", "--admin", "anna", "--password-file", in.passwordFile("pw"), "--user", "anna", "--format", "json")
+		if err != nil {
+			t.Fatal(err, out)
+		}
+		var found []struct{ Action, Type, Operation string }
+		if err := json.Unmarshal([]byte(out), &found); err != nil {
+			t.Fatal(err, out)
+		}
+		var got []string
+		for _, f := range found {
+			if f.Type != "" {
+				got = append(got, f.Action+" "+f.Type)
+			} else if f.Action == "login" {
+				got = append(got, f.Action+" "+f.Operation)
+			}
+		}
+		// each command's session begins with its login; a refused change leaves the login alone
+		want := []string{"login red user add", "create red:user", "login red user add", "create red:user", "login red user add", "create red:user",
+			"login red user role", "update red:user", "login red user role", "login red user role",
+			"login red group add", "create red:group", "login red group add",
+			"login red group member add", "update red:group", "login red group member add", "update red:group", "login red group member add",
+			"login red group member remove", "update red:group", "login red group remove", "delete red:group",
+			"login red token add", "create red:token", "login red token list", "login red token remove", "delete red:token", "login red token remove",
+			"login red audit"}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("anna's events:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
 }
 
 // A user added before red knew roles (no role record) keeps every role, as every user had
@@ -199,6 +229,18 @@ func TestRolesAndTokensHoldInRunningServers(t *testing.T) {
 			status, _ := anna.do(t, "GET", search, "", nil, "Authorization", "Bearer "+token)
 			return status == http.StatusUnauthorized
 		})
+	})
+	t.Run("refused clients are failed logins in the audit trail", func(t *testing.T) {
+		if err := anna.stop(); err != nil {
+			t.Fatal(err)
+		}
+		out, err := in.run("audit", "--tenant", "praxis", "--admin", "anna", "--password-file", in.passwordFile("pw"), "--user", "anna")
+		if err != nil {
+			t.Fatal(err, out)
+		}
+		if n := len(regexp.MustCompile(`login +API token +unauthorized \(401\)`).FindAllString(out, -1)); n < 2 {
+			t.Errorf("%d refused clients in anna's events, want the request without a token and those with the removed one:\n%s", n, out)
+		}
 	})
 }
 

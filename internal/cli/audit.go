@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -22,7 +21,7 @@ func (e *env) auditCmd() *cobra.Command {
 	var login loginOptions // the admin's: --admin, since --user selects the events of a user
 	var patient, user, since, format string
 	c := &cobra.Command{
-		Use:   "audit --tenant ALIAS --admin NAME --patient ID [--since TIME] [--user NAME] [--format table|json]",
+		Use:   "audit --tenant ALIAS --admin NAME (--patient ID | --user NAME) [--since TIME] [--format table|json]",
 		Short: "who saw or changed a patient's data, when and from which workstation (the audit trail; needs an admin)",
 		Long: "audit answers a patient's right of access from the tenant's audit trail: every read, search, write,\n" +
 			"deletion and TI action that concerned the patient (by id, or by the patient's KVNR), with the user,\n" +
@@ -30,8 +29,8 @@ func (e *env) auditCmd() *cobra.Command {
 			"recorded in the trail itself. \"red audit verify\" checks the whole trail.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if patient == "" {
-				return errors.New("name the patient: --patient ID (red audit verify checks the whole trail)")
+			if patient == "" && user == "" {
+				return errors.New("name the patient (--patient ID), or the user whose doings to show (--user NAME); red audit verify checks the whole trail")
 			}
 			if format != "table" && format != "json" {
 				return fmt.Errorf("--format is table or json, not %q", format)
@@ -48,7 +47,7 @@ func (e *env) auditCmd() *cobra.Command {
 				if format == "json" {
 					return e.printJSON(found)
 				}
-				e.printEvents(patient, found)
+				e.printEvents(patient, user, found)
 				return nil
 			})
 		},
@@ -60,9 +59,9 @@ func (e *env) auditCmd() *cobra.Command {
 	_ = c.MarkPersistentFlagRequired("tenant")
 	_ = c.MarkPersistentFlagRequired("admin")
 	f := c.Flags()
-	f.StringVar(&patient, "patient", "", "the Patient's id (required)")
+	f.StringVar(&patient, "patient", "", "the Patient's id: what concerned the patient")
 	f.StringVar(&since, "since", "", "only events from then on: 2026-05-01, 2026-05-01T08:00 (local time), an RFC 3339 time, or a duration back from now (72h)")
-	f.StringVar(&user, "user", "", "only what this user did")
+	f.StringVar(&user, "user", "", "only what this user did (without --patient: all of it, the changes of users, groups and API tokens among it)")
 	f.StringVar(&format, "format", "table", "table or json")
 	c.AddCommand(&cobra.Command{
 		Use:   "verify --tenant ALIAS --admin NAME",
@@ -84,18 +83,12 @@ func (e *env) auditCmd() *cobra.Command {
 // withTrail logs the admin in, opens a session of the audit trail (its login event), runs f in
 // it and closes it.
 func (e *env) withTrail(ctx context.Context, o loginOptions, f func(context.Context, *audit.Trail) error) error {
-	l, err := e.asAdmin(ctx, o, "reading the audit trail")
+	l, err := e.asAdmin(ctx, o, "reading the audit trail", "red audit")
 	if err != nil {
 		return err
 	}
 	defer l.close()
-	ctx = access.With(ctx, l.who)
-	t, err := audit.Start(ctx, l.v.Barrier(l.st), audit.Options{Tenant: o.tenant, User: o.user, Workstation: l.who.Workstation, Command: "red audit"})
-	if err != nil {
-		return fmt.Errorf("open the audit trail: %w", err)
-	}
-	defer closeTrail(t, "end of command", slog.New(slog.NewTextHandler(e.io.Err, nil)))
-	return f(ctx, t)
+	return f(access.With(ctx, l.who), l.trail)
 }
 
 // parseSince reads --since: a date or local date-time, an RFC 3339 time, or a duration back from
@@ -128,9 +121,16 @@ func (e *env) printJSON(v any) error {
 }
 
 // printEvents writes the events as a table, in local time.
-func (e *env) printEvents(patient string, found []audit.Found) {
+func (e *env) printEvents(patient, user string, found []audit.Found) {
 	if len(found) == 0 {
-		fmt.Fprintf(e.io.Out, "red: the audit trail holds no event concerning Patient/%s\n", patient)
+		switch {
+		case patient == "":
+			fmt.Fprintf(e.io.Out, "red: the audit trail holds no event of user %s\n", user)
+		case user == "":
+			fmt.Fprintf(e.io.Out, "red: the audit trail holds no event concerning Patient/%s\n", patient)
+		default:
+			fmt.Fprintf(e.io.Out, "red: the audit trail holds no event of user %s concerning Patient/%s\n", user, patient)
+		}
 		return
 	}
 	zone, _ := time.Now().Zone()

@@ -87,7 +87,7 @@ func TestAuditShowsAReadOfAnotherWorkstation(t *testing.T) {
 		}
 	})
 	t.Run("by user and time", func(t *testing.T) {
-		if out, err := in.audit("--patient", "60151", "--user", "ben"); err != nil || !strings.Contains(out, "no event concerning Patient/60151") {
+		if out, err := in.audit("--patient", "60151", "--user", "ben"); err != nil || !strings.Contains(out, "no event of user ben concerning Patient/60151") {
 			t.Errorf("ben's events: %v\n%s", err, out)
 		}
 		if out, err := in.audit("--patient", "60151", "--since", "2999-01-01"); err != nil || !strings.Contains(out, "no event") {

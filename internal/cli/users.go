@@ -113,11 +113,12 @@ func (e *env) userCmd() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			l, err := e.asAdmin(ctx, o, "adding a user")
+			l, err := e.asAdmin(ctx, o, "adding a user", cmd.CommandPath())
 			if err != nil {
 				return err
 			}
 			defer l.close()
+			ctx = access.With(ctx, l.who)
 			if _, err := l.st.Credential(ctx, o.tenant, newUser); err == nil {
 				return fmt.Errorf("user %s exists already in tenant %s", newUser, o.tenant)
 			}

@@ -46,6 +46,14 @@ type Directory struct {
 	accounts Accounts
 	// Now is the clock of the records' timestamps; nil: time.Now.
 	Now func() time.Time
+	// Commits, when set, commits the directory's changes instead of the barrier: the audit
+	// trail's wrapper of it, which records them (package audit).
+	Commits Committer
+}
+
+// Committer commits writes all at once, or none, as vault.Barrier.Commit does.
+type Committer interface {
+	Commit(ctx context.Context, writes []vault.Write) error
 }
 
 // New returns the directory of tenant, reached through b; accounts lists the tenant's users.
@@ -152,7 +160,11 @@ func (d *Directory) write(typ, id string, h head, v any) (vault.Write, error) {
 
 // commit writes changes all at once, or none.
 func (d *Directory) commit(ctx context.Context, writes ...vault.Write) error {
-	err := d.barrier.Commit(ctx, writes)
+	var c Committer = d.barrier
+	if d.Commits != nil {
+		c = d.Commits
+	}
+	err := c.Commit(ctx, writes)
 	if errors.Is(err, storage.ErrConflict) {
 		return errors.New("another red changed the same record at the same moment; nothing was changed — run the command again")
 	}

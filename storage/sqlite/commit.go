@@ -118,6 +118,7 @@ func (s *Store) writer() {
 		}
 		s.writeBatch(batch)
 		clear(batch)
+		s.truncateWAL()
 		if s.unchecked.Add(int64(n)) >= checkpointEvery {
 			select {
 			case s.wake <- struct{}{}:

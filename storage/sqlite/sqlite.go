@@ -42,10 +42,11 @@ const busyTimeout = 30000
 
 // pragmas of every connection. synchronous=FULL syncs the WAL at every commit, so that an
 // acknowledged write survives a power loss (see commit.go); group commit shares that sync.
+// journal_size_limit is walKeep.
 // (mmap_size, temp_store=MEMORY and a cache_size of 16 MiB were measured with BenchmarkCurrent
 // and BenchmarkFind and made no difference beyond the noise: the file sits in the operating
 // system's page cache. mmap would also count the file's pages in red's resident set.)
-const pragmas = "_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+const pragmas = "_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=journal_size_limit(%d)"
 
 // checkpointEvery is the number of changes written after which the checkpointer copies the WAL
 // into the database file. The write connection does not checkpoint itself (SQLite's automatic
@@ -86,6 +87,7 @@ type Store struct {
 	stopped chan struct{} // closed by the writer when it has ended
 
 	unchecked    atomic.Int64  // changes written since the checkpointer last ran
+	truncate     atomic.Bool   // the WAL has grown past walLimit: the writer empties it
 	wake         chan struct{} // wakes the checkpointer
 	checkpointed chan struct{} // closed by the checkpointer when it has ended
 }
@@ -104,7 +106,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := private(path, true); err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
-	dsn := path + "?" + fmt.Sprintf(pragmas, busyTimeout)
+	dsn := path + "?" + fmt.Sprintf(pragmas, busyTimeout, walKeep)
 	write, err := sql.Open("sqlite", dsn+"&_txlock=immediate&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
@@ -217,9 +219,21 @@ func (s *Store) closeDBs() error {
 	return errors.Join(s.read.Close(), s.write.Close(), s.checkpoint.Close())
 }
 
+// walLimit is the WAL's size, in pages, past which the checkpointer empties it. A passive
+// checkpoint copies what it can beside the writer and the readers, but the WAL starts again from
+// its beginning only when a write finds every page of it copied and no reader in it: with
+// commits and reads coming in all the time that moment may never come, and the file grew to
+// gigabytes while 10,000 patients were imported. 16,384 pages are 64 MiB.
+var walLimit = 16384
+
+// walKeep is the size, in bytes, SQLite truncates the WAL file to when it starts again from its
+// beginning (journal_size_limit): what a burst of writes made it grow to is given back.
+const walKeep = 64 << 20
+
 // checkpointer copies the WAL into the database file when the writer has written
 // checkpointEvery changes since the last time, beside the writer (a passive checkpoint takes
-// no lock that Commit or the readers wait for), until Close.
+// no lock that Commit or the readers wait for), until Close. When the WAL has grown past
+// walLimit pages all the same, it asks the writer to empty it (truncate).
 func (s *Store) checkpointer() {
 	defer close(s.checkpointed)
 	for {
@@ -227,10 +241,26 @@ func (s *Store) checkpointer() {
 		case <-s.wake:
 			s.unchecked.Store(0)
 			// a failure (another process checkpointing) leaves the pages for the next time
-			_, _ = s.checkpoint.ExecContext(s.ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+			var busy, pages, copied int
+			err := s.checkpoint.QueryRowContext(s.ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &pages, &copied)
+			if err == nil && pages > walLimit {
+				s.truncate.Store(true)
+			}
 		case <-s.stop:
 			return
 		}
+	}
+}
+
+// truncateWAL empties the WAL, between two of the writer's batches: a truncating checkpoint
+// needs the write lock, which the writer alone takes at once (another connection would wait
+// for a moment between commits that may not come while commits keep coming), and then waits
+// for the readers' current queries (a few milliseconds) while it copies what is left; the
+// commits that come meanwhile wait in the queue.
+func (s *Store) truncateWAL() {
+	if s.truncate.Swap(false) {
+		// a failure (another process reading all along) leaves it to the next time
+		_, _ = s.write.ExecContext(s.ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
 	}
 }
 
