@@ -2,8 +2,6 @@ package fhir_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -108,15 +106,7 @@ func FuzzWalkMatchesTree(f *testing.F) {
 
 // BenchmarkWalk walks a Patient (of testdata/bundles/patients.xml) as red answers a read of it.
 func BenchmarkWalk(b *testing.B) {
-	akte, err := os.ReadFile(filepath.Join("..", "testdata", "bundles", "patients.xml"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	bundle, err := fhir.Parse(akte, fhir.DefaultLimits)
-	if err != nil {
-		b.Fatal(err)
-	}
-	doc := fhir.Document(bundle.FindElement("entry/resource/Patient"))
+	doc := fhir.Document(benchPatient(b))
 	b.ReportAllocs()
 	var w counter
 	for b.Loop() {
