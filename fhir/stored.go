@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/beevik/etree"
@@ -29,17 +30,12 @@ func StoredDocument(data []byte) (doc []byte, ok bool) {
 // not read), whose fullUrl is base followed by its id (ChildValue(resource, "id")). ok is false
 // when a resource is in another form.
 func StoredSearchSet(set SearchSet, base string, stored [][]byte) (doc []byte, ok bool) {
-	set.Entries = nil
-	doc = Document(set.Element())
 	const end = "\n</Bundle>\n"
-	if !strings.HasSuffix(string(doc), end) {
-		return nil, false
-	}
-	size := len(doc)
+	size := 300 + 150*len(set.Links) + len(end)
 	for _, data := range stored {
 		size += len(data) + len(data)/2 + 100 // indented, with the entry around it
 	}
-	doc = append(make([]byte, 0, size), doc[:len(doc)-len(end)]...)
+	doc = appendSearchSetHead(make([]byte, 0, size), set)
 	for _, data := range stored {
 		s := storedReader{s: string(data)}
 		if !s.scan() {
@@ -58,6 +54,38 @@ func StoredSearchSet(set SearchSet, base string, stored [][]byte) (doc []byte, o
 		doc = append(w.b, "\n    </resource>\n  </entry>"...)
 	}
 	return append(doc, end...), true
+}
+
+// appendSearchSetHead appends what Document(set.Element()) writes before the entries — the
+// declaration, the Bundle's start and its elements up to the links — without building the tree.
+func appendSearchSetHead(b []byte, set SearchSet) []byte {
+	b = append(b, declaration...)
+	b = append(b, `<Bundle xmlns="`+Namespace+`">`...)
+	b = appendValueElement(b, "\n  ", "id", set.ID)
+	b = append(b, "\n  <meta>"...)
+	b = appendValueElement(b, "\n    ", "lastUpdated", Instant(set.Updated))
+	b = append(b, "\n  </meta>\n  <type value=\"searchset\"/>"...)
+	b = appendValueElement(b, "\n  ", "total", strconv.Itoa(set.Total))
+	for _, l := range set.Links {
+		b = append(append(append(b, "\n  <"...), l.Relation...), '>')
+		b = appendValueElement(b, "\n    ", "relation", l.Relation)
+		b = appendValueElement(b, "\n    ", "url", l.URL)
+		b = append(append(append(b, "\n  </"...), l.Relation...), '>')
+	}
+	return b
+}
+
+// appendValueElement appends indent and <name value="v"/>, v escaped as etree escapes it.
+func appendValueElement(b []byte, indent, name, v string) []byte {
+	b = append(append(append(b, indent...), '<'), name...)
+	if needsEscape(v) {
+		w := xmlBuffer{b: append(b, ' ')}
+		a := etree.Attr{Key: "value", Value: v}
+		a.WriteTo(&w, &writeSettings)
+		return append(w.b, '/', '>')
+	}
+	b = append(append(append(b, ` value="`...), v...), `"/>`...)
+	return b
 }
 
 // storedToken is a start tag, an end tag or text of data in Marshal's form.

@@ -305,4 +305,14 @@ func TestStoredSearchSetMatchesDocument(t *testing.T) {
 	if written < len(stored)/2 || !check("three entries", stored[len(stored)-3:]...) {
 		t.Errorf("StoredSearchSet wrote %d of %d sets itself", written, len(stored))
 	}
+	// the Bundle's own elements, written without the tree
+	for i, other := range []fhir.SearchSet{
+		{ID: "s2", Updated: time.Date(2026, 12, 1, 8, 0, 0, 123456789, time.FixedZone("CET", 3600))},
+		{ID: `a"b<c>&'d`, Total: 12345, Links: []fhir.Link{{Relation: "last", URL: "/t/Obs?code=a|b&x=<\"'>\t\u00e4"}}},
+	} {
+		set = other
+		if !check(fmt.Sprintf("set %d", i), stored[0]) {
+			t.Errorf("set %d: left to the tree", i)
+		}
+	}
 }
