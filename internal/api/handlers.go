@@ -33,7 +33,9 @@ func writeBody(w http.ResponseWriter, status int, contentType string, e *etree.E
 	writePlain(w, status, contentType, e)
 }
 
+// write answers with body, its length said up front: the client reads one piece, not chunks.
 func write(w http.ResponseWriter, status int, contentType string, body []byte) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
