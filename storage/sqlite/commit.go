@@ -1,10 +1,13 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	modernc "modernc.org/sqlite"
@@ -214,17 +217,18 @@ func ownFailure(err error) bool {
 
 // writeSQL are the statements of Commit, prepared once on the write connection.
 var writeSQL = struct {
-	head, insertHead, updateHead, insertResource, deleteTokens, insertToken, deleteHead, forgetVersions string
+	head, oldTokens, insertHead, updateHead, insertResource, deleteToken, insertToken, deleteHead, forgetVersions string
 }{
-	head: "SELECT version FROM heads WHERE tenant = ? AND type = ? AND id = ?",
-	insertHead: `INSERT INTO heads (tenant, type, id, version, updated, deleted)
-		VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING`,
-	updateHead: `UPDATE heads SET version = ?, updated = ?, deleted = ?
+	head:      "SELECT version FROM heads WHERE tenant = ? AND type = ? AND id = ?",
+	oldTokens: "SELECT tokens FROM heads WHERE tenant = ? AND type = ? AND id = ? AND version = ?",
+	insertHead: `INSERT INTO heads (tenant, type, id, version, updated, deleted, tokens)
+		VALUES (?, ?, ?, 1, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	updateHead: `UPDATE heads SET version = ?, updated = ?, deleted = ?, tokens = ?
 		WHERE tenant = ? AND type = ? AND id = ? AND version = ?`,
 	insertResource: `INSERT INTO resources (tenant, type, id, version, updated, deleted, sealed)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-	deleteTokens: "DELETE FROM tokens WHERE tenant = ? AND type = ? AND id = ?",
-	insertToken:  "INSERT INTO tokens (tenant, type, id, token) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+	deleteToken: "DELETE FROM tokens WHERE tenant = ? AND type = ? AND token = ? AND id = ?",
+	insertToken: "INSERT INTO tokens (tenant, type, token, id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
 
 	// a change that forgets (storage.Change.Forget)
 	deleteHead:     "DELETE FROM heads WHERE tenant = ? AND type = ? AND id = ? AND version = ?",
@@ -234,7 +238,7 @@ var writeSQL = struct {
 // writeStmts are the prepared statements of Commit, on the write connection (prepared in
 // Open) or bound to one transaction (writeStmts).
 type writeStmts struct {
-	head, insertHead, updateHead, insertResource, deleteTokens, insertToken, deleteHead, forgetVersions *sql.Stmt
+	head, oldTokens, insertHead, updateHead, insertResource, deleteToken, insertToken, deleteHead, forgetVersions *sql.Stmt
 }
 
 // prepareWrites prepares the statements of Commit on db.
@@ -248,8 +252,8 @@ func prepareWrites(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 		query string
 	}{
 		{&w.insertHead, writeSQL.insertHead}, {&w.updateHead, writeSQL.updateHead},
-		{&w.insertResource, writeSQL.insertResource}, {&w.deleteTokens, writeSQL.deleteTokens},
-		{&w.insertToken, writeSQL.insertToken}, {&w.head, writeSQL.head},
+		{&w.insertResource, writeSQL.insertResource}, {&w.deleteToken, writeSQL.deleteToken},
+		{&w.insertToken, writeSQL.insertToken}, {&w.head, writeSQL.head}, {&w.oldTokens, writeSQL.oldTokens},
 		{&w.deleteHead, writeSQL.deleteHead}, {&w.forgetVersions, writeSQL.forgetVersions},
 	} {
 		if *p.stmt, err = db.PrepareContext(ctx, p.query); err != nil {
@@ -264,8 +268,8 @@ func (s *Store) writeStmts(ctx context.Context, tx *sql.Tx) *writeStmts {
 	w := s.writes
 	return &writeStmts{
 		insertHead: tx.StmtContext(ctx, w.insertHead), updateHead: tx.StmtContext(ctx, w.updateHead),
-		insertResource: tx.StmtContext(ctx, w.insertResource), deleteTokens: tx.StmtContext(ctx, w.deleteTokens),
-		insertToken: tx.StmtContext(ctx, w.insertToken), head: tx.StmtContext(ctx, w.head),
+		insertResource: tx.StmtContext(ctx, w.insertResource), deleteToken: tx.StmtContext(ctx, w.deleteToken),
+		insertToken: tx.StmtContext(ctx, w.insertToken), head: tx.StmtContext(ctx, w.head), oldTokens: tx.StmtContext(ctx, w.oldTokens),
 		deleteHead: tx.StmtContext(ctx, w.deleteHead), forgetVersions: tx.StmtContext(ctx, w.forgetVersions),
 	}
 }
@@ -299,14 +303,26 @@ func (w *writeStmts) apply(ctx context.Context, tenant string, changes []storage
 	for _, c := range changes {
 		updated := micros(c.Updated)
 		version := c.Expect + 1
+		var old []byte // the tokens of the version c replaces, as heads keeps them
+		if c.Expect != 0 {
+			if err := w.oldTokens.QueryRowContext(ctx, tenant, c.Type, c.ID, c.Expect).Scan(&old); errors.Is(err, sql.ErrNoRows) {
+				return wrote, conflict(c)
+			} else if err != nil {
+				return wrote, translate("commit", err)
+			}
+		}
+		var tokens [][]byte // each once; none for a tombstone
+		if !c.Deleted {
+			tokens = distinct(c.Tokens)
+		}
 		var res sql.Result
 		switch {
 		case c.Deleted && c.Forget:
 			res, err = w.deleteHead.ExecContext(ctx, tenant, c.Type, c.ID, c.Expect)
 		case c.Expect == 0:
-			res, err = w.insertHead.ExecContext(ctx, tenant, c.Type, c.ID, updated, c.Deleted)
+			res, err = w.insertHead.ExecContext(ctx, tenant, c.Type, c.ID, updated, c.Deleted, encodeTokens(tokens))
 		default:
-			res, err = w.updateHead.ExecContext(ctx, version, updated, c.Deleted, tenant, c.Type, c.ID, c.Expect)
+			res, err = w.updateHead.ExecContext(ctx, version, updated, c.Deleted, encodeTokens(tokens), tenant, c.Type, c.ID, c.Expect)
 		}
 		if err != nil {
 			return wrote, translate("commit", err)
@@ -327,21 +343,55 @@ func (w *writeStmts) apply(ctx context.Context, tenant string, changes []storage
 				return wrote, translate("commit", err)
 			}
 		}
-		if c.Expect != 0 {
-			if _, err := w.deleteTokens.ExecContext(ctx, tenant, c.Type, c.ID); err != nil {
+		for rest := old; len(rest) > 0; {
+			var token []byte
+			if token, rest, err = nextToken(rest); err != nil {
+				return wrote, fmt.Errorf("sqlite: commit: the tokens of a %s: %w", c.Type, err)
+			}
+			if _, err := w.deleteToken.ExecContext(ctx, tenant, c.Type, token, c.ID); err != nil {
 				return wrote, translate("commit", err)
 			}
 		}
-		if c.Deleted {
-			continue // tombstones have no tokens
-		}
-		for _, token := range c.Tokens {
-			if _, err := w.insertToken.ExecContext(ctx, tenant, c.Type, c.ID, token); err != nil {
+		for _, token := range tokens {
+			if _, err := w.insertToken.ExecContext(ctx, tenant, c.Type, token, c.ID); err != nil {
 				return wrote, translate("commit", err)
 			}
 		}
 	}
 	return wrote, nil
+}
+
+// distinct is tokens sorted, each once (a copy).
+func distinct(tokens [][]byte) [][]byte {
+	out := slices.Clone(tokens)
+	slices.SortFunc(out, bytes.Compare)
+	return slices.CompactFunc(out, bytes.Equal)
+}
+
+// encodeTokens is tokens as heads.tokens keeps them: each after its length as a uvarint
+// (migrations/0002_tokens.sql); nil when there are none.
+func encodeTokens(tokens [][]byte) []byte {
+	if len(tokens) == 0 {
+		return nil
+	}
+	n := 0
+	for _, t := range tokens {
+		n += binary.MaxVarintLen64 + len(t)
+	}
+	out := make([]byte, 0, n)
+	for _, t := range tokens {
+		out = append(binary.AppendUvarint(out, uint64(len(t))), t...)
+	}
+	return out
+}
+
+// nextToken splits the first token off heads.tokens b (see encodeTokens).
+func nextToken(b []byte) (token, rest []byte, err error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return nil, nil, errors.New("heads.tokens is malformed")
+	}
+	return b[k : k+int(n)], b[k+int(n):], nil
 }
 
 // conflict is the error of a change whose version check failed.

@@ -135,8 +135,8 @@ func exclusionShape(shape []byte, args []any, ex storage.Exclusion) ([]byte, []a
 
 // excluding is the condition that leaves out the resource with id token id when ex says so,
 // its parameters numbered from n on: the exclusion's token, then its exceptions. It probes the
-// tokens index (tenant, type, id, token) per resource — unless no resource of the type carries
-// the token, which SQLite finds out once per statement.
+// tokens table (tenant, type, token, id) per resource, a key per token — unless no resource of
+// the type carries the token, which SQLite finds out once per statement.
 func excluding(ex storage.Exclusion, id string, n int) string {
 	if ex.Token == nil {
 		return ""
