@@ -41,18 +41,21 @@ func TestCommitWithdrawn(t *testing.T) {
 	create := func(id string) []storage.Change {
 		return []storage.Change{{Type: "Patient", ID: []byte(id), Updated: time.Now(), Sealed: []byte(id), Tokens: [][]byte{[]byte("t")}}}
 	}
+	// one commit after the other, each taken by a committer of its own before the next comes
+	// (commits that arrive together would go in one group, leaving committers idle, and the
+	// withdrawn commit below would be taken instead of waiting)
 	busy := make(chan error, s.maxCommitters)
 	for i := range s.maxCommitters {
 		go func() { busy <- s.Commit(ctx, "praxis", create(string(rune('a'+i)))) }()
-	}
-	for { // until every committer has taken a commit and waits for the lock
-		s.mu.Lock()
-		waiting := s.committers == s.maxCommitters && len(s.queue) == 0
-		s.mu.Unlock()
-		if waiting {
-			break
+		for { // until a committer has taken it, and waits for the lock
+			s.mu.Lock()
+			taken := s.committers == i+1 && len(s.queue) == 0
+			s.mu.Unlock()
+			if taken {
+				break
+			}
+			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(time.Millisecond)
 	}
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
