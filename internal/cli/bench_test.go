@@ -14,22 +14,31 @@ import (
 func BenchmarkPostBundle(b *testing.B) {
 	onEachBackend(b, func(b *testing.B, in *instance) {
 		srv := in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
-		template := string(patientsBundle(b))
-		entry := template[strings.Index(template, "<entry>") : strings.Index(template, "</entry>")+len("</entry>")]
+		bundle := tenPatients(b)
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			var sb strings.Builder
-			sb.WriteString(`<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>`)
-			for j := 0; j < 10; j++ {
-				sb.WriteString(strings.Replace(entry, `<id value="60151"/>`, fmt.Sprintf(`<id value="b%d-%d"/>`, i, j), 1))
-			}
-			sb.WriteString(`</Bundle>`)
-			if status, body := srv.do(b, "POST", "/praxis/Bundle", fhirXML, []byte(sb.String())); status != http.StatusOK {
+			if status, body := srv.do(b, "POST", "/praxis/Bundle", fhirXML, bundle("b", i)); status != http.StatusOK {
 				b.Fatal(status, body)
 			}
 		}
 		b.ReportMetric(float64(b.N*10)/b.Elapsed().Seconds(), "resources/s")
 	})
+}
+
+// tenPatients returns what makes bundle i of a run: a history bundle of 10 new patients (the
+// first Patient of testdata/bundles/patients.xml), their ids made unique by prefix.
+func tenPatients(t testing.TB) func(prefix string, i int) []byte {
+	template := string(patientsBundle(t))
+	entry := template[strings.Index(template, "<entry>") : strings.Index(template, "</entry>")+len("</entry>")]
+	return func(prefix string, i int) []byte {
+		var sb strings.Builder
+		sb.WriteString(`<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>`)
+		for j := range 10 {
+			sb.WriteString(strings.Replace(entry, `<id value="60151"/>`, fmt.Sprintf(`<id value="%s%d-%d"/>`, prefix, i, j), 1))
+		}
+		sb.WriteString(`</Bundle>`)
+		return []byte(sb.String())
+	}
 }
 
 // onEachBackend runs f on the embedded store and on PostgreSQL, each time with a fresh instance

@@ -1,9 +1,7 @@
 package cli_test
 
 import (
-	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 )
 
@@ -16,17 +14,7 @@ func BenchmarkFormats(b *testing.B) {
 		in.initTenant("praxis", "anna", "pw")
 		return in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
 	}
-	template := string(patientsBundle(b))
-	entry := template[strings.Index(template, "<entry>") : strings.Index(template, "</entry>")+len("</entry>")]
-	bundle := func(prefix string, i int) []byte {
-		var sb strings.Builder
-		sb.WriteString(`<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>`)
-		for j := 0; j < 10; j++ {
-			sb.WriteString(strings.Replace(entry, `<id value="60151"/>`, fmt.Sprintf(`<id value="%s%d-%d"/>`, prefix, i, j), 1))
-		}
-		sb.WriteString(`</Bundle>`)
-		return []byte(sb.String())
-	}
+	bundle := tenPatients(b)
 	formats := []struct {
 		name, contentType, accept string
 		body                      func([]byte) []byte

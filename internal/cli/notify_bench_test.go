@@ -156,17 +156,8 @@ const notifySeed = 1000
 // (ids made unique by prefix).
 func seeded(b *testing.B, in *instance) (*server, func(prefix string, i int) []byte) {
 	srv := in.serve("serve", "--tenant", "praxis", "--user", "anna", "--password-file", in.passwordFile("pw"))
-	template := string(patientsBundle(b))
-	entry := template[strings.Index(template, "<entry>") : strings.Index(template, "</entry>")+len("</entry>")]
-	bundle := func(prefix string, i int) []byte {
-		var sb strings.Builder
-		sb.WriteString(`<Bundle xmlns="http://hl7.org/fhir"><type value="history"/>`)
-		for j := 0; j < 10; j++ {
-			sb.WriteString(strings.Replace(entry, `<id value="60151"/>`, fmt.Sprintf(`<id value="n%s-%d-%d"/>`, prefix, i, j), 1))
-		}
-		sb.WriteString(`</Bundle>`)
-		return []byte(sb.String())
-	}
+	ten := tenPatients(b)
+	bundle := func(prefix string, i int) []byte { return ten("n"+prefix+"-", i) }
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {

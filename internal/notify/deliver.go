@@ -307,17 +307,9 @@ func (r *rounds) margin() time.Duration { return min(r.d.Timeout, r.d.Lease/2) }
 // queued reads the outbox entries waiting to be numbered (every one there is), in the order of
 // their changes.
 func (s *Service) queued(ctx context.Context) ([]*entry, error) {
-	page, err := s.Store.Find(ctx, vault.Query{Type: entryType})
+	out, err := findAll(ctx, s.Store, vault.Query{Type: entryType}, decodeEntry)
 	if err != nil {
 		return nil, err
-	}
-	out := make([]*entry, 0, len(page.Resources))
-	for _, res := range page.Resources {
-		e, err := decodeEntry(res)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
 	}
 	slices.SortFunc(out, func(a, b *entry) int {
 		if c := a.At.Compare(b.At); c != 0 {

@@ -77,17 +77,9 @@ func (s *Service) segments(ctx context.Context, from, to int64) ([]*segment, err
 	for n := from; n <= to; n++ {
 		ids = append(ids, vault.Term{Index: vault.IDIndex, Value: segmentID(n)})
 	}
-	page, err := s.Store.Find(ctx, vault.Query{Type: segmentType, All: [][]vault.Term{ids}})
+	out, err := findAll(ctx, s.Store, vault.Query{Type: segmentType, All: [][]vault.Term{ids}}, decodeSegment)
 	if err != nil {
 		return nil, err
-	}
-	out := make([]*segment, 0, len(page.Resources))
-	for _, r := range page.Resources {
-		g, err := decodeSegment(r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, g)
 	}
 	slices.SortFunc(out, func(a, b *segment) int { return cmp.Compare(a.N, b.N) })
 	return out, nil

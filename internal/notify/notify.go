@@ -116,3 +116,20 @@ func newID() string {
 }
 
 func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// findAll reads the records q finds, each decoded.
+func findAll[T any](ctx context.Context, store Store, q vault.Query, decode func(vault.Resource) (T, error)) ([]T, error) {
+	page, err := store.Find(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(page.Resources))
+	for _, r := range page.Resources {
+		v, err := decode(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

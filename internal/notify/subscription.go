@@ -387,17 +387,9 @@ func (sub *subscription) compile() error {
 
 // load reads every subscription.
 func (s *Service) load(ctx context.Context) ([]*subscription, error) {
-	page, err := s.Store.Find(ctx, vault.Query{Type: subscriptionType})
+	out, err := findAll(ctx, s.Store, vault.Query{Type: subscriptionType}, decodeSubscription)
 	if err != nil {
 		return nil, err
-	}
-	out := make([]*subscription, 0, len(page.Resources))
-	for _, r := range page.Resources {
-		sub, err := decodeSubscription(r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sub)
 	}
 	slices.SortFunc(out, func(a, b *subscription) int { return a.Created.Compare(b.Created) })
 	return out, nil
