@@ -57,6 +57,12 @@ type Store struct {
 	committers int
 	// maxCommitters is the constant, unless the pool has fewer connections
 	maxCommitters int
+	// group read (see Current): reads waiting for a query, and the queries under way;
+	// maxReaders is the constant, unless the pool has fewer connections
+	readMu     sync.Mutex
+	reads      []*read
+	readers    int
+	maxReaders int
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -79,7 +85,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	s := &Store{pool: pool, maxCommitters: min(maxCommitters, int(pool.Config().MaxConns))}
+	conns := int(pool.Config().MaxConns)
+	s := &Store{pool: pool, maxCommitters: min(maxCommitters, conns), maxReaders: min(maxReaders, conns)}
 	s.maintenance, s.stop = context.WithCancel(context.Background())
 	s.nextAnalyze.Store(firstAnalyze)
 	if err := s.migrate(ctx); err != nil {
@@ -222,20 +229,6 @@ func (s *Store) refreshStatistics(n int) {
 	}()
 }
 
-// Current implements storage.Store.
-func (s *Store) Current(ctx context.Context, tenant, typ string, id []byte) (storage.Record, error) {
-	r := storage.Record{Type: typ, ID: slices.Clone(id)}
-	err := s.pool.QueryRow(ctx, `SELECT version, updated, deleted, sealed FROM resources
-		WHERE tenant = $1 AND type = $2 AND id = $3 ORDER BY version DESC LIMIT 1`,
-		tenant, typ, id).Scan(&r.Version, &r.Updated, &r.Deleted, &r.Sealed)
-	if err != nil {
-		return storage.Record{}, translate("current", err)
-	}
-	r.Updated = r.Updated.UTC()
-	return r, nil
-}
-
-// Version implements storage.Store.
 // Heads implements storage.Store: the exclusion is decided on heads.tokens, the row read anyway.
 func (s *Store) Heads(ctx context.Context, tenant string, keys []storage.Key, ex storage.Exclusion) ([]storage.Record, error) {
 	out := make([]storage.Record, len(keys))
