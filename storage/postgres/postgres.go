@@ -57,12 +57,9 @@ type Store struct {
 	committers int
 	// maxCommitters is the constant, unless the pool has fewer connections
 	maxCommitters int
-	// group read (see Current): reads waiting for a query, and the queries under way;
-	// maxReaders is the constant, unless the pool has fewer connections
-	readMu     sync.Mutex
-	reads      []*read
-	readers    int
-	maxReaders int
+	// group read (see Current and Find): reads by id and searches by one token
+	reads grouped[read]
+	finds grouped[find]
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -86,7 +83,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
 	conns := int(pool.Config().MaxConns)
-	s := &Store{pool: pool, maxCommitters: min(maxCommitters, conns), maxReaders: min(maxReaders, conns)}
+	s := &Store{pool: pool, maxCommitters: min(maxCommitters, conns)}
+	s.reads.limit, s.reads.query = min(maxReaders, conns), s.readGroup
+	s.finds.limit, s.finds.query = min(maxFinders, conns), s.findGroup
 	s.maintenance, s.stop = context.WithCancel(context.Background())
 	s.nextAnalyze.Store(firstAnalyze)
 	if err := s.migrate(ctx); err != nil {
@@ -307,8 +306,11 @@ func (s *Store) Version(ctx context.Context, tenant, typ string, id []byte, vers
 // joined with their sealed bytes. A query with an exclusion takes the general statement.
 func (s *Store) Find(ctx context.Context, tenant string, q storage.Query) (storage.Page, error) {
 	if len(q.All) == 1 && len(q.All[0]) > 0 && q.Exclude.Token == nil {
-		if q.Disjoint && len(q.All[0]) > 1 {
+		switch {
+		case q.Disjoint && len(q.All[0]) > 1:
 			return s.findDisjoint(ctx, tenant, q)
+		case len(q.All[0]) == 1:
+			return s.findOneToken(ctx, tenant, q)
 		}
 		return s.findOneGroup(ctx, tenant, q)
 	}
