@@ -39,9 +39,7 @@ func TestAuditAfterKill(t *testing.T) {
 				t.Fatalf("the read is not in the trail:\n%s", out)
 			}
 		}
-		if err := p.cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
+		p.kill(t)
 		for deadline := time.Now().Add(10 * time.Second); !portFree(t, p.base); time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatal("red serve still listens after SIGKILL")

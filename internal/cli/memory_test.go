@@ -3,11 +3,11 @@
 package cli_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/redclone/red/internal/cli"
+	"github.com/redclone/red/internal/fixture"
 	"github.com/redclone/red/storage/postgres/pgtest"
 )
 
@@ -45,24 +46,47 @@ func init() {
 
 // process is a red serve running as its own process.
 type process struct {
-	cmd  *exec.Cmd
-	base string
+	cmd    *exec.Cmd
+	base   string
+	exited chan struct{} // closed when it has ended (startProcess waits for it: nobody else may)
 }
 
-// startProcess starts red on a free port and waits until it answers.
+// kill ends p with SIGKILL, as a crash would, and waits until it has ended.
+func (p *process) kill(t testing.TB) {
+	t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exited
+}
+
+// startProcess starts red on a port it picks itself (--port 0: no other process can take the
+// port between a test's choice and red's listen) and waits until it says where it listens; a
+// red that ends or does not listen fails t with what it wrote.
 func startProcess(t testing.TB, in *instance, args ...string) *process {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	cmd := exec.Command(os.Args[0], in.args(append(args, "--port", "0")...)...)
+	cmd.Env = append(os.Environ(), asRed+"=1")
+	output := &fixture.Buffer{}
+	cmd.Stderr = output
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	cmd := exec.Command(os.Args[0], in.args(append(args, "--port", port)...)...)
-	cmd.Env = append(os.Environ(), asRed+"=1")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	found := make(chan string, 1)
+	go func() { // reads stdout to its end, so that red never blocks writing it
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			output.Write(append(sc.Bytes(), '\n'))
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+		close(found)
+	}()
 	exited := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
@@ -77,20 +101,16 @@ func startProcess(t testing.TB, in *instance, args ...string) *process {
 			<-exited
 		}
 	})
-	p := &process{cmd: cmd, base: "http://127.0.0.1:" + port}
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		select {
-		case <-exited:
-			t.Fatal("red ended before listening")
-		default:
+	select {
+	case base, ok := <-found:
+		if !ok {
+			<-exited
+			t.Fatalf("red ended before listening:\n%s", output)
 		}
-		if resp, err := http.Get(p.base + "/metadata"); err == nil {
-			resp.Body.Close()
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("red did not listen")
-		}
+		return &process{cmd: cmd, base: base, exited: exited}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("red did not listen within 60 s:\n%s", output)
+		return nil
 	}
 }
 

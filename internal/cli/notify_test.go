@@ -43,10 +43,7 @@ func testKillDuringDelivery(t *testing.T, in *instance) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the second notification never arrived")
 	}
-	if err := a.cmd.Process.Kill(); err != nil { // kill -9 while the POST waits for its answer
-		t.Fatal(err)
-	}
-	_ = a.cmd.Wait()
+	a.kill(t) // kill -9 while the POST waits for its answer
 	close(h.release)
 
 	startProcess(t, in, args...)
