@@ -289,6 +289,7 @@ func excluding(ex storage.Exclusion, id string, n int) (string, []any) {
 		n, id, n+1, id), []any{ex.Token, unless(ex)}
 }
 
+// Version implements storage.Store.
 func (s *Store) Version(ctx context.Context, tenant, typ string, id []byte, version int64) (storage.Record, error) {
 	r := storage.Record{Type: typ, ID: slices.Clone(id), Version: version}
 	err := s.pool.QueryRow(ctx, `SELECT updated, deleted, sealed FROM resources
