@@ -22,17 +22,19 @@ type grouped[R any] struct {
 	query func(group []*R)
 }
 
-// join takes a free place for r, reporting true (the caller queries alone and then calls
-// handOn), or queues r for a loop to take, reporting false.
-func (g *grouped[R]) join(r *R) bool {
+// join takes a free place, returning nil (the caller queries alone and then calls handOn), or
+// queues the request wait makes for a loop to take and returns it: a request that goes alone
+// costs nothing more than its query.
+func (g *grouped[R]) join(wait func() *R) *R {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.busy < g.limit {
 		g.busy++
-		return true
+		return nil
 	}
+	r := wait()
 	g.waiting = append(g.waiting, r)
-	return false
+	return r
 }
 
 // withdraw takes r out of the queue, unless a loop has taken it already.

@@ -30,8 +30,10 @@ type read struct {
 // way waits and goes with the others then waiting in one statement. Each caller gets its own
 // record, or storage.ErrNotFound; a waiting caller whose ctx ends gets ctx's error.
 func (s *Store) Current(ctx context.Context, tenant, typ string, id []byte) (storage.Record, error) {
-	r := &read{tenant: tenant, typ: typ, id: slices.Clone(id), done: make(chan struct{})}
-	if s.reads.join(r) {
+	r := s.reads.join(func() *read {
+		return &read{tenant: tenant, typ: typ, id: slices.Clone(id), done: make(chan struct{})}
+	})
+	if r == nil {
 		defer s.reads.handOn()
 		return s.current(ctx, tenant, typ, id)
 	}
@@ -114,11 +116,14 @@ type find struct {
 // findOneToken answers a query by one token as findOneGroup does, grouped: a search that finds
 // maxFinders searches under way waits and goes with the others then waiting in one statement.
 func (s *Store) findOneToken(ctx context.Context, tenant string, q storage.Query) (storage.Page, error) {
-	f := &find{tenant: tenant, typ: q.Type, token: slices.Clone(q.All[0][0]), offset: int64(max(q.Offset, 0)), done: make(chan struct{})}
-	if q.Limit > 0 {
-		f.limit = new(int64(q.Limit))
-	}
-	if s.finds.join(f) {
+	f := s.finds.join(func() *find {
+		f := &find{tenant: tenant, typ: q.Type, token: slices.Clone(q.All[0][0]), offset: int64(max(q.Offset, 0)), done: make(chan struct{})}
+		if q.Limit > 0 {
+			f.limit = new(int64(q.Limit))
+		}
+		return f
+	})
+	if f == nil {
 		defer s.finds.handOn()
 		return s.findOneGroup(ctx, tenant, q)
 	}
