@@ -116,6 +116,23 @@ type server struct {
 
 var listening = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 
+// listenAt copies what red writes on r into output, to its end, and sends the address red says
+// it listens at; the channel is closed when r ends.
+func listenAt(r io.Reader, output *fixture.Buffer) <-chan string {
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			output.Write(append(sc.Bytes(), '\n'))
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+		close(found)
+	}()
+	return found
+}
+
 // serve starts red serve (or another serving command) on port 0 and waits until it listens.
 func (in *instance) serve(args ...string) *server {
 	in.t.Helper()
@@ -127,17 +144,7 @@ func (in *instance) serve(args ...string) *server {
 		pw.Close()
 		s.done <- err
 	}()
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			s.output.Write(append(sc.Bytes(), '\n'))
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-		close(found)
-	}()
+	found := listenAt(pr, s.output)
 	select {
 	case base, ok := <-found:
 		if !ok {

@@ -3,7 +3,6 @@
 package cli_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -76,17 +75,7 @@ func startProcess(t testing.TB, in *instance, args ...string) *process {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	found := make(chan string, 1)
-	go func() { // reads stdout to its end, so that red never blocks writing it
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			output.Write(append(sc.Bytes(), '\n'))
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-		close(found)
-	}()
+	found := listenAt(stdout, output) // to its end, so that red never blocks writing
 	exited := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
