@@ -54,19 +54,35 @@ const pragmas = "_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=journa
 // change writes a few pages, so the WAL stays near SQLite's default size.
 const checkpointEvery = 256
 
-// readers is the size of the pool of read connections: two per processor, as a request holds
-// its connection only for a part of its time, and no more: each connection keeps a page cache,
-// prepared statements and the driver's state outside Go's heap (with eight connections of the
-// default cache, they were a third of red's memory under load; the rate of reads did not fall
-// with four, on 2 cores).
-func readers() int {
-	return max(2, 2*runtime.GOMAXPROCS(0))
+// readers is the size of the pool of read connections for procs processors: two per processor,
+// as a request holds its connection only for a part of its time, and no more: each connection
+// keeps a page cache, prepared statements and the driver's state outside Go's heap (with eight
+// connections of the default cache, they were a third of red's memory under load; the rate of
+// reads did not fall with four, on 2 cores).
+func readers(procs int) int {
+	return max(2, 2*procs)
 }
 
-// readCache is the page cache of each read connection, in KiB (SQLite's default is 2,000): the
-// interior pages of the indexes fit, and the rest of the file is read from the operating
-// system's page cache.
-const readCache = 1024
+// readCache is the page cache of each of n read connections, in KiB: together at most
+// readCaches, each at least 64 KiB (SQLite's default is 2,000 KiB). The interior pages of the
+// indexes fit; the rest of the file is read from the operating system's page cache.
+//
+// A larger cache buys nothing while the audit trail writes: a read connection drops its whole
+// cache when its next transaction finds the database changed, a few dozen times a second.
+// It costs much, though: the pages dropped go back to the C allocator under SQLite
+// (modernc.org/memory), which hands the pages of freed regions beyond 4 MiB per size class back
+// to the kernel and takes them again at once. With 4 connections of 1 MiB, reads at 8 clients
+// spent a tenth of red's time in madvise and page faults; at 256 KiB each, 8,300–10,100 →
+// 12,000–13,400 reads/s and 4,800–5,100 → 7,100–8,500 identifier searches/s (make load's
+// phases, 6 s, builds alternating); 128 and 512 KiB did as well as 256.
+func readCache(n int) int {
+	return max(64, readCaches/n)
+}
+
+// readCaches is what the read connections' page caches hold together at most, in KiB: a quarter
+// of the 4 MiB a size class of the C allocator keeps for reuse, which the write connection's
+// cache shares.
+const readCaches = 1024
 
 // Store is a storage.Store on one SQLite file. It is safe for concurrent use.
 type Store struct {
@@ -113,14 +129,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
-	read, err := sql.Open("sqlite", dsn+fmt.Sprintf("&_query_only=1&_pragma=cache_size(-%d)", readCache))
+	n := readers(runtime.GOMAXPROCS(0))
+	read, err := sql.Open("sqlite", dsn+fmt.Sprintf("&_query_only=1&_pragma=cache_size(-%d)", readCache(n)))
 	if err != nil {
 		_ = write.Close()
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	// the pool keeps its connections (and their prepared statements and page caches)
-	read.SetMaxOpenConns(readers())
-	read.SetMaxIdleConns(readers())
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
 	checkpoint, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		_ = write.Close()
