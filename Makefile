@@ -51,11 +51,20 @@ STORE         ?= both
 LOAD_SECONDS  ?= 20
 LOAD_PATIENTS ?= 10000
 LOAD_ARGS     ?=
-.PHONY: load
-load: build
-	@command -v wrk >/dev/null 2>&1 || { echo "make load: wrk is missing; installing Debian's wrk (apt-get install wrk) …"; \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk; }
+.PHONY: load ceiling wrk
+load: build wrk
 	$(GO) run ./tools/redload -red $(BIN) -store $(STORE) -seconds $(LOAD_SECONDS) -patients $(LOAD_PATIENTS) -out bin/load-report.md $(LOAD_ARGS)
+
+# What the machine does without red's work, under the same load (also in make load with
+# LOAD_ARGS=-ceilings): static answers to the read phase (any Go HTTP server's rate and p99), and
+# each store alone committing what the create phase writes (red without HTTP, XML, validation
+# and sealing); the table in bin/ceiling-report.md.
+ceiling: wrk
+	$(GO) run ./tools/redload -store none -ceilings -seconds $(LOAD_SECONDS) -patients $(LOAD_PATIENTS) -out bin/ceiling-report.md $(LOAD_ARGS)
+
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { echo "wrk is missing; installing Debian's wrk (apt-get install wrk) …"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk; }
 
 # Runs every Fuzz target of the module, each on its own for FUZZTIME; stops at the first
 # failure (the failing input lands in the package's testdata/fuzz). Targets are found with

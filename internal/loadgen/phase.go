@@ -100,17 +100,22 @@ func (p Phase) Run(ctx context.Context, c *http.Client, base string) Result {
 		}()
 	}
 	wg.Wait()
-	total := Result{Elapsed: time.Since(start)}
+	return total(results, time.Since(start))
+}
+
+// total is the clients' results of a phase that took elapsed together.
+func total(results []Result, elapsed time.Duration) Result {
+	t := Result{Elapsed: elapsed}
 	for _, r := range results {
-		total.Requests += r.Requests
-		total.Errors += r.Errors
-		if total.FirstErr == "" {
-			total.FirstErr = r.FirstErr
+		t.Requests += r.Requests
+		t.Errors += r.Errors
+		if t.FirstErr == "" {
+			t.FirstErr = r.FirstErr
 		}
-		total.Latencies.Merge(&r.Latencies)
+		t.Latencies.Merge(&r.Latencies)
 	}
-	total.P50, total.P99 = total.Latencies.Percentile(0.5), total.Latencies.Percentile(0.99)
-	return total
+	t.P50, t.P99 = t.Latencies.Percentile(0.5), t.Latencies.Percentile(0.99)
+	return t
 }
 
 // Do sends req and reads the whole answer; an answer other than 2xx is an error that quotes its

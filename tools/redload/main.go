@@ -7,6 +7,10 @@
 //
 //	go run ./tools/redload -store both -seconds 20
 //
+// With -ceilings it measures too what the machine does without red's work under the same load
+// (make ceiling: that alone, -store none): static answers to the read phase and each store alone
+// committing the create phase's writes (internal/loadgen's Ceilings).
+//
 // PostgreSQL: a throwaway database on the server of -database-url (default RED_TEST_DATABASE_URL,
 // else postgres://postgres@127.0.0.1:5432/postgres), dropped afterwards; with -store both and no
 // server answering, the embedded store alone is measured.
@@ -42,7 +46,8 @@ func run() error {
 	}
 	var (
 		red      = flag.String("red", "", "the red binary (default: build ./cmd/red into a temporary directory)")
-		store    = flag.String("store", "both", "sqlite, postgres or both")
+		store    = flag.String("store", "both", "sqlite, postgres, both or none (with -ceilings: the ceilings alone)")
+		ceilings = flag.Bool("ceilings", false, "measure too what the machine does without red's work: static answers to the read phase, and each store alone committing the create phase's writes")
 		dbURL    = flag.String("database-url", dbDefault, "PostgreSQL server to create a throwaway database on")
 		dataDir  = flag.String("data", filepath.Join("testdata", "load"), "the templates of the patients")
 		patients = flag.Int("patients", 10_000, "patients seeded before the phases")
@@ -66,9 +71,9 @@ func run() error {
 	if c.Patients < 1 || c.SeedClients < 1 || c.Repeat < 1 || c.Duration <= 0 {
 		return fmt.Errorf("-patients, -seed-clients, -repeat and -seconds must be positive")
 	}
-	stores := map[string][]string{"both": {"postgres", "sqlite"}, "sqlite": {"sqlite"}, "postgres": {"postgres"}}[*store]
-	if stores == nil {
-		return fmt.Errorf("-store %q: want sqlite, postgres or both", *store)
+	stores, ok := map[string][]string{"both": {"postgres", "sqlite"}, "sqlite": {"sqlite"}, "postgres": {"postgres"}, "none": nil}[*store]
+	if !ok || (stores == nil && !*ceilings) {
+		return fmt.Errorf("-store %q: want sqlite, postgres, both, or none with -ceilings", *store)
 	}
 	switch *driver {
 	case "wrk":
@@ -93,7 +98,7 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if c.Red == "" {
+	if c.Red == "" && len(stores) > 0 {
 		tmp, err := os.MkdirTemp("", "redload-bin-")
 		if err != nil {
 			return err
@@ -107,10 +112,15 @@ func run() error {
 		}
 	}
 
-	if *store == "both" {
+	alone := stores // the stores the ceilings measure
+	if *store == "both" || *store == "none" {
+		alone = []string{"postgres", "sqlite"}
 		if err := loadgen.PingPostgres(ctx, *dbURL); err != nil {
 			fmt.Fprintf(os.Stderr, "redload: %v\nredload: measuring the embedded store only (RED_TEST_DATABASE_URL or -database-url names a server)\n", err)
-			stores = []string{"sqlite"}
+			alone = []string{"sqlite"}
+		}
+		if *store == "both" {
+			stores = alone
 		}
 	}
 	started := time.Now()
@@ -126,7 +136,22 @@ func run() error {
 		}
 		reps = append(reps, rep)
 	}
-	table := loadgen.Markdown(c, reps, started, loadgen.Machine())
+	var table string
+	if len(reps) > 0 {
+		table = loadgen.Markdown(c, reps, started, loadgen.Machine())
+	}
+	if *ceilings {
+		rep, err := loadgen.Ceilings(ctx, c, alone, *dbURL)
+		if err != nil {
+			return fmt.Errorf("ceilings: %w", err)
+		}
+		if table != "" {
+			table += "\n"
+		} else {
+			table = fmt.Sprintf("Measured %s on %s.\n\n", started.Format("2006-01-02 15:04"), loadgen.Machine())
+		}
+		table += loadgen.CeilingMarkdown(c, rep)
+	}
 	fmt.Print("\n" + table)
 	if *out != "" {
 		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
