@@ -64,6 +64,12 @@ var aCreate = []struct {
 	{"red:audit", 5, 708},
 }
 
+// The store-alone phases' operations.
+const (
+	createOp            = "create (1-patient bundle)"
+	createWithoutTokens = "create without search tokens"
+)
+
 // auditHead is the audit chain head aCreate moves on: one token, 330 sealed bytes.
 const (
 	auditHead       = "red:audit-head"
@@ -187,28 +193,43 @@ func storePhases(ctx context.Context, c Config, store, databaseURL string, say f
 	if err := st.CreateTenant(ctx, storage.Tenant{Alias: tenant, Created: time.Now().UTC()}); err != nil {
 		return nil, err
 	}
-	seed := creates(ctx, st, tenant, c.SeedClients, 0, c.Patients)
+	seed := creates(ctx, st, tenant, c.SeedClients, 0, c.Patients, true)
 	if seed.Errors > 0 {
 		return nil, fmt.Errorf("seed: %d of %d creates failed, the first: %s", seed.Errors, seed.Requests, seed.FirstErr)
 	}
 	say("%s alone seeded with %d creates in %s", storeName(store), c.Patients, seed.Elapsed.Round(time.Millisecond))
 	self := os.Getpid()
 	var out []PhaseReport
+	// the phases, then the most clients' again without search tokens: what the rest costs
+	type phase struct {
+		clients int
+		tokens  bool
+	}
+	var phases []phase
 	for _, n := range c.Clients {
-		pr := PhaseReport{Operation: "create (1-patient bundle)", Clients: n}
+		phases = append(phases, phase{n, true})
+	}
+	phases = append(phases, phase{slicesMax(c.Clients), false})
+	for _, ph := range phases {
+		n := ph.clients
+		pr := PhaseReport{Operation: createOp, Clients: n}
+		what := "create"
+		if !ph.tokens {
+			pr.Operation, what = createWithoutTokens, "create without tokens"
+		}
 		for k := range c.Repeat {
 			cpu, _ := CPUTime(self)
-			r := creates(ctx, st, tenant, n, c.Duration, 0)
+			r := creates(ctx, st, tenant, n, c.Duration, 0, ph.tokens)
 			if after, err := CPUTime(self); cpu > 0 && err == nil {
 				r.CPU = after - cpu
 			}
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			say("%s alone, create, %d clients, run %d/%d: %.0f/s, p50 %s, p99 %s, %d errors, CPU %s per create%s", storeName(store), n, k+1, c.Repeat,
+			say("%s alone, %s, %d clients, run %d/%d: %.0f/s, p50 %s, p99 %s, %d errors, CPU %s per create%s", storeName(store), what, n, k+1, c.Repeat,
 				r.Rate(), ms(r.P50), ms(r.P99), r.Errors, us(r.CPUPerRequest()), firstErr(r))
 			if r.Errors > 0 {
-				return nil, fmt.Errorf("create, %d clients: %d of %d failed, the first: %s", n, r.Errors, r.Requests, r.FirstErr)
+				return nil, fmt.Errorf("%s, %d clients: %d of %d failed, the first: %s", what, n, r.Errors, r.Requests, r.FirstErr)
 			}
 			pr.Runs = append(pr.Runs, r)
 		}
@@ -246,10 +267,11 @@ func openStore(ctx context.Context, store, databaseURL string) (st storage.Store
 	return nil, nil, fmt.Errorf("store %q: want sqlite or postgres", store)
 }
 
-// creates commits what aCreate describes from clients committers until d is over (d > 0) or
-// count creates are made (count > 0), each committer with an audit chain head of its own. Like
-// red, each create first asks the store for the heads of the resources it creates.
-func creates(ctx context.Context, st storage.Store, tenant string, clients int, d time.Duration, count int) Result {
+// creates commits what aCreate describes (without its search tokens unless tokens) from clients
+// committers until d is over (d > 0) or count creates are made (count > 0), each committer with an
+// audit chain head of its own. Like red, each create first asks the store for the heads of the
+// resources it creates.
+func creates(ctx context.Context, st storage.Store, tenant string, clients int, d time.Duration, count int, tokens bool) Result {
 	if d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
@@ -273,13 +295,16 @@ func creates(ctx context.Context, st storage.Store, tenant string, clients int, 
 				now := time.Now().UTC()
 				for _, res := range aCreate {
 					ch := storage.Change{Type: res.typ, ID: randomBytes(16), Updated: now, Sealed: sealed[:res.sealed]}
-					for range res.tokens {
+					for i := 0; tokens && i < res.tokens; i++ {
 						ch.Tokens = append(ch.Tokens, randomBytes(16))
 					}
 					changes = append(changes, ch)
 					keys = append(keys, storage.Key{Type: ch.Type, ID: ch.ID})
 				}
-				head.Updated, head.Tokens = now, [][]byte{randomBytes(16)}
+				head.Updated, head.Tokens = now, nil
+				if tokens {
+					head.Tokens = [][]byte{randomBytes(16)}
+				}
 				changes = append(changes, head)
 				t := time.Now()
 				_, err := st.Heads(ctx, tenant, keys, storage.Exclusion{})
@@ -327,7 +352,11 @@ func CeilingMarkdown(c Config, rep CeilingReport) string {
 	}
 	for _, s := range rep.Stores {
 		for _, p := range s.Phases {
-			row(fmt.Sprintf("%s store alone: the commits of the create phase", storeName(s.Store)), p)
+			what := "the commits of the create phase"
+			if p.Operation == createWithoutTokens {
+				what += " without their search tokens"
+			}
+			row(fmt.Sprintf("%s store alone: %s", storeName(s.Store), what), p)
 		}
 	}
 	fmt.Fprintf(&sb, "\nCeilings: %s phases, %d runs, medians. Static answers: Go's net/http in redload's process answers every read with the same bytes, "+
@@ -343,9 +372,17 @@ func describeCreate() string {
 	var parts []string
 	tokens := 1 // the audit head's
 	for _, r := range aCreate {
-		parts = append(parts, fmt.Sprintf("%s (%d tokens, %s sealed bytes)", r.typ, r.tokens, thousands(float64(r.sealed))))
+		parts = append(parts, fmt.Sprintf("%s (%s, %s sealed bytes)", r.typ, count(r.tokens, "token"), thousands(float64(r.sealed))))
 		tokens += r.tokens
 	}
-	return fmt.Sprintf("%d new resources: %s; and the next version of the audit chain's head (1 token, %d bytes): %d search tokens in all",
+	return fmt.Sprintf("%d new resources: %s; and the next version of the audit chain's head (1 token, %d sealed bytes): %d search tokens in all",
 		len(aCreate), strings.Join(parts, ", "), auditHeadSealed, tokens)
+}
+
+// count is n things, with the plural's s unless n is 1.
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return strconv.Itoa(n) + " " + thing + "s"
 }
