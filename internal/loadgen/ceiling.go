@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -272,63 +271,42 @@ func openStore(ctx context.Context, store, databaseURL string) (st storage.Store
 // audit chain head of its own. Like red, each create first asks the store for the heads of the
 // resources it creates.
 func creates(ctx context.Context, st storage.Store, tenant string, clients int, d time.Duration, count int, tokens bool) Result {
-	if d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
 	sealed := make([]byte, 4096) // ciphertext does not compress: random bytes stand for it
 	_, _ = crand.Read(sealed)
 	var made atomic.Int64
-	results := make([]Result, clients)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for k := range results {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := &results[k]
-			head := storage.Change{Type: auditHead, ID: randomBytes(16), Sealed: sealed[:auditHeadSealed]}
-			for ctx.Err() == nil && (count == 0 || made.Add(1) <= int64(count)) {
-				changes := make([]storage.Change, 0, len(aCreate)+1)
-				keys := make([]storage.Key, 0, len(aCreate))
-				now := time.Now().UTC()
-				for _, res := range aCreate {
-					ch := storage.Change{Type: res.typ, ID: randomBytes(16), Updated: now, Sealed: sealed[:res.sealed]}
-					for i := 0; tokens && i < res.tokens; i++ {
-						ch.Tokens = append(ch.Tokens, randomBytes(16))
-					}
-					changes = append(changes, ch)
-					keys = append(keys, storage.Key{Type: ch.Type, ID: ch.ID})
+	return runClients(ctx, clients, d, func(ctx context.Context, _ int, r *Result) {
+		head := storage.Change{Type: auditHead, ID: randomBytes(16), Sealed: sealed[:auditHeadSealed]}
+		for ctx.Err() == nil && (count == 0 || made.Add(1) <= int64(count)) {
+			changes := make([]storage.Change, 0, len(aCreate)+1)
+			keys := make([]storage.Key, 0, len(aCreate))
+			now := time.Now().UTC()
+			for _, res := range aCreate {
+				ch := storage.Change{Type: res.typ, ID: randomBytes(16), Updated: now, Sealed: sealed[:res.sealed]}
+				for i := 0; tokens && i < res.tokens; i++ {
+					ch.Tokens = append(ch.Tokens, randomBytes(16))
 				}
-				head.Updated, head.Tokens = now, nil
-				if tokens {
-					head.Tokens = [][]byte{randomBytes(16)}
-				}
-				changes = append(changes, head)
-				t := time.Now()
-				_, err := st.Heads(ctx, tenant, keys, storage.Exclusion{})
-				if err == nil {
-					err = st.Commit(ctx, tenant, changes)
-				}
-				if ctx.Err() != nil {
-					return // cut off by the end of the phase: not counted
-				}
-				r.Latencies.Record(time.Since(t))
-				r.Requests++
-				if err != nil {
-					r.Errors++
-					if r.FirstErr == "" {
-						r.FirstErr = err.Error()
-					}
-					continue
-				}
+				changes = append(changes, ch)
+				keys = append(keys, storage.Key{Type: ch.Type, ID: ch.ID})
+			}
+			head.Updated, head.Tokens = now, nil
+			if tokens {
+				head.Tokens = [][]byte{randomBytes(16)}
+			}
+			changes = append(changes, head)
+			t := time.Now()
+			_, err := st.Heads(ctx, tenant, keys, storage.Exclusion{})
+			if err == nil {
+				err = st.Commit(ctx, tenant, changes)
+			}
+			if ctx.Err() != nil {
+				return // cut off by the end of the phase: not counted
+			}
+			r.record(time.Since(t), err)
+			if err == nil {
 				head.Expect++
 			}
-		}()
-	}
-	wg.Wait()
-	return total(results, time.Since(start))
+		}
+	})
 }
 
 // randomBytes is n random bytes, as a blind token or id stands for.

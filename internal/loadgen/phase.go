@@ -67,40 +67,49 @@ func NewClient(clients int) *http.Client {
 // Run runs the phase against base (a URL the requests' paths are appended to) with c. A client
 // stops after the request it is in when the duration is over or ctx ends.
 func (p Phase) Run(ctx context.Context, c *http.Client, base string) Result {
-	if p.Duration > 0 {
+	seed := uint64(time.Now().UnixNano())
+	return runClients(ctx, p.Clients, p.Duration, func(ctx context.Context, k int, r *Result) {
+		rng := rand.New(rand.NewPCG(uint64(k), seed))
+		for ctx.Err() == nil {
+			req, ok := p.Next(rng)
+			if !ok {
+				return
+			}
+			t := time.Now()
+			err := Do(c, base, req)
+			r.record(time.Since(t), err)
+		}
+	})
+}
+
+// runClients runs n clients at once, client k recording into a Result of its own, until all
+// have returned, and totals their results; d > 0 ends their ctx after d.
+func runClients(ctx context.Context, n int, d time.Duration, client func(ctx context.Context, k int, r *Result)) Result {
+	if d > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.Duration)
+		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	results := make([]Result, p.Clients)
+	results := make([]Result, n)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for k := range results {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(k), uint64(start.UnixNano())))
-			r := &results[k]
-			for ctx.Err() == nil {
-				req, ok := p.Next(rng)
-				if !ok {
-					return
-				}
-				t := time.Now()
-				err := Do(c, base, req)
-				r.Latencies.Record(time.Since(t))
-				r.Requests++
-				if err != nil {
-					r.Errors++
-					if r.FirstErr == "" {
-						r.FirstErr = err.Error()
-					}
-				}
-			}
-		}()
+		wg.Go(func() { client(ctx, k, &results[k]) })
 	}
 	wg.Wait()
 	return total(results, time.Since(start))
+}
+
+// record counts a request that took d and ended with err.
+func (r *Result) record(d time.Duration, err error) {
+	r.Latencies.Record(d)
+	r.Requests++
+	if err != nil {
+		r.Errors++
+		if r.FirstErr == "" {
+			r.FirstErr = err.Error()
+		}
+	}
 }
 
 // total is the clients' results of a phase that took elapsed together.
