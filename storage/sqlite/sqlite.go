@@ -68,7 +68,7 @@ func readers(procs int) int {
 // indexes fit; the rest of the file is read from the operating system's page cache.
 //
 // A larger cache buys nothing while the audit trail writes: a read connection drops its whole
-// cache when its next transaction finds the database changed, a few dozen times a second.
+// cache when its next transaction finds the database changed, up to twenty times a second.
 // It costs much, though: the pages dropped go back to the C allocator under SQLite
 // (modernc.org/memory), which hands the pages of freed regions beyond 4 MiB per size class back
 // to the kernel and takes them again at once. With 4 connections of 1 MiB, reads at 8 clients
