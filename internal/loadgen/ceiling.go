@@ -6,12 +6,10 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -136,19 +134,9 @@ func staticPhases(ctx context.Context, c Config, body []byte, say func(string, .
 	for _, n := range c.Clients {
 		pr := PhaseReport{Operation: "read by id", Clients: n}
 		for k := range c.Repeat {
-			cpu, _ := CPUTime(self)
-			var r Result
-			if c.Wrk == nil {
-				p := Phase{Clients: n, Duration: c.Duration, Next: func(rng *rand.Rand) (Request, bool) { return t.next(OpRead, rng), true }}
-				r = p.Run(ctx, client, base)
-			} else {
-				s := Script{Op: OpRead, Prefix: "", Data: c.Data, Patients: c.Patients, Threads: min(n, runtime.NumCPU())}
-				if r, _, err = c.Wrk.Run(ctx, base, s, n, c.Duration); err != nil {
-					return nil, err
-				}
-			}
-			if after, err := CPUTime(self); cpu > 0 && err == nil {
-				r.CPU = after - cpu
+			r, err := measured(self, func() (Result, error) { return t.phase(ctx, c, client, base, "", OpRead, n) })
+			if err != nil {
+				return nil, err
 			}
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -217,11 +205,7 @@ func storePhases(ctx context.Context, c Config, store, databaseURL string, say f
 			pr.Operation, what = createWithoutTokens, "create without tokens"
 		}
 		for k := range c.Repeat {
-			cpu, _ := CPUTime(self)
-			r := creates(ctx, st, tenant, n, c.Duration, 0, ph.tokens)
-			if after, err := CPUTime(self); cpu > 0 && err == nil {
-				r.CPU = after - cpu
-			}
+			r, _ := measured(self, func() (Result, error) { return creates(ctx, st, tenant, n, c.Duration, 0, ph.tokens), nil })
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}

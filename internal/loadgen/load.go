@@ -132,11 +132,7 @@ func Run(ctx context.Context, c Config, store, databaseURL string) (rep StoreRep
 			_ = ResetPeakRSS(pid)
 			pr := PhaseReport{Operation: op.name, Clients: n}
 			for k := range c.Repeat {
-				cpu, _ := CPUTime(pid)
-				r, err := t.phase(ctx, c, client, red, op.op, n)
-				if after, cerr := CPUTime(pid); cpu > 0 && cerr == nil {
-					r.CPU = after - cpu
-				}
+				r, err := measured(pid, func() (Result, error) { return t.phase(ctx, c, client, red.Base, "/"+red.Tenant, op.op, n) })
 				if ctx.Err() != nil {
 					return rep, ctx.Err()
 				}
@@ -169,15 +165,16 @@ func seed(ctx context.Context, client *http.Client, base string, c Config) Resul
 	return p.Run(ctx, client, base)
 }
 
-// phase runs op with clients clients for c.Duration, with wrk or the Go generator.
-func (t *target) phase(ctx context.Context, c Config, client *http.Client, red *Red, op Op, clients int) (Result, error) {
+// phase runs op with clients clients for c.Duration against base, with wrk (its requests' paths
+// start with prefix) or the Go generator (they are appended to base).
+func (t *target) phase(ctx context.Context, c Config, client *http.Client, base, prefix string, op Op, clients int) (Result, error) {
 	if c.Wrk == nil {
 		p := Phase{Clients: clients, Duration: c.Duration, Next: func(rng *rand.Rand) (Request, bool) { return t.next(op, rng), true }}
-		return p.Run(ctx, client, red.Base), nil
+		return p.Run(ctx, client, base), nil
 	}
-	s := Script{Op: op, Prefix: "/" + red.Tenant, Data: t.data, Patients: t.patients,
+	s := Script{Op: op, Prefix: prefix, Data: t.data, Patients: t.patients,
 		Threads: min(clients, runtime.NumCPU()), First: int(t.fresh.Load())}
-	r, last, err := c.Wrk.Run(ctx, red.Base, s, clients, c.Duration)
+	r, last, err := c.Wrk.Run(ctx, base, s, clients, c.Duration)
 	if err != nil || op != OpCreate || last < s.First {
 		return r, err
 	}
@@ -187,7 +184,7 @@ func (t *target) phase(ctx context.Context, c Config, client *http.Client, red *
 	// run to check what it gives (script_verify_request) and never sends that one; the last ones
 	// made may have been cut off when wrk stopped.
 	first := s.First + s.Threads
-	res, err := client.Get(red.Base + t.request(OpSearch, first).Path)
+	res, err := client.Get(base + t.request(OpSearch, first).Path)
 	if err != nil {
 		return r, err
 	}

@@ -223,6 +223,17 @@ func CPUTime(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * 10 * time.Millisecond, errors.Join(err1, err2)
 }
 
+// measured runs run and sets its result's CPU to the processor time process pid took meanwhile
+// (left 0 when it cannot be read).
+func measured(pid int, run func() (Result, error)) (Result, error) {
+	cpu, _ := CPUTime(pid)
+	r, err := run()
+	if after, cerr := CPUTime(pid); cpu > 0 && cerr == nil {
+		r.CPU = after - cpu
+	}
+	return r, err
+}
+
 // LoadAverage is the machine's one-minute load average (Linux; "?" elsewhere).
 func LoadAverage() string {
 	b, err := os.ReadFile("/proc/loadavg")
